@@ -1,0 +1,111 @@
+// Package remotewrite implements the distributor's HTTP edge for Prometheus
+// Remote Write 1.0 and 2.0: content negotiation, size limits checked before
+// allocation, snappy and protobuf decoding, conversion of 1.0 requests into
+// the internal Remote Write 2.0 form, per-series validation, and helpers for
+// splitting a request between owners (MetricName, Builder, Counts).
+//
+// The internal form is a writev2.Request whose strings are heap copies: gogo
+// generated Unmarshal copies every string out of the input buffer, so nothing
+// returned by this package aliases pooled memory.
+package remotewrite
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+)
+
+// Flag names (without prefix) registered by Config.RegisterFlags.
+const (
+	flagMaxCompressed = "max-compressed-bytes"
+	flagMaxDecoded    = "max-decoded-bytes"
+	flagDefaultTenant = "default-tenant"
+	flagTenantHeader  = "tenant-header"
+
+	// defaultFlagPrefix is assumed in LimitError.Flag when RegisterFlags was
+	// never called (e.g. a Config built from YAML only).
+	defaultFlagPrefix = "distributor."
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxCompressedBytes int64 = 10 << 20
+	DefaultMaxDecodedBytes    int64 = 64 << 20
+	DefaultTenantName               = "anonymous"
+	DefaultTenantHeader             = "X-Scope-OrgID"
+)
+
+// Config configures request decoding at the distributor edge.
+type Config struct {
+	// MaxCompressedBytes bounds the snappy-compressed request body.
+	MaxCompressedBytes int64 `yaml:"max_compressed_bytes"`
+	// MaxDecodedBytes bounds the decompressed protobuf payload, checked on the
+	// snappy block header before any allocation.
+	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
+	// DefaultTenant is used when the tenant header is absent or empty.
+	DefaultTenant string `yaml:"default_tenant"`
+	// TenantHeader is the HTTP header carrying the tenant ID.
+	TenantHeader string `yaml:"tenant_header"`
+
+	// flagPrefix is remembered by RegisterFlags so that LimitError can name
+	// the exact command-line flag.
+	flagPrefix    string
+	flagPrefixSet bool
+}
+
+// DefaultConfig returns a Config with every field at its default.
+func DefaultConfig() Config {
+	return Config{
+		MaxCompressedBytes: DefaultMaxCompressedBytes,
+		MaxDecodedBytes:    DefaultMaxDecodedBytes,
+		DefaultTenant:      DefaultTenantName,
+		TenantHeader:       DefaultTenantHeader,
+	}
+}
+
+// RegisterFlags sets c to its defaults and registers its flags on fs, each
+// name prefixed with prefix (the binaries use "distributor.").
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	*c = DefaultConfig()
+	c.flagPrefix, c.flagPrefixSet = prefix, true
+	fs.Int64Var(&c.MaxCompressedBytes, prefix+flagMaxCompressed, c.MaxCompressedBytes,
+		"Maximum size in bytes of a snappy-compressed remote write request body; larger requests get 413.")
+	fs.Int64Var(&c.MaxDecodedBytes, prefix+flagMaxDecoded, c.MaxDecodedBytes,
+		"Maximum size in bytes of a decompressed remote write request; larger requests get 413.")
+	fs.StringVar(&c.DefaultTenant, prefix+flagDefaultTenant, c.DefaultTenant,
+		"Tenant used when the tenant header is absent or empty.")
+	fs.StringVar(&c.TenantHeader, prefix+flagTenantHeader, c.TenantHeader,
+		"HTTP header carrying the tenant ID.")
+}
+
+// Validate reports the first invalid field, naming its yaml key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxCompressedBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_compressed_bytes must be > 0, got %d: set a positive byte count (default %d)",
+			c.MaxCompressedBytes, DefaultMaxCompressedBytes))
+	}
+	if c.MaxDecodedBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_decoded_bytes must be > 0, got %d: set a positive byte count (default %d)",
+			c.MaxDecodedBytes, DefaultMaxDecodedBytes))
+	}
+	if c.MaxCompressedBytes > 0 && c.MaxDecodedBytes > 0 && c.MaxDecodedBytes < c.MaxCompressedBytes {
+		errs = append(errs, fmt.Errorf("max_decoded_bytes (%d) is smaller than max_compressed_bytes (%d): raise max_decoded_bytes or lower max_compressed_bytes",
+			c.MaxDecodedBytes, c.MaxCompressedBytes))
+	}
+	if c.DefaultTenant == "" {
+		errs = append(errs, fmt.Errorf("default_tenant must not be empty: set it (default %q)", DefaultTenantName))
+	}
+	if c.TenantHeader == "" {
+		errs = append(errs, fmt.Errorf("tenant_header must not be empty: set it (default %q)", DefaultTenantHeader))
+	}
+	return errors.Join(errs...)
+}
+
+// flagName returns the full command-line flag name for name.
+func (c *Config) flagName(name string) string {
+	if !c.flagPrefixSet {
+		return defaultFlagPrefix + name
+	}
+	return c.flagPrefix + name
+}
