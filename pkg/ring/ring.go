@@ -1,0 +1,403 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrClosed is returned by SetState and Run once the ring has left the
+// cluster and shut down.
+var ErrClosed = errors.New("ring is closed")
+
+// Ring is this node's membership in the promgov cluster and the placement of
+// metrics onto ACTIVE ingesters derived from it. All methods are safe for
+// concurrent use.
+type Ring struct {
+	cfg      Config
+	role     Role
+	logger   *slog.Logger
+	metrics  *ringMetrics
+	ml       *memberlist.Memberlist
+	bindAddr string
+	page     *template.Template
+
+	// meta is the encoded metadata NodeMeta hands to memberlist.
+	meta      atomic.Pointer[[]byte]
+	placement atomic.Pointer[Placement]
+
+	// mu guards the fields below. It is taken inside memberlist's event
+	// callbacks, so no memberlist method may be called while holding it.
+	mu      sync.Mutex
+	self    Member
+	members map[string]Member
+	active  []Member // ACTIVE ingesters the current placement was built from
+	changed chan struct{}
+
+	// rebuild asks the rebuild loop to recompute the placement (capacity 1,
+	// so bursts of membership events coalesce into one rebuild).
+	rebuild  chan struct{}
+	loopDone chan struct{}
+
+	// stateMu serialises SetState and shutdown (both call into memberlist).
+	stateMu  sync.Mutex
+	stopped  bool
+	running  atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+	done     chan struct{}
+}
+
+// New creates the memberlist of this node and binds the gossip address at
+// once (so BindAddress is known), but does not join the cluster: Run does.
+// Ingesters start JOINING and need a grpcAddress; distributors start ACTIVE
+// (they own nothing in any state). reg may be nil (no metrics registered),
+// logger may be nil (discard). If Run is never called, call Close to release
+// the socket.
+func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg prometheus.Registerer) (*Ring, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	state := StateActive
+	switch role {
+	case RoleIngester:
+		if _, _, err := net.SplitHostPort(grpcAddress); err != nil {
+			return nil, fmt.Errorf("new ring: ingester gRPC address %q: %w; pass the host:port the ingester serves on", grpcAddress, err)
+		}
+		state = StateJoining
+	case RoleDistributor:
+	default:
+		return nil, fmt.Errorf("new ring: unknown role %q; use %q or %q", role, RoleIngester, RoleDistributor)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	meta, err := EncodeMeta(role, state, grpcAddress)
+	if err != nil {
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	r := &Ring{
+		cfg:      cfg,
+		role:     role,
+		logger:   logger,
+		page:     template.Must(template.New("ring").Funcs(template.FuncMap{"mul100": func(f float64) float64 { return 100 * f }}).Parse(pageTemplate)),
+		self:     Member{Role: role, State: state, GRPCAddress: grpcAddress},
+		members:  make(map[string]Member),
+		changed:  make(chan struct{}),
+		rebuild:  make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	r.meta.Store(&meta)
+	empty, err := NewPlacement(cfg.placementConfig(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	r.placement.Store(empty)
+	r.metrics = newRingMetrics(r.healthScore)
+
+	mlLogger := log.New(logBridge{logger: logger}, "", 0)
+	transport, ip, port, err := bind(cfg.BindAddress, mlLogger)
+	if err != nil {
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	r.bindAddr = net.JoinHostPort(ip, strconv.Itoa(port))
+	if cfg.NodeName == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "promgov"
+		}
+		cfg.NodeName = host + "-" + strconv.Itoa(port)
+		r.cfg.NodeName = cfg.NodeName
+	}
+	r.self.Name = cfg.NodeName
+	r.logger = logger.With("ring_node", cfg.NodeName)
+	mlLogger.SetOutput(logBridge{logger: r.logger})
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeName
+	mc.BindAddr = ip
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	if cfg.AdvertiseAddress != "" {
+		host, p, _ := net.SplitHostPort(cfg.AdvertiseAddress) // checked by Validate
+		mc.AdvertiseAddr = host
+		mc.AdvertisePort, _ = strconv.Atoi(p)
+	}
+	mc.Transport = transport
+	mc.Delegate = delegate{r: r}
+	mc.Events = delegate{r: r}
+	mc.Logger = mlLogger
+	mc.Label = cfg.ClusterLabel
+	mc.GossipInterval = cfg.GossipInterval
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = min(mc.ProbeTimeout, cfg.ProbeInterval/2)
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
+
+	go r.rebuildLoop()
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		_ = transport.Shutdown()
+		r.stopLoop()
+		return nil, fmt.Errorf("new ring: create memberlist: %w", err)
+	}
+	r.ml = ml
+	r.mu.Lock()
+	r.self.Address = ml.LocalNode().Address()
+	r.mu.Unlock()
+	if err := r.metrics.register(reg); err != nil {
+		_ = ml.Shutdown()
+		r.stopLoop()
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	r.logger.Info("gossip bound", "role", role, "bind_address", r.bindAddr,
+		"advertise_address", r.self.Address, "state", state)
+	return r, nil
+}
+
+// bind creates memberlist's network transport on addr ("host:port", port 0
+// picks a free port) and returns it with the IP and port actually bound.
+func bind(addr string, logger *log.Logger) (*memberlist.NetTransport, string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("bind %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("bind %q: port: %w", addr, err)
+	}
+	ip := host
+	if host == "" {
+		ip = "0.0.0.0"
+	} else if net.ParseIP(host) == nil {
+		ips, err := net.LookupIP(host)
+		if err != nil {
+			return nil, "", 0, fmt.Errorf("bind %q: resolve host: %w", addr, err)
+		}
+		if len(ips) == 0 {
+			return nil, "", 0, fmt.Errorf("bind %q: host %q resolves to no address", addr, host)
+		}
+		ip = ips[0].String()
+		for _, cand := range ips {
+			if cand.To4() != nil {
+				ip = cand.String()
+				break
+			}
+		}
+	}
+	// With port 0 the TCP port the kernel picks may be taken for UDP; retry
+	// like memberlist itself does.
+	attempts := 1
+	if port == 0 {
+		attempts = 10
+	}
+	var lastErr error
+	for range attempts {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{ip},
+			BindPort:  port,
+			Logger:    logger,
+		})
+		if err == nil {
+			return nt, ip, nt.GetAutoBindPort(), nil
+		}
+		lastErr = err
+	}
+	return nil, "", 0, fmt.Errorf("bind %s: %w", net.JoinHostPort(ip, portStr), lastErr)
+}
+
+// Run joins the cluster (retrying with backoff in the background until one
+// join succeeds; a node without join addresses is a seed) and blocks until
+// ctx is cancelled or Close is called. It then advertises LEAVING, waits
+// leave_drain_period, leaves the cluster and shuts gossip down.
+func (r *Ring) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("ring: Run called twice")
+	}
+	select {
+	case <-r.done:
+		return ErrClosed
+	default:
+	}
+	joinCtx, cancel := context.WithCancel(ctx)
+	joined := make(chan struct{})
+	go func() {
+		defer close(joined)
+		r.join(joinCtx)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-r.done:
+	}
+	cancel()
+	err := r.stop(context.WithoutCancel(ctx))
+	<-joined
+	return err
+}
+
+// Close leaves the cluster and shuts gossip down like Run does when its
+// context ends; ctx bounds the leave_drain_period wait. It is safe to call
+// more than once and concurrently with Run.
+func (r *Ring) Close(ctx context.Context) error { return r.stop(ctx) }
+
+// join contacts the join addresses until one answers or ctx ends.
+func (r *Ring) join(ctx context.Context) {
+	if len(r.cfg.Join) == 0 {
+		r.logger.Info("no join addresses configured; this node is a seed and waits for others to join it")
+		return
+	}
+	delay := r.cfg.JoinRetryInterval
+	for attempt := 1; ; attempt++ {
+		n, err := r.ml.Join(r.cfg.Join)
+		if n > 0 {
+			r.metrics.joins.WithLabelValues("success").Inc()
+			r.logger.Info("joined cluster", "contacted", n, "members", r.ml.NumMembers(), "attempt", attempt)
+			return
+		}
+		r.metrics.joins.WithLabelValues("failure").Inc()
+		if ctx.Err() != nil {
+			return
+		}
+		r.logger.Warn("joining cluster failed; retrying", "join", strings.Join(r.cfg.Join, ","),
+			"attempt", attempt, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, r.cfg.JoinRetryMaxInterval)
+	}
+}
+
+// stop advertises LEAVING, drains, leaves and shuts memberlist down, once.
+func (r *Ring) stop(ctx context.Context) error {
+	r.stopOnce.Do(func() {
+		r.stateMu.Lock()
+		defer r.stateMu.Unlock()
+		if r.setLocalState(StateLeaving) {
+			if err := r.ml.UpdateNode(r.cfg.UpdateTimeout); err != nil {
+				r.logger.Warn("broadcasting LEAVING timed out; leaving anyway", "err", err)
+			}
+		}
+		if d := r.cfg.LeaveDrainPeriod; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		if err := r.ml.Leave(r.cfg.LeaveTimeout); err != nil {
+			r.logger.Warn("leave broadcast not confirmed; other members will detect the departure by probing", "err", err)
+		}
+		if err := r.ml.Shutdown(); err != nil {
+			r.stopErr = fmt.Errorf("shutdown memberlist: %w", err)
+		}
+		r.stopped = true
+		r.stopLoop()
+		r.logger.Info("left cluster")
+	})
+	return r.stopErr
+}
+
+// SetState changes the state this node advertises (an ingester goes
+// JOINING → ACTIVE once ready, and → LEAVING to drain before shutdown) and
+// broadcasts it, waiting up to update_timeout for the broadcast to go out.
+// A broadcast timeout is only logged: the change is applied locally and still
+// spreads by gossip. It returns ErrClosed after the ring shut down.
+func (r *Ring) SetState(s State) error {
+	if !s.Valid() {
+		return fmt.Errorf("set state: unknown state %q; use %s, %s or %s", s, StateJoining, StateActive, StateLeaving)
+	}
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	if r.stopped {
+		return fmt.Errorf("set state %s: %w", s, ErrClosed)
+	}
+	if !r.setLocalState(s) {
+		return nil
+	}
+	if err := r.ml.UpdateNode(r.cfg.UpdateTimeout); err != nil {
+		r.logger.Warn("state change not confirmed broadcast yet; gossip keeps spreading it", "state", s, "err", err)
+	}
+	r.logger.Info("ring state changed", "state", s)
+	return nil
+}
+
+// setLocalState updates the advertised metadata; it reports whether the
+// state changed. memberlist picks it up through NodeMeta on UpdateNode.
+func (r *Ring) setLocalState(s State) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.self.State == s {
+		return false
+	}
+	meta, err := EncodeMeta(r.role, s, r.self.GRPCAddress)
+	if err != nil {
+		// Role, state and address were validated in New.
+		r.logger.Error("encoding ring metadata failed", "err", err)
+		return false
+	}
+	r.meta.Store(&meta)
+	r.self.State = s
+	return true
+}
+
+// healthScore reads memberlist's awareness score for the gauge.
+func (r *Ring) healthScore() float64 {
+	if r.ml == nil {
+		return 0
+	}
+	return float64(r.ml.GetHealthScore())
+}
+
+// Self returns this node as it advertises itself.
+func (r *Ring) Self() Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.self
+}
+
+// Members returns the live members this node knows of, sorted by name.
+func (r *Ring) Members() []Member {
+	r.mu.Lock()
+	out := make([]Member, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, m)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Placement returns the current placement snapshot; never nil. It is
+// replaced, never modified, when the set of ACTIVE ingesters changes.
+func (r *Ring) Placement() *Placement { return r.placement.Load() }
+
+// Changed returns a channel that is closed at the next placement change.
+// Call it again after it fired to wait for the following one.
+func (r *Ring) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// BindAddress returns the host:port gossip is bound to, with port 0 resolved.
+func (r *Ring) BindAddress() string { return r.bindAddr }
