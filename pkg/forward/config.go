@@ -1,0 +1,137 @@
+package forward
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Remote Write protocol versions accepted by BackendConfig.Protocol.
+const (
+	// ProtocolV1 is Prometheus Remote Write 1.0 (prompb.WriteRequest).
+	ProtocolV1 = 1
+	// ProtocolV2 is Prometheus Remote Write 2.0 (writev2.Request).
+	ProtocolV2 = 2
+)
+
+// BackendConfig configures the Client (yaml key "backend"). Binaries call
+// RegisterFlags("backend.", fs).
+type BackendConfig struct {
+	// URL is the remote write endpoint of the storage backend. Required.
+	URL string `yaml:"url"`
+	// Protocol is the Remote Write version to start with: 1 or 2.
+	Protocol int `yaml:"protocol"`
+	// Timeout bounds one HTTP request to the backend.
+	Timeout time.Duration `yaml:"timeout"`
+	// TenantHeader is the HTTP header carrying the tenant ID. Empty means no
+	// tenant header is sent.
+	TenantHeader string `yaml:"tenant_header"`
+}
+
+// DefaultBackendConfig returns a BackendConfig with the flag defaults and no URL.
+func DefaultBackendConfig() BackendConfig {
+	return BackendConfig{Protocol: ProtocolV2, Timeout: 30 * time.Second, TenantHeader: "X-Scope-OrgID"}
+}
+
+// RegisterFlags registers the backend flags under prefix (e.g. "backend.")
+// with the defaults of DefaultBackendConfig.
+func (c *BackendConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	d := DefaultBackendConfig()
+	fs.StringVar(&c.URL, prefix+"url", d.URL, "Remote write URL of the storage backend (required).")
+	fs.IntVar(&c.Protocol, prefix+"protocol", d.Protocol, "Remote write protocol version to start with: 1 or 2. Version 2 falls back to 1 automatically.")
+	fs.DurationVar(&c.Timeout, prefix+"timeout", d.Timeout, "Timeout of one remote write HTTP request.")
+	fs.StringVar(&c.TenantHeader, prefix+"tenant-header", d.TenantHeader, "HTTP header carrying the tenant ID; empty sends none.")
+}
+
+// Validate reports the first invalid field, naming its yaml key and the fix.
+func (c *BackendConfig) Validate() error {
+	if c.URL == "" {
+		return errors.New("backend.url: required; set it to the backend's remote write endpoint, e.g. http://prometheus:9090/api/v1/write")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("backend.url: %w; set an absolute http(s) URL", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("backend.url: %q is not an absolute http(s) URL; use e.g. http://host:port/api/v1/write", c.URL)
+	}
+	if c.Protocol != ProtocolV1 && c.Protocol != ProtocolV2 {
+		return fmt.Errorf("backend.protocol: %d is not supported; use 1 or 2", c.Protocol)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("backend.timeout: %s must be positive; e.g. 30s", c.Timeout)
+	}
+	return nil
+}
+
+// Config configures the Forwarder (yaml key "forward"). Binaries call
+// RegisterFlags("forward.", fs).
+type Config struct {
+	// MaxSamplesPerSend triggers a send once a pending request holds this
+	// many samples + histograms + exemplars. A single series is never split,
+	// so a request may exceed it by at most one series.
+	MaxSamplesPerSend int `yaml:"max_samples_per_send"`
+	// BatchSendDeadline is the longest a pending request waits before it is
+	// sent even if it is not full.
+	BatchSendDeadline time.Duration `yaml:"batch_send_deadline"`
+	// Concurrency is the number of shards; each sends sequentially.
+	Concurrency int `yaml:"concurrency"`
+	// MinBackoff is the first retry delay.
+	MinBackoff time.Duration `yaml:"min_backoff"`
+	// MaxBackoff caps the retry delay (a larger Retry-After still wins).
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxPendingSamples is the in-memory capacity in samples + histograms +
+	// exemplars; Append fails with ErrBackpressure beyond it.
+	MaxPendingSamples int `yaml:"max_pending_samples"`
+	// FlushDeadline bounds how long Run keeps sending after its context ends.
+	FlushDeadline time.Duration `yaml:"flush_deadline"`
+}
+
+// DefaultConfig returns a Config with the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxSamplesPerSend: 2000,
+		BatchSendDeadline: 5 * time.Second,
+		Concurrency:       4,
+		MinBackoff:        30 * time.Millisecond,
+		MaxBackoff:        5 * time.Second,
+		MaxPendingSamples: 1_000_000,
+		FlushDeadline:     30 * time.Second,
+	}
+}
+
+// RegisterFlags registers the forwarder flags under prefix (e.g. "forward.")
+// with the defaults of DefaultConfig.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	d := DefaultConfig()
+	fs.IntVar(&c.MaxSamplesPerSend, prefix+"max-samples-per-send", d.MaxSamplesPerSend, "Send a request once it holds this many samples (histograms and exemplars count as samples).")
+	fs.DurationVar(&c.BatchSendDeadline, prefix+"batch-send-deadline", d.BatchSendDeadline, "Longest time a non-full request waits before it is sent.")
+	fs.IntVar(&c.Concurrency, prefix+"concurrency", d.Concurrency, "Number of parallel senders (shards); each series always uses the same shard.")
+	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", d.MinBackoff, "Initial retry backoff for recoverable errors.")
+	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", d.MaxBackoff, "Maximum retry backoff for recoverable errors (a longer Retry-After is honoured).")
+	fs.IntVar(&c.MaxPendingSamples, prefix+"max-pending-samples", d.MaxPendingSamples, "In-memory queue capacity in samples; beyond it appends are rejected (backpressure). Data in memory is lost if the process dies.")
+	fs.DurationVar(&c.FlushDeadline, prefix+"flush-deadline", d.FlushDeadline, "On shutdown, how long to keep sending pending data before dropping it.")
+}
+
+// Validate reports the first invalid field, naming its yaml key and the fix.
+func (c *Config) Validate() error {
+	switch {
+	case c.MaxSamplesPerSend <= 0:
+		return fmt.Errorf("forward.max_samples_per_send: %d must be positive; e.g. 2000", c.MaxSamplesPerSend)
+	case c.BatchSendDeadline <= 0:
+		return fmt.Errorf("forward.batch_send_deadline: %s must be positive; e.g. 5s", c.BatchSendDeadline)
+	case c.Concurrency <= 0:
+		return fmt.Errorf("forward.concurrency: %d must be at least 1; e.g. 4", c.Concurrency)
+	case c.MinBackoff <= 0:
+		return fmt.Errorf("forward.min_backoff: %s must be positive; e.g. 30ms", c.MinBackoff)
+	case c.MaxBackoff < c.MinBackoff:
+		return fmt.Errorf("forward.max_backoff: %s must be >= forward.min_backoff (%s); raise it, e.g. 5s", c.MaxBackoff, c.MinBackoff)
+	case c.MaxPendingSamples < c.MaxSamplesPerSend:
+		return fmt.Errorf("forward.max_pending_samples: %d must be >= forward.max_samples_per_send (%d); raise it, e.g. 1000000", c.MaxPendingSamples, c.MaxSamplesPerSend)
+	case c.FlushDeadline < 0:
+		return fmt.Errorf("forward.flush_deadline: %s must not be negative; e.g. 30s", c.FlushDeadline)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package forward
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+)
+
+// pendingRequest is one request for one tenant under construction or
+// waiting to be sent. Its series are re-symbolized into its own table.
+type pendingRequest struct {
+	tenant     string
+	created    time.Time
+	symbols    writev2.SymbolsTable
+	refs       []uint32 // arena for label refs of series and exemplars
+	series     []writev2.TimeSeries
+	meta       []prompb.MetricMetadata
+	metaSeen   map[string]struct{}
+	samples    int
+	histograms int
+	exemplars  int
+}
+
+func newPendingRequest(tenant string, now time.Time) *pendingRequest {
+	return &pendingRequest{tenant: tenant, created: now, symbols: writev2.NewSymbolTable()}
+}
+
+// count is the capacity cost: samples + histograms + exemplars.
+func (p *pendingRequest) count() int { return p.samples + p.histograms + p.exemplars }
+
+// symbolizeRefs appends refs, translated from symbols into p's table, to the
+// arena and returns the new slice.
+func (p *pendingRequest) symbolizeRefs(refs []uint32, symbols []string) []uint32 {
+	if len(refs) == 0 {
+		return nil
+	}
+	start := len(p.refs)
+	for _, r := range refs {
+		p.refs = append(p.refs, p.symbols.Symbolize(symbols[r]))
+	}
+	return p.refs[start:len(p.refs):len(p.refs)]
+}
+
+// addSeries re-symbolizes ts (already validated against symbols) into p.
+// Sample and histogram slices are shared, not copied.
+func (p *pendingRequest) addSeries(ts *writev2.TimeSeries, symbols []string) {
+	out := writev2.TimeSeries{
+		LabelsRefs: p.symbolizeRefs(ts.LabelsRefs, symbols),
+		Samples:    ts.Samples,
+		Histograms: ts.Histograms,
+	}
+	if len(ts.Exemplars) > 0 {
+		out.Exemplars = make([]writev2.Exemplar, len(ts.Exemplars))
+		for i, e := range ts.Exemplars {
+			out.Exemplars[i] = writev2.Exemplar{LabelsRefs: p.symbolizeRefs(e.LabelsRefs, symbols), Value: e.Value, Timestamp: e.Timestamp}
+		}
+	}
+	if hasMetadata(ts.Metadata) {
+		out.Metadata = writev2.Metadata{
+			Type:    ts.Metadata.Type,
+			HelpRef: p.symbols.Symbolize(symbols[ts.Metadata.HelpRef]),
+			UnitRef: p.symbols.Symbolize(symbols[ts.Metadata.UnitRef]),
+		}
+	}
+	p.series = append(p.series, out)
+	p.samples += len(ts.Samples)
+	p.histograms += len(ts.Histograms)
+	p.exemplars += len(ts.Exemplars)
+}
+
+// addMetadata adds family metadata once per family.
+func (p *pendingRequest) addMetadata(m *prompb.MetricMetadata) {
+	if p.metaSeen == nil {
+		p.metaSeen = make(map[string]struct{})
+	}
+	if _, ok := p.metaSeen[m.MetricFamilyName]; ok {
+		return
+	}
+	p.metaSeen[m.MetricFamilyName] = struct{}{}
+	p.meta = append(p.meta, *m)
+}
+
+// request returns the 2.0 request to send.
+func (p *pendingRequest) request() *writev2.Request {
+	return &writev2.Request{Symbols: p.symbols.Symbols(), Timeseries: p.series}
+}
+
+// shard owns the pending requests of the series hashed to it and sends them
+// sequentially, which keeps every series in order. mu guards all fields but
+// wake; the shard goroutine is the only consumer of ready.
+type shard struct {
+	mu       sync.Mutex
+	building map[string]*pendingRequest // by tenant
+	ready    []*pendingRequest          // FIFO
+	inflight *pendingRequest
+	wake     chan struct{} // capacity 1
+}
+
+func newShard() *shard {
+	return &shard{building: make(map[string]*pendingRequest), wake: make(chan struct{}, 1)}
+}
+
+// signal wakes the shard goroutine without blocking.
+func (s *shard) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// builder returns the tenant's request under construction; s.mu held.
+func (s *shard) builder(tenant string, now time.Time) *pendingRequest {
+	p := s.building[tenant]
+	if p == nil {
+		p = newPendingRequest(tenant, now)
+		s.building[tenant] = p
+	}
+	return p
+}
+
+// seal moves the tenant's request under construction to ready; s.mu held.
+func (s *shard) seal(tenant string) {
+	if p := s.building[tenant]; p != nil {
+		delete(s.building, tenant)
+		s.ready = append(s.ready, p)
+	}
+}
+
+// sealExpired seals requests older than deadline (all when deadline is 0)
+// and returns when the next one expires (zero if none); s.mu held.
+func (s *shard) sealExpired(now time.Time, deadline time.Duration) time.Time {
+	var next time.Time
+	for tenant, p := range s.building {
+		due := p.created.Add(deadline)
+		if deadline == 0 || !due.After(now) {
+			s.seal(tenant)
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
+}
+
+// oldest returns the creation time of the oldest pending request (zero if
+// none).
+func (s *shard) oldest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t time.Time
+	consider := func(p *pendingRequest) {
+		if p != nil && (t.IsZero() || p.created.Before(t)) {
+			t = p.created
+		}
+	}
+	consider(s.inflight)
+	for _, p := range s.ready {
+		consider(p)
+	}
+	for _, p := range s.building {
+		consider(p)
+	}
+	return t
+}
