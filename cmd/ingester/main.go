@@ -1,0 +1,86 @@
+// Command ingester is the promgov governor: it owns the metrics the ring
+// hashes to it and forwards what it accepts to the storage backend.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"syscall"
+
+	okrun "github.com/oklog/run"
+
+	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/web"
+)
+
+func main() {
+	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stderr), os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Parse(config.RoleIngester, args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "ingester")
+	reg := proc.NewRegistry()
+
+	client, err := forward.NewClient(cfg.Backend, logger, reg)
+	if err != nil {
+		return fmt.Errorf("backend client: %w", err)
+	}
+	fwd, err := forward.NewForwarder(cfg.Forward, client, logger, reg)
+	if err != nil {
+		return fmt.Errorf("forwarder: %w", err)
+	}
+	svc := ingester.NewService(fwd, logger, reg)
+	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger)
+	if err != nil {
+		return err
+	}
+	rg, err := ring.New(cfg.Memberlist, ring.RoleIngester, grpcSrv.Addr(), logger, reg)
+	if err != nil {
+		return fmt.Errorf("ring: %w", err)
+	}
+	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
+
+	mux := http.NewServeMux()
+	rg.RegisterRoutes(mux)
+	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
+	if err != nil {
+		return err
+	}
+
+	// Actors stop in the order they are added (oklog/run calls each
+	// interrupt in turn and an interrupt below blocks until its actor is
+	// done):
+	//  1. signals;
+	//  2. gRPC: announce LEAVING, keep serving for the drain period so
+	//     distributors move traffic, then finish in-flight pushes;
+	//  3. forwarder: flush what it holds to the backend within
+	//     --forward.flush-deadline;
+	//  4. ring: leave the memberlist cluster;
+	//  5. HTTP last, so /metrics and probes answer during shutdown.
+	var g okrun.Group
+	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	proc.AddActor(&g, lifecycle.Run)
+	proc.AddActor(&g, fwd.Run)
+	proc.AddActor(&g, rg.Run)
+	proc.AddActor(&g, webSrv.Run)
+	return proc.RunGroup(&g, logger)
+}
+
+// ringReady reports whether this ingester is ACTIVE in the ring.
+func ringReady(r *ring.Ring) error {
+	if s := r.Self().State; s != ring.StateActive {
+		return fmt.Errorf("ring state is %s, not ACTIVE", s)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+// Package proc holds the few lines every promgov binary's main shares: the
+// registry with process collectors and the exit-code convention.
+package proc
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	okrun "github.com/oklog/run"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/promgov/promgov/pkg/config"
+)
+
+// NewRegistry returns a registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// ExitCode prints err and returns the process exit code: 0 for nil or -h,
+// 2 for bad flags or configuration, 1 otherwise.
+func ExitCode(err error, stderr io.Writer) int {
+	var ue *config.UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+}
+
+// AddActor adds a Run(ctx) component to g. Its interrupt cancels the
+// component's context and waits until Run has returned, so the actors of a
+// group stop one after another in the order they were added.
+func AddActor(g *okrun.Group, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	g.Add(func() error {
+		defer close(done)
+		return fn(ctx)
+	}, func(error) {
+		cancel()
+		<-done
+	})
+}
+
+// RunGroup runs g and treats a stop by signal as a clean exit.
+func RunGroup(g *okrun.Group, logger *slog.Logger) error {
+	err := g.Run()
+	var sig *okrun.SignalError
+	if errors.As(err, &sig) {
+		logger.Info("shut down cleanly", "signal", sig.Signal.String())
+		return nil
+	}
+	return err
+}

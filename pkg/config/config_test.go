@@ -1,0 +1,93 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "promgov.yml")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func TestExampleConfigIsValidForBothBinaries(t *testing.T) {
+	for _, role := range []Role{RoleDistributor, RoleIngester} {
+		t.Run(string(role), func(t *testing.T) {
+			cfg, err := Parse(role, []string{"--config.file=../../deploy/promgov.yml"}, &bytes.Buffer{})
+			require.NoError(t, err)
+			require.Equal(t, 271, cfg.Memberlist.PartitionCount)
+		})
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "backend:\n  url: http://file:9090/api/v1/write\n  protocol: 1\nforward:\n  concurrency: 7\n")
+	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file, "--backend.protocol=2"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, "http://file:9090/api/v1/write", cfg.Backend.URL, "file overrides the default")
+	require.Equal(t, 2, cfg.Backend.Protocol, "a flag overrides the file")
+	require.Equal(t, 7, cfg.Forward.Concurrency)
+	require.Equal(t, 2000, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
+}
+
+func TestBadInputIsAUsageError(t *testing.T) {
+	for name, tc := range map[string]struct {
+		role    Role
+		args    []string
+		file    string
+		wantMsg string
+	}{
+		"unknown flag":           {RoleDistributor, []string{"--no.such-flag"}, "", "no.such-flag"},
+		"stray argument":         {RoleDistributor, []string{"oops"}, "", "unexpected arguments"},
+		"missing backend url":    {RoleIngester, nil, "", "backend.url"},
+		"bad protocol":           {RoleIngester, []string{"--backend.url=http://x/api/v1/write", "--backend.protocol=3"}, "", "protocol"},
+		"unknown yaml field":     {RoleDistributor, nil, "distributor:\n  max_compresed_bytes: 1\n", "max_compresed_bytes"},
+		"bad log level":          {RoleDistributor, []string{"--log.level=loud"}, "", "log_level"},
+		"bad listen address":     {RoleDistributor, []string{"--web.listen-address=nonsense"}, "", "web.listen_address"},
+		"missing config file":    {RoleDistributor, []string{"--config.file=/does/not/exist.yml"}, "", "config.file"},
+		"yaml of the wrong type": {RoleDistributor, nil, "distributor: [1, 2]\n", "parse configuration file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append(args, "--config.file="+writeFile(t, tc.file))
+			}
+			_, err := Parse(tc.role, args, &bytes.Buffer{})
+			var ue *UsageError
+			require.True(t, errors.As(err, &ue), "want a UsageError, got %v", err)
+			require.Contains(t, err.Error(), tc.wantMsg)
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Parse(RoleIngester, []string{"-h"}, &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Contains(t, out.String(), "lost if the ingester process dies")
+	require.Contains(t, out.String(), "-backend.url")
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	b, err := os.ReadFile("../../deploy/promgov.yml")
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte("memberlist: {join: [a:1]}\n"))
+	f.Add([]byte("forward: {concurrency: -1}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, role := range []Role{RoleDistributor, RoleIngester} {
+			var cfg Config
+			if Unmarshal(data, &cfg) == nil {
+				_ = cfg.Validate(role) // must not panic
+			}
+		}
+	})
+}

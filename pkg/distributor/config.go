@@ -1,0 +1,53 @@
+// Package distributor is the stateless front door of a promgov cluster. It
+// receives Remote Write 1.0 and 2.0, validates it, splits every request by
+// (tenant, metric name) over the ring and pushes one gRPC batch to each
+// owning ingester, answering the sender only once every part is accepted.
+package distributor
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/promgov/promgov/pkg/remotewrite"
+)
+
+// Config configures the distributor. The remote-write decoding limits are
+// inlined, so the YAML section `distributor:` holds both.
+type Config struct {
+	RemoteWrite remotewrite.Config `yaml:",inline"`
+
+	// PushTimeout is the deadline of each gRPC Push to an ingester.
+	PushTimeout time.Duration `yaml:"push_timeout"`
+	// RetryAfter is sent with 429 answers when an ingester applies
+	// backpressure.
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// MaxSendMsgSize bounds one gRPC Push; it must not exceed the ingesters'
+	// grpc_max_recv_msg_size.
+	MaxSendMsgSize int `yaml:"grpc_max_send_msg_size"`
+}
+
+// RegisterFlags registers the flags under prefix (the binary uses "distributor.").
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	c.RemoteWrite.RegisterFlags(prefix, fs)
+	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", 10*time.Second, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")
+	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", 5*time.Second, "Retry-After sent with 429 when an ingester applies backpressure.")
+	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", 100<<20, "Largest Push the distributor sends to one ingester, in bytes.")
+}
+
+// Validate reports a configuration error naming the field and the fix.
+func (c *Config) Validate() error {
+	if err := c.RemoteWrite.Validate(); err != nil {
+		return err
+	}
+	if c.PushTimeout <= 0 {
+		return errors.New("distributor.push_timeout: must be positive, e.g. 10s")
+	}
+	if c.RetryAfter < time.Second {
+		return errors.New("distributor.retry_after: must be at least 1s (Retry-After has second resolution)")
+	}
+	if c.MaxSendMsgSize <= 0 {
+		return errors.New("distributor.grpc_max_send_msg_size: must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package distributor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/remotewrite"
+	"github.com/promgov/promgov/pkg/ring"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// Placer gives the ring's current placement. Safe for concurrent use; the
+// returned snapshot is immutable and never nil.
+type Placer interface {
+	Placement() *ring.Placement
+}
+
+var _ Placer = (*ring.Ring)(nil)
+
+// Pusher sends one batch to the ingester at addr. Safe for concurrent use.
+type Pusher interface {
+	Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error)
+}
+
+var _ Pusher = (*clientPool)(nil)
+
+// Distributor serves POST /api/v1/write.
+type Distributor struct {
+	cfg     Config
+	decoder *remotewrite.Decoder
+	ring    Placer
+	pusher  Pusher
+	pool    *clientPool // nil when a Pusher was injected
+	logger  *slog.Logger
+	m       *metrics
+}
+
+// New builds a distributor that pushes over gRPC to the ingesters in r.
+func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
+	pool := newClientPool(cfg.MaxSendMsgSize)
+	d := NewWithPusher(cfg, r, pool, logger, reg)
+	d.pool = pool
+	return d
+}
+
+// NewWithPusher builds a distributor with an injected Pusher (tests use it to
+// inject faults a real ingester cannot produce on demand).
+func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
+	return &Distributor{
+		cfg:     cfg,
+		decoder: remotewrite.NewDecoder(cfg.RemoteWrite),
+		ring:    r,
+		pusher:  p,
+		logger:  logger,
+		m:       newMetrics(reg),
+	}
+}
+
+// Ready reports nil once at least one ingester is ACTIVE in the ring.
+func (d *Distributor) Ready() error {
+	if len(d.ring.Placement().Ingesters()) == 0 {
+		return errors.New("no ACTIVE ingester in the ring")
+	}
+	return nil
+}
+
+// Run closes connections to ingesters that left the ring, until ctx ends.
+func (d *Distributor) Run(ctx context.Context) error {
+	if d.pool == nil {
+		<-ctx.Done()
+		return nil
+	}
+	defer d.pool.close()
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			keep := map[string]bool{}
+			for _, m := range d.ring.Placement().Ingesters() {
+				keep[m.GRPCAddress] = true
+			}
+			d.pool.retain(keep)
+		}
+	}
+}
+
+// ServeHTTP implements the remote-write receiver.
+func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code, proto := d.serve(w, r)
+	d.m.requests.WithLabelValues(proto, strconv.Itoa(code)).Inc()
+	d.m.duration.WithLabelValues(proto).Observe(time.Since(start).Seconds())
+}
+
+func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, proto string) {
+	proto = "unknown"
+	dec, err := d.decoder.Decode(r)
+	if err != nil {
+		code = decodeStatus(err)
+		http.Error(w, err.Error(), code)
+		return code, proto
+	}
+	defer dec.Release()
+	proto = dec.Protocol.String()
+	tenant := d.decoder.Tenant(r)
+
+	written, pushErr := d.push(r.Context(), tenant, dec)
+	if dec.Protocol == remotewrite.ProtocolV2 {
+		h := w.Header()
+		h.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.FormatInt(written.GetSamplesWritten(), 10))
+		h.Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.FormatInt(written.GetHistogramsWritten(), 10))
+		h.Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.FormatInt(written.GetExemplarsWritten(), 10))
+	}
+	if pushErr != nil {
+		code = pushErr.status
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.cfg.RetryAfter.Seconds())))
+		}
+		d.logger.Warn("push to ingesters failed", "tenant", tenant, "status", code, "err", pushErr.msg)
+		http.Error(w, pushErr.msg, code)
+		return code, proto
+	}
+	if dec.Rejected > 0 {
+		d.m.invalidSeries.Add(float64(dec.Rejected))
+		msg := fmt.Sprintf("%d invalid series rejected, first: %s; the other %d series in the request were written",
+			dec.Rejected, dec.FirstInvalid, len(dec.Request.Timeseries))
+		d.logger.Debug("rejected invalid series", "tenant", tenant, "rejected", dec.Rejected, "first", dec.FirstInvalid)
+		http.Error(w, msg, http.StatusBadRequest)
+		return http.StatusBadRequest, proto
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, proto
+}
+
+// decodeStatus maps decoding errors onto HTTP status codes.
+func decodeStatus(err error) int {
+	switch {
+	case errors.Is(err, remotewrite.ErrUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, remotewrite.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// pushError is the merged outcome of a failed fan-out.
+type pushError struct {
+	status int
+	msg    string
+}
+
+// push splits dec by owner and sends every part concurrently. It returns
+// what the ingesters wrote, and an error unless every part was accepted.
+func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.Decoded) (*ingesterv1.PushResponse, *pushError) {
+	placement := d.ring.Placement()
+	parts, err := split(placement, tenant, dec)
+	if err != nil {
+		return nil, &pushError{status: http.StatusServiceUnavailable, msg: err.Error()}
+	}
+	total := &ingesterv1.PushResponse{}
+	if len(parts) == 0 {
+		return total, nil
+	}
+	samples, histograms, exemplars := remotewrite.Counts(&dec.Request)
+	d.m.samples.Add(float64(samples + histograms + exemplars))
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := d.pushPart(ctx, tenant, p)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ingester %s (%s): %w", p.owner.Name, p.owner.GRPCAddress, err))
+				return
+			}
+			total.SamplesWritten += resp.GetSamplesWritten()
+			total.HistogramsWritten += resp.GetHistogramsWritten()
+			total.ExemplarsWritten += resp.GetExemplarsWritten()
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 {
+		return total, nil
+	}
+	return total, mergeErrors(errs)
+}
+
+func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*ingesterv1.PushResponse, error) {
+	payload, err := p.payload()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode batch: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := d.pusher.Push(ctx, p.owner.GRPCAddress, &ingesterv1.PushRequest{
+		Tenant:   tenant,
+		Request:  payload,
+		Metadata: ingester.MetadataToProto(p.metadata),
+	})
+	d.m.pushDuration.WithLabelValues(status.Code(err).String()).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+// mergeErrors picks the answer for the sender from the parts that failed:
+// anything that a retry may fix wins (5xx), then backpressure (429), then
+// the ingesters' refusal of the data itself (400).
+func mergeErrors(errs []error) *pushError {
+	code := http.StatusBadRequest
+	msgs := make([]string, 0, len(errs))
+	for _, err := range errs {
+		msgs = append(msgs, err.Error())
+		c := grpcToHTTP(status.Code(err))
+		if rank(c) > rank(code) {
+			code = c
+		}
+	}
+	return &pushError{status: code, msg: strings.Join(msgs, "; ")}
+}
+
+func grpcToHTTP(c codes.Code) int {
+	switch c {
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func rank(code int) int {
+	switch {
+	case code >= 500:
+		return 3
+	case code == http.StatusTooManyRequests:
+		return 2
+	default:
+		return 1
+	}
+}

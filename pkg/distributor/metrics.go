@@ -1,0 +1,44 @@
+package distributor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	pushDuration  *prometheus.HistogramVec
+	samples       prometheus.Counter
+	invalidSeries prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_distributor_requests_total",
+			Help: "Remote-write requests by protocol and HTTP status code.",
+		}, []string{"protocol", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                        "promgov_distributor_request_duration_seconds",
+			Help:                        "Time from receiving a remote-write request to answering it.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"protocol"}),
+		pushDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                        "promgov_distributor_ingester_push_duration_seconds",
+			Help:                        "Duration of gRPC pushes to ingesters by gRPC status code.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"code"}),
+		samples: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_distributor_received_samples_total",
+			Help: "Valid samples, histograms and exemplars received and pushed to ingesters.",
+		}),
+		invalidSeries: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_distributor_invalid_series_total",
+			Help: "Series rejected by validation (answered 400).",
+		}),
+	}
+}

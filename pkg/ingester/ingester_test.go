@@ -1,0 +1,158 @@
+package ingester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/ring"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type appendFunc func(ctx context.Context, b forward.Batch) error
+
+func (f appendFunc) Append(ctx context.Context, b forward.Batch) error { return f(ctx, b) }
+
+// states records the ring states announced, and signals each one.
+type states struct {
+	mu  sync.Mutex
+	got []ring.State
+	ch  chan ring.State
+}
+
+func (s *states) SetState(st ring.State) error {
+	s.mu.Lock()
+	s.got = append(s.got, st)
+	s.mu.Unlock()
+	s.ch <- st
+	return nil
+}
+
+func payload(t *testing.T) []byte {
+	t.Helper()
+	st := writev2.NewSymbolTable()
+	req := writev2.Request{Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "up", "job", "a"), nil),
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}, {Value: 1, Timestamp: 2}},
+		Histograms: nil,
+		Exemplars:  []writev2.Exemplar{{Value: 1, Timestamp: 1}},
+	}}}
+	req.Symbols = st.Symbols()
+	b, err := req.Marshal()
+	require.NoError(t, err)
+	return b
+}
+
+// startServer serves svc over real gRPC and returns a client.
+func startServer(t *testing.T, app Appender) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := NewService(app, logger, prometheus.NewRegistry())
+	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger)
+	require.NoError(t, err)
+	st := &states{ch: make(chan ring.State, 4)}
+	lc := NewLifecycle(srv, st, 50*time.Millisecond, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx) }()
+	require.Equal(t, ring.StateActive, <-st.ch)
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return srv, ingesterv1.NewIngesterServiceClient(conn), conn, st
+}
+
+func TestPushStatusCodes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		appendErr error
+		body      []byte
+		wantCode  codes.Code
+	}{
+		"accepted":       {wantCode: codes.OK},
+		"backpressure":   {appendErr: fmt.Errorf("full: %w", forward.ErrBackpressure), wantCode: codes.ResourceExhausted},
+		"append failure": {appendErr: errors.New("boom"), wantCode: codes.Unavailable},
+		"undecodable":    {body: []byte{0xff, 0xff, 0xff}, wantCode: codes.InvalidArgument},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var got forward.Batch
+			_, client, _, _ := startServer(t, appendFunc(func(_ context.Context, b forward.Batch) error {
+				got = b
+				return tc.appendErr
+			}))
+			body := tc.body
+			if body == nil {
+				body = payload(t)
+			}
+			resp, err := client.Push(context.Background(), &ingesterv1.PushRequest{
+				Tenant: "t1", Request: body,
+				Metadata: MetadataToProto([]prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "h", Unit: "u"}}),
+			})
+			require.Equal(t, tc.wantCode, status.Code(err), "%v", err)
+			if tc.wantCode != codes.OK {
+				return
+			}
+			require.Equal(t, int64(2), resp.GetSamplesWritten())
+			require.Equal(t, int64(1), resp.GetExemplarsWritten())
+			require.Equal(t, "t1", got.Tenant)
+			require.Equal(t, []prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "h", Unit: "u"}}, got.Metadata)
+		})
+	}
+}
+
+func TestLeaveSequence(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), logger, nil)
+	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger)
+	require.NoError(t, err)
+	st := &states{ch: make(chan ring.State, 4)}
+	lc := NewLifecycle(srv, st, 3*time.Second, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx) }()
+	require.Equal(t, ring.StateActive, <-st.ch)
+
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	client := ingesterv1.NewIngesterServiceClient(conn)
+	hc, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: ingesterv1.IngesterService_ServiceDesc.ServiceName})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hc.GetStatus())
+
+	cancel()
+	require.Equal(t, ring.StateLeaving, <-st.ch)
+	// Still serving during the drain period: distributors move away first.
+	_, err = client.Push(context.Background(), &ingesterv1.PushRequest{Request: payload(t)})
+	require.NoError(t, err)
+	// After the drain it stops taking pushes and returns cleanly.
+	require.NoError(t, <-done)
+	_, err = client.Push(context.Background(), &ingesterv1.PushRequest{Request: payload(t)})
+	require.Equal(t, codes.Unavailable, status.Code(err))
+}

@@ -1,0 +1,121 @@
+package ingester
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// Config configures the ingester's gRPC server and its leave sequence.
+type Config struct {
+	// ListenAddress is the host:port of the gRPC server. It is advertised in
+	// the ring, so it must be reachable from distributors.
+	ListenAddress string `yaml:"grpc_listen_address"`
+	// AdvertiseAddress overrides the address advertised in the ring (for
+	// example when listening on 0.0.0.0).
+	AdvertiseAddress string `yaml:"grpc_advertise_address"`
+	// MaxRecvMsgSize bounds one Push request.
+	MaxRecvMsgSize int `yaml:"grpc_max_recv_msg_size"`
+	// LeaveDrainPeriod is how long the ingester keeps serving after it has
+	// announced LEAVING, so every distributor learns of it before pushes stop.
+	LeaveDrainPeriod time.Duration `yaml:"leave_drain_period"`
+}
+
+// RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
+// the leave drain flag.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", "127.0.0.1:9095", "Address the ingester's gRPC Push server listens on; advertised in the ring.")
+	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
+	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
+	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
+}
+
+// Validate reports a configuration error naming the field and the fix.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
+		return fmt.Errorf("ingester.grpc_listen_address %q: %w; use host:port", c.ListenAddress, err)
+	}
+	if c.MaxRecvMsgSize <= 0 {
+		return errors.New("ingester.grpc_max_recv_msg_size: must be positive")
+	}
+	if c.LeaveDrainPeriod < 0 {
+		return errors.New("ingester.leave_drain_period: must not be negative")
+	}
+	return nil
+}
+
+// Server serves the Push API and gRPC health checking. It binds in
+// NewServer, so the advertised address is known before the ring starts.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	grpc   *grpc.Server
+	health *health.Server
+	svc    *Service
+	logger *slog.Logger
+}
+
+// NewServer binds the gRPC listener and registers svc and the health service.
+func NewServer(cfg Config, svc *Service, logger *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listen on grpc.listen-address %s: %w", cfg.ListenAddress, err)
+	}
+	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus(ingesterv1.IngesterService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	ingesterv1.RegisterIngesterServiceServer(g, svc)
+	return &Server{cfg: cfg, ln: ln, grpc: g, health: hs, svc: svc, logger: logger}, nil
+}
+
+// Addr is the address to advertise in the ring.
+func (s *Server) Addr() string {
+	if s.cfg.AdvertiseAddress != "" {
+		return s.cfg.AdvertiseAddress
+	}
+	return s.ln.Addr().String()
+}
+
+// SetServing switches both the Push service and gRPC health between
+// serving and not serving.
+func (s *Server) SetServing(on bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if on {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(ingesterv1.IngesterService_ServiceDesc.ServiceName, st)
+	s.svc.Accept(on)
+}
+
+// Run serves until ctx is cancelled, then stops gracefully: in-flight pushes
+// finish before it returns.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(s.ln) }()
+	s.logger.Info("gRPC server listening", "address", s.ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve gRPC on %s: %w", s.ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.SetServing(false)
+	s.grpc.GracefulStop()
+	return <-errc
+}

@@ -1,0 +1,130 @@
+// Package web serves the HTTP endpoints every promgov binary has: /metrics,
+// the /-/healthy and /-/ready probes, and whatever API routes the binary
+// mounts on the shared mux.
+package web
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures the HTTP server.
+type Config struct {
+	// ListenAddress is the host:port the HTTP server binds.
+	ListenAddress string `yaml:"listen_address"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// when the server stops.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+// RegisterFlags registers the flags under prefix (the binaries use "web.").
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", "127.0.0.1:9500", "Address to listen on for the HTTP API, /metrics and probes.")
+	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", 10*time.Second, "How long in-flight HTTP requests may take to finish on shutdown.")
+	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "How long a client may take to send request headers.")
+}
+
+// Validate reports a configuration error naming the field and the fix.
+func (c *Config) Validate() error {
+	if c.ListenAddress == "" {
+		return errors.New("web.listen_address: must not be empty; set it to a host:port such as 0.0.0.0:9500")
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
+		return fmt.Errorf("web.listen_address %q: %w; use host:port", c.ListenAddress, err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("web.shutdown_timeout: must be positive")
+	}
+	return nil
+}
+
+// ReadyFunc reports nil when the process is ready to serve, or why not.
+// It is called concurrently from probe requests.
+type ReadyFunc func() error
+
+// Server is the HTTP server of a promgov binary. It binds in New, so the
+// address is known (and a port conflict reported) before Run.
+type Server struct {
+	cfg    Config
+	srv    *http.Server
+	ln     net.Listener
+	logger *slog.Logger
+}
+
+// New binds the listener and builds the server. mux carries the binary's
+// routes; New adds /metrics, /-/healthy and /-/ready to it.
+func New(cfg Config, mux *http.ServeMux, gatherer prometheus.Gatherer, ready ReadyFunc, logger *slog.Logger) (*Server, error) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = fmt.Fprintln(w, "Healthy.")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "Not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = fmt.Fprintln(w, "Ready.")
+	})
+	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listen on web.listen_address %s: %w", cfg.ListenAddress, err)
+	}
+	return &Server{
+		cfg:    cfg,
+		ln:     ln,
+		logger: logger,
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+	}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx is cancelled, then shuts down gracefully within the
+// configured timeout.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	s.logger.Info("HTTP server listening", "address", s.Addr())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve HTTP on %s: %w", s.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down HTTP server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// WriteJSON writes v in the Prometheus API envelope {"status":"success","data":v}.
+func WriteJSON(w http.ResponseWriter, v any) {
+	writeEnvelope(w, http.StatusOK, envelope{Status: "success", Data: v})
+}
+
+// WriteError writes an error in the Prometheus API envelope.
+func WriteError(w http.ResponseWriter, status int, errType string, err error) {
+	writeEnvelope(w, status, envelope{Status: "error", ErrorType: errType, Error: err.Error()})
+}
