@@ -1,0 +1,309 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// rule is one compiled rule.
+type rule struct {
+	name     string
+	kind     string
+	mode     Mode
+	action   Action
+	tagLabel string
+	tenants  []string
+	matchers []*labels.Matcher
+
+	relabel []relabelStep
+	naming  *namingRule
+	labels  *labelsRule
+	limits  *limitsRule
+
+	metrics ruleMetrics
+}
+
+// verdict is what one rule found for one series.
+type verdict struct {
+	// hit is true when the rule has something to do with the series.
+	hit bool
+	// action taken (or, in shadow mode, that would be taken).
+	action Action
+	// labels after the rule, set for rewrite and tag when labels were wanted.
+	labels labels.Labels
+	// reason explains the hit.
+	reason string
+	// typeUnknown is true when type-dependent checks were skipped.
+	typeUnknown bool
+}
+
+// Compile validates cfg and builds an Engine. metrics may be nil (nothing is
+// counted), which is what candidate rulesets of the test API use.
+func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	scheme, _ := cfg.scheme()
+	e := &Engine{scheme: scheme, cfg: cfg, metrics: metrics}
+	e.scratchs.New = func() any {
+		return &scratch{lb: labels.NewBuilder(labels.EmptyLabels()), buf: make([]byte, 0, 256)}
+	}
+	for i := range cfg.Rules {
+		rc := &cfg.Rules[i]
+		r, err := compileRule(rc, scheme, cfg.tagLabel(), metrics)
+		if err != nil {
+			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
+		}
+		e.rules = append(e.rules, r)
+	}
+	return e, nil
+}
+
+func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics) (*rule, error) {
+	kind, _ := rc.kind()
+	r := &rule{
+		name:     rc.Name,
+		kind:     kind,
+		mode:     rc.mode(),
+		action:   rc.Action,
+		tagLabel: rc.TagLabel,
+		tenants:  slices.Clone(rc.Scope.Tenants),
+	}
+	if r.tagLabel == "" {
+		r.tagLabel = defaultTag
+	}
+	if rc.Scope.Selector != "" {
+		ms, err := parseSelector(rc.Scope.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("scope.selector: %w", err)
+		}
+		r.matchers = ms
+	}
+	var err error
+	switch kind {
+	case KindRelabel:
+		r.relabel, err = compileRelabel(rc.RelabelConfigs, scheme)
+		r.metrics = metrics.forRule(r.name, r.mode, ActionDrop, ActionRewrite)
+		return r, err
+	case KindNaming:
+		r.naming = compileNaming(rc.Naming)
+	case KindLabels:
+		r.labels, err = compileLabels(rc.Labels)
+	case KindLimits:
+		r.limits = compileLimits(rc.Limits)
+	}
+	r.metrics = metrics.forRule(r.name, r.mode, r.action)
+	return r, err
+}
+
+// relabelStep is one relabel config plus a fast matcher for its regex, used
+// only to prove that the config cannot change a series.
+type relabelStep struct {
+	cfg *relabel.Config
+	// fm matches exactly like cfg.Regex (both anchor the expression the
+	// same way) but short-cuts literals, alternations and prefixes.
+	fm *labels.FastRegexMatcher
+}
+
+// compileRelabel copies and validates relabel configs with scheme.
+func compileRelabel(cfgs []*relabel.Config, scheme model.ValidationScheme) ([]relabelStep, error) {
+	out := make([]relabelStep, 0, len(cfgs))
+	for i, c := range cfgs {
+		if c == nil {
+			return nil, fmt.Errorf("relabel_configs[%d]: empty entry; remove it", i)
+		}
+		cp := *c
+		if cp.NameValidationScheme == model.UnsetValidation {
+			cp.NameValidationScheme = scheme
+		}
+		if cp.Regex.Regexp == nil {
+			cp.Regex = relabel.MustNewRegexp("")
+		}
+		if err := cp.Validate(scheme); err != nil {
+			return nil, fmt.Errorf("relabel_configs[%d]: %w", i, err)
+		}
+		fm, err := labels.NewFastRegexMatcher(cp.Regex.String())
+		if err != nil {
+			return nil, fmt.Errorf("relabel_configs[%d]: regex: %w", i, err)
+		}
+		out = append(out, relabelStep{cfg: &cp, fm: fm})
+	}
+	return out, nil
+}
+
+// parseSelector parses a PromQL series selector into matchers.
+func parseSelector(s string) ([]*labels.Matcher, error) {
+	return parser.NewParser(parser.Options{}).ParseMetricSelector(s)
+}
+
+// inScope reports whether the rule applies to the series.
+func (r *rule) inScope(tenant string, ls labels.Labels) bool {
+	if len(r.tenants) > 0 && !slices.Contains(r.tenants, tenant) {
+		return false
+	}
+	for _, m := range r.matchers {
+		if !m.Matches(ls.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+// eval runs the rule on ls. wantLabels asks for the resulting labels of
+// rewrite and tag verdicts (not needed to only count a shadow hit).
+func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) verdict {
+	if r.kind == KindRelabel {
+		return r.evalRelabel(ls, sc)
+	}
+	var (
+		reason      string
+		typeUnknown bool
+	)
+	switch r.kind {
+	case KindNaming:
+		reason, typeUnknown = r.naming.check(ls, md)
+	case KindLabels:
+		reason = r.labels.check(ls)
+	case KindLimits:
+		reason = r.limits.check(ls)
+	}
+	v := verdict{hit: reason != "", action: r.action, reason: reason, typeUnknown: typeUnknown}
+	if !v.hit || !wantLabels {
+		return v
+	}
+	switch r.action {
+	case ActionTag:
+		if ls.Get(r.tagLabel) == r.name {
+			// Already tagged by this rule: nothing would change.
+			v.labels = ls
+			break
+		}
+		sc.lb.Reset(ls)
+		sc.lb.Set(r.tagLabel, r.name)
+		v.labels = sc.lb.Labels()
+	case ActionRewrite:
+		sc.lb.Reset(ls)
+		switch r.kind {
+		case KindNaming:
+			r.naming.fix(sc.lb, ls, md)
+		case KindLabels:
+			r.labels.fix(sc.lb)
+		case KindLimits:
+			r.limits.fix(sc.lb)
+		}
+		v.labels = sc.lb.Labels()
+	}
+	return v
+}
+
+// evalRelabel runs the relabel configs one by one through
+// relabel.ProcessBuilder. Configs that provably cannot change the series
+// (drop/keep/replace whose regex outcome means "do nothing") are skipped
+// without touching the builder, which keeps untouched series allocation-free.
+func (r *rule) evalRelabel(ls labels.Labels, sc *scratch) verdict {
+	sc.cur, sc.isSet = ls, false
+	for i := range r.relabel {
+		st := &r.relabel[i]
+		if st.noop(sc) {
+			continue
+		}
+		if !sc.isSet {
+			sc.lb.Reset(ls)
+			sc.isSet = true
+		}
+		if !relabel.ProcessBuilder(sc.lb, st.cfg) {
+			return verdict{hit: true, action: ActionDrop, reason: relabelDropReason(i, st.cfg)}
+		}
+	}
+	if !sc.isSet {
+		return verdict{}
+	}
+	out := sc.lb.Labels()
+	if labels.Equal(out, ls) {
+		return verdict{}
+	}
+	return verdict{hit: true, action: ActionRewrite, labels: out, reason: "rewritten by relabel_configs"}
+}
+
+// noop reports whether the config certainly leaves the labels unchanged: a
+// drop, keep or replace whose regex outcome means "do nothing", a lowercase
+// or uppercase whose target already holds the result, or a labeldrop,
+// labelkeep or labelmap whose regex selects no label to act on.
+// Everything else goes through relabel.ProcessBuilder.
+func (st *relabelStep) noop(sc *scratch) bool {
+	cfg := st.cfg
+	switch cfg.Action {
+	case relabel.Drop, relabel.Keep, relabel.Replace:
+		matched := st.fm.MatchString(st.sourceValue(sc))
+		if cfg.Action == relabel.Keep {
+			return matched
+		}
+		return !matched
+	case relabel.Lowercase:
+		return sc.get(cfg.TargetLabel) == strings.ToLower(st.sourceValue(sc))
+	case relabel.Uppercase:
+		return sc.get(cfg.TargetLabel) == strings.ToUpper(st.sourceValue(sc))
+	case relabel.LabelDrop, relabel.LabelMap:
+		return !sc.anyName(st.fm, true)
+	case relabel.LabelKeep:
+		return !sc.anyName(st.fm, false)
+	default:
+		return false
+	}
+}
+
+// sourceValue joins the source label values like relabel does. The result
+// may alias sc.buf and is only valid until the next call.
+func (st *relabelStep) sourceValue(sc *scratch) string {
+	cfg := st.cfg
+	switch len(cfg.SourceLabels) {
+	case 0:
+		return ""
+	case 1:
+		return sc.get(string(cfg.SourceLabels[0]))
+	}
+	buf := sc.buf[:0]
+	for i, ln := range cfg.SourceLabels {
+		if i > 0 {
+			buf = append(buf, cfg.Separator...)
+		}
+		buf = append(buf, sc.get(string(ln))...)
+	}
+	sc.buf = buf
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
+}
+
+// anyName reports whether some label name matches fm (want true) or does
+// not match it (want false).
+func (sc *scratch) anyName(fm *labels.FastRegexMatcher, want bool) bool {
+	found := false
+	check := func(l labels.Label) {
+		if !found && fm.MatchString(l.Name) == want {
+			found = true
+		}
+	}
+	if sc.isSet {
+		sc.lb.Range(check)
+	} else {
+		sc.cur.Range(check)
+	}
+	return found
+}
+
+func relabelDropReason(i int, cfg *relabel.Config) string {
+	switch cfg.Action {
+	case relabel.Drop:
+		return fmt.Sprintf("relabel_configs[%d]: action drop, source_labels [%s] matched regex %q", i, cfg.SourceLabels, cfg.Regex.String())
+	case relabel.Keep:
+		return fmt.Sprintf("relabel_configs[%d]: action keep, source_labels [%s] did not match regex %q", i, cfg.SourceLabels, cfg.Regex.String())
+	default:
+		return fmt.Sprintf("relabel_configs[%d]: action %s, source_labels [%s] vs target_label %q", i, cfg.Action, cfg.SourceLabels, cfg.TargetLabel)
+	}
+}

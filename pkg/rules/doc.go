@@ -1,0 +1,25 @@
+// Package rules is promgov's governance rules engine.
+//
+// A ruleset is an ordered list of rules, each of one kind:
+//
+//   - relabel: Prometheus relabel_configs, evaluated by
+//     github.com/prometheus/prometheus/model/relabel with identical semantics;
+//   - naming: standards on metric names (character set, snake_case, required
+//     prefixes, type and unit suffixes, discouraged units);
+//   - labels: required, forbidden and allowed label names and label value
+//     normalisation (regex replace, lower-casing, trimming, maximum length,
+//     built-in normalisers for ids that explode cardinality);
+//   - limits: maximum label count, label name length and value length.
+//
+// Every rule has a mode (enforce or shadow), an optional scope (tenants and a
+// series selector) and, for the non-relabel kinds, an action (drop, rewrite,
+// tag or warn) taken when a series violates it.
+//
+// Compile turns a Config into an immutable Engine whose Apply method is
+// called by the distributor for every series before it is hashed onto the
+// ring. Apply does not allocate for series that no rule touches. A Manager
+// holds the active Engine behind an atomic pointer and swaps it on Reload,
+// keeping the previous engine when the new configuration is invalid.
+// TestHandler and RulesHandler expose the "why was my series dropped" API and
+// the active ruleset; RunTests runs YAML rule unit tests for CI.
+package rules

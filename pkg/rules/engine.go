@@ -1,0 +1,217 @@
+package rules
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// Metadata is what is known about a series' metric family.
+type Metadata struct {
+	// Type is the metric type; "" (or "unknown") when unknown.
+	Type model.MetricType
+	// Unit is the metric unit such as "seconds"; "" when none.
+	Unit string
+	// Help is the help text.
+	Help string
+}
+
+// typeKnown reports whether md carries a usable metric type.
+func (md *Metadata) typeKnown() bool {
+	return md.Type != "" && md.Type != model.MetricTypeUnknown
+}
+
+// Series is one series as seen by the engine.
+type Series struct {
+	// Tenant the series belongs to.
+	Tenant string
+	// Labels of the series, __name__ included.
+	Labels labels.Labels
+	// Meta is the series' metadata (RW 2.0 per-series metadata, or a
+	// TypeCache lookup for RW 1.0).
+	Meta Metadata
+}
+
+// Outcome is what happened to a series.
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Kept means no enforcing rule changed the series.
+	Kept Outcome = iota
+	// Changed means the series was rewritten or tagged; Result.Labels holds
+	// the new labels.
+	Changed
+	// Dropped means the series must not be forwarded.
+	Dropped
+)
+
+// String returns "kept", "changed" or "dropped".
+func (o Outcome) String() string {
+	switch o {
+	case Kept:
+		return "kept"
+	case Changed:
+		return "changed"
+	case Dropped:
+		return "dropped"
+	default:
+		return fmt.Sprintf("outcome(%d)", uint8(o))
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "kept":
+		*o = Kept
+	case "changed":
+		*o = Changed
+	case "dropped":
+		*o = Dropped
+	default:
+		return fmt.Errorf("unknown outcome %q; want kept, changed or dropped", b)
+	}
+	return nil
+}
+
+// Result is the outcome of Engine.Apply for one series.
+type Result struct {
+	// Action is Kept, Changed or Dropped.
+	Action Outcome
+	// Labels are the labels to forward: the input labels when Kept, the new
+	// labels when Changed, the labels at the time of the drop when Dropped.
+	Labels labels.Labels
+	// Rule is the rule that dropped the series or, when Changed, the last
+	// rule that changed it.
+	Rule string
+	// Reason explains what Rule found.
+	Reason string
+}
+
+// Engine applies a compiled ruleset. It is immutable and safe for concurrent
+// use; build one with Compile.
+type Engine struct {
+	rules    []*rule
+	scheme   model.ValidationScheme
+	cfg      Config
+	metrics  *Metrics
+	scratchs sync.Pool
+}
+
+// scratch is per-Apply working state, pooled so that Apply does not allocate.
+type scratch struct {
+	lb    *labels.Builder
+	cur   labels.Labels
+	isSet bool // lb holds cur plus changes
+	buf   []byte
+}
+
+// get returns the value of name in the labels being relabelled.
+func (sc *scratch) get(name string) string {
+	if sc.isSet {
+		return sc.lb.Get(name)
+	}
+	return sc.cur.Get(name)
+}
+
+// Config returns the configuration the engine was compiled from.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Len returns the number of rules.
+func (e *Engine) Len() int { return len(e.rules) }
+
+// Apply runs every rule in order on s and returns the outcome. tr, when not
+// nil, receives one step per rule. Apply does not modify s and does not
+// allocate for series that no rule touches.
+func (e *Engine) Apply(s *Series, tr *Trace) Result {
+	if len(e.rules) == 0 {
+		return Result{Action: Kept, Labels: s.Labels}
+	}
+	sc := e.scratchs.Get().(*scratch)
+	defer e.scratchs.Put(sc)
+
+	cur := s.Labels
+	changed := false
+	var lastRule, lastReason string
+	for _, r := range e.rules {
+		if !r.inScope(s.Tenant, cur) {
+			if tr != nil {
+				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, Effect: EffectOutOfScope})
+			}
+			continue
+		}
+		wantLabels := r.mode == ModeEnforce || tr != nil
+		v := r.eval(cur, &s.Meta, sc, wantLabels)
+		if v.typeUnknown {
+			r.metrics.typeUnknown.inc()
+		}
+		if !v.hit {
+			if tr != nil {
+				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: v.typeUnknown, Effect: EffectNone})
+			}
+			continue
+		}
+		r.metrics.series[actionIndex(v.action)].inc()
+		if tr != nil {
+			tr.add(r.traceStep(v, cur))
+		}
+		if r.mode == ModeShadow {
+			continue
+		}
+		switch v.action {
+		case ActionDrop:
+			return Result{Action: Dropped, Labels: cur, Rule: r.name, Reason: v.reason}
+		case ActionRewrite, ActionTag:
+			if !labels.Equal(v.labels, cur) { // e.g. already tagged by this rule
+				cur = v.labels
+				changed = true
+				lastRule, lastReason = r.name, v.reason
+			}
+		}
+	}
+	if !changed {
+		return Result{Action: Kept, Labels: s.Labels}
+	}
+	if reason := e.invalid(cur); reason != "" {
+		reason = fmt.Sprintf("series invalid after rule %q: %s", lastRule, reason)
+		e.metrics.invalid(lastRule)
+		if tr != nil {
+			tr.add(TraceStep{Rule: lastRule, Kind: KindValidation, Mode: ModeEnforce, InScope: true, Matched: true,
+				Action: ActionDrop, Effect: EffectDropped, Reason: reason, Before: cur.String()})
+		}
+		return Result{Action: Dropped, Labels: cur, Rule: lastRule, Reason: reason}
+	}
+	return Result{Action: Changed, Labels: cur, Rule: lastRule, Reason: lastReason}
+}
+
+// invalid returns why ls cannot be forwarded, or "" when it can.
+func (e *Engine) invalid(ls labels.Labels) string {
+	name := ls.Get(model.MetricNameLabel)
+	if name == "" {
+		return "no __name__ label"
+	}
+	if !e.scheme.IsValidMetricName(name) {
+		return fmt.Sprintf("metric name %q is invalid (%s)", name, e.scheme)
+	}
+	var bad string
+	ls.Range(func(l labels.Label) {
+		if bad == "" && !e.scheme.IsValidLabelName(l.Name) {
+			bad = fmt.Sprintf("label name %q is invalid (%s)", l.Name, e.scheme)
+		}
+		if bad == "" && !model.LabelValue(l.Value).IsValid() {
+			bad = fmt.Sprintf("value of label %q is not valid UTF-8", l.Name)
+		}
+	})
+	if bad == "" {
+		if dup, ok := ls.HasDuplicateLabelNames(); ok {
+			bad = fmt.Sprintf("duplicate label %q", dup)
+		}
+	}
+	return bad
+}

@@ -1,0 +1,135 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+)
+
+// Ruleset is an active compiled ruleset with its identity.
+type Ruleset struct {
+	// Engine applies the rules.
+	Engine *Engine
+	// Hash is the hex SHA-256 of the canonical YAML of the rules config.
+	Hash string
+	// LoadedAt is when the ruleset became active.
+	LoadedAt time.Time
+}
+
+// Manager holds the active ruleset and swaps it atomically on Reload. Apply
+// and Active are safe for concurrent use with Reload and with each other.
+type Manager struct {
+	logger  *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	reloadMu sync.Mutex // serialises Reload
+	active   atomic.Pointer[Ruleset]
+
+	lastSuccess   prometheus.Gauge
+	lastSuccessTS prometheus.Gauge
+	rulesActive   prometheus.Gauge
+}
+
+// NewManager returns a Manager whose active ruleset is empty (every series
+// is kept) until the first successful Reload. reg may be nil; logger may be
+// nil (logs are discarded).
+func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		logger:  logger,
+		metrics: NewMetrics(reg),
+		now:     time.Now,
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_config_last_reload_successful",
+			Help: "Whether the last rules configuration reload succeeded (1) or failed (0).",
+		}),
+		lastSuccessTS: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful rules configuration reload.",
+		}),
+		rulesActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_rules_active",
+			Help: "Number of rules in the active ruleset.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.lastSuccess, m.lastSuccessTS, m.rulesActive)
+	}
+	empty, err := Compile(DefaultConfig(), m.metrics)
+	if err != nil {
+		panic(fmt.Sprintf("rules: compile empty config: %v", err)) // unreachable: the default config is valid.
+	}
+	hash, _ := configHash(DefaultConfig())
+	m.active.Store(&Ruleset{Engine: empty, Hash: hash, LoadedAt: m.now()})
+	return m
+}
+
+// Reload compiles cfg and makes it active. On error the previous ruleset
+// stays active, promgov_config_last_reload_successful becomes 0 and the
+// error (wrapping ErrInvalidConfig for configuration problems) is returned.
+func (m *Manager) Reload(cfg Config) error {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	e, err := Compile(cfg, m.metrics)
+	if err == nil {
+		var hash string
+		hash, err = configHash(cfg)
+		if err == nil {
+			old := m.active.Load()
+			now := m.now()
+			m.active.Store(&Ruleset{Engine: e, Hash: hash, LoadedAt: now})
+			m.metrics.forgetExcept(old.Engine.rules, e.rules)
+			m.lastSuccess.Set(1)
+			m.lastSuccessTS.Set(float64(now.UnixNano()) / 1e9)
+			m.rulesActive.Set(float64(e.Len()))
+			m.logger.Info("rules config reloaded", "rules", e.Len(), "hash", hash)
+			return nil
+		}
+	}
+	m.lastSuccess.Set(0)
+	m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
+	return fmt.Errorf("reload rules: %w", err)
+}
+
+// ReloadFile loads the rules section of the configuration file at path and
+// calls Reload; a file that cannot be read or parsed counts as a failed
+// reload too.
+func (m *Manager) ReloadFile(path string) error {
+	cfg, err := LoadConfigFile(path)
+	if err != nil {
+		m.lastSuccess.Set(0)
+		m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
+		return fmt.Errorf("reload rules: %w", err)
+	}
+	return m.Reload(cfg)
+}
+
+// Active returns the active ruleset.
+func (m *Manager) Active() *Ruleset { return m.active.Load() }
+
+// Apply applies the active ruleset to s (see Engine.Apply).
+func (m *Manager) Apply(s *Series, tr *Trace) Result { return m.active.Load().Engine.Apply(s, tr) }
+
+// Metrics returns the per-rule metrics, for compiling engines that should
+// count into the same series.
+func (m *Manager) Metrics() *Metrics { return m.metrics }
+
+// configHash is the hex SHA-256 of cfg's YAML encoding.
+func configHash(cfg Config) (string, error) {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("hash rules config: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
