@@ -1,0 +1,166 @@
+package cardinality
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// Source answers the analytics API: a Tracker for one ingester, or the
+// distributor's fan-out that merges every ingester's answer with
+// MergeMetrics and MergeTenants. Implementations must be safe for concurrent
+// use; the handler calls them from concurrent requests.
+type Source interface {
+	// Metrics lists metrics, ordered and cut as q says.
+	Metrics(ctx context.Context, q Query) ([]MetricCardinality, error)
+	// Metric returns one metric, with labels, in every tenant or q.Tenant.
+	Metric(ctx context.Context, name string, q Query) ([]MetricCardinality, error)
+	// Tenants lists tenants, ordered and cut as q says.
+	Tenants(ctx context.Context, q Query) ([]TenantCardinality, error)
+}
+
+var _ Source = (*Tracker)(nil)
+
+// The analytics API paths.
+const (
+	PathMetrics = "/api/v1/cardinality/metrics"
+	PathTenants = "/api/v1/cardinality/tenants"
+)
+
+// Envelope is the Prometheus HTTP API response envelope.
+type Envelope[T any] struct {
+	// Status is "success" or "error".
+	Status string `json:"status"`
+	// Data is the answer when Status is "success".
+	Data T `json:"data,omitzero"`
+	// ErrorType and Error describe a failure.
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// NewHandler serves the analytics API from src:
+//
+//	GET /api/v1/cardinality/metrics?tenant=&limit=&sort=series|samples_rate|refused&sketches=
+//	GET /api/v1/cardinality/metrics/{name}?tenant=&sketches=
+//	GET /api/v1/cardinality/tenants?limit=&sort=&sketches=
+//
+// limit=0 (or absent) answers DefaultQueryLimit rows, limit=-1 all of them.
+// sketches=true adds encoded sketches for a merging distributor. logger may
+// be nil.
+func NewHandler(src Source, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{src: src, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathMetrics, h.metrics)
+	mux.HandleFunc("GET "+PathMetrics+"/{name}", h.metric)
+	mux.HandleFunc("GET "+PathTenants, h.tenants)
+	return mux
+}
+
+type handler struct {
+	src    Source
+	logger *slog.Logger
+}
+
+// ParseQuery reads a Query from r's URL parameters tenant, limit, sort and
+// sketches. Its errors name the parameter.
+func ParseQuery(r *http.Request) (Query, error) {
+	v := r.URL.Query()
+	q := Query{Tenant: v.Get("tenant"), Sort: v.Get("sort")}
+	switch q.Sort {
+	case "", SortSeries, SortSamplesRate, SortRefused:
+	default:
+		return q, fmt.Errorf("sort: %q is not one of series, samples_rate, refused", q.Sort)
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return q, fmt.Errorf("limit: %q is not an integer", s)
+		}
+		q.Limit = n
+	}
+	if s := v.Get("sketches"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return q, fmt.Errorf("sketches: %q is not a boolean", s)
+		}
+		q.Sketches = b
+	}
+	return q, nil
+}
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	rows, err := h.src.Metrics(r.Context(), q)
+	h.answer(w, r, rows, err)
+}
+
+func (h *handler) metric(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	name := r.PathValue("name")
+	rows, err := h.src.Metric(r.Context(), name, q)
+	if err == nil && len(rows) == 0 {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("metric %q is not tracked", name))
+		return
+	}
+	h.answer(w, r, rows, err)
+}
+
+func (h *handler) tenants(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	rows, err := h.src.Tenants(r.Context(), q)
+	h.answer(w, r, rows, err)
+}
+
+func answer[T any](w http.ResponseWriter, rows []T) {
+	if rows == nil {
+		rows = []T{}
+	}
+	writeJSON(w, http.StatusOK, Envelope[[]T]{Status: "success", Data: rows})
+}
+
+func (h *handler) answer(w http.ResponseWriter, r *http.Request, rows any, err error) {
+	if err != nil {
+		status, typ := http.StatusInternalServerError, "internal"
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			status, typ = http.StatusServiceUnavailable, "timeout"
+		}
+		h.logger.Warn("cardinality API failed", "path", r.URL.Path, "err", err)
+		writeError(w, status, typ, err)
+		return
+	}
+	switch rows := rows.(type) {
+	case []MetricCardinality:
+		answer(w, rows)
+	case []TenantCardinality:
+		answer(w, rows)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, typ string, err error) {
+	writeJSON(w, status, Envelope[[]struct{}]{Status: "error", ErrorType: typ, Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

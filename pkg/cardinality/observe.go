@@ -1,0 +1,259 @@
+package cardinality
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// labelObs is one label of an observed series: its tracked state (nil when
+// untracked) and its value's hash.
+type labelObs struct {
+	ls   *labelState
+	name string
+	vh   uint64
+}
+
+// verdict is the outcome of the limit checks on a new series.
+type verdict struct {
+	kind     int    // limit kind of the first violation, -1 if none
+	shadow   bool   // every violation was in shadow mode
+	label    string // label name for a values violation
+	failOpen bool   // admitted only because a transfer is in progress
+}
+
+// Observe records one series of a batch and decides whether the limits admit
+// it. It is the ingester hot path: callers pass the batch's time once as now.
+// A series already admitted keeps flowing whatever the current counts; a new
+// series is refused by the first enforced limit it would exceed. Sketches
+// count every attempt, refused ones included.
+func (t *Tracker) Observe(s *Series, now time.Time) Decision {
+	t.m.observed.Inc()
+	epoch := epochOf(now, t.sub)
+	h := s.Hash
+	if h == 0 {
+		h = s.Labels.Hash()
+	}
+	for {
+		tn := t.tenant(s.Tenant)
+		m, untracked := t.metric(tn, s.Metric, now)
+		if m == nil && !untracked {
+			continue // tenant swept concurrently; look it up again
+		}
+		if m == nil {
+			t.observeTenant(tn, epoch, h, true, false)
+			return Decision{Admit: true}
+		}
+		d, ok := t.observeMetric(tn, m, s, h, epoch)
+		if ok {
+			return d
+		}
+	}
+}
+
+// observeMetric does Observe's work under m.mu. ok is false when m was swept
+// concurrently and the caller must look it up again.
+func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h uint64, epoch int64) (d Decision, ok bool) {
+	m.mu.Lock()
+	if m.dead {
+		m.mu.Unlock()
+		return Decision{}, false
+	}
+	t.refreshLimits(tn, m)
+	m.rates.add(epoch, t.n, uint64(max(s.Samples, 0)), uint64(max(s.Bytes, 0)))
+
+	existing, seenThisEpoch := false, false
+	if m.admitted != nil {
+		var prev uint32
+		prev, existing = m.admitted.touch(h, uint32(epoch))
+		seenThisEpoch = existing && prev == uint32(epoch)
+	}
+	if seenThisEpoch {
+		// Admitted and already counted in this sub-window: every sketch
+		// insert would be a no-op, and its label values were refreshed.
+		m.mu.Unlock()
+		return Decision{Admit: true}, true
+	}
+
+	var buf [16]labelObs
+	obs := t.labelObs(m, s.Labels, buf[:0])
+
+	v := verdict{kind: -1}
+	if !existing && m.lim.limited() {
+		v = t.check(tn, m, obs)
+	}
+	admit := v.kind < 0 || v.shadow || v.failOpen
+	if admit && !existing && m.admitted != nil && t.roomFor(m) {
+		m.admitted.add(h, uint32(epoch))
+		t.nAdmitted.Add(1)
+		if m.lim.seriesPerTenant.max > 0 {
+			tn.newSince.Add(1)
+		}
+	}
+	m.series.insert(epoch, t.n, t.cfg.Precision, h)
+	for _, o := range obs {
+		if o.ls == nil {
+			continue
+		}
+		o.ls.values.insert(epoch, t.n, t.cfg.LabelPrecision, o.vh)
+		if admit && o.ls.admitted != nil && int64(o.ls.admitted.len()) < 2*m.lim.valuesPerLabel.max {
+			o.ls.admitted.add(o.vh, uint32(epoch))
+		}
+	}
+	if v.kind >= 0 {
+		m.refused.insert(epoch, t.n, t.cfg.Precision, h)
+		d = Decision{Admit: admit, Limit: limitNames[v.kind], Shadow: admit, Message: t.message(tn, m, v)}
+	} else {
+		d = Decision{Admit: true}
+	}
+	m.mu.Unlock()
+
+	t.observeTenant(tn, epoch, h, admit, v.kind >= 0)
+	if v.kind >= 0 {
+		shadow := 0
+		if admit {
+			shadow = 1
+		}
+		tn.refusals[v.kind][shadow].Inc()
+		if v.failOpen {
+			t.m.failOpen.Inc()
+		}
+	}
+	return d, true
+}
+
+// roomFor bounds an admitted set that shadow mode or a failed-open transfer
+// lets grow past its limit: at most twice the largest series limit.
+func (t *Tracker) roomFor(m *metricState) bool {
+	bound := max(m.lim.seriesPerMetric.max, m.lim.seriesPerTenant.max)
+	return int64(m.admitted.len()) < 2*bound
+}
+
+// labelObs resolves the tracked label states of ls into buf, creating them
+// while the label-pair cap allows. Called with m.mu.
+func (t *Tracker) labelObs(m *metricState, ls labels.Labels, buf []labelObs) []labelObs {
+	ls.Range(func(l labels.Label) {
+		if l.Name == labels.MetricName {
+			return
+		}
+		st := m.labels[l.Name]
+		if st == nil {
+			st = t.newLabel(m, l.Name)
+		}
+		buf = append(buf, labelObs{ls: st, name: l.Name, vh: xxhash.Sum64String(l.Value)})
+	})
+	return buf
+}
+
+func (t *Tracker) newLabel(m *metricState, name string) *labelState {
+	if t.nLabelPairs.Load() >= int64(t.cfg.MaxLabelPairs) {
+		t.m.untracked.WithLabelValues("label").Inc()
+		return nil
+	}
+	st := &labelState{}
+	if !m.lim.exempt && m.lim.valuesPerLabel.max > 0 {
+		st.admitted = &hashSet{}
+	}
+	if m.labels == nil {
+		m.labels = map[string]*labelState{}
+	}
+	m.labels[strings.Clone(name)] = st
+	t.m.labelPairs.Set(float64(t.nLabelPairs.Add(1)))
+	return st
+}
+
+// check evaluates the limits for a series m has not admitted. Called with
+// m.mu.
+func (t *Tracker) check(tn *tenantState, m *metricState, obs []labelObs) verdict {
+	v := verdict{kind: -1, shadow: true}
+	violate := func(kind int, l limit, label string) {
+		if v.kind < 0 || (v.shadow && !l.shadow) {
+			v.kind, v.label = kind, label
+		}
+		v.shadow = v.shadow && l.shadow
+	}
+	if l := m.lim.seriesPerMetric; l.max > 0 && int64(m.admitted.len()) >= l.max {
+		violate(kindSeriesPerMetric, l, "")
+	}
+	if l := m.lim.valuesPerLabel; l.max > 0 {
+		for _, o := range obs {
+			if o.ls != nil && o.ls.admitted != nil && int64(o.ls.admitted.len()) >= l.max && !o.ls.admitted.contains(o.vh) {
+				violate(kindValuesPerLabel, l, o.name)
+				break
+			}
+		}
+	}
+	if l := m.lim.seriesPerTenant; l.max > 0 && tn.cluster.Load()+tn.newSince.Load() >= l.max {
+		violate(kindSeriesPerTenant, l, "")
+	}
+	if v.kind < 0 {
+		v.shadow = false
+		return v
+	}
+	if !v.shadow && t.cfg.FailOpenDuringTransfer && t.transfers.Load() > 0 {
+		v.failOpen = true
+	}
+	return v
+}
+
+// message explains v, caching the text per metric, limit kind and outcome
+// so that a flood of refusals does not allocate per series.
+func (t *Tracker) message(tn *tenantState, m *metricState, v verdict) string {
+	if v.kind == kindValuesPerLabel {
+		return fmt.Sprintf("cardinality limit %s=%d reached for label %q of metric %q of tenant %q: %s",
+			LimitValuesPerLabel, m.lim.valuesPerLabel.max, v.label, m.name, tn.name, suffix(v))
+	}
+	outcome := 0
+	switch {
+	case v.failOpen:
+		outcome = 2
+	case v.shadow:
+		outcome = 1
+	}
+	if m.msgs == nil {
+		m.msgs = &[3][3]string{}
+	}
+	if m.msgs[v.kind][outcome] == "" {
+		m.msgs[v.kind][outcome] = t.text(tn, m, v.kind) + ": " + suffix(v)
+	}
+	return m.msgs[v.kind][outcome]
+}
+
+func (t *Tracker) text(tn *tenantState, m *metricState, kind int) string {
+	switch kind {
+	case kindSeriesPerTenant:
+		return fmt.Sprintf("cardinality limit %s=%d reached for tenant %q (series of metric %q)",
+			LimitSeriesPerTenant, m.lim.seriesPerTenant.max, tn.name, m.name)
+	default:
+		return fmt.Sprintf("cardinality limit %s=%d reached for metric %q of tenant %q",
+			LimitSeriesPerMetric, m.lim.seriesPerMetric.max, m.name, tn.name)
+	}
+}
+
+func suffix(v verdict) string {
+	switch {
+	case v.failOpen:
+		return "admitted because a state transfer is in progress"
+	case v.shadow:
+		return "shadow mode, admitted"
+	default:
+		return "new series refused, existing series keep flowing"
+	}
+}
+
+// observeTenant updates the tenant-wide sketches.
+func (t *Tracker) observeTenant(tn *tenantState, epoch int64, h uint64, admitted, refused bool) {
+	p := t.cfg.Precision
+	tn.skMu.Lock()
+	tn.demand.insert(epoch, t.n, p, h)
+	if admitted {
+		tn.admitted.insert(epoch, t.n, p, h)
+	}
+	if refused {
+		tn.refused.insert(epoch, t.n, p, h)
+	}
+	tn.skMu.Unlock()
+}
