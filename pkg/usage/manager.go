@@ -1,0 +1,275 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// SourceStatus is one source's state (the /api/v1/usage/sources item).
+type SourceStatus struct {
+	// Name is the path or URL.
+	Name string `json:"name"`
+	// Kind is the source kind (Source.Kind).
+	Kind string `json:"kind"`
+	// Healthy is true when the last load succeeded without parse errors.
+	Healthy bool `json:"healthy"`
+	// LastAttempt is the time of the last load.
+	LastAttempt *time.Time `json:"last_attempt"`
+	// LastSuccess is the time of the last successful load.
+	LastSuccess *time.Time `json:"last_success"`
+	// HealthySince is when the source became continuously healthy.
+	HealthySince *time.Time `json:"healthy_since"`
+	// LastError is the last load error or parse error summary.
+	LastError string `json:"last_error,omitempty"`
+	// Items counts loaded objects (dashboards, rules, log lines).
+	Items int `json:"items"`
+	// Expressions counts PromQL expressions seen.
+	Expressions int `json:"expressions"`
+	// Consumers counts readers extracted.
+	Consumers int `json:"consumers"`
+	// ParseErrors counts expressions that did not parse.
+	ParseErrors int `json:"parse_errors"`
+	// Unparsed counts query-log queries that did not parse (cumulative).
+	Unparsed int `json:"unparsed_queries,omitempty"`
+	// SampleErrors are up to five parse error messages.
+	SampleErrors []string `json:"sample_errors,omitempty"`
+
+	consumers []Consumer
+}
+
+// Deps are the Manager's collaborators.
+type Deps struct {
+	// Sources are loaded on every round. Use SourcesFromConfig for the configured ones.
+	Sources []Source
+	// Access holds query statistics (fed by the tap and query logs); required.
+	Access *AccessStats
+	// Costs supplies the metrics seen in traffic; required.
+	Costs CostSource
+	// Logger; slog.Default when nil.
+	Logger *slog.Logger
+	// Registerer for metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Manager reloads sources on an interval, classifies metrics and feeds the
+// drop policy. It blocks in Run; its read methods are safe for concurrent use.
+type Manager struct {
+	cfg    Config
+	deps   Deps
+	policy *Policy
+	start  time.Time
+
+	mu       sync.Mutex
+	statuses []SourceStatus
+	report   *Report
+
+	loads    *prometheus.CounterVec
+	lastLoad *prometheus.GaugeVec
+	states   *prometheus.GaugeVec
+}
+
+// NewManager validates cfg and returns a Manager.
+func NewManager(cfg Config, deps Deps) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Access == nil || deps.Costs == nil {
+		return nil, errors.New("usage manager: Access and Costs are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	pol, err := NewPolicy(cfg.DropUnused, deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg: cfg, deps: deps, policy: pol, start: deps.Now(),
+		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_usage_source_loads_total",
+			Help: "Usage source loads by kind and result (success, failure).",
+		}, []string{"kind", "result"}),
+		lastLoad: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "promgov_usage_source_last_success_timestamp_seconds",
+			Help: "Time of the last successful load, by source kind and name.",
+		}, []string{"kind", "source"}),
+		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "promgov_usage_metrics",
+			Help: "Metric names seen in traffic by usage state.",
+		}, []string{"state"}),
+	}
+	if deps.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.loads, m.lastLoad, m.states} {
+			if err := deps.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register usage metrics: %w", err)
+			}
+		}
+	}
+	m.statuses = make([]SourceStatus, len(deps.Sources))
+	for i, s := range deps.Sources {
+		m.statuses[i] = SourceStatus{Name: s.Name(), Kind: s.Kind()}
+	}
+	return m, nil
+}
+
+// SourcesFromConfig builds the configured sources; query logs record into access.
+func SourcesFromConfig(cfg Config, access *AccessStats) []Source {
+	var out []Source
+	for _, p := range cfg.Dashboards.Paths {
+		out = append(out, &DashboardFiles{Path: p})
+	}
+	for _, g := range cfg.Dashboards.Grafana {
+		out = append(out, &GrafanaAPI{Config: g})
+	}
+	for _, p := range cfg.Rules.Paths {
+		out = append(out, &RuleFiles{Path: p})
+	}
+	for _, p := range cfg.Rules.GrafanaAlertPaths {
+		out = append(out, &RuleFiles{Path: p, Grafana: true})
+	}
+	for _, a := range cfg.Rules.APIs {
+		out = append(out, &RulesAPI{Config: a})
+	}
+	for _, p := range cfg.Queries.LogFiles {
+		out = append(out, NewQueryLog(p, access))
+	}
+	return out
+}
+
+// Policy returns the drop policy (its Check is the write-path hook).
+func (m *Manager) Policy() *Policy { return m.policy }
+
+// Run reloads every ReloadInterval until ctx is done. It returns nil on cancellation.
+func (m *Manager) Run(ctx context.Context) error {
+	t := time.NewTicker(m.cfg.ReloadInterval)
+	defer t.Stop()
+	for {
+		m.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh loads every source once, reclassifies and updates the policy.
+func (m *Manager) Refresh(ctx context.Context) {
+	for i, s := range m.deps.Sources {
+		if ctx.Err() != nil {
+			return
+		}
+		m.loadOne(ctx, i, s)
+	}
+	m.Reclassify()
+}
+
+func (m *Manager) loadOne(ctx context.Context, i int, s Source) {
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.LoadTimeout)
+	defer cancel()
+	res, err := s.Load(lctx)
+	now := m.deps.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := &m.statuses[i]
+	st.LastAttempt = &now
+	if err != nil {
+		m.loads.WithLabelValues(s.Kind(), "failure").Inc()
+		st.Healthy, st.HealthySince, st.LastError = false, nil, err.Error()
+		m.deps.Logger.Warn("usage source failed to load", "kind", s.Kind(), "source", s.Name(), "err", err)
+		return
+	}
+	m.loads.WithLabelValues(s.Kind(), "success").Inc()
+	m.lastLoad.WithLabelValues(s.Kind(), s.Name()).Set(float64(now.Unix()))
+	healthy := res.ParseErrors == 0 || m.cfg.DropUnused.IgnoreParseErrors
+	st.LastSuccess, st.LastError = &now, ""
+	if res.ParseErrors > 0 {
+		st.LastError = fmt.Sprintf("%d expressions did not parse", res.ParseErrors)
+		m.deps.Logger.Warn("usage source has unparseable expressions", "kind", s.Kind(), "source", s.Name(), "parse_errors", res.ParseErrors, "first", res.SampleErrors)
+	}
+	if healthy && !st.Healthy {
+		st.HealthySince = &now
+	}
+	if !healthy {
+		st.HealthySince = nil
+	}
+	st.Healthy = healthy
+	st.Items, st.Expressions, st.Consumers = res.Items, res.Expressions, len(res.Consumers)
+	st.ParseErrors, st.SampleErrors = res.ParseErrors, res.SampleErrors
+	if s.Kind() == "query_log" {
+		st.Unparsed += res.Unparsed
+	} else {
+		st.Unparsed = res.Unparsed
+		st.consumers = res.Consumers
+	}
+}
+
+// health summarises the sources. With no sources, usage data starts with the Manager.
+func (m *Manager) health() Health {
+	h := Health{Healthy: true, Since: m.start}
+	for _, st := range m.statuses {
+		if !st.Healthy || st.HealthySince == nil {
+			return Health{}
+		}
+		if st.HealthySince.After(h.Since) {
+			h.Since = *st.HealthySince
+		}
+	}
+	return h
+}
+
+// Reclassify classifies with the current consumers, access stats and costs,
+// and updates the policy.
+func (m *Manager) Reclassify() *Report {
+	m.mu.Lock()
+	var consumers []Consumer
+	for _, st := range m.statuses {
+		consumers = append(consumers, st.consumers...)
+	}
+	h := m.health()
+	m.mu.Unlock()
+	now := m.deps.Now()
+	rep := Classify(consumers, m.deps.Access.Snapshot(), m.deps.Costs.MetricCosts(), now)
+	counts := map[State]int{}
+	for _, mr := range rep.Metrics {
+		counts[mr.State]++
+	}
+	for _, s := range []State{StateUsed, StatePartiallyUsed, StateUnused} {
+		m.states.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+	m.policy.Update(rep, h, now)
+	m.mu.Lock()
+	m.report = rep
+	m.mu.Unlock()
+	return rep
+}
+
+// Report returns the latest classification (nil before the first Refresh).
+func (m *Manager) Report() *Report {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.report
+}
+
+// Sources returns the source statuses.
+func (m *Manager) Sources() []SourceStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]SourceStatus, len(m.statuses))
+	copy(out, m.statuses)
+	for i := range out {
+		out[i].consumers = nil
+	}
+	return out
+}

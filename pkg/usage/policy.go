@@ -1,0 +1,226 @@
+package usage
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons the drop policy is blocked (label values of promgov_usage_drop_blocked).
+const (
+	// BlockedSourceUnhealthy: a source failed to load (or has parse errors).
+	BlockedSourceUnhealthy = "source_unhealthy"
+	// BlockedDataTooYoung: sources have not been healthy for a whole grace period.
+	BlockedDataTooYoung = "data_younger_than_grace_period"
+	// BlockedNoData: no classification has run yet.
+	BlockedNoData = "no_usage_data"
+)
+
+var blockedReasons = []string{BlockedSourceUnhealthy, BlockedDataTooYoung, BlockedNoData}
+
+// Health is the state of the usage sources as seen by the policy.
+type Health struct {
+	// Healthy is true when every source's last load succeeded.
+	Healthy bool
+	// Since is when the sources became (continuously) healthy.
+	Since time.Time
+}
+
+// Verdict is the policy's answer for one metric.
+type Verdict struct {
+	// Drop is set in enforce mode for metrics to drop.
+	Drop bool
+	// WouldDrop is set in shadow and enforce mode for metrics the policy selects.
+	WouldDrop bool
+}
+
+// PolicyStatus describes the policy for the API.
+type PolicyStatus struct {
+	// Mode is off, shadow or enforce.
+	Mode string `json:"mode"`
+	// GracePeriod is the configured grace period.
+	GracePeriod string `json:"grace_period"`
+	// Blocked is set when the fail-safe stops all dropping.
+	Blocked bool `json:"blocked"`
+	// Reason is why it is blocked.
+	Reason string `json:"reason,omitempty"`
+	// Candidates are the selected metric names (dropped in enforce mode).
+	Candidates []string `json:"candidates"`
+	// UpdatedAt is when the set was last recomputed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type dropSet struct {
+	names  map[string]struct{}
+	status PolicyStatus
+}
+
+// Policy decides which unused metrics the write path drops. Update is called
+// by the Manager after each classification; Check is the write-path hot
+// path and is safe for concurrent use with Update.
+type Policy struct {
+	cfg         DropConfig
+	allow, deny []*regexp.Regexp
+
+	mu          sync.Mutex // guards unusedSince
+	unusedSince map[string]time.Time
+
+	current atomic.Pointer[dropSet]
+
+	blocked    *prometheus.GaugeVec
+	candidates prometheus.Gauge
+	checks     *prometheus.CounterVec
+	dropped    prometheus.Counter
+	wouldDrop  prometheus.Counter
+}
+
+// NewPolicy returns a policy for cfg; reg may be nil.
+func NewPolicy(cfg DropConfig, reg prometheus.Registerer) (*Policy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeOff
+	}
+	p := &Policy{
+		cfg:         cfg,
+		unusedSince: map[string]time.Time{},
+		blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "promgov_usage_drop_blocked",
+			Help: "1 when the unused-metric drop policy is blocked, by reason (fail-safe).",
+		}, []string{"reason"}),
+		candidates: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_usage_drop_candidates",
+			Help: "Metric names the drop policy currently selects (dropped in enforce mode, reported in shadow mode).",
+		}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_usage_drop_series_total",
+			Help: "Series checked by the drop policy that it selected, by result (dropped, would_drop).",
+		}, []string{"result"}),
+	}
+	p.dropped = p.checks.WithLabelValues("dropped")
+	p.wouldDrop = p.checks.WithLabelValues("would_drop")
+	for _, r := range cfg.Allow {
+		p.allow = append(p.allow, regexp.MustCompile("^(?:"+r+")$"))
+	}
+	for _, r := range cfg.Deny {
+		p.deny = append(p.deny, regexp.MustCompile("^(?:"+r+")$"))
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{p.blocked, p.candidates, p.checks} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register drop policy metrics: %w", err)
+			}
+		}
+	}
+	p.setBlocked(BlockedNoData)
+	p.current.Store(&dropSet{status: PolicyStatus{Mode: cfg.Mode, GracePeriod: cfg.GracePeriod.String(), Blocked: cfg.Mode != ModeOff, Reason: BlockedNoData, Candidates: []string{}}})
+	return p, nil
+}
+
+func (p *Policy) setBlocked(reason string) {
+	for _, r := range blockedReasons {
+		v := 0.0
+		if r == reason && p.cfg.Mode != ModeOff {
+			v = 1
+		}
+		p.blocked.WithLabelValues(r).Set(v)
+	}
+}
+
+// eligible applies allow/deny.
+func (p *Policy) eligible(name string) bool {
+	for _, re := range p.deny {
+		if re.MatchString(name) {
+			return false
+		}
+	}
+	if len(p.allow) == 0 {
+		return true
+	}
+	for _, re := range p.allow {
+		if re.MatchString(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Update recomputes the drop set from a classification and source health at now.
+func (p *Policy) Update(rep *Report, h Health, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	status := PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(), UpdatedAt: now, Candidates: []string{}}
+	set := &dropSet{names: map[string]struct{}{}}
+	reason := ""
+	switch {
+	case rep == nil:
+		reason = BlockedNoData
+	case !h.Healthy:
+		reason = BlockedSourceUnhealthy
+		// Usage seen while a source was down proves nothing: restart the clocks.
+		clear(p.unusedSince)
+	case now.Sub(h.Since) < p.cfg.GracePeriod:
+		reason = BlockedDataTooYoung
+	}
+	if rep != nil && h.Healthy {
+		seen := make(map[string]struct{}, len(rep.Metrics))
+		for _, m := range rep.Metrics {
+			seen[m.Name] = struct{}{}
+			if m.State != StateUnused {
+				delete(p.unusedSince, m.Name)
+				continue
+			}
+			since, ok := p.unusedSince[m.Name]
+			if !ok || since.Before(h.Since) {
+				since = now
+				p.unusedSince[m.Name] = since
+			}
+			if reason == "" && now.Sub(since) >= p.cfg.GracePeriod && p.eligible(m.Name) {
+				set.names[m.Name] = struct{}{}
+			}
+		}
+		for n := range p.unusedSince {
+			if _, ok := seen[n]; !ok {
+				delete(p.unusedSince, n)
+			}
+		}
+	}
+	if p.cfg.Mode == ModeOff {
+		reason = ""
+		clear(set.names)
+	}
+	status.Blocked, status.Reason = reason != "", reason
+	for n := range set.names {
+		status.Candidates = append(status.Candidates, n)
+	}
+	sort.Strings(status.Candidates)
+	set.status = status
+	p.setBlocked(reason)
+	p.candidates.Set(float64(len(set.names)))
+	p.current.Store(set)
+}
+
+// Check returns the verdict for a metric name. It is cheap and lock-free.
+func (p *Policy) Check(metric string) Verdict {
+	s := p.current.Load()
+	if _, ok := s.names[metric]; !ok {
+		return Verdict{}
+	}
+	if p.cfg.Mode == ModeEnforce {
+		p.dropped.Inc()
+		return Verdict{Drop: true, WouldDrop: true}
+	}
+	p.wouldDrop.Inc()
+	return Verdict{WouldDrop: true}
+}
+
+// Status returns the current policy status.
+func (p *Policy) Status() PolicyStatus {
+	return p.current.Load().status
+}
