@@ -1,0 +1,132 @@
+package integration
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// node is a running promgov binary.
+type node struct {
+	name       string
+	proc       *process
+	webAddr    string
+	gossipAddr string
+	grpcAddr   string
+	walDir     string
+}
+
+func (n *node) url(path string) string { return "http://" + n.webAddr + path }
+
+// cluster is a distributor, some ingesters and a backend.
+type cluster struct {
+	t               *testing.T
+	backend         *backend
+	backendProtocol int
+	distributor     *node
+	ingesters       []*node
+	seq             int
+}
+
+// newCluster starts a backend, one distributor and n ingesters and waits
+// until the distributor sees all n ingesters ACTIVE.
+func newCluster(t *testing.T, n, backendProtocol int) *cluster {
+	t.Helper()
+	requireIntegration(t)
+	c := &cluster{t: t, backend: startBackend(t), backendProtocol: backendProtocol}
+	c.distributor = c.startDistributor()
+	for range n {
+		c.addIngester()
+	}
+	c.waitActive(n)
+	return c
+}
+
+func (c *cluster) startDistributor() *node {
+	n := &node{name: "distributor", webAddr: freeAddr(c.t), gossipAddr: freeAddr(c.t)}
+	n.proc = startProcess(c.t, n.name, filepath.Join(binDir, "distributor"),
+		"--web.listen-address="+n.webAddr,
+		"--memberlist.bind-address="+n.gossipAddr,
+		"--memberlist.node-name="+n.name,
+		"--distributor.push-timeout=5s",
+		"--log.level=debug",
+	)
+	return n
+}
+
+// addIngester starts one more ingester that joins through the distributor
+// and waits until it is ready (ACTIVE in its own view of the ring).
+func (c *cluster) addIngester() *node {
+	c.seq++
+	n := &node{
+		name:       fmt.Sprintf("ingester-%d", c.seq),
+		webAddr:    freeAddr(c.t),
+		gossipAddr: freeAddr(c.t),
+		grpcAddr:   freeAddr(c.t),
+		walDir:     filepath.Join(c.t.TempDir(), "wal"),
+	}
+	c.startIngester(n)
+	c.ingesters = append(c.ingesters, n)
+	return n
+}
+
+func (c *cluster) startIngester(n *node) {
+	n.proc = startProcess(c.t, n.name, filepath.Join(binDir, "ingester"),
+		"--web.listen-address="+n.webAddr,
+		"--grpc.listen-address="+n.grpcAddr,
+		"--memberlist.bind-address="+n.gossipAddr,
+		"--memberlist.join="+c.distributor.gossipAddr,
+		"--memberlist.node-name="+n.name,
+		"--wal.dir="+n.walDir,
+		"--backend.url="+c.backend.writeURL(),
+		"--backend.protocol="+strconv.Itoa(c.backendProtocol),
+		"--forward.batch-send-deadline=200ms",
+		"--ingester.leave-drain-period=2s",
+		"--log.level=debug",
+	)
+	waitReady(c.t, n.proc, n.url("/-/ready"))
+}
+
+// ringMember is one entry of GET /api/v1/status/ring.
+type ringMember struct {
+	Name        string  `json:"name"`
+	Role        string  `json:"role"`
+	State       string  `json:"state"`
+	GRPCAddress string  `json:"grpc_address"`
+	Share       float64 `json:"share"`
+}
+
+func (c *cluster) ring(n *node) []ringMember {
+	var data struct {
+		Members []ringMember `json:"members"`
+	}
+	apiGet(c.t, "http://"+n.webAddr, "/api/v1/status/ring", url.Values{}, &data)
+	return data.Members
+}
+
+// activeIngesters lists the ACTIVE ingesters the distributor sees.
+func (c *cluster) activeIngesters() []string {
+	var names []string
+	for _, m := range c.ring(c.distributor) {
+		if m.Role == "ingester" && m.State == "ACTIVE" {
+			names = append(names, m.Name)
+		}
+	}
+	return names
+}
+
+// waitActive waits until the distributor sees exactly n ACTIVE ingesters.
+func (c *cluster) waitActive(n int) {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool {
+		return len(c.activeIngesters()) == n
+	}, 30*time.Second, 100*time.Millisecond, "distributor never saw %d ACTIVE ingesters", n)
+	waitReady(c.t, c.distributor.proc, c.distributor.url("/-/ready"))
+}
+
+func (c *cluster) writeURL() string { return c.distributor.url("/api/v1/write") }

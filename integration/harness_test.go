@@ -1,0 +1,335 @@
+// Package integration drives the real promgov binaries against a real
+// Prometheus 3.16 backend, everything on 127.0.0.1:
+//
+//	test sender ──RW 1.0/2.0──► distributor ──gRPC Push──► ingester-1..N ──RW──► Prometheus 3.16
+//	(HTTP client, loadgen,            ▲                         │             (query API is
+//	 Prometheus agent)                └──── memberlist gossip ──┘              the oracle)
+//
+// `make test` builds Prometheus once and sets PROMGOV_PROMETHEUS; without it
+// the tests skip and say why, unless PROMGOV_REQUIRE_INTEGRATION is set, in
+// which case they fail.
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	binDir     string
+	prometheus string
+	skipReason string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	prometheus = os.Getenv("PROMGOV_PROMETHEUS")
+	if prometheus == "" {
+		skipReason = "PROMGOV_PROMETHEUS is not set: run `make test`, which builds Prometheus 3.16 and sets it"
+	} else if _, err := os.Stat(prometheus); err != nil {
+		skipReason = fmt.Sprintf("PROMGOV_PROMETHEUS=%s: %v", prometheus, err)
+	}
+	if skipReason != "" && os.Getenv("PROMGOV_REQUIRE_INTEGRATION") != "" {
+		fmt.Fprintln(os.Stderr, "integration tests cannot run:", skipReason)
+		return 1
+	}
+	if skipReason == "" {
+		dir, err := os.MkdirTemp("", "promgov-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/distributor", "./cmd/ingester", "./cmd/loadgen")
+		cmd.Dir = ".."
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			return 1
+		}
+		binDir = dir
+	}
+	return m.Run()
+}
+
+func requireIntegration(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// process is a started binary whose output goes to a log file that is
+// printed when the test fails.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func startProcess(t *testing.T, name, bin string, args ...string) *process {
+	t.Helper()
+	return startProcessStdout(t, name, nil, bin, args...)
+}
+
+// startProcessStdout is startProcess with stdout sent to w (nil: the log).
+func startProcessStdout(t *testing.T, name string, w io.Writer, bin string, args ...string) *process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if w != nil {
+		cmd.Stdout = w
+	}
+	require.NoError(t, cmd.Start(), "start %s", name)
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		_ = f.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			t.Logf("---- %s log (tail) ----\n%s", name, b)
+		}
+	})
+	return p
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (p *process) Stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		p.Kill()
+		t.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.NoError(t, p.err, "%s exited with an error", p.name)
+}
+
+// Wait waits for the process to exit by itself and returns its error.
+func (p *process) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("%s did not exit within %s", p.name, timeout)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Kill sends SIGKILL (if still running) and waits.
+func (p *process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Running reports whether the process has not exited.
+func (p *process) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, p *process, url string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		require.True(t, p.Running(), "%s exited while starting", p.name)
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s", p.name, url)
+}
+
+// backend is a real Prometheus 3.16 receiving remote write 1.0 and 2.0.
+type backend struct {
+	proc *process
+	addr string
+}
+
+func startBackend(t *testing.T) *backend {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	// A ring change hands a metric to a new owner while the old owner may
+	// still hold some of its samples, so the backend sees them out of order
+	// for up to a batch deadline (docs/architecture.md, "Ring changes").
+	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
+	addr := freeAddr(t)
+	p := startProcess(t, "prometheus", prometheus,
+		"--config.file="+cfg,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--web.enable-remote-write-receiver",
+		"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+		"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
+		// exemplar-storage keeps exemplars; type-and-unit-labels turns the
+		// metadata a series arrives with into __type__/__unit__ labels, the
+		// only way the query API shows remote-written metadata.
+		"--enable-feature=exemplar-storage,type-and-unit-labels",
+		"--storage.tsdb.retention.time=1d",
+	)
+	waitReady(t, p, "http://"+addr+"/-/ready")
+	return &backend{proc: p, addr: addr}
+}
+
+func (b *backend) writeURL() string { return "http://" + b.addr + "/api/v1/write" }
+
+// apiGet calls the Prometheus HTTP API and decodes data into out.
+func apiGet(t *testing.T, base, path string, params url.Values, out any) {
+	t.Helper()
+	resp, err := http.Get(base + path + "?" + params.Encode())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", path, body)
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &env))
+	require.Equal(t, "success", env.Status, "%s", body)
+	require.NoError(t, json.Unmarshal(env.Data, out))
+}
+
+// rangeSeries is one series of a range-vector query answer.
+type rangeSeries struct {
+	Metric     map[string]string `json:"metric"`
+	Values     [][2]any          `json:"values"`
+	Histograms [][2]any          `json:"histograms"`
+}
+
+// rawSamples returns every stored sample of the series matching selector,
+// keyed by their label set rendered with renderLabels.
+func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeries {
+	t.Helper()
+	var data struct {
+		ResultType string        `json:"resultType"`
+		Result     []rangeSeries `json:"result"`
+	}
+	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{
+		"query": {selector + "[1h]"},
+		"time":  {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)},
+	}, &data)
+	out := make(map[string]rangeSeries, len(data.Result))
+	for _, s := range data.Result {
+		out[renderLabels(s.Metric)] = s
+	}
+	return out
+}
+
+// count evaluates an instant query that returns one number (0 for empty).
+func (b *backend) count(t *testing.T, query string) float64 {
+	t.Helper()
+	var data struct {
+		Result []struct {
+			Value [2]any `json:"value"`
+		} `json:"result"`
+	}
+	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{"query": {query}}, &data)
+	if len(data.Result) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(data.Result[0].Value[1].(string), 64)
+	require.NoError(t, err)
+	return v
+}
+
+func renderLabels(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%q", k, m[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// postRW sends a remote-write body to url and returns status, headers and body.
+func postRW(t *testing.T, url, contentType string, body []byte, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Content-Encoding", "snappy")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
