@@ -18,7 +18,7 @@ BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all build test test-unit run bench proto lint clean prometheus
+.PHONY: all build test test-unit run bench bench-e2e proto lint clean prometheus
 
 all: build
 
@@ -49,6 +49,10 @@ run: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./pkg/...
+
+# End-to-end samples per CPU-second of a local cluster (see the script).
+bench-e2e: build
+	./deploy/local/bench-e2e.sh
 
 proto:
 	$(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make bench-e2e: end-to-end throughput of a local cluster (1 distributor, 3
+# ingesters) forwarding to a real Prometheus, fed by loadgen as fast as it
+# can. Prints accepted samples/s and samples per CPU-second of all promgov
+# processes together (from their process_cpu_seconds_total).
+#
+# Environment: DURATION (default 30s), PROTOCOL (loadgen's, default 2),
+# BACKEND_PROTOCOL (default 1 with Debian's Prometheus, 2 with PROMGOV_PROMETHEUS),
+# PROMGOV_PROMETHEUS (a Prometheus 3.x binary; default: Debian's).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUN_DIR=$(mktemp -d /tmp/promgov-bench.XXXXXX)
+BIN=$PWD/bin
+. deploy/local/lib.sh
+mkdir -p "$RUN_DIR/logs"
+trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+
+DURATION=${DURATION:-30s}
+PROTOCOL=${PROTOCOL:-2}
+if [ -n "${PROMGOV_PROMETHEUS:-}" ]; then PROM=$PROMGOV_PROMETHEUS; BP=${BACKEND_PROTOCOL:-2}
+else ensure_prometheus; PROM=$(command -v prometheus); BP=${BACKEND_PROTOCOL:-1}; fi
+
+start_backend "$PROM"
+start_cluster "$BP"
+
+cpu() { # total CPU seconds of the promgov processes
+  local sum=0 p v
+  for p in 9500 9501 9502 9503; do
+    v=$(curl -fsS "http://127.0.0.1:$p/metrics" | awk '/^process_cpu_seconds_total/ {print $2}')
+    sum=$(awk -v a="$sum" -v b="$v" 'BEGIN {print a + b}')
+  done
+  echo "$sum"
+}
+
+before=$(cpu)
+"$BIN/loadgen" -url=http://127.0.0.1:9500/api/v1/write -protocol="$PROTOCOL" \
+  -metrics=200 -series-per-metric=50 -labels=3 -series-per-request=2000 \
+  -rate=0 -concurrency=4 -duration="$DURATION" -report-interval=0 -output=json >"$RUN_DIR/report.json"
+after=$(cpu)
+
+python3 - "$RUN_DIR/report.json" "$before" "$after" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); cpu = float(sys.argv[3]) - float(sys.argv[2])
+print(f"accepted samples      {r['accepted_samples']}")
+print(f"accepted samples/s    {r['samples_per_second']:.0f}")
+print(f"latency ms p50/p99    {r['latency_ms']['p50']:.1f} / {r['latency_ms']['p99']:.1f}")
+print(f"promgov CPU seconds   {cpu:.1f}")
+print(f"samples per CPU-sec   {r['accepted_samples'] / cpu:.0f}")
+print(f"status counts         {r['status_counts']}")
+PY
