@@ -3,15 +3,24 @@
 
 pids=()
 
+# stop_all stops what start started in reverse order, one at a time: senders
+# first, then the distributor, then the ingesters (which flush to the
+# backend), and the backend last.
 stop_all() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  local i pid
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    pid=${pids[$i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  done
 }
 
-# start NAME COMMAND...: run in the background, output to $RUN_DIR/logs/NAME.log
+# start NAME COMMAND...: run in the background in its own session (so a
+# Ctrl-C reaches only this script, which stops everything in order), output
+# to $RUN_DIR/logs/NAME.log.
 start() {
   local name=$1; shift
-  "$@" >"$RUN_DIR/logs/$name.log" 2>&1 &
+  setsid "$@" >"$RUN_DIR/logs/$name.log" 2>&1 &
   pids+=($!)
 }
 

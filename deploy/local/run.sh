@@ -58,4 +58,5 @@ Example queries:
   curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count({__name__=~"loadgen_.*"})'
 Logs: $RUN_DIR/logs   Ctrl-C stops everything.
 MSG
+# Wait for Ctrl-C (or for every child to exit).
 wait
