@@ -261,7 +261,10 @@ func TestForwarderMetadataOnly(t *testing.T) {
 	}, 30*time.Second, 5*time.Millisecond)
 	_, got := recv.snapshot()
 	require.Equal(t, want, got.Meta)
-	require.Equal(t, float64(len(familyMeta())), testutil.ToFloat64(f.m.sentMetadata))
+	// The counter moves after the backend's answer reaches the sender.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(f.m.sentMetadata) == float64(len(familyMeta()))
+	}, 30*time.Second, 5*time.Millisecond)
 }
 
 func TestForwarderRejectsInvalidBatch(t *testing.T) {
