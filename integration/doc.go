@@ -1,0 +1,11 @@
+// Package integration drives the real promgov binaries against a real
+// Prometheus 3.16 backend, everything on 127.0.0.1:
+//
+//	test sender ──RW 1.0/2.0──► distributor ──gRPC Push──► ingester-1..N ──RW──► Prometheus 3.16
+//	(HTTP client, loadgen,            ▲                         │             (query API is
+//	 Prometheus agent)                └──── memberlist gossip ──┘              the oracle)
+//
+// `make test` builds Prometheus once and sets PROMGOV_PROMETHEUS; without it
+// the tests skip and say why, unless PROMGOV_REQUIRE_INTEGRATION is set, in
+// which case they fail.
+package integration
