@@ -119,12 +119,11 @@ func decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
 	out := &Decoded{Protocol: proto}
 	switch proto {
 	case ProtocolV1:
-		var req prompb.WriteRequest
-		if err := req.Unmarshal(payload); err != nil {
+		req, meta, err := decodeV1(payload)
+		if err != nil {
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV1, err)
 		}
-		out.Request = convertV1(&req)
-		out.Metadata = req.Metadata
+		out.Request, out.Metadata = req, meta
 	case ProtocolV2:
 		if err := out.Request.Unmarshal(payload); err != nil {
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV2, err)

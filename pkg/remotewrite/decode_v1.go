@@ -1,0 +1,312 @@
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of the Remote Write 1.0 messages (prompb remote.proto and
+// types.proto) that decodeV1 reads directly.
+const (
+	fieldWriteTimeseries = 1 // WriteRequest.timeseries
+	fieldWriteMetadata   = 3 // WriteRequest.metadata
+
+	fieldSeriesLabels     = 1 // TimeSeries.labels
+	fieldSeriesSamples    = 2 // TimeSeries.samples
+	fieldSeriesExemplars  = 3 // TimeSeries.exemplars
+	fieldSeriesHistograms = 4 // TimeSeries.histograms
+
+	fieldLabelName  = 1 // Label.name
+	fieldLabelValue = 2 // Label.value
+
+	fieldSampleValue     = 1 // Sample.value (double)
+	fieldSampleTimestamp = 2 // Sample.timestamp (int64)
+
+	fieldExemplarLabels    = 1 // Exemplar.labels
+	fieldExemplarValue     = 2 // Exemplar.value (double)
+	fieldExemplarTimestamp = 3 // Exemplar.timestamp (int64)
+)
+
+// WireError reports a payload that breaks the protobuf wire format itself
+// (a truncated field, an invalid field number, an unterminated or mismatched
+// group, an overlong varint). gogo's generated decoder tolerates some of
+// these inside unknown fields; decodeV1 does not, and answers them 400 like
+// any other malformed body.
+type WireError struct{ Err error }
+
+func (e *WireError) Error() string { return "malformed protobuf: " + e.Err.Error() }
+func (e *WireError) Unwrap() error { return e.Err }
+
+func wireError(code int) error { return &WireError{Err: protowire.ParseError(code)} }
+
+// errTruncated is returned for a payload that ends inside a field.
+var errTruncated = &WireError{Err: errors.New("unexpected end of message")}
+
+// decodeV1 parses a marshalled prometheus.WriteRequest straight into the
+// internal 2.0 form. It produces what gogo's Unmarshal followed by convertV1
+// produces (the differential fuzz test holds it to that), without
+// materialising a 1.0 request: each label string is interned from the
+// payload bytes, so a string is allocated only the first time it appears in
+// the request. Histograms and metadata, which are rare, are decoded with the
+// generated code and converted as before. The result does not alias payload.
+func decodeV1(payload []byte) (writev2.Request, []prompb.MetricMetadata, error) {
+	d := v1Decoder{
+		index: make(map[string]uint32, 64),
+		// Rough capacities from the payload size: a label pair costs at
+		// least ~8 bytes on the wire and a sample ~11.
+		c: v1Converter{
+			labelRefs: make([]uint32, 0, len(payload)/8),
+			samples:   make([]writev2.Sample, 0, len(payload)/64),
+		},
+	}
+	d.intern(nil) // symbols[0] is the empty string, as 2.0 requires
+	var (
+		series []writev2.TimeSeries
+		meta   []prompb.MetricMetadata
+	)
+	err := eachField(payload, func(num protowire.Number, typ protowire.Type, b []byte) error {
+		switch num {
+		case fieldWriteTimeseries:
+			if typ != protowire.BytesType {
+				return wrongType("WriteRequest.timeseries", typ)
+			}
+			var err error
+			series, err = d.series(b, series)
+			return err
+		case fieldWriteMetadata:
+			if typ != protowire.BytesType {
+				return wrongType("WriteRequest.metadata", typ)
+			}
+			var m prompb.MetricMetadata
+			if err := m.Unmarshal(b); err != nil {
+				return fmt.Errorf("metadata: %w", err)
+			}
+			meta = append(meta, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return writev2.Request{}, nil, err
+	}
+	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, nil
+}
+
+// v1Decoder holds the interning table and the arenas of one request.
+type v1Decoder struct {
+	index   map[string]uint32
+	symbols []string
+	c       v1Converter
+	hist    []prompb.Histogram // reused per series
+}
+
+func (d *v1Decoder) intern(b []byte) uint32 {
+	if ref, ok := d.index[string(b)]; ok { // no allocation for the lookup
+		return ref
+	}
+	s := string(b)
+	ref := uint32(len(d.symbols))
+	d.index[s] = ref
+	d.symbols = append(d.symbols, s)
+	return ref
+}
+
+// series decodes one TimeSeries and appends its 2.0 form (two series when it
+// carries both samples and histograms, as convertV1 does).
+func (d *v1Decoder) series(b []byte, out []writev2.TimeSeries) ([]writev2.TimeSeries, error) {
+	refStart, sampleStart := len(d.c.labelRefs), len(d.c.samples)
+	exemplarStart := len(d.c.exemplars)
+	d.hist = d.hist[:0]
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch num {
+		case fieldSeriesLabels:
+			if typ != protowire.BytesType {
+				return wrongType("TimeSeries.labels", typ)
+			}
+			return d.label(v, &d.c.labelRefs)
+		case fieldSeriesSamples:
+			if typ != protowire.BytesType {
+				return wrongType("TimeSeries.samples", typ)
+			}
+			s, err := sample(v)
+			d.c.samples = append(d.c.samples, s)
+			return err
+		case fieldSeriesExemplars:
+			if typ != protowire.BytesType {
+				return wrongType("TimeSeries.exemplars", typ)
+			}
+			return d.exemplar(v)
+		case fieldSeriesHistograms:
+			if typ != protowire.BytesType {
+				return wrongType("TimeSeries.histograms", typ)
+			}
+			var h prompb.Histogram
+			if err := h.Unmarshal(v); err != nil {
+				return fmt.Errorf("histogram: %w", err)
+			}
+			d.hist = append(d.hist, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("timeseries %d: %w", len(out), err)
+	}
+	ts := writev2.TimeSeries{
+		LabelsRefs: capped(d.c.labelRefs, refStart),
+		Samples:    capped(d.c.samples, sampleStart),
+		Exemplars:  capped(d.c.exemplars, exemplarStart),
+	}
+	hs := d.c.convertHistograms(d.hist)
+	if len(ts.Samples) > 0 && len(hs) > 0 {
+		return append(out, ts, writev2.TimeSeries{LabelsRefs: ts.LabelsRefs, Histograms: hs}), nil
+	}
+	ts.Histograms = hs
+	return append(out, ts), nil
+}
+
+// label interns one Label's name and value and appends their refs to arena.
+func (d *v1Decoder) label(b []byte, arena *[]uint32) error {
+	var name, value []byte
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch num {
+		case fieldLabelName, fieldLabelValue:
+			if typ != protowire.BytesType {
+				return wrongType("Label field", typ)
+			}
+			if num == fieldLabelName {
+				name = v
+			} else {
+				value = v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("label: %w", err)
+	}
+	*arena = append(*arena, d.intern(name), d.intern(value))
+	return nil
+}
+
+func (d *v1Decoder) exemplar(b []byte) error {
+	refStart := len(d.c.exemplarRefs)
+	var e writev2.Exemplar
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch num {
+		case fieldExemplarLabels:
+			if typ != protowire.BytesType {
+				return wrongType("Exemplar.labels", typ)
+			}
+			return d.label(v, &d.c.exemplarRefs)
+		case fieldExemplarValue:
+			f, err := fixed64(typ, v, "Exemplar.value")
+			e.Value = math.Float64frombits(f)
+			return err
+		case fieldExemplarTimestamp:
+			n, err := varint(typ, v, "Exemplar.timestamp")
+			e.Timestamp = int64(n)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("exemplar: %w", err)
+	}
+	e.LabelsRefs = capped(d.c.exemplarRefs, refStart)
+	d.c.exemplars = append(d.c.exemplars, e)
+	return nil
+}
+
+func sample(b []byte) (writev2.Sample, error) {
+	var s writev2.Sample
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch num {
+		case fieldSampleValue:
+			f, err := fixed64(typ, v, "Sample.value")
+			s.Value = math.Float64frombits(f)
+			return err
+		case fieldSampleTimestamp:
+			n, err := varint(typ, v, "Sample.timestamp")
+			s.Timestamp = int64(n)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("sample: %w", err)
+	}
+	return s, nil
+}
+
+// eachField calls fn for every field of the message in b, with the field's
+// raw value: the payload for length-delimited fields, the encoded bytes for
+// the others (decode them with fixed64 or varint). Unknown fields are passed
+// to fn too, which ignores them, as proto3 requires.
+func eachField(b []byte, fn func(protowire.Number, protowire.Type, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return wireError(n)
+		}
+		b = b[n:]
+		var v []byte
+		switch typ {
+		case protowire.BytesType:
+			val, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return wireError(m)
+			}
+			v, n = val, m
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return wireError(n)
+			}
+			v = b[:n]
+		}
+		if err := fn(num, typ, v); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func fixed64(typ protowire.Type, v []byte, field string) (uint64, error) {
+	if typ != protowire.Fixed64Type {
+		return 0, wrongType(field, typ)
+	}
+	f, n := protowire.ConsumeFixed64(v)
+	if n < 0 {
+		return 0, errTruncated
+	}
+	return f, nil
+}
+
+func varint(typ protowire.Type, v []byte, field string) (uint64, error) {
+	if typ != protowire.VarintType {
+		return 0, wrongType(field, typ)
+	}
+	x, n := protowire.ConsumeVarint(v)
+	if n < 0 {
+		return 0, errTruncated
+	}
+	return x, nil
+}
+
+func wrongType(field string, typ protowire.Type) error {
+	return fmt.Errorf("wrong wire type %d for %s", typ, field)
+}
+
+// capped returns arena[start:] with its capacity cut to its length, so an
+// append to one series' slice can never write into the next one's.
+func capped[T any](arena []T, start int) []T {
+	if len(arena) == start {
+		return nil
+	}
+	return arena[start:len(arena):len(arena)]
+}
