@@ -1,13 +1,22 @@
 // Command distributor is promgov's stateless front door: it receives remote
-// write, validates it and pushes every series to the ingester that owns it.
+// write, applies the governance rules, validates it and pushes every series
+// to the ingester that owns it.
+//
+// Besides serving, it has two CI subcommands (see docs/rules.md):
+//
+//	distributor check-config FILE...   validate configuration files (rules included)
+//	distributor test-rules FILE...     run YAML rule unit tests
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"syscall"
 
 	okrun "github.com/oklog/run"
@@ -16,14 +25,23 @@ import (
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/web"
 )
 
 func main() {
-	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stderr), os.Stderr))
+	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case cmdCheckConfig:
+			return checkConfig(args[1:], stdout)
+		case cmdTestRules:
+			return testRules(args[1:], stdout)
+		}
+	}
 	cfg, err := config.Parse(config.RoleDistributor, args, stderr)
 	if err != nil {
 		return err
@@ -31,31 +49,85 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "distributor")
 	reg := proc.NewRegistry()
 
+	// Governance rules: loaded now, reloaded on SIGHUP and POST /-/reload
+	// from the same file and flags; an invalid reload keeps the old rules.
+	rulesMgr := rules.NewManager(logger, reg)
+	if err := rulesMgr.Reload(cfg.Rules); err != nil {
+		return &config.UsageError{Err: err}
+	}
+	reload := func() error {
+		return rulesMgr.ReloadFrom(func() (rules.Config, error) { return reloadRules(args) })
+	}
+
 	// Distributors join the ring as members that own nothing.
 	rg, err := ring.New(cfg.Memberlist, ring.RoleDistributor, "", logger, reg)
 	if err != nil {
 		return fmt.Errorf("ring: %w", err)
 	}
 	dist := distributor.New(cfg.Distributor, rg, logger, reg)
+	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/write", dist)
+	mux.Handle("POST /api/v1/rules/test", rules.TestHandler(rulesMgr, logger))
+	mux.Handle("GET /api/v1/rules", rules.RulesHandler(rulesMgr))
+	mux.Handle("POST /-/reload", rules.ReloadHandler(reload))
+	mux.Handle("PUT /-/reload", rules.ReloadHandler(reload))
 	rg.RegisterRoutes(mux)
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
 		return err
 	}
 
+	// Registered before the group runs so that an early SIGHUP is not fatal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;
-	//  2. HTTP: stop accepting writes and finish in-flight ones, which still
+	//  2. the SIGHUP reload loop;
+	//  3. HTTP: stop accepting writes and finish in-flight ones, which still
 	//     push to ingesters;
-	//  3. distributor: close the ingester connections;
-	//  4. ring: leave the memberlist cluster.
+	//  4. distributor: close the ingester connections;
+	//  5. ring: leave the memberlist cluster.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	proc.AddActor(&g, func(ctx context.Context) error { return reloadOnSignal(ctx, hup, reload, logger) })
 	proc.AddActor(&g, webSrv.Run)
 	proc.AddActor(&g, dist.Run)
 	proc.AddActor(&g, rg.Run)
 	return proc.RunGroup(&g, logger)
+}
+
+// reloadRules re-reads the configuration exactly as at startup (the file,
+// then the flags given) and returns its rules section.
+func reloadRules(args []string) (rules.Config, error) {
+	cfg, err := config.Parse(config.RoleDistributor, args, io.Discard)
+	if err != nil {
+		var ue *config.UsageError
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return rules.Config{}, err
+	}
+	if cfg.File == "" {
+		return rules.Config{}, errors.New("no --config.file was given: there is nothing to reload")
+	}
+	return cfg.Rules, nil
+}
+
+// reloadOnSignal calls reload on every signal from hup until ctx ends. The
+// outcome is logged by the rules manager and counted in
+// promgov_config_last_reload_successful.
+func reloadOnSignal(ctx context.Context, hup <-chan os.Signal, reload func() error, logger *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			logger.Info("SIGHUP: reloading configuration")
+			_ = reload() // logged and counted by the manager; the old rules stay on error.
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	Backend     forward.BackendConfig `yaml:"backend"`
 	Forward     forward.Config        `yaml:"forward"`
 	WAL         WALConfig             `yaml:"wal"`
+	// Rules is the distributor's governance rules section: the top-level
+	// `rules:` list and `rules_*` settings (see docs/rules.md).
+	Rules rules.Config `yaml:",inline"`
+	// File is the --config.file path ("" when none), for reloads.
+	File string `yaml:"-"`
 }
 
 // WALConfig reserves the WAL's section until pkg/wal is wired in.
@@ -69,6 +75,8 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor.RegisterFlags("distributor.", fs)
+		cfg.Rules = rules.DefaultConfig()
+		cfg.Rules.RegisterFlags("", fs)
 	case RoleIngester:
 		cfg.Ingester.RegisterFlags("grpc.", fs)
 		cfg.Backend.RegisterFlags("backend.", fs)
@@ -92,6 +100,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, &UsageError{Err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
 	}
+	cfg.File = file
 	if file != "" {
 		if err := loadFile(file, cfg); err != nil {
 			return nil, &UsageError{Err: err}
@@ -139,7 +148,10 @@ func (c *Config) Validate(role Role) error {
 	}
 	switch role {
 	case RoleDistributor:
-		return c.Distributor.Validate()
+		if err := c.Distributor.Validate(); err != nil {
+			return err
+		}
+		return c.Rules.Validate()
 	case RoleIngester:
 		if err := c.Ingester.Validate(); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -45,6 +46,10 @@ type Distributor struct {
 	pool    *clientPool // nil when a Pusher was injected
 	logger  *slog.Logger
 	m       *metrics
+
+	rules   RulesSource      // nil: no governance rules
+	types   *rules.TypeCache // RW 1.0 family metadata for type-dependent rules
+	govPool governorPool
 }
 
 // New builds a distributor that pushes over gRPC to the ingesters in r.
@@ -66,6 +71,13 @@ func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prom
 		logger:  logger,
 		m:       newMetrics(reg),
 	}
+}
+
+// SetRules makes the distributor apply src's active ruleset to every series
+// before placing it, with types remembering RW 1.0 family metadata (nil:
+// RW 1.0 series have no type). Call it before serving requests.
+func (d *Distributor) SetRules(src RulesSource, types *rules.TypeCache) {
+	d.rules, d.types = src, types
 }
 
 // Ready reports nil once at least one ingester is ACTIVE in the ring.
@@ -169,11 +181,23 @@ type pushError struct {
 // what the ingesters wrote, and an error unless every part was accepted.
 func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.Decoded) (*ingesterv1.PushResponse, *pushError) {
 	placement := d.ring.Placement()
-	parts, err := split(placement, tenant, dec)
+	gov := d.governance(tenant, dec)
+	if gov != nil {
+		defer d.govPool.put(gov.g)
+	}
+	parts, err := split(placement, tenant, dec, gov)
 	if err != nil {
 		return nil, &pushError{status: http.StatusServiceUnavailable, msg: err.Error()}
 	}
+	// Series dropped by rules count as written: the sender must not retry
+	// them, and the rules did what the operator configured.
 	total := &ingesterv1.PushResponse{}
+	if gov != nil {
+		d.logRules(ctx, tenant, len(dec.Request.Timeseries), &gov.stats)
+		total.SamplesWritten = int64(gov.stats.droppedSamples)
+		total.HistogramsWritten = int64(gov.stats.droppedHistograms)
+		total.ExemplarsWritten = int64(gov.stats.droppedExemplars)
+	}
 	if len(parts) == 0 {
 		return total, nil
 	}
@@ -206,6 +230,32 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 		return total, nil
 	}
 	return total, mergeErrors(errs)
+}
+
+// governance prepares the rules for one request, or returns nil when there
+// are none.
+func (d *Distributor) governance(tenant string, dec *remotewrite.Decoded) *governance {
+	if d.rules == nil {
+		return nil
+	}
+	// Remembered even while no rule needs it, so that a reload adding a
+	// type-dependent rule finds the families already known.
+	rememberTypes(d.types, tenant, dec)
+	eng := d.rules.Active().Engine
+	if eng.Len() == 0 {
+		return nil
+	}
+	withMeta := eng.UsesMetadata()
+	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get()}
+}
+
+// logRules logs once per request what the rules dropped and changed.
+func (d *Distributor) logRules(ctx context.Context, tenant string, series int, st *ruleStats) {
+	if st.dropped+st.changed == 0 || !d.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	d.logger.DebugContext(ctx, "governance rules applied", "tenant", tenant, "series", series,
+		"dropped", st.dropped, "changed", st.changed, "by_rule", st.summary(), "first_drop", st.firstDrop)
 }
 
 func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*ingesterv1.PushResponse, error) {

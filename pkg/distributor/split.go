@@ -7,6 +7,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
 )
 
 // errNoIngesters is returned when the ring has no ACTIVE ingester.
@@ -28,12 +29,27 @@ func (p *part) payload() ([]byte, error) {
 	return req.Marshal()
 }
 
+// governance is what split needs to apply the rules; a nil *governance (or
+// one with a nil engine) applies none.
+type governance struct {
+	eng      *rules.Engine
+	types    *rules.TypeCache
+	withMeta bool // some rule reads metadata
+	g        *governor
+	stats    ruleStats
+}
+
 // split places every series of dec by (tenant, metric name), and every 1.0
-// metadata entry by (tenant, metric family name), on its owner.
-func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded) (map[string]*part, error) {
+// metadata entry by (tenant, metric family name), on its owner. With gov,
+// the rules run on every series first: a dropped series goes nowhere, a
+// changed one is placed by its new name and carries its new labels.
+func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, gov *governance) (map[string]*part, error) {
 	parts := map[string]*part{}
 	if len(dec.Request.Timeseries) == 0 && len(dec.Metadata) == 0 {
 		return parts, nil
+	}
+	if gov != nil && gov.eng == nil {
+		gov = nil
 	}
 	var key []byte
 	get := func(name string) (*part, error) {
@@ -51,12 +67,37 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded) (
 	}
 	for i := range dec.Request.Timeseries {
 		ts := &dec.Request.Timeseries[i]
-		p, err := get(remotewrite.MetricName(&dec.Request, ts))
-		if err != nil {
-			return nil, err
+		name := remotewrite.MetricName(&dec.Request, ts)
+		if gov == nil {
+			p, err := get(name)
+			if err != nil {
+				return nil, err
+			}
+			p.builder.AddSeries(&dec.Request, ts)
+			p.series++
+			continue
 		}
-		p.builder.AddSeries(&dec.Request, ts)
-		p.series++
+		res := gov.g.apply(gov.eng, gov.types, gov.withMeta, tenant, name, &dec.Request, ts)
+		switch res.Action {
+		case rules.Dropped:
+			gov.stats.count(&res, ts)
+			continue
+		case rules.Changed:
+			gov.stats.count(&res, ts)
+			p, err := get(newName(res.Labels))
+			if err != nil {
+				return nil, err
+			}
+			p.builder.AddSeriesWithLabels(&dec.Request, ts, res.Labels)
+			p.series++
+		default:
+			p, err := get(name)
+			if err != nil {
+				return nil, err
+			}
+			p.builder.AddSeries(&dec.Request, ts)
+			p.series++
+		}
 	}
 	for _, md := range dec.Metadata {
 		p, err := get(md.MetricFamilyName)

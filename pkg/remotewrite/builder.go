@@ -67,8 +67,14 @@ func NewBuilder() *Builder {
 // panics on out-of-range refs.
 func (b *Builder) AddSeries(src *writev2.Request, ts *writev2.TimeSeries) {
 	b.useSource(src.Symbols)
+	b.addSeries(src, ts, b.resymbolize(src.Symbols, ts.LabelsRefs))
+}
+
+// addSeries appends ts with labelRefs (already in b's table) as its labels.
+func (b *Builder) addSeries(src *writev2.Request, ts *writev2.TimeSeries, labelRefs []uint32) {
+	b.useSource(src.Symbols)
 	out := writev2.TimeSeries{
-		LabelsRefs: b.resymbolize(src.Symbols, ts.LabelsRefs),
+		LabelsRefs: labelRefs,
 		Samples:    ts.Samples,
 		Histograms: ts.Histograms,
 		Metadata: writev2.Metadata{

@@ -132,3 +132,27 @@ func BenchmarkRelabelDirect(b *testing.B) {
 		_ = lb.Labels()
 	}
 }
+
+// BenchmarkApplyCold is BenchmarkApply/realistic/untouched on series the
+// engine has not seen recently: 65,536 distinct series in turn, more than
+// the series cache holds, so every Apply evaluates the rules (and tries to
+// remember the series). This is the cost of a series' first sighting and
+// of high churn; steady re-sends cost what BenchmarkApply shows.
+func BenchmarkApplyCold(b *testing.B) {
+	e := loadRealistic(b)
+	const n = 1 << 16
+	in := make([]Series, n)
+	for i := range in {
+		ls := labels.FromStrings("__name__", fmt.Sprintf("http_requests_%d_total", i%50), "job", "api-server",
+			"instance", fmt.Sprintf("10.%d.%d.%d:9090", i>>16, (i>>8)&255, i&255), "method", "GET", "code", "200",
+			"path", "/api/users", "env", "prod", "team", "core")
+		in[i] = Series{Tenant: "team-a", Labels: ls, Meta: Metadata{Type: "counter"}}
+	}
+	require.Equal(b, Kept, e.Apply(&in[0], nil).Action)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_ = e.Apply(&in[i%n], nil)
+		i++
+	}
+}

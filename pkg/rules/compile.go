@@ -16,6 +16,7 @@ import (
 type rule struct {
 	name     string
 	kind     string
+	kid      kindID
 	mode     Mode
 	action   Action
 	tagLabel string
@@ -63,6 +64,8 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 		}
 		e.rules = append(e.rules, r)
 	}
+	e.names = newNameCache(e.rules)
+	e.seen = &seriesCache{}
 	return e, nil
 }
 
@@ -71,6 +74,7 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 	r := &rule{
 		name:     rc.Name,
 		kind:     kind,
+		kid:      kindIDOf(kind),
 		mode:     rc.mode(),
 		action:   rc.Action,
 		tagLabel: rc.TagLabel,
@@ -110,6 +114,19 @@ type relabelStep struct {
 	// fm matches exactly like cfg.Regex (both anchor the expression the
 	// same way) but short-cuts literals, alternations and prefixes.
 	fm *labels.FastRegexMatcher
+	// memo caches fm's results when fm is a slow (backtracking) regex; nil
+	// otherwise.
+	memo *matchMemo
+	// dropReason explains a drop by this config, rendered once.
+	dropReason string
+}
+
+// matchSource reports whether the joined source value matches the regex.
+func (st *relabelStep) matchSource(v string) bool {
+	if st.memo != nil {
+		return st.memo.match(v)
+	}
+	return st.fm.MatchString(v)
 }
 
 // compileRelabel copies and validates relabel configs with scheme.
@@ -133,7 +150,7 @@ func compileRelabel(cfgs []*relabel.Config, scheme model.ValidationScheme) ([]re
 		if err != nil {
 			return nil, fmt.Errorf("relabel_configs[%d]: regex: %w", i, err)
 		}
-		out = append(out, relabelStep{cfg: &cp, fm: fm})
+		out = append(out, relabelStep{cfg: &cp, fm: fm, memo: newMatchMemo(fm), dropReason: relabelDropReason(i, &cp)})
 	}
 	return out, nil
 }
@@ -143,20 +160,20 @@ func parseSelector(s string) ([]*labels.Matcher, error) {
 	return parser.NewParser(parser.Options{}).ParseMetricSelector(s)
 }
 
-// inScope reports whether the rule applies to the series.
-func (r *rule) inScope(tenant string, ls labels.Labels) bool {
+// inScope reports whether the rule applies to the series viewed by v.
+func (r *rule) inScope(tenant string, v *lview) bool {
 	if len(r.tenants) > 0 && !slices.Contains(r.tenants, tenant) {
 		return false
 	}
 	for _, m := range r.matchers {
-		if !m.Matches(ls.Get(m.Name)) {
+		if !m.Matches(v.get(m.Name)) {
 			return false
 		}
 	}
 	return true
 }
 
-// eval runs the rule on ls. wantLabels asks for the resulting labels of
+// eval runs the rule on ls (which sc.view views). wantLabels asks for the resulting labels of
 // rewrite and tag verdicts (not needed to only count a shadow hit).
 func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) verdict {
 	if r.kind == KindRelabel {
@@ -207,19 +224,26 @@ func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool
 // relabel.ProcessBuilder. Configs that provably cannot change the series
 // (drop/keep/replace whose regex outcome means "do nothing") are skipped
 // without touching the builder, which keeps untouched series allocation-free.
+// sc.view must view ls.
 func (r *rule) evalRelabel(ls labels.Labels, sc *scratch) verdict {
-	sc.cur, sc.isSet = ls, false
+	sc.isSet = false
 	for i := range r.relabel {
 		st := &r.relabel[i]
 		if st.noop(sc) {
 			continue
+		}
+		// A drop or keep that is not a no-op drops the series: relabel
+		// returns false exactly when noop found the regex outcome that
+		// means "drop", so there is no need to load the builder.
+		if st.cfg.Action == relabel.Drop || st.cfg.Action == relabel.Keep {
+			return verdict{hit: true, action: ActionDrop, reason: st.dropReason}
 		}
 		if !sc.isSet {
 			sc.lb.Reset(ls)
 			sc.isSet = true
 		}
 		if !relabel.ProcessBuilder(sc.lb, st.cfg) {
-			return verdict{hit: true, action: ActionDrop, reason: relabelDropReason(i, st.cfg)}
+			return verdict{hit: true, action: ActionDrop, reason: st.dropReason}
 		}
 	}
 	if !sc.isSet {
@@ -241,7 +265,7 @@ func (st *relabelStep) noop(sc *scratch) bool {
 	cfg := st.cfg
 	switch cfg.Action {
 	case relabel.Drop, relabel.Keep, relabel.Replace:
-		matched := st.fm.MatchString(st.sourceValue(sc))
+		matched := st.matchSource(st.sourceValue(sc))
 		if cfg.Action == relabel.Keep {
 			return matched
 		}
@@ -291,10 +315,14 @@ func (sc *scratch) anyName(fm *labels.FastRegexMatcher, want bool) bool {
 	}
 	if sc.isSet {
 		sc.lb.Range(check)
-	} else {
-		sc.cur.Range(check)
+		return found
 	}
-	return found
+	for _, l := range sc.view.ls {
+		if fm.MatchString(l.Name) == want {
+			return true
+		}
+	}
+	return false
 }
 
 func relabelDropReason(i int, cfg *relabel.Config) string {

@@ -17,7 +17,12 @@
 //
 // Compile turns a Config into an immutable Engine whose Apply method is
 // called by the distributor for every series before it is hashed onto the
-// ring. Apply does not allocate for series that no rule touches. A Manager
+// ring. Apply does not allocate for series that no rule touches, and
+// answers cheaply for them: allocation-free pre-checks per rule, a
+// per-metric-name cache for rules that read only the name, a memo for
+// backtracking regexes, and a bounded cache of series no rule acted on
+// (re-sent series skip the rules). None changes an outcome or a metric;
+// TestFastPathsKeepSemantics and TestFastPathsKeepMetrics prove it. A Manager
 // holds the active Engine behind an atomic pointer and swaps it on Reload,
 // keeping the previous engine when the new configuration is invalid.
 // TestHandler and RulesHandler expose the "why was my series dropped" API and

@@ -102,14 +102,22 @@ type Engine struct {
 	cfg      Config
 	metrics  *Metrics
 	scratchs sync.Pool
+	names    *nameCache // nil when no rule is name-only
+	seen     *seriesCache
+	// noShortcuts evaluates every rule fully (no probe, no name cache), for
+	// tests that prove the shortcuts change nothing.
+	noShortcuts bool
 }
 
 // scratch is per-Apply working state, pooled so that Apply does not allocate.
 type scratch struct {
-	lb    *labels.Builder
-	cur   labels.Labels
-	isSet bool // lb holds cur plus changes
+	lb *labels.Builder
+	// view holds the labels being evaluated (the series as left by the
+	// rules before); Apply keeps it current.
+	view  lview
+	isSet bool // lb holds the view's labels plus relabel changes
 	buf   []byte
+	key   []byte // series cache key
 }
 
 // get returns the value of name in the labels being relabelled.
@@ -117,7 +125,7 @@ func (sc *scratch) get(name string) string {
 	if sc.isSet {
 		return sc.lb.Get(name)
 	}
-	return sc.cur.Get(name)
+	return sc.view.get(name)
 }
 
 // Config returns the configuration the engine was compiled from.
@@ -125,6 +133,17 @@ func (e *Engine) Config() Config { return e.cfg }
 
 // Len returns the number of rules.
 func (e *Engine) Len() int { return len(e.rules) }
+
+// UsesMetadata reports whether some rule reads the series' metadata (type or
+// unit), so that callers can skip looking it up when none does.
+func (e *Engine) UsesMetadata() bool {
+	for _, r := range e.rules {
+		if r.naming != nil && (r.naming.typeSuffixes || r.naming.unitSuffixes) {
+			return true
+		}
+	}
+	return false
+}
 
 // Apply runs every rule in order on s and returns the outcome. tr, when not
 // nil, receives one step per rule. Apply does not modify s and does not
@@ -135,28 +154,65 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 	}
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
+	useCache := tr == nil && !e.noShortcuts
+	var h uint64
+	if useCache {
+		sc.key = seriesKey(sc.key[:0], s)
+		h = hashKey(sc.key)
+		if tu, ok := e.seen.get(sc.key, h); ok {
+			e.replayTypeUnknown(tu)
+			return Result{Action: Kept, Labels: s.Labels}
+		}
+	}
+	hit := false               // some rule acted or would have (any mode)
+	var typeUnknownBits uint64 // rules (by index < 64) that skipped type checks
+	cacheable := true
 
 	cur := s.Labels
 	changed := false
 	var lastRule, lastReason string
-	for _, r := range e.rules {
-		if !r.inScope(s.Tenant, cur) {
+	// skip holds the name-only rules that certainly leave a series of this
+	// name alone; valid until a rule changes the series. Traces evaluate
+	// every rule so that they can tell out_of_scope from none.
+	var skip uint64
+	if e.names != nil && useCache {
+		skip = e.names.skipMask(cur.Get(model.MetricNameLabel), e.rules, sc)
+	}
+	sc.view.reset(cur)
+	for i, r := range e.rules {
+		if skip != 0 && skip&e.names.ruleBit[i] != 0 {
+			continue
+		}
+		if !r.inScope(s.Tenant, &sc.view) {
 			if tr != nil {
 				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, Effect: EffectOutOfScope})
 			}
 			continue
 		}
-		wantLabels := r.mode == ModeEnforce || tr != nil
-		v := r.eval(cur, &s.Meta, sc, wantLabels)
-		if v.typeUnknown {
+		maybe, typeUnknown := true, false
+		if !e.noShortcuts {
+			maybe, typeUnknown = r.probe(&s.Meta, sc)
+		}
+		var v verdict
+		if maybe {
+			v = r.eval(cur, &s.Meta, sc, r.mode == ModeEnforce || tr != nil)
+			typeUnknown = typeUnknown || v.typeUnknown
+		}
+		if typeUnknown {
+			if i < 64 {
+				typeUnknownBits |= 1 << i
+			} else {
+				cacheable = false
+			}
 			r.metrics.typeUnknown.inc()
 		}
 		if !v.hit {
 			if tr != nil {
-				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: v.typeUnknown, Effect: EffectNone})
+				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: typeUnknown, Effect: EffectNone})
 			}
 			continue
 		}
+		hit = true
 		r.metrics.series[actionIndex(v.action)].inc()
 		if tr != nil {
 			tr.add(r.traceStep(v, cur))
@@ -171,11 +227,16 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 			if !labels.Equal(v.labels, cur) { // e.g. already tagged by this rule
 				cur = v.labels
 				changed = true
+				skip = 0
+				sc.view.reset(cur)
 				lastRule, lastReason = r.name, v.reason
 			}
 		}
 	}
 	if !changed {
+		if useCache && !hit && cacheable {
+			e.seen.add(sc.key, h, typeUnknownBits)
+		}
 		return Result{Action: Kept, Labels: s.Labels}
 	}
 	if reason := e.invalid(cur); reason != "" {

@@ -114,6 +114,21 @@ func (m *Manager) ReloadFile(path string) error {
 	return m.Reload(cfg)
 }
 
+// ReloadFrom calls load for a new configuration and makes it active (see
+// Reload). An error of load (an unreadable or invalid configuration file)
+// counts as a failed reload: the previous ruleset stays active.
+func (m *Manager) ReloadFrom(load func() (Config, error)) error {
+	cfg, err := load()
+	if err != nil {
+		m.reloadMu.Lock()
+		defer m.reloadMu.Unlock()
+		m.lastSuccess.Set(0)
+		m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
+		return fmt.Errorf("reload rules: %w", err)
+	}
+	return m.Reload(cfg)
+}
+
 // Active returns the active ruleset.
 func (m *Manager) Active() *Ruleset { return m.active.Load() }
 

@@ -15,6 +15,7 @@ type namingRule struct {
 	snake            bool
 	prefixes         []string
 	typeSuffixes     bool
+	needsLe          bool // the checks look at the le label (type suffixes)
 	unitSuffixes     bool
 	discouragedUnits []string
 }
@@ -26,6 +27,7 @@ func compileNaming(c *NamingConfig) *namingRule {
 		snake:            c.SnakeCase,
 		prefixes:         append([]string(nil), c.RequiredPrefixes...),
 		typeSuffixes:     c.TypeSuffixes,
+		needsLe:          c.TypeSuffixes,
 		unitSuffixes:     c.UnitSuffixes,
 		discouragedUnits: append([]string(nil), c.DiscouragedUnits...),
 	}
