@@ -108,6 +108,22 @@ func NewAccessStats(maxMetrics, maxUsers int) *AccessStats {
 	return &AccessStats{maxMetrics: maxMetrics, maxUsers: maxUsers, metrics: map[string]*Access{}, patterns: map[string]PatternAccess{}}
 }
 
+// entryLocked returns the stats of metric name, creating them while fewer
+// than maxMetrics are tracked; past the cap it counts a drop and returns nil.
+// s.mu must be held.
+func (s *AccessStats) entryLocked(name string) *Access {
+	if a, ok := s.metrics[name]; ok {
+		return a
+	}
+	if len(s.metrics) >= s.maxMetrics {
+		s.dropped++
+		return nil
+	}
+	a := &Access{}
+	s.metrics[name] = a
+	return a
+}
+
 // RecordQuery implements tap.Recorder.
 func (s *AccessStats) RecordQuery(refs *promqlx.Refs, user string, at time.Time) {
 	if refs == nil {
@@ -116,16 +132,9 @@ func (s *AccessStats) RecordQuery(refs *promqlx.Refs, user string, at time.Time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, use := range refs.Metrics {
-		a, ok := s.metrics[name]
-		if !ok {
-			if len(s.metrics) >= s.maxMetrics {
-				s.dropped++
-				continue
-			}
-			a = &Access{}
-			s.metrics[name] = a
+		if a := s.entryLocked(name); a != nil {
+			a.add(use, user, at, s.maxUsers)
 		}
-		a.add(use, user, at, s.maxUsers)
 	}
 	for _, p := range refs.Patterns {
 		key := p.Regex
@@ -150,14 +159,9 @@ func (s *AccessStats) Merge(o AccessSnapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, oa := range o.Metrics {
-		a, ok := s.metrics[name]
-		if !ok {
-			if len(s.metrics) >= s.maxMetrics {
-				s.dropped++
-				continue
-			}
-			a = &Access{}
-			s.metrics[name] = a
+		a := s.entryLocked(name)
+		if a == nil {
+			continue
 		}
 		a.merge(oa, s.maxUsers)
 	}
