@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"syscall"
+	"time"
 
 	okrun "github.com/oklog/run"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -36,11 +38,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)
 	}
-	fwd, err := forward.NewForwarder(cfg.Forward, client, logger, reg)
+	// The WAL opens first (repairing a torn tail) and closes last, after
+	// pushes have stopped and the forwarder has committed what it sent.
+	walLog, err := wal.Open(cfg.WAL, nil, logger, reg)
+	if err != nil {
+		return fmt.Errorf("open wal in %s: %w", cfg.WAL.Dir, err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := walLog.Close(closeCtx); err != nil {
+			logger.Error("closing the WAL failed", "err", err)
+		}
+	}()
+	fwd, err := forward.NewWALForwarder(cfg.Forward, walLog, client, logger, reg)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
-	svc := ingester.NewService(fwd, logger, reg)
+	svc := ingester.NewService(walLog, logger, reg)
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger)
 	if err != nil {
 		return err
@@ -64,10 +79,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	//  1. signals;
 	//  2. gRPC: announce LEAVING, keep serving for the drain period so
 	//     distributors move traffic, then finish in-flight pushes;
-	//  3. forwarder: flush what it holds to the backend within
-	//     --forward.flush-deadline;
+	//  3. forwarder: stop reading the WAL, flush what it holds to the
+	//     backend within --forward.flush-deadline and commit the WAL
+	//     checkpoint; the rest stays in the WAL for the next start;
 	//  4. ring: leave the memberlist cluster;
-	//  5. HTTP last, so /metrics and probes answer during shutdown.
+	//  5. HTTP last, so /metrics and probes answer during shutdown;
+	//  6. the WAL is closed when run returns.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, lifecycle.Run)

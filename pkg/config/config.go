@@ -20,6 +20,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -42,17 +43,12 @@ type Config struct {
 	Ingester    ingester.Config       `yaml:"ingester"`
 	Backend     forward.BackendConfig `yaml:"backend"`
 	Forward     forward.Config        `yaml:"forward"`
-	WAL         WALConfig             `yaml:"wal"`
+	WAL         wal.Config            `yaml:"wal"`
 	// Rules is the distributor's governance rules section: the top-level
 	// `rules:` list and `rules_*` settings (see docs/rules.md).
 	Rules rules.Config `yaml:",inline"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
-}
-
-// WALConfig reserves the WAL's section until pkg/wal is wired in.
-type WALConfig struct {
-	Dir string `yaml:"dir"`
 }
 
 // UsageError is a bad flag or configuration: the binary exits with code 2.
@@ -81,12 +77,16 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.Ingester.RegisterFlags("grpc.", fs)
 		cfg.Backend.RegisterFlags("backend.", fs)
 		cfg.Forward.RegisterFlags("forward.", fs)
-		fs.StringVar(&cfg.WAL.Dir, "wal.dir", "data/wal", "Directory for the ingester's write-ahead log. NOT YET USED: until the WAL lands, data the ingester has accepted but not yet forwarded is held in memory and is LOST if the process dies.")
+		cfg.WAL.RegisterFlags("wal.", fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of promgov %s:\n", role)
 		if role == RoleIngester {
-			fmt.Fprintln(stderr, "\nDURABILITY: accepted data is held in memory until the backend has it; it is lost if the ingester process dies.")
+			fmt.Fprintln(stderr, "\nDURABILITY: a push is acknowledged only after it is in the write-ahead log (--wal.dir).")
+			fmt.Fprintln(stderr, "--wal.sync-policy: \"always\" and \"group\" (default) fsync before acknowledging, so nothing")
+			fmt.Fprintln(stderr, "acknowledged is lost even on power loss; \"interval\" acknowledges after the write and fsyncs")
+			fmt.Fprintln(stderr, "every --wal.sync-interval: a killed process loses nothing, a kernel crash or power loss")
+			fmt.Fprintln(stderr, "can lose up to that interval of acknowledged data. See docs/wal.md.")
 		}
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
@@ -157,6 +157,9 @@ func (c *Config) Validate(role Role) error {
 			return err
 		}
 		if err := c.Backend.Validate(); err != nil {
+			return err
+		}
+		if err := c.WAL.Validate(); err != nil {
 			return err
 		}
 		return c.Forward.Validate()

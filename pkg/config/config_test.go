@@ -72,7 +72,8 @@ func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	_, err := Parse(RoleIngester, []string{"-h"}, &out)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	require.Contains(t, out.String(), "lost if the ingester process dies")
+	require.Contains(t, out.String(), "acknowledged only after it is in the write-ahead log")
+	require.Contains(t, out.String(), "-wal.sync-policy")
 	require.Contains(t, out.String(), "-backend.url")
 }
 

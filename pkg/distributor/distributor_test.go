@@ -25,6 +25,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/wal"
 )
 
 func TestMain(m *testing.M) {
@@ -39,16 +40,20 @@ type recorder struct {
 	fail    func(ctx context.Context) error
 }
 
-func (r *recorder) Append(ctx context.Context, b forward.Batch) error {
+func (r *recorder) Append(ctx context.Context, _ wal.RecordType, payload []byte) (wal.Position, error) {
 	if r.fail != nil {
 		if err := r.fail(ctx); err != nil {
-			return err
+			return wal.Position{}, err
 		}
+	}
+	b, err := forward.DecodeRecord(payload)
+	if err != nil {
+		return wal.Position{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, b)
-	return nil
+	return wal.Position{}, nil
 }
 
 // seriesNames returns tenant/metric of every series received.
@@ -218,7 +223,7 @@ func TestIngesterFailuresMapToStatus(t *testing.T) {
 		wantRetryAfter string
 	}{
 		"backpressure answers 429 with Retry-After": {
-			fail:     func(context.Context) error { return fmt.Errorf("queue full: %w", forward.ErrBackpressure) },
+			fail:     func(context.Context) error { return fmt.Errorf("wal full: %w", wal.ErrFull) },
 			wantCode: http.StatusTooManyRequests, wantRetryAfter: "3",
 		},
 		"failure answers 503 so the sender retries": {

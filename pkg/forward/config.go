@@ -82,10 +82,17 @@ type Config struct {
 	MinBackoff time.Duration `yaml:"min_backoff"`
 	// MaxBackoff caps the retry delay (a larger Retry-After still wins).
 	MaxBackoff time.Duration `yaml:"max_backoff"`
-	// MaxPendingSamples is the in-memory capacity in samples + histograms +
-	// exemplars; Append fails with ErrBackpressure beyond it.
+	// MaxPendingSamples bounds the samples + histograms + exemplars held in
+	// memory. With a WAL (WALForwarder) it is how far the reader runs ahead
+	// of the backend: the reader waits and the data waits on disk. Without
+	// a WAL, Forwarder.Append fails with ErrBackpressure beyond it.
 	MaxPendingSamples int `yaml:"max_pending_samples"`
-	// FlushDeadline bounds how long Run keeps sending after its context ends.
+	// CheckpointInterval is how often the WALForwarder persists how far the
+	// backend has acknowledged (each commit costs two fsyncs). After a
+	// crash, at most this much acknowledged data is sent again.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// FlushDeadline bounds how long Run keeps sending after its context
+	// ends; with a WAL the rest stays in it for the next start.
 	FlushDeadline time.Duration `yaml:"flush_deadline"`
 }
 
@@ -99,6 +106,8 @@ func DefaultConfig() Config {
 		MaxBackoff:        5 * time.Second,
 		MaxPendingSamples: 1_000_000,
 		FlushDeadline:     30 * time.Second,
+
+		CheckpointInterval: time.Second,
 	}
 }
 
@@ -111,8 +120,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.Concurrency, prefix+"concurrency", d.Concurrency, "Number of parallel senders (shards); each series always uses the same shard.")
 	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", d.MinBackoff, "Initial retry backoff for recoverable errors.")
 	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", d.MaxBackoff, "Maximum retry backoff for recoverable errors (a longer Retry-After is honoured).")
-	fs.IntVar(&c.MaxPendingSamples, prefix+"max-pending-samples", d.MaxPendingSamples, "In-memory queue capacity in samples; beyond it appends are rejected (backpressure). Data in memory is lost if the process dies.")
-	fs.DurationVar(&c.FlushDeadline, prefix+"flush-deadline", d.FlushDeadline, "On shutdown, how long to keep sending pending data before dropping it.")
+	fs.IntVar(&c.MaxPendingSamples, prefix+"max-pending-samples", d.MaxPendingSamples, "Samples read from the WAL and held in memory ahead of the backend; beyond it reading pauses and the data waits on disk.")
+	fs.DurationVar(&c.CheckpointInterval, prefix+"checkpoint-interval", d.CheckpointInterval, "How often to persist how far the backend has acknowledged the WAL; after a crash at most this much is sent again.")
+	fs.DurationVar(&c.FlushDeadline, prefix+"flush-deadline", d.FlushDeadline, "On shutdown, how long to keep sending pending data; the rest stays in the WAL and is sent after the next start.")
 }
 
 // Validate reports the first invalid field, naming its yaml key and the fix.
@@ -130,6 +140,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("forward.max_backoff: %s must be >= forward.min_backoff (%s); raise it, e.g. 5s", c.MaxBackoff, c.MinBackoff)
 	case c.MaxPendingSamples < c.MaxSamplesPerSend:
 		return fmt.Errorf("forward.max_pending_samples: %d must be >= forward.max_samples_per_send (%d); raise it, e.g. 1000000", c.MaxPendingSamples, c.MaxSamplesPerSend)
+	case c.CheckpointInterval <= 0:
+		return fmt.Errorf("forward.checkpoint_interval: %s must be positive; e.g. 1s", c.CheckpointInterval)
 	case c.FlushDeadline < 0:
 		return fmt.Errorf("forward.flush_deadline: %s must not be negative; e.g. 30s", c.FlushDeadline)
 	}

@@ -60,15 +60,16 @@ func TestConfigValidate(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		"max samples":      {func(c *Config) { c.MaxSamplesPerSend = 0 }, "forward.max_samples_per_send"},
-		"deadline":         {func(c *Config) { c.BatchSendDeadline = 0 }, "forward.batch_send_deadline"},
-		"concurrency":      {func(c *Config) { c.Concurrency = 0 }, "forward.concurrency"},
-		"min backoff":      {func(c *Config) { c.MinBackoff = 0 }, "forward.min_backoff"},
-		"max below min":    {func(c *Config) { c.MaxBackoff = time.Millisecond }, "forward.max_backoff"},
-		"pending too low":  {func(c *Config) { c.MaxPendingSamples = 10 }, "forward.max_pending_samples"},
-		"negative flush":   {func(c *Config) { c.FlushDeadline = -1 }, "forward.flush_deadline"},
-		"defaults are ok":  {func(*Config) {}, ""},
-		"zero flush is ok": {func(c *Config) { c.FlushDeadline = 0 }, ""},
+		"max samples":              {func(c *Config) { c.MaxSamplesPerSend = 0 }, "forward.max_samples_per_send"},
+		"deadline":                 {func(c *Config) { c.BatchSendDeadline = 0 }, "forward.batch_send_deadline"},
+		"concurrency":              {func(c *Config) { c.Concurrency = 0 }, "forward.concurrency"},
+		"min backoff":              {func(c *Config) { c.MinBackoff = 0 }, "forward.min_backoff"},
+		"max below min":            {func(c *Config) { c.MaxBackoff = time.Millisecond }, "forward.max_backoff"},
+		"pending too low":          {func(c *Config) { c.MaxPendingSamples = 10 }, "forward.max_pending_samples"},
+		"negative flush":           {func(c *Config) { c.FlushDeadline = -1 }, "forward.flush_deadline"},
+		"zero checkpoint interval": {func(c *Config) { c.CheckpointInterval = 0 }, "forward.checkpoint_interval"},
+		"defaults are ok":          {func(*Config) {}, ""},
+		"zero flush is ok":         {func(c *Config) { c.FlushDeadline = 0 }, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

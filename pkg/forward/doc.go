@@ -13,19 +13,32 @@
 //     rest of its life when the backend answers 415 Unsupported Media Type
 //     to a 2.0 request, or answers 2xx without any
 //     X-Prometheus-Remote-Write-*-Written header (a 1.0-only receiver).
-//   - Forwarder is an in-memory queue: Append accepts batches from the
-//     ingester, shards their series over Config.Concurrency senders by a hash
-//     of (tenant, series labels) so every series stays in timestamp order,
+//   - Forwarder is the send queue: it accepts batches (from the WAL reader,
+//     or from Append when used on its own), shards their series over
+//     Config.Concurrency senders by a hash of (tenant, series labels) so
+//     every series stays in timestamp order,
 //     accumulates per-tenant requests and sends them through a Sender when
 //     MaxSamplesPerSend is reached or BatchSendDeadline passes. Recoverable
 //     errors are retried until shutdown with exponential backoff and full
 //     jitter; non-recoverable errors drop the request and are counted.
 //
-// Durability: the Forwarder holds pending data in memory only. Anything that
-// has been accepted by Append but not yet written to the backend is LOST if
-// the process dies (crash, OOM kill, SIGKILL). On a graceful shutdown Run
-// tries to flush pending data within Config.FlushDeadline and counts what it
-// could not send as dropped with reason "shutdown".
+// Durability: the ingester runs a WALForwarder. Every push is appended to
+// the write-ahead log (pkg/wal) before it is acknowledged; the WALForwarder
+// reads the log in order from its checkpoint, feeds the records to the
+// Forwarder's shards and commits the checkpoint only past records whose
+// every part was written (or rejected as non-recoverable) by the backend.
+// A crash or kill loses nothing: on the next start everything after the
+// checkpoint is sent again (at-least-once; backends accept identical
+// re-sent samples). On a graceful shutdown Run flushes within
+// Config.FlushDeadline; what is left stays in the WAL. Config.MaxPendingSamples
+// then only bounds how far the reader runs ahead of the backend in memory.
+// The WAL record payload is the marshalled ingesterv1.PushRequest (see
+// EncodeRecord).
+//
+// A bare Forwarder (Append) is an in-memory queue: what it holds is LOST if
+// the process dies, and on a graceful shutdown what it could not send
+// within Config.FlushDeadline is counted as dropped with reason "shutdown".
+// It is kept for tests and tools that do not need durability.
 //
 // Metadata: Remote Write 2.0 carries metadata only on series. Family-level
 // (RW 1.0) metadata passed alongside a batch is attached to every series of

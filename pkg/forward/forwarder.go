@@ -29,9 +29,11 @@ type Batch struct {
 	Metadata []prompb.MetricMetadata
 }
 
-// Forwarder is the in-memory send queue in front of a Sender. Data accepted
-// by Append lives only in memory until written and is LOST if the process
-// dies. Append is safe for concurrent use; Run must be called once.
+// Forwarder is the send queue in front of a Sender. Used on its own, data
+// accepted by Append lives only in memory until written and is LOST if the
+// process dies; the ingester wraps it in a WALForwarder instead, which feeds
+// it from the write-ahead log. Append is safe for concurrent use; Run must
+// be called once.
 type Forwarder struct {
 	cfg    Config
 	sender Sender
@@ -45,6 +47,13 @@ type Forwarder struct {
 	running atomic.Bool
 
 	shutdownDropped atomic.Int64
+
+	// tr is set when the Forwarder reads from a WAL (see WALForwarder): it
+	// tracks which records each pending request carries. durable means
+	// unsent data survives in the WAL, so a shutdown drops nothing.
+	tr      *tracker
+	durable bool
+	space   chan struct{} // capacity 1; signalled when pending shrinks
 }
 
 // NewForwarder validates cfg and returns a Forwarder sending through sender.
@@ -59,7 +68,7 @@ func NewForwarder(cfg Config, sender Sender, logger *slog.Logger, reg prometheus
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Forwarder{cfg: cfg, sender: sender, logger: logger, shards: make([]*shard, cfg.Concurrency)}
+	f := &Forwarder{cfg: cfg, sender: sender, logger: logger, shards: make([]*shard, cfg.Concurrency), space: make(chan struct{}, 1)}
 	for i := range f.shards {
 		f.shards[i] = newShard()
 	}
@@ -150,8 +159,51 @@ func (f *Forwarder) Append(ctx context.Context, b Batch) error {
 			break
 		}
 	}
-	f.distribute(b.Tenant, req, b.Metadata)
+	f.distribute(b.Tenant, req, b.Metadata, 0)
 	return nil
+}
+
+// appendRecord queues the batch decoded from WAL record seq, waiting (not
+// failing) while Config.MaxPendingSamples would be exceeded: with a WAL the
+// bound limits how far the reader runs ahead of the backend, and data not
+// yet read waits safely on disk. It fails only when ctx ends. The caller
+// is the single WAL reader goroutine.
+func (f *Forwarder) appendRecord(ctx context.Context, b *Batch, seq uint64) error {
+	n := int64(batchCount(&b.Request))
+	for {
+		cur := f.pending.Load()
+		if cur == 0 || cur+n <= int64(f.cfg.MaxPendingSamples) {
+			break
+		}
+		select {
+		case <-f.space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.pending.Add(n)
+	f.distribute(b.Tenant, &b.Request, b.Metadata, seq)
+	return nil
+}
+
+// release returns n from the pending count and wakes a waiting reader.
+func (f *Forwarder) release(n int) {
+	f.pending.Add(-int64(n))
+	select {
+	case f.space <- struct{}{}:
+	default:
+	}
+}
+
+// settle marks p's part of every WAL record it carries as done: it was
+// written or dropped as non-recoverable.
+func (f *Forwarder) settle(p *pendingRequest) {
+	if f.tr == nil {
+		return
+	}
+	for _, seq := range p.records {
+		f.tr.release(seq)
+	}
 }
 
 // shardOf hashes tenant and the series' label strings in the order given
@@ -174,7 +226,8 @@ func (f *Forwarder) shardOf(tenant string, refs []uint32, symbols []string) int 
 // distribute hands the (validated) series and metadata to their shards.
 // Family metadata goes to every shard holding a series of that family, or
 // to a shard chosen by family name when no series of it is in the batch.
-func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []prompb.MetricMetadata) {
+// seq is the WAL record the batch came from (ignored without a WAL).
+func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []prompb.MetricMetadata, seq uint64) {
 	shardIdx := make([]int, len(req.Timeseries))
 	perShard := make([]int, len(f.shards))
 	for i := range req.Timeseries {
@@ -220,6 +273,7 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 		s.mu.Lock()
 		if len(metaShards[si]) > 0 {
 			p := s.builder(tenant, now)
+			f.attach(p, seq)
 			for _, m := range metaShards[si] {
 				p.addMetadata(m)
 			}
@@ -229,6 +283,7 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 				continue
 			}
 			p := s.builder(tenant, now)
+			f.attach(p, seq)
 			p.addSeries(&req.Timeseries[i], req.Symbols)
 			if p.count() >= f.cfg.MaxSamplesPerSend {
 				s.seal(tenant)
@@ -265,7 +320,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	close(stop)
 	wg.Wait()
 	flushTimer.Stop()
-	if n := f.shutdownDropped.Load(); n > 0 {
+	if n := f.shutdownDropped.Load(); n > 0 && f.durable {
+		f.logger.Warn("flush deadline passed; unsent data stays in the WAL and is sent again on the next start", "unsent_samples", n, "flush_deadline", f.cfg.FlushDeadline)
+	} else if n > 0 {
 		f.logger.Warn("flush deadline passed; pending data dropped", "dropped_samples", n, "flush_deadline", f.cfg.FlushDeadline)
 	} else {
 		f.logger.Info("forwarder flushed all pending data")
@@ -355,7 +412,8 @@ func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
 			f.m.sentHistograms.Add(float64(p.histograms))
 			f.m.sentExemplars.Add(float64(p.exemplars))
 			f.m.sentMetadata.Add(float64(len(p.meta)))
-			f.pending.Add(-int64(p.count()))
+			f.release(p.count())
+			f.settle(p)
 			if attempt > 0 {
 				f.logger.Info("batch sent after retries", "tenant", p.tenant, "attempts", attempt+1)
 			}
@@ -387,11 +445,18 @@ func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
 // drop discards p, counting it under reason and logging once.
 func (f *Forwarder) drop(p *pendingRequest, reason string, err error) {
 	n := p.count()
-	f.m.dropped.WithLabelValues(reason).Add(float64(n))
-	f.pending.Add(-int64(n))
 	if reason == "shutdown" {
+		// Summarised by Run. With a WAL nothing is lost: the records stay
+		// uncommitted and are sent again on the next start.
+		f.release(n)
 		f.shutdownDropped.Add(int64(n))
-		return // summarised by Run
+		if !f.durable {
+			f.m.dropped.WithLabelValues(reason).Add(float64(n))
+		}
+		return
 	}
+	f.m.dropped.WithLabelValues(reason).Add(float64(n))
+	f.release(n)
+	f.settle(p)
 	f.logger.Warn("batch dropped", "tenant", p.tenant, "reason", reason, "samples", n, "metadata", len(p.meta), "err", err)
 }

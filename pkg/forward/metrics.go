@@ -57,7 +57,7 @@ func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() fl
 	f := promauto.With(reg)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "promgov_forward_pending_samples",
-		Help: "Samples, histograms and exemplars held in memory waiting to be sent (lost if the process dies).",
+		Help: "Samples, histograms and exemplars held in memory waiting to be sent (read from the WAL and not yet acknowledged by the backend; more may wait in the WAL).",
 	}, pending)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "promgov_forward_oldest_pending_age_seconds",
@@ -82,7 +82,7 @@ func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() fl
 		}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_forward_dropped_samples_total",
-			Help: "Samples, histograms and exemplars dropped, by reason (http_<status>, invalid, error, shutdown).",
+			Help: "Samples, histograms and exemplars dropped, by reason (http_<status>, invalid, error; shutdown only without a WAL).",
 		}, []string{"reason"}),
 		retries: f.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_forward_retries_total",

@@ -21,6 +21,7 @@ type pendingRequest struct {
 	samples    int
 	histograms int
 	exemplars  int
+	records    []uint64 // WAL record sequence numbers carried (WAL mode)
 }
 
 func newPendingRequest(tenant string, now time.Time) *pendingRequest {

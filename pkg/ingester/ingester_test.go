@@ -24,6 +24,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/wal"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -33,7 +34,17 @@ func TestMain(m *testing.M) {
 
 type appendFunc func(ctx context.Context, b forward.Batch) error
 
-func (f appendFunc) Append(ctx context.Context, b forward.Batch) error { return f(ctx, b) }
+// Append decodes the record as the forwarder would and hands it to f.
+func (f appendFunc) Append(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error) {
+	if typ != wal.RecordBatch {
+		return wal.Position{}, fmt.Errorf("unexpected record type %d", typ)
+	}
+	b, err := forward.DecodeRecord(payload)
+	if err != nil {
+		return wal.Position{}, err
+	}
+	return wal.Position{}, f(ctx, b)
+}
 
 // states records the ring states announced, and signals each one.
 type states struct {
@@ -65,8 +76,20 @@ func payload(t *testing.T) []byte {
 	return b
 }
 
+// badRefs is a decodable request whose label reference is out of range.
+func badRefs(t *testing.T) []byte {
+	t.Helper()
+	req := writev2.Request{Symbols: []string{""}, Timeseries: []writev2.TimeSeries{{
+		LabelsRefs: []uint32{0, 7},
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}},
+	}}}
+	b, err := req.Marshal()
+	require.NoError(t, err)
+	return b
+}
+
 // startServer serves svc over real gRPC and returns a client.
-func startServer(t *testing.T, app Appender) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
+func startServer(t *testing.T, app Log) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(app, logger, prometheus.NewRegistry())
@@ -94,10 +117,13 @@ func TestPushStatusCodes(t *testing.T) {
 		body      []byte
 		wantCode  codes.Code
 	}{
-		"accepted":       {wantCode: codes.OK},
-		"backpressure":   {appendErr: fmt.Errorf("full: %w", forward.ErrBackpressure), wantCode: codes.ResourceExhausted},
-		"append failure": {appendErr: errors.New("boom"), wantCode: codes.Unavailable},
-		"undecodable":    {body: []byte{0xff, 0xff, 0xff}, wantCode: codes.InvalidArgument},
+		"accepted":                      {wantCode: codes.OK},
+		"backpressure":                  {appendErr: fmt.Errorf("full: %w", wal.ErrFull), wantCode: codes.ResourceExhausted},
+		"append failure":                {appendErr: errors.New("boom"), wantCode: codes.Unavailable},
+		"undecodable":                   {body: []byte{0xff, 0xff, 0xff}, wantCode: codes.InvalidArgument},
+		"symbol reference out of range": {body: badRefs(t), wantCode: codes.InvalidArgument},
+		"record too large":              {appendErr: fmt.Errorf("append: %w", wal.ErrRecordTooLarge), wantCode: codes.InvalidArgument},
+		"wal closed":                    {appendErr: fmt.Errorf("append: %w", wal.ErrClosed), wantCode: codes.Unavailable},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got forward.Batch
@@ -155,4 +181,39 @@ func TestLeaveSequence(t *testing.T) {
 	require.NoError(t, <-done)
 	_, err = client.Push(context.Background(), &ingesterv1.PushRequest{Request: payload(t)})
 	require.Equal(t, codes.Unavailable, status.Code(err))
+}
+
+func TestPushIntoRealWAL(t *testing.T) {
+	cfg := wal.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.SegmentSize, cfg.MaxSizeBytes = 4<<10, 8<<10
+	w, err := wal.Open(cfg, nil, nil, nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, w.Close(context.Background())) }()
+	_, client, _, _ := startServer(t, w)
+
+	// Every acknowledged push is a record that decodes to what was sent;
+	// once the WAL is full, pushes are refused with RESOURCE_EXHAUSTED.
+	acked := 0
+	var pushErr error
+	for acked < 10_000 {
+		_, pushErr = client.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "t1", Request: payload(t)})
+		if pushErr != nil {
+			break
+		}
+		acked++
+	}
+	require.Equal(t, codes.ResourceExhausted, status.Code(pushErr), "%v", pushErr)
+	require.Positive(t, acked)
+
+	r := w.NewReader(w.Checkpoint())
+	defer r.Close()
+	for range acked {
+		rec, err := r.Next(context.Background())
+		require.NoError(t, err)
+		b, err := forward.DecodeRecord(rec.Payload)
+		require.NoError(t, err)
+		require.Equal(t, "t1", b.Tenant)
+		require.Len(t, b.Request.Timeseries, 1)
+	}
 }

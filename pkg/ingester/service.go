@@ -1,9 +1,14 @@
 // Package ingester implements the governor node's gRPC Push API: it decodes
-// the batches distributors send, hands them to the node's pipeline (the
-// forwarder today, the WAL once it exists) and answers with what it accepted.
+// and validates the batches distributors send, appends each one to the
+// write-ahead log and answers only once the record is durable (per the
+// WAL's sync policy). The forwarder (forward.WALForwarder) sends the WAL to
+// the backend independently.
 //
-// Durability: until the WAL exists an accepted batch is held in memory by the
-// forwarder, and it is lost if the process dies before the backend has it.
+// Status mapping: a full WAL (size or age bound under the backpressure
+// policy, or a full disk) answers RESOURCE_EXHAUSTED, which distributors
+// turn into 429 with Retry-After; any other WAL failure answers UNAVAILABLE
+// (the sender retries); an undecodable or invalid batch, or one larger than
+// a WAL segment, INVALID_ARGUMENT.
 package ingester
 
 import (
@@ -20,24 +25,25 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/wal"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
-// Appender takes ownership of accepted batches. Implementations must be safe
-// for concurrent use. Append returns only once the batch is as durable as
-// the implementation promises; an error wrapping forward.ErrBackpressure
-// means "try again later", any other error means the batch was not taken.
-type Appender interface {
-	Append(ctx context.Context, b forward.Batch) error
+// Log makes accepted batches durable. Implementations must be safe for
+// concurrent use. Append returns only once the record is durable; an error
+// wrapping wal.ErrFull means "try again later", any other error means the
+// record was not taken.
+type Log interface {
+	Append(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error)
 }
 
-var _ Appender = (*forward.Forwarder)(nil)
+var _ Log = (*wal.WAL)(nil)
 
 // Service implements ingesterv1.IngesterServiceServer.
 type Service struct {
 	ingesterv1.UnimplementedIngesterServiceServer
 
-	app      Appender
+	log      Log
 	logger   *slog.Logger
 	accepted atomic.Bool
 
@@ -48,10 +54,10 @@ type Service struct {
 var _ ingesterv1.IngesterServiceServer = (*Service)(nil)
 
 // NewService builds the Push service. It refuses pushes until Accept(true).
-func NewService(app Appender, logger *slog.Logger, reg prometheus.Registerer) *Service {
+func NewService(log Log, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	f := promauto.With(reg)
 	return &Service{
-		app:    app,
+		log:    log,
 		logger: logger,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_push_requests_total",
@@ -80,16 +86,31 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if !s.accepted.Load() {
 		return nil, status.Error(codes.Unavailable, "ingester is not accepting pushes (joining or leaving the ring)")
 	}
-	b := forward.Batch{Tenant: req.GetTenant()}
-	if err := b.Request.Unmarshal(req.GetRequest()); err != nil {
+	var rw writev2.Request
+	if err := rw.Unmarshal(req.GetRequest()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "decode remote write 2.0 payload: %v", err)
 	}
-	b.Metadata = metadataFromProto(req.GetMetadata())
-
-	samples, histograms, exemplars := counts(&b.Request)
-	if err := s.app.Append(ctx, b); err != nil {
-		if errors.Is(err, forward.ErrBackpressure) {
+	if err := forward.ValidateRequest(&rw); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid remote write 2.0 payload: %v", err)
+	}
+	// Cardinality hook goes here. If it removes series, marshal the
+	// filtered rw back into req.Request before EncodeRecord: the WAL must
+	// hold exactly what the answer below acknowledges.
+	samples, histograms, exemplars := counts(&rw)
+	if len(rw.Timeseries) == 0 && len(req.GetMetadata()) == 0 {
+		return &ingesterv1.PushResponse{}, nil
+	}
+	payload, err := forward.EncodeRecord(req)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	if _, err := s.log.Append(ctx, wal.RecordBatch, payload); err != nil {
+		if errors.Is(err, wal.ErrFull) {
 			return nil, status.Errorf(codes.ResourceExhausted, "ingester applies backpressure: %v", err)
+		}
+		if errors.Is(err, wal.ErrRecordTooLarge) {
+			// Retrying cannot help; the sender must send smaller requests.
+			return nil, status.Errorf(codes.InvalidArgument, "batch larger than the ingester's --wal.segment-size-bytes: %v", err)
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, status.FromContextError(ctxErr).Err()
@@ -128,22 +149,6 @@ func MetadataToProto(in []prompb.MetricMetadata) []*ingesterv1.MetricMetadata {
 			MetricFamilyName: m.MetricFamilyName,
 			Help:             m.Help,
 			Unit:             m.Unit,
-		}
-	}
-	return out
-}
-
-func metadataFromProto(in []*ingesterv1.MetricMetadata) []prompb.MetricMetadata {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]prompb.MetricMetadata, len(in))
-	for i, m := range in {
-		out[i] = prompb.MetricMetadata{
-			Type:             prompb.MetricMetadata_MetricType(m.GetType()),
-			MetricFamilyName: m.GetMetricFamilyName(),
-			Help:             m.GetHelp(),
-			Unit:             m.GetUnit(),
 		}
 	}
 	return out

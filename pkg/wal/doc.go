@@ -1,7 +1,7 @@
 // Package wal is promgov's durable, segmented, append-only write-ahead log.
 //
-// An ingester appends every accepted batch (an encoded Remote Write 2.0
-// request) with [WAL.Append] and acknowledges the push only after Append has
+// An ingester appends every accepted batch (the marshalled Push request,
+// see RecordBatch) with [WAL.Append] and acknowledges the push only after Append has
 // returned: from then on the batch survives a process kill. The forwarder
 // reads records in order with a [Reader] starting at [WAL.Checkpoint], sends
 // them to the storage backend and calls [WAL.Commit] with the position up to

@@ -14,7 +14,9 @@ type RecordType uint8
 
 // Record types used by promgov.
 const (
-	// RecordBatch is a marshalled Remote Write 2.0 writev2.Request.
+	// RecordBatch is one accepted push: a marshalled
+	// promgov.ingester.v1.PushRequest (tenant, Remote Write 2.0 request
+	// bytes, family metadata); see forward.EncodeRecord.
 	RecordBatch RecordType = 1
 )
 
