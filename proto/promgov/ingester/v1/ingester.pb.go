@@ -173,8 +173,16 @@ type PushResponse struct {
 	SamplesWritten    int64 `protobuf:"varint,1,opt,name=samples_written,json=samplesWritten,proto3" json:"samples_written,omitempty"`
 	HistogramsWritten int64 `protobuf:"varint,2,opt,name=histograms_written,json=histogramsWritten,proto3" json:"histograms_written,omitempty"`
 	ExemplarsWritten  int64 `protobuf:"varint,3,opt,name=exemplars_written,json=exemplarsWritten,proto3" json:"exemplars_written,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// refused_series counts the series a cardinality limit refused. They were
+	// removed from the batch; the rest of it was written and is counted
+	// above. The distributor answers 400 with refused_message, so senders do
+	// not retry them.
+	RefusedSeries int64 `protobuf:"varint,4,opt,name=refused_series,json=refusedSeries,proto3" json:"refused_series,omitempty"`
+	// refused_message names the limit, the metric and the tenant of the first
+	// refused series.
+	RefusedMessage string `protobuf:"bytes,5,opt,name=refused_message,json=refusedMessage,proto3" json:"refused_message,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PushResponse) Reset() {
@@ -228,6 +236,567 @@ func (x *PushResponse) GetExemplarsWritten() int64 {
 	return 0
 }
 
+func (x *PushResponse) GetRefusedSeries() int64 {
+	if x != nil {
+		return x.RefusedSeries
+	}
+	return 0
+}
+
+func (x *PushResponse) GetRefusedMessage() string {
+	if x != nil {
+		return x.RefusedMessage
+	}
+	return ""
+}
+
+type QueryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is the endpoint's URL path, e.g. /api/v1/cardinality/metrics.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// raw_query is the URL query string without the leading '?'.
+	RawQuery string `protobuf:"bytes,2,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
+	// tenant is passed to the endpoint as X-Scope-OrgID when not empty.
+	Tenant        string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryRequest) Reset() {
+	*x = QueryRequest{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryRequest) ProtoMessage() {}
+
+func (x *QueryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryRequest.ProtoReflect.Descriptor instead.
+func (*QueryRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *QueryRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetRawQuery() string {
+	if x != nil {
+		return x.RawQuery
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type QueryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status_code is the HTTP status the endpoint answered.
+	StatusCode int32 `protobuf:"varint,1,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// content_type is the endpoint's Content-Type.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// body is the endpoint's answer.
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryResponse) Reset() {
+	*x = QueryResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryResponse) ProtoMessage() {}
+
+func (x *QueryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
+func (*QueryResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *QueryResponse) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *QueryResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *QueryResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+type TenantSketchesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the asking ingester's ring name (for logs).
+	Node          string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantSketchesRequest) Reset() {
+	*x = TenantSketchesRequest{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantSketchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantSketchesRequest) ProtoMessage() {}
+
+func (x *TenantSketchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantSketchesRequest.ProtoReflect.Descriptor instead.
+func (*TenantSketchesRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TenantSketchesRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type TenantSketchesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the answering ingester's ring name.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// sketches holds one admitted-series sketch per tracked tenant.
+	Sketches      []*TenantSketch `protobuf:"bytes,2,rep,name=sketches,proto3" json:"sketches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantSketchesResponse) Reset() {
+	*x = TenantSketchesResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantSketchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantSketchesResponse) ProtoMessage() {}
+
+func (x *TenantSketchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantSketchesResponse.ProtoReflect.Descriptor instead.
+func (*TenantSketchesResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TenantSketchesResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TenantSketchesResponse) GetSketches() []*TenantSketch {
+	if x != nil {
+		return x.Sketches
+	}
+	return nil
+}
+
+// TenantSketch is one tenant's encoded axiomhq/hyperloglog sketch.
+type TenantSketch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Sketch        []byte                 `protobuf:"bytes,2,opt,name=sketch,proto3" json:"sketch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantSketch) Reset() {
+	*x = TenantSketch{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantSketch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantSketch) ProtoMessage() {}
+
+func (x *TenantSketch) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantSketch.ProtoReflect.Descriptor instead.
+func (*TenantSketch) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TenantSketch) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantSketch) GetSketch() []byte {
+	if x != nil {
+		return x.Sketch
+	}
+	return nil
+}
+
+type ListMetricsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// partition_count is the ring's partition count; the answer holds the
+	// metrics whose key xxhash(tenant + "\x00" + metric) % partition_count is
+	// in partitions.
+	PartitionCount uint32   `protobuf:"varint,1,opt,name=partition_count,json=partitionCount,proto3" json:"partition_count,omitempty"`
+	Partitions     []uint32 `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListMetricsRequest) Reset() {
+	*x = ListMetricsRequest{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMetricsRequest) ProtoMessage() {}
+
+func (x *ListMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMetricsRequest.ProtoReflect.Descriptor instead.
+func (*ListMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListMetricsRequest) GetPartitionCount() uint32 {
+	if x != nil {
+		return x.PartitionCount
+	}
+	return 0
+}
+
+func (x *ListMetricsRequest) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type ListMetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metrics       []*MetricKey           `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMetricsResponse) Reset() {
+	*x = ListMetricsResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMetricsResponse) ProtoMessage() {}
+
+func (x *ListMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMetricsResponse.ProtoReflect.Descriptor instead.
+func (*ListMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListMetricsResponse) GetMetrics() []*MetricKey {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// MetricKey names one tracked (tenant, metric).
+type MetricKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Metric        string                 `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricKey) Reset() {
+	*x = MetricKey{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricKey) ProtoMessage() {}
+
+func (x *MetricKey) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricKey.ProtoReflect.Descriptor instead.
+func (*MetricKey) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MetricKey) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MetricKey) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+type ExportMetricRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Metric string                 `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
+	// forget drops the exported state on this ingester, so the metric's rates
+	// are not counted by both owners; a later export only carries what
+	// arrived after this one.
+	Forget        bool `protobuf:"varint,3,opt,name=forget,proto3" json:"forget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportMetricRequest) Reset() {
+	*x = ExportMetricRequest{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportMetricRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportMetricRequest) ProtoMessage() {}
+
+func (x *ExportMetricRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportMetricRequest.ProtoReflect.Descriptor instead.
+func (*ExportMetricRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExportMetricRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ExportMetricRequest) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExportMetricRequest) GetForget() bool {
+	if x != nil {
+		return x.Forget
+	}
+	return false
+}
+
+type ExportMetricResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// found is false when this ingester does not track the metric.
+	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// state is the encoded state (cardinality.Tracker.ExportMetric).
+	State         []byte `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportMetricResponse) Reset() {
+	*x = ExportMetricResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportMetricResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportMetricResponse) ProtoMessage() {}
+
+func (x *ExportMetricResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportMetricResponse.ProtoReflect.Descriptor instead.
+func (*ExportMetricResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ExportMetricResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *ExportMetricResponse) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 var File_promgov_ingester_v1_ingester_proto protoreflect.FileDescriptor
 
 const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
@@ -241,13 +810,53 @@ const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\x05R\x04type\x12,\n" +
 	"\x12metric_family_name\x18\x02 \x01(\tR\x10metricFamilyName\x12\x12\n" +
 	"\x04help\x18\x04 \x01(\tR\x04help\x12\x12\n" +
-	"\x04unit\x18\x05 \x01(\tR\x04unit\"\x93\x01\n" +
+	"\x04unit\x18\x05 \x01(\tR\x04unit\"\xe3\x01\n" +
 	"\fPushResponse\x12'\n" +
 	"\x0fsamples_written\x18\x01 \x01(\x03R\x0esamplesWritten\x12-\n" +
 	"\x12histograms_written\x18\x02 \x01(\x03R\x11histogramsWritten\x12+\n" +
-	"\x11exemplars_written\x18\x03 \x01(\x03R\x10exemplarsWritten2^\n" +
+	"\x11exemplars_written\x18\x03 \x01(\x03R\x10exemplarsWritten\x12%\n" +
+	"\x0erefused_series\x18\x04 \x01(\x03R\rrefusedSeries\x12'\n" +
+	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage\"W\n" +
+	"\fQueryRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
+	"\traw_query\x18\x02 \x01(\tR\brawQuery\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"g\n" +
+	"\rQueryResponse\x12\x1f\n" +
+	"\vstatus_code\x18\x01 \x01(\x05R\n" +
+	"statusCode\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"+\n" +
+	"\x15TenantSketchesRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"k\n" +
+	"\x16TenantSketchesResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12=\n" +
+	"\bsketches\x18\x02 \x03(\v2!.promgov.ingester.v1.TenantSketchR\bsketches\">\n" +
+	"\fTenantSketch\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06sketch\x18\x02 \x01(\fR\x06sketch\"]\n" +
+	"\x12ListMetricsRequest\x12'\n" +
+	"\x0fpartition_count\x18\x01 \x01(\rR\x0epartitionCount\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\rR\n" +
+	"partitions\"O\n" +
+	"\x13ListMetricsResponse\x128\n" +
+	"\ametrics\x18\x01 \x03(\v2\x1e.promgov.ingester.v1.MetricKeyR\ametrics\";\n" +
+	"\tMetricKey\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06metric\x18\x02 \x01(\tR\x06metric\"]\n" +
+	"\x13ExportMetricRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06forget\x18\x03 \x01(\bR\x06forget\"B\n" +
+	"\x14ExportMetricResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\fR\x05state2\xe0\x03\n" +
 	"\x0fIngesterService\x12K\n" +
-	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponse\x12N\n" +
+	"\x05Query\x12!.promgov.ingester.v1.QueryRequest\x1a\".promgov.ingester.v1.QueryResponse\x12i\n" +
+	"\x0eTenantSketches\x12*.promgov.ingester.v1.TenantSketchesRequest\x1a+.promgov.ingester.v1.TenantSketchesResponse\x12`\n" +
+	"\vListMetrics\x12'.promgov.ingester.v1.ListMetricsRequest\x1a(.promgov.ingester.v1.ListMetricsResponse\x12c\n" +
+	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_ingester_proto_rawDescOnce sync.Once
@@ -261,21 +870,41 @@ func file_promgov_ingester_v1_ingester_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_ingester_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
-	(*PushRequest)(nil),    // 0: promgov.ingester.v1.PushRequest
-	(*MetricMetadata)(nil), // 1: promgov.ingester.v1.MetricMetadata
-	(*PushResponse)(nil),   // 2: promgov.ingester.v1.PushResponse
+	(*PushRequest)(nil),            // 0: promgov.ingester.v1.PushRequest
+	(*MetricMetadata)(nil),         // 1: promgov.ingester.v1.MetricMetadata
+	(*PushResponse)(nil),           // 2: promgov.ingester.v1.PushResponse
+	(*QueryRequest)(nil),           // 3: promgov.ingester.v1.QueryRequest
+	(*QueryResponse)(nil),          // 4: promgov.ingester.v1.QueryResponse
+	(*TenantSketchesRequest)(nil),  // 5: promgov.ingester.v1.TenantSketchesRequest
+	(*TenantSketchesResponse)(nil), // 6: promgov.ingester.v1.TenantSketchesResponse
+	(*TenantSketch)(nil),           // 7: promgov.ingester.v1.TenantSketch
+	(*ListMetricsRequest)(nil),     // 8: promgov.ingester.v1.ListMetricsRequest
+	(*ListMetricsResponse)(nil),    // 9: promgov.ingester.v1.ListMetricsResponse
+	(*MetricKey)(nil),              // 10: promgov.ingester.v1.MetricKey
+	(*ExportMetricRequest)(nil),    // 11: promgov.ingester.v1.ExportMetricRequest
+	(*ExportMetricResponse)(nil),   // 12: promgov.ingester.v1.ExportMetricResponse
 }
 var file_promgov_ingester_v1_ingester_proto_depIdxs = []int32{
-	1, // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
-	0, // 1: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
-	2, // 2: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1,  // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
+	7,  // 1: promgov.ingester.v1.TenantSketchesResponse.sketches:type_name -> promgov.ingester.v1.TenantSketch
+	10, // 2: promgov.ingester.v1.ListMetricsResponse.metrics:type_name -> promgov.ingester.v1.MetricKey
+	0,  // 3: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
+	3,  // 4: promgov.ingester.v1.IngesterService.Query:input_type -> promgov.ingester.v1.QueryRequest
+	5,  // 5: promgov.ingester.v1.IngesterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	8,  // 6: promgov.ingester.v1.IngesterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	11, // 7: promgov.ingester.v1.IngesterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	2,  // 8: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
+	4,  // 9: promgov.ingester.v1.IngesterService.Query:output_type -> promgov.ingester.v1.QueryResponse
+	6,  // 10: promgov.ingester.v1.IngesterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	9,  // 11: promgov.ingester.v1.IngesterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	12, // 12: promgov.ingester.v1.IngesterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	8,  // [8:13] is the sub-list for method output_type
+	3,  // [3:8] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_ingester_proto_init() }
@@ -289,7 +918,7 @@ func file_promgov_ingester_v1_ingester_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_ingester_proto_rawDesc), len(file_promgov_ingester_v1_ingester_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

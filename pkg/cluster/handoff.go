@@ -1,0 +1,197 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/ring"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// Placements is the ring as the handoff sees it. ring.Ring implements it;
+// every method is safe for concurrent use.
+type Placements interface {
+	Membership
+	// Placement returns the current, immutable placement.
+	Placement() *ring.Placement
+	// Changed returns a channel closed at the next placement change.
+	Changed() <-chan struct{}
+}
+
+var _ Placements = (*ring.Ring)(nil)
+
+// MetricImporter merges metric state pulled from a previous owner.
+// cardinality.Tracker implements it; both methods are safe for concurrent
+// use.
+type MetricImporter interface {
+	// ImportMetric merges state from a peer's ExportMetric.
+	ImportMetric(data []byte, now time.Time) (tenant, metric string, err error)
+	// BeginTransfer marks a transfer in progress until done is called.
+	BeginTransfer() (done func())
+}
+
+var _ MetricImporter = (*cardinality.Tracker)(nil)
+
+// Handoff moves cardinality state to a metric's new owner when the
+// placement changes. On every change the ingester asks every other ingester
+// which metrics it tracks in the partitions this ingester now owns, pulls
+// each with ExportMetric (the sender forgets it, so rates are not counted
+// twice) and merges it. It pulls from everyone rather than from the
+// previous placement's owner, which makes it indifferent to the order in
+// which this node learnt about members, and hands state back after a
+// restart. The first pull runs inside BeginTransfer; a second pull after
+// HandoffSettle collects what distributors still routed to the previous
+// owner while the change spread.
+type Handoff struct {
+	cfg     Config
+	ring    Placements
+	clients Clients
+	store   MetricImporter
+	logger  *slog.Logger
+	m       *handoffMetrics
+	now     func() time.Time
+}
+
+// NewHandoff builds the handoff loop; Run drives it. reg and logger may be
+// nil.
+func NewHandoff(cfg Config, r Placements, clients Clients, store MetricImporter, logger *slog.Logger, reg prometheus.Registerer) *Handoff {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handoff{cfg: cfg, ring: r, clients: clients, store: store, logger: logger, m: newHandoffMetrics(reg), now: time.Now}
+}
+
+// Run pulls moved state at every placement change until ctx ends; it
+// returns nil then.
+func (h *Handoff) Run(ctx context.Context) error {
+	var last uint64
+	var settle <-chan time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		changed := h.ring.Changed()
+		p := h.ring.Placement()
+		if fp := p.Fingerprint(); fp != last {
+			last = fp
+			if p.Partitions(h.ring.Self().Name) > 0 {
+				done := h.store.BeginTransfer()
+				h.Pull(ctx, p)
+				done()
+				if h.cfg.HandoffSettle > 0 {
+					if timer != nil {
+						timer.Stop()
+					}
+					timer = time.NewTimer(h.cfg.HandoffSettle)
+					settle = timer.C
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-settle:
+			settle = nil
+			h.Pull(ctx, h.ring.Placement())
+		}
+	}
+}
+
+// Pull pulls, from every other ingester, the state of the metrics it
+// tracks in the partitions this ingester owns in p, and merges it. It
+// returns how many metrics were imported. Failures are logged once per
+// pull.
+func (h *Handoff) Pull(ctx context.Context, p *ring.Placement) int {
+	self := h.ring.Self().Name
+	var owned []uint32
+	for part := range p.PartitionCount() {
+		if o, ok := p.PartitionOwner(part); ok && o.Name == self {
+			owned = append(owned, uint32(part))
+		}
+	}
+	if len(owned) == 0 {
+		return 0
+	}
+	ps := peers(h.ring, true)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		imported int
+		failed   int
+		errs     []error
+	)
+	for _, peer := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, nf, err := h.pullFrom(ctx, peer, uint32(p.PartitionCount()), owned)
+			mu.Lock()
+			defer mu.Unlock()
+			imported += n
+			failed += nf
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", peer.Name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	h.m.pulls.WithLabelValues(resultSuccess).Add(float64(len(ps) - len(errs)))
+	h.m.pulls.WithLabelValues(resultFailure).Add(float64(len(errs)))
+	h.m.metrics.WithLabelValues(resultSuccess).Add(float64(imported))
+	h.m.metrics.WithLabelValues(resultFailure).Add(float64(failed))
+	h.m.last.Set(float64(h.now().UnixNano()) / 1e9)
+	if len(errs) > 0 {
+		h.logger.Warn("ring-change state pull incomplete; limits of the metrics not pulled start from the state here",
+			"peers", len(ps), "failed_peers", len(errs), "imported", imported, "failed_metrics", failed, "err", errors.Join(errs...))
+	} else if imported > 0 {
+		h.logger.Info("pulled cardinality state of moved metrics", "peers", len(ps), "imported", imported, "owned_partitions", len(owned))
+	}
+	return imported
+}
+
+// pullFrom pulls the moved metrics one peer tracks. It returns the metrics
+// imported, those that failed, and the first error.
+func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, owned []uint32) (imported, failed int, err error) {
+	c, err := h.clients.Client(peer.GRPCAddress)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.HandoffTimeout)
+	defer cancel()
+	list, err := c.ListMetrics(ctx, &ingesterv1.ListMetricsRequest{PartitionCount: count, Partitions: owned})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list metrics: %w", err)
+	}
+	var first error
+	for _, k := range list.GetMetrics() {
+		resp, err := c.ExportMetric(ctx, &ingesterv1.ExportMetricRequest{Tenant: k.GetTenant(), Metric: k.GetMetric(), Forget: true})
+		if err == nil && resp.GetFound() {
+			_, _, err = h.store.ImportMetric(resp.GetState(), h.now())
+		}
+		if err != nil {
+			failed++
+			if first == nil {
+				first = fmt.Errorf("metric %q of tenant %q: %w", k.GetMetric(), k.GetTenant(), err)
+			}
+			if ctx.Err() != nil {
+				return imported, failed, first
+			}
+			continue
+		}
+		if resp.GetFound() {
+			imported++
+		}
+	}
+	return imported, failed, first
+}

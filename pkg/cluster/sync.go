@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// PeerSketches receives peers' tenant sketches. cardinality.Tracker
+// implements it; both methods are safe for concurrent use.
+type PeerSketches interface {
+	// MergePeerSketch records peer's sketch of tenant, replacing the last.
+	MergePeerSketch(peer, tenant string, data []byte, now time.Time) error
+	// ForgetPeer drops every sketch received from peer.
+	ForgetPeer(peer string)
+}
+
+var _ PeerSketches = (*cardinality.Tracker)(nil)
+
+// SketchSync pulls every peer ingester's tenant sketches every
+// SyncInterval and hands them to the local tracker, so each ingester
+// enforces max_series_per_tenant against the cluster-wide total. Peers that
+// left the membership are forgotten at once; a peer that stops answering
+// ages out after the tracker's peer_sketch_ttl.
+type SketchSync struct {
+	cfg     Config
+	members Membership
+	clients Clients
+	store   PeerSketches
+	logger  *slog.Logger
+	m       *syncMetrics
+	now     func() time.Time
+
+	known map[string]bool // peers sketches were merged from; Run's goroutine only
+}
+
+// NewSketchSync builds the sync loop; Run drives it. reg and logger may be
+// nil.
+func NewSketchSync(cfg Config, members Membership, clients Clients, store PeerSketches, logger *slog.Logger, reg prometheus.Registerer) *SketchSync {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &SketchSync{
+		cfg: cfg, members: members, clients: clients, store: store, logger: logger,
+		m: newSyncMetrics(reg), now: time.Now, known: map[string]bool{},
+	}
+}
+
+// Run syncs every SyncInterval until ctx ends; it returns nil then.
+func (s *SketchSync) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		s.SyncOnce(ctx)
+	}
+}
+
+// SyncOnce pulls every peer's sketches once, concurrently, and forgets
+// peers that left. Failures are logged once per round, not per peer.
+func (s *SketchSync) SyncOnce(ctx context.Context) {
+	ps := peers(s.members, false)
+	self := s.members.Self().Name
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fails []string
+		ok    int
+	)
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.pull(ctx, self, p.Name, p.GRPCAddress)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fails = append(fails, fmt.Sprintf("%s: %v", p.Name, err))
+				return
+			}
+			ok++
+		}()
+	}
+	wg.Wait()
+	s.m.pulls.WithLabelValues(resultSuccess).Add(float64(ok))
+	s.m.pulls.WithLabelValues(resultFailure).Add(float64(len(fails)))
+	s.m.peers.Set(float64(ok))
+	if len(fails) > 0 {
+		s.logger.Warn("pulling tenant sketches from peers failed; their last sketches count until peer_sketch_ttl",
+			"failed", len(fails), "peers", len(ps), "first", fails[0])
+	}
+	current := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		current[p.Name] = true
+	}
+	for name := range s.known {
+		if !current[name] {
+			s.store.ForgetPeer(name)
+			delete(s.known, name)
+			s.logger.Info("peer left; its tenant sketches no longer count", "peer", name)
+		}
+	}
+	for name := range current {
+		s.known[name] = true
+	}
+}
+
+func (s *SketchSync) pull(ctx context.Context, self, peer, addr string) error {
+	c, err := s.clients.Client(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)
+	defer cancel()
+	resp, err := c.TenantSketches(ctx, &ingesterv1.TenantSketchesRequest{Node: self})
+	if err != nil {
+		return fmt.Errorf("tenant sketches from %s: %w", addr, err)
+	}
+	now := s.now()
+	for _, sk := range resp.GetSketches() {
+		if err := s.store.MergePeerSketch(peer, sk.GetTenant(), sk.GetSketch(), now); err != nil {
+			return fmt.Errorf("merge sketch from %s: %w", addr, err)
+		}
+	}
+	return nil
+}

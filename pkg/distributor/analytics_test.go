@@ -1,0 +1,46 @@
+package distributor
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/remotewrite"
+	"github.com/promgov/promgov/pkg/ring"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+func TestClientReusesPushConnections(t *testing.T) {
+	tr, err := cardinality.New(cardinality.DefaultConfig(), cardinality.Options{})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics("i", tr, cardinality.NewHandler(tr, nil), nil))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { srv.Stop(); <-done }()
+
+	p, err := ring.NewPlacement(ring.PlacementConfig{PartitionCount: 7, ReplicationFactor: 20, Load: 1.25}, nil)
+	require.NoError(t, err)
+	cfg := Config{RemoteWrite: remotewrite.DefaultConfig(), MaxSendMsgSize: 1 << 20}
+	d := New(cfg, staticPlacer{p}, nil, prometheus.NewRegistry())
+	defer d.pool.close()
+	c, err := d.Client(ln.Addr().String())
+	require.NoError(t, err)
+	// The push connections check gRPC health, which this bare server does
+	// not serve: the check is skipped then, and the call goes through.
+	resp, err := c.Query(context.Background(), &ingesterv1.QueryRequest{Path: cardinality.PathTenants})
+	require.NoError(t, err)
+	require.Equal(t, int32(http.StatusOK), resp.GetStatusCode())
+
+	_, err = NewWithPusher(cfg, staticPlacer{p}, nil, nil, nil).Client("127.0.0.1:1")
+	require.ErrorIs(t, err, errNoPool)
+}

@@ -1,0 +1,114 @@
+package ingester
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+)
+
+// rwBatch builds a RW 2.0 request with one sample per series; each entry
+// is a metric name and an id label value.
+func rwBatch(series ...[2]string) *writev2.Request {
+	st := writev2.NewSymbolTable()
+	req := &writev2.Request{}
+	for _, s := range series {
+		ls := labels.FromStrings(labels.MetricName, s[0], "id", s[1])
+		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+			LabelsRefs: st.SymbolizeLabels(ls, nil),
+			Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}},
+		})
+	}
+	req.Symbols = st.Symbols()
+	return req
+}
+
+func names(t *testing.T, req *writev2.Request) []string {
+	t.Helper()
+	var out []string
+	b := labels.NewScratchBuilder(2)
+	for _, ts := range req.Timeseries {
+		ls, err := ts.ToLabels(&b, req.Symbols)
+		require.NoError(t, err)
+		out = append(out, ls.Get(labels.MetricName)+"/"+ls.Get("id"))
+	}
+	return out
+}
+
+func TestGovernBatch(t *testing.T) {
+	batch := [][2]string{{"m", "1"}, {"m", "2"}, {"n", "1"}, {"m", "3"}, {"m", "4"}, {"m", "1"}}
+	tests := map[string]struct {
+		mode    cardinality.Mode
+		refused int
+		kept    []string
+	}{
+		"enforce": {cardinality.ModeEnforce, 2, []string{"m/1", "m/2", "n/1", "m/1"}},
+		"shadow":  {cardinality.ModeShadow, 0, []string{"m/1", "m/2", "n/1", "m/3", "m/4", "m/1"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := cardinality.DefaultConfig()
+			cfg.Limits.Defaults = cardinality.Limits{MaxSeriesPerMetric: 2, MaxSeriesPerMetricMode: tc.mode}
+			tr, err := cardinality.New(cfg, cardinality.Options{})
+			require.NoError(t, err)
+			req := rwBatch(batch...)
+			g := governBatch(tr, "team-a", req, time.Now())
+			require.Equal(t, tc.refused, g.refused)
+			require.Equal(t, tc.kept, names(t, req))
+			if tc.refused > 0 {
+				require.Contains(t, g.message, "max_series_per_metric=2")
+				require.Contains(t, g.message, `"m"`)
+				require.Contains(t, g.message, `"team-a"`)
+			} else {
+				require.Empty(t, g.message)
+			}
+			// The kept batch still encodes and decodes.
+			b, err := req.Marshal()
+			require.NoError(t, err)
+			var back writev2.Request
+			require.NoError(t, back.Unmarshal(b))
+			require.Equal(t, tc.kept, names(t, &back))
+		})
+	}
+}
+
+// BenchmarkGovernBatch is the ingester hot path per series: labels from
+// symbols, hashing and Observe, for a batch of 500 series of 4 labels that
+// were all seen before (the steady state).
+func BenchmarkGovernBatch(b *testing.B) {
+	for _, limited := range []bool{false, true} {
+		b.Run("limited="+strconv.FormatBool(limited), func(b *testing.B) {
+			cfg := cardinality.DefaultConfig()
+			if limited {
+				cfg.Limits.Defaults = cardinality.Limits{MaxSeriesPerMetric: 1_000_000, MaxSeriesPerMetricMode: cardinality.ModeEnforce}
+			}
+			tr, err := cardinality.New(cfg, cardinality.Options{})
+			require.NoError(b, err)
+			st := writev2.NewSymbolTable()
+			req := &writev2.Request{}
+			for i := range 500 {
+				ls := labels.FromStrings(labels.MetricName, "http_requests_total", "code", strconv.Itoa(200+i%5), "job", "api", "pod", "pod-"+strconv.Itoa(i))
+				req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+					LabelsRefs: st.SymbolizeLabels(ls, nil),
+					Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}},
+				})
+			}
+			req.Symbols = st.Symbols()
+			full := req.Timeseries
+			now := time.Now()
+			governBatch(tr, "t", req, now)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				req.Timeseries = full
+				governBatch(tr, "t", req, now)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(full)), "ns/series")
+		})
+	}
+}
