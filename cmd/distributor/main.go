@@ -22,6 +22,8 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/ring"
@@ -73,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("GET /api/v1/rules", rules.RulesHandler(rulesMgr))
 	mux.Handle("POST /-/reload", rules.ReloadHandler(reload))
 	mux.Handle("PUT /-/reload", rules.ReloadHandler(reload))
+	// The cluster-wide cardinality API: every ingester answers over the
+	// gRPC connections the distributor pushes on, merged by sketch union.
+	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg), logger))
 	rg.RegisterRoutes(mux)
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
@@ -55,6 +58,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
+	// Cardinality tracking: restored from its snapshot (next to the WAL
+	// unless --cardinality.snapshot-path says otherwise), snapshotted by
+	// its Run actor and once more when run returns (before the WAL closes).
+	if cfg.Cardinality.SnapshotPath == "" {
+		cfg.Cardinality.SnapshotPath = filepath.Join(cfg.WAL.Dir, "cardinality.snapshot")
+	}
+	tracker, err := cardinality.New(cfg.Cardinality, cardinality.Options{Registerer: reg, Logger: logger.With("component", "cardinality")})
+	if err != nil {
+		return fmt.Errorf("cardinality: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := tracker.Close(closeCtx); err != nil {
+			logger.Error("writing the cardinality snapshot failed", "err", err)
+		}
+	}()
 	svc := ingester.NewService(walLog, logger, reg)
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger)
 	if err != nil {
@@ -66,8 +86,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
 
+	// The analytics API answers on the web port and, for distributors, over
+	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
+	cardAPI := cardinality.NewHandler(tracker, logger)
+	svc.SetCardinality(tracker, ingester.NewAnalytics(rg.Self().Name, tracker, cardAPI, nil))
+	peerPool := cluster.NewPool()
+	defer peerPool.Close()
+	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
+	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
+
 	mux := http.NewServeMux()
 	rg.RegisterRoutes(mux)
+	mux.Handle("GET /api/v1/cardinality/", cardAPI)
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err
@@ -82,6 +112,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	//  3. forwarder: stop reading the WAL, flush what it holds to the
 	//     backend within --forward.flush-deadline and commit the WAL
 	//     checkpoint; the rest stays in the WAL for the next start;
+	//  3b. cardinality: ring-change handoff, peer sketch sync and the
+	//     tracker's maintenance stop (peers pulled this ingester's metrics
+	//     while it drained); the final snapshot is written when run returns;
 	//  4. ring: leave the memberlist cluster;
 	//  5. HTTP last, so /metrics and probes answer during shutdown;
 	//  6. the WAL is closed when run returns.
@@ -89,6 +122,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, lifecycle.Run)
 	proc.AddActor(&g, fwd.Run)
+	proc.AddActor(&g, handoff.Run)
+	proc.AddActor(&g, sketchSync.Run)
+	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

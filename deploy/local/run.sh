@@ -51,6 +51,7 @@ promgov is running. Look at:
   ring (a person's view)   http://127.0.0.1:9500/ring
   ring (JSON)              http://127.0.0.1:9500/api/v1/status/ring
   distributor metrics      http://127.0.0.1:9500/metrics
+  top offenders (series)   http://127.0.0.1:9500/api/v1/cardinality/metrics?sort=series&limit=10
   backend query API        http://127.0.0.1:9090/api/v1/query?query=...
 Example queries:
   curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count by (job) (up)'

@@ -15,6 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
@@ -44,6 +46,12 @@ type Config struct {
 	Backend     forward.BackendConfig `yaml:"backend"`
 	Forward     forward.Config        `yaml:"forward"`
 	WAL         wal.Config            `yaml:"wal"`
+	// Cardinality is the ingesters' cardinality tracking and its `limits:`
+	// (see docs/cardinality.md).
+	Cardinality cardinality.Config `yaml:"cardinality"`
+	// Cluster configures peer sketch sync and ring-change handoff
+	// (ingesters) and the analytics API fan-out (distributors).
+	Cluster cluster.Config `yaml:"cluster"`
 	// Rules is the distributor's governance rules section: the top-level
 	// `rules:` list and `rules_*` settings (see docs/rules.md).
 	Rules rules.Config `yaml:",inline"`
@@ -68,6 +76,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&cfg.LogLevel, "log.level", "info", "Log level: debug, info, warn or error.")
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
+	cfg.Cluster.RegisterFlags("cluster.", fs)
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor.RegisterFlags("distributor.", fs)
@@ -78,6 +87,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.Backend.RegisterFlags("backend.", fs)
 		cfg.Forward.RegisterFlags("forward.", fs)
 		cfg.WAL.RegisterFlags("wal.", fs)
+		cfg.Cardinality.RegisterFlags("cardinality.", fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of promgov %s:\n", role)
@@ -146,6 +156,9 @@ func (c *Config) Validate(role Role) error {
 	if err := c.Memberlist.Validate(); err != nil {
 		return err
 	}
+	if err := c.Cluster.Validate(); err != nil {
+		return fmt.Errorf("cluster.%w", err)
+	}
 	switch role {
 	case RoleDistributor:
 		if err := c.Distributor.Validate(); err != nil {
@@ -161,6 +174,9 @@ func (c *Config) Validate(role Role) error {
 		}
 		if err := c.WAL.Validate(); err != nil {
 			return err
+		}
+		if err := c.Cardinality.Validate(); err != nil {
+			return fmt.Errorf("cardinality.%w", err)
 		}
 		return c.Forward.Validate()
 	}

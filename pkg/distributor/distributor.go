@@ -223,11 +223,17 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 			total.SamplesWritten += resp.GetSamplesWritten()
 			total.HistogramsWritten += resp.GetHistogramsWritten()
 			total.ExemplarsWritten += resp.GetExemplarsWritten()
+			total.RefusedSeries += resp.GetRefusedSeries()
+			if total.RefusedMessage == "" {
+				total.RefusedMessage = resp.GetRefusedMessage()
+			}
 		}()
 	}
 	wg.Wait()
 	if len(errs) == 0 {
-		return total, nil
+		// Series refused by a cardinality limit answer 400; the rest was
+		// written and is counted in total.
+		return total, refusedError(total)
 	}
 	return total, mergeErrors(errs)
 }

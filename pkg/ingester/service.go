@@ -47,6 +47,11 @@ type Service struct {
 	logger   *slog.Logger
 	accepted atomic.Bool
 
+	// cardinality governs every batch before the WAL append and analytics
+	// serves the cluster RPCs (SetCardinality); nil: neither.
+	cardinality Observer
+	analytics   *Analytics
+
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
 }
@@ -93,12 +98,16 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if err := forward.ValidateRequest(&rw); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid remote write 2.0 payload: %v", err)
 	}
-	// Cardinality hook goes here. If it removes series, marshal the
-	// filtered rw back into req.Request before EncodeRecord: the WAL must
-	// hold exactly what the answer below acknowledges.
+	// Cardinality limits: refused series are removed from the batch (and
+	// req re-encoded) before the WAL append, so the WAL holds exactly what
+	// the answer below acknowledges; the answer counts the refusals.
+	req, gov, err := s.govern(req, &rw)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
 	samples, histograms, exemplars := counts(&rw)
 	if len(rw.Timeseries) == 0 && len(req.GetMetadata()) == 0 {
-		return &ingesterv1.PushResponse{}, nil
+		return gov.response(&ingesterv1.PushResponse{}), nil
 	}
 	payload, err := forward.EncodeRecord(req)
 	if err != nil {
@@ -120,11 +129,11 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	s.received.WithLabelValues("samples").Add(float64(samples))
 	s.received.WithLabelValues("histograms").Add(float64(histograms))
 	s.received.WithLabelValues("exemplars").Add(float64(exemplars))
-	return &ingesterv1.PushResponse{
+	return gov.response(&ingesterv1.PushResponse{
 		SamplesWritten:    int64(samples),
 		HistogramsWritten: int64(histograms),
 		ExemplarsWritten:  int64(exemplars),
-	}, nil
+	}), nil
 }
 
 func counts(r *writev2.Request) (samples, histograms, exemplars int) {

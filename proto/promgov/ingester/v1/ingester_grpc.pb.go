@@ -39,11 +39,14 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// IngesterService receives the series it owns.
+// IngesterService receives the series it owns and answers the cluster
+// calls of cardinality governance.
 type IngesterServiceClient interface {
 	// Push hands one tenant's batch to the ingester that owns its series. It
-	// returns only after the ingester has accepted the whole batch; an error
-	// means nothing in it may be considered written.
+	// returns only after the ingester has written the batch; an error means
+	// nothing in it may be considered written. Series a cardinality limit
+	// refuses are not written and are counted in PushResponse.refused_series;
+	// the rest of the batch is.
 	//
 	// Status codes: RESOURCE_EXHAUSTED when the ingester applies backpressure
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
@@ -131,11 +134,14 @@ func (c *ingesterServiceClient) ExportMetric(ctx context.Context, in *ExportMetr
 // All implementations must embed UnimplementedIngesterServiceServer
 // for forward compatibility.
 //
-// IngesterService receives the series it owns.
+// IngesterService receives the series it owns and answers the cluster
+// calls of cardinality governance.
 type IngesterServiceServer interface {
 	// Push hands one tenant's batch to the ingester that owns its series. It
-	// returns only after the ingester has accepted the whole batch; an error
-	// means nothing in it may be considered written.
+	// returns only after the ingester has written the batch; an error means
+	// nothing in it may be considered written. Series a cardinality limit
+	// refuses are not written and are counted in PushResponse.refused_series;
+	// the rest of the batch is.
 	//
 	// Status codes: RESOURCE_EXHAUSTED when the ingester applies backpressure
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be

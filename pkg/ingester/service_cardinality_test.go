@@ -1,0 +1,95 @@
+package ingester
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/forward"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// TestPushCardinality: refused series never reach the WAL, the admitted
+// rest does, and the answer counts both.
+func TestPushCardinality(t *testing.T) {
+	cfg := cardinality.DefaultConfig()
+	cfg.Limits.Defaults = cardinality.Limits{MaxSeriesPerMetric: 2, MaxSeriesPerMetricMode: cardinality.ModeEnforce}
+	tr, err := cardinality.New(cfg, cardinality.Options{})
+	require.NoError(t, err)
+
+	var (
+		mu      sync.Mutex
+		written []string
+	)
+	svc := NewService(appendFunc(func(_ context.Context, b forward.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		written = append(written, names(t, &b.Request)...)
+		return nil
+	}), slog.New(slog.DiscardHandler), nil)
+	svc.Accept(true)
+	svc.SetCardinality(tr, NewAnalytics("n", tr, cardinality.NewHandler(tr, nil), nil))
+
+	push := func(series ...[2]string) *ingesterv1.PushResponse {
+		b, err := rwBatch(series...).Marshal()
+		require.NoError(t, err)
+		resp, err := svc.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "team-a", Request: b})
+		require.NoError(t, err)
+		return resp
+	}
+
+	tests := []struct {
+		name    string
+		series  [][2]string
+		written int64
+		refused int64
+		wal     []string
+	}{
+		{"under the limit", [][2]string{{"m", "1"}, {"m", "2"}}, 2, 0, []string{"m/1", "m/2"}},
+		{"partly refused", [][2]string{{"m", "1"}, {"m", "3"}, {"n", "1"}}, 2, 1, []string{"m/1", "n/1"}},
+		{"all refused", [][2]string{{"m", "4"}, {"m", "5"}}, 0, 2, nil},
+		{"existing keep flowing", [][2]string{{"m", "2"}, {"m", "1"}}, 2, 0, []string{"m/2", "m/1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			written = nil
+			mu.Unlock()
+			resp := push(tc.series...)
+			require.Equal(t, tc.written, resp.GetSamplesWritten())
+			require.Equal(t, tc.refused, resp.GetRefusedSeries())
+			if tc.refused > 0 {
+				require.Contains(t, resp.GetRefusedMessage(), `max_series_per_metric=2 reached for metric "m" of tenant "team-a"`)
+			} else {
+				require.Empty(t, resp.GetRefusedMessage())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, tc.wal, written, "the WAL holds exactly the admitted series")
+		})
+	}
+
+	// The cluster RPCs are served by the same service.
+	q, err := svc.Query(context.Background(), &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/m"})
+	require.NoError(t, err)
+	require.Contains(t, string(q.GetBody()), `"refused_series":3`)
+}
+
+func TestServiceWithoutCardinality(t *testing.T) {
+	svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), slog.New(slog.DiscardHandler), nil)
+	ctx := context.Background()
+	_, err := svc.Query(ctx, &ingesterv1.QueryRequest{Path: cardinality.PathMetrics})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = svc.TenantSketches(ctx, &ingesterv1.TenantSketchesRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = svc.ListMetrics(ctx, &ingesterv1.ListMetricsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = svc.ExportMetric(ctx, &ingesterv1.ExportMetricRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+}
