@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -100,32 +99,6 @@ func cardGet(t *testing.T, url string) (string, []map[string]any) {
 	return strings.TrimSpace(string(b)), env.Data
 }
 
-// cardMetric sums the values of the samples of a self-metric whose line
-// starts with prefix; -1 when the scrape fails.
-func cardMetric(url, prefix string) float64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
-// movingMetric picks a metric name that ingester-1 or -2 owns in a ring of
-// two and ingester-3 owns once it joins, so the test's ring change moves
-// it (the default placement settings).
 func movingMetric(t *testing.T, tenant string) string {
 	t.Helper()
 	cfg := ring.DefaultConfig()
@@ -247,7 +220,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "the distributor never placed partitions on %s", third.name)
 	require.Eventually(t, func() bool {
-		return cardMetric(third.url("/metrics"), `promgov_cluster_handoff_metrics_total{result="success"}`) >= 1
+		return metricSum(third.url("/metrics"), `promgov_cluster_handoff_metrics_total{result="success"}`) >= 1
 	}, 30*time.Second, 100*time.Millisecond, "ingester-3 never pulled moved state")
 	raw, rows = cardGet(t, third.url("/api/v1/cardinality/metrics/"+metric+"?tenant="+tenant))
 	t.Logf("ingester-3 after the handoff: %s", raw)

@@ -1,15 +1,12 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -145,39 +142,6 @@ func waitLoadgen(t *testing.T, lg *process, out *bytes.Buffer, timeout time.Dura
 	return rep
 }
 
-// metricSum scrapes url (a /metrics endpoint) and sums every series of the
-// metric name (all label sets; a name may end in a partial label set such
-// as `x{code="429"` to select by its first labels). It returns -1 when the scrape fails, so a
-// restarting process does not fail the caller's Eventually.
-func metricSum(url, name string) float64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if !strings.Contains(name, "{") && !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
-// TestWALKill9IngesterUnderLoad kills an ingester with SIGKILL while
-// loadgen pushes at a steady rate, restarts it on the same WAL directory,
-// and finds every sample the distributor acknowledged in the backend.
 func TestWALKill9IngesterUnderLoad(t *testing.T) {
 	// A long batch deadline leaves acknowledged samples unsent at the
 	// kill, and a long checkpoint interval leaves sent ones uncommitted
