@@ -28,6 +28,7 @@ import (
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -68,6 +69,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	dist := distributor.New(cfg.Distributor, rg, logger, reg)
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
+	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
+
+	// Usage intelligence: sources reloaded by usageMgr.Run, query stats fed
+	// by the query tap, costs from the cluster-wide cardinality fan-out; the
+	// drop policy runs on the write path after the rules.
+	access := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
+	usageMgr, err := usage.NewManager(cfg.Usage, usage.Deps{
+		Sources:    usage.SourcesFromConfig(cfg.Usage, access),
+		Access:     access,
+		Costs:      &clusterCosts{src: fanOut, timeout: cfg.Usage.LoadTimeout, logger: logger},
+		Logger:     logger.With("component", "usage"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	if cfg.Usage.DropUnused.Mode == usage.ModeShadow || cfg.Usage.DropUnused.Mode == usage.ModeEnforce {
+		dist.SetDropPolicy(usageMgr.Policy())
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/write", dist)
@@ -77,7 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("PUT /-/reload", rules.ReloadHandler(reload))
 	// The cluster-wide cardinality API: every ingester answers over the
 	// gRPC connections the distributor pushes on, merged by sketch union.
-	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg), logger))
+	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(fanOut, logger))
+	if err := mountUsage(mux, cfg.Usage, usageMgr, access, logger, reg); err != nil {
+		return &config.UsageError{Err: err}
+	}
 	rg.RegisterRoutes(mux)
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
@@ -94,12 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//  2. the SIGHUP reload loop;
 	//  3. HTTP: stop accepting writes and finish in-flight ones, which still
 	//     push to ingesters;
-	//  4. distributor: close the ingester connections;
-	//  5. ring: leave the memberlist cluster.
+	//  4. usage manager: stop reloading sources (its cost fan-out uses the
+	//     distributor's ingester connections, so it stops before them);
+	//  5. distributor: close the ingester connections;
+	//  6. ring: leave the memberlist cluster.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, func(ctx context.Context) error { return reloadOnSignal(ctx, hup, reload, logger) })
 	proc.AddActor(&g, webSrv.Run)
+	proc.AddActor(&g, usageMgr.Run)
 	proc.AddActor(&g, dist.Run)
 	proc.AddActor(&g, rg.Run)
 	return proc.RunGroup(&g, logger)

@@ -22,6 +22,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// Rules is the distributor's governance rules section: the top-level
 	// `rules:` list and `rules_*` settings (see docs/rules.md).
 	Rules rules.Config `yaml:",inline"`
+	// Usage is the distributor's usage intelligence: sources, the query tap
+	// (--query.backend-url) and the drop_unused policy (see docs/usage.md).
+	Usage usage.Config `yaml:"usage"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -82,6 +86,8 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.Distributor.RegisterFlags("distributor.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
+		cfg.Usage = usage.DefaultConfig()
+		cfg.Usage.RegisterFlags("", fs)
 	case RoleIngester:
 		cfg.Ingester.RegisterFlags("grpc.", fs)
 		cfg.Backend.RegisterFlags("backend.", fs)
@@ -164,7 +170,10 @@ func (c *Config) Validate(role Role) error {
 		if err := c.Distributor.Validate(); err != nil {
 			return err
 		}
-		return c.Rules.Validate()
+		if err := c.Rules.Validate(); err != nil {
+			return err
+		}
+		return c.Usage.Validate()
 	case RoleIngester:
 		if err := c.Ingester.Validate(); err != nil {
 			return err

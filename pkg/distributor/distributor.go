@@ -50,6 +50,9 @@ type Distributor struct {
 	rules   RulesSource      // nil: no governance rules
 	types   *rules.TypeCache // RW 1.0 family metadata for type-dependent rules
 	govPool governorPool
+
+	dropPolicy   DropPolicy // nil: no usage drop policy
+	usageDropped prometheus.Counter
 }
 
 // New builds a distributor that pushes over gRPC to the ingesters in r.
@@ -70,6 +73,8 @@ func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prom
 		pusher:  p,
 		logger:  logger,
 		m:       newMetrics(reg),
+
+		usageDropped: newUsageDropped(reg),
 	}
 }
 
@@ -197,6 +202,11 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 		total.SamplesWritten = int64(gov.stats.droppedSamples)
 		total.HistogramsWritten = int64(gov.stats.droppedHistograms)
 		total.ExemplarsWritten = int64(gov.stats.droppedExemplars)
+		// Series dropped by the usage policy count as written too.
+		total.SamplesWritten += int64(gov.usage.droppedSamples)
+		total.HistogramsWritten += int64(gov.usage.droppedHistograms)
+		total.ExemplarsWritten += int64(gov.usage.droppedExemplars)
+		d.usageDropped.Add(float64(gov.usage.dropped))
 	}
 	if len(parts) == 0 {
 		return total, nil
@@ -238,21 +248,26 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 	return total, mergeErrors(errs)
 }
 
-// governance prepares the rules for one request, or returns nil when there
-// are none.
+// governance prepares the rules and the usage drop policy for one request,
+// or returns nil when there are neither.
 func (d *Distributor) governance(tenant string, dec *remotewrite.Decoded) *governance {
-	if d.rules == nil {
+	var eng *rules.Engine
+	withMeta := false
+	if d.rules != nil {
+		// Remembered even while no rule needs it, so that a reload adding a
+		// type-dependent rule finds the families already known.
+		rememberTypes(d.types, tenant, dec)
+		eng = d.rules.Active().Engine
+		if eng.Len() == 0 {
+			eng = nil
+		} else {
+			withMeta = eng.UsesMetadata()
+		}
+	}
+	if eng == nil && d.dropPolicy == nil {
 		return nil
 	}
-	// Remembered even while no rule needs it, so that a reload adding a
-	// type-dependent rule finds the families already known.
-	rememberTypes(d.types, tenant, dec)
-	eng := d.rules.Active().Engine
-	if eng.Len() == 0 {
-		return nil
-	}
-	withMeta := eng.UsesMetadata()
-	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get()}
+	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get(), drop: d.dropPolicy}
 }
 
 // logRules logs once per request what the rules dropped and changed.

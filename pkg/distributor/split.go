@@ -37,6 +37,8 @@ type governance struct {
 	withMeta bool // some rule reads metadata
 	g        *governor
 	stats    ruleStats
+	drop     DropPolicy // nil: no usage drop policy
+	usage    usageStats
 }
 
 // split places every series of dec by (tenant, metric name), and every 1.0
@@ -48,7 +50,7 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 	if len(dec.Request.Timeseries) == 0 && len(dec.Metadata) == 0 {
 		return parts, nil
 	}
-	if gov != nil && gov.eng == nil {
+	if gov != nil && gov.eng == nil && gov.drop == nil {
 		gov = nil
 	}
 	var key []byte
@@ -77,20 +79,30 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 			p.series++
 			continue
 		}
-		res := gov.g.apply(gov.eng, gov.types, gov.withMeta, tenant, name, &dec.Request, ts)
+		res := rules.Result{Action: rules.Kept}
+		if gov.eng != nil {
+			res = gov.g.apply(gov.eng, gov.types, gov.withMeta, tenant, name, &dec.Request, ts)
+		}
 		switch res.Action {
 		case rules.Dropped:
 			gov.stats.count(&res, ts)
 			continue
 		case rules.Changed:
 			gov.stats.count(&res, ts)
-			p, err := get(newName(res.Labels))
+			newN := newName(res.Labels)
+			if gov.dropUnused(newN, ts) {
+				continue
+			}
+			p, err := get(newN)
 			if err != nil {
 				return nil, err
 			}
 			p.builder.AddSeriesWithLabels(&dec.Request, ts, res.Labels)
 			p.series++
 		default:
+			if gov.dropUnused(name, ts) {
+				continue
+			}
 			p, err := get(name)
 			if err != nil {
 				return nil, err

@@ -1,0 +1,55 @@
+package distributor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/usage"
+)
+
+// DropPolicy decides, per metric name, whether the usage drop policy
+// (usage.drop_unused) drops a series. It is consulted once per series after
+// the governance rules, on the series' final metric name. Implementations
+// must be safe for concurrent use and cheap (it runs on the write path).
+type DropPolicy interface {
+	Check(metric string) usage.Verdict
+}
+
+var _ DropPolicy = (*usage.Policy)(nil)
+
+// usageStats summarises what the usage drop policy dropped in one request.
+type usageStats struct {
+	dropped, droppedSamples, droppedHistograms, droppedExemplars int
+}
+
+// count records one dropped series.
+func (st *usageStats) count(ts *writev2.TimeSeries) {
+	st.dropped++
+	st.droppedSamples += len(ts.Samples)
+	st.droppedHistograms += len(ts.Histograms)
+	st.droppedExemplars += len(ts.Exemplars)
+}
+
+// newUsageDropped returns the counter of series dropped by the usage policy.
+func newUsageDropped(reg prometheus.Registerer) prometheus.Counter {
+	return promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		Name: "promgov_distributor_usage_dropped_series_total",
+		Help: "Series dropped by the usage drop policy (usage.drop_unused in enforce mode); counted as written.",
+	})
+}
+
+// SetDropPolicy makes the distributor consult p for every series after the
+// governance rules and drop the series when the verdict says Drop. Dropped
+// series count as written, like rule drops. Call it before serving requests.
+func (d *Distributor) SetDropPolicy(p DropPolicy) { d.dropPolicy = p }
+
+// dropUnused reports whether gov's drop policy drops a series named name,
+// and counts it if so.
+func (gov *governance) dropUnused(name string, ts *writev2.TimeSeries) bool {
+	if gov.drop == nil || !gov.drop.Check(name).Drop {
+		return false
+	}
+	gov.usage.count(ts)
+	return true
+}
