@@ -19,6 +19,8 @@ import (
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/internal/datasets"
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/usage"
@@ -359,24 +361,14 @@ promgov_usage_source_loads_total{kind="rules_api",result="success"} 1
 	require.Equal(t, "no_readers", ms[byName["promgov_it_nobody_reads_total"]].Reason)
 }
 
-// mixinsRoot returns ../shared/datasets/mixins next to the module root, or
-// skips the test when the dataset is absent.
+// mixinsRoot returns the mixins dataset, or skips the test when it or one
+// of the files this test loads is absent.
 func mixinsRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "go.mod not found above %s", dir)
-		dir = parent
-	}
-	m := filepath.Join(filepath.Dir(dir), "shared", "datasets", "mixins")
+	m := datasets.MixinsDir(t)
 	for _, f := range append(slices.Clone(mixinRuleFiles), mixinDashboardDirs...) {
 		if _, err := os.Stat(filepath.Join(m, f)); err != nil {
-			t.Skipf("mixins dataset not found (expected %s next to the repository): %v", filepath.Join(m, f), err)
+			t.Skipf("mixins dataset incomplete (expected %s): %v", filepath.Join(m, f), err)
 		}
 	}
 	return m

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/internal/datasets"
 )
 
 type apiAnswer struct {
@@ -117,7 +119,7 @@ func TestAPI(t *testing.T) {
 // dashboards and rules as sources, with traffic made of the metrics they read
 // plus a few nobody reads, and logs the unused answer (quoted in docs/usage.md).
 func TestAPIExampleMixins(t *testing.T) {
-	dir := mixinsDir(t)
+	dir := datasets.MixinsDir(t)
 	var srcs []Source
 	for _, mixin := range []string{"kubernetes", "node-exporter"} {
 		srcs = append(srcs, &DashboardFiles{Path: filepath.Join(dir, mixin, "dashboards")},

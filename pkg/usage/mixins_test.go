@@ -13,34 +13,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/internal/datasets"
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/usage/grafana"
 	"github.com/promgov/promgov/pkg/usage/promqlx"
 	"github.com/promgov/promgov/pkg/usage/rules"
 )
-
-// mixinsDir finds ../shared/datasets/mixins next to the module root.
-func mixinsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-	m := filepath.Join(dir, "..", "shared", "datasets", "mixins")
-	if _, err := os.Stat(m); err != nil {
-		t.Skipf("mixins dataset not found at %s (expected ../shared/datasets/mixins next to the repo): %v", m, err)
-	}
-	return m
-}
 
 // loadFileRefs extracts one mixin file (dashboard JSON or rule YAML).
 func loadFileRefs(t testing.TB, path string) (*promqlx.Refs, int) {
@@ -63,7 +43,7 @@ func loadFileRefs(t testing.TB, path string) (*promqlx.Refs, int) {
 }
 
 func TestMixinsExtractEveryFile(t *testing.T) {
-	dir := mixinsDir(t)
+	dir := datasets.MixinsDir(t)
 	var files []string
 	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		require.NoError(t, err)
@@ -84,7 +64,7 @@ func TestMixinsExtractEveryFile(t *testing.T) {
 }
 
 func TestMixinsExpectedMetrics(t *testing.T) {
-	dir := mixinsDir(t)
+	dir := datasets.MixinsDir(t)
 	data, err := os.ReadFile("testdata/expected_metrics.yaml")
 	require.NoError(t, err)
 	var want map[string][]string
@@ -101,7 +81,7 @@ func TestMixinsExpectedMetrics(t *testing.T) {
 }
 
 func TestMixinsLabelUsage(t *testing.T) {
-	dir := mixinsDir(t)
+	dir := datasets.MixinsDir(t)
 	tests := map[string]struct {
 		file, metric string
 		labels       []string
@@ -129,7 +109,7 @@ func TestMixinsLabelUsage(t *testing.T) {
 // mixinConsumers loads a mixin's dashboards and rules as the Manager would.
 func mixinConsumers(t testing.TB, mixin string) []Consumer {
 	t.Helper()
-	dir := filepath.Join(mixinsDir(t), mixin)
+	dir := filepath.Join(datasets.MixinsDir(t), mixin)
 	var out []Consumer
 	srcs := []Source{&DashboardFiles{Path: filepath.Join(dir, "dashboards")}}
 	for _, f := range []string{"alerts.yaml", "rules.yaml"} {
@@ -203,7 +183,7 @@ func TestMixinsSummary(t *testing.T) {
 func BenchmarkMixinExtraction(b *testing.B) {
 	for _, mixin := range []string{"kubernetes", "node-exporter"} {
 		b.Run(mixin, func(b *testing.B) {
-			mixinsDir(b)
+			datasets.MixinsDir(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				mixinConsumers(b, mixin)

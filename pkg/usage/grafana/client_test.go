@@ -13,29 +13,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// mixinsDir finds ../shared/datasets/mixins next to the module root.
-func mixinsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-	m := filepath.Join(dir, "..", "shared", "datasets", "mixins")
-	if _, err := os.Stat(m); err != nil {
-		t.Skipf("mixins dataset not found at %s (expected ../shared/datasets/mixins next to the repo): %v", m, err)
-	}
-	return m
-}
+	"github.com/promgov/promgov/internal/datasets"
+)
 
 // fakeGrafana serves dashboards in the Grafana API shapes.
 type fakeGrafana struct {
@@ -89,7 +69,7 @@ func (g *fakeGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestClientAgainstMixins(t *testing.T) {
-	dir := mixinsDir(t)
+	dir := datasets.MixinsDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*", "dashboards", "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
