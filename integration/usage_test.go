@@ -45,6 +45,7 @@ func startUsageClusterWith(t *testing.T, mode, dashboard string) *cluster {
 		"--log.level=debug",
 		"--usage.dashboards-path="+dash,
 		"--usage.reload-interval=300ms",
+		"--usage.ship-interval=200ms",
 		"--query.backend-url=http://"+c.backend.addr,
 		"--usage.drop-unused.mode="+mode,
 		"--usage.drop-unused.grace-period=1s",

@@ -71,13 +71,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
 	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
 
-	// Usage intelligence: sources reloaded by usageMgr.Run, query stats fed
-	// by the query tap, costs from the cluster-wide cardinality fan-out; the
+	// Usage intelligence: sources reloaded by usageMgr.Run; the query tap
+	// and query logs record into outbox, which the shipper sends to each
+	// metric's owning ingester; classification reads the statistics back
+	// from every ingester and joins the cluster-wide cardinality costs. The
 	// drop policy runs on the write path after the rules.
-	access := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
+	rw := cfg.Distributor.RemoteWrite
+	outbox := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
+	shipper := cluster.NewAccessShipper(cfg.Usage.Queries.ShipInterval, cfg.Cluster.QueryTimeout, rg, dist, outbox, logger, reg)
 	usageMgr, err := usage.NewManager(cfg.Usage, usage.Deps{
-		Sources:    usage.SourcesFromConfig(cfg.Usage, access),
-		Access:     access,
+		Sources:    usage.SourcesFromConfig(cfg.Usage, outbox, rw.DefaultTenant),
+		Access:     &clusterAccess{fanOut: fanOut, outbox: outbox},
+		AccessName: "ingesters",
 		Costs:      &clusterCosts{src: fanOut, timeout: cfg.Usage.LoadTimeout, logger: logger},
 		Logger:     logger.With("component", "usage"),
 		Registerer: reg,
@@ -98,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The cluster-wide cardinality API: every ingester answers over the
 	// gRPC connections the distributor pushes on, merged by sketch union.
 	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(fanOut, logger))
-	if err := mountUsage(mux, cfg.Usage, usageMgr, access, logger, reg); err != nil {
+	if err := mountUsage(mux, cfg.Usage, rw, usageMgr, outbox, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
@@ -115,16 +120,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;
 	//  2. the SIGHUP reload loop;
-	//  3. HTTP: stop accepting writes and finish in-flight ones, which still
-	//     push to ingesters;
-	//  4. usage manager: stop reloading sources (its cost fan-out uses the
-	//     distributor's ingester connections, so it stops before them);
-	//  5. distributor: close the ingester connections;
-	//  6. ring: leave the memberlist cluster.
+	//  3. HTTP: stop accepting writes and queries and finish in-flight ones,
+	//     which still push to ingesters;
+	//  4. query statistics shipper: send what the tap recorded last;
+	//  5. usage manager: stop reloading sources (the shipper and the
+	//     manager's fan-outs use the distributor's ingester connections, so
+	//     they stop before them);
+	//  6. distributor: close the ingester connections;
+	//  7. ring: leave the memberlist cluster.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, func(ctx context.Context) error { return reloadOnSignal(ctx, hup, reload, logger) })
 	proc.AddActor(&g, webSrv.Run)
+	proc.AddActor(&g, shipper.Run)
 	proc.AddActor(&g, usageMgr.Run)
 	proc.AddActor(&g, dist.Run)
 	proc.AddActor(&g, rg.Run)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cluster"
+	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/usage/tap"
 )
@@ -54,9 +57,31 @@ func (c *clusterCosts) MetricCosts() []usage.MetricCost {
 	return out
 }
 
+// clusterAccess adapts the query statistics fan-out to usage.AccessSource:
+// what every ingester holds for the metrics it owns, plus what this
+// distributor recorded and has not shipped yet. An ingester that does not
+// answer makes the answer incomplete, and the error blocks dropping. Safe
+// for concurrent use.
+type clusterAccess struct {
+	fanOut *cluster.FanOut
+	outbox *usage.AccessStats
+}
+
+var _ usage.AccessSource = (*clusterAccess)(nil)
+
+// AccessSnapshot implements usage.AccessSource.
+func (c *clusterAccess) AccessSnapshot(ctx context.Context) (usage.AccessSnapshot, error) {
+	snap, err := c.fanOut.Access(ctx)
+	merged := usage.NewAccessStats(math.MaxInt, math.MaxInt)
+	merged.Merge(snap)
+	merged.Merge(c.outbox.Snapshot())
+	return merged.Snapshot(), err
+}
+
 // mountUsage mounts the usage API and, when a backend URL is configured,
-// the query tap on the Prometheus read API paths.
-func mountUsage(mux *http.ServeMux, cfg usage.Config, mgr *usage.Manager, access *usage.AccessStats,
+// the query tap on the Prometheus read API paths; the tap records into
+// outbox under the request's tenant.
+func mountUsage(mux *http.ServeMux, cfg usage.Config, rw remotewrite.Config, mgr *usage.Manager, outbox *usage.AccessStats,
 	logger *slog.Logger, reg prometheus.Registerer) error {
 	mux.Handle("GET /api/v1/usage/", usage.NewAPI(mgr))
 	if cfg.Queries.BackendURL == "" {
@@ -67,11 +92,13 @@ func mountUsage(mux *http.ServeMux, cfg usage.Config, mgr *usage.Manager, access
 		return err // validated by config already
 	}
 	t, err := tap.New(tap.Options{
-		Backend:    backend,
-		UserHeader: cfg.Queries.UserHeader,
-		Recorder:   access,
-		Logger:     logger,
-		Registerer: reg,
+		Backend:       backend,
+		UserHeader:    cfg.Queries.UserHeader,
+		TenantHeader:  rw.TenantHeader,
+		DefaultTenant: rw.DefaultTenant,
+		Recorder:      outbox,
+		Logger:        logger,
+		Registerer:    reg,
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
 )
@@ -86,18 +87,34 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
 
+	// Query statistics of the metrics this ingester owns: distributors
+	// send them (RecordAccess), they move with a metric's cardinality state
+	// on a ring change, and they are persisted next to the WAL.
+	if cfg.Usage.Queries.SnapshotPath == "" {
+		cfg.Usage.Queries.SnapshotPath = filepath.Join(cfg.WAL.Dir, "access.snapshot")
+	}
+	access := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
+	accessSnap := usage.NewAccessSnapshotter(access, cfg.Usage.Queries.SnapshotPath, cfg.Usage.Queries.SnapshotInterval,
+		logger.With("component", "usage"), reg)
+
 	// The analytics API answers on the web port and, for distributors, over
 	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
-	cardAPI := cardinality.NewHandler(tracker, logger)
-	svc.SetCardinality(tracker, ingester.NewAnalytics(rg.Self().Name, tracker, cardAPI, nil))
+	analyticsMux := http.NewServeMux()
+	analyticsMux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(tracker, logger))
+	analyticsMux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access))
+	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
+	analytics.SetAccess(access)
+	svc.SetCardinality(tracker, analytics)
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
+	handoff.SetAccess(access)
 
 	mux := http.NewServeMux()
 	rg.RegisterRoutes(mux)
-	mux.Handle("GET /api/v1/cardinality/", cardAPI)
+	mux.Handle("GET /api/v1/cardinality/", analyticsMux)
+	mux.Handle("GET "+usage.PathAccess, analyticsMux)
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err
@@ -114,7 +131,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	//     checkpoint; the rest stays in the WAL for the next start;
 	//  3b. cardinality: ring-change handoff, peer sketch sync and the
 	//     tracker's maintenance stop (peers pulled this ingester's metrics
-	//     while it drained); the final snapshot is written when run returns;
+	//     and their query statistics while it drained); the final
+	//     cardinality snapshot is written when run returns;
+	//  3c. query statistics: the final snapshot of what was not moved;
 	//  4. ring: leave the memberlist cluster;
 	//  5. HTTP last, so /metrics and probes answer during shutdown;
 	//  6. the WAL is closed when run returns.
@@ -125,6 +144,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	proc.AddActor(&g, handoff.Run)
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
+	proc.AddActor(&g, accessSnap.Run)
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

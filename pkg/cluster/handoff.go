@@ -12,6 +12,8 @@ import (
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/usage/accesspb"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -39,6 +41,18 @@ type MetricImporter interface {
 
 var _ MetricImporter = (*cardinality.Tracker)(nil)
 
+// AccessImporter merges the query statistics that move with a metric.
+// usage.AccessStats implements it; it is safe for concurrent use.
+type AccessImporter interface {
+	MergeTenant(tenant string, s usage.AccessSnapshot) (dropped int)
+}
+
+var _ AccessImporter = (*usage.AccessStats)(nil)
+
+// SetAccess makes the handoff move each metric's query statistics with its
+// cardinality state. Call it before Run.
+func (h *Handoff) SetAccess(a AccessImporter) { h.access = a }
+
 // Handoff moves cardinality state to a metric's new owner when the
 // placement changes. On every change the ingester asks every other ingester
 // which metrics it tracks in the partitions this ingester now owns, pulls
@@ -54,6 +68,7 @@ type Handoff struct {
 	ring    Placements
 	clients Clients
 	store   MetricImporter
+	access  AccessImporter // nil: query statistics do not move
 	logger  *slog.Logger
 	m       *handoffMetrics
 	now     func() time.Time
@@ -176,8 +191,13 @@ func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, 
 	var first error
 	for _, k := range list.GetMetrics() {
 		resp, err := c.ExportMetric(ctx, &ingesterv1.ExportMetricRequest{Tenant: k.GetTenant(), Metric: k.GetMetric(), Forget: true})
-		if err == nil && resp.GetFound() {
+		if err == nil && len(resp.GetState()) > 0 {
 			_, _, err = h.store.ImportMetric(resp.GetState(), h.now())
+		}
+		if err == nil && resp.GetAccess() != nil && h.access != nil {
+			h.access.MergeTenant(k.GetTenant(), usage.AccessSnapshot{
+				Metrics: map[string]*usage.Access{k.GetMetric(): accesspb.FromStats(resp.GetAccess().GetStats())},
+			})
 		}
 		if err != nil {
 			failed++

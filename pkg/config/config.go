@@ -94,6 +94,8 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.Forward.RegisterFlags("forward.", fs)
 		cfg.WAL.RegisterFlags("wal.", fs)
 		cfg.Cardinality.RegisterFlags("cardinality.", fs)
+		cfg.Usage = usage.DefaultConfig()
+		cfg.Usage.RegisterIngesterFlags("", fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of promgov %s:\n", role)
@@ -186,6 +188,9 @@ func (c *Config) Validate(role Role) error {
 		}
 		if err := c.Cardinality.Validate(); err != nil {
 			return fmt.Errorf("cardinality.%w", err)
+		}
+		if err := c.Usage.Validate(); err != nil {
+			return err
 		}
 		return c.Forward.Validate()
 	}

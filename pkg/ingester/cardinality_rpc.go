@@ -17,6 +17,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage/accesspb"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -53,6 +54,7 @@ type Analytics struct {
 
 	node    string
 	state   CardinalityState
+	access  AccessState // nil: no query statistics (SetAccess)
 	handler http.Handler
 	now     func() time.Time
 }
@@ -140,22 +142,31 @@ func (a *Analytics) ListMetrics(_ context.Context, req *ingesterv1.ListMetricsRe
 	return resp, nil
 }
 
-// ExportMetric answers one metric's state and, when asked, forgets it so
-// that its new owner alone counts it from now on. An observation that
-// lands between the export and the forget is lost from this ingester's
-// state; the new owner's next pull picks up anything arriving later.
+// ExportMetric answers one metric's state and query statistics and, when
+// asked, forgets them so that its new owner alone counts them from now on.
+// An observation that lands between the export and the forget is lost from
+// this ingester's state; the new owner's next pull picks up anything
+// arriving later. A metric with statistics but no cardinality state is
+// found with an empty state.
 func (a *Analytics) ExportMetric(_ context.Context, req *ingesterv1.ExportMetricRequest) (*ingesterv1.ExportMetricResponse, error) {
+	resp := &ingesterv1.ExportMetricResponse{}
 	b, err := a.state.ExportMetric(req.GetTenant(), req.GetMetric(), a.now())
-	if errors.Is(err, cardinality.ErrNotTracked) {
-		return &ingesterv1.ExportMetricResponse{}, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, cardinality.ErrNotTracked):
+	case err != nil:
 		return nil, status.Errorf(codes.Internal, "export metric: %v", err)
+	default:
+		resp.Found, resp.State = true, b
+		if req.GetForget() {
+			a.state.ForgetMetric(req.GetTenant(), req.GetMetric())
+		}
 	}
-	if req.GetForget() {
-		a.state.ForgetMetric(req.GetTenant(), req.GetMetric())
+	if a.access != nil {
+		if acc, ok := a.access.Metric(req.GetTenant(), req.GetMetric(), req.GetForget()); ok {
+			resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
+		}
 	}
-	return &ingesterv1.ExportMetricResponse{Found: true, State: b}, nil
+	return resp, nil
 }
 
 // recorder is a minimal http.ResponseWriter that keeps the answer.

@@ -99,6 +99,14 @@ type QueriesConfig struct {
 	MaxMetrics int `yaml:"max_metrics"`
 	// MaxUsersPerMetric bounds the distinct users remembered per metric.
 	MaxUsersPerMetric int `yaml:"max_users_per_metric"`
+	// ShipInterval is how often a distributor sends the statistics it
+	// recorded to the ingesters that own the metrics.
+	ShipInterval time.Duration `yaml:"ship_interval"`
+	// SnapshotPath is where an ingester persists the statistics it owns;
+	// empty means access.snapshot in the WAL directory.
+	SnapshotPath string `yaml:"snapshot_path"`
+	// SnapshotInterval is how often an ingester writes that snapshot.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 }
 
 // DropConfig is `usage.drop_unused`.
@@ -129,6 +137,8 @@ func DefaultConfig() Config {
 			UserHeader:        "X-Grafana-User",
 			MaxMetrics:        200000,
 			MaxUsersPerMetric: 100,
+			ShipInterval:      5 * time.Second,
+			SnapshotInterval:  time.Minute,
 		},
 		DropUnused: DropConfig{Mode: ModeOff, GracePeriod: 30 * 24 * time.Hour},
 	}
@@ -169,11 +179,22 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.Queries.UserHeader, prefix+"usage.user-header", c.Queries.UserHeader, "Request header naming the querying user.")
 	fs.IntVar(&c.Queries.MaxMetrics, prefix+"usage.max-metrics", c.Queries.MaxMetrics, "Maximum metric names tracked by query statistics.")
 	fs.IntVar(&c.Queries.MaxUsersPerMetric, prefix+"usage.max-users-per-metric", c.Queries.MaxUsersPerMetric, "Maximum distinct users remembered per metric.")
+	fs.DurationVar(&c.Queries.ShipInterval, prefix+"usage.ship-interval", c.Queries.ShipInterval, "How often a distributor sends query statistics to the owning ingesters.")
 	fs.StringVar(&c.DropUnused.Mode, prefix+"usage.drop-unused.mode", c.DropUnused.Mode, "Drop policy for unused metrics: off, shadow or enforce.")
 	fs.DurationVar(&c.DropUnused.GracePeriod, prefix+"usage.drop-unused.grace-period", c.DropUnused.GracePeriod, "How long a metric must be unused, with healthy sources, before it is dropped.")
 	fs.Var(stringList{&c.DropUnused.Allow}, prefix+"usage.drop-unused.allow", "Only metrics matching these regexes may be dropped (repeatable).")
 	fs.Var(stringList{&c.DropUnused.Deny}, prefix+"usage.drop-unused.deny", "Metrics matching these regexes are never dropped (repeatable).")
 	fs.BoolVar(&c.DropUnused.IgnoreParseErrors, prefix+"usage.drop-unused.ignore-parse-errors", c.DropUnused.IgnoreParseErrors, "Do not block dropping on unparseable source expressions.")
+}
+
+// RegisterIngesterFlags registers the flags an ingester reads: the bounds
+// and persistence of the query statistics it owns (with c's current values
+// as defaults). The rest of the section is the distributors'.
+func (c *Config) RegisterIngesterFlags(prefix string, fs *flag.FlagSet) {
+	fs.IntVar(&c.Queries.MaxMetrics, prefix+"usage.max-metrics", c.Queries.MaxMetrics, "Maximum metric names whose query statistics are kept.")
+	fs.IntVar(&c.Queries.MaxUsersPerMetric, prefix+"usage.max-users-per-metric", c.Queries.MaxUsersPerMetric, "Maximum distinct users remembered per metric.")
+	fs.StringVar(&c.Queries.SnapshotPath, prefix+"usage.snapshot-path", c.Queries.SnapshotPath, "File the owned query statistics are persisted to (default: access.snapshot in the WAL directory).")
+	fs.DurationVar(&c.Queries.SnapshotInterval, prefix+"usage.snapshot-interval", c.Queries.SnapshotInterval, "How often the owned query statistics are persisted.")
 }
 
 // Validate checks c and names the offending yaml field.
@@ -205,6 +226,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Queries.MaxUsersPerMetric <= 0 {
 		errs = append(errs, errors.New("usage.queries.max_users_per_metric: must be > 0 (e.g. 100)"))
+	}
+	if c.Queries.ShipInterval <= 0 {
+		errs = append(errs, errors.New("usage.queries.ship_interval: must be > 0 (e.g. 5s)"))
+	}
+	if c.Queries.SnapshotInterval <= 0 {
+		errs = append(errs, errors.New("usage.queries.snapshot_interval: must be > 0 (e.g. 1m)"))
 	}
 	if err := c.DropUnused.Validate(); err != nil {
 		errs = append(errs, err)

@@ -82,7 +82,7 @@ func query(t testing.TB, s *AccessStats, expr, user string, at time.Time) {
 	t.Helper()
 	r, err := promqlx.Extract(expr)
 	require.NoError(t, err)
-	s.RecordQuery(r, user, at)
+	s.RecordQuery("anonymous", r, user, at)
 }
 
 // scenario is the shared fixture: a dashboard, an alert, two recording

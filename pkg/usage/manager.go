@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/usage/tap"
 )
 
 // SourceStatus is one source's state (the /api/v1/usage/sources item).
@@ -43,12 +45,36 @@ type SourceStatus struct {
 	consumers []Consumer
 }
 
+// AccessSource supplies the query statistics classification joins with. A
+// distributor's reads them from the ingesters that own them; an error
+// means the answer is incomplete (it may still hold what was read), and
+// the drop policy then drops nothing. Implementations must be safe for
+// concurrent use.
+type AccessSource interface {
+	AccessSnapshot(ctx context.Context) (AccessSnapshot, error)
+}
+
+// AccessSnapshot implements AccessSource for statistics held in process.
+func (s *AccessStats) AccessSnapshot(context.Context) (AccessSnapshot, error) {
+	return s.Snapshot(), nil
+}
+
+var _ AccessSource = (*AccessStats)(nil)
+
+// KindQueryStats is the SourceStatus kind of the query statistics read
+// from the ingesters (Deps.AccessName).
+const KindQueryStats = "query_stats"
+
 // Deps are the Manager's collaborators.
 type Deps struct {
 	// Sources are loaded on every round. Use SourcesFromConfig for the configured ones.
 	Sources []Source
-	// Access holds query statistics (fed by the tap and query logs); required.
-	Access *AccessStats
+	// Access supplies query statistics; required.
+	Access AccessSource
+	// AccessName, when set, lists Access among the sources (kind
+	// query_stats) so that its failures show and block dropping like a
+	// source's.
+	AccessName string
 	// Costs supplies the metrics seen in traffic; required.
 	Costs CostSource
 	// Logger; slog.Default when nil.
@@ -120,11 +146,15 @@ func NewManager(cfg Config, deps Deps) (*Manager, error) {
 	for i, s := range deps.Sources {
 		m.statuses[i] = SourceStatus{Name: s.Name(), Kind: s.Kind()}
 	}
+	if deps.AccessName != "" {
+		m.statuses = append(m.statuses, SourceStatus{Name: deps.AccessName, Kind: KindQueryStats})
+	}
 	return m, nil
 }
 
-// SourcesFromConfig builds the configured sources; query logs record into access.
-func SourcesFromConfig(cfg Config, access *AccessStats) []Source {
+// SourcesFromConfig builds the configured sources; query logs record into
+// access as tenant's queries.
+func SourcesFromConfig(cfg Config, access tap.Recorder, tenant string) []Source {
 	var out []Source
 	for _, p := range cfg.Dashboards.Paths {
 		out = append(out, &DashboardFiles{Path: p})
@@ -142,7 +172,7 @@ func SourcesFromConfig(cfg Config, access *AccessStats) []Source {
 		out = append(out, &RulesAPI{Config: a})
 	}
 	for _, p := range cfg.Queries.LogFiles {
-		out = append(out, NewQueryLog(p, access))
+		out = append(out, NewQueryLog(p, tenant, access))
 	}
 	return out
 }
@@ -172,7 +202,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 		}
 		m.loadOne(ctx, i, s)
 	}
-	m.Reclassify()
+	m.reclassify(ctx)
 }
 
 func (m *Manager) loadOne(ctx context.Context, i int, s Source) {
@@ -192,19 +222,12 @@ func (m *Manager) loadOne(ctx context.Context, i int, s Source) {
 	}
 	m.loads.WithLabelValues(s.Kind(), "success").Inc()
 	m.lastLoad.WithLabelValues(s.Kind(), s.Name()).Set(float64(now.Unix()))
-	healthy := res.ParseErrors == 0 || m.cfg.DropUnused.IgnoreParseErrors
+	m.markHealthyLocked(st, now, res.ParseErrors == 0 || m.cfg.DropUnused.IgnoreParseErrors)
 	st.LastSuccess, st.LastError = &now, ""
 	if res.ParseErrors > 0 {
 		st.LastError = fmt.Sprintf("%d expressions did not parse", res.ParseErrors)
 		m.deps.Logger.Warn("usage source has unparseable expressions", "kind", s.Kind(), "source", s.Name(), "parse_errors", res.ParseErrors, "first", res.SampleErrors)
 	}
-	if healthy && !st.Healthy {
-		st.HealthySince = &now
-	}
-	if !healthy {
-		st.HealthySince = nil
-	}
-	st.Healthy = healthy
 	st.Items, st.Expressions, st.Consumers = res.Items, res.Expressions, len(res.Consumers)
 	st.ParseErrors, st.SampleErrors = res.ParseErrors, res.SampleErrors
 	if s.Kind() == "query_log" {
@@ -213,6 +236,42 @@ func (m *Manager) loadOne(ctx context.Context, i int, s Source) {
 		st.Unparsed = res.Unparsed
 		st.consumers = res.Consumers
 	}
+}
+
+// markHealthyLocked records a load's outcome in st: HealthySince starts
+// when a source turns healthy and is cleared when it is not. m.mu is held.
+func (m *Manager) markHealthyLocked(st *SourceStatus, now time.Time, healthy bool) {
+	if healthy && !st.Healthy {
+		st.HealthySince = &now
+	}
+	if !healthy {
+		st.HealthySince = nil
+	}
+	st.Healthy = healthy
+}
+
+// noteAccess records the outcome of reading the query statistics in their
+// status entry (when listed). m.mu is held.
+func (m *Manager) noteAccessLocked(snap AccessSnapshot, err error, now time.Time) {
+	if m.deps.AccessName == "" {
+		return
+	}
+	st := &m.statuses[len(m.statuses)-1]
+	st.LastAttempt = &now
+	if err != nil {
+		m.loads.WithLabelValues(KindQueryStats, "failure").Inc()
+		if st.Healthy {
+			m.deps.Logger.Warn("usage: query statistics incomplete; nothing is dropped until every ingester answers", "err", err)
+		}
+		m.markHealthyLocked(st, now, false)
+		st.LastError = err.Error()
+		return
+	}
+	m.loads.WithLabelValues(KindQueryStats, "success").Inc()
+	m.lastLoad.WithLabelValues(KindQueryStats, st.Name).Set(float64(now.Unix()))
+	m.markHealthyLocked(st, now, true)
+	st.LastSuccess, st.LastError = &now, ""
+	st.Items = len(snap.Metrics) + len(snap.Patterns)
 }
 
 // health summarises the sources. With no sources, usage data starts with the Manager.
@@ -232,15 +291,23 @@ func (m *Manager) health() Health {
 // Reclassify classifies with the current consumers, access stats and costs,
 // and updates the policy.
 func (m *Manager) Reclassify() *Report {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.LoadTimeout)
+	defer cancel()
+	return m.reclassify(ctx)
+}
+
+func (m *Manager) reclassify(ctx context.Context) *Report {
+	access, aerr := m.deps.Access.AccessSnapshot(ctx)
+	now := m.deps.Now()
 	m.mu.Lock()
+	m.noteAccessLocked(access, aerr, now)
 	var consumers []Consumer
 	for _, st := range m.statuses {
 		consumers = append(consumers, st.consumers...)
 	}
 	h := m.health()
 	m.mu.Unlock()
-	now := m.deps.Now()
-	rep := Classify(consumers, m.deps.Access.Snapshot(), m.deps.Costs.MetricCosts(), now)
+	rep := Classify(consumers, access, m.deps.Costs.MetricCosts(), now)
 	counts := map[State]int{}
 	for _, mr := range rep.Metrics {
 		counts[mr.State]++

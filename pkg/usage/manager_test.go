@@ -48,7 +48,7 @@ func TestManagerFileSources(t *testing.T) {
 	cfg.Queries.LogFiles = []string{qlog}
 	access := NewAccessStats(10, 10)
 	costs := StaticCosts{{Name: "dash_total"}, {Name: "alert_metric"}, {Name: "grafana_alert_metric"}, {Name: "logged_metric"}, {Name: "nobody"}}
-	m, err := NewManager(cfg, Deps{Sources: SourcesFromConfig(cfg, access), Access: access, Costs: costs, Logger: slog.New(slog.DiscardHandler)})
+	m, err := NewManager(cfg, Deps{Sources: SourcesFromConfig(cfg, access, "anonymous"), Access: access, Costs: costs, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	m.Refresh(context.Background())
 	for _, st := range m.Sources() {

@@ -2,7 +2,9 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,4 +190,64 @@ func BenchmarkPolicyCheck(b *testing.B) {
 		p.Check("kept_metric_name")
 		p.Check("lonely")
 	}
+}
+
+// flakyAccess is an AccessSource whose reads fail on demand, like a
+// distributor's fan-out when an ingester does not answer.
+type flakyAccess struct {
+	*AccessStats
+	fail atomic.Bool
+}
+
+func (f *flakyAccess) AccessSnapshot(ctx context.Context) (AccessSnapshot, error) {
+	snap, _ := f.AccessStats.AccessSnapshot(ctx)
+	if f.fail.Load() {
+		return snap, errors.New("ingester i-2 (127.0.0.1:9): connection refused")
+	}
+	return snap, nil
+}
+
+// TestPolicyFailSafeOnIncompleteQueryStats: when the query statistics
+// cannot be read from every ingester, they are listed as an unhealthy
+// source and nothing is dropped; the grace period restarts on recovery.
+func TestPolicyFailSafeOnIncompleteQueryStats(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	access := &flakyAccess{AccessStats: NewAccessStats(1000, 10)}
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.DropUnused = DropConfig{Mode: ModeEnforce, GracePeriod: time.Hour}
+	m, err := NewManager(cfg, Deps{
+		Sources: []Source{&fakeSource{name: "dashboards", consumers: scenarioConsumers(t)}},
+		Access:  access, AccessName: "ingesters", Costs: scenarioCosts(),
+		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Now: clock.Now,
+	})
+	require.NoError(t, err)
+	step := func(d time.Duration) {
+		clock.Add(d)
+		m.Refresh(context.Background())
+	}
+	p := m.Policy()
+	step(0)
+	step(2 * time.Hour)
+	require.True(t, p.Check("lonely").Drop)
+	sources := m.Sources()
+	require.Len(t, sources, 2)
+	require.Equal(t, KindQueryStats, sources[1].Kind)
+	require.Equal(t, "ingesters", sources[1].Name)
+	require.True(t, sources[1].Healthy)
+
+	access.fail.Store(true)
+	step(time.Minute)
+	require.Equal(t, Verdict{}, p.Check("lonely"), "incomplete statistics: nothing is dropped")
+	require.Equal(t, BlockedSourceUnhealthy, p.Status().Reason)
+	st := m.Sources()[1]
+	require.False(t, st.Healthy)
+	require.Contains(t, st.LastError, "connection refused")
+	require.Equal(t, 1.0, testutil.ToFloat64(m.loads.WithLabelValues(KindQueryStats, "failure")))
+
+	access.fail.Store(false)
+	step(time.Minute)
+	require.Equal(t, Verdict{}, p.Check("lonely"), "the grace period restarts on recovery")
+	step(time.Hour)
+	require.True(t, p.Check("lonely").Drop)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/promgov/promgov/pkg/usage/promqlx"
 	"github.com/promgov/promgov/pkg/usage/querylog"
 	"github.com/promgov/promgov/pkg/usage/rules"
+	"github.com/promgov/promgov/pkg/usage/tap"
 )
 
 // Consumer kinds reported in used_by.
@@ -238,18 +239,21 @@ func (s *RulesAPI) Load(ctx context.Context) (*LoadResult, error) {
 }
 
 // QueryLog is a Source that tails a Prometheus query log file and records
-// each user query (rule evaluations are skipped) into Stats. It yields no consumers.
+// each user query (rule evaluations are skipped) for tenant. It yields no
+// consumers.
 type QueryLog struct {
 	tailer *querylog.Tailer
 	path   string
-	stats  *AccessStats
+	tenant string
+	rec    tap.Recorder
 }
 
 var _ Source = (*QueryLog)(nil)
 
-// NewQueryLog returns a query log source recording into stats.
-func NewQueryLog(path string, stats *AccessStats) *QueryLog {
-	return &QueryLog{tailer: querylog.NewTailer(path), path: path, stats: stats}
+// NewQueryLog returns a query log source recording into rec as tenant's
+// queries (a query log does not say whose they were).
+func NewQueryLog(path, tenant string, rec tap.Recorder) *QueryLog {
+	return &QueryLog{tailer: querylog.NewTailer(path), path: path, tenant: tenant, rec: rec}
 }
 
 // Name implements Source.
@@ -278,7 +282,7 @@ func (s *QueryLog) Load(context.Context) (*LoadResult, error) {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		s.stats.RecordQuery(refs, "", at)
+		s.rec.RecordQuery(s.tenant, refs, "", at)
 	})
 	if err != nil {
 		return nil, err

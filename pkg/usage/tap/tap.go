@@ -27,8 +27,9 @@ const maxFormBody = 8 << 20
 // Recorder receives what each proxied request reads. Implementations must be
 // safe for concurrent use: it is called from request goroutines.
 type Recorder interface {
-	// RecordQuery records one request reading refs, by user (may be empty), at time at.
-	RecordQuery(refs *promqlx.Refs, user string, at time.Time)
+	// RecordQuery records one request of tenant reading refs, by user (may
+	// be empty), at time at.
+	RecordQuery(tenant string, refs *promqlx.Refs, user string, at time.Time)
 }
 
 // Options are the tap's dependencies and settings.
@@ -37,6 +38,9 @@ type Options struct {
 	Backend *url.URL
 	// UserHeader names the request header that carries the user (e.g. X-Grafana-User).
 	UserHeader string
+	// TenantHeader names the request header that carries the tenant
+	// (X-Scope-OrgID); DefaultTenant is used when it is absent or empty.
+	TenantHeader, DefaultTenant string
 	// Recorder receives the usage; required.
 	Recorder Recorder
 	// Logger logs proxy errors; slog.Default when nil.
@@ -157,7 +161,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.cfg.UserHeader != "" {
 			user = r.Header.Get(h.cfg.UserHeader)
 		}
-		h.cfg.Recorder.RecordQuery(refs, user, h.cfg.Now())
+		tenant := h.cfg.DefaultTenant
+		if h.cfg.TenantHeader != "" {
+			if t := r.Header.Get(h.cfg.TenantHeader); t != "" {
+				tenant = t
+			}
+		}
+		h.cfg.Recorder.RecordQuery(tenant, refs, user, h.cfg.Now())
 	}
 	h.proxy.ServeHTTP(w, r)
 }

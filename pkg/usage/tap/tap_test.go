@@ -25,6 +25,7 @@ type record struct {
 	metrics []string
 	labels  map[string][]string
 	user    string
+	tenant  string
 }
 
 type fakeRecorder struct {
@@ -32,10 +33,10 @@ type fakeRecorder struct {
 	recs []record
 }
 
-func (f *fakeRecorder) RecordQuery(refs *promqlx.Refs, user string, _ time.Time) {
+func (f *fakeRecorder) RecordQuery(tenant string, refs *promqlx.Refs, user string, _ time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := record{metrics: refs.Names(), labels: map[string][]string{}, user: user}
+	r := record{metrics: refs.Names(), labels: map[string][]string{}, user: user, tenant: tenant}
 	for n, u := range refs.Metrics {
 		r.labels[n] = u.LabelNames()
 	}
@@ -74,35 +75,35 @@ func TestTap(t *testing.T) {
 	require.NoError(t, err)
 	rec := &fakeRecorder{}
 	reg := prometheus.NewRegistry()
-	h, err := New(Options{Backend: bu, UserHeader: "X-Grafana-User", Recorder: rec, Registerer: reg})
+	h, err := New(Options{Backend: bu, UserHeader: "X-Grafana-User", TenantHeader: "X-Scope-OrgID", DefaultTenant: "anonymous", Recorder: rec, Registerer: reg})
 	require.NoError(t, err)
 	front := httptest.NewServer(h)
 	defer front.Close()
 
 	tests := map[string]struct {
-		method, path, query, form, user string
-		wantStatus                      int
-		want                            []record
+		method, path, query, form, user, tenant string
+		wantStatus                              int
+		want                                    []record
 	}{
 		"instant query": {
 			method: "GET", path: "/api/v1/query", query: `query=sum by (job) (rate(http_requests_total{code="500"}[5m]))&time=1`, user: "alice",
 			wantStatus: 200,
-			want:       []record{{metrics: []string{"http_requests_total"}, labels: map[string][]string{"http_requests_total": {"code", "job"}}, user: "alice"}},
+			want:       []record{{metrics: []string{"http_requests_total"}, labels: map[string][]string{"http_requests_total": {"code", "job"}}, user: "alice", tenant: "anonymous"}},
 		},
 		"range query via POST form": {
-			method: "POST", path: "/api/v1/query_range", form: `query=up{job="node"}&start=1&end=2&step=1`, user: "bob",
+			method: "POST", path: "/api/v1/query_range", form: `query=up{job="node"}&start=1&end=2&step=1`, user: "bob", tenant: "team-a",
 			wantStatus: 200,
-			want:       []record{{metrics: []string{"up"}, labels: map[string][]string{"up": {"job"}}, user: "bob"}},
+			want:       []record{{metrics: []string{"up"}, labels: map[string][]string{"up": {"job"}}, user: "bob", tenant: "team-a"}},
 		},
 		"series": {
 			method: "GET", path: "/api/v1/series", query: `match[]=node_load1&match[]={__name__=~"node_cpu.*"}`,
 			wantStatus: 200,
-			want:       []record{{metrics: []string{"node_load1", "~node_cpu.*"}, labels: map[string][]string{"node_load1": nil}}},
+			want:       []record{{metrics: []string{"node_load1", "~node_cpu.*"}, labels: map[string][]string{"node_load1": nil}, tenant: "anonymous"}},
 		},
 		"label values with match": {
 			method: "GET", path: "/api/v1/label/instance/values", query: `match[]=up`,
 			wantStatus: 200,
-			want:       []record{{metrics: []string{"up"}, labels: map[string][]string{"up": {"instance"}}}},
+			want:       []record{{metrics: []string{"up"}, labels: map[string][]string{"up": {"instance"}}, tenant: "anonymous"}},
 		},
 		"labels without match records nothing": {
 			method: "GET", path: "/api/v1/labels", wantStatus: 200,
@@ -131,6 +132,9 @@ func TestTap(t *testing.T) {
 			}
 			if tc.user != "" {
 				req.Header.Set("X-Grafana-User", tc.user)
+			}
+			if tc.tenant != "" {
+				req.Header.Set("X-Scope-OrgID", tc.tenant)
 			}
 			resp, err := front.Client().Do(req)
 			require.NoError(t, err)

@@ -748,7 +748,10 @@ type ExportMetricResponse struct {
 	// found is false when this ingester does not track the metric.
 	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
 	// state is the encoded state (cardinality.Tracker.ExportMetric).
-	State         []byte `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	State []byte `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// access is the metric's query statistics on this ingester, absent when
+	// it has none. It moves with the metric (and is forgotten with it).
+	Access        *MetricAccess `protobuf:"bytes,3,opt,name=access,proto3" json:"access,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -793,6 +796,319 @@ func (x *ExportMetricResponse) GetFound() bool {
 func (x *ExportMetricResponse) GetState() []byte {
 	if x != nil {
 		return x.State
+	}
+	return nil
+}
+
+func (x *ExportMetricResponse) GetAccess() *MetricAccess {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+type RecordAccessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tenant is the X-Scope-OrgID of the queries (or the default tenant).
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// metrics are the statistics of metrics read by name.
+	Metrics []*MetricAccess `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// patterns are the statistics of name patterns ({__name__=~"..."}); each
+	// pattern is placed on the ring under the key tenant + pattern_key.
+	Patterns      []*PatternAccess `protobuf:"bytes,3,rep,name=patterns,proto3" json:"patterns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAccessRequest) Reset() {
+	*x = RecordAccessRequest{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAccessRequest) ProtoMessage() {}
+
+func (x *RecordAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAccessRequest.ProtoReflect.Descriptor instead.
+func (*RecordAccessRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RecordAccessRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RecordAccessRequest) GetMetrics() []*MetricAccess {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *RecordAccessRequest) GetPatterns() []*PatternAccess {
+	if x != nil {
+		return x.Patterns
+	}
+	return nil
+}
+
+type RecordAccessResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// dropped counts the names or patterns not kept because the ingester's
+	// bound (usage.queries.max_metrics) was reached.
+	Dropped       int64 `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAccessResponse) Reset() {
+	*x = RecordAccessResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAccessResponse) ProtoMessage() {}
+
+func (x *RecordAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAccessResponse.ProtoReflect.Descriptor instead.
+func (*RecordAccessResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RecordAccessResponse) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+// AccessStats is what queries did with one metric or pattern.
+type AccessStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// count is the number of queries that read it.
+	Count uint64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// last_unix_ms is when it was last queried, in Unix milliseconds.
+	LastUnixMs int64 `protobuf:"varint,2,opt,name=last_unix_ms,json=lastUnixMs,proto3" json:"last_unix_ms,omitempty"`
+	// users are distinct querying users (bounded by the sender).
+	Users []string `protobuf:"bytes,3,rep,name=users,proto3" json:"users,omitempty"`
+	// labels are the label names queries referenced.
+	Labels []string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty"`
+	// all_labels is set when a query returned series with all their labels.
+	AllLabels     bool `protobuf:"varint,5,opt,name=all_labels,json=allLabels,proto3" json:"all_labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessStats) Reset() {
+	*x = AccessStats{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessStats) ProtoMessage() {}
+
+func (x *AccessStats) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessStats.ProtoReflect.Descriptor instead.
+func (*AccessStats) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AccessStats) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AccessStats) GetLastUnixMs() int64 {
+	if x != nil {
+		return x.LastUnixMs
+	}
+	return 0
+}
+
+func (x *AccessStats) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *AccessStats) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AccessStats) GetAllLabels() bool {
+	if x != nil {
+		return x.AllLabels
+	}
+	return false
+}
+
+type MetricAccess struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metric        string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Stats         *AccessStats           `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricAccess) Reset() {
+	*x = MetricAccess{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricAccess) ProtoMessage() {}
+
+func (x *MetricAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricAccess.ProtoReflect.Descriptor instead.
+func (*MetricAccess) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *MetricAccess) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *MetricAccess) GetStats() *AccessStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type PatternAccess struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// regex is the anchored name regular expression.
+	Regex string `protobuf:"bytes,1,opt,name=regex,proto3" json:"regex,omitempty"`
+	// negative is set for a != or !~ matcher.
+	Negative      bool         `protobuf:"varint,2,opt,name=negative,proto3" json:"negative,omitempty"`
+	Stats         *AccessStats `protobuf:"bytes,3,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatternAccess) Reset() {
+	*x = PatternAccess{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatternAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatternAccess) ProtoMessage() {}
+
+func (x *PatternAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatternAccess.ProtoReflect.Descriptor instead.
+func (*PatternAccess) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PatternAccess) GetRegex() string {
+	if x != nil {
+		return x.Regex
+	}
+	return ""
+}
+
+func (x *PatternAccess) GetNegative() bool {
+	if x != nil {
+		return x.Negative
+	}
+	return false
+}
+
+func (x *PatternAccess) GetStats() *AccessStats {
+	if x != nil {
+		return x.Stats
 	}
 	return nil
 }
@@ -847,16 +1163,39 @@ const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\x13ExportMetricRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
-	"\x06forget\x18\x03 \x01(\bR\x06forget\"B\n" +
+	"\x06forget\x18\x03 \x01(\bR\x06forget\"}\n" +
 	"\x14ExportMetricResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
-	"\x05state\x18\x02 \x01(\fR\x05state2\xe0\x03\n" +
+	"\x05state\x18\x02 \x01(\fR\x05state\x129\n" +
+	"\x06access\x18\x03 \x01(\v2!.promgov.ingester.v1.MetricAccessR\x06access\"\xaa\x01\n" +
+	"\x13RecordAccessRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12;\n" +
+	"\ametrics\x18\x02 \x03(\v2!.promgov.ingester.v1.MetricAccessR\ametrics\x12>\n" +
+	"\bpatterns\x18\x03 \x03(\v2\".promgov.ingester.v1.PatternAccessR\bpatterns\"0\n" +
+	"\x14RecordAccessResponse\x12\x18\n" +
+	"\adropped\x18\x01 \x01(\x03R\adropped\"\x92\x01\n" +
+	"\vAccessStats\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\x12 \n" +
+	"\flast_unix_ms\x18\x02 \x01(\x03R\n" +
+	"lastUnixMs\x12\x14\n" +
+	"\x05users\x18\x03 \x03(\tR\x05users\x12\x16\n" +
+	"\x06labels\x18\x04 \x03(\tR\x06labels\x12\x1d\n" +
+	"\n" +
+	"all_labels\x18\x05 \x01(\bR\tallLabels\"^\n" +
+	"\fMetricAccess\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x126\n" +
+	"\x05stats\x18\x02 \x01(\v2 .promgov.ingester.v1.AccessStatsR\x05stats\"y\n" +
+	"\rPatternAccess\x12\x14\n" +
+	"\x05regex\x18\x01 \x01(\tR\x05regex\x12\x1a\n" +
+	"\bnegative\x18\x02 \x01(\bR\bnegative\x126\n" +
+	"\x05stats\x18\x03 \x01(\v2 .promgov.ingester.v1.AccessStatsR\x05stats2\xc5\x04\n" +
 	"\x0fIngesterService\x12K\n" +
 	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponse\x12N\n" +
 	"\x05Query\x12!.promgov.ingester.v1.QueryRequest\x1a\".promgov.ingester.v1.QueryResponse\x12i\n" +
 	"\x0eTenantSketches\x12*.promgov.ingester.v1.TenantSketchesRequest\x1a+.promgov.ingester.v1.TenantSketchesResponse\x12`\n" +
 	"\vListMetrics\x12'.promgov.ingester.v1.ListMetricsRequest\x1a(.promgov.ingester.v1.ListMetricsResponse\x12c\n" +
-	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponse\x12c\n" +
+	"\fRecordAccess\x12(.promgov.ingester.v1.RecordAccessRequest\x1a).promgov.ingester.v1.RecordAccessResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_ingester_proto_rawDescOnce sync.Once
@@ -870,7 +1209,7 @@ func file_promgov_ingester_v1_ingester_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_ingester_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
 	(*PushRequest)(nil),            // 0: promgov.ingester.v1.PushRequest
 	(*MetricMetadata)(nil),         // 1: promgov.ingester.v1.MetricMetadata
@@ -885,26 +1224,38 @@ var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
 	(*MetricKey)(nil),              // 10: promgov.ingester.v1.MetricKey
 	(*ExportMetricRequest)(nil),    // 11: promgov.ingester.v1.ExportMetricRequest
 	(*ExportMetricResponse)(nil),   // 12: promgov.ingester.v1.ExportMetricResponse
+	(*RecordAccessRequest)(nil),    // 13: promgov.ingester.v1.RecordAccessRequest
+	(*RecordAccessResponse)(nil),   // 14: promgov.ingester.v1.RecordAccessResponse
+	(*AccessStats)(nil),            // 15: promgov.ingester.v1.AccessStats
+	(*MetricAccess)(nil),           // 16: promgov.ingester.v1.MetricAccess
+	(*PatternAccess)(nil),          // 17: promgov.ingester.v1.PatternAccess
 }
 var file_promgov_ingester_v1_ingester_proto_depIdxs = []int32{
 	1,  // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
 	7,  // 1: promgov.ingester.v1.TenantSketchesResponse.sketches:type_name -> promgov.ingester.v1.TenantSketch
 	10, // 2: promgov.ingester.v1.ListMetricsResponse.metrics:type_name -> promgov.ingester.v1.MetricKey
-	0,  // 3: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
-	3,  // 4: promgov.ingester.v1.IngesterService.Query:input_type -> promgov.ingester.v1.QueryRequest
-	5,  // 5: promgov.ingester.v1.IngesterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
-	8,  // 6: promgov.ingester.v1.IngesterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
-	11, // 7: promgov.ingester.v1.IngesterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
-	2,  // 8: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
-	4,  // 9: promgov.ingester.v1.IngesterService.Query:output_type -> promgov.ingester.v1.QueryResponse
-	6,  // 10: promgov.ingester.v1.IngesterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
-	9,  // 11: promgov.ingester.v1.IngesterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
-	12, // 12: promgov.ingester.v1.IngesterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	16, // 3: promgov.ingester.v1.ExportMetricResponse.access:type_name -> promgov.ingester.v1.MetricAccess
+	16, // 4: promgov.ingester.v1.RecordAccessRequest.metrics:type_name -> promgov.ingester.v1.MetricAccess
+	17, // 5: promgov.ingester.v1.RecordAccessRequest.patterns:type_name -> promgov.ingester.v1.PatternAccess
+	15, // 6: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
+	15, // 7: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
+	0,  // 8: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
+	3,  // 9: promgov.ingester.v1.IngesterService.Query:input_type -> promgov.ingester.v1.QueryRequest
+	5,  // 10: promgov.ingester.v1.IngesterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	8,  // 11: promgov.ingester.v1.IngesterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	11, // 12: promgov.ingester.v1.IngesterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	13, // 13: promgov.ingester.v1.IngesterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
+	2,  // 14: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
+	4,  // 15: promgov.ingester.v1.IngesterService.Query:output_type -> promgov.ingester.v1.QueryResponse
+	6,  // 16: promgov.ingester.v1.IngesterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	9,  // 17: promgov.ingester.v1.IngesterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	12, // 18: promgov.ingester.v1.IngesterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	14, // 19: promgov.ingester.v1.IngesterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_ingester_proto_init() }
@@ -918,7 +1269,7 @@ func file_promgov_ingester_v1_ingester_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_ingester_proto_rawDesc), len(file_promgov_ingester_v1_ingester_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

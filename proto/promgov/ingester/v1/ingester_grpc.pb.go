@@ -33,6 +33,7 @@ const (
 	IngesterService_TenantSketches_FullMethodName = "/promgov.ingester.v1.IngesterService/TenantSketches"
 	IngesterService_ListMetrics_FullMethodName    = "/promgov.ingester.v1.IngesterService/ListMetrics"
 	IngesterService_ExportMetric_FullMethodName   = "/promgov.ingester.v1.IngesterService/ExportMetric"
+	IngesterService_RecordAccess_FullMethodName   = "/promgov.ingester.v1.IngesterService/RecordAccess"
 )
 
 // IngesterServiceClient is the client API for IngesterService service.
@@ -70,6 +71,12 @@ type IngesterServiceClient interface {
 	// ExportMetric returns this ingester's cardinality state of one (tenant,
 	// metric) for its new owner to merge after a ring change.
 	ExportMetric(ctx context.Context, in *ExportMetricRequest, opts ...grpc.CallOption) (*ExportMetricResponse, error)
+	// RecordAccess hands this ingester the query statistics of metrics it
+	// owns: distributors tap the read API, batch what each query touched and
+	// send every metric's share to the ingester that owns it, like its
+	// cardinality. Statistics are additive; a retried batch counts twice, so
+	// distributors do not retry (a lost batch is counted and logged).
+	RecordAccess(ctx context.Context, in *RecordAccessRequest, opts ...grpc.CallOption) (*RecordAccessResponse, error)
 }
 
 type ingesterServiceClient struct {
@@ -130,6 +137,16 @@ func (c *ingesterServiceClient) ExportMetric(ctx context.Context, in *ExportMetr
 	return out, nil
 }
 
+func (c *ingesterServiceClient) RecordAccess(ctx context.Context, in *RecordAccessRequest, opts ...grpc.CallOption) (*RecordAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordAccessResponse)
+	err := c.cc.Invoke(ctx, IngesterService_RecordAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngesterServiceServer is the server API for IngesterService service.
 // All implementations must embed UnimplementedIngesterServiceServer
 // for forward compatibility.
@@ -165,6 +182,12 @@ type IngesterServiceServer interface {
 	// ExportMetric returns this ingester's cardinality state of one (tenant,
 	// metric) for its new owner to merge after a ring change.
 	ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error)
+	// RecordAccess hands this ingester the query statistics of metrics it
+	// owns: distributors tap the read API, batch what each query touched and
+	// send every metric's share to the ingester that owns it, like its
+	// cardinality. Statistics are additive; a retried batch counts twice, so
+	// distributors do not retry (a lost batch is counted and logged).
+	RecordAccess(context.Context, *RecordAccessRequest) (*RecordAccessResponse, error)
 	mustEmbedUnimplementedIngesterServiceServer()
 }
 
@@ -189,6 +212,9 @@ func (UnimplementedIngesterServiceServer) ListMetrics(context.Context, *ListMetr
 }
 func (UnimplementedIngesterServiceServer) ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ExportMetric not implemented")
+}
+func (UnimplementedIngesterServiceServer) RecordAccess(context.Context, *RecordAccessRequest) (*RecordAccessResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordAccess not implemented")
 }
 func (UnimplementedIngesterServiceServer) mustEmbedUnimplementedIngesterServiceServer() {}
 func (UnimplementedIngesterServiceServer) testEmbeddedByValue()                         {}
@@ -301,6 +327,24 @@ func _IngesterService_ExportMetric_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngesterService_RecordAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngesterServiceServer).RecordAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngesterService_RecordAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngesterServiceServer).RecordAccess(ctx, req.(*RecordAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngesterService_ServiceDesc is the grpc.ServiceDesc for IngesterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -327,6 +371,10 @@ var IngesterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportMetric",
 			Handler:    _IngesterService_ExportMetric_Handler,
+		},
+		{
+			MethodName: "RecordAccess",
+			Handler:    _IngesterService_RecordAccess_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

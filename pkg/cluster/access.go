@@ -1,0 +1,247 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/grpc"
+
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/usage/accesspb"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// AccessOutbox is where a distributor's query tap and query logs record
+// (usage.AccessStats). Both methods are safe for concurrent use.
+type AccessOutbox interface {
+	// Drain takes every tenant's statistics recorded so far.
+	Drain() map[string]usage.AccessSnapshot
+	// MergeTenant puts statistics back (a batch that could not be sent).
+	MergeTenant(tenant string, s usage.AccessSnapshot) (dropped int)
+}
+
+var _ AccessOutbox = (*usage.AccessStats)(nil)
+
+// PlacementSource returns the current placement. ring.Ring implements it;
+// it is safe for concurrent use.
+type PlacementSource interface {
+	Placement() *ring.Placement
+}
+
+// AccessShipper sends what a distributor's query tap recorded to the
+// ingesters that own each metric, so a metric's query statistics live
+// where its cardinality does (key: tenant + metric name; a name pattern's
+// key is tenant + usage.PatternKey). Every interval it drains the outbox and
+// sends one RecordAccess per (ingester, tenant). A batch that fails goes
+// back into the outbox for the next round (bounded by the outbox): an
+// ingester that applied a batch whose answer was lost counts it twice,
+// which over-counts use and so never makes a metric look unused.
+type AccessShipper struct {
+	interval time.Duration
+	timeout  time.Duration
+	ring     PlacementSource
+	clients  Clients
+	outbox   AccessOutbox
+	logger   *slog.Logger
+
+	sent, failed, refused prometheus.Counter
+}
+
+// NewAccessShipper builds the shipper; Run drives it. timeout bounds each
+// RecordAccess call. logger and reg may be nil.
+func NewAccessShipper(interval, timeout time.Duration, r PlacementSource, clients Clients, outbox AccessOutbox, logger *slog.Logger, reg prometheus.Registerer) *AccessShipper {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f := promauto.With(reg)
+	return &AccessShipper{
+		interval: interval, timeout: timeout, ring: r, clients: clients, outbox: outbox, logger: logger,
+		sent: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_usage_access_shipped_entries_total",
+			Help: "Query statistics entries (metrics and name patterns) sent to their owning ingesters.",
+		}),
+		failed: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_usage_access_ship_failures_total",
+			Help: "RecordAccess calls that failed; their entries are retried next round.",
+		}),
+		refused: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_usage_access_refused_entries_total",
+			Help: "Query statistics entries an ingester did not keep because its bound was reached.",
+		}),
+	}
+}
+
+// Run ships every interval until ctx ends, then once more so that a
+// stopping distributor hands over what it recorded last. It returns nil.
+func (s *AccessShipper) Run(ctx context.Context) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			defer cancel()
+			_ = s.ShipOnce(final)
+			return nil
+		case <-t.C:
+			_ = s.ShipOnce(ctx)
+		}
+	}
+}
+
+// shipment is one RecordAccess call: one tenant's entries for one ingester.
+type shipment struct {
+	addr string
+	req  *ingesterv1.RecordAccessRequest
+	snap usage.AccessSnapshot // the same entries, to put back on failure
+}
+
+// ShipOnce drains the outbox and sends every entry to its owner. Entries
+// without an owner (no ACTIVE ingester) or whose call failed go back to
+// the outbox; the error says what failed.
+func (s *AccessShipper) ShipOnce(ctx context.Context) error {
+	drained := s.outbox.Drain()
+	if len(drained) == 0 {
+		return nil
+	}
+	p := s.ring.Placement()
+	if p == nil || p.NumIngesters() == 0 {
+		for t, snap := range drained {
+			s.outbox.MergeTenant(t, snap)
+		}
+		return errors.New("ship query statistics: the ring has no ACTIVE ingester")
+	}
+	var ships []*shipment
+	var buf []byte
+	for tenant, snap := range drained {
+		byAddr := map[string]*shipment{}
+		get := func(key string) *shipment {
+			buf = ring.Key(buf[:0], tenant, key)
+			owner, _ := p.Owner(buf)
+			sh := byAddr[owner.GRPCAddress]
+			if sh == nil {
+				sh = &shipment{addr: owner.GRPCAddress, req: &ingesterv1.RecordAccessRequest{Tenant: tenant},
+					snap: usage.AccessSnapshot{Metrics: map[string]*usage.Access{}}}
+				byAddr[owner.GRPCAddress] = sh
+				ships = append(ships, sh)
+			}
+			return sh
+		}
+		for name, a := range snap.Metrics {
+			sh := get(name)
+			accesspb.AddMetric(sh.req, name, a)
+			sh.snap.Metrics[name] = a
+		}
+		for _, pa := range snap.Patterns {
+			sh := get(usage.PatternKey(pa.Pattern.Regex, pa.Pattern.Negative))
+			accesspb.AddPattern(sh.req, pa)
+			sh.snap.Patterns = append(sh.snap.Patterns, pa)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, sh := range ships {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.send(ctx, sh)
+			if err == nil {
+				return
+			}
+			s.failed.Inc()
+			s.outbox.MergeTenant(sh.req.GetTenant(), sh.snap)
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("ingester %s: %w", sh.addr, err))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.logger.Warn("usage: query statistics not delivered; retrying next round", "failed", len(errs), "err", err)
+		return err
+	}
+	return nil
+}
+
+func (s *AccessShipper) send(ctx context.Context, sh *shipment) error {
+	if sh.addr == "" {
+		return errors.New("owner has no gRPC address")
+	}
+	c, err := s.clients.Client(sh.addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := c.RecordAccess(ctx, sh.req)
+	if err != nil {
+		return err
+	}
+	s.sent.Add(float64(len(sh.req.GetMetrics()) + len(sh.req.GetPatterns())))
+	s.refused.Add(float64(resp.GetDropped()))
+	return nil
+}
+
+// Access reads every ingester's query statistics (usage.PathAccess over the
+// Query RPC) and merges them. Unlike the cardinality answers it fails when
+// any ingester does not answer: the statistics would be incomplete, and a
+// metric whose owner is missing could look unused. The merged answer of
+// those that did answer is returned with the error.
+func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
+	ingesters := peers(f.members, false)
+	if len(ingesters) == 0 {
+		return usage.AccessSnapshot{}, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
+	}
+	merged := usage.NewAccessStats(int(^uint(0)>>1), int(^uint(0)>>1))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, in := range ingesters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			snap, err := f.access(ctx, in)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err))
+				mu.Unlock()
+				return
+			}
+			merged.Merge(snap)
+		}()
+	}
+	wg.Wait()
+	f.m.calls.WithLabelValues(resultSuccess).Add(float64(len(ingesters) - len(errs)))
+	f.m.calls.WithLabelValues(resultFailure).Add(float64(len(errs)))
+	return merged.Snapshot(), errors.Join(errs...)
+}
+
+func (f *FanOut) access(ctx context.Context, in ring.Member) (usage.AccessSnapshot, error) {
+	c, err := f.clients.Client(in.GRPCAddress)
+	if err != nil {
+		return usage.AccessSnapshot{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
+	defer cancel()
+	resp, err := c.Query(ctx, &ingesterv1.QueryRequest{Path: usage.PathAccess}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+	if err != nil {
+		return usage.AccessSnapshot{}, err
+	}
+	if resp.GetStatusCode() != http.StatusOK {
+		return usage.AccessSnapshot{}, fmt.Errorf("%s answered status %d", usage.PathAccess, resp.GetStatusCode())
+	}
+	return usage.DecodeAccess(resp.GetBody())
+}
