@@ -44,13 +44,14 @@ type Envelope[T any] struct {
 
 // NewHandler serves the analytics API from src:
 //
-//	GET /api/v1/cardinality/metrics?tenant=&limit=&sort=series|samples_rate|refused&sketches=
+//	GET /api/v1/cardinality/metrics?tenant=&limit=&sort=series|samples_rate|refused&sketches=&labels=
 //	GET /api/v1/cardinality/metrics/{name}?tenant=&sketches=
 //	GET /api/v1/cardinality/tenants?limit=&sort=&sketches=
 //
 // limit=0 (or absent) answers DefaultQueryLimit rows, limit=-1 all of them.
-// sketches=true adds encoded sketches for a merging distributor. logger may
-// be nil.
+// sketches=true adds encoded sketches for a merging distributor. labels=true
+// adds each listed metric's labels (values and series_without, no label
+// sketches). logger may be nil.
 func NewHandler(src Source, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -68,8 +69,8 @@ type handler struct {
 	logger *slog.Logger
 }
 
-// ParseQuery reads a Query from r's URL parameters tenant, limit, sort and
-// sketches. Its errors name the parameter.
+// ParseQuery reads a Query from r's URL parameters tenant, limit, sort,
+// sketches and labels. Its errors name the parameter.
 func ParseQuery(r *http.Request) (Query, error) {
 	v := r.URL.Query()
 	q := Query{Tenant: v.Get("tenant"), Sort: v.Get("sort")}
@@ -91,6 +92,13 @@ func ParseQuery(r *http.Request) (Query, error) {
 			return q, fmt.Errorf("sketches: %q is not a boolean", s)
 		}
 		q.Sketches = b
+	}
+	if s := v.Get("labels"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return q, fmt.Errorf("labels: %q is not a boolean", s)
+		}
+		q.Labels = b
 	}
 	return q, nil
 }

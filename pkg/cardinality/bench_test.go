@@ -29,8 +29,10 @@ func BenchmarkObserve(b *testing.B) {
 		n     int // distinct series cycled through
 		fresh bool
 		mode  Mode
+		off   bool // label_drop_estimates: false
 	}{
 		{name: "unlimited/existing", n: 10_000},
+		{name: "unlimited/existing/no-label-drop", n: 10_000, off: true},
 		{name: "limited/existing", limit: 1_000_000, n: 10_000},
 		{name: "limited/new", limit: 1 << 40, fresh: true},
 		{name: "limited/refused", limit: 1, n: 10_000},
@@ -43,6 +45,7 @@ func BenchmarkObserve(b *testing.B) {
 			cfg.Limits.Defaults.MaxValuesPerLabel = bc.limit
 			cfg.Limits.Defaults.MaxSeriesPerMetricMode = bc.mode
 			cfg.Limits.Defaults.MaxValuesPerLabelMode = bc.mode
+			cfg.LabelDropEstimates = !bc.off
 			tr := newTracker(b, cfg, c)
 			now := c.now()
 			var ss []*Series

@@ -22,6 +22,12 @@ type Config struct {
 	// LabelPrecision is the precision of per-label value sketches, which are
 	// only displayed (the values limit uses exact sets).
 	LabelPrecision uint8 `yaml:"label_precision"`
+	// LabelDropEstimates keeps, per tracked label name, a second sketch ring
+	// of the series' label sets without that label, so that answers carry
+	// SeriesWithout: the series the metric would have if the label were
+	// dropped. It costs one more sketch per (tenant, metric, label name),
+	// at Precision (see docs/cardinality.md, "Label-drop estimates").
+	LabelDropEstimates bool `yaml:"label_drop_estimates"`
 	// MaxTrackedMetrics caps the (tenant, metric) pairs tracked by one
 	// ingester. Beyond it new metrics are admitted untracked and counted.
 	MaxTrackedMetrics int `yaml:"max_tracked_metrics"`
@@ -55,6 +61,7 @@ func DefaultConfig() Config {
 		SubWindows:             6,
 		Precision:              14,
 		LabelPrecision:         12,
+		LabelDropEstimates:     true,
 		MaxTrackedMetrics:      1_000_000,
 		MaxLabelPairs:          2_000_000,
 		RefreshInterval:        time.Second,
@@ -77,6 +84,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	c.Precision = d.Precision
 	fs.Func(prefix+"label-precision", "HyperLogLog precision of label value sketches (4-18).", uintFlag(&c.LabelPrecision))
 	c.LabelPrecision = d.LabelPrecision
+	fs.BoolVar(&c.LabelDropEstimates, prefix+"label-drop-estimates", d.LabelDropEstimates, "Estimate, per label name, the series a metric would have without that label (one more sketch per label name).")
 	fs.IntVar(&c.MaxTrackedMetrics, prefix+"max-tracked-metrics", d.MaxTrackedMetrics, "Maximum (tenant, metric) pairs tracked per ingester.")
 	fs.IntVar(&c.MaxLabelPairs, prefix+"max-label-pairs", d.MaxLabelPairs, "Maximum (tenant, metric, label) sketches tracked per ingester.")
 	fs.DurationVar(&c.RefreshInterval, prefix+"refresh-interval", d.RefreshInterval, "How often tenant totals, gauges and sub-windows are refreshed.")
@@ -132,3 +140,15 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) subWindow() time.Duration { return c.Window / time.Duration(c.SubWindows) }
+
+// withoutPrecision is the precision of label-drop sketches.
+func (c *Config) withoutPrecision() uint8 { return withoutPrecision(c.Precision, c.LabelPrecision) }
+
+// withoutPrecision picks the label-drop sketches' precision from the series
+// and label precisions: the series precision. A without sketch counts
+// series, and SeriesWithout is compared with Series: at the same precision
+// both stay in the sparse representation (near exact) up to the same count
+// (2^p distinct series) and carry the same relative error beyond, so a
+// label whose drop merges nothing does not look like it saves 1-2 % of the
+// series between 2^label_precision and 2^precision series.
+func withoutPrecision(p, _ uint8) uint8 { return p }

@@ -25,9 +25,10 @@ func TestConfigFlagsMatchDefaults(t *testing.T) {
 
 	require.NoError(t, fs.Parse([]string{
 		"-cardinality.precision=12", "-cardinality.limits.max-series-per-metric=7",
-		"-cardinality.limits.max-series-per-tenant-mode=shadow",
+		"-cardinality.limits.max-series-per-tenant-mode=shadow", "-cardinality.label-drop-estimates=false",
 	}))
 	require.Equal(t, uint8(12), c.Precision)
+	require.False(t, c.LabelDropEstimates)
 	require.Equal(t, int64(7), c.Limits.Defaults.MaxSeriesPerMetric)
 	require.Equal(t, ModeShadow, c.Limits.Defaults.MaxSeriesPerTenantMode)
 	require.Error(t, fs.Parse([]string{"-cardinality.limits.max-values-per-label-mode=loud"}))
@@ -54,9 +55,11 @@ func TestConfigValidate(t *testing.T) {
 		"tenant in metric": {func(c *Config) {
 			c.Limits.Metrics = []MetricOverride{{Metric: "x", LimitOverrides: LimitOverrides{MaxSeriesPerTenant: ptr(1)}}}
 		}, "metrics[0].max_series_per_tenant:"},
-		"exempt regex":       {func(c *Config) { c.Limits.Exempt = []string{"ok", "["} }, "exempt[1]:"},
-		"negative near":      {func(c *Config) { c.NearLimitMaxSeries = -1 }, "near_limit_max_series:"},
-		"negative label cap": {func(c *Config) { c.MaxLabelPairs = -1 }, "max_label_pairs:"},
+		"exempt regex":               {func(c *Config) { c.Limits.Exempt = []string{"ok", "["} }, "exempt[1]:"},
+		"negative near":              {func(c *Config) { c.NearLimitMaxSeries = -1 }, "near_limit_max_series:"},
+		"negative label cap":         {func(c *Config) { c.MaxLabelPairs = -1 }, "max_label_pairs:"},
+		"label drop off":             {func(c *Config) { c.LabelDropEstimates = false }, ""},
+		"label drop, no label pairs": {func(c *Config) { c.MaxLabelPairs = 0 }, ""}, // on by default; nothing to estimate
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -100,6 +103,10 @@ limits:
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &c))
 	require.NoError(t, c.Validate())
 	require.Equal(t, 30*time.Minute, c.Window)
+	require.True(t, c.LabelDropEstimates, "on unless the file turns it off")
+	off := DefaultConfig()
+	require.NoError(t, yaml.Unmarshal([]byte("label_drop_estimates: false"), &off))
+	require.False(t, off.LabelDropEstimates)
 	l, err := compileLimits(c.Limits)
 	require.NoError(t, err)
 	for name, tc := range map[string]struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash/crc32"
+	"os"
 	"testing"
 )
 
@@ -27,7 +28,22 @@ func seedState(f *testing.F) (*Tracker, *clock) {
 	for i := range 40 {
 		tr.Observe(mkSeries("t", "m", i, "pod", string(rune('a'+i%12))), c.now())
 	}
+	// A label that appears after the metric's first series: an unknown
+	// label-drop estimate (a complete epoch) in the seeds.
+	for i := range 5 {
+		tr.Observe(mkSeries("t", "m", i, "pod", "a", "zone", string(rune('a'+i))), c.now())
+	}
 	return tr, c
+}
+
+// v1Seed returns a testdata file written before label-drop estimates,
+// without its checksum.
+func v1Seed(f *testing.F, name string) []byte {
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b[:len(b)-4]
 }
 
 func FuzzRestore(f *testing.F) {
@@ -39,6 +55,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(buf.Bytes()[:buf.Len()-4])
 	f.Add([]byte{})
 	f.Add(snapshotMagic)
+	f.Add(v1Seed(f, "snapshot-v1.bin"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fresh, err := New(tr.cfg, Options{Now: c.now})
 		if err != nil {
@@ -70,6 +87,7 @@ func FuzzImportMetric(f *testing.F) {
 	}
 	f.Add(b[:len(b)-4])
 	f.Add(exportMagic)
+	f.Add(v1Seed(f, "export-v1.bin"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fresh, err := New(tr.cfg, Options{Now: c.now})
 		if err != nil {
@@ -120,8 +138,13 @@ func FuzzDecodeAnswers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	list, err := tr.Metrics(ctx, Query{Sketches: true, Labels: true})
+	if err != nil {
+		f.Fatal(err)
+	}
 	for _, v := range []any{
 		Envelope[[]MetricCardinality]{Status: "success", Data: ms},
+		Envelope[[]MetricCardinality]{Status: "success", Data: list},
 		Envelope[[]TenantCardinality]{Status: "success", Data: ts},
 	} {
 		b, err := json.Marshal(v)

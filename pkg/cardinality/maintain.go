@@ -148,6 +148,9 @@ func (t *Tracker) sweepMetric(m *metricState, cur int64, idleBefore uint32) bool
 	}
 	for name, ls := range m.labels {
 		l := ls.values.expire(cur, t.n)
+		if ls.drop != nil {
+			ls.drop.without.expire(cur, t.n) // no live values: no series carries the label, nothing to drop
+		}
 		if ls.admitted != nil {
 			ls.admitted.evictBefore(idleBefore)
 			l = l || ls.admitted.len() > 0

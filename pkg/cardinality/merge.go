@@ -86,15 +86,24 @@ type metricKey struct{ tenant, name string }
 // (tenant, metric) from several ingesters (during a ring change both owners
 // answer) are merged: series, refused series and label values by uniting
 // their sketches, rates by adding them, the limit by taking the largest.
+// Labels are merged by name: values and SeriesWithout by uniting sketches
+// where every part carries one, otherwise by taking the largest estimate
+// (the listing carries no label sketches; a metric has two owners only
+// briefly). SeriesWithout is unknown (0) when any part that has series of
+// the label does not know it, and never above the merged Series.
 // Parts should be fetched with sketches=true and each cut to at least
 // q.Limit rows: since a metric has one owner, the union of every ingester's
 // top q.Limit holds the cluster's top q.Limit. The returned rows keep their
 // merged sketches only when q.Sketches is set.
 func MergeMetrics(parts [][]MetricCardinality, q Query) ([]MetricCardinality, error) {
+	type labelAcc struct {
+		values, without sketchMerger
+		unknown         bool // a part with values did not know SeriesWithout
+	}
 	type acc struct {
 		row             MetricCardinality
 		series, refused sketchMerger
-		labels          map[string]*sketchMerger
+		labels          map[string]*labelAcc
 		order           []string
 	}
 	byKey := map[metricKey]*acc{}
@@ -120,16 +129,24 @@ func MergeMetrics(parts [][]MetricCardinality, q Query) ([]MetricCardinality, er
 			a.row.Limit = max(a.row.Limit, r.Limit)
 			for _, l := range r.Labels {
 				if a.labels == nil {
-					a.labels = map[string]*sketchMerger{}
+					a.labels = map[string]*labelAcc{}
 				}
-				lm := a.labels[l.Name]
-				if lm == nil {
-					lm = &sketchMerger{}
-					a.labels[l.Name] = lm
+				la := a.labels[l.Name]
+				if la == nil {
+					la = &labelAcc{}
+					a.labels[l.Name] = la
 					a.order = append(a.order, l.Name)
 				}
-				if err := lm.add(l.Values, l.Sketch); err != nil {
+				if err := la.values.add(l.Values, l.Sketch); err != nil {
 					return nil, fmt.Errorf("metric %q of tenant %q: label %q: %w", r.Name, r.Tenant, l.Name, err)
+				}
+				switch {
+				case l.SeriesWithout == 0 && len(l.WithoutSketch) == 0:
+					la.unknown = la.unknown || l.Values > 0
+				default:
+					if err := la.without.add(l.SeriesWithout, l.WithoutSketch); err != nil {
+						return nil, fmt.Errorf("metric %q of tenant %q: label %q: without: %w", r.Name, r.Tenant, l.Name, err)
+					}
 				}
 			}
 		}
@@ -145,9 +162,16 @@ func MergeMetrics(parts [][]MetricCardinality, q Query) ([]MetricCardinality, er
 			return nil, err
 		}
 		for _, name := range a.order {
+			la := a.labels[name]
 			l := LabelCardinality{Name: name}
-			if l.Values, l.Sketch, err = a.labels[name].result(q.Sketches); err != nil {
+			if l.Values, l.Sketch, err = la.values.result(q.Sketches); err != nil {
 				return nil, err
+			}
+			if !la.unknown {
+				if l.SeriesWithout, l.WithoutSketch, err = la.without.result(q.Sketches); err != nil {
+					return nil, err
+				}
+				l.SeriesWithout = min(l.SeriesWithout, a.row.Series)
 			}
 			a.row.Labels = append(a.row.Labels, l)
 		}

@@ -2,6 +2,7 @@ package cardinality
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ type labelObs struct {
 	ls   *labelState
 	name string
 	vh   uint64
+	hp   uint64 // pair hash (pairHash); 0 when label-drop estimates are off
 }
 
 // verdict is the outcome of the limit checks on a new series.
@@ -103,6 +105,9 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 			o.ls.admitted.add(o.vh, uint32(epoch))
 		}
 	}
+	if t.cfg.LabelDropEstimates {
+		t.observeWithout(m, obs, epoch)
+	}
 	if v.kind >= 0 {
 		m.refused.insert(epoch, t.n, t.cfg.Precision, h)
 		d = Decision{Admit: admit, Limit: limitNames[v.kind], Shadow: admit, Message: t.message(tn, m, v)}
@@ -135,25 +140,112 @@ func (t *Tracker) roomFor(m *metricState) bool {
 // labelObs resolves the tracked label states of ls into buf, creating them
 // while the label-pair cap allows. Called with m.mu.
 func (t *Tracker) labelObs(m *metricState, ls labels.Labels, buf []labelObs) []labelObs {
+	drop := t.cfg.LabelDropEstimates
 	ls.Range(func(l labels.Label) {
 		if l.Name == labels.MetricName {
 			return
 		}
 		st := m.labels[l.Name]
 		if st == nil {
-			st = t.newLabel(m, l.Name)
+			st = t.newLabel(m, l.Name, observedComplete(m))
 		}
-		buf = append(buf, labelObs{ls: st, name: l.Name, vh: xxhash.Sum64String(l.Value)})
+		o := labelObs{ls: st, name: l.Name, vh: xxhash.Sum64String(l.Value)}
+		if drop && l.Value != "" { // an empty value is an absent label
+			nh := uint64(0)
+			if st != nil {
+				nh = st.drop.nameHash
+			} else {
+				nh = nameHash(l.Name) // untracked: still part of the label set
+			}
+			o.hp = pairHash(nh, o.vh)
+		}
+		buf = append(buf, o)
 	})
 	return buf
 }
 
-func (t *Tracker) newLabel(m *metricState, name string) *labelState {
+// observedComplete is the complete epoch of a label first seen on m now:
+// the series m was observed with before (up to its newest sub-window) are
+// missing from the new label's without ring, so its estimate is complete
+// only once they are out of the window. A label that comes with the
+// metric's first series is complete from the start (math.MinInt64).
+func observedComplete(m *metricState) int64 {
+	if last, ok := m.series.maxEpoch(); ok {
+		return last + 1
+	}
+	return math.MinInt64
+}
+
+// nameHash is a label name's hash for pairHash. It is mixed once more than a
+// value's hash, so that a="b" and b="a" do not make the same pair hash.
+func nameHash(name string) uint64 { return mix64(xxhash.Sum64String(name)) }
+
+// pairHash is the hash of one label pair, from its name's nameHash and its
+// value's xxhash.
+func pairHash(nameHash, valueHash uint64) uint64 { return mix64(nameHash ^ valueHash) }
+
+// withoutHash is the hash of a label set without one of its pairs: sum is
+// the sum of the set's pair hashes and hp the dropped pair's (0 drops
+// nothing). The sum is order-independent and costs one addition per label,
+// so every "without label i" hash of a series costs one subtraction. A sum
+// of pair hashes is linear (S(A)+S(B) = S(A∪B) for disjoint A, B), and
+// HyperLogLog takes the bucket from the top bits and the rank from the
+// leading zeros of the rest, which must look independent between distinct
+// sets: the splitmix64 finalizer destroys the linear structure, and two
+// distinct label sets collide only when their sums do (probability 2^-64).
+func withoutHash(sum, hp uint64) uint64 { return mix64(sum - hp) }
+
+// mix64 is splitmix64's finalizer, a bijection with full avalanche.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// observeWithout feeds the label-drop sketches: for every tracked label the
+// series carries, the series' label set without that label; for every
+// tracked label it lacks, the series' label set itself (dropping an absent
+// label leaves the series as it is). Called with m.mu.
+func (t *Tracker) observeWithout(m *metricState, obs []labelObs, epoch int64) {
+	var sum uint64
+	for i := range obs {
+		sum += obs[i].hp
+	}
+	m.obs++
+	tracked := 0
+	p := t.cfg.withoutPrecision()
+	for i := range obs {
+		if o := &obs[i]; o.ls != nil {
+			tracked++
+			o.ls.drop.stamp = m.obs
+			o.ls.drop.without.insert(epoch, t.n, p, withoutHash(sum, o.hp))
+		}
+	}
+	if tracked >= len(m.labels) {
+		return // the common case: every series of a metric has the same label names
+	}
+	full := withoutHash(sum, 0)
+	for _, ls := range m.labels {
+		if ls.drop.stamp != m.obs {
+			ls.drop.without.insert(epoch, t.n, p, full)
+		}
+	}
+}
+
+// newLabel tracks label name of m while the label-pair cap allows; complete
+// is its without ring's complete epoch (labelDrop.complete).
+func (t *Tracker) newLabel(m *metricState, name string, complete int64) *labelState {
 	if t.nLabelPairs.Load() >= int64(t.cfg.MaxLabelPairs) {
 		t.m.untracked.WithLabelValues("label").Inc()
 		return nil
 	}
 	st := &labelState{}
+	if t.cfg.LabelDropEstimates {
+		st.drop = &labelDrop{nameHash: nameHash(name), complete: complete}
+	}
 	if !m.lim.exempt && m.lim.valuesPerLabel.max > 0 {
 		st.admitted = &hashSet{}
 	}

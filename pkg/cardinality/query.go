@@ -26,8 +26,9 @@ type MetricCardinality struct {
 	RefusedSeries uint64 `json:"refused_series"`
 	// Limit is the max_series_per_metric in force; 0 is unlimited.
 	Limit int64 `json:"limit"`
-	// Labels, in the single-metric answer only: per label name its
-	// estimated distinct values, highest first.
+	// Labels, in the single-metric answer and in the listing when asked
+	// for (Query.Labels): per label name its estimated distinct values and
+	// SeriesWithout, highest values first.
 	Labels []LabelCardinality `json:"labels,omitempty"`
 	// SeriesSketch and RefusedSketch are the encoded sketches behind Series
 	// and RefusedSeries, present when asked for with sketches=true, so a
@@ -42,8 +43,20 @@ type LabelCardinality struct {
 	Name string `json:"name"`
 	// Values is the estimated distinct values over the window.
 	Values uint64 `json:"values"`
-	// Sketch is the encoded sketch behind Values (sketches=true only).
+	// SeriesWithout is the estimated distinct series the metric would have
+	// over the window if this label were dropped (a labeldrop rule): less
+	// than the metric's Series when dropping it merges series. 0 is
+	// unknown: label-drop estimates are off, or the label's estimate does
+	// not cover the whole window yet (it appeared after the metric's first
+	// series, or the state was restored from an older snapshot). Never
+	// above the metric's Series.
+	SeriesWithout uint64 `json:"series_without,omitempty"`
+	// Sketch is the encoded sketch behind Values (sketches=true only, in the
+	// single-metric answer).
 	Sketch []byte `json:"sketch,omitempty"`
+	// WithoutSketch is the encoded sketch behind SeriesWithout
+	// (sketches=true only, in the single-metric answer).
+	WithoutSketch []byte `json:"without_sketch,omitempty"`
 }
 
 // TenantCardinality is one tenant in the analytics API.
@@ -87,6 +100,10 @@ type Query struct {
 	Sort string
 	// Sketches asks for encoded sketches in the rows.
 	Sketches bool
+	// Labels asks the metrics listing for each row's Labels (names, values
+	// and SeriesWithout), never with label sketches, even with Sketches:
+	// answers stay small. The single-metric answer always has labels.
+	Labels bool
 }
 
 func (q Query) limit(n int) int {
@@ -100,8 +117,9 @@ func (q Query) limit(n int) int {
 	}
 }
 
-// Metrics answers /api/v1/cardinality/metrics for this ingester. Sketches,
-// when asked for, are encoded only for the rows answered.
+// Metrics answers /api/v1/cardinality/metrics for this ingester. Sketches
+// and labels, when asked for, are computed only for the rows answered; the
+// rows' labels carry no sketches.
 func (t *Tracker) Metrics(ctx context.Context, q Query) ([]MetricCardinality, error) {
 	now := t.now()
 	cur := epochOf(now, t.sub)
@@ -123,9 +141,9 @@ func (t *Tracker) Metrics(ctx context.Context, q Query) ([]MetricCardinality, er
 	}
 	SortMetrics(out, q.Sort)
 	out = out[:q.limit(len(out))]
-	if q.Sketches {
+	if q.Sketches || q.Labels {
 		for i := range out {
-			if err := t.addSketches(&out[i], cur); err != nil {
+			if err := t.addDetails(&out[i], cur, q.Sketches, q.Labels); err != nil {
 				return nil, err
 			}
 		}
@@ -133,8 +151,9 @@ func (t *Tracker) Metrics(ctx context.Context, q Query) ([]MetricCardinality, er
 	return out, nil
 }
 
-// addSketches fills row's sketches from the metric's current state.
-func (t *Tracker) addSketches(row *MetricCardinality, cur int64) error {
+// addDetails fills row's series and refused sketches (sketches) and its
+// labels without sketches (labels) from the metric's current state.
+func (t *Tracker) addDetails(row *MetricCardinality, cur int64, sketches, labels bool) error {
 	t.mu.RLock()
 	tn := t.tenants[row.Tenant]
 	t.mu.RUnlock()
@@ -150,11 +169,18 @@ func (t *Tracker) addSketches(row *MetricCardinality, cur int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var err error
-	if _, row.SeriesSketch, err = m.series.window(cur, t.n, t.cfg.Precision, true); err != nil {
-		return fmt.Errorf("metric %q of tenant %q: %w", m.name, tn.name, err)
+	if sketches {
+		if _, row.SeriesSketch, err = m.series.window(cur, t.n, t.cfg.Precision, true); err != nil {
+			return fmt.Errorf("metric %q of tenant %q: %w", m.name, tn.name, err)
+		}
+		if _, row.RefusedSketch, err = m.refused.window(cur, t.n, t.cfg.Precision, true); err != nil {
+			return fmt.Errorf("metric %q of tenant %q: %w", m.name, tn.name, err)
+		}
 	}
-	if _, row.RefusedSketch, err = m.refused.window(cur, t.n, t.cfg.Precision, true); err != nil {
-		return fmt.Errorf("metric %q of tenant %q: %w", m.name, tn.name, err)
+	if labels {
+		if row.Labels, err = t.labelRows(m, cur, row.Series, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -205,17 +231,37 @@ func (t *Tracker) metricRow(tn *tenantState, m *metricState, cur int64, now time
 	}
 	row.SamplesRate, row.BytesRate = m.rates.perSecond(now, t.sub, t.n, m.first)
 	if withLabels {
-		row.Labels = make([]LabelCardinality, 0, len(m.labels))
-		for name, ls := range m.labels {
-			l := LabelCardinality{Name: name}
-			if l.Values, l.Sketch, err = ls.values.window(cur, t.n, t.cfg.LabelPrecision, sketches); err != nil {
-				return row, fmt.Errorf("label %q of metric %q: %w", name, m.name, err)
-			}
-			row.Labels = append(row.Labels, l)
+		if row.Labels, err = t.labelRows(m, cur, row.Series, sketches); err != nil {
+			return row, err
 		}
-		SortLabels(row.Labels)
 	}
 	return row, nil
+}
+
+// labelRows answers m's labels, sorted, with their sketches when asked for;
+// series is m's series estimate, which SeriesWithout never exceeds. Called
+// with m.mu.
+func (t *Tracker) labelRows(m *metricState, cur int64, series uint64, sketches bool) ([]LabelCardinality, error) {
+	out := make([]LabelCardinality, 0, len(m.labels))
+	// A label's estimate covers the window when its without ring holds every
+	// live sub-window of the metric's series.
+	oldest, hasLive := m.series.minLive(cur, t.n)
+	for name, ls := range m.labels {
+		l := LabelCardinality{Name: name}
+		var err error
+		if l.Values, l.Sketch, err = ls.values.window(cur, t.n, t.cfg.LabelPrecision, sketches); err != nil {
+			return nil, fmt.Errorf("label %q of metric %q: %w", name, m.name, err)
+		}
+		if ls.drop != nil && (!hasLive || oldest >= ls.drop.complete) {
+			if l.SeriesWithout, l.WithoutSketch, err = ls.drop.without.window(cur, t.n, t.cfg.withoutPrecision(), sketches); err != nil {
+				return nil, fmt.Errorf("label %q of metric %q: without: %w", name, m.name, err)
+			}
+			l.SeriesWithout = min(l.SeriesWithout, series)
+		}
+		out = append(out, l)
+	}
+	SortLabels(out)
+	return out, nil
 }
 
 // Tenants answers /api/v1/cardinality/tenants for this ingester.

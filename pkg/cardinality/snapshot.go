@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -14,9 +16,18 @@ import (
 // not track.
 var ErrNotTracked = errors.New("metric not tracked")
 
+// The magic of snapshots and exports is a prefix and a format version
+// byte. Version 1 (before label-drop estimates) is still read; version 2
+// adds, per label, its without ring and complete epoch.
 var (
-	snapshotMagic = []byte("PGCARDS\x01")
-	exportMagic   = []byte("PGCARDM\x01")
+	snapshotMagic = []byte("PGCARDS")
+	exportMagic   = []byte("PGCARDM")
+)
+
+const (
+	formatV1      = 1
+	formatV2      = 2
+	formatCurrent = formatV2
 )
 
 // Records are the decoded form of snapshots and exports; merging a record
@@ -32,10 +43,12 @@ type entryRec struct {
 }
 
 type labelRec struct {
-	name   string
-	values []slotRec
-	hasSet bool
-	set    []entryRec
+	name     string
+	values   []slotRec
+	hasSet   bool
+	set      []entryRec
+	without  []slotRec
+	complete int64
 }
 
 type metricRec struct {
@@ -130,11 +143,21 @@ func (t *Tracker) encodeMetric(e *encoder, m *metricState, cur int64) {
 		e.str(name)
 		encodeRing(e, &ls.values, cur, t.n)
 		encodeSet(e, ls.admitted)
+		if ls.drop != nil {
+			encodeRing(e, &ls.drop.without, cur, t.n)
+			e.varint(ls.drop.complete)
+		} else {
+			// No without sketches: the series counted so far are missing
+			// from them.
+			e.uvarint(0)
+			e.varint(cur + 1)
+		}
 	}
 	encodeSet(e, m.admitted)
 }
 
-func decodeMetric(d *decoder, p, lp uint8) metricRec {
+// decodeMetric reads what encodeMetric wrote in format version v.
+func decodeMetric(d *decoder, p, lp uint8, v int) metricRec {
 	r := metricRec{name: d.str(), first: d.varint()}
 	r.series = decodeRing(d, p)
 	r.refused = decodeRing(d, p)
@@ -147,32 +170,63 @@ func decodeMetric(d *decoder, p, lp uint8) metricRec {
 		l := labelRec{name: d.str()}
 		l.values = decodeRing(d, lp)
 		l.hasSet, l.set = decodeSet(d)
+		if v >= formatV2 {
+			l.without = decodeRing(d, withoutPrecision(p, lp))
+			l.complete = d.varint()
+		}
 		r.labels = append(r.labels, l)
 	}
 	r.hasSet, r.admitted = decodeSet(d)
+	if v < formatV2 {
+		// Version 1 has no without sketches: none of its series are in them.
+		c := newerThan(r.series)
+		for i := range r.labels {
+			r.labels[i].complete = c
+		}
+	}
 	return r
+}
+
+// newerThan returns the first epoch after every slot of slots: the complete
+// epoch of a without ring that misses the series of slots.
+func newerThan(slots []slotRec) int64 {
+	c := int64(math.MinInt64)
+	for _, s := range slots {
+		if s.epoch >= c {
+			c = s.epoch + 1
+		}
+	}
+	return c
 }
 
 func (t *Tracker) header(e *encoder, magic []byte) {
 	e.raw(magic)
+	e.raw([]byte{formatCurrent})
 	e.uvarint(uint64(t.cfg.Precision))
 	e.uvarint(uint64(t.cfg.LabelPrecision))
 	e.uvarint(uint64(t.sub))
 }
 
-func (t *Tracker) checkHeader(d *decoder, magic []byte) error {
-	if got := d.raw(uint64(len(magic)), uint64(len(magic)), "magic"); d.err != nil || !bytes.Equal(got, magic) {
-		return fmt.Errorf("bad magic: %w", ErrCorrupt)
+// checkHeader reads and checks the header and returns the format version.
+func (t *Tracker) checkHeader(d *decoder, magic []byte) (int, error) {
+	n := uint64(len(magic)) + 1
+	got := d.raw(n, n, "magic")
+	if d.err != nil || !bytes.Equal(got[:len(magic)], magic) {
+		return 0, fmt.Errorf("bad magic: %w", ErrCorrupt)
+	}
+	v := int(got[len(magic)])
+	if v != formatV1 && v != formatV2 {
+		return 0, fmt.Errorf("format version %d, this build reads %d and %d: %w", v, formatV1, formatV2, ErrIncompatible)
 	}
 	p, lp, sub := d.uvarint(), d.uvarint(), d.uvarint()
 	if d.err != nil {
-		return d.err
+		return 0, d.err
 	}
 	if p != uint64(t.cfg.Precision) || lp != uint64(t.cfg.LabelPrecision) || sub != uint64(t.sub) {
-		return fmt.Errorf("written with precision %d, label_precision %d, sub-window %v; configured %d, %d, %v: %w",
+		return 0, fmt.Errorf("written with precision %d, label_precision %d, sub-window %v; configured %d, %d, %v: %w",
 			p, lp, time.Duration(sub), t.cfg.Precision, t.cfg.LabelPrecision, t.sub, ErrIncompatible)
 	}
-	return nil
+	return v, nil
 }
 
 // Snapshot writes the whole state (sketches, rates, admitted sets; not peer
@@ -266,7 +320,8 @@ func (t *Tracker) Restore(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	if err := t.checkHeader(d, snapshotMagic); err != nil {
+	v, err := t.checkHeader(d, snapshotMagic)
+	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	type tenantRec struct {
@@ -283,7 +338,7 @@ func (t *Tracker) Restore(data []byte) error {
 		r.refused = decodeRing(d, t.cfg.Precision)
 		nm := d.count(6, "metric")
 		for j := 0; j < nm && d.err == nil; j++ {
-			r.metrics = append(r.metrics, decodeMetric(d, t.cfg.Precision, t.cfg.LabelPrecision))
+			r.metrics = append(r.metrics, decodeMetric(d, t.cfg.Precision, t.cfg.LabelPrecision, v))
 		}
 		recs = append(recs, r)
 	}
@@ -339,6 +394,13 @@ func (t *Tracker) mergeMetric(tn *tenantState, rec *metricRec, now time.Time) {
 		}
 		t.refreshLimits(tn, m)
 		m.first = min(m.first, rec.first)
+		if t.cfg.LabelDropEstimates {
+			t.mergeCompleteness(m, rec)
+		}
+		ownComplete := int64(math.MinInt64) // what m's own series leave out of a label new to m
+		if last, ok := m.series.maxEpoch(); ok {
+			ownComplete = last + 1
+		}
 		t.mergeSlots(&m.series, rec.series, cur, t.cfg.Precision)
 		t.mergeSlots(&m.refused, rec.refused, cur, t.cfg.Precision)
 		for _, r := range rec.rates {
@@ -346,14 +408,20 @@ func (t *Tracker) mergeMetric(tn *tenantState, rec *metricRec, now time.Time) {
 				m.rates.add(r.epoch, t.n, r.samples, r.bytes)
 			}
 		}
-		for _, l := range rec.labels {
+		for i := range rec.labels {
+			l := &rec.labels[i]
 			ls := m.labels[l.name]
 			if ls == nil {
-				if ls = t.newLabel(m, l.name); ls == nil {
+				if ls = t.newLabel(m, l.name, max(l.complete, ownComplete)); ls == nil {
 					continue
 				}
+			} else if ls.drop != nil {
+				ls.drop.complete = max(ls.drop.complete, l.complete)
 			}
 			t.mergeSlots(&ls.values, l.values, cur, t.cfg.LabelPrecision)
+			if ls.drop != nil {
+				t.mergeSlots(&ls.drop.without, l.without, cur, t.cfg.withoutPrecision())
+			}
 			if ls.admitted != nil {
 				for _, e := range l.set {
 					if e.epoch >= idleBefore {
@@ -374,6 +442,21 @@ func (t *Tracker) mergeMetric(tn *tenantState, rec *metricRec, now time.Time) {
 		}
 		m.mu.Unlock()
 		return
+	}
+}
+
+// mergeCompleteness marks m's labels that rec does not know: rec's series
+// are missing from their without rings (rec's owner never saw the label, so
+// it fed no without ring of it). Called with m.mu, before rec is merged.
+func (t *Tracker) mergeCompleteness(m *metricState, rec *metricRec) {
+	c := newerThan(rec.series)
+	if c == math.MinInt64 {
+		return
+	}
+	for name, ls := range m.labels {
+		if ls.drop != nil && !slices.ContainsFunc(rec.labels, func(l labelRec) bool { return l.name == name }) {
+			ls.drop.complete = max(ls.drop.complete, c)
+		}
 	}
 }
 
@@ -414,11 +497,12 @@ func (t *Tracker) ImportMetric(data []byte, now time.Time) (tenant, metric strin
 	if err != nil {
 		return "", "", fmt.Errorf("import metric: %w", err)
 	}
-	if err := t.checkHeader(d, exportMagic); err != nil {
+	v, err := t.checkHeader(d, exportMagic)
+	if err != nil {
 		return "", "", fmt.Errorf("import metric: %w", err)
 	}
 	tenant = d.str()
-	rec := decodeMetric(d, t.cfg.Precision, t.cfg.LabelPrecision)
+	rec := decodeMetric(d, t.cfg.Precision, t.cfg.LabelPrecision, v)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}

@@ -193,12 +193,35 @@ type metricState struct {
 	labels   map[string]*labelState
 	admitted *hashSet      // nil unless a series limit applies
 	msgs     *[3][3]string // refusal texts, [limit kind][enforce, shadow, fail open]; lazily
+	obs      uint64        // observations that fed the label-drop sketches; see labelDrop.stamp
 }
 
 // labelState is one (tenant, metric, label name).
 type labelState struct {
 	values   ring
-	admitted *hashSet // value hashes; nil unless max_values_per_label applies
+	admitted *hashSet   // value hashes; nil unless max_values_per_label applies
+	drop     *labelDrop // nil unless Config.LabelDropEstimates
+}
+
+// labelDrop is a label's label-drop estimate state, apart so that a tracker
+// without estimates pays one pointer per label for it. Its owner's mutex
+// guards it.
+//
+// without counts the distinct label sets of the metric's series with this
+// label removed (see withoutHash), at Config.Precision. nameHash is the
+// label name's nameHash, computed once. complete is the oldest epoch from
+// which without holds every series the metric was observed with
+// (math.MinInt64: all of them): a label created after the metric's first
+// series, or restored from a snapshot that had no without sketches, misses
+// the series observed before, so its estimate is unknown until their
+// sub-windows leave the window. Merging two states takes the larger
+// complete epoch. stamp is the metricState.obs of the last observation that
+// carried the label.
+type labelDrop struct {
+	without  ring
+	nameHash uint64
+	complete int64
+	stamp    uint64
 }
 
 const (

@@ -147,7 +147,8 @@ func TestValuesPerLabelLimit(t *testing.T) {
 	require.True(t, tr.Observe(ser("b", "200"), now).Admit)
 
 	row := metricRow(t, tr, "t", "req")
-	require.Equal(t, []LabelCardinality{{Name: "pod", Values: 4}, {Name: "code", Values: 2}}, row.Labels)
+	// Six series: dropping pod leaves code (2), dropping code leaves pod (4).
+	require.Equal(t, []LabelCardinality{{Name: "pod", Values: 4, SeriesWithout: 2}, {Name: "code", Values: 2, SeriesWithout: 4}}, row.Labels)
 }
 
 func TestTenantLimitAcrossPeers(t *testing.T) {

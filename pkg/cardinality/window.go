@@ -167,6 +167,28 @@ func (r *ring) mergeSlot(epoch int64, n int, p uint8, sk *sketch) error {
 	return nil
 }
 
+// maxEpoch returns the newest epoch r holds a slot of; ok is false when it
+// holds none.
+func (r *ring) maxEpoch() (e int64, ok bool) {
+	for i := range r.slots {
+		if !ok || r.slots[i].epoch > e {
+			e, ok = r.slots[i].epoch, true
+		}
+	}
+	return e, ok
+}
+
+// minLive returns the oldest epoch of a live slot in the window ending at
+// cur; ok is false when no slot is live.
+func (r *ring) minLive(cur int64, n int) (e int64, ok bool) {
+	for i := range r.slots {
+		if ep := r.slots[i].epoch; live(ep, cur, n) && (!ok || ep < e) {
+			e, ok = ep, true
+		}
+	}
+	return e, ok
+}
+
 // expire frees slots outside the window ending at cur and reports whether
 // any live slot remains.
 func (r *ring) expire(cur int64, n int) bool {

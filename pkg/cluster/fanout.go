@@ -71,11 +71,15 @@ func (f *FanOut) Tenants(ctx context.Context, q cardinality.Query) ([]cardinalit
 	return cardinality.MergeTenants(parts, q)
 }
 
-// params asks an ingester for the same rows, with sketches to merge. Since
-// each metric has one owner, every ingester's top q.Limit together hold
-// the cluster's top q.Limit.
+// params asks an ingester for the same rows, with sketches to merge, and
+// with the listing's labels when q asks for them. Since each metric has one
+// owner, every ingester's top q.Limit together hold the cluster's top
+// q.Limit.
 func params(q cardinality.Query) url.Values {
 	v := url.Values{"sketches": {"true"}}
+	if q.Labels {
+		v.Set("labels", "true")
+	}
 	if q.Tenant != "" {
 		v.Set("tenant", q.Tenant)
 	}

@@ -143,3 +143,63 @@ func TestFanOutHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestFanOutParams(t *testing.T) {
+	for name, tc := range map[string]struct {
+		q    cardinality.Query
+		want string
+	}{
+		"defaults": {cardinality.Query{}, "sketches=true"},
+		"all":      {cardinality.Query{Tenant: "a", Limit: 5, Sort: cardinality.SortRefused, Labels: true}, "labels=true&limit=5&sketches=true&sort=refused&tenant=a"},
+		"sketches": {cardinality.Query{Sketches: true}, "sketches=true"},
+		"labels":   {cardinality.Query{Labels: true}, "labels=true&sketches=true"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, params(tc.q).Encode())
+		})
+	}
+}
+
+// TestFanOutLabels: the listing asked with labels carries every metric's
+// labels and label-drop estimates through the fan-out, without label
+// sketches; a metric two ingesters answer for takes the larger estimate.
+func TestFanOutLabels(t *testing.T) {
+	_, f := threeIngesters(t)
+	pool := NewPool()
+	defer pool.Close()
+	fo := NewFanOut(testConfig(), f, pool, nil, nil)
+	ctx := context.Background()
+
+	rows, err := fo.Metrics(ctx, cardinality.Query{Tenant: "team-a", Labels: true})
+	require.NoError(t, err)
+	got := map[string]map[string]uint64{}
+	for _, r := range rows {
+		got[r.Name] = map[string]uint64{}
+		for _, l := range r.Labels {
+			require.Nil(t, l.Sketch)
+			require.Nil(t, l.WithoutSketch)
+			got[r.Name][l.Name] = l.SeriesWithout
+		}
+	}
+	// Series carry id and pod (id % 3): dropping id leaves the 3 pods,
+	// dropping pod merges nothing. m3's parts hold 150 and 200 series.
+	require.Equal(t, map[string]map[string]uint64{
+		"m1": {"id": 3, "pod": 100},
+		"m2": {"id": 3, "pod": 50},
+		"m3": {"id": 3, "pod": 200},
+	}, got)
+
+	rows, err = fo.Metrics(ctx, cardinality.Query{Tenant: "team-a"})
+	require.NoError(t, err)
+	for _, r := range rows {
+		require.Nil(t, r.Labels, "no labels unless asked for")
+	}
+
+	// The single-metric answer carries label sketches: their union.
+	one, err := fo.Metric(ctx, "m3", cardinality.Query{})
+	require.NoError(t, err)
+	require.Equal(t, []cardinality.LabelCardinality{
+		{Name: "id", Values: 300, SeriesWithout: 3},
+		{Name: "pod", Values: 3, SeriesWithout: 300},
+	}, one[0].Labels)
+}
