@@ -159,3 +159,46 @@ func TestUsageQueryStatsLiveOnOwners(t *testing.T) {
 	}
 	waitCounts("after the restart")
 }
+
+// usageSuggestion is one /api/v1/usage/suggestions item.
+type usageSuggestion struct {
+	Kind         string   `json:"kind"`
+	Metrics      []string `json:"metrics"`
+	Labels       []string `json:"labels"`
+	SeriesSaved  uint64   `json:"series_saved"`
+	MergesSeries bool     `json:"merges_series"`
+	MergeUnknown bool     `json:"merge_unknown"`
+}
+
+// TestUsageSuggestsLabelDrop: the dashboard reads usage_used_total only by
+// job, so its phase label is unused. With per-label costs from the
+// ingesters' cardinality state, the metric is partially_used and the
+// labeldrop suggestion says dropping phase merges its two series into one.
+//
+//	writes ──► distributor ──► ingester ──► Prometheus 3.16
+//	                           └── /api/v1/usage/suggestions (costs fanned out)
+func TestUsageSuggestsLabelDrop(t *testing.T) {
+	c := startUsageCluster(t, "off")
+	writeUsagePhase(t, c, "before")
+	writeUsagePhase(t, c, "after")
+	waitSeries(t, c, `usage_used_total`,
+		`{__name__="usage_used_total", job="app", phase="after"}`,
+		`{__name__="usage_used_total", job="app", phase="before"}`)
+
+	var got []usageSuggestion
+	require.Eventually(t, func() bool {
+		if usageMetrics(t, c, "partially_used")["usage_used_total"].Series != 2 {
+			return false
+		}
+		got = nil
+		apiGet(t, "http://"+c.distributor.webAddr, "/api/v1/usage/suggestions", url.Values{}, &got)
+		for _, s := range got {
+			if len(s.Labels) == 1 && s.Labels[0] == "phase" && len(s.Metrics) == 1 && s.Metrics[0] == "usage_used_total" {
+				return s.SeriesSaved == 1 && s.MergesSeries && !s.MergeUnknown
+			}
+		}
+		return false
+	}, 30*time.Second, 200*time.Millisecond, "no labeldrop suggestion for phase saving 1 series: %+v", got)
+	_, body := rawGet(t, c.distributor.url("/api/v1/usage/suggestions"))
+	t.Logf("GET /api/v1/usage/suggestions: %s", body)
+}

@@ -20,8 +20,11 @@ import (
 
 // clusterCosts adapts the cluster-wide cardinality fan-out to
 // usage.CostSource: every metric the ingesters track, its series and
-// samples/s summed over tenants. A failed fan-out answers no metrics, which
-// classifies nothing and so drops nothing (fail safe). Safe for concurrent use.
+// samples/s summed over tenants, and per label its distinct values and the
+// series the metric would have without it (the largest over tenants: a
+// label-drop merges series if it does so for any tenant). A failed fan-out
+// answers no metrics, which classifies nothing and so drops nothing (fail
+// safe). Safe for concurrent use.
 type clusterCosts struct {
 	src     cardinality.Source
 	timeout time.Duration
@@ -34,24 +37,59 @@ var _ usage.CostSource = (*clusterCosts)(nil)
 func (c *clusterCosts) MetricCosts() []usage.MetricCost {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	rows, err := c.src.Metrics(ctx, cardinality.Query{Limit: -1})
+	rows, err := c.src.Metrics(ctx, cardinality.Query{Limit: -1, Labels: true})
 	if err != nil {
 		c.logger.Warn("usage: cardinality fan-out failed; no metric costs this round", "err", err)
 		return nil
 	}
-	byName := map[string]*usage.MetricCost{}
+	return metricCosts(rows)
+}
+
+// metricCosts folds per-tenant rows into one cost per metric name. A
+// label's SeriesWithout is the metric's series less what dropping the label
+// saves in each tenant (each tenant's series are distinct); it stays 0
+// (unknown) when any tenant's row does not know it.
+func metricCosts(rows []cardinality.MetricCardinality) []usage.MetricCost {
+	type acc struct {
+		cost    usage.MetricCost
+		labels  map[string]*usage.LabelCost
+		saved   map[string]uint64
+		unknown map[string]bool
+	}
+	byName := map[string]*acc{}
 	for _, r := range rows {
-		mc := byName[r.Name]
-		if mc == nil {
-			mc = &usage.MetricCost{Name: r.Name}
-			byName[r.Name] = mc
+		a := byName[r.Name]
+		if a == nil {
+			a = &acc{cost: usage.MetricCost{Name: r.Name}, labels: map[string]*usage.LabelCost{},
+				saved: map[string]uint64{}, unknown: map[string]bool{}}
+			byName[r.Name] = a
 		}
-		mc.Series += r.Series
-		mc.SamplesRate += r.SamplesRate
+		a.cost.Series += r.Series
+		a.cost.SamplesRate += r.SamplesRate
+		for _, l := range r.Labels {
+			lc := a.labels[l.Name]
+			if lc == nil {
+				lc = &usage.LabelCost{Name: l.Name}
+				a.labels[l.Name] = lc
+			}
+			lc.Values = max(lc.Values, l.Values)
+			if l.SeriesWithout == 0 {
+				a.unknown[l.Name] = true
+				continue
+			}
+			a.saved[l.Name] += r.Series - min(l.SeriesWithout, r.Series)
+		}
 	}
 	out := make([]usage.MetricCost, 0, len(byName))
-	for _, mc := range byName {
-		out = append(out, *mc)
+	for _, a := range byName {
+		for name, lc := range a.labels {
+			if !a.unknown[name] {
+				lc.SeriesWithout = max(1, a.cost.Series-min(a.saved[name], a.cost.Series))
+			}
+			a.cost.Labels = append(a.cost.Labels, *lc)
+		}
+		sort.Slice(a.cost.Labels, func(i, j int) bool { return a.cost.Labels[i].Name < a.cost.Labels[j].Name })
+		out = append(out, a.cost)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
