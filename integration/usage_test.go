@@ -82,6 +82,7 @@ func usageMetrics(t *testing.T, c *cluster, state string) map[string]usageMetric
 
 // usagePolicy is the /api/v1/usage/policy answer.
 type usagePolicy struct {
+	Mode       string   `json:"mode"`
 	Candidates []string `json:"candidates"`
 	Blocked    bool     `json:"blocked"`
 	Reason     string   `json:"reason"`

@@ -52,14 +52,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "distributor")
 	reg := proc.NewRegistry()
 
-	// Governance rules: loaded now, reloaded on SIGHUP and POST /-/reload
-	// from the same file and flags; an invalid reload keeps the old rules.
+	// Governance rules: loaded now, reloaded with the usage section (below)
+	// on SIGHUP and POST /-/reload; an invalid reload keeps the old config.
 	rulesMgr := rules.NewManager(logger, reg)
 	if err := rulesMgr.Reload(cfg.Rules); err != nil {
 		return &config.UsageError{Err: err}
-	}
-	reload := func() error {
-		return rulesMgr.ReloadFrom(func() (rules.Config, error) { return reloadRules(args) })
 	}
 
 	// Distributors join the ring as members that own nothing.
@@ -90,9 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
-	if cfg.Usage.DropUnused.Mode == usage.ModeShadow || cfg.Usage.DropUnused.Mode == usage.ModeEnforce {
-		dist.SetDropPolicy(usageMgr.Policy())
-	}
+	// Always consulted: with mode off it selects nothing, and a reload can
+	// turn it on.
+	dist.SetDropPolicy(usageMgr.Policy())
+	reload := func() error { return reloadConfig(args, rulesMgr, usageMgr, outbox) }
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/write", dist)
@@ -139,21 +137,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return proc.RunGroup(&g, logger)
 }
 
-// reloadRules re-reads the configuration exactly as at startup (the file,
-// then the flags given) and returns its rules section.
-func reloadRules(args []string) (rules.Config, error) {
-	cfg, err := config.Parse(config.RoleDistributor, args, io.Discard)
-	if err != nil {
-		var ue *config.UsageError
-		if errors.As(err, &ue) {
-			err = ue.Err
+// reloadConfig re-reads the configuration exactly as at startup (the
+// file, then the flags given) and applies its rules and usage sections. A
+// file that does not parse or validate changes nothing; the rules manager
+// logs the outcome and sets promgov_config_last_reload_successful.
+func reloadConfig(args []string, rulesMgr *rules.Manager, usageMgr *usage.Manager, outbox *usage.AccessStats) error {
+	var cfg *config.Config
+	err := rulesMgr.ReloadFrom(func() (rules.Config, error) {
+		var err error
+		cfg, err = config.Parse(config.RoleDistributor, args, io.Discard)
+		if err != nil {
+			var ue *config.UsageError
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return rules.Config{}, err
 		}
-		return rules.Config{}, err
+		if cfg.File == "" {
+			return rules.Config{}, errors.New("no --config.file was given: there is nothing to reload")
+		}
+		return cfg.Rules, nil
+	})
+	if err != nil {
+		return err
 	}
-	if cfg.File == "" {
-		return rules.Config{}, errors.New("no --config.file was given: there is nothing to reload")
-	}
-	return cfg.Rules, nil
+	return usageMgr.ApplyConfig(cfg.Usage, usage.SourcesFromConfig(cfg.Usage, outbox, cfg.Distributor.RemoteWrite.DefaultTenant))
 }
 
 // reloadOnSignal calls reload on every signal from hup until ctx ends. The
@@ -166,7 +174,7 @@ func reloadOnSignal(ctx context.Context, hup <-chan os.Signal, reload func() err
 			return nil
 		case <-hup:
 			logger.Info("SIGHUP: reloading configuration")
-			_ = reload() // logged and counted by the manager; the old rules stay on error.
+			_ = reload() // logged and counted by the rules manager; the old config stays on error.
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,9 +94,10 @@ type Manager struct {
 	policy *Policy
 	start  time.Time
 
-	mu       sync.Mutex
-	statuses []SourceStatus
-	report   *Report
+	mu      sync.Mutex // guards cfg, sources, access, report
+	sources []*sourceEntry
+	access  *SourceStatus // the query statistics' status; nil unless Deps.AccessName
+	report  *Report
 
 	loads    *prometheus.CounterVec
 	lastLoad *prometheus.GaugeVec
@@ -142,12 +144,9 @@ func NewManager(cfg Config, deps Deps) (*Manager, error) {
 			}
 		}
 	}
-	m.statuses = make([]SourceStatus, len(deps.Sources))
-	for i, s := range deps.Sources {
-		m.statuses[i] = SourceStatus{Name: s.Name(), Kind: s.Kind()}
-	}
+	m.sources = entries(deps.Sources, nil)
 	if deps.AccessName != "" {
-		m.statuses = append(m.statuses, SourceStatus{Name: deps.AccessName, Kind: KindQueryStats})
+		m.access = &SourceStatus{Name: deps.AccessName, Kind: KindQueryStats}
 	}
 	return m, nil
 }
@@ -182,7 +181,10 @@ func (m *Manager) Policy() *Policy { return m.policy }
 
 // Run reloads every ReloadInterval until ctx is done. It returns nil on cancellation.
 func (m *Manager) Run(ctx context.Context) error {
-	t := time.NewTicker(m.cfg.ReloadInterval)
+	m.mu.Lock()
+	interval := m.cfg.ReloadInterval
+	m.mu.Unlock()
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		m.Refresh(ctx)
@@ -196,23 +198,32 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Refresh loads every source once, reclassifies and updates the policy.
 func (m *Manager) Refresh(ctx context.Context) {
-	for i, s := range m.deps.Sources {
+	m.mu.Lock()
+	sources := slices.Clone(m.sources)
+	m.mu.Unlock()
+	for _, e := range sources {
 		if ctx.Err() != nil {
 			return
 		}
-		m.loadOne(ctx, i, s)
+		m.loadOne(ctx, e)
 	}
 	m.reclassify(ctx)
 }
 
-func (m *Manager) loadOne(ctx context.Context, i int, s Source) {
-	lctx, cancel := context.WithTimeout(ctx, m.cfg.LoadTimeout)
+// loadOne loads one source and records the outcome in its status (which a
+// concurrent ApplyConfig may already have dropped: then nobody reads it).
+func (m *Manager) loadOne(ctx context.Context, e *sourceEntry) {
+	m.mu.Lock()
+	timeout := m.cfg.LoadTimeout
+	m.mu.Unlock()
+	s := e.src
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := s.Load(lctx)
 	now := m.deps.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := &m.statuses[i]
+	st := e.st
 	st.LastAttempt = &now
 	if err != nil {
 		m.loads.WithLabelValues(s.Kind(), "failure").Inc()
@@ -253,10 +264,10 @@ func (m *Manager) markHealthyLocked(st *SourceStatus, now time.Time, healthy boo
 // noteAccess records the outcome of reading the query statistics in their
 // status entry (when listed). m.mu is held.
 func (m *Manager) noteAccessLocked(snap AccessSnapshot, err error, now time.Time) {
-	if m.deps.AccessName == "" {
+	st := m.access
+	if st == nil {
 		return
 	}
-	st := &m.statuses[len(m.statuses)-1]
 	st.LastAttempt = &now
 	if err != nil {
 		m.loads.WithLabelValues(KindQueryStats, "failure").Inc()
@@ -277,7 +288,7 @@ func (m *Manager) noteAccessLocked(snap AccessSnapshot, err error, now time.Time
 // health summarises the sources. With no sources, usage data starts with the Manager.
 func (m *Manager) health() Health {
 	h := Health{Healthy: true, Since: m.start}
-	for _, st := range m.statuses {
+	for _, st := range m.statusesLocked() {
 		if !st.Healthy || st.HealthySince == nil {
 			return Health{}
 		}
@@ -291,7 +302,10 @@ func (m *Manager) health() Health {
 // Reclassify classifies with the current consumers, access stats and costs,
 // and updates the policy.
 func (m *Manager) Reclassify() *Report {
-	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.LoadTimeout)
+	m.mu.Lock()
+	timeout := m.cfg.LoadTimeout
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return m.reclassify(ctx)
 }
@@ -302,8 +316,8 @@ func (m *Manager) reclassify(ctx context.Context) *Report {
 	m.mu.Lock()
 	m.noteAccessLocked(access, aerr, now)
 	var consumers []Consumer
-	for _, st := range m.statuses {
-		consumers = append(consumers, st.consumers...)
+	for _, e := range m.sources {
+		consumers = append(consumers, e.st.consumers...)
 	}
 	h := m.health()
 	m.mu.Unlock()
@@ -333,10 +347,24 @@ func (m *Manager) Report() *Report {
 func (m *Manager) Sources() []SourceStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]SourceStatus, len(m.statuses))
-	copy(out, m.statuses)
-	for i := range out {
-		out[i].consumers = nil
+	var out []SourceStatus
+	for _, st := range m.statusesLocked() {
+		c := *st
+		c.consumers = nil
+		out = append(out, c)
+	}
+	return out
+}
+
+// statusesLocked lists the sources' statuses, then the query statistics'.
+// m.mu is held.
+func (m *Manager) statusesLocked() []*SourceStatus {
+	out := make([]*SourceStatus, 0, len(m.sources)+1)
+	for _, e := range m.sources {
+		out = append(out, e.st)
+	}
+	if m.access != nil {
+		out = append(out, m.access)
 	}
 	return out
 }

@@ -57,6 +57,7 @@ type PolicyStatus struct {
 
 type dropSet struct {
 	names  map[string]struct{}
+	mode   string
 	status PolicyStatus
 }
 
@@ -64,10 +65,9 @@ type dropSet struct {
 // by the Manager after each classification; Check is the write-path hot
 // path and is safe for concurrent use with Update.
 type Policy struct {
+	mu          sync.Mutex // guards cfg, allow, deny and unusedSince
 	cfg         DropConfig
 	allow, deny []*regexp.Regexp
-
-	mu          sync.Mutex // guards unusedSince
 	unusedSince map[string]time.Time
 
 	current atomic.Pointer[dropSet]
@@ -105,12 +105,7 @@ func NewPolicy(cfg DropConfig, reg prometheus.Registerer) (*Policy, error) {
 	}
 	p.dropped = p.checks.WithLabelValues("dropped")
 	p.wouldDrop = p.checks.WithLabelValues("would_drop")
-	for _, r := range cfg.Allow {
-		p.allow = append(p.allow, regexp.MustCompile("^(?:"+r+")$"))
-	}
-	for _, r := range cfg.Deny {
-		p.deny = append(p.deny, regexp.MustCompile("^(?:"+r+")$"))
-	}
+	p.allow, p.deny = compileAnchored(cfg.Allow), compileAnchored(cfg.Deny)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{p.blocked, p.candidates, p.checks} {
 			if err := reg.Register(c); err != nil {
@@ -118,11 +113,49 @@ func NewPolicy(cfg DropConfig, reg prometheus.Registerer) (*Policy, error) {
 			}
 		}
 	}
-	p.setBlocked(BlockedNoData)
-	p.current.Store(&dropSet{status: PolicyStatus{Mode: cfg.Mode, GracePeriod: cfg.GracePeriod.String(), Blocked: cfg.Mode != ModeOff, Reason: BlockedNoData, Candidates: []string{}}})
+	p.resetLocked()
 	return p, nil
 }
 
+// compileAnchored compiles validated, fully anchored name regexes.
+func compileAnchored(res []string) []*regexp.Regexp {
+	out := make([]*regexp.Regexp, 0, len(res))
+	for _, r := range res {
+		out = append(out, regexp.MustCompile("^(?:"+r+")$"))
+	}
+	return out
+}
+
+// resetLocked selects nothing until the next Update. p.mu is held (or p is
+// not shared yet).
+func (p *Policy) resetLocked() {
+	p.setBlocked(BlockedNoData)
+	p.candidates.Set(0)
+	p.current.Store(&dropSet{mode: p.cfg.Mode, status: PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(),
+		Blocked: p.cfg.Mode != ModeOff, Reason: BlockedNoData, Candidates: []string{}}})
+}
+
+// SetConfig replaces the mode, grace period and allow/deny lists (a config
+// reload). Until the next Update nothing is selected, so a narrower allow
+// list or a switch to off takes effect at once; the metrics' unused clocks
+// are kept, so a longer or shorter grace period applies to the time already
+// observed.
+func (p *Policy) SetConfig(cfg DropConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeOff
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg = cfg
+	p.allow, p.deny = compileAnchored(cfg.Allow), compileAnchored(cfg.Deny)
+	p.resetLocked()
+	return nil
+}
+
+// setBlocked sets the blocked gauge. p.mu is held.
 func (p *Policy) setBlocked(reason string) {
 	for _, r := range blockedReasons {
 		v := 0.0
@@ -156,7 +189,7 @@ func (p *Policy) Update(rep *Report, h Health, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	status := PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(), UpdatedAt: now, Candidates: []string{}}
-	set := &dropSet{names: map[string]struct{}{}}
+	set := &dropSet{names: map[string]struct{}{}, mode: p.cfg.Mode}
 	reason := ""
 	switch {
 	case rep == nil:
@@ -212,7 +245,7 @@ func (p *Policy) Check(metric string) Verdict {
 	if _, ok := s.names[metric]; !ok {
 		return Verdict{}
 	}
-	if p.cfg.Mode == ModeEnforce {
+	if s.mode == ModeEnforce {
 		p.dropped.Inc()
 		return Verdict{Drop: true, WouldDrop: true}
 	}
