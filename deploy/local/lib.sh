@@ -57,10 +57,12 @@ YAML
   wait_http http://127.0.0.1:9090/-/ready
 }
 
-# start_cluster BACKEND_PROTOCOL: 3 ingesters (HTTP :9501-9503, gRPC
-# :9095-9097) and a distributor (HTTP :9500), all in one memberlist cluster.
+# start_cluster BACKEND_PROTOCOL [DISTRIBUTOR_FLAG...]: 3 ingesters (HTTP
+# :9501-9503, gRPC :9095-9097) and a distributor (HTTP :9500), all in one
+# memberlist cluster.
 start_cluster() {
   local proto=$1 i
+  shift
   for i in 1 2 3; do
     start "ingester-$i" "$BIN/ingester" \
       --web.listen-address=127.0.0.1:950$i --grpc.listen-address=127.0.0.1:909$((4+i)) \
@@ -70,7 +72,7 @@ start_cluster() {
   done
   start distributor "$BIN/distributor" --web.listen-address=127.0.0.1:9500 \
     --memberlist.bind-address=127.0.0.1:7946 --memberlist.join=127.0.0.1:7947 \
-    --memberlist.node-name=distributor-1
+    --memberlist.node-name=distributor-1 "$@"
   for i in 1 2 3; do wait_http http://127.0.0.1:950$i/-/ready; done
   wait_http http://127.0.0.1:9500/-/ready
 }

@@ -23,7 +23,12 @@ trap 'trap - INT TERM EXIT; echo; echo ">> stopping"; stop_all; echo ">> stopped
 echo ">> starting the backend: $($PROM --version 2>&1 | head -1) on :9090"
 start_backend "$PROM"
 echo ">> starting 3 ingesters (HTTP :9501-9503) and a distributor (HTTP :9500)"
-start_cluster 1   # Debian's Prometheus 2.42 receives RW 1.0 only
+# Debian's Prometheus 2.42 receives RW 1.0 only. The distributor also taps
+# the read API (queries through :9500 reach the backend) and learns usage
+# from deploy/grafana; drop_unused runs in shadow mode: it reports, drops nothing.
+start_cluster 1 --query.backend-url=http://127.0.0.1:9090 \
+  --usage.dashboards-path="$PWD/deploy/grafana" --usage.reload-interval=30s \
+  --usage.drop-unused.mode=shadow --usage.drop-unused.grace-period=10m
 
 echo ">> starting a real sender: Prometheus in agent mode scraping itself and promgov"
 cat >"$RUN_DIR/agent.yml" <<YAML
@@ -52,11 +57,13 @@ promgov is running. Look at:
   ring (JSON)              http://127.0.0.1:9500/api/v1/status/ring
   distributor metrics      http://127.0.0.1:9500/metrics
   top offenders (series)   http://127.0.0.1:9500/api/v1/cardinality/metrics?sort=series&limit=10
-  backend query API        http://127.0.0.1:9090/api/v1/query?query=...
+  unused metrics           http://127.0.0.1:9500/api/v1/usage/metrics?state=unused&sort=series
+  suggested rules          http://127.0.0.1:9500/api/v1/usage/suggestions
+  query API (tapped)       http://127.0.0.1:9500/api/v1/query?query=...   (proxied to :9090, usage recorded)
 Example queries:
-  curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count by (job) (up)'
-  curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=sum(rate(promgov_distributor_received_samples_total[1m]))'
-  curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count({__name__=~"loadgen_.*"})'
+  curl -s http://127.0.0.1:9500/api/v1/query --data-urlencode 'query=count by (job) (up)'
+  curl -s http://127.0.0.1:9500/api/v1/query --data-urlencode 'query=sum(rate(promgov_distributor_received_samples_total[1m]))'
+  curl -s http://127.0.0.1:9500/api/v1/query --data-urlencode 'query=count({__name__=~"loadgen_.*"})'
 Logs: $RUN_DIR/logs   Ctrl-C stops everything.
 MSG
 # Wait for Ctrl-C (or for every child to exit).
