@@ -28,11 +28,11 @@ type accessNode struct {
 	access *usage.AccessStats
 }
 
-func startAccessNode(t *testing.T, name string) *accessNode {
+func startAccessNode(t testing.TB, name string) *accessNode {
 	t.Helper()
 	tr, err := cardinality.New(cardinality.DefaultConfig(), cardinality.Options{})
 	require.NoError(t, err)
-	access := usage.NewAccessStats(1000, 10)
+	access := usage.NewAccessStats(100_000, 10)
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(tr, nil))
 	mux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access))
