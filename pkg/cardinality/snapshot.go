@@ -7,9 +7,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/promgov/promgov/internal/fileutil"
 )
 
 // ErrNotTracked is returned by ExportMetric for a metric this ingester does
@@ -257,47 +258,16 @@ func (t *Tracker) Snapshot(w io.Writer) error {
 
 // WriteSnapshot writes Snapshot to path atomically: a temporary file in the
 // same directory, synced, then renamed over path.
-func (t *Tracker) WriteSnapshot(path string) (err error) {
+func (t *Tracker) WriteSnapshot(path string) error {
 	t.snapMu.Lock()
 	defer t.snapMu.Unlock()
-	defer func() {
-		if err != nil {
-			t.m.snapshotErrors.Inc()
-		}
-	}()
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	size, err := fileutil.WriteAtomic(path, t.Snapshot)
 	if err != nil {
-		return fmt.Errorf("create snapshot in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = t.Snapshot(f); err != nil {
-		return fmt.Errorf("write snapshot %s: %w", f.Name(), err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync snapshot %s: %w", f.Name(), err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat snapshot %s: %w", f.Name(), err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close snapshot %s: %w", f.Name(), err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename snapshot to %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // make the rename durable where the platform allows
-		_ = d.Close()
+		t.m.snapshotErrors.Inc()
+		return fmt.Errorf("write snapshot %s: %w", path, err)
 	}
 	t.m.snapshotTime.Set(float64(t.now().Unix()))
-	t.m.snapshotBytes.Set(float64(st.Size()))
+	t.m.snapshotBytes.Set(float64(size))
 	return nil
 }
 
