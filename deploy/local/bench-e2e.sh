@@ -6,7 +6,8 @@
 #
 # Environment: DURATION (default 30s), PROTOCOL (loadgen's, default 2),
 # BACKEND_PROTOCOL (default 1 with Debian's Prometheus, 2 with PROMGOV_PROMETHEUS),
-# PROMGOV_PROMETHEUS (a Prometheus 3.x binary; default: Debian's).
+# PROMGOV_PROMETHEUS (a Prometheus 3.x binary; default: Debian's), INGESTER_FLAGS
+# (extra ingester flags, e.g. --cardinality.label-drop-estimates=false).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN_DIR=$(mktemp -d /tmp/promgov-bench.XXXXXX)

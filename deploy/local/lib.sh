@@ -59,7 +59,7 @@ YAML
 
 # start_cluster BACKEND_PROTOCOL [DISTRIBUTOR_FLAG...]: 3 ingesters (HTTP
 # :9501-9503, gRPC :9095-9097) and a distributor (HTTP :9500), all in one
-# memberlist cluster.
+# memberlist cluster. INGESTER_FLAGS (word-split) are added to every ingester.
 start_cluster() {
   local proto=$1 i
   shift
@@ -68,7 +68,8 @@ start_cluster() {
       --web.listen-address=127.0.0.1:950$i --grpc.listen-address=127.0.0.1:909$((4+i)) \
       --memberlist.bind-address=127.0.0.1:794$((6+i)) --memberlist.join=127.0.0.1:7946 \
       --memberlist.node-name=ingester-$i --wal.dir="$RUN_DIR/wal-$i" \
-      --backend.url=http://127.0.0.1:9090/api/v1/write --backend.protocol="$proto"
+      --backend.url=http://127.0.0.1:9090/api/v1/write --backend.protocol="$proto" \
+      ${INGESTER_FLAGS:-}
   done
   start distributor "$BIN/distributor" --web.listen-address=127.0.0.1:9500 \
     --memberlist.bind-address=127.0.0.1:7946 --memberlist.join=127.0.0.1:7947 \

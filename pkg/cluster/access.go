@@ -117,6 +117,7 @@ func (s *AccessShipper) ShipOnce(ctx context.Context) error {
 		for t, snap := range drained {
 			s.outbox.MergeTenant(t, snap)
 		}
+		s.logger.Warn("usage: query statistics kept for the next round: the ring has no ACTIVE ingester")
 		return errors.New("ship query statistics: the ring has no ACTIVE ingester")
 	}
 	var ships []*shipment
