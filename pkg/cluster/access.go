@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,27 +147,14 @@ func (s *AccessShipper) ShipOnce(ctx context.Context) error {
 			sh.snap.Patterns = append(sh.snap.Patterns, pa)
 		}
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, sh := range ships {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.send(ctx, sh)
-			if err == nil {
-				return
-			}
+	errs := eachConcurrently(ships, func(_ int, sh *shipment) error {
+		if err := s.send(ctx, sh); err != nil {
 			s.failed.Inc()
 			s.outbox.MergeTenant(sh.req.GetTenant(), sh.snap)
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("ingester %s: %w", sh.addr, err))
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+			return fmt.Errorf("ingester %s: %w", sh.addr, err)
+		}
+		return nil
+	})
 	if err := errors.Join(errs...); err != nil {
 		s.logger.Warn("usage: query statistics not delivered; retrying next round", "failed", len(errs), "err", err)
 		return err
@@ -204,27 +191,15 @@ func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
 	if len(ingesters) == 0 {
 		return usage.AccessSnapshot{}, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
 	}
-	merged := usage.NewAccessStats(int(^uint(0)>>1), int(^uint(0)>>1))
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, in := range ingesters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			snap, err := f.access(ctx, in)
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err))
-				mu.Unlock()
-				return
-			}
-			merged.Merge(snap)
-		}()
-	}
-	wg.Wait()
+	merged := usage.NewAccessStats(math.MaxInt, math.MaxInt)
+	errs := eachConcurrently(ingesters, func(_ int, in ring.Member) error {
+		snap, err := f.access(ctx, in)
+		if err != nil {
+			return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
+		}
+		merged.Merge(snap)
+		return nil
+	})
 	f.m.calls.WithLabelValues(resultSuccess).Add(float64(len(ingesters) - len(errs)))
 	f.m.calls.WithLabelValues(resultFailure).Add(float64(len(errs)))
 	return merged.Snapshot(), errors.Join(errs...)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -100,27 +99,22 @@ func fanOut[T any](ctx context.Context, f *FanOut, path string, v url.Values, de
 		return nil, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
 	}
 	raw := v.Encode()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		parts [][]T
-		errs  []error
-	)
-	for _, in := range ingesters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rows, err := query(ctx, f, in, path, raw, decode)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err))
-				return
-			}
-			parts = append(parts, rows)
-		}()
+	answers := make([][]T, len(ingesters))
+	answered := make([]bool, len(ingesters))
+	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
+		rows, err := query(ctx, f, in, path, raw, decode)
+		if err != nil {
+			return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
+		}
+		answers[i], answered[i] = rows, true
+		return nil
+	})
+	var parts [][]T
+	for i, ok := range answered {
+		if ok {
+			parts = append(parts, answers[i])
+		}
 	}
-	wg.Wait()
 	f.m.calls.WithLabelValues(resultSuccess).Add(float64(len(parts)))
 	f.m.calls.WithLabelValues(resultFailure).Add(float64(len(errs)))
 	if err := ctx.Err(); err != nil {
