@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -110,10 +109,7 @@ var _ usage.AccessSource = (*clusterAccess)(nil)
 // AccessSnapshot implements usage.AccessSource.
 func (c *clusterAccess) AccessSnapshot(ctx context.Context) (usage.AccessSnapshot, error) {
 	snap, err := c.fanOut.Access(ctx)
-	merged := usage.NewAccessStats(math.MaxInt, math.MaxInt)
-	merged.Merge(snap)
-	merged.Merge(c.outbox.Snapshot())
-	return merged.Snapshot(), err
+	return usage.MergeSnapshots(snap, c.outbox.Snapshot()), err
 }
 
 // mountUsage mounts the usage API and, when a backend URL is configured,

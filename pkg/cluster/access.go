@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"time"
 
@@ -191,18 +190,18 @@ func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
 	if len(ingesters) == 0 {
 		return usage.AccessSnapshot{}, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
 	}
-	merged := usage.NewAccessStats(math.MaxInt, math.MaxInt)
-	errs := eachConcurrently(ingesters, func(_ int, in ring.Member) error {
+	snaps := make([]usage.AccessSnapshot, len(ingesters))
+	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
 		snap, err := f.access(ctx, in)
 		if err != nil {
 			return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
 		}
-		merged.Merge(snap)
+		snaps[i] = snap
 		return nil
 	})
 	f.m.calls.WithLabelValues(resultSuccess).Add(float64(len(ingesters) - len(errs)))
 	f.m.calls.WithLabelValues(resultFailure).Add(float64(len(errs)))
-	return merged.Snapshot(), errors.Join(errs...)
+	return usage.MergeSnapshots(snaps...), errors.Join(errs...)
 }
 
 func (f *FanOut) access(ctx context.Context, in ring.Member) (usage.AccessSnapshot, error) {

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"maps"
+	"math"
 	"sync"
 	"time"
 
@@ -51,7 +52,10 @@ func (a *Access) addUser(u string, maxUsers int) {
 	a.Users[u] = struct{}{}
 }
 
-func (a *Access) merge(o *Access, maxUsers int) {
+// Merge adds o into a: counts add up, the later last-queried time wins,
+// users (at most maxUsers) and labels are united. Use math.MaxInt for no
+// user bound.
+func (a *Access) Merge(o *Access, maxUsers int) {
 	a.Count += o.Count
 	if o.Last.After(a.Last) {
 		a.Last = o.Last
@@ -206,12 +210,12 @@ func (s *AccessStats) MergeTenant(tenant string, o AccessSnapshot) (dropped int)
 	ta := s.tenantLocked(tenant)
 	for name, oa := range o.Metrics {
 		if a := s.entryLocked(ta, name); a != nil {
-			a.merge(oa, s.maxUsers)
+			a.Merge(oa, s.maxUsers)
 		}
 	}
 	for _, op := range o.Patterns {
 		if a := s.patternLocked(ta, op.Pattern.Regex, op.Pattern.Negative); a != nil {
-			a.merge(op.Access, s.maxUsers)
+			a.Merge(op.Access, s.maxUsers)
 		}
 	}
 	return int(s.dropped - before)
@@ -230,14 +234,14 @@ func (s *AccessStats) Snapshot() AccessSnapshot {
 	for _, ta := range s.tenants {
 		for n, a := range ta.metrics {
 			if cur, ok := out.Metrics[n]; ok {
-				cur.merge(a, s.maxUsers)
+				cur.Merge(a, s.maxUsers)
 			} else {
 				out.Metrics[n] = a.clone()
 			}
 		}
 		for k, p := range ta.patterns {
 			if cur, ok := pats[k]; ok {
-				cur.Access.merge(p.Access, s.maxUsers)
+				cur.Access.Merge(p.Access, s.maxUsers)
 			} else {
 				pats[k] = PatternAccess{Pattern: p.Pattern, Access: p.Access.clone()}
 			}
@@ -284,6 +288,22 @@ func (s *AccessStats) Drain() map[string]AccessSnapshot {
 	}
 	s.tenants = map[string]*tenantAccess{}
 	s.entries = 0
+	return out
+}
+
+// MergeSnapshots returns the union of snapshots (e.g. every ingester's
+// answer), with no bound: the inputs are bounded already. The inputs are
+// not modified.
+func MergeSnapshots(snaps ...AccessSnapshot) AccessSnapshot {
+	merged := NewAccessStats(math.MaxInt, math.MaxInt)
+	for _, s := range snaps {
+		merged.Merge(s)
+	}
+	// Drain hands over the merged maps without another deep copy.
+	out := merged.Drain()[""]
+	if out.Metrics == nil {
+		out.Metrics = map[string]*Access{}
+	}
 	return out
 }
 

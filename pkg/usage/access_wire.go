@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -96,7 +97,7 @@ func (d AccessData) Snapshot() (AccessSnapshot, error) {
 			return AccessSnapshot{}, fmt.Errorf("metrics[%d]: a metric record needs a name and no regex", i)
 		}
 		if cur, ok := s.Metrics[r.Name]; ok {
-			cur.merge(r.access(), len(r.Users)+len(cur.Users))
+			cur.Merge(r.access(), math.MaxInt)
 			continue
 		}
 		s.Metrics[r.Name] = r.access()
@@ -109,7 +110,7 @@ func (d AccessData) Snapshot() (AccessSnapshot, error) {
 		key := PatternKey(r.Regex, r.Negative)
 		if j, ok := seen[key]; ok {
 			cur := s.Patterns[j].Access
-			cur.merge(r.access(), len(r.Users)+len(cur.Users))
+			cur.Merge(r.access(), math.MaxInt)
 			continue
 		}
 		seen[key] = len(s.Patterns)

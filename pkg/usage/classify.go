@@ -2,6 +2,7 @@ package usage
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -158,7 +159,7 @@ func Classify(consumers []Consumer, access AccessSnapshot, costs []MetricCost, n
 		for _, n := range names {
 			if pa.Pattern.Matches(n) {
 				if q, ok := queried[n]; ok {
-					q.merge(pa.Access, 1<<30)
+					q.Merge(pa.Access, math.MaxInt)
 				} else {
 					queried[n] = pa.Access.clone()
 				}

@@ -7,6 +7,7 @@ package accesspb
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -69,18 +70,8 @@ func FromRequest(req *ingesterv1.RecordAccessRequest) (usage.AccessSnapshot, err
 		a := FromStats(m.GetStats())
 		if cur, ok := s.Metrics[m.GetMetric()]; ok {
 			// A well-formed batch names each metric once; add, don't lose.
-			cur.Count += a.Count
-			if a.Last.After(cur.Last) {
-				cur.Last = a.Last
-			}
-			maps.Copy(cur.Labels, a.Labels)
-			if len(a.Users) > 0 {
-				if cur.Users == nil {
-					cur.Users = make(map[string]struct{}, len(a.Users))
-				}
-				maps.Copy(cur.Users, a.Users)
-			}
-			cur.AllLabels = cur.AllLabels || a.AllLabels
+			// The receiver's MergeTenant applies the user bound.
+			cur.Merge(a, math.MaxInt)
 			continue
 		}
 		s.Metrics[m.GetMetric()] = a
