@@ -174,7 +174,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		got = c.backend.rawSamples(t, metric)
 		return len(got) == cardLimit && samplesIn(got) == 40*3+10*2
-	}, 30*time.Second, 200*time.Millisecond, "backend has %d series", len(got))
+	}, 30*time.Second, 200*time.Millisecond, "backend has %v series", lazy(func() any { return len(got) }))
 	for _, s := range got {
 		id, err := strconv.Atoi(s.Metric["id"])
 		require.NoError(t, err)
@@ -237,7 +237,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		got = c.backend.rawSamples(t, metric)
 		return len(got) == cardLimit && samplesIn(got) == 40*4+10*3
-	}, 30*time.Second, 200*time.Millisecond, "backend has %d series", len(got))
+	}, 30*time.Second, 200*time.Millisecond, "backend has %v series", lazy(func() any { return len(got) }))
 
 	// The cluster-wide answer did not double count across the two owners.
 	_, rows = cardGet(t, api+"/metrics?tenant="+tenant+"&sort=refused&limit=1")

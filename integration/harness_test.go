@@ -179,6 +179,13 @@ func (p *process) Running() bool {
 	}
 }
 
+// lazy formats as its function's value at the time the message is printed:
+// require.Eventually's message arguments are evaluated when it is called,
+// so a plain value would show the state before the wait, not after it.
+type lazy func() any
+
+func (l lazy) String() string { return fmt.Sprint(l()) }
+
 // waitReady polls url until it answers 200.
 func waitReady(t *testing.T, p *process, url string) {
 	t.Helper()
@@ -199,15 +206,22 @@ type backend struct {
 	addr string
 }
 
+// startBackend starts a backend in a new directory on a free port.
 func startBackend(t *testing.T) *backend {
 	t.Helper()
-	dir := t.TempDir()
+	return startBackendAt(t, t.TempDir(), freeAddr(t))
+}
+
+// startBackendAt starts a backend on the data in dir, listening on addr, so
+// that it can be stopped and started again on the same data (the WAL tests).
+func startBackendAt(t *testing.T, dir, addr string) *backend {
+	t.Helper()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	// A ring change hands a metric to a new owner while the old owner may
 	// still hold some of its samples, so the backend sees them out of order
-	// for up to a batch deadline (docs/architecture.md, "Ring changes").
+	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
+	// WAL replay re-sends samples it may already have (exact duplicates).
 	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
-	addr := freeAddr(t)
 	p := startProcess(t, "prometheus", prometheus,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

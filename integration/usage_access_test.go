@@ -198,7 +198,7 @@ func TestUsageSuggestsLabelDrop(t *testing.T) {
 			}
 		}
 		return false
-	}, 30*time.Second, 200*time.Millisecond, "no labeldrop suggestion for phase saving 1 series: %+v", got)
+	}, 30*time.Second, 200*time.Millisecond, "no labeldrop suggestion for phase saving 1 series: %+v", lazy(func() any { return got }))
 	_, body := rawGet(t, c.distributor.url("/api/v1/usage/suggestions"))
 	t.Logf("GET /api/v1/usage/suggestions: %s", body)
 }

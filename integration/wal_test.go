@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,29 +20,6 @@ import (
 // request ends acknowledged and loadgen's accepted_samples is exactly what
 // must be in the backend.
 
-// startRestartableBackend starts a Prometheus 3.16 backend like startBackend
-// but in the given data directory and at the given address, so that it can
-// be stopped and started again on the same data (see restartBackend).
-func startRestartableBackend(t *testing.T, dir, addr string) *backend {
-	t.Helper()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	// Replayed records re-send samples the backend may already have; the
-	// out-of-order window lets it take late samples (and exact duplicates).
-	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
-	p := startProcess(t, "prometheus", prometheus,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
-		"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
-		"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
-		"--enable-feature=exemplar-storage,type-and-unit-labels",
-		"--storage.tsdb.retention.time=1d",
-	)
-	waitReady(t, p, "http://"+addr+"/-/ready")
-	return &backend{proc: p, addr: addr}
-}
-
 // walCluster is a distributor and ingesters started with extra ingester
 // flags, in front of a backend that can be restarted.
 type walCluster struct {
@@ -59,7 +35,7 @@ func newWALCluster(t *testing.T, n int, ingesterExtra ...string) *walCluster {
 	requireIntegration(t)
 	dir := t.TempDir()
 	wc := &walCluster{
-		cluster:       &cluster{t: t, backend: startRestartableBackend(t, dir, freeAddr(t)), backendProtocol: 2},
+		cluster:       &cluster{t: t, backend: startBackendAt(t, dir, freeAddr(t)), backendProtocol: 2},
 		backendDir:    dir,
 		ingesterExtra: ingesterExtra,
 	}
@@ -110,10 +86,23 @@ func (wc *walCluster) stopBackend() {
 // restartBackend starts the backend again on the same data and address.
 func (wc *walCluster) restartBackend() {
 	wc.t.Helper()
-	wc.backend = startRestartableBackend(wc.t, wc.backendDir, wc.backend.addr)
+	wc.backend = startBackendAt(wc.t, wc.backendDir, wc.backend.addr)
 }
 
 // loadgenTotal counts every stored loadgen sample from the raw samples.
+// waitAllFound waits until the backend holds every sample loadgen had
+// acknowledged, and returns how many it holds.
+func (wc *walCluster) waitAllFound(rep loadgenReport) int {
+	wc.t.Helper()
+	var found int
+	require.Eventually(wc.t, func() bool {
+		found = wc.loadgenTotal()
+		return int64(found) == rep.AcceptedSamples
+	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
+		rep.AcceptedSamples, lazy(func() any { return found }))
+	return found
+}
+
 func (wc *walCluster) loadgenTotal() int {
 	return samplesIn(wc.backend.rawSamples(wc.t, `{__name__=~"loadgen_.+"}`))
 }
@@ -172,12 +161,7 @@ func TestWALKill9IngesterUnderLoad(t *testing.T) {
 	t.Logf("%s restarted on the same WAL", victim.name)
 
 	rep := waitLoadgen(t, lg, &out, 120*time.Second)
-	var found int
-	require.Eventually(t, func() bool {
-		found = wc.loadgenTotal()
-		return int64(found) == rep.AcceptedSamples
-	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %d)",
-		rep.AcceptedSamples, found)
+	found := wc.waitAllFound(rep)
 	t.Logf("kill -9: sent %d samples, acknowledged %d, found in the backend %d (retries %d, statuses %v)",
 		rep.SentSamples, rep.AcceptedSamples, found, rep.Retries, rep.StatusCounts)
 }
@@ -224,12 +208,7 @@ func TestWALBackendOutage(t *testing.T) {
 	require.Greater(t, recv0-sent0, float64(rate), "the outage built no backlog")
 
 	rep := waitLoadgen(t, lg, &out, 120*time.Second)
-	var found int
-	require.Eventually(t, func() bool {
-		found = wc.loadgenTotal()
-		return int64(found) == rep.AcceptedSamples
-	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %d)",
-		rep.AcceptedSamples, found)
+	found := wc.waitAllFound(rep)
 	t.Logf("outage: sent %d samples, acknowledged %d, found %d", rep.SentSamples, rep.AcceptedSamples, found)
 }
 
@@ -260,11 +239,6 @@ func TestWALFullBackpressure(t *testing.T) {
 	t.Log("backend restarted")
 	rep := waitLoadgen(t, lg, &out, 120*time.Second)
 	require.Positive(t, rep.StatusCounts["429"], "senders never saw 429: %v", rep.StatusCounts)
-	var found int
-	require.Eventually(t, func() bool {
-		found = wc.loadgenTotal()
-		return int64(found) == rep.AcceptedSamples
-	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %d)",
-		rep.AcceptedSamples, found)
+	found := wc.waitAllFound(rep)
 	t.Logf("WAL full: sent %d samples, acknowledged %d, found %d, statuses %v", rep.SentSamples, rep.AcceptedSamples, found, rep.StatusCounts)
 }
