@@ -117,5 +117,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.SetServing(false)
 	s.grpc.GracefulStop()
-	return <-errc
+	// Stopped before the Serve goroutine got going, Serve answers
+	// ErrServerStopped: that is this stop, not a failure.
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
 }
