@@ -14,11 +14,18 @@ PROM_MODULE  := github.com/prometheus/prometheus/cmd/prometheus
 PROM_VERSION := v0.316.0
 PROMETHEUS   := $(CACHE)/bin/prometheus-$(PROM_VERSION)
 
+# VictoriaMetrics single-node (a backend without the RW 2.0 Written headers)
+# and vmagent (a real sender), built once like Prometheus.
+VM_VERSION       := v1.151.0
+VM_MODULE        := github.com/VictoriaMetrics/VictoriaMetrics/app
+VICTORIAMETRICS  := $(CACHE)/bin/victoria-metrics-$(VM_VERSION)
+VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
+
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all build test test-unit run bench bench-e2e proto lint clean prometheus
+.PHONY: all build test test-unit run bench bench-e2e proto lint clean prometheus test-peers
 
 all: build
 
@@ -33,11 +40,27 @@ $(PROMETHEUS):
 	GOBIN=$(CACHE)/gobin $(GO) install $(PROM_MODULE)@$(PROM_VERSION)
 	mv $(CACHE)/gobin/prometheus $@
 
+$(VICTORIAMETRICS):
+	@echo ">> building VictoriaMetrics $(VM_VERSION) (first time only)"
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install $(VM_MODULE)/victoria-metrics@$(VM_VERSION)
+	mv $(CACHE)/gobin/victoria-metrics $@
+
+$(VMAGENT):
+	@echo ">> building vmagent $(VM_VERSION) (first time only)"
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install $(VM_MODULE)/vmagent@$(VM_VERSION)
+	mv $(CACHE)/gobin/vmagent $@
+
+# Every real peer the integration tests drive, built once and cached.
+test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT)
+
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
 # failure instead of a skip.
-test: $(PROMETHEUS)
-	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_REQUIRE_INTEGRATION=1 \
+test: test-peers
+	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
+	PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Unit tests only (no backend needed).
