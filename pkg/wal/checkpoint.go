@@ -72,9 +72,49 @@ func readCheckpoint(fsys FS, dir string) (pos Position, ok bool, err error) {
 	return pos, true, nil
 }
 
-// writeCheckpoint persists pos atomically: write a temporary file, fsync
-// it, rename it over the checkpoint and fsync the directory.
+// writeCheckpoint persists pos: atomically through a temporary file, or,
+// when the disk is too full for one, by overwriting the existing checkpoint
+// in place. Overwriting needs no new blocks; it is not atomic, but the
+// file is 20 bytes, well within one sector, and its CRC makes a torn write
+// an invalid checkpoint, after which Open replays every segment (re-sending,
+// never losing).
 func writeCheckpoint(fsys FS, dir string, pos Position) error {
+	err := writeCheckpointAtomic(fsys, dir, pos)
+	if err == nil || !isDiskFull(err) {
+		return err
+	}
+	if ierr := overwriteCheckpoint(fsys, dir, pos); ierr != nil {
+		return errors.Join(err, ierr)
+	}
+	return nil
+}
+
+// overwriteCheckpoint rewrites an existing checkpoint file in place.
+func overwriteCheckpoint(fsys FS, dir string, pos Position) error {
+	f, err := fsys.OpenFile(filepath.Join(dir, checkpointName), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("overwrite checkpoint: %w", err)
+	}
+	b := encodeCheckpoint(pos)
+	n, err := f.Write(b) // opened without O_APPEND or O_TRUNC: writes at offset 0
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("overwrite checkpoint: %w", err)
+	}
+	return nil
+}
+
+// writeCheckpointAtomic persists pos atomically: write a temporary file,
+// fsync it, rename it over the checkpoint and fsync the directory.
+func writeCheckpointAtomic(fsys FS, dir string, pos Position) error {
 	tmp := filepath.Join(dir, checkpointTmpName)
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -71,7 +71,13 @@
 //     segment. Readers never see records that were not acknowledged.
 //   - Disk full (ENOSPC, EDQUOT) is reported as ErrFull, i.e. backpressure:
 //     the caller refuses the push with a retryable answer and the sender
-//     keeps the data.
+//     keeps the data. The WAL gets out of it on its own once the forwarder
+//     has drained the backlog: a segment sealed at its committed end is
+//     released even when it is the only one (on commit, after a failed
+//     write and on Open), the checkpoint file exists from Open on and is
+//     overwritten in place when the disk has no room for a new one, and a
+//     reader waiting for new records holds no descriptor of a finished
+//     segment, so its space is really freed.
 //
 // # Sync policies
 //

@@ -84,6 +84,13 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			r.pos = Position{Segment: st.next}
 			continue
 		}
+		// About to wait: hold no file of a segment that has nothing more to
+		// read. A released segment's space is freed only when its last
+		// descriptor closes, and on a full disk that space is what lets the
+		// writer go on.
+		if r.f != nil && (!st.exists || st.sealed || r.fIdx != r.pos.Segment) {
+			_ = r.Close()
+		}
 		select {
 		case <-st.changed:
 		case <-ctx.Done():

@@ -247,6 +247,9 @@ func (w *WAL) recover() error {
 		}
 	}
 	w.pruneMarksLocked()
+	// A last segment whose end was committed before the restart would
+	// otherwise stay on disk until the next commit, which may never come.
+	w.removeSegments(w.releaseCommittedLocked())
 
 	// Reuse an empty last segment as the head; otherwise the first append
 	// starts a new one.
@@ -257,6 +260,13 @@ func (w *WAL) recover() error {
 			return fmt.Errorf("open segment %d: %w", last, err)
 		}
 		w.head, w.headIdx, w.headSize, w.headOpen = f, last, 0, true
+	}
+	if !ok {
+		// The checkpoint file exists from the start so that a commit on a
+		// full disk can overwrite it in place (see writeCheckpoint).
+		if err := writeCheckpoint(w.fs, w.cfg.Dir, w.checkpoint); err != nil {
+			w.logger.Warn("write initial wal checkpoint; the first commit writes it", "err", err)
+		}
 	}
 	w.updateSizeMetricsLocked()
 	w.logger.Info("wal opened", "segments", len(w.segs), "bytes", w.diskSize, "checkpoint", w.checkpoint.String())
@@ -338,31 +348,75 @@ func (w *WAL) Commit(pos Position) error {
 	pos = w.normalizeLocked(pos)
 	w.mu.Unlock()
 
-	if err := writeCheckpoint(w.fs, w.cfg.Dir, pos); err != nil {
+	err := writeCheckpoint(w.fs, w.cfg.Dir, pos)
+	if err != nil && !isDiskFull(err) {
 		return fmt.Errorf("commit %s: %w", pos, err)
 	}
-
+	// On a full disk the checkpoint itself may not fit. The backend has
+	// acknowledged everything before pos, so the segments wholly before it
+	// may go before the checkpoint is durable (a crash then replays from the
+	// first remaining segment, which lies after what was delivered); removing
+	// them is what makes room for the checkpoint.
 	w.mu.Lock()
 	if w.checkpoint.Before(pos) {
 		w.checkpoint = pos
 	}
-	var victims []segment
-	for len(w.segs) > 0 && w.segs[0].index < w.checkpoint.Segment && !w.isHeadLocked(0) {
-		victims = append(victims, w.segs[0])
-		w.diskSize -= w.segs[0].size
-		w.segs = w.segs[1:]
-	}
+	victims := w.releaseCommittedLocked()
 	w.pruneMarksLocked()
-	w.updateSizeMetricsLocked()
 	w.mu.Unlock()
+	w.removeSegments(victims)
 
-	for _, s := range victims {
-		if err := w.fs.Remove(w.segmentPath(s.index)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			// The checkpoint is durable; the file is removed on the next Open.
-			w.logger.Warn("remove committed wal segment", "segment", s.index, "err", err)
+	if err != nil {
+		if err := writeCheckpoint(w.fs, w.cfg.Dir, pos); err != nil {
+			return fmt.Errorf("commit %s: %w", pos, err)
 		}
 	}
 	return nil
+}
+
+// releaseCommittedLocked takes every sealed segment the checkpoint has
+// wholly passed out of the log, including the last one: a segment that was
+// sealed at its committed end (by a rotation, a failed write or a restart)
+// holds nothing unsent, and keeping it would keep its disk space taken for
+// as long as no new record arrives, which a full disk prevents. The
+// checkpoint then moves to the start of the next segment, existing or not.
+// The caller deletes the returned segments' files with removeSegments.
+func (w *WAL) releaseCommittedLocked() []segment {
+	var victims []segment
+	for len(w.segs) > 0 && !w.isHeadLocked(0) {
+		s := w.segs[0]
+		passed := s.index < w.checkpoint.Segment ||
+			(s.index == w.checkpoint.Segment && w.checkpoint.Offset >= s.size)
+		if !passed {
+			break
+		}
+		victims = append(victims, s)
+		w.diskSize -= s.size
+		w.segs = w.segs[1:]
+	}
+	if len(victims) > 0 {
+		next := Position{Segment: w.nextIndex}
+		if len(w.segs) > 0 {
+			next = Position{Segment: w.segs[0].index}
+		}
+		if w.checkpoint.Before(next) {
+			w.checkpoint = next
+		}
+		w.pruneMarksLocked()
+		w.updateSizeMetricsLocked()
+		w.signalLocked()
+	}
+	return victims
+}
+
+// removeSegments deletes the files of segments released from the log.
+func (w *WAL) removeSegments(victims []segment) {
+	for _, s := range victims {
+		if err := w.fs.Remove(w.segmentPath(s.index)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Nothing in it is unsent; the file is removed on the next Open.
+			w.logger.Warn("remove committed wal segment", "segment", s.index, "err", err)
+		}
+	}
 }
 
 // Close stops accepting appends, writes and syncs what is queued, closes

@@ -357,7 +357,9 @@ func (w *WAL) abandonHead(cause error) {
 	w.mu.Lock()
 	w.headOpen = false
 	w.signalLocked()
+	victims := w.releaseCommittedLocked() // a full disk: free what was already forwarded
 	w.mu.Unlock()
+	w.removeSegments(victims)
 }
 
 // truncateHead cuts the closed head file back to its acknowledged size.
