@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 	svc := ingester.NewService(walLog, logger, reg)
-	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger)
+	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger, reg)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,11 @@ type Config struct {
 	FailOpenDuringTransfer bool `yaml:"fail_open_during_transfer"`
 	// NearLimitMaxSeries bounds how many near-limit gauge series are exported.
 	NearLimitMaxSeries int `yaml:"near_limit_max_series"`
+	// MetricsMaxTenants bounds the tenants that get their own series in the
+	// per-tenant self-metrics; the refusals of later tenants are counted
+	// under tenant="__other__". Tenant IDs come from request headers, so
+	// without a bound any client could grow /metrics at will.
+	MetricsMaxTenants int `yaml:"metrics_max_tenants"`
 	// Limits are the cardinality limits.
 	Limits LimitsConfig `yaml:"limits"`
 }
@@ -69,6 +74,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:       5 * time.Minute,
 		FailOpenDuringTransfer: true,
 		NearLimitMaxSeries:     100,
+		MetricsMaxTenants:      100,
 		Limits:                 LimitsConfig{ExemptOwnMetrics: true},
 	}
 }
@@ -93,6 +99,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.SnapshotInterval, prefix+"snapshot-interval", d.SnapshotInterval, "How often cardinality state is snapshotted.")
 	fs.BoolVar(&c.FailOpenDuringTransfer, prefix+"fail-open-during-transfer", d.FailOpenDuringTransfer, "Admit series that would be refused while ring-change state is transferred.")
 	fs.IntVar(&c.NearLimitMaxSeries, prefix+"near-limit-max-series", d.NearLimitMaxSeries, "Maximum near-limit gauge series exported.")
+	fs.IntVar(&c.MetricsMaxTenants, prefix+"metrics-max-tenants", d.MetricsMaxTenants, "Tenants that get their own series in per-tenant self-metrics; later tenants are counted as tenant=\"__other__\".")
 	c.Limits.RegisterFlags(prefix+"limits.", fs)
 }
 
@@ -132,6 +139,8 @@ func (c *Config) Validate() error {
 		return errors.New("snapshot_interval: must be positive when snapshot_path is set, e.g. 5m")
 	case c.NearLimitMaxSeries < 0:
 		return errors.New("near_limit_max_series: must not be negative, e.g. 100")
+	case c.MetricsMaxTenants < 0:
+		return errors.New("metrics_max_tenants: must not be negative, e.g. 100")
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)

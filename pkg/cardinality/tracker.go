@@ -90,6 +90,9 @@ type Tracker struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantState
+	// labelledTenants counts the tenants with their own self-metric series
+	// (at most cfg.MetricsMaxTenants); guarded by mu.
+	labelledTenants int
 
 	nMetrics    atomic.Int64
 	nLabelPairs atomic.Int64
@@ -250,9 +253,18 @@ func (t *Tracker) tenant(name string) *tenantState {
 	return tn
 }
 
+// OtherTenant is the tenant label value under which the self-metrics of
+// tenants past Config.MetricsMaxTenants are counted.
+const OtherTenant = "__other__"
+
+// newTenant builds a tenant's state. Called with t.mu held.
 func (t *Tracker) newTenant(name string) *tenantState {
 	tn := &tenantState{name: name, metrics: map[string]*metricState{}}
-	lv := labelValue(name)
+	lv := OtherTenant
+	if t.labelledTenants < t.cfg.MetricsMaxTenants {
+		t.labelledTenants++
+		lv = labelValue(name)
+	}
 	for k := range limitNames {
 		tn.refusals[k][0] = t.m.refusals.WithLabelValues(limitNames[k], lv, string(ModeEnforce))
 		tn.refusals[k][1] = t.m.refusals.WithLabelValues(limitNames[k], lv, string(ModeShadow))

@@ -126,6 +126,11 @@ func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, proto string) {
 	proto = "unknown"
+	tenant, err := d.decoder.Tenant(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return http.StatusBadRequest, proto
+	}
 	dec, err := d.decoder.Decode(r)
 	if err != nil {
 		code = decodeStatus(err)
@@ -134,7 +139,6 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 	}
 	defer dec.Release()
 	proto = dec.Protocol.String()
-	tenant := d.decoder.Tenant(r)
 
 	written, pushErr := d.push(r.Context(), tenant, dec)
 	if dec.Protocol == remotewrite.ProtocolV2 {

@@ -89,7 +89,7 @@ func newTestCluster(t *testing.T, n int, timeout time.Duration) *testCluster {
 		rec := &recorder{}
 		svc := ingester.NewService(rec, logger, prometheus.NewRegistry())
 		cfg := ingester.Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 64 << 20}
-		srv, err := ingester.NewServer(cfg, svc, logger)
+		srv, err := ingester.NewServer(cfg, svc, logger, nil)
 		require.NoError(t, err)
 		srv.SetServing(true)
 		ctx, cancel := context.WithCancel(context.Background())

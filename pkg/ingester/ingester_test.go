@@ -93,7 +93,7 @@ func startServer(t *testing.T, app Log) (*Server, ingesterv1.IngesterServiceClie
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(app, logger, prometheus.NewRegistry())
-	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger)
+	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}
 	lc := NewLifecycle(srv, st, 50*time.Millisecond, logger)
@@ -154,7 +154,7 @@ func TestPushStatusCodes(t *testing.T) {
 func TestLeaveSequence(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), logger, nil)
-	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger)
+	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}
 	lc := NewLifecycle(srv, st, 3*time.Second, logger)

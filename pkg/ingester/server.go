@@ -9,11 +9,13 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/promgov/promgov/internal/recovery"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -66,13 +68,18 @@ type Server struct {
 	logger *slog.Logger
 }
 
-// NewServer binds the gRPC listener and registers svc and the health service.
-func NewServer(cfg Config, svc *Service, logger *slog.Logger) (*Server, error) {
+// NewServer binds the gRPC listener and registers svc and the health
+// service. A call whose handler panics is answered Internal and counted in
+// reg (internal/recovery) instead of killing the ingester.
+func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("listen on grpc.listen-address %s: %w", cfg.ListenAddress, err)
 	}
+	rec := recovery.New(logger, reg)
 	g := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(rec.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)

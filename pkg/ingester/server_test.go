@@ -18,7 +18,7 @@ func TestServerStopRightAfterStart(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	for range 200 {
 		svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), logger, prometheus.NewRegistry())
-		srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger)
+		srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -22,6 +22,12 @@ const (
 	flagDefaultTenant = "default-tenant"
 	flagTenantHeader  = "tenant-header"
 
+	flagMaxLabelNameLength     = "max-label-name-length"
+	flagMaxLabelValueLength    = "max-label-value-length"
+	flagMaxLabelNamesPerSeries = "max-label-names-per-series"
+	flagMaxSeriesPerRequest    = "max-series-per-request"
+	flagMaxBucketsPerHistogram = "max-buckets-per-histogram"
+
 	// defaultFlagPrefix is assumed in LimitError.Flag when RegisterFlags was
 	// never called (e.g. a Config built from YAML only).
 	defaultFlagPrefix = "distributor."
@@ -33,6 +39,22 @@ const (
 	DefaultMaxDecodedBytes    int64 = 64 << 20
 	DefaultTenantName               = "anonymous"
 	DefaultTenantHeader             = "X-Scope-OrgID"
+
+	// Per-series bounds, the reference being Mimir's validation limits
+	// (max_label_name_length 1024, max_label_value_length 2048,
+	// max_label_names_per_series 30), loosened where real exporters need
+	// more: kube-state-metrics' *_labels series and OpenTelemetry resource
+	// attributes carry long values and many labels.
+	DefaultMaxLabelNameLength     = 1024
+	DefaultMaxLabelValueLength    = 4096
+	DefaultMaxLabelNamesPerSeries = 64
+	// Prometheus sends at most 2,000 samples per request by default and
+	// vmagent 10,000 rows; 100,000 leaves room for any agent's batching.
+	DefaultMaxSeriesPerRequest = 100_000
+	// OpenTelemetry's exponential histograms default to 160 buckets and
+	// Prometheus limits native histograms per scrape on request; 4,096
+	// buckets of the widest schema span 2^16.
+	DefaultMaxBucketsPerHistogram = 4096
 )
 
 // Config configures request decoding at the distributor edge.
@@ -47,6 +69,20 @@ type Config struct {
 	// TenantHeader is the HTTP header carrying the tenant ID.
 	TenantHeader string `yaml:"tenant_header"`
 
+	// MaxLabelNameLength bounds a label name in bytes.
+	MaxLabelNameLength int `yaml:"max_label_name_length"`
+	// MaxLabelValueLength bounds a label value in bytes.
+	MaxLabelValueLength int `yaml:"max_label_value_length"`
+	// MaxLabelNamesPerSeries bounds the labels of one series, __name__
+	// included.
+	MaxLabelNamesPerSeries int `yaml:"max_label_names_per_series"`
+	// MaxSeriesPerRequest bounds the series of one request; a larger
+	// request gets 413 before the rest of it is decoded.
+	MaxSeriesPerRequest int `yaml:"max_series_per_request"`
+	// MaxBucketsPerHistogram bounds the buckets (and spans, and custom
+	// bounds) of one native histogram sample.
+	MaxBucketsPerHistogram int `yaml:"max_buckets_per_histogram"`
+
 	// flagPrefix is remembered by RegisterFlags so that LimitError can name
 	// the exact command-line flag.
 	flagPrefix    string
@@ -60,6 +96,12 @@ func DefaultConfig() Config {
 		MaxDecodedBytes:    DefaultMaxDecodedBytes,
 		DefaultTenant:      DefaultTenantName,
 		TenantHeader:       DefaultTenantHeader,
+
+		MaxLabelNameLength:     DefaultMaxLabelNameLength,
+		MaxLabelValueLength:    DefaultMaxLabelValueLength,
+		MaxLabelNamesPerSeries: DefaultMaxLabelNamesPerSeries,
+		MaxSeriesPerRequest:    DefaultMaxSeriesPerRequest,
+		MaxBucketsPerHistogram: DefaultMaxBucketsPerHistogram,
 	}
 }
 
@@ -76,6 +118,16 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 		"Tenant used when the tenant header is absent or empty.")
 	fs.StringVar(&c.TenantHeader, prefix+flagTenantHeader, c.TenantHeader,
 		"HTTP header carrying the tenant ID.")
+	fs.IntVar(&c.MaxLabelNameLength, prefix+flagMaxLabelNameLength, c.MaxLabelNameLength,
+		"Maximum length in bytes of a label name; a series with a longer one is refused (400).")
+	fs.IntVar(&c.MaxLabelValueLength, prefix+flagMaxLabelValueLength, c.MaxLabelValueLength,
+		"Maximum length in bytes of a label value; a series with a longer one is refused (400).")
+	fs.IntVar(&c.MaxLabelNamesPerSeries, prefix+flagMaxLabelNamesPerSeries, c.MaxLabelNamesPerSeries,
+		"Maximum number of labels of a series, __name__ included; a series with more is refused (400).")
+	fs.IntVar(&c.MaxSeriesPerRequest, prefix+flagMaxSeriesPerRequest, c.MaxSeriesPerRequest,
+		"Maximum number of series in one remote write request; a larger request gets 413.")
+	fs.IntVar(&c.MaxBucketsPerHistogram, prefix+flagMaxBucketsPerHistogram, c.MaxBucketsPerHistogram,
+		"Maximum number of buckets of a native histogram sample; a series with a larger one is refused (400).")
 }
 
 // Validate reports the first invalid field, naming its yaml key and the fix.
@@ -95,9 +147,27 @@ func (c *Config) Validate() error {
 	}
 	if c.DefaultTenant == "" {
 		errs = append(errs, fmt.Errorf("default_tenant must not be empty: set it (default %q)", DefaultTenantName))
+	} else if err := ValidateTenantID(c.DefaultTenant); err != nil {
+		errs = append(errs, fmt.Errorf("default_tenant: %w", err))
 	}
 	if c.TenantHeader == "" {
 		errs = append(errs, fmt.Errorf("tenant_header must not be empty: set it (default %q)", DefaultTenantHeader))
+	}
+	for _, b := range []struct {
+		key      string
+		val, def int
+	}{
+		{"max_label_name_length", c.MaxLabelNameLength, DefaultMaxLabelNameLength},
+		{"max_label_value_length", c.MaxLabelValueLength, DefaultMaxLabelValueLength},
+		{"max_label_names_per_series", c.MaxLabelNamesPerSeries, DefaultMaxLabelNamesPerSeries},
+		{"max_series_per_request", c.MaxSeriesPerRequest, DefaultMaxSeriesPerRequest},
+		{"max_buckets_per_histogram", c.MaxBucketsPerHistogram, DefaultMaxBucketsPerHistogram},
+	} {
+		if b.val <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0, got %d: set a positive bound (default %d); "+
+				"these bounds keep one request from exhausting memory, so there is no unbounded setting",
+				b.key, b.val, b.def))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -151,7 +151,7 @@ func TestConvertV1(t *testing.T) {
 	in, want := v1Fixture()
 	got := convertV1(in)
 	require.Equal(t, "", got.Symbols[0])
-	rejected, first := validateRequest(&got)
+	rejected, first := validateRequest(&got, nil, nil)
 	require.Zero(t, rejected, first)
 	require.Equal(t, want, viewRequest(&got))
 	// The mixed 1.0 series is split, samples first.

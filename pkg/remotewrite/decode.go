@@ -2,10 +2,10 @@ package remotewrite
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/golang/snappy"
@@ -52,6 +52,7 @@ func (d *Decoded) Release() {
 // buffer pools and is safe for concurrent use.
 type Decoder struct {
 	cfg        Config
+	lim        *limits
 	bodyPool   sync.Pool // *bytes.Buffer for compressed bodies
 	decodePool sync.Pool // *[]byte for decompressed payloads
 }
@@ -72,16 +73,21 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.TenantHeader == "" {
 		cfg.TenantHeader = def.TenantHeader
 	}
-	return &Decoder{cfg: cfg}
-}
-
-// Tenant returns the tenant named by the configured tenant header, or the
-// default tenant when the header is absent or blank.
-func (d *Decoder) Tenant(r *http.Request) string {
-	if t := strings.TrimSpace(r.Header.Get(d.cfg.TenantHeader)); t != "" {
-		return t
+	for _, b := range []struct {
+		val *int
+		def int
+	}{
+		{&cfg.MaxLabelNameLength, def.MaxLabelNameLength},
+		{&cfg.MaxLabelValueLength, def.MaxLabelValueLength},
+		{&cfg.MaxLabelNamesPerSeries, def.MaxLabelNamesPerSeries},
+		{&cfg.MaxSeriesPerRequest, def.MaxSeriesPerRequest},
+		{&cfg.MaxBucketsPerHistogram, def.MaxBucketsPerHistogram},
+	} {
+		if *b.val <= 0 {
+			*b.val = b.def
+		}
 	}
-	return d.cfg.DefaultTenant
+	return &Decoder{cfg: cfg, lim: newLimits(&cfg)}
 }
 
 // Decode negotiates the protocol, enforces the size limits, decompresses and
@@ -110,21 +116,28 @@ func (d *Decoder) Decode(r *http.Request) (*Decoded, error) {
 	}
 	defer d.decodePool.Put(pooled)
 
-	return decodePayload(proto, payload)
+	return decodePayload(proto, payload, d.lim)
 }
 
-// decodePayload unmarshals, converts and validates an uncompressed payload.
-// The result does not alias payload.
-func decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
+// decodePayload unmarshals, converts and validates an uncompressed payload
+// within lim (nil: unbounded). The result does not alias payload.
+func decodePayload(proto Protocol, payload []byte, lim *limits) (*Decoded, error) {
 	out := &Decoded{Protocol: proto}
+	var pre map[int]problem
 	switch proto {
 	case ProtocolV1:
-		req, meta, err := decodeV1(payload)
+		req, meta, p, err := decodeV1(payload, lim)
 		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return nil, err
+			}
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV1, err)
 		}
-		out.Request, out.Metadata = req, meta
+		out.Request, out.Metadata, pre = req, meta, p
 	case ProtocolV2:
+		if err := lim.countSeriesV2(payload); err != nil {
+			return nil, err
+		}
 		if err := out.Request.Unmarshal(payload); err != nil {
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV2, err)
 		}
@@ -135,9 +148,13 @@ func decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown protocol %d", ErrUnsupportedMediaType, int(proto))
 	}
-	out.Rejected, out.FirstInvalid = validateRequest(&out.Request)
+	out.Rejected, out.FirstInvalid = validateRequest(&out.Request, lim, pre)
 	return out, nil
 }
+
+// initialBodyGuess bounds what readBody reserves from a declared
+// Content-Length before the bytes arrive.
+const initialBodyGuess = 64 << 10
 
 // readBody reads at most MaxCompressedBytes+1 bytes of r.Body into buf.
 func (d *Decoder) readBody(r *http.Request, buf *bytes.Buffer) error {
@@ -148,8 +165,10 @@ func (d *Decoder) readBody(r *http.Request, buf *bytes.Buffer) error {
 	if r.Body == nil {
 		return nil
 	}
+	// The declared length is only a claim: grow with what arrives, so that a
+	// client that declares 10 MiB and trickles bytes holds what it sent.
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(min(r.ContentLength, initialBodyGuess)))
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {

@@ -274,11 +274,20 @@ func TestDecoderTenant(t *testing.T) {
 	tests := map[string]struct {
 		header string
 		want   string
+		err    string
 	}{
-		"absent":  {header: "", want: "anonymous"},
-		"blank":   {header: "   ", want: "anonymous"},
-		"present": {header: "team-a", want: "team-a"},
-		"trimmed": {header: " team-b ", want: "team-b"},
+		"absent":        {header: "", want: "anonymous"},
+		"blank":         {header: "   ", want: "anonymous"},
+		"present":       {header: "team-a", want: "team-a"},
+		"trimmed":       {header: " team-b ", want: "team-b"},
+		"every allowed": {header: "aZ09!-_.*'()", want: "aZ09!-_.*'()"},
+		"150 bytes":     {header: strings.Repeat("t", 150), want: strings.Repeat("t", 150)},
+		"151 bytes":     {header: strings.Repeat("t", 151), err: "longer than 150 bytes (151)"},
+		"invalid UTF-8": {header: "bad\xff", err: `byte 3 (0xff) is not allowed`},
+		"slash":         {header: "a/b", err: `byte 1 (0x2f) is not allowed`},
+		"pipe":          {header: "a|b", err: `byte 1 (0x7c) is not allowed`},
+		"dot":           {header: ".", err: `"." and ".." are not allowed`},
+		"dot dot":       {header: "..", err: `"." and ".." are not allowed`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -286,11 +295,22 @@ func TestDecoderTenant(t *testing.T) {
 			if tc.header != "" {
 				r.Header.Set("X-Scope-OrgID", tc.header)
 			}
-			require.Equal(t, tc.want, d.Tenant(r))
+			got, err := d.Tenant(r)
+			if tc.err == "" {
+				require.NoError(t, err)
+				require.Equal(t, tc.want, got)
+				return
+			}
+			require.ErrorIs(t, err, ErrBadRequest)
+			require.ErrorContains(t, err, "invalid tenant ID")
+			require.ErrorContains(t, err, "in header X-Scope-OrgID")
+			require.ErrorContains(t, err, tc.err)
 		})
 	}
 	zero := NewDecoder(Config{})
-	require.Equal(t, "anonymous", zero.Tenant(httptest.NewRequest(http.MethodPost, "/", http.NoBody)))
+	got, err := zero.Tenant(httptest.NewRequest(http.MethodPost, "/", http.NoBody))
+	require.NoError(t, err)
+	require.Equal(t, "anonymous", got)
 }
 
 func TestDecodeConcurrent(t *testing.T) {

@@ -54,26 +54,37 @@ var errTruncated = &WireError{Err: errors.New("unexpected end of message")}
 // payload bytes, so a string is allocated only the first time it appears in
 // the request. Histograms and metadata, which are rare, are decoded with the
 // generated code and converted as before. The result does not alias payload.
-func decodeV1(payload []byte) (writev2.Request, []prompb.MetricMetadata, error) {
+//
+// lim (nil: unbounded) is applied while decoding: a series over a bound is
+// decoded only as far as needed to name it (an over-long string is never
+// interned, labels past the bound are not kept) and its problem is returned
+// in pre by series index for validateRequest. More series than the bound
+// allows is a *LimitError before the rest is decoded.
+func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, err error) {
 	d := v1Decoder{
+		lim:   lim,
 		index: make(map[string]uint32, 64),
-		// Rough capacities from the payload size: a label pair costs at
-		// least ~8 bytes on the wire and a sample ~11.
+		// Rough capacities from the payload size (a label pair costs at
+		// least ~8 bytes on the wire and a sample ~11), capped so that a
+		// payload of a few huge series does not reserve room for millions.
 		c: v1Converter{
-			labelRefs: make([]uint32, 0, len(payload)/8),
-			samples:   make([]writev2.Sample, 0, len(payload)/64),
+			labelRefs: make([]uint32, 0, min(len(payload)/8, maxArenaGuess)),
+			samples:   make([]writev2.Sample, 0, min(len(payload)/64, maxArenaGuess)),
 		},
 	}
 	d.intern(nil) // symbols[0] is the empty string, as 2.0 requires
 	var (
-		series []writev2.TimeSeries
-		meta   []prompb.MetricMetadata
+		series  []writev2.TimeSeries
+		nSeries int
 	)
-	err := eachField(payload, func(num protowire.Number, typ protowire.Type, b []byte) error {
+	err = eachField(payload, func(num protowire.Number, typ protowire.Type, b []byte) error {
 		switch num {
 		case fieldWriteTimeseries:
 			if typ != protowire.BytesType {
 				return wrongType("WriteRequest.timeseries", typ)
+			}
+			if nSeries++; lim != nil && over(nSeries, lim.seriesPerRequest) {
+				return lim.tooManySeries(nSeries)
 			}
 			var err error
 			series, err = d.series(b, series)
@@ -91,13 +102,21 @@ func decodeV1(payload []byte) (writev2.Request, []prompb.MetricMetadata, error) 
 		return nil
 	})
 	if err != nil {
-		return writev2.Request{}, nil, err
+		return writev2.Request{}, nil, nil, err
 	}
-	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, nil
+	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, d.pre, nil
 }
+
+// maxArenaGuess caps the initial arena capacities guessed from the payload
+// size; past it the arenas grow as they fill.
+const maxArenaGuess = 1 << 14
 
 // v1Decoder holds the interning table and the arenas of one request.
 type v1Decoder struct {
+	lim     *limits
+	pre     map[int]problem // problems found while decoding, by series index
+	prob    problem         // the first problem of the series being decoded
+	nLabels int             // labels of the series being decoded
 	index   map[string]uint32
 	symbols []string
 	c       v1Converter
@@ -121,11 +140,20 @@ func (d *v1Decoder) series(b []byte, out []writev2.TimeSeries) ([]writev2.TimeSe
 	refStart, sampleStart := len(d.c.labelRefs), len(d.c.samples)
 	exemplarStart := len(d.c.exemplars)
 	d.hist = d.hist[:0]
+	d.prob, d.nLabels = problem{}, 0
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch num {
 		case fieldSeriesLabels:
 			if typ != protowire.BytesType {
 				return wrongType("TimeSeries.labels", typ)
+			}
+			if d.nLabels++; d.lim != nil && over(d.nLabels, d.lim.labelsPerSeries) {
+				// Keep what names the series, count the rest.
+				if d.prob.kind == problemNone || d.prob.kind == problemTooManyLabels {
+					d.prob = problem{kind: problemTooManyLabels, n1: d.nLabels,
+						n2: d.lim.labelsPerSeries, s2: d.lim.labelsFlag}
+				}
+				return nil
 			}
 			return d.label(v, &d.c.labelRefs)
 		case fieldSeriesSamples:
@@ -161,6 +189,15 @@ func (d *v1Decoder) series(b []byte, out []writev2.TimeSeries) ([]writev2.TimeSe
 		Exemplars:  capped(d.c.exemplars, exemplarStart),
 	}
 	hs := d.c.convertHistograms(d.hist)
+	if d.prob.kind != problemNone {
+		if d.pre == nil {
+			d.pre = map[int]problem{}
+		}
+		d.pre[len(out)] = d.prob
+		if len(ts.Samples) > 0 && len(hs) > 0 {
+			d.pre[len(out)+1] = d.prob
+		}
+	}
 	if len(ts.Samples) > 0 && len(hs) > 0 {
 		return append(out, ts, writev2.TimeSeries{LabelsRefs: ts.LabelsRefs, Histograms: hs}), nil
 	}
@@ -187,6 +224,20 @@ func (d *v1Decoder) label(b []byte, arena *[]uint32) error {
 	})
 	if err != nil {
 		return fmt.Errorf("label: %w", err)
+	}
+	if p := d.lim.label(len(name), len(value)); p.kind != problemNone {
+		// Never intern the over-long string: keep a short stand-in that
+		// still lets the error message name the series.
+		p.s1 = truncate(string(name[:min(len(name), maxRenderedValue+1)]), maxRenderedValue)
+		if d.prob.kind == problemNone {
+			d.prob = p
+		}
+		if len(name) > maxRenderedValue {
+			name = []byte(p.s1)
+		}
+		if len(value) > maxRenderedValue {
+			value = []byte(truncate(string(value[:maxRenderedValue+1]), maxRenderedValue))
+		}
 	}
 	*arena = append(*arena, d.intern(name), d.intern(value))
 	return nil

@@ -71,7 +71,7 @@ func checkAgainstReference(t *testing.T, data []byte) {
 	t.Helper()
 	var ref prompb.WriteRequest
 	refErr := ref.Unmarshal(data)
-	got, meta, err := decodeV1(data)
+	got, meta, _, err := decodeV1(data, nil)
 	if refErr != nil {
 		require.Error(t, err, "the generated decoder fails (%v) but decodeV1 accepts", refErr)
 		return

@@ -26,23 +26,28 @@ type LimitError struct {
 	// Flag is the full command-line flag that sets the limit, e.g.
 	// "distributor.max-compressed-bytes".
 	Flag string
-	// Limit is the configured maximum in bytes.
+	// Limit is the configured maximum, in Unit.
 	Limit int64
-	// Got is the observed size in bytes; a lower bound when AtLeast is set.
+	// Got is the observed size, in Unit; a lower bound when AtLeast is set.
 	Got int64
-	// AtLeast is set when the body had no declared length and reading
-	// stopped at Limit+1 bytes.
+	// Unit is what Limit and Got count; "" means bytes.
+	Unit string
+	// AtLeast is set when counting stopped once the limit was passed (a body
+	// without a declared length, a request with too many series).
 	AtLeast bool
 }
 
 // Error implements error.
 func (e *LimitError) Error() string {
-	bound := ""
+	bound, unit := "", e.Unit
 	if e.AtLeast {
 		bound = "at least "
 	}
-	return fmt.Sprintf("request too large: %s of %s%d bytes exceeds the limit of %d bytes; raise -%s to accept it",
-		e.What, bound, e.Got, e.Limit, e.Flag)
+	if unit == "" {
+		unit = "bytes"
+	}
+	return fmt.Sprintf("request too large: %s of %s%d %s exceeds the limit of %d %s; raise -%s to accept it",
+		e.What, bound, e.Got, unit, e.Limit, unit, e.Flag)
 }
 
 // Is makes errors.Is(err, ErrTooLarge) true for every *LimitError.

@@ -34,6 +34,10 @@ const (
 	problemExemplarOddRefs
 	problemExemplarRefRange
 	problemMetadataRefRange
+	problemLabelNameTooLong
+	problemLabelValueTooLong
+	problemTooManyLabels
+	problemTooManyBuckets
 )
 
 // problem describes why a series is invalid. The strings point into the
@@ -70,6 +74,18 @@ func (p problem) String(symbolCount int) string {
 		return fmt.Sprintf("exemplar %d: label reference %d is out of range of the symbols table (%d entries)", p.n1, p.n2, symbolCount)
 	case problemMetadataRefRange:
 		return fmt.Sprintf("metadata %s reference %d is out of range of the symbols table (%d entries)", p.s1, p.n1, symbolCount)
+	case problemLabelNameTooLong:
+		return fmt.Sprintf("label name %s is %d bytes long, over the limit of %d; raise -%s to accept it",
+			quote(p.s1), p.n1, p.n2, p.s2)
+	case problemLabelValueTooLong:
+		return fmt.Sprintf("the value of label %s is %d bytes long, over the limit of %d; raise -%s to accept it",
+			quote(p.s1), p.n1, p.n2, p.s2)
+	case problemTooManyLabels:
+		return fmt.Sprintf("series has %d labels, over the limit of %d per series; raise -%s to accept it",
+			p.n1, p.n2, p.s2)
+	case problemTooManyBuckets:
+		return fmt.Sprintf("a native histogram has %d buckets, over the limit of %d; raise -%s to accept it",
+			p.n1, p.n2, p.s2)
 	default:
 		return "valid"
 	}
@@ -78,11 +94,20 @@ func (p problem) String(symbolCount int) string {
 // validateRequest removes invalid series from req in place and reports how
 // many were removed and a message naming the first. NaN, ±Inf and stale
 // marker values are valid. Symbols of removed series stay in the table.
-func validateRequest(req *writev2.Request) (rejected int, first string) {
+// lim bounds the series' sizes (nil: unbounded); pre holds problems the
+// decoder already found, by series index (it does not intern an over-long
+// string, so the series' symbols alone no longer show it).
+func validateRequest(req *writev2.Request, lim *limits, pre map[int]problem) (rejected int, first string) {
 	kept := req.Timeseries[:0]
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
-		p := validateSeries(req.Symbols, ts)
+		p, found := pre[i]
+		if !found {
+			p = lim.series(req.Symbols, ts)
+		}
+		if p.kind == problemNone {
+			p = validateSeries(req.Symbols, ts)
+		}
 		if p.kind == problemNone {
 			kept = append(kept, *ts)
 			continue

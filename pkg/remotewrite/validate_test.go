@@ -64,7 +64,7 @@ func TestValidateSeriesV2(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			valid := writev2.TimeSeries{LabelsRefs: []uint32{1, 2}, Samples: sample}
 			req := &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{valid, tc.ts, valid}}
-			rejected, first := validateRequest(req)
+			rejected, first := validateRequest(req, nil, nil)
 			if tc.wantMsg == "" {
 				require.Zero(t, rejected)
 				require.Empty(t, first)
@@ -91,7 +91,7 @@ func TestValidateReportsFirstOfMany(t *testing.T) {
 		{LabelsRefs: []uint32{1, 4}, Samples: s},       // valid
 		{LabelsRefs: []uint32{1, 2, 1, 2}, Samples: s}, // duplicate
 	}}
-	rejected, first := validateRequest(req)
+	rejected, first := validateRequest(req, nil, nil)
 	require.Equal(t, 3, rejected)
 	require.Equal(t, `series {a="b"}: missing __name__ label`, first)
 	require.Len(t, req.Timeseries, 2)
@@ -117,7 +117,7 @@ func TestValidateV1ThroughConversion(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			req := convertV1(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{tc.series}})
-			rejected, first := validateRequest(&req)
+			rejected, first := validateRequest(&req, nil, nil)
 			if tc.wantMsg == "" {
 				require.Zero(t, rejected)
 				require.Len(t, req.Timeseries, 1)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/promgov/promgov/internal/recovery"
 )
 
 // Config configures the HTTP server.
@@ -62,10 +64,19 @@ type Server struct {
 	logger *slog.Logger
 }
 
+// Registry is where the server exposes /metrics from and counts its own
+// metrics into; *prometheus.Registry is one.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
 // New binds the listener and builds the server. mux carries the binary's
-// routes; New adds /metrics, /-/healthy and /-/ready to it.
-func New(cfg Config, mux *http.ServeMux, gatherer prometheus.Gatherer, ready ReadyFunc, logger *slog.Logger) (*Server, error) {
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+// routes; New adds /metrics, /-/healthy and /-/ready to it, and answers a
+// request whose handler panics with 500 (internal/recovery) instead of
+// letting it kill the process.
+func New(cfg Config, mux *http.ServeMux, reg Registry, ready ReadyFunc, logger *slog.Logger) (*Server, error) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = fmt.Fprintln(w, "Healthy.")
@@ -87,7 +98,7 @@ func New(cfg Config, mux *http.ServeMux, gatherer prometheus.Gatherer, ready Rea
 		ln:     ln,
 		logger: logger,
 		srv: &http.Server{
-			Handler:           mux,
+			Handler:           recovery.New(logger, reg).HTTP(mux),
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
