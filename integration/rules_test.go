@@ -65,6 +65,12 @@ rules:
 // not).
 func startRulesCluster(t *testing.T, cfgPath string) *cluster {
 	t.Helper()
+	return startRulesClusterN(t, cfgPath, 1)
+}
+
+// startRulesClusterN is startRulesCluster with n ingesters.
+func startRulesClusterN(t *testing.T, cfgPath string, ingesters int) *cluster {
+	t.Helper()
 	requireIntegration(t)
 	c := &cluster{t: t, backend: startBackend(t), backendProtocol: 1}
 	n := &node{name: "distributor", webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
@@ -76,8 +82,10 @@ func startRulesCluster(t *testing.T, cfgPath string) *cluster {
 		"--log.level=debug",
 	)
 	c.distributor = n
-	c.addIngester()
-	c.waitActive(1)
+	for range ingesters {
+		c.addIngester()
+	}
+	c.waitActive(ingesters)
 	return c
 }
 

@@ -32,6 +32,13 @@ type walCluster struct {
 // ingesters (each with ingesterExtra flags) and waits until all are ACTIVE.
 func newWALCluster(t *testing.T, n int, ingesterExtra ...string) *walCluster {
 	t.Helper()
+	return newWALClusterOn(t, n, func() string { return filepath.Join(t.TempDir(), "wal") }, ingesterExtra...)
+}
+
+// newWALClusterOn is newWALCluster with each ingester's WAL directory from
+// walDir (a small filesystem, for the full-disk tests).
+func newWALClusterOn(t *testing.T, n int, walDir func() string, ingesterExtra ...string) *walCluster {
+	t.Helper()
 	requireIntegration(t)
 	dir := t.TempDir()
 	wc := &walCluster{
@@ -47,7 +54,7 @@ func newWALCluster(t *testing.T, n int, ingesterExtra ...string) *walCluster {
 			webAddr:    freeAddr(t),
 			gossipAddr: freeAddr(t),
 			grpcAddr:   freeAddr(t),
-			walDir:     filepath.Join(t.TempDir(), "wal"),
+			walDir:     walDir(),
 		}
 		wc.startWALIngester(node)
 		wc.ingesters = append(wc.ingesters, node)

@@ -35,7 +35,9 @@ type Handler struct {
 	panics *prometheus.CounterVec
 }
 
-// New returns a Handler counting into reg (nil: not registered).
+// New returns a Handler counting into reg (nil: not registered). Every
+// edge of a binary (its HTTP server, its gRPC server) may call New with the
+// same reg: they share one counter, told apart by its labels.
 func New(logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	h := &Handler{
 		logger: logger,
@@ -45,7 +47,13 @@ func New(logger *slog.Logger, reg prometheus.Registerer) *Handler {
 		}, []string{"edge", "route"}),
 	}
 	if reg != nil {
-		reg.MustRegister(h.panics)
+		if err := reg.Register(h.panics); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err) // a programming error, like MustRegister
+			}
+			h.panics = are.ExistingCollector.(*prometheus.CounterVec)
+		}
 	}
 	return h
 }

@@ -96,3 +96,12 @@ func TestGRPCPanicAnswersInternal(t *testing.T) {
 	require.Equal(t, 2.0, testutil.ToFloat64(h.panics.WithLabelValues("grpc", "/grpc.health.v1.Health/Check")))
 	require.Contains(t, logs.String(), "request_bytes=3")
 }
+
+func TestEdgesShareOneCounter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := New(slog.New(slog.DiscardHandler), reg)
+	b := New(slog.New(slog.DiscardHandler), reg)
+	a.panics.WithLabelValues("http", "x").Inc()
+	b.panics.WithLabelValues("grpc", "y").Inc()
+	require.Equal(t, 2, testutil.CollectAndCount(reg, "promgov_request_panics_total"))
+}

@@ -119,6 +119,8 @@ func (d *Distributor) Run(ctx context.Context) error {
 // ServeHTTP implements the remote-write receiver.
 func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	d.m.inflight.Inc()
+	defer d.m.inflight.Dec()
 	code, proto := d.serve(w, r)
 	d.m.requests.WithLabelValues(proto, strconv.Itoa(code)).Inc()
 	d.m.duration.WithLabelValues(proto).Observe(time.Since(start).Seconds())

@@ -11,6 +11,7 @@ type metrics struct {
 	pushDuration  *prometheus.HistogramVec
 	samples       prometheus.Counter
 	invalidSeries prometheus.Counter
+	inflight      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets:                     prometheus.DefBuckets,
 			NativeHistogramBucketFactor: 1.1,
 		}, []string{"code"}),
+		inflight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_distributor_inflight_requests",
+			Help: "Remote-write requests being received, decoded or pushed.",
+		}),
 		samples: f.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_distributor_received_samples_total",
 			Help: "Valid samples, histograms and exemplars received and pushed to ingesters.",
