@@ -75,9 +75,9 @@ type route struct {
 	record   recordKind
 }
 
-// routes is the Prometheus read API (web/api/v1 of Prometheus 3.x), every
-// method it serves there (GET, POST, and OPTIONS for CORS preflights) is
-// passed on. Subtrees keep backends' additions under status/ and search/
+// routes is the Prometheus read API (web/api/v1 of Prometheus 3.x); the
+// methods it serves there (GET, HEAD, POST, and OPTIONS for CORS
+// preflights) are passed on. Subtrees keep backends' additions under status/ and search/
 // reachable. Remote write, OTLP and the admin API are not read endpoints
 // and are not proxied.
 var routes = []route{
