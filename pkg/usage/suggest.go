@@ -120,17 +120,7 @@ func suggestDropMetrics(r *Report) []Suggestion {
 	}
 	var out []Suggestion
 	for _, f := range fams {
-		groups := [][]MetricReport{f.unused}
-		if f.used {
-			groups = groups[:0]
-			for _, m := range f.unused {
-				groups = append(groups, []MetricReport{m})
-			}
-		}
-		for _, g := range groups {
-			if len(g) == 0 {
-				continue
-			}
+		for _, g := range groups(f.unused, f.used) {
 			s := Suggestion{Kind: SuggestDropMetrics}
 			for _, m := range g {
 				s.Metrics = append(s.Metrics, m.Name)
@@ -180,17 +170,7 @@ func suggestLabelDrops(r *Report) []Suggestion {
 	}
 	var out []Suggestion
 	for name, l := range labs {
-		groups := [][]saving{l.savings}
-		if l.usedIn > 0 {
-			groups = groups[:0]
-			for _, sv := range l.savings {
-				groups = append(groups, []saving{sv})
-			}
-		}
-		for _, g := range groups {
-			if len(g) == 0 {
-				continue
-			}
+		for _, g := range groups(l.savings, l.usedIn > 0) {
 			s := Suggestion{Kind: SuggestLabelDrop, Labels: []string{name}, MergesSeries: true}
 			if l.usedIn > 0 {
 				s.Kind = SuggestMetricLabelDrop
@@ -204,6 +184,22 @@ func suggestLabelDrops(r *Report) []Suggestion {
 			s.Rules = []RelabelRule{removeLabel(s.Metrics, name)}
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// groups returns items as one group or, when split, one group per item;
+// never an empty group.
+func groups[T any](items []T, split bool) [][]T {
+	if len(items) == 0 {
+		return nil
+	}
+	if !split {
+		return [][]T{items}
+	}
+	out := make([][]T, len(items))
+	for i, it := range items {
+		out[i] = []T{it}
 	}
 	return out
 }
