@@ -242,7 +242,7 @@ func (h *Handler) record(rt route, r *http.Request) error {
 	}
 	tenant := h.cfg.DefaultTenant
 	if h.cfg.TenantHeader != "" {
-		if t := r.Header.Get(h.cfg.TenantHeader); t != "" {
+		if t := strings.TrimSpace(r.Header.Get(h.cfg.TenantHeader)); t != "" { // as the write path reads it
 			tenant = t
 		}
 	}
