@@ -182,9 +182,9 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	}
 
 	// The distributor's API shows the offender, merged over both ingesters.
-	api := c.distributor.url("/api/v1/cardinality")
+	api := c.distributor.url("/promgov/api/v1/cardinality")
 	raw, rows := cardGet(t, api+"/metrics?tenant="+tenant+"&sort=refused&limit=2")
-	t.Logf("GET /api/v1/cardinality/metrics?tenant=%s&sort=refused&limit=2\n%s", tenant, raw)
+	t.Logf("GET /promgov/api/v1/cardinality/metrics?tenant=%s&sort=refused&limit=2\n%s", tenant, raw)
 	require.Len(t, rows, 2)
 	require.Equal(t, metric, rows[0]["name"])
 	require.EqualValues(t, 70, rows[0]["series"], "series shows the demand, refused attempts included")
@@ -194,14 +194,14 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	require.EqualValues(t, 0, rows[1]["refused_series"])
 
 	raw, rows = cardGet(t, api+"/metrics/"+metric+"?tenant="+tenant)
-	t.Logf("GET /api/v1/cardinality/metrics/%s?tenant=%s\n%s", metric, tenant, raw)
+	t.Logf("GET /promgov/api/v1/cardinality/metrics/%s?tenant=%s\n%s", metric, tenant, raw)
 	require.Len(t, rows, 1)
 	labelsAnswer := rows[0]["labels"].([]any)
 	require.Equal(t, "id", labelsAnswer[0].(map[string]any)["name"], "the exploding label comes first")
 	require.EqualValues(t, 70, labelsAnswer[0].(map[string]any)["values"])
 
 	raw, rows = cardGet(t, api+"/tenants")
-	t.Logf("GET /api/v1/cardinality/tenants\n%s", raw)
+	t.Logf("GET /promgov/api/v1/cardinality/tenants\n%s", raw)
 	require.Len(t, rows, 1)
 	require.Equal(t, tenant, rows[0]["tenant"])
 	require.EqualValues(t, 80, rows[0]["series"])
@@ -222,7 +222,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return metricSum(third.url("/metrics"), `promgov_cluster_handoff_metrics_total{result="success"}`) >= 1
 	}, 30*time.Second, 100*time.Millisecond, "ingester-3 never pulled moved state")
-	raw, rows = cardGet(t, third.url("/api/v1/cardinality/metrics/"+metric+"?tenant="+tenant))
+	raw, rows = cardGet(t, third.url("/promgov/api/v1/cardinality/metrics/"+metric+"?tenant="+tenant))
 	t.Logf("ingester-3 after the handoff: %s", raw)
 	require.EqualValues(t, 70, rows[0]["series"])
 	require.EqualValues(t, 20, rows[0]["refused_series"])
@@ -248,7 +248,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 // cardTracks reports whether the ingester's own API tracks metric.
 func cardTracks(t *testing.T, n *node, tenant, metric string) bool {
 	t.Helper()
-	resp, err := http.Get(n.url("/api/v1/cardinality/metrics/" + metric + "?tenant=" + tenant))
+	resp, err := http.Get(n.url("/promgov/api/v1/cardinality/metrics/" + metric + "?tenant=" + tenant))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -289,7 +289,7 @@ func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
 	first.proc.Stop(t)
 	cardStartIngester(c, first, extra...)
 	c.waitActive(1)
-	_, rows := cardGet(t, first.url("/api/v1/cardinality/metrics/"+metric+"?tenant="+tenant))
+	_, rows := cardGet(t, first.url("/promgov/api/v1/cardinality/metrics/"+metric+"?tenant="+tenant))
 	require.EqualValues(t, 60, rows[0]["series"], "restored from the snapshot")
 	require.EqualValues(t, 10, rows[0]["refused_series"])
 	code, body = push(time.Minute, 100, 105)

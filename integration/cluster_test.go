@@ -92,7 +92,7 @@ func (c *cluster) startIngester(n *node) {
 	waitReady(c.t, n.proc, n.url("/-/ready"))
 }
 
-// ringMember is one entry of GET /api/v1/status/ring.
+// ringMember is one entry of GET /promgov/api/v1/status/ring.
 type ringMember struct {
 	Name        string  `json:"name"`
 	Role        string  `json:"role"`
@@ -105,7 +105,7 @@ func (c *cluster) ring(n *node) []ringMember {
 	var data struct {
 		Members []ringMember `json:"members"`
 	}
-	apiGet(c.t, "http://"+n.webAddr, "/api/v1/status/ring", url.Values{}, &data)
+	apiGet(c.t, "http://"+n.webAddr, "/promgov/api/v1/status/ring", url.Values{}, &data)
 	return data.Members
 }
 

@@ -89,8 +89,15 @@ func startRulesClusterN(t *testing.T, cfgPath string, ingesters int) *cluster {
 	return c
 }
 
-// writeV1 sends series (name, then label pairs) with one sample each at ts.
+// writeV1 sends series (name, then label pairs) with one sample each at ts
+// as tenant team-a.
 func writeV1(t *testing.T, c *cluster, ts time.Time, series ...[]string) {
+	t.Helper()
+	writeV1As(t, c, "team-a", ts, series...)
+}
+
+// writeV1As is writeV1 as tenant.
+func writeV1As(t *testing.T, c *cluster, tenant string, ts time.Time, series ...[]string) {
 	t.Helper()
 	req := &prompb.WriteRequest{}
 	for _, s := range series {
@@ -102,7 +109,7 @@ func writeV1(t *testing.T, c *cluster, ts time.Time, series ...[]string) {
 	}
 	b, err := req.Marshal()
 	require.NoError(t, err)
-	code, _, body := postRW(t, c.writeURL(), contentTypeV1, snappy.Encode(nil, b), map[string]string{"X-Scope-OrgID": "team-a"})
+	code, _, body := postRW(t, c.writeURL(), contentTypeV1, snappy.Encode(nil, b), map[string]string{"X-Scope-OrgID": tenant})
 	require.Equal(t, http.StatusNoContent, code, body)
 }
 
@@ -147,7 +154,7 @@ func distMetric(t *testing.T, c *cluster, series string) float64 {
 	return -1
 }
 
-// rulesHash returns the hash of the active ruleset from GET /api/v1/rules.
+// rulesHash returns the hash of the active ruleset from GET /promgov/api/v1/rules.
 func rulesHash(t *testing.T, c *cluster) string {
 	t.Helper()
 	var data struct {
@@ -156,7 +163,7 @@ func rulesHash(t *testing.T, c *cluster) string {
 			Name string `json:"name"`
 		} `json:"rules"`
 	}
-	apiGet(t, "http://"+c.distributor.webAddr, "/api/v1/rules", nil, &data)
+	apiGet(t, "http://"+c.distributor.webAddr, "/promgov/api/v1/rules", nil, &data)
 	require.NotEmpty(t, data.Hash)
 	return data.Hash
 }
@@ -193,7 +200,7 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.Equal(t, 1.0, distMetric(t, c, `promgov_rule_series_total{action="drop",mode="enforce",rule="drop-debug"}`))
 
 	// 2. "Why was my series dropped?"
-	resp, err := http.Post(c.distributor.url("/api/v1/rules/test"), "application/json",
+	resp, err := http.Post(c.distributor.url("/promgov/api/v1/rules/test"), "application/json",
 		strings.NewReader(`{"tenant":"team-a","series":[{"series":"debug_queue{job=\"worker\"}"}]}`))
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/usage"
 )
 
-// accessRecord is one item of an ingester's GET /api/v1/usage/access.
+// accessRecord is one item of an ingester's GET /promgov/api/v1/usage/access.
 type accessRecord struct {
 	Name  string   `json:"name"`
 	Count uint64   `json:"count"`
@@ -23,7 +26,7 @@ func ingesterAccess(t *testing.T, n *node) map[string]accessRecord {
 	var data struct {
 		Metrics []accessRecord `json:"metrics"`
 	}
-	apiGet(t, "http://"+n.webAddr, "/api/v1/usage/access", url.Values{}, &data)
+	apiGet(t, "http://"+n.webAddr, "/promgov/api/v1/usage/access", url.Values{}, &data)
 	out := map[string]accessRecord{}
 	for _, r := range data.Metrics {
 		out[r.Name] = r
@@ -37,7 +40,7 @@ func ingesterTracks(t *testing.T, n *node) map[string]bool {
 	var data []struct {
 		Name string `json:"name"`
 	}
-	apiGet(t, "http://"+n.webAddr, "/api/v1/cardinality/metrics", url.Values{"limit": {"-1"}}, &data)
+	apiGet(t, "http://"+n.webAddr, "/promgov/api/v1/cardinality/metrics", url.Values{"limit": {"-1"}}, &data)
 	out := map[string]bool{}
 	for _, m := range data {
 		out[m.Name] = true
@@ -52,7 +55,7 @@ func ingesterTracks(t *testing.T, n *node) map[string]bool {
 //	queries ──► distributor (query tap) ──proxy──► Prometheus 3.16
 //	               │  every 200 ms: RecordAccess to each metric's owner
 //	               ▼
-//	        ingester-1   ingester-2      (/api/v1/usage/access on each)
+//	        ingester-1   ingester-2      (/promgov/api/v1/usage/access on each)
 //
 // Ten metrics are written and metric i is queried i+1 times through the tap,
 // by the tenant that wrote them (placement is by tenant and metric name).
@@ -160,14 +163,14 @@ func TestUsageQueryStatsLiveOnOwners(t *testing.T) {
 	waitCounts("after the restart")
 }
 
-// usageSuggestion is one /api/v1/usage/suggestions item.
+// usageSuggestion is one /promgov/api/v1/usage/suggestions item.
 type usageSuggestion struct {
-	Kind         string   `json:"kind"`
-	Metrics      []string `json:"metrics"`
-	Labels       []string `json:"labels"`
-	SeriesSaved  uint64   `json:"series_saved"`
-	MergesSeries bool     `json:"merges_series"`
-	MergeUnknown bool     `json:"merge_unknown"`
+	Kind         string              `json:"kind"`
+	Metrics      []string            `json:"metrics"`
+	Labels       []string            `json:"labels"`
+	Rules        []usage.RelabelRule `json:"rules"`
+	SeriesSaved  uint64              `json:"series_saved"`
+	MergesSeries bool                `json:"merges_series"`
 }
 
 // TestUsageSuggestsLabelDrop: the dashboard reads usage_used_total only by
@@ -176,7 +179,7 @@ type usageSuggestion struct {
 // labeldrop suggestion says dropping phase merges its two series into one.
 //
 //	writes ──► distributor ──► ingester ──► Prometheus 3.16
-//	                           └── /api/v1/usage/suggestions (costs fanned out)
+//	                           └── /promgov/api/v1/usage/suggestions (costs fanned out)
 func TestUsageSuggestsLabelDrop(t *testing.T) {
 	c := startUsageCluster(t, "off")
 	writeUsagePhase(t, c, "before")
@@ -191,14 +194,23 @@ func TestUsageSuggestsLabelDrop(t *testing.T) {
 			return false
 		}
 		got = nil
-		apiGet(t, "http://"+c.distributor.webAddr, "/api/v1/usage/suggestions", url.Values{}, &got)
+		apiGet(t, "http://"+c.distributor.webAddr, usage.PathSuggestions, url.Values{}, &got)
 		for _, s := range got {
 			if len(s.Labels) == 1 && s.Labels[0] == "phase" && len(s.Metrics) == 1 && s.Metrics[0] == "usage_used_total" {
-				return s.SeriesSaved == 1 && s.MergesSeries && !s.MergeUnknown
+				return s.SeriesSaved == 1 && s.MergesSeries
 			}
 		}
 		return false
 	}, 30*time.Second, 200*time.Millisecond, "no labeldrop suggestion for phase saving 1 series: %+v", lazy(func() any { return got }))
-	_, body := rawGet(t, c.distributor.url("/api/v1/usage/suggestions"))
-	t.Logf("GET /api/v1/usage/suggestions: %s", body)
+	// Every suggestion saves something and its rules touch only the
+	// metrics it names.
+	for _, s := range got {
+		require.Positive(t, s.SeriesSaved, "%+v", s)
+		for _, r := range s.Rules {
+			require.Equal(t, []string{"__name__"}, r.SourceLabels, "%+v", s)
+			require.Equal(t, strings.Join(s.Metrics, "|"), r.Regex, "%+v", s)
+		}
+	}
+	_, body := rawGet(t, c.distributor.url(usage.PathSuggestions))
+	t.Logf("GET %s: %s", usage.PathSuggestions, body)
 }

@@ -209,7 +209,7 @@ func TestUsageRulesAPI(t *testing.T) {
 	})
 
 	// A rules API that answers 404 makes its source unhealthy in
-	// /api/v1/usage/sources, with the status in last_error.
+	// /promgov/api/v1/usage/sources, with the status in last_error.
 	t.Run("manager_unhealthy", func(t *testing.T) {
 		cfg := usage.DefaultConfig()
 		m, err := usage.NewManager(cfg, usage.Deps{
@@ -220,7 +220,7 @@ func TestUsageRulesAPI(t *testing.T) {
 		})
 		require.NoError(t, err)
 		m.Refresh(context.Background())
-		srv := httptest.NewServer(usage.NewAPI(m))
+		srv := httptest.NewServer(usage.NewAPI(m, "X-Scope-OrgID"))
 		defer srv.Close()
 		var statuses []struct {
 			Kind        string     `json:"kind"`
@@ -229,7 +229,7 @@ func TestUsageRulesAPI(t *testing.T) {
 			LastSuccess *time.Time `json:"last_success"`
 			LastError   string     `json:"last_error"`
 		}
-		apiGet(t, srv.URL, "/api/v1/usage/sources", url.Values{}, &statuses)
+		apiGet(t, srv.URL, usage.PathSources, url.Values{}, &statuses)
 		require.Len(t, statuses, 1)
 		require.Equal(t, "rules_api", statuses[0].Kind)
 		require.False(t, statuses[0].Healthy)
@@ -278,7 +278,7 @@ func testUsageManager(t *testing.T, mixins, promURL string, want map[string]file
 	require.Eventually(t, func() bool { return m.Report() != nil }, 60*time.Second, 50*time.Millisecond,
 		"the Manager never finished its first round")
 
-	srv := httptest.NewServer(usage.NewAPI(m))
+	srv := httptest.NewServer(usage.NewAPI(m, "X-Scope-OrgID"))
 	defer srv.Close()
 
 	var statuses []struct {
@@ -293,7 +293,7 @@ func testUsageManager(t *testing.T, mixins, promURL string, want map[string]file
 		Consumers    int        `json:"consumers"`
 		ParseErrors  int        `json:"parse_errors"`
 	}
-	apiGet(t, srv.URL, "/api/v1/usage/sources", url.Values{}, &statuses)
+	apiGet(t, srv.URL, usage.PathSources, url.Values{}, &statuses)
 	require.Len(t, statuses, len(sources))
 	nRules := countKind(want, rules.KindRecording) + countKind(want, rules.KindAlert)
 	for _, st := range statuses {
@@ -336,7 +336,7 @@ promgov_usage_source_loads_total{kind="rules_api",result="success"} 1
 		UsedBy []usage.UsedBy `json:"used_by"`
 		Reason string         `json:"reason"`
 	}
-	apiGet(t, srv.URL, "/api/v1/usage/metrics", url.Values{}, &ms)
+	apiGet(t, srv.URL, usage.PathMetrics, url.Values{}, &ms)
 	byName := map[string]int{}
 	for i, mr := range ms {
 		byName[mr.Name] = i

@@ -56,7 +56,7 @@ func startUsageClusterWith(t *testing.T, mode, dashboard string) *cluster {
 	return c
 }
 
-// usageMetric is one /api/v1/usage/metrics item.
+// usageMetric is one /promgov/api/v1/usage/metrics item.
 type usageMetric struct {
 	Name        string     `json:"name"`
 	State       string     `json:"state"`
@@ -72,7 +72,7 @@ func usageMetrics(t *testing.T, c *cluster, state string) map[string]usageMetric
 	if state != "" {
 		v.Set("state", state)
 	}
-	apiGet(t, "http://"+c.distributor.webAddr, "/api/v1/usage/metrics", v, &data)
+	apiGet(t, "http://"+c.distributor.webAddr, "/promgov/api/v1/usage/metrics", v, &data)
 	out := map[string]usageMetric{}
 	for _, m := range data {
 		out[m.Name] = m
@@ -80,7 +80,7 @@ func usageMetrics(t *testing.T, c *cluster, state string) map[string]usageMetric
 	return out
 }
 
-// usagePolicy is the /api/v1/usage/policy answer.
+// usagePolicy is the /promgov/api/v1/usage/policy answer.
 type usagePolicy struct {
 	Mode       string   `json:"mode"`
 	Candidates []string `json:"candidates"`
@@ -91,7 +91,7 @@ type usagePolicy struct {
 func getUsagePolicy(t *testing.T, c *cluster) usagePolicy {
 	t.Helper()
 	var st usagePolicy
-	apiGet(t, "http://"+c.distributor.webAddr, "/api/v1/usage/policy", url.Values{}, &st)
+	apiGet(t, "http://"+c.distributor.webAddr, "/promgov/api/v1/usage/policy", url.Values{}, &st)
 	return st
 }
 
@@ -149,8 +149,8 @@ func TestUsageQueryTap(t *testing.T) {
 		_, ok := usageMetrics(t, c, "unused")["usage_unused_total"]
 		return ok
 	}, 30*time.Second, 200*time.Millisecond, "usage_unused_total never became unused")
-	_, body := rawGet(t, c.distributor.url("/api/v1/usage/metrics?state=unused"))
-	t.Logf("GET /api/v1/usage/metrics?state=unused: %s", body)
+	_, body := rawGet(t, c.distributor.url("/promgov/api/v1/usage/metrics?state=unused"))
+	t.Logf("GET /promgov/api/v1/usage/metrics?state=unused: %s", body)
 }
 
 func TestUsageDropUnused(t *testing.T) {

@@ -22,7 +22,6 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
-	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
@@ -94,14 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/write", dist)
-	mux.Handle("POST /api/v1/rules/test", rules.TestHandler(rulesMgr, logger))
-	mux.Handle("GET /api/v1/rules", rules.RulesHandler(rulesMgr))
 	mux.Handle("POST /-/reload", rules.ReloadHandler(reload))
 	mux.Handle("PUT /-/reload", rules.ReloadHandler(reload))
-	// The cluster-wide cardinality API: every ingester answers over the
-	// gRPC connections the distributor pushes on, merged by sketch union.
-	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(fanOut, logger))
-	if err := mountUsage(mux, cfg.Usage, rw, usageMgr, outbox, logger, reg); err != nil {
+	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)

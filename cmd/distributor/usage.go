@@ -112,18 +112,17 @@ func (c *clusterAccess) AccessSnapshot(ctx context.Context) (usage.AccessSnapsho
 	return usage.MergeSnapshots(snap, c.outbox.Snapshot()), err
 }
 
-// mountUsage mounts the usage API and, when a backend URL is configured,
-// the query tap on the Prometheus read API paths; the tap records into
-// outbox under the request's tenant.
-func mountUsage(mux *http.ServeMux, cfg usage.Config, rw remotewrite.Config, mgr *usage.Manager, outbox *usage.AccessStats,
-	logger *slog.Logger, reg prometheus.Registerer) error {
-	mux.Handle("GET /api/v1/usage/", usage.NewAPI(mgr))
+// mountQueryTap mounts the query tap on the Prometheus read API paths
+// (tap.Routes) when a query backend URL is configured, and reports whether
+// it did. The tap records into outbox under the request's tenant.
+func mountQueryTap(mux *http.ServeMux, cfg usage.Config, rw remotewrite.Config, outbox *usage.AccessStats,
+	logger *slog.Logger, reg prometheus.Registerer) (bool, error) {
 	if cfg.Queries.BackendURL == "" {
-		return nil
+		return false, nil
 	}
 	backend, err := url.Parse(cfg.Queries.BackendURL)
 	if err != nil {
-		return err // validated by config already
+		return false, err // validated by config already
 	}
 	t, err := tap.New(tap.Options{
 		Backend:       backend,
@@ -135,10 +134,10 @@ func mountUsage(mux *http.ServeMux, cfg usage.Config, rw remotewrite.Config, mgr
 		Registerer:    reg,
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels", "/api/v1/label/{name}/values"} {
+	for _, p := range tap.Routes() {
 		mux.Handle(p, t)
 	}
-	return nil
+	return true, nil
 }

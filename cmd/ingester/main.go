@@ -99,9 +99,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// The analytics API answers on the web port and, for distributors, over
 	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
-	analyticsMux := http.NewServeMux()
-	analyticsMux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(tracker, logger))
-	analyticsMux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access))
+	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
 	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
 	analytics.SetAccess(access)
 	svc.SetCardinality(tracker, analytics)
@@ -113,8 +111,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	rg.RegisterRoutes(mux)
-	mux.Handle("GET /api/v1/cardinality/", analyticsMux)
-	mux.Handle("GET "+usage.PathAccess, analyticsMux)
+	mountAPI(mux, analyticsMux, logger)
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err

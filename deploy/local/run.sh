@@ -54,12 +54,13 @@ cat <<MSG
 
 promgov is running. Look at:
   ring (a person's view)   http://127.0.0.1:9500/ring
-  ring (JSON)              http://127.0.0.1:9500/api/v1/status/ring
+  ring (JSON)              http://127.0.0.1:9500/promgov/api/v1/status/ring
   distributor metrics      http://127.0.0.1:9500/metrics
-  top offenders (series)   http://127.0.0.1:9500/api/v1/cardinality/metrics?sort=series&limit=10
-  unused metrics           http://127.0.0.1:9500/api/v1/usage/metrics?state=unused&sort=series
-  suggested rules          http://127.0.0.1:9500/api/v1/usage/suggestions
+  top offenders (series)   http://127.0.0.1:9500/promgov/api/v1/cardinality/metrics?sort=series&limit=10
+  unused metrics           http://127.0.0.1:9500/promgov/api/v1/usage/metrics?state=unused&sort=series
+  suggested rules          http://127.0.0.1:9500/promgov/api/v1/usage/suggestions
   query API (tapped)       http://127.0.0.1:9500/api/v1/query?query=...   (proxied to :9090, usage recorded)
+  Grafana data source URL  http://127.0.0.1:9500   (the whole Prometheus read API, proxied to :9090)
 Example queries:
   curl -s http://127.0.0.1:9500/api/v1/query --data-urlencode 'query=count by (job) (up)'
   curl -s http://127.0.0.1:9500/api/v1/query --data-urlencode 'query=sum(rate(promgov_distributor_received_samples_total[1m]))'

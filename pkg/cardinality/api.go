@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/promgov/promgov/pkg/web"
 )
 
 // Source answers the analytics API: a Tracker for one ingester, or the
@@ -25,10 +27,12 @@ type Source interface {
 
 var _ Source = (*Tracker)(nil)
 
-// The analytics API paths.
+// The analytics API paths (under web.APIPrefix); PathPrefix is the subtree
+// NewHandler serves.
 const (
-	PathMetrics = "/api/v1/cardinality/metrics"
-	PathTenants = "/api/v1/cardinality/tenants"
+	PathPrefix  = web.APIPrefix + "/cardinality/"
+	PathMetrics = PathPrefix + "metrics"
+	PathTenants = PathPrefix + "tenants"
 )
 
 // Envelope is the Prometheus HTTP API response envelope.
@@ -44,19 +48,21 @@ type Envelope[T any] struct {
 
 // NewHandler serves the analytics API from src:
 //
-//	GET /api/v1/cardinality/metrics?tenant=&limit=&sort=series|samples_rate|refused&sketches=&labels=
-//	GET /api/v1/cardinality/metrics/{name}?tenant=&sketches=
-//	GET /api/v1/cardinality/tenants?limit=&sort=&sketches=
+//	GET /promgov/api/v1/cardinality/metrics?tenant=&limit=&sort=series|samples_rate|refused&sketches=&labels=
+//	GET /promgov/api/v1/cardinality/metrics/{name}?tenant=&sketches=
+//	GET /promgov/api/v1/cardinality/tenants?tenant=&limit=&sort=&sketches=
 //
-// limit=0 (or absent) answers DefaultQueryLimit rows, limit=-1 all of them.
-// sketches=true adds encoded sketches for a merging distributor. labels=true
-// adds each listed metric's labels (values and series_without, no label
-// sketches). logger may be nil.
-func NewHandler(src Source, logger *slog.Logger) http.Handler {
+// The tenant is the tenant parameter or the header named tenantHeader (see
+// web.RequestTenant; "" reads no header); without either every tenant is
+// answered. limit=0 (or absent) answers DefaultQueryLimit rows, limit=-1 all
+// of them. sketches=true adds encoded sketches for a merging distributor.
+// labels=true adds each listed metric's labels (values and series_without,
+// no label sketches). logger may be nil.
+func NewHandler(src Source, tenantHeader string, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{src: src, logger: logger}
+	h := &handler{src: src, tenantHeader: tenantHeader, logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathMetrics, h.metrics)
 	mux.HandleFunc("GET "+PathMetrics+"/{name}", h.metric)
@@ -65,15 +71,21 @@ func NewHandler(src Source, logger *slog.Logger) http.Handler {
 }
 
 type handler struct {
-	src    Source
-	logger *slog.Logger
+	src          Source
+	tenantHeader string
+	logger       *slog.Logger
 }
 
-// ParseQuery reads a Query from r's URL parameters tenant, limit, sort,
-// sketches and labels. Its errors name the parameter.
-func ParseQuery(r *http.Request) (Query, error) {
+// ParseQuery reads a Query from r's URL parameters limit, sort, sketches
+// and labels, and its tenant from the tenant parameter or the header named
+// tenantHeader (web.RequestTenant). Its errors name the parameter.
+func ParseQuery(r *http.Request, tenantHeader string) (Query, error) {
 	v := r.URL.Query()
-	q := Query{Tenant: v.Get("tenant"), Sort: v.Get("sort")}
+	tenant, err := web.RequestTenant(r, tenantHeader)
+	if err != nil {
+		return Query{}, err
+	}
+	q := Query{Tenant: tenant, Sort: v.Get("sort")}
 	switch q.Sort {
 	case "", SortSeries, SortSamplesRate, SortRefused:
 	default:
@@ -104,7 +116,7 @@ func ParseQuery(r *http.Request) (Query, error) {
 }
 
 func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r)
+	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err)
 		return
@@ -114,7 +126,7 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) metric(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r)
+	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err)
 		return
@@ -129,7 +141,7 @@ func (h *handler) metric(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) tenants(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r)
+	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err)
 		return

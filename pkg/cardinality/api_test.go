@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,7 +43,7 @@ func limitedTracker(t *testing.T) (*Tracker, *clock) {
 
 func TestHandler(t *testing.T) {
 	tr, _ := limitedTracker(t)
-	h := NewHandler(tr, nil)
+	h := NewHandler(tr, "", nil)
 
 	code, body := get(t, h, PathMetrics+"?sort=refused&limit=2")
 	require.Equal(t, http.StatusOK, code, string(body))
@@ -130,7 +131,7 @@ func TestHandlerSourceErrors(t *testing.T) {
 		"timeout":  {fmt.Errorf("fan-out: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h := NewHandler(failingSource{tc.err}, nil)
+			h := NewHandler(failingSource{tc.err}, "", nil)
 			for _, p := range []string{PathMetrics, PathMetrics + "/x", PathTenants} {
 				code, _ := get(t, h, p)
 				require.Equal(t, tc.code, code, p)
@@ -208,6 +209,69 @@ func (f fanOut) Tenants(ctx context.Context, q Query) ([]TenantCardinality, erro
 	return MergeTenants(parts, q)
 }
 
+// TestHandlerTenantHeader: the configured tenant header alone selects the
+// tenant, as on the write path; the tenant parameter still works, and the
+// two must agree when both are sent.
+func TestHandlerTenantHeader(t *testing.T) {
+	tr, _ := limitedTracker(t)
+	h := NewHandler(tr, "X-Tenant", nil)
+	tests := map[string]struct {
+		url, tenant string
+		code        int
+		wantTenants []string
+		wantErr     string
+	}{
+		"no tenant: every tenant":  {url: PathMetrics + "?limit=-1", code: http.StatusOK, wantTenants: []string{"team-a", "team-b"}},
+		"header alone":             {url: PathMetrics + "?limit=-1", tenant: "team-b", code: http.StatusOK, wantTenants: []string{"team-b"}},
+		"parameter alone":          {url: PathMetrics + "?limit=-1&tenant=team-a", code: http.StatusOK, wantTenants: []string{"team-a"}},
+		"both agree":               {url: PathMetrics + "?limit=-1&tenant=team-b", tenant: "team-b", code: http.StatusOK, wantTenants: []string{"team-b"}},
+		"one metric, header alone": {url: PathMetrics + "/up", tenant: "team-a", code: http.StatusOK, wantTenants: []string{"team-a"}},
+		"one metric, other tenant": {url: PathMetrics + "/up", tenant: "team-b", code: http.StatusNotFound},
+		"tenants listing, header":  {url: PathTenants, tenant: "team-b", code: http.StatusOK, wantTenants: []string{"team-b"}},
+		"header and parameter clash": {url: PathMetrics + "?tenant=team-a", tenant: "team-b", code: http.StatusBadRequest,
+			wantErr: `tenant: the tenant parameter "team-a" and the X-Tenant header "team-b" name different tenants; send one, or the same in both`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, tc.url, nil)
+			if tc.tenant != "" {
+				req.Header.Set("X-Tenant", tc.tenant)
+			}
+			h.ServeHTTP(rec, req)
+			require.Equal(t, tc.code, rec.Code, rec.Body.String())
+			if tc.wantErr != "" {
+				var env Envelope[json.RawMessage]
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &env))
+				require.Equal(t, "bad_data", env.ErrorType)
+				require.Equal(t, tc.wantErr, env.Error)
+				return
+			}
+			if tc.code != http.StatusOK {
+				return
+			}
+			var tenants []string
+			if tc.url == PathTenants {
+				rows, err := DecodeTenants(rec.Body.Bytes())
+				require.NoError(t, err)
+				for _, r := range rows {
+					tenants = append(tenants, r.Tenant)
+				}
+			} else {
+				rows, err := DecodeMetrics(rec.Body.Bytes())
+				require.NoError(t, err)
+				for _, r := range rows {
+					if !slices.Contains(tenants, r.Tenant) {
+						tenants = append(tenants, r.Tenant)
+					}
+				}
+			}
+			slices.Sort(tenants)
+			require.Equal(t, tc.wantTenants, tenants)
+		})
+	}
+}
+
 func TestDistributorFanOut(t *testing.T) {
 	c := newClock()
 	cfg := testConfig()
@@ -217,7 +281,7 @@ func TestDistributorFanOut(t *testing.T) {
 	var ingesters []*Tracker
 	for range 3 {
 		tr := newTracker(t, cfg, c)
-		srv := httptest.NewServer(NewHandler(tr, nil))
+		srv := httptest.NewServer(NewHandler(tr, "", nil))
 		t.Cleanup(srv.Close)
 		urls = append(urls, srv.URL)
 		ingesters = append(ingesters, tr)
@@ -229,7 +293,7 @@ func TestDistributorFanOut(t *testing.T) {
 		single.Observe(s, now)
 		ingesters[m%3].Observe(s, now)
 	}
-	dist := NewHandler(fanOut{urls}, nil)
+	dist := NewHandler(fanOut{urls}, "", nil)
 
 	for _, path := range []string{
 		PathTenants, PathMetrics + "?limit=5&sort=refused", PathMetrics + "?tenant=t1&sort=samples_rate",
@@ -237,7 +301,7 @@ func TestDistributorFanOut(t *testing.T) {
 	} {
 		code, got := get(t, dist, path)
 		require.Equal(t, http.StatusOK, code, path)
-		code, want := get(t, NewHandler(single, nil), path)
+		code, want := get(t, NewHandler(single, "", nil), path)
 		require.Equal(t, http.StatusOK, code, path)
 		require.JSONEq(t, string(want), string(got), path)
 	}

@@ -184,7 +184,7 @@ func TestLabelDropListing(t *testing.T) {
 	require.Equal(t, []LabelCardinality{{Name: "id", Values: 40, SeriesWithout: 1}}, rows[1].Labels,
 		"up has one label: dropping it leaves one series")
 
-	h := NewHandler(tr, nil)
+	h := NewHandler(tr, "", nil)
 	code, body := get(t, h, PathMetrics+"?tenant=team-a&labels=true&sketches=true&limit=1")
 	require.Equal(t, http.StatusOK, code, string(body))
 	t.Logf("GET %s?tenant=team-a&labels=true&limit=1 →\n%s", PathMetrics, body)

@@ -117,7 +117,7 @@ func (q Query) limit(n int) int {
 	}
 }
 
-// Metrics answers /api/v1/cardinality/metrics for this ingester. Sketches
+// Metrics answers /promgov/api/v1/cardinality/metrics for this ingester. Sketches
 // and labels, when asked for, are computed only for the rows answered; the
 // rows' labels carry no sketches.
 func (t *Tracker) Metrics(ctx context.Context, q Query) ([]MetricCardinality, error) {
@@ -185,7 +185,7 @@ func (t *Tracker) addDetails(row *MetricCardinality, cur int64, sketches, labels
 	return nil
 }
 
-// Metric answers /api/v1/cardinality/metrics/{name}: the metric in every
+// Metric answers /promgov/api/v1/cardinality/metrics/{name}: the metric in every
 // tenant (or only q.Tenant) with its labels. No rows means not tracked.
 func (t *Tracker) Metric(ctx context.Context, name string, q Query) ([]MetricCardinality, error) {
 	now := t.now()
@@ -264,7 +264,7 @@ func (t *Tracker) labelRows(m *metricState, cur int64, series uint64, sketches b
 	return out, nil
 }
 
-// Tenants answers /api/v1/cardinality/tenants for this ingester.
+// Tenants answers /promgov/api/v1/cardinality/tenants for this ingester.
 func (t *Tracker) Tenants(ctx context.Context, q Query) ([]TenantCardinality, error) {
 	now := t.now()
 	cur := epochOf(now, t.sub)

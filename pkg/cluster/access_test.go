@@ -34,8 +34,8 @@ func startAccessNode(t testing.TB, name string) *accessNode {
 	require.NoError(t, err)
 	access := usage.NewAccessStats(100_000, 10)
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/v1/cardinality/", cardinality.NewHandler(tr, nil))
-	mux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access))
+	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(tr, "", nil))
+	mux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access, "X-Scope-OrgID"))
 	a := ingester.NewAnalytics(name, tr, mux, nil)
 	a.SetAccess(access)
 

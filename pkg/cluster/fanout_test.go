@@ -97,7 +97,7 @@ func TestFanOutHandler(t *testing.T) {
 	_, f := threeIngesters(t)
 	pool := NewPool()
 	defer pool.Close()
-	srv := httptest.NewServer(cardinality.NewHandler(NewFanOut(testConfig(), f, pool, nil, nil), nil))
+	srv := httptest.NewServer(cardinality.NewHandler(NewFanOut(testConfig(), f, pool, nil, nil), "", nil))
 	defer srv.Close()
 
 	tests := []struct {
@@ -106,23 +106,23 @@ func TestFanOutHandler(t *testing.T) {
 		status int
 		check  func(t *testing.T, body cardinality.Envelope[[]map[string]any])
 	}{
-		{"metrics sorted", "/api/v1/cardinality/metrics?tenant=team-a&limit=1", http.StatusOK,
+		{"metrics sorted", "/promgov/api/v1/cardinality/metrics?tenant=team-a&limit=1", http.StatusOK,
 			func(t *testing.T, b cardinality.Envelope[[]map[string]any]) {
 				require.Len(t, b.Data, 1)
 				require.Equal(t, "m3", b.Data[0]["name"])
 				require.NotContains(t, b.Data[0], "series_sketch")
 			}},
-		{"one metric", "/api/v1/cardinality/metrics/m1", http.StatusOK,
+		{"one metric", "/promgov/api/v1/cardinality/metrics/m1", http.StatusOK,
 			func(t *testing.T, b cardinality.Envelope[[]map[string]any]) {
 				require.Len(t, b.Data, 2, "m1 exists in two tenants")
 			}},
-		{"unknown metric", "/api/v1/cardinality/metrics/nope", http.StatusNotFound, nil},
-		{"tenants", "/api/v1/cardinality/tenants", http.StatusOK,
+		{"unknown metric", "/promgov/api/v1/cardinality/metrics/nope", http.StatusNotFound, nil},
+		{"tenants", "/promgov/api/v1/cardinality/tenants", http.StatusOK,
 			func(t *testing.T, b cardinality.Envelope[[]map[string]any]) {
 				require.Len(t, b.Data, 2)
 				require.Equal(t, "team-a", b.Data[0]["tenant"])
 			}},
-		{"bad sort", "/api/v1/cardinality/metrics?sort=nope", http.StatusBadRequest, nil},
+		{"bad sort", "/promgov/api/v1/cardinality/metrics?sort=nope", http.StatusBadRequest, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

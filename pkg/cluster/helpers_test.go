@@ -51,7 +51,7 @@ func serveNodeB(t testing.TB, name string, tr *cardinality.Tracker) *testNode {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics(name, tr, cardinality.NewHandler(tr, nil), nil))
+	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics(name, tr, cardinality.NewHandler(tr, "", nil), nil))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -23,7 +23,7 @@ func TestClientReusesPushConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics("i", tr, cardinality.NewHandler(tr, nil), nil))
+	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics("i", tr, cardinality.NewHandler(tr, "", nil), nil))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Stop(); <-done }()

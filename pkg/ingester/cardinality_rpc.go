@@ -18,6 +18,7 @@ import (
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage/accesspb"
+	"github.com/promgov/promgov/pkg/web"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -38,8 +39,13 @@ type CardinalityState interface {
 var _ CardinalityState = (*cardinality.Tracker)(nil)
 
 // QueryPathPrefix is the only URL path prefix Query serves: the read-only
-// analytics API (/api/v1/cardinality/..., later /api/v1/usage/...).
-const QueryPathPrefix = "/api/v1/"
+// analytics API (/promgov/api/v1/cardinality/..., /promgov/api/v1/usage/access).
+const QueryPathPrefix = web.APIPrefix + "/"
+
+// legacyQueryPathPrefix is the prefix distributors of the previous release
+// ask for; Query serves it as QueryPathPrefix for one release, so
+// ingesters can be upgraded before distributors.
+const legacyQueryPathPrefix = web.LegacyAPIPrefix + "/"
 
 // maxQueryBody bounds one Query answer; the distributor asks for at most
 // its own limit of rows, so a bigger answer is a bug, not data.
@@ -75,8 +81,11 @@ func NewAnalytics(node string, state CardinalityState, handler http.Handler, now
 // Query serves req as an HTTP GET of the analytics handler.
 func (a *Analytics) Query(ctx context.Context, req *ingesterv1.QueryRequest) (*ingesterv1.QueryResponse, error) {
 	path := req.GetPath()
+	if rest, ok := strings.CutPrefix(path, legacyQueryPathPrefix); ok {
+		path = QueryPathPrefix + rest
+	}
 	if !strings.HasPrefix(path, QueryPathPrefix) || strings.Contains(path, "..") {
-		return nil, status.Errorf(codes.InvalidArgument, "query path %q: only paths under %s are served", path, QueryPathPrefix)
+		return nil, status.Errorf(codes.InvalidArgument, "query path %q: only paths under %s are served", req.GetPath(), QueryPathPrefix)
 	}
 	if a.handler == nil {
 		return &ingesterv1.QueryResponse{StatusCode: http.StatusNotFound, Body: []byte("no analytics handler\n")}, nil

@@ -29,7 +29,7 @@ func newTestAnalytics(t *testing.T) (*Analytics, *cardinality.Tracker) {
 			tr.Observe(&cardinality.Series{Tenant: "t", Metric: "m" + strconv.Itoa(m), Labels: ls, Samples: 1}, now)
 		}
 	}
-	return NewAnalytics("node-1", tr, cardinality.NewHandler(tr, nil), nil), tr
+	return NewAnalytics("node-1", tr, cardinality.NewHandler(tr, "X-Scope-OrgID", nil), nil), tr
 }
 
 func TestAnalyticsQuery(t *testing.T) {
@@ -45,10 +45,13 @@ func TestAnalyticsQuery(t *testing.T) {
 		{"one metric", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/m3"}, codes.OK, 200, `"labels"`},
 		{"unknown metric", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/nope"}, codes.OK, 404, `not_found`},
 		{"tenants", &ingesterv1.QueryRequest{Path: cardinality.PathTenants, Tenant: "t"}, codes.OK, 200, `"tenant":"t"`},
+		{"tenant of the request", &ingesterv1.QueryRequest{Path: cardinality.PathTenants, Tenant: "other"}, codes.OK, 200, `"data":[]`},
 		{"bad parameter", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics, RawQuery: "limit=x"}, codes.OK, 400, `bad_data`},
 		{"outside the API", &ingesterv1.QueryRequest{Path: "/metrics"}, codes.InvalidArgument, 0, ""},
-		{"escaping the API", &ingesterv1.QueryRequest{Path: "/api/v1/../../metrics"}, codes.InvalidArgument, 0, ""},
-		{"unknown path", &ingesterv1.QueryRequest{Path: "/api/v1/nothing"}, codes.OK, 404, ""},
+		{"escaping the API", &ingesterv1.QueryRequest{Path: "/promgov/api/v1/../../metrics"}, codes.InvalidArgument, 0, ""},
+		{"escaping the legacy API", &ingesterv1.QueryRequest{Path: "/api/v1/../../metrics"}, codes.InvalidArgument, 0, ""},
+		{"unknown path", &ingesterv1.QueryRequest{Path: "/promgov/api/v1/nothing"}, codes.OK, 404, ""},
+		{"legacy path of the previous release", &ingesterv1.QueryRequest{Path: "/api/v1/cardinality/tenants"}, codes.OK, 200, `"tenant":"t"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,7 +34,7 @@ func TestPushCardinality(t *testing.T) {
 		return nil
 	}), slog.New(slog.DiscardHandler), nil)
 	svc.Accept(true)
-	svc.SetCardinality(tr, NewAnalytics("n", tr, cardinality.NewHandler(tr, nil), nil))
+	svc.SetCardinality(tr, NewAnalytics("n", tr, cardinality.NewHandler(tr, "", nil), nil))
 
 	push := func(series ...[2]string) *ingesterv1.PushResponse {
 		b, err := rwBatch(series...).Marshal()

@@ -52,7 +52,7 @@
 //
 // Both binaries create one Ring from the "memberlist." flags
 // (Config.RegisterFlags), run Ring.Run in their run group and mount
-// Ring.RegisterRoutes (GET /api/v1/status/ring JSON, GET /ring HTML) on
+// Ring.RegisterRoutes (GET /promgov/api/v1/status/ring JSON, GET /ring HTML) on
 // their HTTP mux. Distributors route with
 //
 //	p := r.Placement() // once per request

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/promgov/promgov/pkg/web"
 )
 
-// Status is the body of GET /api/v1/status/ring.
+// Status is the body of GET /promgov/api/v1/status/ring.
 type Status struct {
 	// Status is always "success".
 	Status string `json:"status"`
@@ -58,7 +60,7 @@ func (r *Ring) Status() Status {
 	return out
 }
 
-// StatusHandler serves the ring status as JSON (GET /api/v1/status/ring).
+// StatusHandler serves the ring status as JSON (GET /promgov/api/v1/status/ring).
 func (r *Ring) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -94,10 +96,13 @@ func (r *Ring) PageHandler() http.Handler {
 	})
 }
 
-// RegisterRoutes mounts StatusHandler on GET /api/v1/status/ring and
+// PathStatus is the ring status API path.
+const PathStatus = web.APIPrefix + "/status/ring"
+
+// RegisterRoutes mounts StatusHandler on GET /promgov/api/v1/status/ring and
 // PageHandler on GET /ring.
 func (r *Ring) RegisterRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/v1/status/ring", r.StatusHandler())
+	mux.Handle("GET "+PathStatus, r.StatusHandler())
 	mux.Handle("GET /ring", r.PageHandler())
 }
 

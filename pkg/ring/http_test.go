@@ -26,7 +26,7 @@ func TestHTTPHandlers(t *testing.T) {
 	defer srv.Close()
 
 	t.Run("status json", func(t *testing.T) {
-		resp, err := http.Get(srv.URL + "/api/v1/status/ring")
+		resp, err := http.Get(srv.URL + "/promgov/api/v1/status/ring")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -44,7 +44,7 @@ func TestHTTPHandlers(t *testing.T) {
 
 	t.Run("status matches Status()", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		dist.StatusHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/status/ring", nil))
+		dist.StatusHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/promgov/api/v1/status/ring", nil))
 		var got Status
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
 		require.Equal(t, dist.Status(), got)
@@ -72,7 +72,7 @@ func TestHTTPHandlers(t *testing.T) {
 	})
 
 	t.Run("method not allowed", func(t *testing.T) {
-		resp, err := http.Post(srv.URL+"/api/v1/status/ring", "text/plain", nil)
+		resp, err := http.Post(srv.URL+"/promgov/api/v1/status/ring", "text/plain", nil)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)

@@ -36,7 +36,7 @@ type Config struct {
 	// TypeCacheSize bounds the number of (tenant, metric family) entries the
 	// distributor's TypeCache remembers from RW 1.0 metadata.
 	TypeCacheSize int `yaml:"rules_type_cache_size,omitempty" json:"rules_type_cache_size,omitempty"`
-	// TestMaxBodyBytes bounds the request body of POST /api/v1/rules/test.
+	// TestMaxBodyBytes bounds the request body of POST /promgov/api/v1/rules/test.
 	TestMaxBodyBytes int64 `yaml:"rules_test_max_body_bytes,omitempty" json:"rules_test_max_body_bytes,omitempty"`
 }
 
@@ -61,7 +61,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.TypeCacheSize, prefix+"rules.type-cache-size", c.TypeCacheSize,
 		"Maximum (tenant, metric family) entries remembered from remote write 1.0 metadata.")
 	fs.Int64Var(&c.TestMaxBodyBytes, prefix+"rules.test-max-body-bytes", c.TestMaxBodyBytes,
-		"Maximum request body size of POST /api/v1/rules/test.")
+		"Maximum request body size of POST /promgov/api/v1/rules/test.")
 }
 
 // Validate checks the settings and every rule. Errors name the offending yaml

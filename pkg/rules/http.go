@@ -13,15 +13,23 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/promgov/promgov/pkg/web"
 )
 
-// MaxTestSeries bounds the series of one POST /api/v1/rules/test request.
+// The rules API paths (under web.APIPrefix).
+const (
+	PathRules = web.APIPrefix + "/rules"
+	PathTest  = PathRules + "/test"
+)
+
+// MaxTestSeries bounds the series of one POST /promgov/api/v1/rules/test request.
 const MaxTestSeries = 10000
 
 // TenantHeader is read for the tenant of test requests that do not name one.
 const TenantHeader = "X-Scope-OrgID"
 
-// TestRequest is the JSON body of POST /api/v1/rules/test.
+// TestRequest is the JSON body of POST /promgov/api/v1/rules/test.
 type TestRequest struct {
 	// Tenant applies to series that do not name their own.
 	Tenant string `json:"tenant,omitempty"`
@@ -82,7 +90,7 @@ type apiResponse struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// TestHandler serves POST /api/v1/rules/test. The body is either a JSON
+// TestHandler serves POST /promgov/api/v1/rules/test. The body is either a JSON
 // TestRequest (Content-Type application/json) or a text exposition
 // (text/plain or application/openmetrics-text), in which case the tenant
 // comes from the X-Scope-OrgID header or the tenant query parameter. Every
@@ -218,7 +226,7 @@ func RunTestRequest(active *Ruleset, req TestRequest) (TestResponseData, error) 
 	return out, nil
 }
 
-// RulesHandler serves GET /api/v1/rules: the active ruleset with its hash,
+// RulesHandler serves GET /promgov/api/v1/rules: the active ruleset with its hash,
 // load time, a summary per rule and the configuration as YAML.
 func RulesHandler(m *Manager) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +252,7 @@ func RulesHandler(m *Manager) http.Handler {
 	})
 }
 
-// RulesData is the data of GET /api/v1/rules.
+// RulesData is the data of GET /promgov/api/v1/rules.
 type RulesData struct {
 	Hash     string        `json:"hash"`
 	LoadedAt time.Time     `json:"loaded_at"`

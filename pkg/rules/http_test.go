@@ -41,7 +41,7 @@ type testAPIResponse struct {
 
 func doTest(t *testing.T, h http.Handler, method, contentType, body string, header map[string]string) (int, testAPIResponse) {
 	t.Helper()
-	req := httptest.NewRequest(method, "/api/v1/rules/test", strings.NewReader(body))
+	req := httptest.NewRequest(method, "/promgov/api/v1/rules/test", strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -179,7 +179,7 @@ func TestRulesHandler(t *testing.T) {
 	m := newTestManager(t)
 	h := RulesHandler(m)
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/rules", nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/promgov/api/v1/rules", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	var resp struct {
 		Status string    `json:"status"`
@@ -202,7 +202,7 @@ func TestRulesHandler(t *testing.T) {
 	require.Equal(t, m.Active().Hash, h2)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/rules", nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/promgov/api/v1/rules", nil))
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 }
 

@@ -35,7 +35,7 @@ const (
 	ActionWarn Action = "warn"
 )
 
-// Rule kinds, as shown in traces and GET /api/v1/rules.
+// Rule kinds, as shown in traces and GET /promgov/api/v1/rules.
 const (
 	KindRelabel = "relabel" // relabel_configs
 	KindNaming  = "naming"  // naming

@@ -617,7 +617,7 @@ func TestAccessDataSnapshot(t *testing.T) {
 	}
 }
 
-// envelopeOf is an /api/v1/usage/access success answer.
+// envelopeOf is a /promgov/api/v1/usage/access success answer.
 func envelopeOf(t testing.TB, d AccessData) []byte {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{"status": "success", "data": d})
@@ -695,10 +695,10 @@ func TestAccessHandler(t *testing.T) {
 		accessQuery{"b", `count({__name__=~"pat_.*"})`, "", accessT0},
 	)
 	tests := map[string]struct {
-		method, target string
-		wantCode       int
-		want           AccessData
-		wantErr        string
+		method, target, tenantHeader string
+		wantCode                     int
+		want                         AccessData
+		wantErr                      string
 	}{
 		"every tenant merged": {
 			method: http.MethodGet, target: PathAccess, wantCode: http.StatusOK,
@@ -722,13 +722,29 @@ func TestAccessHandler(t *testing.T) {
 				{Name: "up", Count: 2, Last: accessT0.Add(time.Minute), Users: []string{"alice", "bob"}, Labels: []string{"instance", "job"}, AllLabels: true},
 			}, []AccessRecord{{Regex: "pat_.*", Count: 1, Last: accessT0}}),
 		},
+		"tenant from the header alone": {
+			method: http.MethodGet, target: PathAccess, tenantHeader: "a", wantCode: http.StatusOK,
+			want: data([]AccessRecord{{Name: "up", Count: 1, Last: accessT0, Users: []string{"alice"}, Labels: []string{"job"}, AllLabels: true}}, nil),
+		},
+		"header and parameter agree": {
+			method: http.MethodGet, target: PathAccess + "?tenant=a", tenantHeader: " a ", wantCode: http.StatusOK,
+			want: data([]AccessRecord{{Name: "up", Count: 1, Last: accessT0, Users: []string{"alice"}, Labels: []string{"job"}, AllLabels: true}}, nil),
+		},
+		"header and parameter disagree": {
+			method: http.MethodGet, target: PathAccess + "?tenant=b", tenantHeader: "a", wantCode: http.StatusBadRequest,
+			wantErr: `access answer: tenant: the tenant parameter "b" and the X-Scope-OrgID header "a" name different tenants; send one, or the same in both`,
+		},
 		"post not allowed":   {method: http.MethodPost, target: PathAccess, wantCode: http.StatusMethodNotAllowed, wantErr: "access answer: use GET"},
 		"delete not allowed": {method: http.MethodDelete, target: PathAccess + "?tenant=a", wantCode: http.StatusMethodNotAllowed, wantErr: "access answer: use GET"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			AccessHandler(s).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+			req := httptest.NewRequest(tc.method, tc.target, nil)
+			if tc.tenantHeader != "" {
+				req.Header.Set("X-Scope-OrgID", tc.tenantHeader)
+			}
+			AccessHandler(s, "X-Scope-OrgID").ServeHTTP(rec, req)
 			require.Equal(t, tc.wantCode, rec.Code)
 			require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 			snap, err := DecodeAccess(rec.Body.Bytes())

@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/promgov/promgov/pkg/usage/promqlx"
+	"github.com/promgov/promgov/pkg/web"
 )
 
 // PathAccess is the ingester endpoint answering the query statistics of the
 // metrics it owns (AccessHandler); distributors fan it out over the Query RPC.
-const PathAccess = "/api/v1/usage/access"
+const PathAccess = PathPrefix + "access"
 
 // AccessRecord is one metric's or name pattern's statistics in wire form:
-// an item of the ingester's /api/v1/usage/access answer and of the
+// an item of the ingester's /promgov/api/v1/usage/access answer and of the
 // statistics snapshot file. Exactly one of Name and Regex is set.
 type AccessRecord struct {
 	// Name is the metric name (metric records).
@@ -122,7 +123,7 @@ func (d AccessData) Snapshot() (AccessSnapshot, error) {
 	return s, nil
 }
 
-// DecodeAccess decodes an /api/v1/usage/access answer.
+// DecodeAccess decodes a /promgov/api/v1/usage/access answer.
 func DecodeAccess(body []byte) (AccessSnapshot, error) {
 	var env struct {
 		Status string          `json:"status"`
@@ -148,16 +149,22 @@ func DecodeAccess(body []byte) (AccessSnapshot, error) {
 	return d.Snapshot()
 }
 
-// AccessHandler serves GET /api/v1/usage/access on an ingester: the query
-// statistics of the metrics it owns, merged over tenants, or one tenant's
-// with ?tenant=.
-func AccessHandler(s *AccessStats) http.Handler {
+// AccessHandler serves GET /promgov/api/v1/usage/access on an ingester: the
+// query statistics of the metrics it owns, merged over tenants, or one
+// tenant's, named by the tenant parameter or the header named tenantHeader
+// (web.RequestTenant).
+func AccessHandler(s *AccessStats, tenantHeader string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			writeErr(w, http.StatusMethodNotAllowed, "bad_data", "use GET")
 			return
 		}
-		if t := r.URL.Query().Get("tenant"); t != "" {
+		t, err := web.RequestTenant(r, tenantHeader)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, "bad_data", err.Error())
+			return
+		}
+		if t != "" {
 			snap := s.TenantSnapshots()[t]
 			writeOK(w, snap.Data())
 			return

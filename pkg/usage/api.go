@@ -2,8 +2,11 @@ package usage
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/promgov/promgov/pkg/web"
 )
 
 // Reader is what the HTTP API reads. Implementations must be safe for
@@ -21,8 +24,9 @@ type Reader interface {
 var _ Reader = (*Manager)(nil)
 
 type envelope struct {
-	Status string `json:"status"`
-	Data   any    `json:"data"`
+	Status   string   `json:"status"`
+	Data     any      `json:"data"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type errEnvelope struct {
@@ -31,15 +35,36 @@ type errEnvelope struct {
 	Error     string `json:"error"`
 }
 
+// DefaultSuggestionLimit is how many suggestions GET .../usage/suggestions
+// answers without a limit parameter.
+const DefaultSuggestionLimit = 50
+
+// The usage API paths (under web.APIPrefix).
+const (
+	PathPrefix      = web.APIPrefix + "/usage/"
+	PathMetrics     = PathPrefix + "metrics"
+	PathSources     = PathPrefix + "sources"
+	PathSuggestions = PathPrefix + "suggestions"
+	PathPolicy      = PathPrefix + "policy"
+)
+
 // NewAPI returns a handler serving, in the Prometheus API envelope:
 //
-//	GET /api/v1/usage/metrics?state=used|partially_used|unused&sort=series|samples_rate|query_count|name&limit=N
-//	GET /api/v1/usage/sources
-//	GET /api/v1/usage/suggestions?limit=N
-//	GET /api/v1/usage/policy
-func NewAPI(r Reader) http.Handler {
+//	GET /promgov/api/v1/usage/metrics?state=used|partially_used|unused&sort=series|samples_rate|query_count|name&limit=N
+//	GET /promgov/api/v1/usage/sources
+//	GET /promgov/api/v1/usage/suggestions?limit=N   (default DefaultSuggestionLimit, -1 for all)
+//	GET /promgov/api/v1/usage/policy
+//
+// Classification is cluster-wide, over every tenant: a request that names
+// a tenant (the tenant parameter or the header named tenantHeader, see
+// web.RequestTenant) is answered for every tenant with a warning saying so.
+func NewAPI(r Reader, tenantHeader string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/usage/metrics", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("GET "+PathMetrics, func(w http.ResponseWriter, req *http.Request) {
+		warnings, ok := tenantWarnings(w, req, tenantHeader)
+		if !ok {
+			return
+		}
 		q := req.URL.Query()
 		state := State(q.Get("state"))
 		switch state {
@@ -67,13 +92,17 @@ func NewAPI(r Reader) http.Handler {
 		if limit > 0 && len(ms) > limit {
 			ms = ms[:limit]
 		}
-		writeOK(w, ms)
+		writeOK(w, ms, warnings...)
 	})
-	mux.HandleFunc("GET /api/v1/usage/sources", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+PathSources, func(w http.ResponseWriter, _ *http.Request) {
 		writeOK(w, r.Sources())
 	})
-	mux.HandleFunc("GET /api/v1/usage/suggestions", func(w http.ResponseWriter, req *http.Request) {
-		limit, ok := parseLimit(w, req.URL.Query().Get("limit"))
+	mux.HandleFunc("GET "+PathSuggestions, func(w http.ResponseWriter, req *http.Request) {
+		warnings, ok := tenantWarnings(w, req, tenantHeader)
+		if !ok {
+			return
+		}
+		limit, ok := parseSuggestionLimit(w, req.URL.Query().Get("limit"))
 		if !ok {
 			return
 		}
@@ -86,15 +115,45 @@ func NewAPI(r Reader) http.Handler {
 		if s == nil {
 			s = []Suggestion{}
 		}
-		if limit > 0 && len(s) > limit {
+		if limit >= 0 && len(s) > limit {
+			warnings = append(warnings, fmt.Sprintf("showing the %d suggestions that save the most series of %d; limit=-1 answers all", limit, len(s)))
 			s = s[:limit]
 		}
-		writeOK(w, s)
+		writeOK(w, s, warnings...)
 	})
-	mux.HandleFunc("GET /api/v1/usage/policy", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+PathPolicy, func(w http.ResponseWriter, _ *http.Request) {
 		writeOK(w, r.Policy().Status())
 	})
 	return mux
+}
+
+// tenantWarnings resolves the request's tenant; a named tenant becomes a
+// warning, since classification is not per tenant. It answers 400 and
+// reports false when the tenant parameter and header disagree.
+func tenantWarnings(w http.ResponseWriter, req *http.Request, tenantHeader string) ([]string, bool) {
+	tenant, err := web.RequestTenant(req, tenantHeader)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_data", err.Error())
+		return nil, false
+	}
+	if tenant == "" {
+		return nil, true
+	}
+	return []string{fmt.Sprintf("usage classification is cluster-wide: this answer covers every tenant, not only tenant %q", tenant)}, true
+}
+
+// parseSuggestionLimit reads the suggestions' limit: absent or 0 is
+// DefaultSuggestionLimit, -1 is all (answered as -1).
+func parseSuggestionLimit(w http.ResponseWriter, s string) (int, bool) {
+	if s == "" || s == "0" {
+		return DefaultSuggestionLimit, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < -1 {
+		writeErr(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("limit: %q must be a positive integer, 0 for the default (%d) or -1 for all", s, DefaultSuggestionLimit))
+		return 0, false
+	}
+	return n, true
 }
 
 func parseLimit(w http.ResponseWriter, s string) (int, bool) {
@@ -109,8 +168,8 @@ func parseLimit(w http.ResponseWriter, s string) (int, bool) {
 	return n, true
 }
 
-func writeOK(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: data})
+func writeOK(w http.ResponseWriter, data any, warnings ...string) {
+	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: data, Warnings: warnings})
 }
 
 func writeErr(w http.ResponseWriter, code int, typ, msg string) {

@@ -69,7 +69,7 @@ var _ CostSource = StaticCosts(nil)
 func (s StaticCosts) MetricCosts() []MetricCost { return s }
 
 // MetricReport is the classification of one metric (the
-// /api/v1/usage/metrics item).
+// /promgov/api/v1/usage/metrics item).
 type MetricReport struct {
 	// Name is the metric name.
 	Name string `json:"name"`

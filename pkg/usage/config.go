@@ -8,7 +8,7 @@
 // query logs); AccessStats records queries (fed by the query tap in
 // pkg/usage/tap); Manager reloads sources on an interval, classifies against
 // an injected CostSource and feeds the drop Policy; NewAPI serves
-// /api/v1/usage/{metrics,sources,suggestions,policy}.
+// /promgov/api/v1/usage/{metrics,sources,suggestions,policy}.
 package usage
 
 import (
@@ -175,7 +175,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Var(stringList{&c.Rules.Paths}, prefix+"usage.rules-path", "Prometheus rule file or folder (repeatable, comma-separated).")
 	fs.Var(stringList{&c.Rules.GrafanaAlertPaths}, prefix+"usage.grafana-alerts-path", "Grafana alert provisioning file or folder (repeatable).")
 	fs.Var(stringList{&c.Queries.LogFiles}, prefix+"usage.query-log-file", "Prometheus query log file (repeatable).")
-	fs.StringVar(&c.Queries.BackendURL, prefix+"query.backend-url", c.Queries.BackendURL, "Backend the query tap proxies /api/v1/query* to.")
+	fs.StringVar(&c.Queries.BackendURL, prefix+"query.backend-url", c.Queries.BackendURL, "Prometheus-compatible backend the query tap proxies the Prometheus read API (/api/v1/query, labels, series, metadata, rules, status, ...) to; empty serves no read API.")
 	fs.StringVar(&c.Queries.UserHeader, prefix+"usage.user-header", c.Queries.UserHeader, "Request header naming the querying user.")
 	fs.IntVar(&c.Queries.MaxMetrics, prefix+"usage.max-metrics", c.Queries.MaxMetrics, "Maximum metric names tracked by query statistics.")
 	fs.IntVar(&c.Queries.MaxUsersPerMetric, prefix+"usage.max-users-per-metric", c.Queries.MaxUsersPerMetric, "Maximum distinct users remembered per metric.")

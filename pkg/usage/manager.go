@@ -14,7 +14,7 @@ import (
 	"github.com/promgov/promgov/pkg/usage/tap"
 )
 
-// SourceStatus is one source's state (the /api/v1/usage/sources item).
+// SourceStatus is one source's state (the /promgov/api/v1/usage/sources item).
 type SourceStatus struct {
 	// Name is the path or URL.
 	Name string `json:"name"`

@@ -73,7 +73,7 @@ func (l *LoadResult) parseError(where string, err error) {
 // a single goroutine; implementations need not be safe for concurrent Load
 // calls. A returned error marks the source unhealthy (and blocks dropping).
 type Source interface {
-	// Name identifies the source (path or URL) in /api/v1/usage/sources.
+	// Name identifies the source (path or URL) in /promgov/api/v1/usage/sources.
 	Name() string
 	// Kind is dashboards_files, grafana_api, rule_files, rules_api, grafana_alert_files or query_log.
 	Kind() string

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -10,9 +11,11 @@ import (
 const (
 	// SuggestDropMetrics drops an unused metric family.
 	SuggestDropMetrics = "drop_metrics"
-	// SuggestLabelDrop drops a label no reader of any metric carrying it uses.
+	// SuggestLabelDrop removes a label no reader of any metric carrying it
+	// uses, from exactly the metrics it names.
 	SuggestLabelDrop = "labeldrop"
-	// SuggestMetricLabelDrop removes one unused label from one metric only.
+	// SuggestMetricLabelDrop removes one unused label from one metric only
+	// (the label is used on other metrics).
 	SuggestMetricLabelDrop = "labeldrop_metric"
 )
 
@@ -27,29 +30,29 @@ type RelabelRule struct {
 	TargetLabel string `json:"target_label,omitempty" yaml:"target_label,omitempty"`
 	// Replacement is the replace value ("" removes the label).
 	Replacement *string `json:"replacement,omitempty" yaml:"replacement,omitempty"`
-	// Action is drop, labeldrop or replace.
+	// Action is drop or replace.
 	Action string `json:"action" yaml:"action"`
 }
 
-// Suggestion is a ready-to-use rule with what it saves.
+// Suggestion is a ready-to-use rule with what it saves. Its rules match
+// exactly the metrics it names (source_labels [__name__], an anchored
+// alternation of the names), never every series sent.
 type Suggestion struct {
 	// Kind is drop_metrics, labeldrop or labeldrop_metric.
 	Kind string `json:"kind"`
-	// Metrics are the affected metric names.
+	// Metrics are the affected metric names: exactly those the rules match.
 	Metrics []string `json:"metrics"`
 	// Labels are the dropped labels (label suggestions).
 	Labels []string `json:"labels,omitempty"`
 	// Rules are write_relabel_configs / metric_relabel_configs entries.
 	Rules []RelabelRule `json:"rules"`
-	// SeriesSaved is the active series the rule removes.
+	// SeriesSaved is the active series the rule removes; always positive.
 	SeriesSaved uint64 `json:"series_saved"`
 	// SamplesRateSaved is the samples/s the rule removes.
 	SamplesRateSaved float64 `json:"samples_rate_saved"`
 	// MergesSeries is set when dropping the label makes distinct series
-	// collide (or when that is unknown: see MergeUnknown).
+	// collide into one (which is what a label suggestion saves).
 	MergesSeries bool `json:"merges_series"`
-	// MergeUnknown is set when the label's effect on series identity is not known.
-	MergeUnknown bool `json:"merge_unknown,omitempty"`
 }
 
 // familySuffixes are the suffixes of histogram/summary/counter components.
@@ -64,15 +67,41 @@ func family(name string) string {
 	return name
 }
 
-// Suggest derives suggestions from a report, sorted by series saved.
+// Suggest derives suggestions from a report: every suggestion saves at
+// least one series and its rules are scoped to exactly the metrics it
+// names. They are ranked by series saved, then samples/s saved; callers
+// cap the list (the API: DefaultSuggestionLimit).
+//
+// A metric or label whose saving is zero or unknown (an unused metric with
+// no series, a label that is constant or determined by the others, a label
+// without a series_without estimate) is left out.
 func Suggest(r *Report) []Suggestion {
-	var out []Suggestion
+	out := suggestDropMetrics(r)
+	out = append(out, suggestLabelDrops(r)...)
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.SeriesSaved != b.SeriesSaved {
+			return a.SeriesSaved > b.SeriesSaved
+		}
+		if a.SamplesRateSaved != b.SamplesRateSaved {
+			return a.SamplesRateSaved > b.SamplesRateSaved
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if c := slices.Compare(a.Metrics, b.Metrics); c != 0 {
+			return c < 0
+		}
+		return slices.Compare(a.Labels, b.Labels) < 0
+	})
+	return out
+}
 
-	// Drop unused metric families (all members unused).
+// suggestDropMetrics drops unused metric families: all members of a family
+// nobody reads together, members of a partly used family one by one.
+func suggestDropMetrics(r *Report) []Suggestion {
 	type fam struct {
-		names  []string
-		series uint64
-		rate   float64
+		unused []MetricReport
 		used   bool
 	}
 	fams := map[string]*fam{}
@@ -82,51 +111,47 @@ func Suggest(r *Report) []Suggestion {
 			f = &fam{}
 			fams[family(m.Name)] = f
 		}
-		if m.State != StateUnused {
+		switch {
+		case m.State != StateUnused:
 			f.used = true
-			continue
+		case m.Series > 0: // one without series saves nothing
+			f.unused = append(f.unused, m)
 		}
-		f.names = append(f.names, m.Name)
-		f.series += m.Series
-		f.rate += m.SamplesRate
 	}
+	var out []Suggestion
 	for _, f := range fams {
-		if len(f.names) == 0 {
-			continue
-		}
-		// Members of a partly used family are suggested one by one.
-		groups := [][]string{f.names}
-		if f.used {
-			groups = groups[:0]
-			for _, n := range f.names {
-				groups = append(groups, []string{n})
-			}
-		}
-		for _, g := range groups {
-			s := Suggestion{Kind: SuggestDropMetrics, Metrics: g}
-			for _, n := range g {
-				m := r.find(n)
+		for _, g := range groups(f.unused, f.used) {
+			s := Suggestion{Kind: SuggestDropMetrics}
+			for _, m := range g {
+				s.Metrics = append(s.Metrics, m.Name)
 				s.SeriesSaved += m.Series
 				s.SamplesRateSaved += m.SamplesRate
 			}
-			s.Rules = []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: alternation(g), Action: "drop"}}
+			sort.Strings(s.Metrics)
+			s.Rules = []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: alternation(s.Metrics), Action: "drop"}}
 			out = append(out, s)
 		}
 	}
+	return out
+}
 
-	// Labels: per label, which metrics carry it and whether all leave it unused.
+// suggestLabelDrops removes labels no live reader uses: one suggestion per
+// label over every metric where it is unused and dropping it saves series
+// when no metric's reader uses it, else one per metric.
+func suggestLabelDrops(r *Report) []Suggestion {
+	type saving struct {
+		metric string
+		series uint64
+		rate   float64
+	}
 	type lab struct {
-		unusedIn []MetricReport
-		usedIn   int
+		savings []saving
+		usedIn  int
 	}
 	labs := map[string]*lab{}
 	for _, m := range r.Metrics {
 		if m.State == StateUnused {
-			continue // dropped wholesale by the rule above
-		}
-		unused := map[string]bool{}
-		for _, l := range m.UnusedLabels {
-			unused[l] = true
+			continue // dropped wholesale by a drop_metrics suggestion
 		}
 		for _, lc := range m.labels {
 			l := labs[lc.Name]
@@ -134,66 +159,69 @@ func Suggest(r *Report) []Suggestion {
 				l = &lab{}
 				labs[lc.Name] = l
 			}
-			if unused[lc.Name] {
-				l.unusedIn = append(l.unusedIn, m)
-			} else {
+			if !slices.Contains(m.UnusedLabels, lc.Name) {
 				l.usedIn++
+				continue
+			}
+			if series, rate := labelSaving(m, lc); series > 0 {
+				l.savings = append(l.savings, saving{m.Name, series, rate})
 			}
 		}
 	}
+	var out []Suggestion
 	for name, l := range labs {
-		if len(l.unusedIn) == 0 {
-			continue
-		}
-		if l.usedIn == 0 {
-			s := Suggestion{Kind: SuggestLabelDrop, Labels: []string{name}, Rules: []RelabelRule{{Regex: regexp.QuoteMeta(name), Action: "labeldrop"}}}
-			for _, m := range l.unusedIn {
-				s.Metrics = append(s.Metrics, m.Name)
-				addLabelSaving(&s, m, name)
+		for _, g := range groups(l.savings, l.usedIn > 0) {
+			s := Suggestion{Kind: SuggestLabelDrop, Labels: []string{name}, MergesSeries: true}
+			if l.usedIn > 0 {
+				s.Kind = SuggestMetricLabelDrop
+			}
+			for _, sv := range g {
+				s.Metrics = append(s.Metrics, sv.metric)
+				s.SeriesSaved += sv.series
+				s.SamplesRateSaved += sv.rate
 			}
 			sort.Strings(s.Metrics)
-			out = append(out, s)
-			continue
-		}
-		for _, m := range l.unusedIn {
-			empty := ""
-			s := Suggestion{Kind: SuggestMetricLabelDrop, Metrics: []string{m.Name}, Labels: []string{name},
-				Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: regexp.QuoteMeta(m.Name), TargetLabel: name, Replacement: &empty, Action: "replace"}}}
-			addLabelSaving(&s, m, name)
+			s.Rules = []RelabelRule{removeLabel(s.Metrics, name)}
 			out = append(out, s)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].SeriesSaved != out[j].SeriesSaved {
-			return out[i].SeriesSaved > out[j].SeriesSaved
-		}
-		if out[i].Kind != out[j].Kind {
-			return out[i].Kind < out[j].Kind
-		}
-		return strings.Join(out[i].Metrics, ",")+strings.Join(out[i].Labels, ",") < strings.Join(out[j].Metrics, ",")+strings.Join(out[j].Labels, ",")
-	})
 	return out
 }
 
-func addLabelSaving(s *Suggestion, m MetricReport, label string) {
-	for _, lc := range m.labels {
-		if lc.Name != label {
-			continue
-		}
-		switch {
-		case lc.Values == 1:
-			// A constant label never distinguishes series.
-		case lc.SeriesWithout == 0:
-			s.MergeUnknown = true
-			s.MergesSeries = true
-		case lc.SeriesWithout < m.Series:
-			s.MergesSeries = true
-			s.SeriesSaved += m.Series - lc.SeriesWithout
-			if m.Series > 0 {
-				s.SamplesRateSaved += m.SamplesRate * float64(m.Series-lc.SeriesWithout) / float64(m.Series)
-			}
-		}
+// groups returns items as one group or, when split, one group per item;
+// never an empty group.
+func groups[T any](items []T, split bool) [][]T {
+	if len(items) == 0 {
+		return nil
 	}
+	if !split {
+		return [][]T{items}
+	}
+	out := make([][]T, len(items))
+	for i, it := range items {
+		out[i] = []T{it}
+	}
+	return out
+}
+
+// removeLabel is the relabel rule that removes label from exactly the
+// series of metrics: replace with an empty value deletes a label, and
+// unlike labeldrop it can be limited to some metric names.
+func removeLabel(metrics []string, label string) RelabelRule {
+	empty := ""
+	return RelabelRule{SourceLabels: []string{"__name__"}, Regex: alternation(metrics), TargetLabel: label, Replacement: &empty, Action: "replace"}
+}
+
+// labelSaving is what removing lc from m saves: the series that collide
+// into others, and their share of m's samples/s. Zero when the label never
+// distinguishes series (one value, or determined by the other labels) or
+// when that is unknown (no series_without estimate).
+func labelSaving(m MetricReport, lc LabelCost) (series uint64, rate float64) {
+	if lc.Values == 1 || lc.SeriesWithout == 0 || lc.SeriesWithout >= m.Series {
+		return 0, 0
+	}
+	series = m.Series - lc.SeriesWithout
+	return series, m.SamplesRate * float64(series) / float64(m.Series)
 }
 
 func alternation(names []string) string {
@@ -203,12 +231,4 @@ func alternation(names []string) string {
 	}
 	sort.Strings(q)
 	return strings.Join(q, "|")
-}
-
-func (r *Report) find(name string) MetricReport {
-	i := sort.Search(len(r.Metrics), func(i int) bool { return r.Metrics[i].Name >= name })
-	if i < len(r.Metrics) && r.Metrics[i].Name == name {
-		return r.Metrics[i]
-	}
-	return MetricReport{}
 }

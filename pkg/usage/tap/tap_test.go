@@ -111,8 +111,29 @@ func TestTap(t *testing.T) {
 		"unparseable query is proxied unchanged": {
 			method: "GET", path: "/api/v1/query", query: `query=sum((`, wantStatus: 200,
 		},
-		"other paths are not proxied": {
-			method: "GET", path: "/api/v1/admin/tsdb/snapshot", wantStatus: 404,
+		"buildinfo is proxied, nothing recorded": {
+			method: "GET", path: "/api/v1/status/buildinfo", wantStatus: 200,
+		},
+		"exemplars via POST form are proxied, nothing recorded": {
+			method: "POST", path: "/api/v1/query_exemplars", form: `query=up&start=1&end=2`, wantStatus: 200,
+		},
+		"rules are the backend's": {
+			method: "GET", path: "/api/v1/rules", query: `type=alert`, wantStatus: 200,
+		},
+		"admin API is not proxied": {
+			method: "POST", path: "/api/v1/admin/tsdb/snapshot", wantStatus: 404,
+		},
+		"remote write is not proxied": {
+			method: "POST", path: "/api/v1/write", wantStatus: 404,
+		},
+		"OTLP is not proxied": {
+			method: "POST", path: "/api/v1/otlp/v1/metrics", wantStatus: 404,
+		},
+		"unknown paths are not proxied": {
+			method: "GET", path: "/api/v1/nothing", wantStatus: 404,
+		},
+		"a write method is refused": {
+			method: "DELETE", path: "/api/v1/series", query: `match[]=up`, wantStatus: 405,
 		},
 	}
 	for name, tc := range tests {
@@ -160,6 +181,59 @@ func TestTap(t *testing.T) {
 	}
 	require.Equal(t, 2.0, testutil.ToFloat64(h.requests.WithLabelValues("query")))
 	require.Equal(t, 1.0, testutil.ToFloat64(h.failures.WithLabelValues("query")))
+}
+
+// TestTapRoutes: every route of the read API reaches the backend, under
+// the backend URL's path, with its method, query and body.
+func TestTapRoutes(t *testing.T) {
+	type call struct{ method, path, query, body string }
+	calls := make(chan call, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		calls <- call{r.Method, r.URL.Path, r.URL.RawQuery, string(body)}
+		_, _ = w.Write([]byte(`{"status":"success","data":{}}`))
+	}))
+	defer backend.Close()
+	bu, err := url.Parse(backend.URL + "/prometheus")
+	require.NoError(t, err)
+	h, err := New(Options{Backend: bu, Recorder: &fakeRecorder{}, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	for _, p := range Routes() {
+		mux.Handle(p, h)
+	}
+	front := httptest.NewServer(mux)
+	defer front.Close()
+
+	for _, pattern := range Routes() {
+		path := strings.Replace(pattern, "{name}", "__name__", 1)
+		if strings.HasSuffix(path, "/") {
+			path += "sub"
+		}
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodOptions} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("match%5B%5D=up")
+				}
+				req, err := http.NewRequest(method, front.URL+path+"?x=1", body)
+				require.NoError(t, err)
+				if body != nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				resp, err := front.Client().Do(req)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				got := <-calls
+				want := call{method, "/prometheus" + path, "x=1", ""}
+				if method == http.MethodPost {
+					want.body = "match%5B%5D=up"
+				}
+				require.Equal(t, want, got)
+			})
+		}
+	}
 }
 
 func TestTapBackendDown(t *testing.T) {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/web"
+)
+
+// apiDeps are what the distributor's HTTP APIs read.
+type apiDeps struct {
+	rules *rules.Manager
+	// cardinality is the cluster-wide cardinality API: every ingester
+	// answers over the gRPC connections the distributor pushes on, merged
+	// by sketch union.
+	cardinality cardinality.Source
+	usage       usage.Reader
+	// outbox receives what the query tap records.
+	outbox *usage.AccessStats
+}
+
+// mountAPI mounts promgov's own APIs under web.APIPrefix, the query tap on
+// the Prometheus read API paths when a query backend is configured, and,
+// for one release, redirects from the paths promgov's APIs had under
+// /api/v1 that are not the Prometheus API's (GET /api/v1/rules is the
+// backend's when the tap is mounted).
+func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Logger, reg prometheus.Registerer) error {
+	rw := cfg.Distributor.RemoteWrite
+	mux.Handle("POST "+rules.PathTest, rules.TestHandler(d.rules, logger))
+	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
+	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
+	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
+	tapped, err := mountQueryTap(mux, cfg.Usage, rw, d.outbox, logger, reg)
+	if err != nil {
+		return err
+	}
+	legacy := []string{"POST " + rules.PathTest, "GET " + cardinality.PathPrefix, "GET " + usage.PathPrefix, "GET " + ring.PathStatus}
+	if !tapped {
+		legacy = append(legacy, "GET "+rules.PathRules)
+	}
+	web.RedirectLegacy(mux, logger, legacy...)
+	return nil
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/remotewrite"
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/web"
+)
+
+// analyticsAPI is the ingester's read-only analytics API under
+// web.APIPrefix: its cardinality state and the query statistics of the
+// metrics it owns. It answers on the web port and, for distributors, over
+// the Query RPC.
+func analyticsAPI(tracker *cardinality.Tracker, access *usage.AccessStats, tenantHeader string, logger *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(tracker, tenantHeader, logger))
+	mux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access, tenantHeader))
+	return mux
+}
+
+// mountAPI mounts the analytics API on the web mux and, for one release,
+// redirects from the paths promgov's APIs had under /api/v1.
+func mountAPI(mux *http.ServeMux, analytics http.Handler, logger *slog.Logger) {
+	mux.Handle("GET "+cardinality.PathPrefix, analytics)
+	mux.Handle("GET "+usage.PathAccess, analytics)
+	web.RedirectLegacy(mux, logger, "GET "+cardinality.PathPrefix, "GET "+usage.PathAccess, "GET "+ring.PathStatus)
+}
+
+// tenantHeader is the header the analytics API reads the tenant from: the
+// cluster's tenant header (distributor.tenant_header in the shared file),
+// X-Scope-OrgID by default.
+func tenantHeader(cfg *config.Config) string {
+	if h := cfg.Distributor.RemoteWrite.TenantHeader; h != "" {
+		return h
+	}
+	return remotewrite.DefaultTenantHeader
+}
