@@ -21,6 +21,7 @@ const (
 	flagMaxDecoded    = "max-decoded-bytes"
 	flagDefaultTenant = "default-tenant"
 	flagTenantHeader  = "tenant-header"
+	flagNameScheme    = "name-validation-scheme"
 
 	// defaultFlagPrefix is assumed in LimitError.Flag when RegisterFlags was
 	// never called (e.g. a Config built from YAML only).
@@ -35,6 +36,18 @@ const (
 	DefaultTenantHeader             = "X-Scope-OrgID"
 )
 
+// Name validation schemes (Config.NameValidationScheme), as Prometheus 3.x
+// names them in metric_name_validation_scheme.
+const (
+	// NameSchemeUTF8 accepts any non-empty, valid UTF-8 metric and label
+	// name: what Prometheus 3.x's remote-write receiver accepts.
+	NameSchemeUTF8 = "utf8"
+	// NameSchemeLegacy accepts only metric names matching
+	// [a-zA-Z_:][a-zA-Z0-9_:]* and label names matching
+	// [a-zA-Z_][a-zA-Z0-9_]*: for backends that predate UTF-8 names.
+	NameSchemeLegacy = "legacy"
+)
+
 // Config configures request decoding at the distributor edge.
 type Config struct {
 	// MaxCompressedBytes bounds the snappy-compressed request body.
@@ -46,6 +59,10 @@ type Config struct {
 	DefaultTenant string `yaml:"default_tenant"`
 	// TenantHeader is the HTTP header carrying the tenant ID.
 	TenantHeader string `yaml:"tenant_header"`
+	// NameValidationScheme is the character set series names must use:
+	// NameSchemeUTF8 (default) or NameSchemeLegacy. Label values must be
+	// valid UTF-8 under both.
+	NameValidationScheme string `yaml:"name_validation_scheme"`
 
 	// flagPrefix is remembered by RegisterFlags so that LimitError can name
 	// the exact command-line flag.
@@ -60,6 +77,8 @@ func DefaultConfig() Config {
 		MaxDecodedBytes:    DefaultMaxDecodedBytes,
 		DefaultTenant:      DefaultTenantName,
 		TenantHeader:       DefaultTenantHeader,
+
+		NameValidationScheme: NameSchemeUTF8,
 	}
 }
 
@@ -76,6 +95,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 		"Tenant used when the tenant header is absent or empty.")
 	fs.StringVar(&c.TenantHeader, prefix+flagTenantHeader, c.TenantHeader,
 		"HTTP header carrying the tenant ID.")
+	fs.StringVar(&c.NameValidationScheme, prefix+flagNameScheme, c.NameValidationScheme,
+		"Characters allowed in metric and label names: utf8 (any valid UTF-8, as Prometheus 3.x) or legacy "+
+			"([a-zA-Z_:][a-zA-Z0-9_:]* for metric names, [a-zA-Z_][a-zA-Z0-9_]* for label names). Series that break it get 400.")
 }
 
 // Validate reports the first invalid field, naming its yaml key and the fix.
@@ -98,6 +120,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TenantHeader == "" {
 		errs = append(errs, fmt.Errorf("tenant_header must not be empty: set it (default %q)", DefaultTenantHeader))
+	}
+	switch c.NameValidationScheme {
+	case NameSchemeUTF8, NameSchemeLegacy:
+	default:
+		errs = append(errs, fmt.Errorf("name_validation_scheme must be %q or %q, got %q: set one of them (default %q)",
+			NameSchemeUTF8, NameSchemeLegacy, c.NameValidationScheme, NameSchemeUTF8))
 	}
 	return errors.Join(errs...)
 }

@@ -36,6 +36,9 @@ type Decoded struct {
 	Rejected int
 	// FirstInvalid names the first invalid series and why; "" if none.
 	FirstInvalid string
+	// Sorted is how many series arrived with unsorted label names and were
+	// sorted (as Prometheus's own receiver does) instead of being refused.
+	Sorted int
 }
 
 // Release drops d's references so its memory can be collected sooner. It is
@@ -52,6 +55,7 @@ func (d *Decoded) Release() {
 // buffer pools and is safe for concurrent use.
 type Decoder struct {
 	cfg        Config
+	validation validationOpts
 	bodyPool   sync.Pool // *bytes.Buffer for compressed bodies
 	decodePool sync.Pool // *[]byte for decompressed payloads
 }
@@ -72,7 +76,10 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.TenantHeader == "" {
 		cfg.TenantHeader = def.TenantHeader
 	}
-	return &Decoder{cfg: cfg}
+	if cfg.NameValidationScheme == "" {
+		cfg.NameValidationScheme = def.NameValidationScheme
+	}
+	return &Decoder{cfg: cfg, validation: validationOpts{legacyNames: cfg.NameValidationScheme == NameSchemeLegacy}}
 }
 
 // Tenant returns the tenant named by the configured tenant header, or the
@@ -110,12 +117,12 @@ func (d *Decoder) Decode(r *http.Request) (*Decoded, error) {
 	}
 	defer d.decodePool.Put(pooled)
 
-	return decodePayload(proto, payload)
+	return d.decodePayload(proto, payload)
 }
 
 // decodePayload unmarshals, converts and validates an uncompressed payload.
 // The result does not alias payload.
-func decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
+func (d *Decoder) decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
 	out := &Decoded{Protocol: proto}
 	switch proto {
 	case ProtocolV1:
@@ -135,7 +142,7 @@ func decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown protocol %d", ErrUnsupportedMediaType, int(proto))
 	}
-	out.Rejected, out.FirstInvalid = validateRequest(&out.Request)
+	out.Rejected, out.FirstInvalid, out.Sorted = validateRequest(&out.Request, d.validation)
 	return out, nil
 }
 

@@ -1,0 +1,157 @@
+package remotewrite
+
+import (
+	"fmt"
+	"sort"
+	"unicode/utf8"
+)
+
+const (
+	// exemplarMaxLabelRunes bounds the runes of an exemplar's label names
+	// and values together (OpenMetrics; Prometheus drops longer ones).
+	exemplarMaxLabelRunes = 128
+	// insertionSortMaxPairs is the largest label set sortLabelRefs sorts by
+	// insertion, which costs nothing extra for the usual case of a sender
+	// appending a few labels (instance, job) after the scraped ones.
+	insertionSortMaxPairs = 64
+)
+
+// checkLabelText checks one label's name and value against the name
+// validation scheme; a value must be valid UTF-8 under both schemes. name
+// is not empty (validateSeries checked).
+func checkLabelText(name, value string, opts validationOpts) problem {
+	if opts.legacyNames {
+		if !isLegacyName(name, false) {
+			return problem{kind: problemLabelNameLegacy, s1: name}
+		}
+		if name == metricNameLabel && !isLegacyName(value, true) {
+			return problem{kind: problemMetricNameLegacy, s1: value}
+		}
+	} else if !utf8.ValidString(name) {
+		return problem{kind: problemLabelNameUTF8, s1: name}
+	}
+	if !utf8.ValidString(value) {
+		return problem{kind: problemLabelValueUTF8, s1: name, s2: value}
+	}
+	return problem{}
+}
+
+// checkUnitText checks the metadata unit, which a backend may turn into a
+// __unit__ label (Prometheus's type-and-unit-labels feature).
+func checkUnitText(unit string) problem {
+	if !utf8.ValidString(unit) {
+		return problem{kind: problemUnitUTF8, s1: unit}
+	}
+	return problem{}
+}
+
+// isLegacyName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]*, or with
+// colon [a-zA-Z_:][a-zA-Z0-9_:]* (metric names).
+func isLegacyName(s string, colon bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case c == ':' && colon:
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// sortLabelRefs sorts the name/value ref pairs of refs by name in place and
+// reports a duplicate name, which sorting makes adjacent. Every ref must be
+// in range of symbols and len(refs) even (validateSeries checked).
+func sortLabelRefs(symbols []string, refs []uint32) problem {
+	if len(refs)/2 <= insertionSortMaxPairs {
+		for i := 2; i < len(refs); i += 2 {
+			n, v := refs[i], refs[i+1]
+			name := symbols[n]
+			j := i
+			for ; j > 0 && symbols[refs[j-2]] > name; j -= 2 {
+				refs[j], refs[j+1] = refs[j-2], refs[j-1]
+			}
+			refs[j], refs[j+1] = n, v
+		}
+	} else {
+		sort.Sort(&labelPairs{symbols: symbols, refs: refs})
+	}
+	for i := 2; i < len(refs); i += 2 {
+		if symbols[refs[i]] == symbols[refs[i-2]] {
+			return problem{kind: problemDuplicateLabel, s1: symbols[refs[i]]}
+		}
+	}
+	return problem{}
+}
+
+// labelPairs sorts name/value ref pairs by name.
+type labelPairs struct {
+	symbols []string
+	refs    []uint32
+}
+
+func (l *labelPairs) Len() int { return len(l.refs) / 2 }
+func (l *labelPairs) Less(i, j int) bool {
+	return l.symbols[l.refs[2*i]] < l.symbols[l.refs[2*j]]
+}
+func (l *labelPairs) Swap(i, j int) {
+	r := l.refs
+	r[2*i], r[2*i+1], r[2*j], r[2*j+1] = r[2*j], r[2*j+1], r[2*i], r[2*i+1]
+}
+
+// checkExemplarLabels applies the checks Prometheus's exemplar storage
+// applies to exemplar i's labels: at most 128 runes of names and values
+// together, and no name twice. refs are in range and even in number.
+func checkExemplarLabels(symbols []string, i int, refs []uint32) problem {
+	runes := 0
+	for _, r := range refs {
+		runes += utf8.RuneCountInString(symbols[r])
+		if runes > exemplarMaxLabelRunes {
+			return problem{kind: problemExemplarLabelLength, n1: i}
+		}
+	}
+	// Within 128 runes at most 128 labels have a non-empty name, so more
+	// pairs than 129 repeat the empty name; this also bounds the quadratic
+	// search below.
+	if len(refs)/2 > exemplarMaxLabelRunes+1 {
+		return problem{kind: problemExemplarDuplicateLabel, n1: i}
+	}
+	for a := 0; a < len(refs); a += 2 {
+		for b := a + 2; b < len(refs); b += 2 {
+			if symbols[refs[a]] == symbols[refs[b]] {
+				return problem{kind: problemExemplarDuplicateLabel, n1: i, s1: symbols[refs[a]]}
+			}
+		}
+	}
+	return problem{}
+}
+
+// contentString formats the problems of label, metadata and exemplar
+// content found by this file's checks.
+func (p problem) contentString() string {
+	switch p.kind {
+	case problemExemplarsOnly:
+		return fmt.Sprintf("series has %d exemplars but no samples or histograms: a backend does not store exemplars without a sample", p.n1)
+	case problemLabelNameUTF8:
+		return fmt.Sprintf("label name %s is not valid UTF-8", quote(p.s1))
+	case problemLabelNameLegacy:
+		return fmt.Sprintf("label name %s is invalid under the legacy name validation scheme: it must match [a-zA-Z_][a-zA-Z0-9_]*", quote(p.s1))
+	case problemMetricNameLegacy:
+		return fmt.Sprintf("metric name %s is invalid under the legacy name validation scheme: it must match [a-zA-Z_:][a-zA-Z0-9_:]*", quote(p.s1))
+	case problemLabelValueUTF8:
+		return fmt.Sprintf("value of label %s is not valid UTF-8: %s", quote(p.s1), quote(p.s2))
+	case problemUnitUTF8:
+		return fmt.Sprintf("metadata unit %s is not valid UTF-8", quote(p.s1))
+	case problemExemplarLabelLength:
+		return fmt.Sprintf("exemplar %d: label names and values are longer than %d runes together", p.n1, exemplarMaxLabelRunes)
+	case problemExemplarDuplicateLabel:
+		return fmt.Sprintf("exemplar %d: duplicate label name %s", p.n1, quote(p.s1))
+	default:
+		return "valid"
+	}
+}
