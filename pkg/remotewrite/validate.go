@@ -41,6 +41,7 @@ const (
 	problemUnitUTF8
 	problemExemplarLabelLength
 	problemExemplarDuplicateLabel
+	problemExemplarEmptyLabelName
 	problemHistogram
 	problemHistogramSchema
 	problemHistogramSpans
@@ -88,7 +89,8 @@ func (p problem) String(symbolCount int) string {
 	case problemMetadataRefRange:
 		return fmt.Sprintf("metadata %s reference %d is out of range of the symbols table (%d entries)", p.s1, p.n1, symbolCount)
 	case problemExemplarsOnly, problemLabelNameUTF8, problemLabelNameLegacy, problemMetricNameLegacy,
-		problemLabelValueUTF8, problemUnitUTF8, problemExemplarLabelLength, problemExemplarDuplicateLabel:
+		problemLabelValueUTF8, problemUnitUTF8, problemExemplarLabelLength, problemExemplarDuplicateLabel,
+		problemExemplarEmptyLabelName:
 		return p.contentString()
 	case problemHistogram, problemHistogramSchema, problemHistogramSpans, problemHistogramSpanOffset,
 		problemHistogramSpanRange, problemHistogramNegativeBucket, problemHistogramNegativeCount,

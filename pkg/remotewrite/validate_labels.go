@@ -105,22 +105,23 @@ func (l *labelPairs) Swap(i, j int) {
 }
 
 // checkExemplarLabels applies the checks Prometheus's exemplar storage
-// applies to exemplar i's labels: at most 128 runes of names and values
-// together, and no name twice. refs are in range and even in number.
+// applies to exemplar i's labels: names not empty and unique (its
+// duplicate check also takes an empty first name for a duplicate), and at
+// most 128 runes of names and values together. refs are in range and even
+// in number.
 func checkExemplarLabels(symbols []string, i int, refs []uint32) problem {
 	runes := 0
-	for _, r := range refs {
-		runes += utf8.RuneCountInString(symbols[r])
+	for a := 0; a < len(refs); a += 2 {
+		name := symbols[refs[a]]
+		if name == "" {
+			return problem{kind: problemExemplarEmptyLabelName, n1: i}
+		}
+		runes += utf8.RuneCountInString(name) + utf8.RuneCountInString(symbols[refs[a+1]])
 		if runes > exemplarMaxLabelRunes {
 			return problem{kind: problemExemplarLabelLength, n1: i}
 		}
 	}
-	// Within 128 runes at most 128 labels have a non-empty name, so more
-	// pairs than 129 repeat the empty name; this also bounds the quadratic
-	// search below.
-	if len(refs)/2 > exemplarMaxLabelRunes+1 {
-		return problem{kind: problemExemplarDuplicateLabel, n1: i}
-	}
+	// Every name costs a rune, so there are at most 128 pairs here.
 	for a := 0; a < len(refs); a += 2 {
 		for b := a + 2; b < len(refs); b += 2 {
 			if symbols[refs[a]] == symbols[refs[b]] {
@@ -151,6 +152,8 @@ func (p problem) contentString() string {
 		return fmt.Sprintf("exemplar %d: label names and values are longer than %d runes together", p.n1, exemplarMaxLabelRunes)
 	case problemExemplarDuplicateLabel:
 		return fmt.Sprintf("exemplar %d: duplicate label name %s", p.n1, quote(p.s1))
+	case problemExemplarEmptyLabelName:
+		return fmt.Sprintf("exemplar %d: empty label name", p.n1)
 	default:
 		return "valid"
 	}
