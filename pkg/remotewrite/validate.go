@@ -106,6 +106,9 @@ func (p problem) String(symbolCount int) string {
 type validationOpts struct {
 	// legacyNames restricts metric and label names to the legacy charset.
 	legacyNames bool
+	// symbolsUTF8 is set by validateRequest when every symbol of the
+	// request is valid UTF-8, so no label needs its own UTF-8 check.
+	symbolsUTF8 bool
 }
 
 // validateRequest removes invalid series from req in place and reports how
@@ -120,6 +123,7 @@ type validationOpts struct {
 func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, first string, sorted int) {
 	kept := req.Timeseries[:0]
 	var histHalves []writev2.TimeSeries // split-off histograms; rare
+	opts.symbolsUTF8 = validUTF8(req.Symbols)
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		p := validateSeries(req.Symbols, ts, opts)
@@ -188,8 +192,10 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries, opts validationOpt
 			}
 			hasName = true
 		}
-		if p := checkLabelText(name, symbols[valueRef], opts); p.kind != problemNone {
-			return p
+		if opts.legacyNames || !opts.symbolsUTF8 {
+			if p := checkLabelText(name, symbols[valueRef], opts); p.kind != problemNone {
+				return p
+			}
 		}
 	}
 	if !hasName {
@@ -224,7 +230,7 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries, opts validationOpt
 	if int64(ts.Metadata.UnitRef) >= int64(len(symbols)) {
 		return problem{kind: problemMetadataRefRange, s1: "unit", n1: int(ts.Metadata.UnitRef)}
 	}
-	if p := checkUnitText(symbols[ts.Metadata.UnitRef]); p.kind != problemNone {
+	if p := checkUnitText(symbols[ts.Metadata.UnitRef], opts); p.kind != problemNone {
 		return p
 	}
 	if unsorted {

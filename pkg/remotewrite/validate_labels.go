@@ -27,19 +27,31 @@ func checkLabelText(name, value string, opts validationOpts) problem {
 		if name == metricNameLabel && !isLegacyName(value, true) {
 			return problem{kind: problemMetricNameLegacy, s1: value}
 		}
-	} else if !utf8.ValidString(name) {
+	} else if !opts.symbolsUTF8 && !utf8.ValidString(name) {
 		return problem{kind: problemLabelNameUTF8, s1: name}
 	}
-	if !utf8.ValidString(value) {
+	if !opts.symbolsUTF8 && !utf8.ValidString(value) {
 		return problem{kind: problemLabelValueUTF8, s1: name, s2: value}
 	}
 	return problem{}
 }
 
+// validUTF8 reports whether every symbol is valid UTF-8. Checking the
+// symbols once costs less than checking every label: a request repeats its
+// label names and many values in every series.
+func validUTF8(symbols []string) bool {
+	for _, s := range symbols {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkUnitText checks the metadata unit, which a backend may turn into a
 // __unit__ label (Prometheus's type-and-unit-labels feature).
-func checkUnitText(unit string) problem {
-	if !utf8.ValidString(unit) {
+func checkUnitText(unit string, opts validationOpts) problem {
+	if !opts.symbolsUTF8 && !utf8.ValidString(unit) {
 		return problem{kind: problemUnitUTF8, s1: unit}
 	}
 	return problem{}
