@@ -90,13 +90,9 @@ func startNodeExporter(t *testing.T) string {
 // scraper attaches), each rendered with seriesKey.
 func exposedSeries(t *testing.T, metricsURL string, extra map[string]string) map[string]bool {
 	t.Helper()
-	resp, err := http.Get(metricsURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	p := textparse.NewPromParser(body, labels.NewSymbolTable(), false)
+	code, body := rawGet(t, metricsURL)
+	require.Equal(t, http.StatusOK, code)
+	p := textparse.NewPromParser([]byte(body), labels.NewSymbolTable(), false)
 	out := map[string]bool{}
 	for {
 		entry, err := p.Next()

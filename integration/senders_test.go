@@ -45,6 +45,16 @@ func (s *scraper) requireNoFailures(t *testing.T) {
 	}
 }
 
+// scrapeConfig scrapes target as job every second, in the scrape
+// configuration both Prometheus and vmagent read.
+func scrapeConfig(job, target string) string {
+	return fmt.Sprintf(`global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: %q
+    static_configs: [{targets: [%q]}]
+`, job, target)
+}
+
 // startPromAgent starts Prometheus 3.16 in agent mode scraping target every
 // second as job and remote writing to writeURL with the given protobuf
 // message (protocol).
@@ -52,16 +62,12 @@ func startPromAgent(t *testing.T, writeURL, job, target, message string) *scrape
 	t.Helper()
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	cfg := fmt.Sprintf(`global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: %q
-    static_configs: [{targets: [%q]}]
-remote_write:
+	cfg := scrapeConfig(job, target) + fmt.Sprintf(`remote_write:
   - url: %s
     protobuf_message: %s
     queue_config: {batch_send_deadline: 200ms}
     metadata_config: {send: true, send_interval: 1s}
-`, job, target, writeURL, message)
+`, writeURL, message)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "agent.yml"), []byte(cfg), 0o644))
 	p := startProcess(t, "prometheus-agent", prometheus, "--agent",
 		"--enable-feature=metadata-wal-records",
@@ -93,12 +99,7 @@ func startVMAgent(t *testing.T, writeURL, job, target string, flags ...string) *
 	bin := peerBinary(t, "PROMGOV_VMAGENT", "", "run `make test`, which builds vmagent v1.151.0 and sets it")
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	cfg := fmt.Sprintf(`global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: %q
-    static_configs: [{targets: [%q]}]
-`, job, target)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "scrape.yml"), []byte(cfg), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scrape.yml"), []byte(scrapeConfig(job, target)), 0o644))
 	args := append([]string{
 		"-promscrape.config=" + filepath.Join(dir, "scrape.yml"),
 		"-remoteWrite.url=" + writeURL,
