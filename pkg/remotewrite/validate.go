@@ -207,8 +207,10 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries, opts validationOpt
 	case len(ts.Samples) == 0 && len(ts.Histograms) == 0:
 		return problem{kind: problemNoData}
 	}
-	if p := checkHistograms(ts.Histograms); p.kind != problemNone {
-		return p
+	if len(ts.Histograms) > 0 {
+		if p := checkHistograms(ts.Histograms); p.kind != problemNone {
+			return p
+		}
 	}
 	for i := range ts.Exemplars {
 		erefs := ts.Exemplars[i].LabelsRefs
@@ -230,8 +232,10 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries, opts validationOpt
 	if int64(ts.Metadata.UnitRef) >= int64(len(symbols)) {
 		return problem{kind: problemMetadataRefRange, s1: "unit", n1: int(ts.Metadata.UnitRef)}
 	}
-	if p := checkUnitText(symbols[ts.Metadata.UnitRef], opts); p.kind != problemNone {
-		return p
+	if !opts.symbolsUTF8 {
+		if p := checkUnitText(symbols[ts.Metadata.UnitRef]); p.kind != problemNone {
+			return p
+		}
 	}
 	if unsorted {
 		return problem{kind: problemUnsortedLabels}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
@@ -324,6 +325,30 @@ func TestValidationValidPathDoesNotAllocate(t *testing.T) {
 			})
 			require.False(t, failed)
 			require.Zero(t, allocs)
+		})
+	}
+}
+
+func TestValidUTF8(t *testing.T) {
+	for name, tc := range map[string]struct {
+		symbols []string
+		want    bool
+	}{
+		"none":                     {want: true},
+		"empty strings":            {symbols: []string{"", ""}, want: true},
+		"ascii of every length":    {symbols: []string{"a", "ab", "abcdefg", "abcdefgh", "abcdefghi", strings.Repeat("x", 17)}, want: true},
+		"multibyte":                {symbols: []string{"__name__", "größe", "日本語", "°C"}, want: true},
+		"invalid in the tail":      {symbols: []string{"abcdefgh", "abcdefghi\xff"}, want: false},
+		"invalid in a word":        {symbols: []string{"ab\xffdefghij"}, want: false},
+		"truncated rune":           {symbols: []string{"ok", "\xe6\x97"}, want: false},
+		"surrogate":                {symbols: []string{"\xed\xa0\x80"}, want: false},
+		"ascii then invalid later": {symbols: []string{"a", "b", "c\xc3\x28"}, want: false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, validUTF8(tc.symbols))
+			for _, s := range tc.symbols {
+				require.Equal(t, utf8.ValidString(s), validUTF8([]string{s}), "%q", s)
+			}
 		})
 	}
 }
