@@ -3,7 +3,8 @@ package remotewrite
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -13,9 +14,9 @@ const (
 	// and values together (OpenMetrics; Prometheus drops longer ones).
 	exemplarMaxLabelRunes = 128
 	// insertionSortMaxPairs is the largest label set sortLabelRefs sorts by
-	// insertion, which costs nothing extra for the usual case of a sender
-	// appending a few labels (instance, job) after the scraped ones.
-	insertionSortMaxPairs = 64
+	// insertion, at most 120 comparisons; larger ones are sorted in
+	// O(n log n) whatever order they come in.
+	insertionSortMaxPairs = 16
 )
 
 // checkLabelText checks one label's name and value against the name
@@ -97,7 +98,9 @@ func isLegacyName(s string, colon bool) bool {
 
 // sortLabelRefs sorts the name/value ref pairs of refs by name in place and
 // reports a duplicate name, which sorting makes adjacent. Every ref must be
-// in range of symbols and len(refs) even (validateSeries checked).
+// in range of symbols and len(refs) even (validateSeries checked). It does
+// not allocate. The usual case, a sender appending a few labels (instance,
+// job) after the scraped ones, is a short insertion sort.
 func sortLabelRefs(symbols []string, refs []uint32) problem {
 	if len(refs)/2 <= insertionSortMaxPairs {
 		for i := 2; i < len(refs); i += 2 {
@@ -110,7 +113,8 @@ func sortLabelRefs(symbols []string, refs []uint32) problem {
 			refs[j], refs[j+1] = n, v
 		}
 	} else {
-		sort.Sort(&labelPairs{symbols: symbols, refs: refs})
+		pairs := unsafe.Slice((*[2]uint32)(unsafe.Pointer(&refs[0])), len(refs)/2)
+		slices.SortFunc(pairs, func(a, b [2]uint32) int { return strings.Compare(symbols[a[0]], symbols[b[0]]) })
 	}
 	for i := 2; i < len(refs); i += 2 {
 		if symbols[refs[i]] == symbols[refs[i-2]] {
@@ -120,26 +124,11 @@ func sortLabelRefs(symbols []string, refs []uint32) problem {
 	return problem{}
 }
 
-// labelPairs sorts name/value ref pairs by name.
-type labelPairs struct {
-	symbols []string
-	refs    []uint32
-}
-
-func (l *labelPairs) Len() int { return len(l.refs) / 2 }
-func (l *labelPairs) Less(i, j int) bool {
-	return l.symbols[l.refs[2*i]] < l.symbols[l.refs[2*j]]
-}
-func (l *labelPairs) Swap(i, j int) {
-	r := l.refs
-	r[2*i], r[2*i+1], r[2*j], r[2*j+1] = r[2*j], r[2*j+1], r[2*i], r[2*i+1]
-}
-
 // checkExemplarLabels applies the checks Prometheus's exemplar storage
 // applies to exemplar i's labels: names not empty and unique (its
 // duplicate check also takes an empty first name for a duplicate), and at
-// most 128 runes of names and values together. refs are in range and even
-// in number.
+// most 128 runes of names and values together. It sorts the labels by name
+// in place. refs are in range and even in number.
 func checkExemplarLabels(symbols []string, i int, refs []uint32) problem {
 	runes := 0
 	for a := 0; a < len(refs); a += 2 {
@@ -152,13 +141,9 @@ func checkExemplarLabels(symbols []string, i int, refs []uint32) problem {
 			return problem{kind: problemExemplarLabelLength, n1: i}
 		}
 	}
-	// Every name costs a rune, so there are at most 128 pairs here.
-	for a := 0; a < len(refs); a += 2 {
-		for b := a + 2; b < len(refs); b += 2 {
-			if symbols[refs[a]] == symbols[refs[b]] {
-				return problem{kind: problemExemplarDuplicateLabel, n1: i, s1: symbols[refs[a]]}
-			}
-		}
+	// Sorted as Prometheus sorts them, a repeated name is adjacent.
+	if p := sortLabelRefs(symbols, refs); p.kind != problemNone {
+		return problem{kind: problemExemplarDuplicateLabel, n1: i, s1: p.s1}
 	}
 	return problem{}
 }

@@ -305,8 +305,15 @@ func TestValidationSplitsSamplesAndHistograms(t *testing.T) {
 // valid series, sorted or not.
 func TestValidationValidPathDoesNotAllocate(t *testing.T) {
 	for name, spec := range map[string]seriesSpec{
-		"sorted":     {labels: named("instance", "h", "job", "node", "quantile", "0.5")},
-		"unsorted":   {labels: named("quantile", "0.5", "instance", "h", "job", "node")},
+		"sorted":   {labels: named("instance", "h", "job", "node", "quantile", "0.5")},
+		"unsorted": {labels: named("quantile", "0.5", "instance", "h", "job", "node")},
+		"unsorted 40 labels": {labels: func() []string {
+			var kv []string
+			for i := 40; i > 0; i-- {
+				kv = append(kv, fmt.Sprintf("l%02d", i), "v")
+			}
+			return named(kv...)
+		}()},
 		"histograms": hists(intHist(nil), floatHist(nil), customHist(nil)),
 		"exemplars":  {labels: named(), exemplars: [][]string{{"trace_id", "abc", "span_id", "def"}}},
 	} {
