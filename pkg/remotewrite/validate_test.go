@@ -154,3 +154,28 @@ func TestDecodeReportsRejectedAndSorted(t *testing.T) {
 	require.Equal(t, `{__name__="metric_0", label_01="value_1_2", label_02="value_2_2"}`,
 		renderLabels(req.Symbols, req.Timeseries[2].LabelsRefs))
 }
+
+func TestDecodeNameValidationScheme(t *testing.T) {
+	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:  v1Labels("__name__", "http.server.requests", "service.name", "api"),
+		Samples: []prompb.Sample{{Value: 1, Timestamp: 1}},
+	}}}
+	for scheme, want := range map[string]string{
+		NameSchemeUTF8:   "",
+		NameSchemeLegacy: `series {__name__="http.server.requests", "service.name"="api"}: metric name "http.server.requests" is invalid under the legacy name validation scheme`,
+		"":               "", // a Config built without defaults validates under UTF-8
+	} {
+		t.Run(scheme, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.NameValidationScheme = scheme
+			got, err := NewDecoder(cfg).Decode(newHTTPRequest(ProtocolV1, marshalV1(t, req)))
+			require.NoError(t, err)
+			if want == "" {
+				require.Zero(t, got.Rejected, got.FirstInvalid)
+				return
+			}
+			require.Equal(t, 1, got.Rejected)
+			require.Contains(t, got.FirstInvalid, want)
+		})
+	}
+}
