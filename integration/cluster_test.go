@@ -38,7 +38,15 @@ type cluster struct {
 func newCluster(t *testing.T, n, backendProtocol int) *cluster {
 	t.Helper()
 	requireIntegration(t)
-	c := &cluster{t: t, backend: startBackend(t), backendProtocol: backendProtocol}
+	return newClusterOn(t, n, backendProtocol, startBackend(t))
+}
+
+// newClusterOn is newCluster forwarding to a backend already started (a
+// Prometheus from startBackend or a VictoriaMetrics from
+// startVictoriaMetrics).
+func newClusterOn(t *testing.T, n, backendProtocol int, be *backend) *cluster {
+	t.Helper()
+	c := &cluster{t: t, backend: be, backendProtocol: backendProtocol}
 	c.distributor = c.startDistributor()
 	for range n {
 		c.addIngester()
