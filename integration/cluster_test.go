@@ -5,10 +5,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/assert"
 )
 
 // node is a running promgov binary.
@@ -101,18 +102,21 @@ type ringMember struct {
 	Share       float64 `json:"share"`
 }
 
-func (c *cluster) ring(n *node) []ringMember {
+// ring returns the members n sees.
+func (c *cluster) ring(t T, n *node) []ringMember {
+	t.Helper()
 	var data struct {
 		Members []ringMember `json:"members"`
 	}
-	apiGet(c.t, "http://"+n.webAddr, "/api/v1/status/ring", url.Values{}, &data)
+	apiGet(t, "http://"+n.webAddr, "/api/v1/status/ring", url.Values{}, &data)
 	return data.Members
 }
 
 // activeIngesters lists the ACTIVE ingesters the distributor sees.
-func (c *cluster) activeIngesters() []string {
+func (c *cluster) activeIngesters(t T) []string {
+	t.Helper()
 	var names []string
-	for _, m := range c.ring(c.distributor) {
+	for _, m := range c.ring(t, c.distributor) {
 		if m.Role == "ingester" && m.State == "ACTIVE" {
 			names = append(names, m.Name)
 		}
@@ -120,12 +124,25 @@ func (c *cluster) activeIngesters() []string {
 	return names
 }
 
-// waitActive waits until the distributor sees exactly n ACTIVE ingesters.
+// waitActive waits until the distributor sees exactly n ACTIVE ingesters
+// and is ready. The distributor may still be starting (its HTTP port not
+// yet open) while the ingesters join its gossip port: a refused
+// connection is one more attempt, not a failure.
 func (c *cluster) waitActive(n int) {
 	c.t.Helper()
-	require.Eventually(c.t, func() bool {
-		return len(c.activeIngesters()) == n
-	}, 30*time.Second, 100*time.Millisecond, "distributor never saw %d ACTIVE ingesters", n)
+	var seen []string
+	var mu sync.Mutex
+	eventually(c.t, func(ct *assert.CollectT) bool {
+		if !c.distributor.proc.Running() {
+			return true // reported by waitReady below, without waiting for the timeout
+		}
+		active := c.activeIngesters(ct)
+		mu.Lock()
+		seen = active
+		mu.Unlock()
+		return len(active) == n
+	}, 30*time.Second, 100*time.Millisecond, "distributor never saw %d ACTIVE ingesters (last seen: %v)", n,
+		lazy(func() any { mu.Lock(); defer mu.Unlock(); return seen }))
 	waitReady(c.t, c.distributor.proc, c.distributor.url("/-/ready"))
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,7 +68,7 @@ func TestMalformedRequests(t *testing.T) {
 		require.Equal(t, 400, code)
 		require.Contains(t, body, "mixed_invalid")
 		require.Contains(t, body, "1 series in the request were written")
-		require.Eventually(t, func() bool { return c.backend.count(t, "count(mixed_valid)") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count(mixed_valid)") == 1 },
 			20*time.Second, 200*time.Millisecond)
 	})
 
@@ -81,7 +82,7 @@ func TestMalformedRequests(t *testing.T) {
 		for _, n := range c.ingesters {
 			require.True(t, n.proc.Running(), "%s died", n.name)
 		}
-		require.Eventually(t, func() bool { return c.backend.count(t, "count(after_malformed)") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count(after_malformed)") == 1 },
 			20*time.Second, 200*time.Millisecond)
 	})
 }

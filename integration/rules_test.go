@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,7 +100,7 @@ func writeV1(t *testing.T, c *cluster, ts time.Time, series ...[]string) {
 }
 
 // backendSeries returns the label sets the backend holds for a selector.
-func backendSeries(t *testing.T, c *cluster, selector string) []string {
+func backendSeries(t T, c *cluster, selector string) []string {
 	t.Helper()
 	var out []string
 	for k := range c.backend.rawSamples(t, selector) {
@@ -112,8 +113,8 @@ func backendSeries(t *testing.T, c *cluster, selector string) []string {
 func waitSeries(t *testing.T, c *cluster, selector string, want ...string) {
 	t.Helper()
 	var got []string
-	require.Eventually(t, func() bool {
-		got = backendSeries(t, c, selector)
+	eventually(t, func(ct *assert.CollectT) bool {
+		got = backendSeries(ct, c, selector)
 		return len(got) == len(want)
 	}, 30*time.Second, 200*time.Millisecond, "backend never held %d series for %s", len(want), selector)
 	require.ElementsMatch(t, want, got)
@@ -121,7 +122,7 @@ func waitSeries(t *testing.T, c *cluster, selector string, want ...string) {
 
 // distMetric returns the value of an exact series line of the distributor's
 // /metrics (e.g. `promgov_config_last_reload_successful`), or -1.
-func distMetric(t *testing.T, c *cluster, series string) float64 {
+func distMetric(t T, c *cluster, series string) float64 {
 	t.Helper()
 	resp, err := http.Get(c.distributor.url("/metrics"))
 	require.NoError(t, err)
@@ -140,7 +141,7 @@ func distMetric(t *testing.T, c *cluster, series string) float64 {
 }
 
 // rulesHash returns the hash of the active ruleset from GET /api/v1/rules.
-func rulesHash(t *testing.T, c *cluster) string {
+func rulesHash(t T, c *cluster) string {
 	t.Helper()
 	var data struct {
 		Hash  string `json:"hash"`
@@ -156,8 +157,8 @@ func rulesHash(t *testing.T, c *cluster) string {
 func reloadAndWait(t *testing.T, c *cluster, wantOK float64) {
 	t.Helper()
 	require.NoError(t, c.distributor.proc.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool {
-		return distMetric(t, c, "promgov_config_last_reload_successful") == wantOK
+	eventually(t, func(ct *assert.CollectT) bool {
+		return distMetric(ct, c, "promgov_config_last_reload_successful") == wantOK
 	}, 10*time.Second, 50*time.Millisecond, "promgov_config_last_reload_successful never became %v", wantOK)
 }
 
@@ -230,8 +231,8 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.Contains(t, string(body), `unknown action "explode"`)
 	t2 := time.Now().Add(time.Second)
 	writeV1(t, c, t2, []string{"debug_queue", "job", "worker"}, []string{"legacy_requests_total", "job", "api"})
-	require.Eventually(t, func() bool {
-		s := c.backend.rawSamples(t, `app_requests_total`)[`{__name__="app_requests_total", job="api"}`]
+	eventually(t, func(ct *assert.CollectT) bool {
+		s := c.backend.rawSamples(ct, `app_requests_total`)[`{__name__="app_requests_total", job="api"}`]
 		return len(s.Values) == 2
 	}, 30*time.Second, 200*time.Millisecond, "second sample of the renamed series never arrived")
 	require.Empty(t, backendSeries(t, c, `{__name__=~"debug_queue|legacy_requests_total"}`), "the old rules must still apply")
