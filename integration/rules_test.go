@@ -252,6 +252,8 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(logs), `msg="governance rules applied"`)
 	require.Contains(t, string(logs), `tenant=team-a series=3 dropped=1 changed=2 by_rule="drop-debug:dropped=1,changed=0 normalise-path-ids:dropped=0,changed=1 rename-legacy:dropped=0,changed=1"`)
-	require.Contains(t, string(logs), `msg="rules config reload failed; keeping the previous ruleset"`)
+	require.Contains(t, string(logs), `msg="configuration reload failed; the running configuration stays" component=distributor err="invalid configuration: rules[0] (\"broken\").action: unknown action \"explode\"`)
 	require.Contains(t, string(logs), `msg="rules config reloaded" component=distributor rules=1`)
+	// rulesV2 drops rulesV1's distributor.push_timeout: a restart applies it.
+	require.Contains(t, string(logs), `msg="configuration change needs restart; the running value stays until then" component=distributor field=distributor.push_timeout`)
 }
