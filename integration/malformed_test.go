@@ -72,6 +72,14 @@ func TestMalformedRequests(t *testing.T) {
 			20*time.Second, 200*time.Millisecond)
 	})
 
+	t.Run("a wrong write path names the right one", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/push", "/otlp/v1/metrics", "/write", "/api/v1/receive"} {
+			code, _, body := postRW(t, c.distributor.url(path), contentTypeV1, v1(series("__name__", "x")), nil)
+			require.Equal(t, http.StatusNotFound, code, "%s: %s", path, body)
+			require.Contains(t, body, "promgov receives Prometheus Remote Write 1.0 and 2.0 at POST /api/v1/write", path)
+		}
+	})
+
 	t.Run("cluster still serves", func(t *testing.T) {
 		code, _, body := postRW(t, c.writeURL(), contentTypeV1, v1(series("__name__", "after_malformed", "job", "a")), nil)
 		require.Equal(t, 204, code, body)

@@ -99,7 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}, logger, reg)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/write", dist)
+	mux.Handle("POST "+distributor.WritePath, dist)
+	distributor.MountWrongWritePaths(mux) // 404s naming the write path
 	mux.Handle("POST /api/v1/rules/test", rules.TestHandler(rulesMgr, logger))
 	mux.Handle("GET /api/v1/rules", rules.RulesHandler(rulesMgr))
 	mux.Handle("POST /-/reload", reloader.Handler())
