@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,4 +146,19 @@ func TestLogFormat(t *testing.T) {
 			require.Contains(t, out.String(), "shown", "the level can change at run time")
 		})
 	}
+}
+
+func FuzzCheckFile(f *testing.F) {
+	for _, p := range []string{"../../deploy/promgov.yml", "../../deploy/local/promgov.yml"} {
+		b, err := os.ReadFile(p)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte("wal: {sync_policy: bogus}\n"))
+	f.Add([]byte("cardinality: {limits: {exempt: ['(']}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "promgov.yml")
+		require.NoError(t, os.WriteFile(p, data, 0o644))
+		_, _ = CheckFile(p) // must not panic
+	})
 }
