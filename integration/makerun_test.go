@@ -290,4 +290,10 @@ func TestMakeRunCtrlC(t *testing.T) {
 	logs, err := os.ReadFile(filepath.Join(runDir, "logs", "distributor.log"))
 	require.NoError(t, err)
 	require.Contains(t, string(logs), "shut down cleanly", "the distributor was stopped, not killed")
+	require.NotContains(t, string(logs), "cardinality fan-out failed", "a warning at start, before the ingesters were ACTIVE")
+	for _, n := range []string{"ingester-1", "ingester-2", "ingester-3"} {
+		logs, err := os.ReadFile(filepath.Join(runDir, "logs", n+".log"))
+		require.NoError(t, err)
+		require.NotContains(t, string(logs), "joining cluster failed", "%s retried its join at start", n)
+	}
 }

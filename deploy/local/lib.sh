@@ -189,24 +189,27 @@ YAML
 
 # start_cluster BACKEND_PROTOCOL [DISTRIBUTOR_FLAG...]: 3 ingesters and a
 # distributor in one memberlist cluster on the ports of set_ports.
-# INGESTER_FLAGS and DISTRIBUTOR_FLAGS (word-split) are added to every
-# ingester's and to the distributor's flags.
+# ingester-1 is the seed the others join once it is up, so that nobody has
+# to retry a join. INGESTER_FLAGS and DISTRIBUTOR_FLAGS (word-split) are
+# added to every ingester's and to the distributor's flags.
 start_cluster() {
-  local proto=$1 i
+  local proto=$1 i join
   shift
   for i in 1 2 3; do
+    join=()
+    [ "$i" -gt 1 ] && join=(--memberlist.join="127.0.0.1:$((GOSSIP_PORT + 1))")
     start "ingester-$i" "$BIN/ingester" \
       --web.listen-address="127.0.0.1:$((INGESTER_PORT + i - 1))" \
       --grpc.listen-address="127.0.0.1:$((INGESTER_GRPC_PORT + i - 1))" \
-      --memberlist.bind-address="127.0.0.1:$((GOSSIP_PORT + i))" --memberlist.join="127.0.0.1:$GOSSIP_PORT" \
+      --memberlist.bind-address="127.0.0.1:$((GOSSIP_PORT + i))" "${join[@]}" \
       --memberlist.node-name="ingester-$i" --wal.dir="$RUN_DIR/wal-$i" \
       --backend.url="http://$BACKEND/api/v1/write" --backend.protocol="$proto" \
       ${INGESTER_FLAGS:-}
-    wait_http "http://127.0.0.1:$((INGESTER_PORT + i - 1))/-/healthy"
+    [ "$i" -eq 1 ] && wait_http "http://127.0.0.1:$INGESTER_PORT/-/healthy"
   done
   start distributor "$BIN/distributor" --web.listen-address="$DISTRIBUTOR" \
     --memberlist.bind-address="127.0.0.1:$GOSSIP_PORT" --memberlist.join="127.0.0.1:$((GOSSIP_PORT + 1))" \
     --memberlist.node-name=distributor-1 "$@" ${DISTRIBUTOR_FLAGS:-}
-  wait_http "http://$DISTRIBUTOR/-/ready"
   for i in 1 2 3; do wait_http "http://127.0.0.1:$((INGESTER_PORT + i - 1))/-/ready" "ingester-$i"; done
+  wait_http "http://$DISTRIBUTOR/-/ready" distributor
 }
