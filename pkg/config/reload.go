@@ -6,25 +6,33 @@ import (
 	"strings"
 )
 
-// What a reload (SIGHUP, POST /-/reload) applies without a restart, by
-// binary, as YAML paths; every other field a binary reads takes effect at
-// its next start. docs/operations.md lists the same.
-var (
-	// usedFields are the sections each binary reads.
-	usedFields = map[Role][]string{
-		RoleDistributor: {"log_level", "log_format", "web", "memberlist", "cluster", "distributor",
-			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage"},
-		RoleIngester: {"log_level", "log_format", "web", "memberlist", "cluster", "ingester", "backend", "forward", "wal",
+// usedFields are the sections and fields role reads, as YAML paths.
+func usedFields(role Role) []string {
+	switch role {
+	case RoleDistributor:
+		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "distributor",
+			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage"}
+	case RoleIngester:
+		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "ingester", "backend", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
-			"usage.queries.snapshot_path", "usage.queries.snapshot_interval"},
+			"usage.queries.snapshot_path", "usage.queries.snapshot_interval"}
 	}
-	// ReloadableFields are the fields a reload applies.
-	ReloadableFields = map[Role][]string{
-		RoleDistributor: {"log_level", "rules", "rules_name_validation_scheme", "rules_tag_label", "rules_test_max_body_bytes",
-			"usage.load_timeout", "usage.dashboards", "usage.rules", "usage.queries.log_files", "usage.drop_unused"},
-		RoleIngester: {"log_level", "cardinality.limits"},
+	return nil
+}
+
+// ReloadableFields are the fields a reload (SIGHUP, POST /-/reload) of
+// role applies without a restart, as YAML paths; every other field it
+// reads takes effect at its next start. docs/operations.md lists the same.
+func ReloadableFields(role Role) []string {
+	switch role {
+	case RoleDistributor:
+		return []string{"log_level", "rules", "rules_name_validation_scheme", "rules_tag_label", "rules_test_max_body_bytes",
+			"usage.load_timeout", "usage.dashboards", "usage.rules", "usage.queries.log_files", "usage.drop_unused"}
+	case RoleIngester:
+		return []string{"log_level", "cardinality.limits"}
 	}
-)
+	return nil
+}
 
 // RestartFields lists, as YAML paths, the fields role reads whose value
 // differs between running and next but which a reload does not apply:
@@ -34,7 +42,7 @@ func RestartFields(role Role, running, next *Config) []string {
 	diffFields("", reflect.ValueOf(*running), reflect.ValueOf(*next), &changed)
 	var out []string
 	for _, f := range changed {
-		if covers(usedFields[role], f) && !covers(ReloadableFields[role], f) {
+		if covers(usedFields(role), f) && !covers(ReloadableFields(role), f) {
 			out = append(out, f)
 		}
 	}
