@@ -123,7 +123,8 @@ Logs: $RUN_DIR/logs   Ctrl-C stops everything."
 while true; do
   wait -n || true
   if gone=$(exited_child); then
-    say "!! $gone exited; the end of $RUN_DIR/logs/$gone.log:" "$(tail -n 5 "$RUN_DIR/logs/$gone.log")"
+    say "!! $gone exited; the end of $RUN_DIR/logs/$gone.log:"
+    say "$(tail -n 5 "$RUN_DIR/logs/$gone.log")"
     stop 1
   fi
 done
