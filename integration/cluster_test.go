@@ -99,17 +99,26 @@ type ringMember struct {
 	Role        string  `json:"role"`
 	State       string  `json:"state"`
 	GRPCAddress string  `json:"grpc_address"`
+	Partitions  int     `json:"partitions"`
 	Share       float64 `json:"share"`
 }
 
 // ring returns the members n sees.
 func (c *cluster) ring(t T, n *node) []ringMember {
 	t.Helper()
+	members, _ := c.ringStatus(t, n)
+	return members
+}
+
+// ringStatus returns the members n sees and the partition count.
+func (c *cluster) ringStatus(t T, n *node) ([]ringMember, int) {
+	t.Helper()
 	var data struct {
-		Members []ringMember `json:"members"`
+		Members        []ringMember `json:"members"`
+		PartitionCount int          `json:"partition_count"`
 	}
 	apiGet(t, "http://"+n.webAddr, "/api/v1/status/ring", url.Values{}, &data)
-	return data.Members
+	return data.Members, data.PartitionCount
 }
 
 // activeIngesters lists the ACTIVE ingesters the distributor sees.
@@ -124,24 +133,33 @@ func (c *cluster) activeIngesters(t T) []string {
 	return names
 }
 
-// waitActive waits until the distributor sees exactly n ACTIVE ingesters
-// and is ready. The distributor may still be starting (its HTTP port not
-// yet open) while the ingesters join its gossip port: a refused
-// connection is one more attempt, not a failure.
+// waitActive waits until the distributor sees exactly n ACTIVE ingesters,
+// routes to exactly them (its placement, rebuilt after the member list
+// changes, spreads every partition over them) and is ready. The
+// distributor may still be starting (its HTTP port not yet open) while the
+// ingesters join its gossip port: a refused connection is one more
+// attempt, not a failure.
 func (c *cluster) waitActive(n int) {
 	c.t.Helper()
-	var seen []string
+	var seen []ringMember
 	var mu sync.Mutex
 	eventually(c.t, func(ct *assert.CollectT) bool {
 		if !c.distributor.proc.Running() {
 			return true // reported by waitReady below, without waiting for the timeout
 		}
-		active := c.activeIngesters(ct)
+		members, partitions := c.ringStatus(ct, c.distributor)
 		mu.Lock()
-		seen = active
+		seen = members
 		mu.Unlock()
-		return len(active) == n
-	}, 30*time.Second, 100*time.Millisecond, "distributor never saw %d ACTIVE ingesters (last seen: %v)", n,
+		active, owned := 0, 0
+		for _, m := range members {
+			if m.Role == "ingester" && m.State == "ACTIVE" {
+				active++
+				owned += m.Partitions
+			}
+		}
+		return active == n && owned == partitions
+	}, 30*time.Second, 100*time.Millisecond, "distributor never saw (and placed partitions on) exactly %d ACTIVE ingesters; last seen: %+v", n,
 		lazy(func() any { mu.Lock(); defer mu.Unlock(); return seen }))
 	waitReady(c.t, c.distributor.proc, c.distributor.url("/-/ready"))
 }
