@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -158,6 +159,13 @@ func (p *process) Wait(timeout time.Duration) error {
 	return p.err
 }
 
+// exitErr is how the process ended (nil while it runs).
+func (p *process) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 // Kill sends SIGKILL (if still running) and waits.
 func (p *process) Kill() {
 	select {
@@ -186,18 +194,54 @@ type lazy func() any
 
 func (l lazy) String() string { return fmt.Sprint(l()) }
 
-// waitReady polls url until it answers 200.
+// T is what the HTTP helpers need from a test: a *testing.T, or the
+// *assert.CollectT of an eventually condition, where a failed assertion
+// (a refused connection while a process starts, a 503 while a ring
+// settles) fails only that attempt and the next tick tries again.
+//
+// A condition of require.Eventually must never call require on the test's
+// *testing.T: a failure there ends the condition's goroutine, no answer
+// ever arrives, and the wait runs to its timeout and fails however healthy
+// the cluster became. Use eventually and pass its ct to the helpers.
+type T interface {
+	require.TestingT
+	Helper()
+}
+
+// eventually waits until cond returns true. cond gets a CollectT for the
+// helpers it calls: an assertion failing on ct fails that attempt only.
+// The failure message shows the last attempt's failed assertions.
+func eventually(t *testing.T, cond func(ct *assert.CollectT) bool, waitFor, tick time.Duration, msgAndArgs ...any) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		if !cond(ct) {
+			ct.FailNow()
+		}
+	}, waitFor, tick, msgAndArgs...)
+}
+
+// waitReady polls url until it answers 200, and fails at once if p exits.
 func waitReady(t *testing.T, p *process, url string) {
 	t.Helper()
+	var last string
+	var mu sync.Mutex
 	require.Eventually(t, func() bool {
-		require.True(t, p.Running(), "%s exited while starting", p.name)
+		if !p.Running() {
+			return true // reported below, without waiting for the timeout
+		}
 		resp, err := http.Get(url)
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		_ = resp.Body.Close()
+		last = resp.Status
 		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s", p.name, url)
+	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s (last answer: %v)", p.name, url,
+		lazy(func() any { mu.Lock(); defer mu.Unlock(); return last }))
+	require.True(t, p.Running(), "%s exited while starting: %v", p.name, lazy(func() any { return p.exitErr() }))
 }
 
 // backend is a real Prometheus 3.16 receiving remote write 1.0 and 2.0.
@@ -242,7 +286,7 @@ func startBackendAt(t *testing.T, dir, addr string) *backend {
 func (b *backend) writeURL() string { return "http://" + b.addr + "/api/v1/write" }
 
 // apiGet calls the Prometheus HTTP API and decodes data into out.
-func apiGet(t *testing.T, base, path string, params url.Values, out any) {
+func apiGet(t T, base, path string, params url.Values, out any) {
 	t.Helper()
 	resp, err := http.Get(base + path + "?" + params.Encode())
 	require.NoError(t, err)
@@ -268,7 +312,7 @@ type rangeSeries struct {
 
 // rawSamples returns every stored sample of the series matching selector,
 // keyed by their label set rendered with renderLabels.
-func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeries {
+func (b *backend) rawSamples(t T, selector string) map[string]rangeSeries {
 	t.Helper()
 	var data struct {
 		ResultType string        `json:"resultType"`
@@ -286,7 +330,7 @@ func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeri
 }
 
 // count evaluates an instant query that returns one number (0 for empty).
-func (b *backend) count(t *testing.T, query string) float64 {
+func (b *backend) count(t T, query string) float64 {
 	t.Helper()
 	var data struct {
 		Result []struct {
@@ -321,7 +365,7 @@ func renderLabels(m map[string]string) string {
 }
 
 // postRW sends a remote-write body to url and returns status, headers and body.
-func postRW(t *testing.T, url, contentType string, body []byte, hdr map[string]string) (int, http.Header, string) {
+func postRW(t T, url, contentType string, body []byte, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)

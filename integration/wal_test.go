@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -96,22 +97,23 @@ func (wc *walCluster) restartBackend() {
 	wc.backend = startBackendAt(wc.t, wc.backendDir, wc.backend.addr)
 }
 
-// loadgenTotal counts every stored loadgen sample from the raw samples.
 // waitAllFound waits until the backend holds every sample loadgen had
 // acknowledged, and returns how many it holds.
 func (wc *walCluster) waitAllFound(rep loadgenReport) int {
 	wc.t.Helper()
 	var found int
-	require.Eventually(wc.t, func() bool {
-		found = wc.loadgenTotal()
+	eventually(wc.t, func(ct *assert.CollectT) bool {
+		found = wc.loadgenTotal(ct)
 		return int64(found) == rep.AcceptedSamples
 	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
 		rep.AcceptedSamples, lazy(func() any { return found }))
 	return found
 }
 
-func (wc *walCluster) loadgenTotal() int {
-	return samplesIn(wc.backend.rawSamples(wc.t, `{__name__=~"loadgen_.+"}`))
+// loadgenTotal counts every stored loadgen sample from the raw samples.
+func (wc *walCluster) loadgenTotal(t T) int {
+	t.Helper()
+	return samplesIn(wc.backend.rawSamples(t, `{__name__=~"loadgen_.+"}`))
 }
 
 // startLoadgen runs loadgen against the distributor: requests requests of
@@ -148,7 +150,7 @@ func TestWALKill9IngesterUnderLoad(t *testing.T) {
 	const rate, requests = 3000, 900 // 30 s of load
 	lg := wc.startLoadgen(&out, rate, requests)
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 6000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 6000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	// Kill the ingester that owns the most load.
 	received := func(n *node) float64 {
@@ -183,7 +185,7 @@ func TestWALBackendOutage(t *testing.T) {
 	const rate, requests = 3000, 2700 // 90 s of load
 	lg := wc.startLoadgen(&out, rate, requests)
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 6000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 6000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	wc.stopBackend()
 	t.Log("backend stopped")
@@ -229,7 +231,7 @@ func TestWALFullBackpressure(t *testing.T) {
 	const rate, requests = 2000, 600
 	lg := wc.startLoadgen(&out, rate, requests)
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 2000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 2000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	wc.stopBackend()
 	t.Log("backend stopped")

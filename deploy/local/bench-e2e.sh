@@ -7,26 +7,30 @@
 # Environment: DURATION (default 30s), PROTOCOL (loadgen's, default 2),
 # BACKEND_PROTOCOL (default 1 with Debian's Prometheus, 2 with PROMGOV_PROMETHEUS),
 # PROMGOV_PROMETHEUS (a Prometheus 3.x binary; default: Debian's), INGESTER_FLAGS
-# (extra ingester flags, e.g. --cardinality.label-drop-estimates=false).
+# (extra ingester flags, e.g. --cardinality.label-drop-estimates=false), and
+# the ports of make run (PORT_BASE and the others, deploy/local/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUN_DIR=$(mktemp -d /tmp/promgov-bench.XXXXXX)
 BIN=$PWD/bin
 . deploy/local/lib.sh
-mkdir -p "$RUN_DIR/logs"
-trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
-
+set_ports
+check_ports backend distributor ingesters
+need_commands curl python3
 DURATION=${DURATION:-30s}
 PROTOCOL=${PROTOCOL:-2}
 if [ -n "${PROMGOV_PROMETHEUS:-}" ]; then PROM=$PROMGOV_PROMETHEUS; BP=${BACKEND_PROTOCOL:-2}
-else ensure_prometheus; PROM=$(command -v prometheus); BP=${BACKEND_PROTOCOL:-1}; fi
+else need_commands prometheus; PROM=$(command -v prometheus); BP=${BACKEND_PROTOCOL:-1}; fi
+RUN_DIR=$(mktemp -d /tmp/promgov-bench.XXXXXX)
+mkdir -p "$RUN_DIR/logs"
+trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+INGESTERS="$INGESTER_PORT $((INGESTER_PORT + 1)) $((INGESTER_PORT + 2))"
 
 start_backend "$PROM"
 start_cluster "$BP"
 
 cpu() { # total CPU seconds of the promgov processes
   local sum=0 p v
-  for p in 9500 9501 9502 9503; do
+  for p in $DISTRIBUTOR_PORT $INGESTERS; do
     v=$(curl -fsS "http://127.0.0.1:$p/metrics" | awk '/^process_cpu_seconds_total/ {print $2}')
     sum=$(awk -v a="$sum" -v b="$v" 'BEGIN {print a + b}')
   done
@@ -34,14 +38,14 @@ cpu() { # total CPU seconds of the promgov processes
 }
 
 before=$(cpu)
-"$BIN/loadgen" -url=http://127.0.0.1:9500/api/v1/write -protocol="$PROTOCOL" \
+"$BIN/loadgen" -url="http://$DISTRIBUTOR/api/v1/write" -protocol="$PROTOCOL" \
   -metrics=200 -series-per-metric=50 -labels=3 -series-per-request=2000 \
   -rate=0 -concurrency=4 -duration="$DURATION" -report-interval=0 -output=json >"$RUN_DIR/report.json"
 # Count the CPU of forwarding too: wait (up to 60s) until the ingesters have
 # sent every sample they received (the WAL may hold a backlog).
 metric_sum() { # metric_sum NAME: sum of NAME over the ingesters
   local p sum=0 v
-  for p in 9501 9502 9503; do
+  for p in $INGESTERS; do
     v=$(curl -fsS "http://127.0.0.1:$p/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $2} END {print s + 0}')
     sum=$(awk -v a="$sum" -v b="$v" 'BEGIN {print a + b}')
   done
