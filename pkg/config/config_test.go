@@ -29,12 +29,12 @@ func TestExampleConfigIsValidForBothBinaries(t *testing.T) {
 }
 
 func TestPrecedence(t *testing.T) {
-	file := writeFile(t, "backend:\n  url: http://file:9090/api/v1/write\n  protocol: 1\nforward:\n  concurrency: 7\n")
+	file := writeFile(t, "backend:\n  url: http://file:9090/api/v1/write\n  protocol: 1\nforward:\n  max_shards: 7\n")
 	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file, "--backend.protocol=2"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "http://file:9090/api/v1/write", cfg.Backend.URL, "file overrides the default")
 	require.Equal(t, 2, cfg.Backend.Protocol, "a flag overrides the file")
-	require.Equal(t, 7, cfg.Forward.Concurrency)
+	require.Equal(t, 7, cfg.Forward.MaxShards)
 	require.Equal(t, 2000, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
 }
 
@@ -82,7 +82,7 @@ func FuzzUnmarshal(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(b)
 	f.Add([]byte("memberlist: {join: [a:1]}\n"))
-	f.Add([]byte("forward: {concurrency: -1}\n"))
+	f.Add([]byte("forward: {max_shards: -1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, role := range []Role{RoleDistributor, RoleIngester} {
 			var cfg Config

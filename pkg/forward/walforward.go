@@ -133,7 +133,7 @@ func (w *WALForwarder) read(ctx context.Context, r *wal.Reader) error {
 			if ioErrs == 0 {
 				w.logger.Error("reading the WAL failed; retrying", "position", r.Position().String(), "err", err)
 			}
-			t := time.NewTimer(w.fwd.backoff(ioErrs))
+			t := time.NewTimer(w.fwd.gate.policy.delay(ioErrs, 0))
 			ioErrs++
 			select {
 			case <-t.C:
