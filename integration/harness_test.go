@@ -216,25 +216,33 @@ func startBackend(t *testing.T) *backend {
 // that it can be stopped and started again on the same data (the WAL tests).
 func startBackendAt(t *testing.T, dir, addr string) *backend {
 	t.Helper()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	// A ring change hands a metric to a new owner while the old owner may
-	// still hold some of its samples, so the backend sees them out of order
-	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
-	// WAL replay re-sends samples it may already have (exact duplicates).
-	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
-	p := startProcess(t, "prometheus", prometheus,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
+	return startPrometheusAt(t, "prometheus", prometheus, dir, addr,
 		"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
 		"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
 		// exemplar-storage keeps exemplars; type-and-unit-labels turns the
 		// metadata a series arrives with into __type__/__unit__ labels, the
 		// only way the query API shows remote-written metadata.
 		"--enable-feature=exemplar-storage,type-and-unit-labels",
-		"--storage.tsdb.retention.time=1d",
 	)
+}
+
+// startPrometheusAt starts the Prometheus binary bin as a remote write
+// receiver on the data in dir, listening on addr, with args added.
+func startPrometheusAt(t *testing.T, name, bin, dir, addr string, args ...string) *backend {
+	t.Helper()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	// A ring change hands a metric to a new owner while the old owner may
+	// still hold some of its samples, so the backend sees them out of order
+	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
+	// WAL replay re-sends samples it may already have (exact duplicates).
+	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
+	p := startProcess(t, name, bin, append([]string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--web.enable-remote-write-receiver",
+		"--storage.tsdb.retention.time=1d",
+	}, args...)...)
 	waitReady(t, p, "http://"+addr+"/-/ready")
 	return &backend{proc: p, addr: addr}
 }
