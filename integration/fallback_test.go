@@ -65,12 +65,7 @@ func TestForwardFallbackLosesNothing(t *testing.T) {
 				"no fallback after the restart (fallbacks %v)", lazy(func() any { return fallbacks() }))
 
 			rep := waitLoadgen(t, lg, &out, 120*time.Second)
-			var found int
-			require.Eventually(t, func() bool {
-				found = stored()
-				return int64(found) == rep.AcceptedSamples
-			}, 60*time.Second, 500*time.Millisecond, "the backend never held all %d acknowledged samples (has %v)",
-				rep.AcceptedSamples, lazy(func() any { return found }))
+			found := waitAllStored(t, rep, stored)
 			sentAfter := metric("promgov_forward_sent_samples_total")
 			require.Equal(t, 1.0, metric("promgov_forward_protocol_version"))
 			require.Zero(t, metric("promgov_forward_dropped_samples_total"))

@@ -58,10 +58,5 @@ func TestScaleUpAndDownUnderLoad(t *testing.T) {
 	require.Positive(t, rep.AcceptedSamples)
 	require.Equal(t, rep.SentSamples, rep.AcceptedSamples)
 
-	var found int
-	require.Eventually(t, func() bool {
-		found = total()
-		return int64(found) == rep.AcceptedSamples
-	}, 30*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
-		rep.AcceptedSamples, lazy(func() any { return found }))
+	waitAllStored(t, rep, total)
 }

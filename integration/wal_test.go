@@ -103,20 +103,27 @@ func (wc *walCluster) restartBackend() {
 	wc.backend = startBackendAt(wc.t, wc.backendDir, wc.backend.addr)
 }
 
-// loadgenTotal counts every stored loadgen sample from the raw samples.
 // waitAllFound waits until the backend holds every sample loadgen had
 // acknowledged, and returns how many it holds.
 func (wc *walCluster) waitAllFound(rep loadgenReport) int {
 	wc.t.Helper()
+	return waitAllStored(wc.t, rep, wc.loadgenTotal)
+}
+
+// waitAllStored waits until stored (a count of the loadgen samples in a
+// backend) reaches every sample loadgen had acknowledged, and returns it.
+func waitAllStored(t *testing.T, rep loadgenReport, stored func() int) int {
+	t.Helper()
 	var found int
-	require.Eventually(wc.t, func() bool {
-		found = wc.loadgenTotal()
+	require.Eventually(t, func() bool {
+		found = stored()
 		return int64(found) == rep.AcceptedSamples
 	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
 		rep.AcceptedSamples, lazy(func() any { return found }))
 	return found
 }
 
+// loadgenTotal counts every stored loadgen sample from the raw samples.
 func (wc *walCluster) loadgenTotal() int {
 	return samplesIn(wc.backend.rawSamples(wc.t, `{__name__=~"loadgen_.+"}`))
 }

@@ -62,6 +62,28 @@ func newRecorder(t *testing.T, hold time.Duration) *recorder {
 	return rec
 }
 
+// failWith makes the backend answer status to every request while down is
+// set, and returns the setter.
+func (r *recorder) failWith(status int) (setDown func(bool)) {
+	var mu sync.Mutex
+	down := false
+	r.receiver.mu.Lock()
+	r.faultFn = func(int) *fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return &fault{status: status, body: "down"}
+		}
+		return nil
+	}
+	r.receiver.mu.Unlock()
+	return func(v bool) {
+		mu.Lock()
+		down = v
+		mu.Unlock()
+	}
+}
+
 // script queues answers for the next requests.
 func (r *recorder) script(faults ...fault) {
 	r.receiver.mu.Lock()
@@ -183,16 +205,7 @@ func TestRetriesBackOffAsOneStream(t *testing.T) {
 // one request at a time reaches the backend until it answers again.
 func TestRetriesOneStreamMidFlight(t *testing.T) {
 	rec := newRecorder(t, 10*time.Millisecond)
-	var failing sync.Mutex
-	down := false
-	rec.faultFn = func(int) *fault {
-		failing.Lock()
-		defer failing.Unlock()
-		if down {
-			return &fault{status: http.StatusBadGateway, body: "down"}
-		}
-		return nil
-	}
+	setDown := rec.failWith(http.StatusBadGateway)
 	cfg := testConfig()
 	cfg.MinShards, cfg.MaxShards = 4, 4
 	cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
@@ -219,11 +232,6 @@ func TestRetriesOneStreamMidFlight(t *testing.T) {
 			appendMu.Unlock()
 		}
 	})
-	setDown := func(v bool) {
-		failing.Lock()
-		down = v
-		failing.Unlock()
-	}
 	// Healthy with parallel sends first.
 	require.Eventually(t, func() bool {
 		for _, a := range rec.arrivals() {

@@ -168,21 +168,7 @@ func TestShardScalingOutageAndRecovery(t *testing.T) {
 	// 50 ms per request of 100 samples: one shard sends 2,000 samples/s;
 	// the load is 1,500/s, so one shard keeps up until the backlog.
 	rec := newRecorder(t, 50*time.Millisecond)
-	var downMu sync.Mutex
-	down := false
-	rec.faultFn = func(int) *fault {
-		downMu.Lock()
-		defer downMu.Unlock()
-		if down {
-			return &fault{status: http.StatusServiceUnavailable, body: "down"}
-		}
-		return nil
-	}
-	setDown := func(v bool) {
-		downMu.Lock()
-		down = v
-		downMu.Unlock()
-	}
+	setDown := rec.failWith(http.StatusServiceUnavailable)
 	cfg := testConfig()
 	cfg.MinShards, cfg.MaxShards = 1, 8
 	cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 100, time.Second
