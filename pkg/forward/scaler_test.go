@@ -102,13 +102,14 @@ func TestForwarderReshardKeepsOrder(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for i := int64(1); ctx.Err() == nil; i++ {
-			b := genBatch("team", 0, 24, i*1000)
-			batches = append(batches, genBatch("team", 0, 24, i*1000))
-			if err := f.Append(ctx, b); err != nil {
-				t.Errorf("append: %v", err)
+		for i := int64(1); ; i++ {
+			if err := f.Append(ctx, genBatch("team", 0, 24, i*1000)); err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("append: %v", err)
+				}
 				return
 			}
+			batches = append(batches, genBatch("team", 0, 24, i*1000))
 			time.Sleep(time.Millisecond) // a steady producer, not a synchronisation
 		}
 	})
