@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
@@ -77,7 +78,9 @@ type encodeBuffers struct {
 }
 
 // NewClient validates cfg and returns a Client. logger may be nil (discard);
-// reg may be nil (metrics are not registered).
+// reg may be nil (metrics are not registered). The HTTP client is built
+// from cfg.HTTP by Prometheus's own config package: authentication, TLS,
+// proxy and headers behave as in a Prometheus remote_write section.
 func NewClient(cfg BackendConfig, logger *slog.Logger, reg prometheus.Registerer) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("backend config: %w", err)
@@ -85,12 +88,18 @@ func NewClient(cfg BackendConfig, logger *slog.Logger, reg prometheus.Registerer
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64
+	name := cfg.Name
+	if name == "" {
+		name = DefaultBackendName
+	}
+	httpClient, err := config.NewClientFromConfig(cfg.HTTP, "promgov_forward_"+name)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q HTTP client: %w", name, err)
+	}
 	c := &Client{
 		cfg:       cfg,
 		logger:    logger,
-		http:      &http.Client{Transport: transport},
+		http:      httpClient,
 		userAgent: "promgov/" + buildVersion(),
 		m:         newClientMetrics(reg),
 	}
@@ -333,6 +342,9 @@ func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshal
 	} else {
 		httpReq.Header.Set("Content-Type", contentTypeV1)
 		httpReq.Header.Set(headerVersion, versionV1)
+	}
+	for k, v := range c.cfg.Headers {
+		httpReq.Header.Set(k, v)
 	}
 	if c.cfg.TenantHeader != "" && tenant != "" {
 		httpReq.Header.Set(c.cfg.TenantHeader, tenant)

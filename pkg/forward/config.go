@@ -1,10 +1,8 @@
 package forward
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -15,56 +13,6 @@ const (
 	// ProtocolV2 is Prometheus Remote Write 2.0 (writev2.Request).
 	ProtocolV2 = 2
 )
-
-// BackendConfig configures the Client (yaml key "backend"). Binaries call
-// RegisterFlags("backend.", fs).
-type BackendConfig struct {
-	// URL is the remote write endpoint of the storage backend. Required.
-	URL string `yaml:"url"`
-	// Protocol is the Remote Write version to start with: 1 or 2.
-	Protocol int `yaml:"protocol"`
-	// Timeout bounds one HTTP request to the backend.
-	Timeout time.Duration `yaml:"timeout"`
-	// TenantHeader is the HTTP header carrying the tenant ID. Empty means no
-	// tenant header is sent.
-	TenantHeader string `yaml:"tenant_header"`
-}
-
-// DefaultBackendConfig returns a BackendConfig with the flag defaults and no URL.
-func DefaultBackendConfig() BackendConfig {
-	return BackendConfig{Protocol: ProtocolV2, Timeout: 30 * time.Second, TenantHeader: "X-Scope-OrgID"}
-}
-
-// RegisterFlags registers the backend flags under prefix (e.g. "backend.")
-// with the defaults of DefaultBackendConfig.
-func (c *BackendConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	d := DefaultBackendConfig()
-	fs.StringVar(&c.URL, prefix+"url", d.URL, "Remote write URL of the storage backend (required).")
-	fs.IntVar(&c.Protocol, prefix+"protocol", d.Protocol, "Remote write protocol version to start with: 1 or 2. Version 2 falls back to 1 automatically.")
-	fs.DurationVar(&c.Timeout, prefix+"timeout", d.Timeout, "Timeout of one remote write HTTP request.")
-	fs.StringVar(&c.TenantHeader, prefix+"tenant-header", d.TenantHeader, "HTTP header carrying the tenant ID; empty sends none.")
-}
-
-// Validate reports the first invalid field, naming its yaml key and the fix.
-func (c *BackendConfig) Validate() error {
-	if c.URL == "" {
-		return errors.New("backend.url: required; set it to the backend's remote write endpoint, e.g. http://prometheus:9090/api/v1/write")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return fmt.Errorf("backend.url: %w; set an absolute http(s) URL", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("backend.url: %q is not an absolute http(s) URL; use e.g. http://host:port/api/v1/write", c.URL)
-	}
-	if c.Protocol != ProtocolV1 && c.Protocol != ProtocolV2 {
-		return fmt.Errorf("backend.protocol: %d is not supported; use 1 or 2", c.Protocol)
-	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("backend.timeout: %s must be positive; e.g. 30s", c.Timeout)
-	}
-	return nil
-}
 
 // Config configures the Forwarder (yaml key "forward"). Binaries call
 // RegisterFlags("forward.", fs).
