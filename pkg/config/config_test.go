@@ -38,6 +38,27 @@ func TestPrecedence(t *testing.T) {
 	require.Equal(t, 2000, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
 }
 
+func TestBackendsFromFile(t *testing.T) {
+	file := writeFile(t, `
+backends:
+  - name: mimir
+    url: https://mimir:8080/api/v1/push
+    basic_auth: {username: promgov, password_file: secrets/mimir}
+    tls_config: {ca_file: /etc/ca.pem}
+  - name: vm
+    url: http://vm:8428/api/v1/write
+    protocol: 1
+`)
+	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Len(t, cfg.Backends, 2)
+	require.Equal(t, filepath.Join(filepath.Dir(file), "secrets/mimir"), cfg.Backends[0].HTTP.BasicAuth.PasswordFile,
+		"relative to the configuration file")
+	require.Equal(t, "/etc/ca.pem", cfg.Backends[0].HTTP.TLSConfig.CAFile)
+	require.Equal(t, 2, cfg.Backends[0].Protocol, "defaults apply to every entry")
+	require.Equal(t, 1, cfg.Backends[1].Protocol)
+}
+
 func TestBadInputIsAUsageError(t *testing.T) {
 	for name, tc := range map[string]struct {
 		role    Role
@@ -54,6 +75,8 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		"bad listen address":     {RoleDistributor, []string{"--web.listen-address=nonsense"}, "", "web.listen_address"},
 		"missing config file":    {RoleDistributor, []string{"--config.file=/does/not/exist.yml"}, "", "config.file"},
 		"yaml of the wrong type": {RoleDistributor, nil, "distributor: [1, 2]\n", "parse configuration file"},
+		"backend and backends":   {RoleIngester, []string{"--backend.url=http://x/api/v1/write"}, "backends: [{name: a, url: http://a/w}]\n", "backend.url and backends are both set"},
+		"backends typo":          {RoleIngester, nil, "backends: [{name: a, url: http://a/w, basic_auth: {pasword: x}}]\n", "pasword"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
