@@ -189,9 +189,15 @@ func (l lazy) String() string { return fmt.Sprint(l()) }
 // waitReady polls url until it answers 200.
 func waitReady(t *testing.T, p *process, url string) {
 	t.Helper()
+	waitReadyVia(t, p, http.DefaultClient, url)
+}
+
+// waitReadyVia is waitReady through client (TLS, credentials).
+func waitReadyVia(t *testing.T, p *process, client *http.Client, url string) {
+	t.Helper()
 	require.Eventually(t, func() bool {
 		require.True(t, p.Running(), "%s exited while starting", p.name)
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err != nil {
 			return false
 		}
@@ -204,6 +210,26 @@ func waitReady(t *testing.T, p *process, url string) {
 type backend struct {
 	proc *process
 	addr string
+	// client and scheme reach a backend serving TLS with credentials
+	// (nil and "" for plain HTTP).
+	client *http.Client
+	scheme string
+}
+
+// httpClient is the client that reaches the backend.
+func (b *backend) httpClient() *http.Client {
+	if b.client != nil {
+		return b.client
+	}
+	return http.DefaultClient
+}
+
+// base is the backend's URL without a path.
+func (b *backend) base() string {
+	if b.scheme != "" {
+		return b.scheme + "://" + b.addr
+	}
+	return "http://" + b.addr
 }
 
 // startBackend starts a backend in a new directory on a free port.
@@ -230,29 +256,42 @@ func startBackendAt(t *testing.T, dir, addr string) *backend {
 // receiver on the data in dir, listening on addr, with args added.
 func startPrometheusAt(t *testing.T, name, bin, dir, addr string, args ...string) *backend {
 	t.Helper()
+	p := startProcess(t, name, bin, append(prometheusArgs(t, dir, addr), args...)...)
+	waitReady(t, p, "http://"+addr+"/-/ready")
+	return &backend{proc: p, addr: addr}
+}
+
+// prometheusArgs writes the configuration of a receiver on the data in dir
+// and returns the flags that start it on addr.
+func prometheusArgs(t *testing.T, dir, addr string) []string {
+	t.Helper()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	// A ring change hands a metric to a new owner while the old owner may
 	// still hold some of its samples, so the backend sees them out of order
 	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
 	// WAL replay re-sends samples it may already have (exact duplicates).
 	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
-	p := startProcess(t, name, bin, append([]string{
+	return []string{
 		"--config.file=" + cfg,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr,
 		"--web.enable-remote-write-receiver",
 		"--storage.tsdb.retention.time=1d",
-	}, args...)...)
-	waitReady(t, p, "http://"+addr+"/-/ready")
-	return &backend{proc: p, addr: addr}
+	}
 }
 
-func (b *backend) writeURL() string { return "http://" + b.addr + "/api/v1/write" }
+func (b *backend) writeURL() string { return b.base() + "/api/v1/write" }
 
 // apiGet calls the Prometheus HTTP API and decodes data into out.
 func apiGet(t *testing.T, base, path string, params url.Values, out any) {
 	t.Helper()
-	resp, err := http.Get(base + path + "?" + params.Encode())
+	apiGetVia(t, http.DefaultClient, base, path, params, out)
+}
+
+// apiGetVia is apiGet through client (TLS, credentials).
+func apiGetVia(t *testing.T, client *http.Client, base, path string, params url.Values, out any) {
+	t.Helper()
+	resp, err := client.Get(base + path + "?" + params.Encode())
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -282,7 +321,7 @@ func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeri
 		ResultType string        `json:"resultType"`
 		Result     []rangeSeries `json:"result"`
 	}
-	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{
+	apiGetVia(t, b.httpClient(), b.base(), "/api/v1/query", url.Values{
 		"query": {selector + "[1h]"},
 		"time":  {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)},
 	}, &data)
@@ -301,7 +340,7 @@ func (b *backend) count(t *testing.T, query string) float64 {
 			Value [2]any `json:"value"`
 		} `json:"result"`
 	}
-	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{"query": {query}}, &data)
+	apiGetVia(t, b.httpClient(), b.base(), "/api/v1/query", url.Values{"query": {query}}, &data)
 	if len(data.Result) == 0 {
 		return 0
 	}

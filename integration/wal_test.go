@@ -44,7 +44,8 @@ func newWALCluster(t *testing.T, n int, ingesterExtra ...string) *walCluster {
 }
 
 // startWALCluster starts a distributor and n ingesters forwarding to
-// backendURL (be is the Prometheus behind it, nil for another backend)
+// backendURL (be is the Prometheus behind it, nil for another backend;
+// backendURL "" when ingesterExtra has a --config.file listing backends)
 // and waits until all are ACTIVE.
 func startWALCluster(t *testing.T, be *backend, backendURL string, n int, ingesterExtra ...string) *walCluster {
 	t.Helper()
@@ -80,12 +81,13 @@ func (wc *walCluster) startWALIngester(n *node) {
 		"--memberlist.join=" + wc.distributor.gossipAddr,
 		"--memberlist.node-name=" + n.name,
 		"--wal.dir=" + n.walDir,
-		"--backend.url=" + wc.backendURL,
-		"--backend.protocol=" + strconv.Itoa(wc.backendProtocol),
 		"--forward.batch-send-deadline=200ms",
 		"--forward.max-backoff=1s",
 		"--ingester.leave-drain-period=2s",
 		"--log.level=debug",
+	}
+	if wc.backendURL != "" { // otherwise the backends are in ingesterExtra's --config.file
+		args = append(args, "--backend.url="+wc.backendURL, "--backend.protocol="+strconv.Itoa(wc.backendProtocol))
 	}
 	n.proc = startProcess(wc.t, n.name, filepath.Join(binDir, "ingester"), append(args, wc.ingesterExtra...)...)
 	waitReady(wc.t, n.proc, n.url("/-/ready"))
