@@ -106,6 +106,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte("memberlist: {join: [a:1]}\n"))
 	f.Add([]byte("forward: {max_shards: -1}\n"))
+	f.Add([]byte("backends: [{name: a, url: 'https://a/w', basic_auth: {username: u, password_file: p}, tls_config: {ca_file: c}, headers: {X-A: b}}, {name: b, url: 'http://b/w', oauth2: {client_id: x, token_url: 'http://t'}}]\n"))
+	f.Add([]byte("backend: {url: 'http://a/w', authorization: {credentials: t}, proxy_url: 'http://p:1'}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, role := range []Role{RoleDistributor, RoleIngester} {
 			var cfg Config

@@ -291,3 +291,27 @@ func TestBackendsRouteTenants(t *testing.T) {
 	_, gotB := b.snapshot()
 	require.Equal(t, 20, gotB.samples(), "every tenant")
 }
+
+func FuzzPositionFile(f *testing.F) {
+	f.Add([]byte("promgov-forward-position 3 4096\n"))
+	f.Add([]byte("promgov-forward-position -1 0\n"))
+	f.Add([]byte("garbage"))
+	f.Add([]byte{})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "forward-x.position")
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		pos, ok, err := readPosition(path)
+		if err != nil || !ok {
+			require.False(t, ok)
+			return
+		}
+		require.GreaterOrEqual(t, pos.Segment, 0)
+		require.GreaterOrEqual(t, pos.Offset, int64(0))
+		require.NoError(t, writePosition(path, pos))
+		again, ok, err := readPosition(path)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, pos, again)
+	})
+}
