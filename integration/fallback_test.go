@@ -45,7 +45,7 @@ func TestForwardFallbackLosesNothing(t *testing.T) {
 			ing := wc.ingesters[0]
 			metric := func(name string) float64 { return metricSum(ing.url("/metrics"), name) }
 			fallbacks := func() float64 {
-				return metric(`promgov_forward_protocol_fallbacks_total{reason="` + tc.reason + `"`)
+				return metric(`promgov_forward_protocol_fallbacks_total{backend="default",reason="` + tc.reason + `"`)
 			}
 
 			var out bytes.Buffer
