@@ -49,7 +49,10 @@ func peerBinary(t *testing.T, env, path, how string) string {
 	return ""
 }
 
-// startVictoriaMetrics starts VictoriaMetrics single-node on a free port. It
+// startVictoriaMetrics starts VictoriaMetrics single-node on a free port. Its
+// remote write endpoint speaks 1.0 only and answers a 2.0 request 204
+// without any X-Prometheus-Remote-Write-*-Written header (having stored
+// nothing). It
 // serves remote write at /api/v1/write and the Prometheus query API, so the
 // backend helpers work on it.
 func startVictoriaMetrics(t *testing.T) *backend {

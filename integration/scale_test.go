@@ -35,7 +35,7 @@ func TestScaleUpAndDownUnderLoad(t *testing.T) {
 		"-retry=true", "-max-retries=0", "-output=json", "-report-interval=0",
 	)
 	// Every stored loadgen sample, counted from the raw samples.
-	total := func(ct *assert.CollectT) int { return samplesIn(c.backend.rawSamples(ct, `{__name__=~"loadgen_.+"}`)) }
+	total := func(ct T) int { return samplesIn(c.backend.rawSamples(ct, `{__name__=~"loadgen_.+"}`)) }
 	progress := func(min int) func(*assert.CollectT) bool {
 		return func(ct *assert.CollectT) bool { return total(ct) >= min }
 	}
@@ -59,10 +59,5 @@ func TestScaleUpAndDownUnderLoad(t *testing.T) {
 	require.Positive(t, rep.AcceptedSamples)
 	require.Equal(t, rep.SentSamples, rep.AcceptedSamples)
 
-	var found int
-	eventually(t, func(ct *assert.CollectT) bool {
-		found = total(ct)
-		return int64(found) == rep.AcceptedSamples
-	}, 30*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
-		rep.AcceptedSamples, lazy(func() any { return found }))
+	waitAllStored(t, rep, total)
 }

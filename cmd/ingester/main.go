@@ -47,9 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger = logger.With("component", "ingester")
 	reg := proc.NewRegistry()
 
-	client, err := forward.NewClient(cfg.Backend, logger, reg)
+	backends, err := forward.ResolveBackends(cfg.Backend, cfg.Backends)
 	if err != nil {
-		return fmt.Errorf("backend client: %w", err)
+		return fmt.Errorf("backends: %w", err)
 	}
 	// The WAL opens first (repairing a torn tail) and closes last, after
 	// pushes have stopped and the forwarder has committed what it sent.
@@ -64,7 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Error("closing the WAL failed", "err", err)
 		}
 	}()
-	fwd, err := forward.NewWALForwarder(cfg.Forward, walLog, client, logger, reg)
+	// One forwarder per backend, each with its own position in the WAL.
+	fwd, err := forward.NewBackends(cfg.Forward, backends, walLog, cfg.WAL.Dir, logger, reg)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}

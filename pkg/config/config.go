@@ -48,8 +48,11 @@ type Config struct {
 	Distributor distributor.Config    `yaml:"distributor"`
 	Ingester    ingester.Config       `yaml:"ingester"`
 	Backend     forward.BackendConfig `yaml:"backend"`
-	Forward     forward.Config        `yaml:"forward"`
-	WAL         wal.Config            `yaml:"wal"`
+	// Backends lists several backends, each forwarded to independently
+	// (see forward.Backends); then backend: and --backend.url stay unset.
+	Backends []forward.BackendConfig `yaml:"backends"`
+	Forward  forward.Config          `yaml:"forward"`
+	WAL      wal.Config              `yaml:"wal"`
 	// Cardinality is the ingesters' cardinality tracking and its `limits:`
 	// (see docs/cardinality.md).
 	Cardinality cardinality.Config `yaml:"cardinality"`
@@ -148,6 +151,13 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		if err := loadFile(file, cfg); err != nil {
 			return nil, &UsageError{Err: err}
 		}
+		// Files named in a backend's HTTP settings (password_file, ca_file,
+		// ...) are relative to the configuration file.
+		dir := filepath.Dir(file)
+		cfg.Backend.HTTP.SetDirectory(dir)
+		for i := range cfg.Backends {
+			cfg.Backends[i].HTTP.SetDirectory(dir)
+		}
 		// Flags given on the command line win over the file.
 		if err := fs.Parse(args); err != nil {
 			return nil, &UsageError{Err: err}
@@ -222,7 +232,7 @@ func (c *Config) Validate(role Role) error {
 		if err := c.Ingester.Validate(); err != nil {
 			return err
 		}
-		if err := c.Backend.Validate(); err != nil {
+		if _, err := forward.ResolveBackends(c.Backend, c.Backends); err != nil {
 			return err
 		}
 		if err := c.WAL.Validate(); err != nil {
