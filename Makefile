@@ -22,6 +22,10 @@ VM_MODULE        := github.com/VictoriaMetrics/VictoriaMetrics/app
 VICTORIAMETRICS  := $(CACHE)/bin/victoria-metrics-$(VM_VERSION)
 VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 
+# staticcheck, pinned; built once with go install and cached like the peers.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
+
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
@@ -92,9 +96,15 @@ proto:
 	PATH="$(GOBIN_DIR):$$PATH" buf lint
 	PATH="$(GOBIN_DIR):$$PATH" buf generate
 
-lint:
+$(STATICCHECK):
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(CACHE)/gobin/staticcheck $@
+
+lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 clean:
 	rm -rf $(BIN)

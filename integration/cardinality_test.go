@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	pmodel "github.com/prometheus/common/model"
+
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -69,7 +71,7 @@ func cardBody(t *testing.T, ts time.Time, metric string, from, to int) []byte {
 	st := writev2.NewSymbolTable()
 	var req writev2.Request
 	for i := from; i < to; i++ {
-		ls := labels.FromStrings(labels.MetricName, metric, "id", strconv.Itoa(i), "job", "cardinality-test")
+		ls := labels.FromStrings(pmodel.MetricNameLabel, metric, "id", strconv.Itoa(i), "job", "cardinality-test")
 		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
 			LabelsRefs: st.SymbolizeLabels(ls, nil),
 			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: ts.UnixMilli()}},

@@ -35,7 +35,7 @@ func referenceVerdict(symbols []string, ts *writev2.TimeSeries, scheme model.Val
 	if err != nil {
 		return err
 	}
-	if !ls.Has(labels.MetricName) || !ls.IsValid(scheme) {
+	if !ls.Has(model.MetricNameLabel) || !ls.IsValid(scheme) {
 		return fmt.Errorf("invalid metric name or labels, got %v", ls)
 	}
 	if name, dup := ls.HasDuplicateLabelNames(); dup {
