@@ -211,6 +211,9 @@ type T interface {
 // eventually waits until cond returns true. cond gets a CollectT for the
 // helpers it calls: an assertion failing on ct fails that attempt only.
 // The failure message shows the last attempt's failed assertions.
+// To fail the test at once on a condition (a process exited, an answer
+// that must never come), return true and assert after the wait: failing
+// ct fails only that attempt, and the wait retries until its timeout.
 func eventually(t *testing.T, cond func(ct *assert.CollectT) bool, waitFor, tick time.Duration, msgAndArgs ...any) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {

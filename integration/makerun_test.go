@@ -248,18 +248,20 @@ func TestMakeRunCtrlC(t *testing.T) {
 		return string(b)
 	}
 
+	// An exit of run.sh ends the wait at once and fails below (failing ct
+	// would only retry until the timeout).
+	var startErr error
 	eventually(t, func(ct *assert.CollectT) bool {
 		select {
-		case err := <-runDone:
-			ct.Errorf("run.sh exited while starting: %v", err)
-			runDone <- err
-			return true // reported below
+		case startErr = <-runDone:
+			runDone <- startErr
+			return true
 		default:
 		}
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "promgov is running")
 	}, 3*time.Minute, 500*time.Millisecond, "make run never came up: %v", lazy(logTail))
-	require.Len(t, runDone, 0, "run.sh exited while starting: %v", lazy(logTail))
+	require.Len(t, runDone, 0, "run.sh exited while starting (%v): %v", startErr, lazy(logTail))
 	started := runDirProcesses(runDir)
 	t.Logf("make run started:\n%s", strings.Join(started, "\n"))
 	require.Len(t, started, 8, "run.sh and the seven processes it starts")
