@@ -21,6 +21,18 @@ VM_MODULE        := github.com/VictoriaMetrics/VictoriaMetrics/app
 VICTORIAMETRICS  := $(CACHE)/bin/victoria-metrics-$(VM_VERSION)
 VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 
+# Version information printed by --version and exported as promgov_build_info
+# (github.com/prometheus/common/version, set with -ldflags). The build date is
+# the commit's date (UTC), so the same commit builds the same binaries.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
@@ -30,7 +42,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 prometheus: $(PROMETHEUS)
 

@@ -45,10 +45,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cfg, err := config.Parse(config.RoleDistributor, args, stderr)
+	if errors.Is(err, config.ErrVersion) {
+		return proc.PrintVersion(stdout, "distributor")
+	}
 	if err != nil {
 		return err
 	}
 	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "distributor")
+	proc.LogStart(logger)
 	reg := proc.NewRegistry()
 
 	// Governance rules: loaded now, reloaded with the usage section (below)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,15 +28,19 @@ import (
 )
 
 func main() {
-	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stderr), os.Stderr))
+	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse(config.RoleIngester, args, stderr)
+	if errors.Is(err, config.ErrVersion) {
+		return proc.PrintVersion(stdout, "ingester")
+	}
 	if err != nil {
 		return err
 	}
 	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "ingester")
+	proc.LogStart(logger)
 	reg := proc.NewRegistry()
 
 	client, err := forward.NewClient(cfg.Backend, logger, reg)
