@@ -30,19 +30,35 @@ BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknow
 BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
 VERSION_PKG := github.com/prometheus/common/version
-LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# The container image, built without a container engine (deploy/image): static
+# linux binaries in a scratch-based, non-root image written as a `docker save`
+# tarball. Reproducible: file times are the commit's time and the build user
+# is fixed, so one commit gives one image digest.
+IMAGE             ?= promgov/promgov:$(VERSION)
+IMAGE_TARBALL     ?= $(BIN)/promgov-image.tar
+IMAGE_ARCH        ?= $(shell $(GO) env GOARCH)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all build test test-unit run bench bench-e2e proto lint clean prometheus test-peers
+.PHONY: all build image test test-unit run bench bench-e2e proto lint clean prometheus test-peers
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+image: BUILD_USER = promgov@image
+image:
+	rm -rf $(BIN)/image
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ ./cmd/...
+	$(GO) run ./deploy/image -bin-dir=$(BIN)/image -config=deploy/promgov.yml -out=$(IMAGE_TARBALL) \
+		-tag=$(IMAGE) -arch=$(IMAGE_ARCH) -created=$(SOURCE_DATE_EPOCH) -version=$(VERSION) -revision=$(REVISION)
 
 prometheus: $(PROMETHEUS)
 

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/prometheus/common/version"
+	_ "golang.org/x/crypto/x509roots/fallback" // TLS roots when the system has none (the image)
 
 	"github.com/promgov/promgov/pkg/loadgen"
 )

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 
 	okrun "github.com/oklog/run"
+	// The Mozilla roots, used only when the system has no CA bundle (the
+	// scratch-based image has none), so TLS to a backend is verified.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
