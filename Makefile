@@ -1,7 +1,9 @@
 # promgov — build, test, run.
 #
 #   make run    local cluster (1 distributor, 3 ingesters) + real Prometheus + real senders
-#   make test   unit, fuzz-seed and integration tests (installs Prometheus 3.16 once, cached)
+#   make test   unit, fuzz-seed and integration tests, image and chart checks
+#               (builds Prometheus 3.16, VictoriaMetrics and helm once, cached)
+#   make image  the container image as a tarball, without a container engine
 
 GO        ?= go
 BIN       := bin
@@ -32,6 +34,11 @@ BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# helm for the chart's tests (helm lint, helm template), built once like
+# Prometheus.
+HELM_VERSION := v3.22.0
+HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)
 
 # The container image, built without a container engine (deploy/image): static
 # linux binaries in a scratch-based, non-root image written as a `docker save`
@@ -80,15 +87,21 @@ $(VMAGENT):
 	GOBIN=$(CACHE)/gobin $(GO) install $(VM_MODULE)/vmagent@$(VM_VERSION)
 	mv $(CACHE)/gobin/vmagent $@
 
+$(HELM):
+	@echo ">> building helm $(HELM_VERSION) (first time only, ~5 min)"
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(CACHE)/gobin/helm $@
+
 # Every real peer the integration tests drive, built once and cached.
-test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT)
+test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM)
 
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
 # failure instead of a skip.
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
-	PROMGOV_REQUIRE_INTEGRATION=1 \
+	PROMGOV_HELM=$(HELM) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Unit tests only (no backend needed).
