@@ -1,4 +1,4 @@
-package helm
+package deploy
 
 import (
 	"bytes"
@@ -16,9 +16,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the values table of deploy/helm/promgov/README.md")
 
 const (
-	readmePath   = "promgov/README.md"
-	valuesPath   = "promgov/values.yaml"
-	tableStart   = "<!-- values table: generated from values.yaml by `go test ./deploy/helm/ -run TestChartREADME -args -update` -->"
+	readmePath   = "helm/promgov/README.md"
+	valuesPath   = "helm/promgov/values.yaml"
+	tableStart   = "<!-- values table: generated from values.yaml by `go test ./deploy/ -run TestChartREADME -args -update` -->"
 	tableEnd     = "<!-- end of values table -->"
 	maxDefault   = 60 // longer defaults are left to values.yaml
 	docDelimiter = "# -- "
@@ -42,7 +42,7 @@ func TestChartREADME(t *testing.T) {
 		require.NoError(t, os.WriteFile(readmePath, []byte(want), 0o644))
 		return
 	}
-	require.Equal(t, want, string(readme), "the values table is stale: run go test ./deploy/helm/ -run TestChartREADME -args -update")
+	require.Equal(t, want, string(readme), "the values table is stale: run go test ./deploy/ -run TestChartREADME -args -update")
 }
 
 // TestValuesAreDocumented: every leaf setting a user may change has a

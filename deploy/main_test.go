@@ -1,4 +1,4 @@
-package helm
+package deploy
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/distributor", "./cmd/ingester", "./cmd/reloader")
-		cmd.Dir = "../.."
+		cmd.Dir = ".."
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build binaries:", err)

@@ -1,4 +1,4 @@
-package helm
+package deploy
 
 import (
 	"bufio"
@@ -25,11 +25,11 @@ import (
 )
 
 const (
-	chartDir     = "promgov"
+	chartDir     = "helm/promgov"
 	release      = "pg"
 	namespace    = "observability"
 	kubeVersion  = "1.33.0"
-	productionEx = "promgov/ci/production-values.yaml"
+	productionEx = "helm/promgov/ci/production-values.yaml"
 )
 
 // object is one decoded manifest.
