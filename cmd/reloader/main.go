@@ -12,22 +12,30 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/common/version"
 
-	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/reloader"
 )
+
+// usageError is a bad flag: exit code 2. The reloader does not import
+// pkg/config (and with it every component), so that it stays small.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	var ue *config.UsageError
+	var ue *usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	case errors.As(err, &ue):
@@ -50,22 +58,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &config.UsageError{Err: err}
+		return &usageError{err: err}
 	}
 	if *showVersion {
 		_, err := fmt.Fprintln(stdout, version.Print("reloader"))
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &config.UsageError{Err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
+		return &usageError{err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
 	}
-	if _, err := config.ParseLevel(*level); err != nil {
-		return &config.UsageError{Err: err}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToUpper(*level))); err != nil {
+		return &usageError{err: fmt.Errorf("log.level %q: use debug, info, warn or error", *level)}
 	}
 	if err := cfg.Validate(); err != nil {
-		return &config.UsageError{Err: err}
+		return &usageError{err: err}
 	}
-	logger := config.NewLogger(*level, stderr).With("component", "reloader")
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "reloader")
 	logger.Info("starting", "version", version.Info(), "files", cfg.Files, "urls", cfg.URLs, "interval", cfg.Interval)
 	return reloader.New(cfg, &http.Client{}, logger).Run(ctx)
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/promgov/promgov/pkg/config"
 )
 
 func TestRun(t *testing.T) {
@@ -29,7 +27,7 @@ func TestRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tc.args, &stdout, &stderr)
-			var ue *config.UsageError
+			var ue *usageError
 			switch {
 			case tc.wantUsage:
 				require.ErrorAs(t, err, &ue)
