@@ -175,16 +175,8 @@ func readSavedImage(t *testing.T, b []byte) savedImage {
 	t.Helper()
 	img := savedImage{size: int64(len(b)), files: map[string]imageFile{}}
 	blobs := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		body, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		blobs[h.Name] = body
+	for _, f := range readTar(t, b) {
+		blobs[f.hdr.Name] = f.body
 	}
 	var manifest []struct {
 		Config   string   `json:"Config"`
@@ -204,20 +196,29 @@ func readSavedImage(t *testing.T, b []byte) savedImage {
 		require.NoError(t, err)
 		sum := sha256.Sum256(raw)
 		l := savedLayer{compressed: int64(len(compressed)), uncompressed: int64(len(raw)), diffID: "sha256:" + hex.EncodeToString(sum[:])}
-		lr := tar.NewReader(bytes.NewReader(raw))
-		for {
-			h, err := lr.Next()
-			if err == io.EOF {
-				break
-			}
-			require.NoError(t, err)
-			body, err := io.ReadAll(lr)
-			require.NoError(t, err)
-			require.NotContains(t, img.files, h.Name, "%s is in two layers", h.Name)
-			img.files[h.Name] = imageFile{hdr: h, body: body}
-			l.paths = append(l.paths, h.Name)
+		for _, f := range readTar(t, raw) {
+			require.NotContains(t, img.files, f.hdr.Name, "%s is in two layers", f.hdr.Name)
+			img.files[f.hdr.Name] = f
+			l.paths = append(l.paths, f.hdr.Name)
 		}
 		img.layers = append(img.layers, l)
 	}
 	return img
+}
+
+// readTar returns every entry of a tar archive, in order.
+func readTar(t *testing.T, b []byte) []imageFile {
+	t.Helper()
+	var out []imageFile
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		out = append(out, imageFile{hdr: h, body: body})
+	}
 }
