@@ -8,13 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/promgov/promgov/internal/testfs"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
@@ -303,31 +304,12 @@ func TestHostileTenantIDs(t *testing.T) {
 	requireAllServing(t, c)
 }
 
-// mountTmpfs mounts a tmpfs of the given size on a fresh directory for the
-// test (root only; the test skips, saying why, otherwise).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a real full disk needs a tmpfs mount, which needs root: run as root (CI does)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs for a real full disk: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // TestHostileFullDiskWAL: with the WAL on a small filesystem and the
 // backend down, the disk filled inside the first segment, and after the
 // backend was back and had everything, the ingester still answered 429
 // forever, restart or not.
 func TestHostileFullDiskWAL(t *testing.T) {
-	disk := mountTmpfs(t, "1m")
+	disk := testfs.MountTmpfs(t, "1m")
 	// The only bound is the filesystem: max_size_bytes is above its size.
 	wc := newWALClusterOn(t, 1, func() string { return filepath.Join(disk, "wal") }, "--wal.max-size-bytes=1073741824")
 	ing := wc.ingesters[0]
