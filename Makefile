@@ -1,5 +1,6 @@
 # promgov — build, test, run.
 #
+#   make deps   every prerequisite beyond Go (Debian packages: make, gcc, curl, prometheus, ...)
 #   make run    local cluster (1 distributor, 3 ingesters) + real Prometheus + real senders
 #   make test   unit, fuzz-seed and integration tests (installs Prometheus 3.16 once, cached)
 
@@ -21,13 +22,22 @@ VM_MODULE        := github.com/VictoriaMetrics/VictoriaMetrics/app
 VICTORIAMETRICS  := $(CACHE)/bin/victoria-metrics-$(VM_VERSION)
 VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 
+# staticcheck, pinned; built once with go install and cached like the peers.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
+
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all build test test-unit run bench bench-e2e proto lint clean prometheus test-peers
+.PHONY: all deps build test test-unit run bench bench-e2e proto lint clean prometheus test-peers
 
 all: build
+
+# Every prerequisite of make run and make test beyond Go, from Debian
+# packages (the list and why: .ci/deps).
+deps:
+	./.ci/deps
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -67,6 +77,8 @@ test: test-peers
 test-unit:
 	$(GO) test -race -count=1 -short ./pkg/... ./cmd/... ./internal/...
 
+# The local cluster; Ctrl-C stops it. Ports, rates and extra flags: README,
+# "make run" (PORT_BASE, LOADGEN_RATE, INGESTER_FLAGS, ...).
 run: build
 	./deploy/local/run.sh
 
@@ -86,9 +98,15 @@ proto:
 	PATH="$(GOBIN_DIR):$$PATH" buf lint
 	PATH="$(GOBIN_DIR):$$PATH" buf generate
 
-lint:
+$(STATICCHECK):
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(CACHE)/gobin/staticcheck $@
+
+lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 clean:
 	rm -rf $(BIN)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,8 +46,8 @@ remote_write:
 			waitReady(t, agent, "http://"+addr+"/-/ready")
 
 			query := fmt.Sprintf(`count({job="agent", sender=%q})`, tc.protocol)
-			require.Eventually(t, func() bool {
-				return c.backend.count(t, query) > 100
+			eventually(t, func(ct *assert.CollectT) bool {
+				return c.backend.count(ct, query) > 100
 			}, 60*time.Second, 500*time.Millisecond, "the agent's series never reached the backend")
 			require.Equal(t, 1.0, c.backend.count(t, fmt.Sprintf(`count(up{job="agent", sender=%q} == 1)`, tc.protocol)))
 			if tc.protocol != "rw2" {

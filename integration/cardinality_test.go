@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	pmodel "github.com/prometheus/common/model"
+
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/ring"
@@ -68,7 +71,7 @@ func cardBody(t *testing.T, ts time.Time, metric string, from, to int) []byte {
 	st := writev2.NewSymbolTable()
 	var req writev2.Request
 	for i := from; i < to; i++ {
-		ls := labels.FromStrings(labels.MetricName, metric, "id", strconv.Itoa(i), "job", "cardinality-test")
+		ls := labels.FromStrings(pmodel.MetricNameLabel, metric, "id", strconv.Itoa(i), "job", "cardinality-test")
 		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
 			LabelsRefs: st.SymbolizeLabels(ls, nil),
 			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: ts.UnixMilli()}},
@@ -82,7 +85,7 @@ func cardBody(t *testing.T, ts time.Time, metric string, from, to int) []byte {
 
 // cardGet fetches a cardinality API answer: the raw body and the decoded
 // rows.
-func cardGet(t *testing.T, url string) (string, []map[string]any) {
+func cardGet(t T, url string) (string, []map[string]any) {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
@@ -171,8 +174,8 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	// The backend has exactly the admitted series, the first 40 with three
 	// samples each.
 	var got map[string]rangeSeries
-	require.Eventually(t, func() bool {
-		got = c.backend.rawSamples(t, metric)
+	eventually(t, func(ct *assert.CollectT) bool {
+		got = c.backend.rawSamples(ct, metric)
 		return len(got) == cardLimit && samplesIn(got) == 40*3+10*2
 	}, 30*time.Second, 200*time.Millisecond, "backend has %v series", lazy(func() any { return len(got) }))
 	for _, s := range got {
@@ -211,8 +214,8 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	// pulled the metric's state, the limit still holds there.
 	third := cardAddIngester(c, extra...)
 	c.waitActive(3)
-	require.Eventually(t, func() bool {
-		for _, m := range c.ring(c.distributor) {
+	eventually(t, func(ct *assert.CollectT) bool {
+		for _, m := range c.ring(ct, c.distributor) {
 			if m.Name == third.name {
 				return m.Share > 0
 			}
@@ -234,8 +237,8 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 	code, h, body = postRW(t, c.writeURL(), contentTypeV2, cardBody(t, start.Add(3*time.Minute), metric, 0, cardLimit), hdr)
 	require.Equal(t, http.StatusNoContent, code, "admitted series still flow after the ring change: %s", body)
 	require.Equal(t, strconv.Itoa(cardLimit), written(h))
-	require.Eventually(t, func() bool {
-		got = c.backend.rawSamples(t, metric)
+	eventually(t, func(ct *assert.CollectT) bool {
+		got = c.backend.rawSamples(ct, metric)
 		return len(got) == cardLimit && samplesIn(got) == 40*4+10*3
 	}, 30*time.Second, 200*time.Millisecond, "backend has %v series", lazy(func() any { return len(got) }))
 
@@ -246,7 +249,7 @@ func TestCardinalityLimitsEndToEnd(t *testing.T) {
 }
 
 // cardTracks reports whether the ingester's own API tracks metric.
-func cardTracks(t *testing.T, n *node, tenant, metric string) bool {
+func cardTracks(t T, n *node, tenant, metric string) bool {
 	t.Helper()
 	resp, err := http.Get(n.url("/promgov/api/v1/cardinality/metrics/" + metric + "?tenant=" + tenant))
 	require.NoError(t, err)
@@ -276,8 +279,8 @@ func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
 	// push retries while the distributor answers 503: its connection to a
 	// restarted ingester may still be in gRPC's reconnect backoff.
 	push := func(at time.Duration, from, to int) (code int, body string) {
-		require.Eventually(t, func() bool {
-			code, _, body = postRW(t, c.writeURL(), contentTypeV2, cardBody(t, start.Add(at), metric, from, to), hdr)
+		eventually(t, func(ct *assert.CollectT) bool {
+			code, _, body = postRW(ct, c.writeURL(), contentTypeV2, cardBody(t, start.Add(at), metric, from, to), hdr)
 			return code != http.StatusServiceUnavailable
 		}, 30*time.Second, 200*time.Millisecond, "the distributor kept answering 503: %s", body)
 		return code, body
@@ -302,8 +305,8 @@ func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
 	second := cardAddIngester(c, extra...)
 	c.waitActive(2)
 	owner, survivor := first, second
-	require.Eventually(t, func() bool {
-		a, b := cardTracks(t, first, tenant, metric), cardTracks(t, second, tenant, metric)
+	eventually(t, func(ct *assert.CollectT) bool {
+		a, b := cardTracks(ct, first, tenant, metric), cardTracks(ct, second, tenant, metric)
 		if b && !a {
 			owner, survivor = second, first
 		}
@@ -317,7 +320,7 @@ func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code, "new series refused after scale-down: %s", body)
 	code, body = push(2*time.Minute, 0, cardLimit)
 	require.Equal(t, http.StatusNoContent, code, "admitted series flow after scale-down: %s", body)
-	require.Eventually(t, func() bool {
-		return len(c.backend.rawSamples(t, metric)) == cardLimit
+	eventually(t, func(ct *assert.CollectT) bool {
+		return len(c.backend.rawSamples(ct, metric)) == cardLimit
 	}, 30*time.Second, 200*time.Millisecond, "the backend holds exactly the admitted series")
 }

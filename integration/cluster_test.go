@@ -5,10 +5,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/assert"
 )
 
 // node is a running promgov binary.
@@ -38,7 +39,15 @@ type cluster struct {
 func newCluster(t *testing.T, n, backendProtocol int) *cluster {
 	t.Helper()
 	requireIntegration(t)
-	c := &cluster{t: t, backend: startBackend(t), backendProtocol: backendProtocol}
+	return newClusterOn(t, n, backendProtocol, startBackend(t))
+}
+
+// newClusterOn is newCluster forwarding to a backend already started (a
+// Prometheus from startBackend or a VictoriaMetrics from
+// startVictoriaMetrics).
+func newClusterOn(t *testing.T, n, backendProtocol int, be *backend) *cluster {
+	t.Helper()
+	c := &cluster{t: t, backend: be, backendProtocol: backendProtocol}
 	c.distributor = c.startDistributor()
 	for range n {
 		c.addIngester()
@@ -98,21 +107,33 @@ type ringMember struct {
 	Role        string  `json:"role"`
 	State       string  `json:"state"`
 	GRPCAddress string  `json:"grpc_address"`
+	Partitions  int     `json:"partitions"`
 	Share       float64 `json:"share"`
 }
 
-func (c *cluster) ring(n *node) []ringMember {
+// ring returns the members n sees.
+func (c *cluster) ring(t T, n *node) []ringMember {
+	t.Helper()
+	members, _ := c.ringStatus(t, n)
+	return members
+}
+
+// ringStatus returns the members n sees and the partition count.
+func (c *cluster) ringStatus(t T, n *node) ([]ringMember, int) {
+	t.Helper()
 	var data struct {
-		Members []ringMember `json:"members"`
+		Members        []ringMember `json:"members"`
+		PartitionCount int          `json:"partition_count"`
 	}
-	apiGet(c.t, "http://"+n.webAddr, "/promgov/api/v1/status/ring", url.Values{}, &data)
-	return data.Members
+	apiGet(t, "http://"+n.webAddr, "/promgov/api/v1/status/ring", url.Values{}, &data)
+	return data.Members, data.PartitionCount
 }
 
 // activeIngesters lists the ACTIVE ingesters the distributor sees.
-func (c *cluster) activeIngesters() []string {
+func (c *cluster) activeIngesters(t T) []string {
+	t.Helper()
 	var names []string
-	for _, m := range c.ring(c.distributor) {
+	for _, m := range c.ring(t, c.distributor) {
 		if m.Role == "ingester" && m.State == "ACTIVE" {
 			names = append(names, m.Name)
 		}
@@ -120,12 +141,34 @@ func (c *cluster) activeIngesters() []string {
 	return names
 }
 
-// waitActive waits until the distributor sees exactly n ACTIVE ingesters.
+// waitActive waits until the distributor sees exactly n ACTIVE ingesters,
+// routes to exactly them (its placement, rebuilt after the member list
+// changes, spreads every partition over them) and is ready. The
+// distributor may still be starting (its HTTP port not yet open) while the
+// ingesters join its gossip port: a refused connection is one more
+// attempt, not a failure.
 func (c *cluster) waitActive(n int) {
 	c.t.Helper()
-	require.Eventually(c.t, func() bool {
-		return len(c.activeIngesters()) == n
-	}, 30*time.Second, 100*time.Millisecond, "distributor never saw %d ACTIVE ingesters", n)
+	var seen []ringMember
+	var mu sync.Mutex
+	eventually(c.t, func(ct *assert.CollectT) bool {
+		if !c.distributor.proc.Running() {
+			return true // reported by waitReady below, without waiting for the timeout
+		}
+		members, partitions := c.ringStatus(ct, c.distributor)
+		mu.Lock()
+		seen = members
+		mu.Unlock()
+		active, owned := 0, 0
+		for _, m := range members {
+			if m.Role == "ingester" && m.State == "ACTIVE" {
+				active++
+				owned += m.Partitions
+			}
+		}
+		return active == n && owned == partitions
+	}, 30*time.Second, 100*time.Millisecond, "distributor never saw (and placed partitions on) exactly %d ACTIVE ingesters; last seen: %+v", n,
+		lazy(func() any { mu.Lock(); defer mu.Unlock(); return seen }))
 	waitReady(c.t, c.distributor.proc, c.distributor.url("/-/ready"))
 }
 

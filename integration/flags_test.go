@@ -22,6 +22,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		"ingester without backend": {"ingester", nil, "backend.url"},
 		"ingester bad protocol":    {"ingester", []string{"--backend.url=http://127.0.0.1:1/api/v1/write", "--backend.protocol=7"}, "protocol"},
 		"missing config file":      {"distributor", []string{"--config.file=/nonexistent.yml"}, "config.file"},
+		"unknown name scheme":      {"distributor", []string{"--distributor.name-validation-scheme=ascii"}, `name_validation_scheme must be "utf8" or "legacy", got "ascii"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := exec.Command(filepath.Join(binDir, tc.bin), tc.args...).CombinedOutput()

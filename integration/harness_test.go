@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -158,6 +159,13 @@ func (p *process) Wait(timeout time.Duration) error {
 	return p.err
 }
 
+// exitErr is how the process ended (nil while it runs).
+func (p *process) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 // Kill sends SIGKILL (if still running) and waits.
 func (p *process) Kill() {
 	select {
@@ -186,24 +194,86 @@ type lazy func() any
 
 func (l lazy) String() string { return fmt.Sprint(l()) }
 
-// waitReady polls url until it answers 200.
+// T is what the HTTP helpers need from a test: a *testing.T, or the
+// *assert.CollectT of an eventually condition, where a failed assertion
+// (a refused connection while a process starts, a 503 while a ring
+// settles) fails only that attempt and the next tick tries again.
+//
+// A condition of require.Eventually must never call require on the test's
+// *testing.T: a failure there ends the condition's goroutine, no answer
+// ever arrives, and the wait runs to its timeout and fails however healthy
+// the cluster became. Use eventually and pass its ct to the helpers.
+type T interface {
+	require.TestingT
+	Helper()
+}
+
+// eventually waits until cond returns true. cond gets a CollectT for the
+// helpers it calls: an assertion failing on ct fails that attempt only.
+// The failure message shows the last attempt's failed assertions.
+func eventually(t *testing.T, cond func(ct *assert.CollectT) bool, waitFor, tick time.Duration, msgAndArgs ...any) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		if !cond(ct) {
+			ct.FailNow()
+		}
+	}, waitFor, tick, msgAndArgs...)
+}
+
+// waitReady polls url until it answers 200, and fails at once if p exits.
 func waitReady(t *testing.T, p *process, url string) {
 	t.Helper()
+	waitReadyVia(t, p, http.DefaultClient, url)
+}
+
+// waitReadyVia is waitReady through client (TLS, credentials).
+func waitReadyVia(t *testing.T, p *process, client *http.Client, url string) {
+	t.Helper()
+	var last string
+	var mu sync.Mutex
 	require.Eventually(t, func() bool {
-		require.True(t, p.Running(), "%s exited while starting", p.name)
-		resp, err := http.Get(url)
+		if !p.Running() {
+			return true // reported below, without waiting for the timeout
+		}
+		resp, err := client.Get(url)
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		_ = resp.Body.Close()
+		last = resp.Status
 		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s", p.name, url)
+	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s (last answer: %v)", p.name, url,
+		lazy(func() any { mu.Lock(); defer mu.Unlock(); return last }))
+	require.True(t, p.Running(), "%s exited while starting: %v", p.name, lazy(func() any { return p.exitErr() }))
 }
 
 // backend is a real Prometheus 3.16 receiving remote write 1.0 and 2.0.
 type backend struct {
 	proc *process
 	addr string
+	// client and scheme reach a backend serving TLS with credentials
+	// (nil and "" for plain HTTP).
+	client *http.Client
+	scheme string
+}
+
+// httpClient is the client that reaches the backend.
+func (b *backend) httpClient() *http.Client {
+	if b.client != nil {
+		return b.client
+	}
+	return http.DefaultClient
+}
+
+// base is the backend's URL without a path.
+func (b *backend) base() string {
+	if b.scheme != "" {
+		return b.scheme + "://" + b.addr
+	}
+	return "http://" + b.addr
 }
 
 // startBackend starts a backend in a new directory on a free port.
@@ -216,35 +286,56 @@ func startBackend(t *testing.T) *backend {
 // that it can be stopped and started again on the same data (the WAL tests).
 func startBackendAt(t *testing.T, dir, addr string) *backend {
 	t.Helper()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	// A ring change hands a metric to a new owner while the old owner may
-	// still hold some of its samples, so the backend sees them out of order
-	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
-	// WAL replay re-sends samples it may already have (exact duplicates).
-	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
-	p := startProcess(t, "prometheus", prometheus,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
+	return startPrometheusAt(t, "prometheus", prometheus, dir, addr,
 		"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
 		"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
 		// exemplar-storage keeps exemplars; type-and-unit-labels turns the
 		// metadata a series arrives with into __type__/__unit__ labels, the
 		// only way the query API shows remote-written metadata.
 		"--enable-feature=exemplar-storage,type-and-unit-labels",
-		"--storage.tsdb.retention.time=1d",
 	)
+}
+
+// startPrometheusAt starts the Prometheus binary bin as a remote write
+// receiver on the data in dir, listening on addr, with args added.
+func startPrometheusAt(t *testing.T, name, bin, dir, addr string, args ...string) *backend {
+	t.Helper()
+	p := startProcess(t, name, bin, append(prometheusArgs(t, dir, addr), args...)...)
 	waitReady(t, p, "http://"+addr+"/-/ready")
 	return &backend{proc: p, addr: addr}
 }
 
-func (b *backend) writeURL() string { return "http://" + b.addr + "/api/v1/write" }
+// prometheusArgs writes the configuration of a receiver on the data in dir
+// and returns the flags that start it on addr.
+func prometheusArgs(t *testing.T, dir, addr string) []string {
+	t.Helper()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	// A ring change hands a metric to a new owner while the old owner may
+	// still hold some of its samples, so the backend sees them out of order
+	// for up to a batch deadline (docs/architecture.md, "Ring changes"); a
+	// WAL replay re-sends samples it may already have (exact duplicates).
+	require.NoError(t, os.WriteFile(cfg, []byte("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n"), 0o644))
+	return []string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--web.enable-remote-write-receiver",
+		"--storage.tsdb.retention.time=1d",
+	}
+}
+
+func (b *backend) writeURL() string { return b.base() + "/api/v1/write" }
 
 // apiGet calls the Prometheus HTTP API and decodes data into out.
-func apiGet(t *testing.T, base, path string, params url.Values, out any) {
+func apiGet(t T, base, path string, params url.Values, out any) {
 	t.Helper()
-	resp, err := http.Get(base + path + "?" + params.Encode())
+	apiGetVia(t, http.DefaultClient, base, path, params, out)
+}
+
+// apiGetVia is apiGet through client (TLS, credentials).
+func apiGetVia(t T, client *http.Client, base, path string, params url.Values, out any) {
+	t.Helper()
+	resp, err := client.Get(base + path + "?" + params.Encode())
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -268,13 +359,13 @@ type rangeSeries struct {
 
 // rawSamples returns every stored sample of the series matching selector,
 // keyed by their label set rendered with renderLabels.
-func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeries {
+func (b *backend) rawSamples(t T, selector string) map[string]rangeSeries {
 	t.Helper()
 	var data struct {
 		ResultType string        `json:"resultType"`
 		Result     []rangeSeries `json:"result"`
 	}
-	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{
+	apiGetVia(t, b.httpClient(), b.base(), "/api/v1/query", url.Values{
 		"query": {selector + "[1h]"},
 		"time":  {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)},
 	}, &data)
@@ -286,14 +377,14 @@ func (b *backend) rawSamples(t *testing.T, selector string) map[string]rangeSeri
 }
 
 // count evaluates an instant query that returns one number (0 for empty).
-func (b *backend) count(t *testing.T, query string) float64 {
+func (b *backend) count(t T, query string) float64 {
 	t.Helper()
 	var data struct {
 		Result []struct {
 			Value [2]any `json:"value"`
 		} `json:"result"`
 	}
-	apiGet(t, "http://"+b.addr, "/api/v1/query", url.Values{"query": {query}}, &data)
+	apiGetVia(t, b.httpClient(), b.base(), "/api/v1/query", url.Values{"query": {query}}, &data)
 	if len(data.Result) == 0 {
 		return 0
 	}
@@ -321,7 +412,7 @@ func renderLabels(m map[string]string) string {
 }
 
 // postRW sends a remote-write body to url and returns status, headers and body.
-func postRW(t *testing.T, url, contentType string, body []byte, hdr map[string]string) (int, http.Header, string) {
+func postRW(t T, url, contentType string, body []byte, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)

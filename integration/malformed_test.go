@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -51,7 +52,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"compressed body over the limit", contentTypeV1, "snappy", bytes.Repeat([]byte{'a'}, 11<<20), 413, "distributor.max-compressed-bytes"},
 		{"decoded size over the limit", contentTypeV1, "snappy", hugeHeader, 413, "distributor.max-decoded-bytes"},
 		{"missing metric name", contentTypeV1, "snappy", v1(series("job", "a")), 400, "__name__"},
-		{"unsorted labels", contentTypeV1, "snappy", v1(series("__name__", "bad_unsorted", "z", "1", "a", "2")), 400, "bad_unsorted"},
+		{"label value not UTF-8", contentTypeV1, "snappy", v1(series("__name__", "bad_utf8", "a", "\xff")), 400, `bad_utf8", a="\xff"}: value of label "a" is not valid UTF-8`},
+		{"duplicate label once sorted", contentTypeV1, "snappy", v1(series("__name__", "bad_dup", "z", "1", "a", "2", "z", "3")), 400, `duplicate label name "z"`},
 		{"empty label name", contentTypeV1, "snappy", v1(series("__name__", "bad_empty", "", "v")), 400, "bad_empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,12 +65,29 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("valid series of a partly invalid request are written", func(t *testing.T) {
 		code, _, body := postRW(t, c.writeURL(), contentTypeV1,
-			v1(series("__name__", "mixed_valid", "job", "a"), series("__name__", "mixed_invalid", "b", "1", "a", "2")), nil)
+			v1(series("__name__", "mixed_valid", "job", "a"), series("__name__", "mixed_invalid", "bad-name\xff", "1")), nil)
 		require.Equal(t, 400, code)
 		require.Contains(t, body, "mixed_invalid")
 		require.Contains(t, body, "1 series in the request were written")
-		require.Eventually(t, func() bool { return c.backend.count(t, "count(mixed_valid)") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count(mixed_valid)") == 1 },
 			20*time.Second, 200*time.Millisecond)
+	})
+
+	t.Run("unsorted labels are sorted and written", func(t *testing.T) {
+		code, _, body := postRW(t, c.writeURL(), contentTypeV1,
+			v1(series("__name__", "unsorted_ok", "z", "1", "a", "2", "instance", "h:9100", "job", "node")), nil)
+		require.Equal(t, 204, code, body)
+		eventually(t, func(ct *assert.CollectT) bool {
+			return c.backend.count(ct, `count(unsorted_ok{a="2", instance="h:9100", job="node", z="1"})`) == 1
+		}, 20*time.Second, 200*time.Millisecond)
+	})
+
+	t.Run("a wrong write path names the right one", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/push", "/otlp/v1/metrics", "/write", "/api/v1/receive"} {
+			code, _, body := postRW(t, c.distributor.url(path), contentTypeV1, v1(series("__name__", "x")), nil)
+			require.Equal(t, http.StatusNotFound, code, "%s: %s", path, body)
+			require.Contains(t, body, "promgov receives Prometheus Remote Write 1.0 and 2.0 at POST /api/v1/write", path)
+		}
 	})
 
 	t.Run("cluster still serves", func(t *testing.T) {
@@ -81,7 +100,7 @@ func TestMalformedRequests(t *testing.T) {
 		for _, n := range c.ingesters {
 			require.True(t, n.proc.Running(), "%s died", n.name)
 		}
-		require.Eventually(t, func() bool { return c.backend.count(t, "count(after_malformed)") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count(after_malformed)") == 1 },
 			20*time.Second, 200*time.Millisecond)
 	})
 }

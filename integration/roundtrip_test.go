@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,8 +56,8 @@ func checkArrived(t *testing.T, c *cluster, prefix string, series []fixtureSerie
 	t.Helper()
 	selector := fmt.Sprintf(`{__name__=~"%s_.+"}`, prefix)
 	var got map[string]rangeSeries
-	require.Eventually(t, func() bool {
-		got = c.backend.rawSamples(t, selector)
+	eventually(t, func(ct *assert.CollectT) bool {
+		got = c.backend.rawSamples(ct, selector)
 		return len(got) == len(series) && samplesIn(got) == expectedPoints(series)
 	}, 30*time.Second, 200*time.Millisecond, "backend never held all %d series of %s", len(series), prefix)
 

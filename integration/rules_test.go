@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -114,7 +115,7 @@ func writeV1As(t *testing.T, c *cluster, tenant string, ts time.Time, series ...
 }
 
 // backendSeries returns the label sets the backend holds for a selector.
-func backendSeries(t *testing.T, c *cluster, selector string) []string {
+func backendSeries(t T, c *cluster, selector string) []string {
 	t.Helper()
 	var out []string
 	for k := range c.backend.rawSamples(t, selector) {
@@ -127,8 +128,8 @@ func backendSeries(t *testing.T, c *cluster, selector string) []string {
 func waitSeries(t *testing.T, c *cluster, selector string, want ...string) {
 	t.Helper()
 	var got []string
-	require.Eventually(t, func() bool {
-		got = backendSeries(t, c, selector)
+	eventually(t, func(ct *assert.CollectT) bool {
+		got = backendSeries(ct, c, selector)
 		return len(got) == len(want)
 	}, 30*time.Second, 200*time.Millisecond, "backend never held %d series for %s", len(want), selector)
 	require.ElementsMatch(t, want, got)
@@ -136,7 +137,7 @@ func waitSeries(t *testing.T, c *cluster, selector string, want ...string) {
 
 // distMetric returns the value of an exact series line of the distributor's
 // /metrics (e.g. `promgov_config_last_reload_successful`), or -1.
-func distMetric(t *testing.T, c *cluster, series string) float64 {
+func distMetric(t T, c *cluster, series string) float64 {
 	t.Helper()
 	resp, err := http.Get(c.distributor.url("/metrics"))
 	require.NoError(t, err)
@@ -155,7 +156,7 @@ func distMetric(t *testing.T, c *cluster, series string) float64 {
 }
 
 // rulesHash returns the hash of the active ruleset from GET /promgov/api/v1/rules.
-func rulesHash(t *testing.T, c *cluster) string {
+func rulesHash(t T, c *cluster) string {
 	t.Helper()
 	var data struct {
 		Hash  string `json:"hash"`
@@ -171,8 +172,8 @@ func rulesHash(t *testing.T, c *cluster) string {
 func reloadAndWait(t *testing.T, c *cluster, wantOK float64) {
 	t.Helper()
 	require.NoError(t, c.distributor.proc.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool {
-		return distMetric(t, c, "promgov_config_last_reload_successful") == wantOK
+	eventually(t, func(ct *assert.CollectT) bool {
+		return distMetric(ct, c, "promgov_config_last_reload_successful") == wantOK
 	}, 10*time.Second, 50*time.Millisecond, "promgov_config_last_reload_successful never became %v", wantOK)
 }
 
@@ -245,8 +246,8 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.Contains(t, string(body), `unknown action "explode"`)
 	t2 := time.Now().Add(time.Second)
 	writeV1(t, c, t2, []string{"debug_queue", "job", "worker"}, []string{"legacy_requests_total", "job", "api"})
-	require.Eventually(t, func() bool {
-		s := c.backend.rawSamples(t, `app_requests_total`)[`{__name__="app_requests_total", job="api"}`]
+	eventually(t, func(ct *assert.CollectT) bool {
+		s := c.backend.rawSamples(ct, `app_requests_total`)[`{__name__="app_requests_total", job="api"}`]
 		return len(s.Values) == 2
 	}, 30*time.Second, 200*time.Millisecond, "second sample of the renamed series never arrived")
 	require.Empty(t, backendSeries(t, c, `{__name__=~"debug_queue|legacy_requests_total"}`), "the old rules must still apply")
@@ -266,6 +267,8 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(logs), `msg="governance rules applied"`)
 	require.Contains(t, string(logs), `tenant=team-a series=3 dropped=1 changed=2 by_rule="drop-debug:dropped=1,changed=0 normalise-path-ids:dropped=0,changed=1 rename-legacy:dropped=0,changed=1"`)
-	require.Contains(t, string(logs), `msg="rules config reload failed; keeping the previous ruleset"`)
+	require.Contains(t, string(logs), `msg="configuration reload failed; the running configuration stays" component=distributor err="invalid configuration: rules[0] (\"broken\").action: unknown action \"explode\"`)
 	require.Contains(t, string(logs), `msg="rules config reloaded" component=distributor rules=1`)
+	// rulesV2 drops rulesV1's distributor.push_timeout: a restart applies it.
+	require.Contains(t, string(logs), `msg="configuration change needs restart; the running value stays until then" component=distributor field=distributor.push_timeout`)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,16 +35,16 @@ func TestScaleUpAndDownUnderLoad(t *testing.T) {
 		"-retry=true", "-max-retries=0", "-output=json", "-report-interval=0",
 	)
 	// Every stored loadgen sample, counted from the raw samples.
-	total := func() int { return samplesIn(c.backend.rawSamples(t, `{__name__=~"loadgen_.+"}`)) }
-	progress := func(min int) func() bool {
-		return func() bool { return total() >= min }
+	total := func(ct T) int { return samplesIn(c.backend.rawSamples(ct, `{__name__=~"loadgen_.+"}`)) }
+	progress := func(min int) func(*assert.CollectT) bool {
+		return func(ct *assert.CollectT) bool { return total(ct) >= min }
 	}
-	require.Eventually(t, progress(4000), 30*time.Second, 200*time.Millisecond, "load never reached the backend")
+	eventually(t, progress(4000), 30*time.Second, 200*time.Millisecond, "load never reached the backend")
 
 	joined := c.addIngester()
 	c.waitActive(3)
 	t.Logf("%s joined", joined.name)
-	require.Eventually(t, progress(20000), 30*time.Second, 200*time.Millisecond, "load stalled after the join")
+	eventually(t, progress(20000), 30*time.Second, 200*time.Millisecond, "load stalled after the join")
 
 	leaving := c.ingesters[0]
 	leaving.proc.Stop(t) // SIGTERM: LEAVING, drain, flush, leave
@@ -58,10 +59,5 @@ func TestScaleUpAndDownUnderLoad(t *testing.T) {
 	require.Positive(t, rep.AcceptedSamples)
 	require.Equal(t, rep.SentSamples, rep.AcceptedSamples)
 
-	var found int
-	require.Eventually(t, func() bool {
-		found = total()
-		return int64(found) == rep.AcceptedSamples
-	}, 30*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
-		rep.AcceptedSamples, lazy(func() any { return found }))
+	waitAllStored(t, rep, total)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/usage"
@@ -21,7 +22,7 @@ type accessRecord struct {
 }
 
 // ingesterAccess returns the query statistics an ingester holds, by metric.
-func ingesterAccess(t *testing.T, n *node) map[string]accessRecord {
+func ingesterAccess(t T, n *node) map[string]accessRecord {
 	t.Helper()
 	var data struct {
 		Metrics []accessRecord `json:"metrics"`
@@ -35,7 +36,7 @@ func ingesterAccess(t *testing.T, n *node) map[string]accessRecord {
 }
 
 // ingesterTracks lists the metrics an ingester tracks the cardinality of.
-func ingesterTracks(t *testing.T, n *node) map[string]bool {
+func ingesterTracks(t T, n *node) map[string]bool {
 	t.Helper()
 	var data []struct {
 		Name string `json:"name"`
@@ -96,12 +97,12 @@ func TestUsageQueryStatsLiveOnOwners(t *testing.T) {
 
 	// Every metric's statistics are on exactly one ingester, its owner.
 	owners := map[string]string{}
-	require.Eventually(t, func() bool {
+	eventually(t, func(ct *assert.CollectT) bool {
 		for i := range n {
 			owners[metric(i)] = ""
 		}
 		for _, in := range c.ingesters {
-			acc, tracks := ingesterAccess(t, in), ingesterTracks(t, in)
+			acc, tracks := ingesterAccess(ct, in), ingesterTracks(ct, in)
 			for i := range n {
 				r, ok := acc[metric(i)]
 				if !ok {
@@ -128,8 +129,8 @@ func TestUsageQueryStatsLiveOnOwners(t *testing.T) {
 
 	waitCounts := func(why string) {
 		t.Helper()
-		require.Eventually(t, func() bool {
-			got := usageMetrics(t, c, "")
+		eventually(t, func(ct *assert.CollectT) bool {
+			got := usageMetrics(ct, c, "")
 			for i := range n {
 				if got[metric(i)].QueryCount != uint64(i+1) {
 					return false
@@ -189,12 +190,12 @@ func TestUsageSuggestsLabelDrop(t *testing.T) {
 		`{__name__="usage_used_total", job="app", phase="before"}`)
 
 	var got []usageSuggestion
-	require.Eventually(t, func() bool {
-		if usageMetrics(t, c, "partially_used")["usage_used_total"].Series != 2 {
+	eventually(t, func(ct *assert.CollectT) bool {
+		if usageMetrics(ct, c, "partially_used")["usage_used_total"].Series != 2 {
 			return false
 		}
 		got = nil
-		apiGet(t, "http://"+c.distributor.webAddr, usage.PathSuggestions, url.Values{}, &got)
+		apiGet(ct, "http://"+c.distributor.webAddr, usage.PathSuggestions, url.Values{}, &got)
 		for _, s := range got {
 			if len(s.Labels) == 1 && s.Labels[0] == "phase" && len(s.Metrics) == 1 && s.Metrics[0] == "usage_used_total" {
 				return s.SeriesSaved == 1 && s.MergesSeries

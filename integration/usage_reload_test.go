@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,15 +46,15 @@ func TestUsageReload(t *testing.T) {
 	waitSeries(t, c, `{__name__=~"usage_.*",phase="before"}`,
 		`{__name__="usage_used_total", job="app", phase="before"}`,
 		`{__name__="usage_unused_total", job="app", phase="before"}`)
-	require.Eventually(t, func() bool {
-		return slices.Contains(policyCandidates(t, c), "usage_unused_total")
+	eventually(t, func(ct *assert.CollectT) bool {
+		return slices.Contains(policyCandidates(ct, c), "usage_unused_total")
 	}, 30*time.Second, 200*time.Millisecond, "usage_unused_total never became a candidate")
 	require.Equal(t, "shadow", getUsagePolicy(t, c).Mode)
 
 	require.NoError(t, os.WriteFile(cfgPath, []byte(usageConfig(dash, "enforce")), 0o644))
 	require.NoError(t, c.distributor.proc.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool {
-		st := getUsagePolicy(t, c)
+	eventually(t, func(ct *assert.CollectT) bool {
+		st := getUsagePolicy(ct, c)
 		return st.Mode == "enforce" && slices.Contains(st.Candidates, "usage_unused_total")
 	}, 30*time.Second, 200*time.Millisecond, "the reload never switched the policy to enforce")
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -65,7 +66,7 @@ type usageMetric struct {
 	LastQueried *time.Time `json:"last_queried"`
 }
 
-func usageMetrics(t *testing.T, c *cluster, state string) map[string]usageMetric {
+func usageMetrics(t T, c *cluster, state string) map[string]usageMetric {
 	t.Helper()
 	var data []usageMetric
 	v := url.Values{}
@@ -88,7 +89,7 @@ type usagePolicy struct {
 	Reason     string   `json:"reason"`
 }
 
-func getUsagePolicy(t *testing.T, c *cluster) usagePolicy {
+func getUsagePolicy(t T, c *cluster) usagePolicy {
 	t.Helper()
 	var st usagePolicy
 	apiGet(t, "http://"+c.distributor.webAddr, "/promgov/api/v1/usage/policy", url.Values{}, &st)
@@ -96,12 +97,12 @@ func getUsagePolicy(t *testing.T, c *cluster) usagePolicy {
 }
 
 // policyCandidates returns the drop policy's current candidates.
-func policyCandidates(t *testing.T, c *cluster) []string {
+func policyCandidates(t T, c *cluster) []string {
 	t.Helper()
 	return getUsagePolicy(t, c).Candidates
 }
 
-func rawGet(t *testing.T, u string) (int, string) {
+func rawGet(t T, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
 	require.NoError(t, err)
@@ -141,12 +142,12 @@ func TestUsageQueryTap(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 
-	require.Eventually(t, func() bool {
-		m, ok := usageMetrics(t, c, "")["usage_used_total"]
+	eventually(t, func(ct *assert.CollectT) bool {
+		m, ok := usageMetrics(ct, c, "")["usage_used_total"]
 		return ok && m.QueryCount >= 2 && m.LastQueried != nil && m.State == "used"
 	}, 30*time.Second, 200*time.Millisecond, "usage_used_total never showed its queries")
-	require.Eventually(t, func() bool {
-		_, ok := usageMetrics(t, c, "unused")["usage_unused_total"]
+	eventually(t, func(ct *assert.CollectT) bool {
+		_, ok := usageMetrics(ct, c, "unused")["usage_unused_total"]
 		return ok
 	}, 30*time.Second, 200*time.Millisecond, "usage_unused_total never became unused")
 	_, body := rawGet(t, c.distributor.url("/promgov/api/v1/usage/metrics?state=unused"))
@@ -164,8 +165,8 @@ func TestUsageDropUnused(t *testing.T) {
 
 			// After the grace period the unused metric is a candidate; the
 			// used one (read by the dashboard) never is.
-			require.Eventually(t, func() bool {
-				return slices.Contains(policyCandidates(t, c), "usage_unused_total")
+			eventually(t, func(ct *assert.CollectT) bool {
+				return slices.Contains(policyCandidates(ct, c), "usage_unused_total")
 			}, 30*time.Second, 200*time.Millisecond, "usage_unused_total never became a drop candidate")
 			require.NotContains(t, policyCandidates(t, c), "usage_used_total")
 
@@ -194,9 +195,9 @@ func TestUsageDropUnusedFailSafe(t *testing.T) {
 	waitSeries(t, c, `{__name__=~"usage_.*",phase="before"}`,
 		`{__name__="usage_used_total", job="app", phase="before"}`,
 		`{__name__="usage_unused_total", job="app", phase="before"}`)
-	require.Eventually(t, func() bool {
-		_, ok := usageMetrics(t, c, "unused")["usage_unused_total"]
-		st := getUsagePolicy(t, c)
+	eventually(t, func(ct *assert.CollectT) bool {
+		_, ok := usageMetrics(ct, c, "unused")["usage_unused_total"]
+		st := getUsagePolicy(ct, c)
 		return ok && st.Blocked && st.Reason == "source_unhealthy"
 	}, 30*time.Second, 200*time.Millisecond, "the broken source never blocked the policy")
 	require.Empty(t, policyCandidates(t, c))

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,6 +28,7 @@ import (
 type walCluster struct {
 	*cluster
 	backendDir    string
+	backendURL    string // the ingesters' --backend.url
 	ingesterExtra []string
 }
 
@@ -41,9 +45,28 @@ func newWALClusterOn(t *testing.T, n int, walDir func() string, ingesterExtra ..
 	t.Helper()
 	requireIntegration(t)
 	dir := t.TempDir()
+	be := startBackendAt(t, dir, freeAddr(t))
+	wc := startWALClusterOn(t, be, be.writeURL(), n, walDir, ingesterExtra...)
+	wc.backendDir = dir
+	return wc
+}
+
+// startWALCluster starts a distributor and n ingesters forwarding to
+// backendURL (be is the Prometheus behind it, nil for another backend;
+// backendURL "" when ingesterExtra has a --config.file listing backends)
+// and waits until all are ACTIVE.
+func startWALCluster(t *testing.T, be *backend, backendURL string, n int, ingesterExtra ...string) *walCluster {
+	t.Helper()
+	return startWALClusterOn(t, be, backendURL, n, func() string { return filepath.Join(t.TempDir(), "wal") }, ingesterExtra...)
+}
+
+// startWALClusterOn is startWALCluster with each ingester's WAL directory
+// from walDir.
+func startWALClusterOn(t *testing.T, be *backend, backendURL string, n int, walDir func() string, ingesterExtra ...string) *walCluster {
+	t.Helper()
 	wc := &walCluster{
-		cluster:       &cluster{t: t, backend: startBackendAt(t, dir, freeAddr(t)), backendProtocol: 2},
-		backendDir:    dir,
+		cluster:       &cluster{t: t, backend: be, backendProtocol: 2},
+		backendURL:    backendURL,
 		ingesterExtra: ingesterExtra,
 	}
 	wc.distributor = wc.startDistributor()
@@ -73,12 +96,13 @@ func (wc *walCluster) startWALIngester(n *node) {
 		"--memberlist.join=" + wc.distributor.gossipAddr,
 		"--memberlist.node-name=" + n.name,
 		"--wal.dir=" + n.walDir,
-		"--backend.url=" + wc.backend.writeURL(),
-		"--backend.protocol=" + strconv.Itoa(wc.backendProtocol),
 		"--forward.batch-send-deadline=200ms",
 		"--forward.max-backoff=1s",
 		"--ingester.leave-drain-period=2s",
 		"--log.level=debug",
+	}
+	if wc.backendURL != "" { // otherwise the backends are in ingesterExtra's --config.file
+		args = append(args, "--backend.url="+wc.backendURL, "--backend.protocol="+strconv.Itoa(wc.backendProtocol))
 	}
 	n.proc = startProcess(wc.t, n.name, filepath.Join(binDir, "ingester"), append(args, wc.ingesterExtra...)...)
 	waitReady(wc.t, n.proc, n.url("/-/ready"))
@@ -96,22 +120,30 @@ func (wc *walCluster) restartBackend() {
 	wc.backend = startBackendAt(wc.t, wc.backendDir, wc.backend.addr)
 }
 
-// loadgenTotal counts every stored loadgen sample from the raw samples.
 // waitAllFound waits until the backend holds every sample loadgen had
 // acknowledged, and returns how many it holds.
 func (wc *walCluster) waitAllFound(rep loadgenReport) int {
 	wc.t.Helper()
+	return waitAllStored(wc.t, rep, wc.loadgenTotal)
+}
+
+// waitAllStored waits until stored (a count of the loadgen samples in a
+// backend) reaches every sample loadgen had acknowledged, and returns it.
+func waitAllStored(t *testing.T, rep loadgenReport, stored func(T) int) int {
+	t.Helper()
 	var found int
-	require.Eventually(wc.t, func() bool {
-		found = wc.loadgenTotal()
+	eventually(t, func(ct *assert.CollectT) bool {
+		found = stored(ct)
 		return int64(found) == rep.AcceptedSamples
 	}, 60*time.Second, 250*time.Millisecond, "backend never held all %d acknowledged samples (has %v)",
 		rep.AcceptedSamples, lazy(func() any { return found }))
 	return found
 }
 
-func (wc *walCluster) loadgenTotal() int {
-	return samplesIn(wc.backend.rawSamples(wc.t, `{__name__=~"loadgen_.+"}`))
+// loadgenTotal counts every stored loadgen sample from the raw samples.
+func (wc *walCluster) loadgenTotal(t T) int {
+	t.Helper()
+	return samplesIn(wc.backend.rawSamples(t, `{__name__=~"loadgen_.+"}`))
 }
 
 // startLoadgen runs loadgen against the distributor: requests requests of
@@ -148,7 +180,7 @@ func TestWALKill9IngesterUnderLoad(t *testing.T) {
 	const rate, requests = 3000, 900 // 30 s of load
 	lg := wc.startLoadgen(&out, rate, requests)
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 6000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 6000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	// Kill the ingester that owns the most load.
 	received := func(n *node) float64 {
@@ -182,11 +214,16 @@ func TestWALBackendOutage(t *testing.T) {
 	var out bytes.Buffer
 	const rate, requests = 3000, 2700 // 90 s of load
 	lg := wc.startLoadgen(&out, rate, requests)
+	shards := watchMetrics(t, ing.url("/metrics"), "promgov_forward_shards", "promgov_forward_shards_desired",
+		"promgov_forward_backoff_seconds", "promgov_forward_pending_samples")
+	defer func() {
+		t.Logf("forwarder over time (shards, desired shards, backoff seconds, pending samples):%s", shards())
+	}()
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 6000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 6000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	wc.stopBackend()
-	t.Log("backend stopped")
+	t.Logf("backend stopped at %s", time.Now().Format("15:04:05.0"))
 	outage := time.NewTimer(60 * time.Second) // the scenario: a one-minute outage under load
 	<-outage.C
 	// The backlog is what the ingester accepted but has not sent.
@@ -199,7 +236,7 @@ func TestWALBackendOutage(t *testing.T) {
 	// backend's own startup (a conservative rate).
 	start := time.Now()
 	wc.restartBackend()
-	t.Logf("backend restarted (ready after %.1fs); backlog %.0f samples", time.Since(start).Seconds(), recv0-sent0)
+	t.Logf("backend restarted at %s (ready after %.1fs); backlog %.0f samples", time.Now().Format("15:04:05.0"), time.Since(start).Seconds(), recv0-sent0)
 
 	// Drained: the forwarder has sent everything received before the
 	// restart and is within one second of ingest of the live load.
@@ -229,7 +266,7 @@ func TestWALFullBackpressure(t *testing.T) {
 	const rate, requests = 2000, 600
 	lg := wc.startLoadgen(&out, rate, requests)
 
-	require.Eventually(t, func() bool { return wc.loadgenTotal() >= 2000 }, 30*time.Second, 200*time.Millisecond,
+	eventually(t, func(ct *assert.CollectT) bool { return wc.loadgenTotal(ct) >= 2000 }, 30*time.Second, 200*time.Millisecond,
 		"load never reached the backend")
 	wc.stopBackend()
 	t.Log("backend stopped")
@@ -248,4 +285,40 @@ func TestWALFullBackpressure(t *testing.T) {
 	require.Positive(t, rep.StatusCounts["429"], "senders never saw 429: %v", rep.StatusCounts)
 	found := wc.waitAllFound(rep)
 	t.Logf("WAL full: sent %d samples, acknowledged %d, found %d, statuses %v", rep.SentSamples, rep.AcceptedSamples, found, rep.StatusCounts)
+}
+
+// watchMetrics scrapes url every 500 ms and remembers each change of the
+// named metrics' values; the returned function stops watching and renders
+// the changes, one line each.
+func watchMetrics(t *testing.T, url string, names ...string) func() string {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var lines []string
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		last := ""
+		for {
+			vals := make([]string, len(names))
+			for i, n := range names {
+				vals[i] = strconv.FormatFloat(metricSum(url, n), 'g', 2, 64)
+			}
+			if line := strings.Join(vals, " "); line != last {
+				lines = append(lines, time.Now().Format("15:04:05.0")+" "+line)
+				last = line
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	render := func() string {
+		once.Do(func() { close(stop); <-done })
+		return "\n  " + strings.Join(lines, "\n  ")
+	}
+	t.Cleanup(func() { render() })
+	return render
 }

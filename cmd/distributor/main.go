@@ -4,19 +4,16 @@
 //
 // Besides serving, it has two CI subcommands (see docs/rules.md):
 //
-//	distributor check-config FILE...   validate configuration files (rules included)
+//	distributor check-config FILE...   validate configuration files for both binaries (rules included)
 //	distributor test-rules FILE...     run YAML rule unit tests
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"syscall"
 
 	okrun "github.com/oklog/run"
@@ -39,7 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case cmdCheckConfig:
-			return checkConfig(args[1:], stdout)
+			return config.CheckConfigCommand("distributor", args[1:], stdout)
 		case cmdTestRules:
 			return testRules(args[1:], stdout)
 		}
@@ -48,11 +45,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "distributor")
+	logger, logLevel := config.NewLogger(cfg, stderr)
+	logger = logger.With("component", "distributor")
 	reg := proc.NewRegistry()
 
-	// Governance rules: loaded now, reloaded with the usage section (below)
-	// on SIGHUP and POST /-/reload; an invalid reload keeps the old config.
+	// Governance rules: loaded now, reloaded with the usage section and the
+	// log level (below) on SIGHUP and POST /-/reload; an invalid reload
+	// keeps the old config.
 	rulesMgr := rules.NewManager(logger, reg)
 	if err := rulesMgr.Reload(cfg.Rules); err != nil {
 		return &config.UsageError{Err: err}
@@ -89,12 +88,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Always consulted: with mode off it selects nothing, and a reload can
 	// turn it on.
 	dist.SetDropPolicy(usageMgr.Policy())
-	reload := func() error { return reloadConfig(args, rulesMgr, usageMgr, outbox) }
+	reloader := proc.NewReloader(func() error {
+		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
+			if err := rulesMgr.Reload(next.Rules); err != nil {
+				return err
+			}
+			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
+		})
+	}, logger, reg)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/write", dist)
-	mux.Handle("POST /-/reload", rules.ReloadHandler(reload))
-	mux.Handle("PUT /-/reload", rules.ReloadHandler(reload))
+	mux.Handle("POST "+distributor.WritePath, dist)
+	distributor.MountWrongWritePaths(mux) // 404s naming the write path
+	mux.Handle("POST /-/reload", reloader.Handler())
+	mux.Handle("PUT /-/reload", reloader.Handler())
 	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
@@ -103,11 +110,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	// Registered before the group runs so that an early SIGHUP is not fatal.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;
@@ -122,53 +124,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//  7. ring: leave the memberlist cluster.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
-	proc.AddActor(&g, func(ctx context.Context) error { return reloadOnSignal(ctx, hup, reload, logger) })
+	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, webSrv.Run)
 	proc.AddActor(&g, shipper.Run)
 	proc.AddActor(&g, usageMgr.Run)
 	proc.AddActor(&g, dist.Run)
 	proc.AddActor(&g, rg.Run)
 	return proc.RunGroup(&g, logger)
-}
-
-// reloadConfig re-reads the configuration exactly as at startup (the
-// file, then the flags given) and applies its rules and usage sections. A
-// file that does not parse or validate changes nothing; the rules manager
-// logs the outcome and sets promgov_config_last_reload_successful.
-func reloadConfig(args []string, rulesMgr *rules.Manager, usageMgr *usage.Manager, outbox *usage.AccessStats) error {
-	var cfg *config.Config
-	err := rulesMgr.ReloadFrom(func() (rules.Config, error) {
-		var err error
-		cfg, err = config.Parse(config.RoleDistributor, args, io.Discard)
-		if err != nil {
-			var ue *config.UsageError
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return rules.Config{}, err
-		}
-		if cfg.File == "" {
-			return rules.Config{}, errors.New("no --config.file was given: there is nothing to reload")
-		}
-		return cfg.Rules, nil
-	})
-	if err != nil {
-		return err
-	}
-	return usageMgr.ApplyConfig(cfg.Usage, usage.SourcesFromConfig(cfg.Usage, outbox, cfg.Distributor.RemoteWrite.DefaultTenant))
-}
-
-// reloadOnSignal calls reload on every signal from hup until ctx ends. The
-// outcome is logged by the rules manager and counted in
-// promgov_config_last_reload_successful.
-func reloadOnSignal(ctx context.Context, hup <-chan os.Signal, reload func() error, logger *slog.Logger) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			logger.Info("SIGHUP: reloading configuration")
-			_ = reload() // logged and counted by the rules manager; the old config stays on error.
-		}
-	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -37,7 +38,13 @@ func (c *clusterCosts) MetricCosts() []usage.MetricCost {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	rows, err := c.src.Metrics(ctx, cardinality.Query{Limit: -1, Labels: true})
-	if err != nil {
+	switch {
+	case errors.Is(err, cluster.ErrNoActiveIngester):
+		// The cluster is starting (or has lost every ingester, which
+		// readiness and the write path report): nothing to cost yet.
+		c.logger.Debug("usage: no ACTIVE ingester yet; no metric costs this round")
+		return nil
+	case err != nil:
 		c.logger.Warn("usage: cardinality fan-out failed; no metric costs this round", "err", err)
 		return nil
 	}

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cluster"
+	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -54,4 +60,26 @@ func TestMetricCosts(t *testing.T) {
 			require.Equal(t, tc.want, metricCosts(tc.rows))
 		})
 	}
+}
+
+// TestClusterCostsQuietWhileStarting: before any ingester is ACTIVE (every
+// distributor start) the usage manager's cost round finds no ingester to
+// ask; that is expected and must not log a warning.
+func TestClusterCostsQuietWhileStarting(t *testing.T) {
+	cfg := ring.DefaultConfig()
+	cfg.BindAddress = "127.0.0.1:0"
+	cfg.NodeName = "distributor-1"
+	rg, err := ring.New(cfg, ring.RoleDistributor, "", nil, nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, rg.Close(context.Background())) }()
+	pool := cluster.NewPool()
+	defer pool.Close()
+	var logs bytes.Buffer
+	c := &clusterCosts{
+		src:     cluster.NewFanOut(cluster.DefaultConfig(), rg, pool, nil, nil),
+		timeout: time.Second,
+		logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	require.Empty(t, c.MetricCosts())
+	require.Empty(t, logs.String())
 }

@@ -1,5 +1,11 @@
 // Command ingester is the promgov governor: it owns the metrics the ring
 // hashes to it and forwards what it accepts to the storage backend.
+//
+// SIGHUP and POST /-/reload re-read the configuration: the cardinality
+// limits (exemptions included) and the log level change at once; every
+// other changed field is logged as needing a restart (docs/operations.md).
+//
+//	ingester check-config FILE...   validate configuration files for both binaries
 package main
 
 import (
@@ -8,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -27,20 +32,24 @@ import (
 )
 
 func main() {
-	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stderr), os.Stderr))
+	os.Exit(proc.ExitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "check-config" {
+		return config.CheckConfigCommand("ingester", args[1:], stdout)
+	}
 	cfg, err := config.Parse(config.RoleIngester, args, stderr)
 	if err != nil {
 		return err
 	}
-	logger := config.NewLogger(cfg.LogLevel, stderr).With("component", "ingester")
+	logger, logLevel := config.NewLogger(cfg, stderr)
+	logger = logger.With("component", "ingester")
 	reg := proc.NewRegistry()
 
-	client, err := forward.NewClient(cfg.Backend, logger, reg)
+	backends, err := forward.ResolveBackends(cfg.Backend, cfg.Backends)
 	if err != nil {
-		return fmt.Errorf("backend client: %w", err)
+		return fmt.Errorf("backends: %w", err)
 	}
 	// The WAL opens first (repairing a torn tail) and closes last, after
 	// pushes have stopped and the forwarder has committed what it sent.
@@ -55,16 +64,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			logger.Error("closing the WAL failed", "err", err)
 		}
 	}()
-	fwd, err := forward.NewWALForwarder(cfg.Forward, walLog, client, logger, reg)
+	// One forwarder per backend, each with its own position in the WAL.
+	fwd, err := forward.NewBackends(cfg.Forward, backends, walLog, cfg.WAL.Dir, logger, reg)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
 	// Cardinality tracking: restored from its snapshot (next to the WAL
 	// unless --cardinality.snapshot-path says otherwise), snapshotted by
 	// its Run actor and once more when run returns (before the WAL closes).
-	if cfg.Cardinality.SnapshotPath == "" {
-		cfg.Cardinality.SnapshotPath = filepath.Join(cfg.WAL.Dir, "cardinality.snapshot")
-	}
+	// A reload replaces its limits.
 	tracker, err := cardinality.New(cfg.Cardinality, cardinality.Options{Registerer: reg, Logger: logger.With("component", "cardinality")})
 	if err != nil {
 		return fmt.Errorf("cardinality: %w", err)
@@ -89,10 +97,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Query statistics of the metrics this ingester owns: distributors
 	// send them (RecordAccess), they move with a metric's cardinality state
-	// on a ring change, and they are persisted next to the WAL.
-	if cfg.Usage.Queries.SnapshotPath == "" {
-		cfg.Usage.Queries.SnapshotPath = filepath.Join(cfg.WAL.Dir, "access.snapshot")
-	}
+	// on a ring change, and they are persisted next to the WAL (unless
+	// --usage.snapshot-path says otherwise).
 	access := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
 	accessSnap := usage.NewAccessSnapshotter(access, cfg.Usage.Queries.SnapshotPath, cfg.Usage.Queries.SnapshotInterval,
 		logger.With("component", "usage"), reg)
@@ -109,7 +115,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff.SetAccess(access)
 
+	reloader := proc.NewReloader(func() error {
+		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
+			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
+				return fmt.Errorf("cardinality.%w", err)
+			}
+			logger.Info("cardinality limits reloaded", "exempt", len(next.Cardinality.Limits.Exempt),
+				"tenant_overrides", len(next.Cardinality.Limits.Tenants), "metric_overrides", len(next.Cardinality.Limits.Metrics))
+			return nil
+		})
+	}, logger, reg)
+
 	mux := http.NewServeMux()
+	mux.Handle("POST /-/reload", reloader.Handler())
+	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
 	mountAPI(mux, analyticsMux, logger)
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
@@ -120,7 +139,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Actors stop in the order they are added (oklog/run calls each
 	// interrupt in turn and an interrupt below blocks until its actor is
 	// done):
-	//  1. signals;
+	//  1. signals, and the SIGHUP reload loop;
 	//  2. gRPC: announce LEAVING, keep serving for the drain period so
 	//     distributors move traffic, then finish in-flight pushes;
 	//  3. forwarder: stop reading the WAL, flush what it holds to the
@@ -136,6 +155,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	//  6. the WAL is closed when run returns.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, lifecycle.Run)
 	proc.AddActor(&g, fwd.Run)
 	proc.AddActor(&g, handoff.Run)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +53,7 @@ func ptr(v int64) *int64 { return &v }
 // extra label pairs.
 func mkSeries(tenant, metric string, i int, extra ...string) *Series {
 	b := labels.NewScratchBuilder(2 + len(extra)/2)
-	b.Add(labels.MetricName, metric)
+	b.Add(model.MetricNameLabel, metric)
 	b.Add("id", strconv.Itoa(i))
 	for j := 0; j+1 < len(extra); j += 2 {
 		b.Add(extra[j], extra[j+1])

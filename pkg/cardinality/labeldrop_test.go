@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
@@ -17,7 +19,7 @@ import (
 
 // ser is a series of metric in tenant "t" with the label pairs kv.
 func ser(metric string, kv ...string) *Series {
-	ls := labels.FromStrings(append([]string{labels.MetricName, metric}, kv...)...)
+	ls := labels.FromStrings(append([]string{model.MetricNameLabel, metric}, kv...)...)
 	return &Series{Tenant: "t", Metric: metric, Hash: ls.Hash(), Labels: ls, Samples: 1, Bytes: 10}
 }
 

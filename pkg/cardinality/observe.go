@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -142,7 +144,7 @@ func (t *Tracker) roomFor(m *metricState) bool {
 func (t *Tracker) labelObs(m *metricState, ls labels.Labels, buf []labelObs) []labelObs {
 	drop := t.cfg.LabelDropEstimates
 	ls.Range(func(l labels.Label) {
-		if l.Name == labels.MetricName {
+		if l.Name == model.MetricNameLabel {
 			return
 		}
 		st := m.labels[l.Name]

@@ -275,13 +275,12 @@ func TestRatesAndWindow(t *testing.T) {
 	require.Equal(t, []TenantCardinality{{Tenant: "t", Series: 100, SamplesRate: 10, BytesRate: 1000}}, ten)
 
 	// Sub-windows age out one by one: no reset cliff, then gone.
-	now := c.now()
 	for range cfg.SubWindows - 1 {
-		now = c.advance(cfg.subWindow())
+		now := c.advance(cfg.subWindow())
 		tr.Rotate(now)
 		require.Equal(t, uint64(100), metricRow(t, tr, "t", "m").Series)
 	}
-	now = c.advance(cfg.subWindow())
+	now := c.advance(cfg.subWindow())
 	tr.Rotate(now)
 	rows, err := tr.Metrics(context.Background(), Query{})
 	require.NoError(t, err)

@@ -63,8 +63,6 @@ func (s *sketch) promote(p uint8) {
 	s.small = nil
 }
 
-func (s *sketch) empty() bool { return s.hll == nil && len(s.small) == 0 }
-
 // estimate returns the distinct count; exact while small. It may compact a
 // HyperLogLog sketch's sparse buffer, so it needs the owner's lock.
 func (s *sketch) estimate() uint64 {

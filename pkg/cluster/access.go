@@ -188,7 +188,7 @@ func (s *AccessShipper) send(ctx context.Context, sh *shipment) error {
 func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
 	ingesters := peers(f.members, false)
 	if len(ingesters) == 0 {
-		return usage.AccessSnapshot{}, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
+		return usage.AccessSnapshot{}, ErrNoActiveIngester
 	}
 	snaps := make([]usage.AccessSnapshot, len(ingesters))
 	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {

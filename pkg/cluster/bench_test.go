@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -26,7 +28,7 @@ func BenchmarkFanOutMetrics(b *testing.B) {
 		for m := i; m < metrics; m += 3 {
 			name := "metric_" + strconv.Itoa(m)
 			for s := range 3 {
-				ls := labels.FromStrings(labels.MetricName, name, "id", strconv.Itoa(s))
+				ls := labels.FromStrings(model.MetricNameLabel, name, "id", strconv.Itoa(s))
 				tr.Observe(&cardinality.Series{Tenant: "t", Metric: name, Labels: ls, Samples: 1, Bytes: 100}, now)
 			}
 		}

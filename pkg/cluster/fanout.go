@@ -20,6 +20,10 @@ import (
 // ErrNoIngester is returned by FanOut when no ingester answered.
 var ErrNoIngester = errors.New("no ingester answered")
 
+// ErrNoActiveIngester is the ErrNoIngester of a ring without an ACTIVE
+// ingester to ask, as while a cluster starts.
+var ErrNoActiveIngester = fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
+
 // FanOut is the distributor's cardinality.Source: it asks every ACTIVE or
 // LEAVING ingester through the Query RPC, with sketches, and merges the
 // answers (MergeMetrics, MergeTenants), so tenant totals are sketch unions,
@@ -96,7 +100,7 @@ func params(q cardinality.Query) url.Values {
 func fanOut[T any](ctx context.Context, f *FanOut, path string, v url.Values, decode func([]byte) ([]T, error)) ([][]T, error) {
 	ingesters := peers(f.members, false)
 	if len(ingesters) == 0 {
-		return nil, fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
+		return nil, ErrNoActiveIngester
 	}
 	raw := v.Encode()
 	answers := make([][]T, len(ingesters))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -120,7 +122,7 @@ var _ Placements = (*fakeRing)(nil)
 // series returns series i of metric with labels id and pod.
 func series(tenant, metric string, i int) *cardinality.Series {
 	b := labels.NewScratchBuilder(3)
-	b.Add(labels.MetricName, metric)
+	b.Add(model.MetricNameLabel, metric)
 	b.Add("id", strconv.Itoa(i))
 	b.Add("pod", "pod-"+strconv.Itoa(i%3))
 	b.Sort()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -39,14 +40,19 @@ const (
 // Config is the whole configuration file. Each binary reads the sections it
 // needs and ignores the others, so one file serves the cluster.
 type Config struct {
-	LogLevel    string                `yaml:"log_level"`
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is logfmt (the default, as Prometheus) or json.
+	LogFormat   string                `yaml:"log_format"`
 	Web         web.Config            `yaml:"web"`
 	Memberlist  ring.Config           `yaml:"memberlist"`
 	Distributor distributor.Config    `yaml:"distributor"`
 	Ingester    ingester.Config       `yaml:"ingester"`
 	Backend     forward.BackendConfig `yaml:"backend"`
-	Forward     forward.Config        `yaml:"forward"`
-	WAL         wal.Config            `yaml:"wal"`
+	// Backends lists several backends, each forwarded to independently
+	// (see forward.Backends); then backend: and --backend.url stay unset.
+	Backends []forward.BackendConfig `yaml:"backends"`
+	Forward  forward.Config          `yaml:"forward"`
+	WAL      wal.Config              `yaml:"wal"`
 	// Cardinality is the ingesters' cardinality tracking and its `limits:`
 	// (see docs/cardinality.md).
 	Cardinality cardinality.Config `yaml:"cardinality"`
@@ -63,6 +69,23 @@ type Config struct {
 	File string `yaml:"-"`
 }
 
+// The default addresses: every interface, like Prometheus, and a port of
+// each binary's own so that a distributor and an ingester can share a host
+// (README, "Ports").
+const (
+	DistributorListenAddress = ":9500"
+	DistributorGossipAddress = ":7946"
+	IngesterListenAddress    = ":9501"
+	IngesterGossipAddress    = ":7947"
+	// The ingester's gRPC address, :9095, is the ingester package's default.
+)
+
+// The log formats.
+const (
+	LogFormatLogfmt = "logfmt"
+	LogFormatJSON   = "json"
+)
+
 // UsageError is a bad flag or configuration: the binary exits with code 2.
 type UsageError struct{ Err error }
 
@@ -78,6 +101,11 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	var file string
 	fs.StringVar(&file, "config.file", "", "YAML configuration file shared by distributors and ingesters; flags given on the command line override it.")
 	fs.StringVar(&cfg.LogLevel, "log.level", "info", "Log level: debug, info, warn or error.")
+	fs.StringVar(&cfg.LogFormat, "log.format", LogFormatLogfmt, "Log format: logfmt or json.")
+	cfg.Web.ListenAddress, cfg.Memberlist.BindAddress = DistributorListenAddress, DistributorGossipAddress
+	if role == RoleIngester {
+		cfg.Web.ListenAddress, cfg.Memberlist.BindAddress = IngesterListenAddress, IngesterGossipAddress
+	}
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
@@ -123,6 +151,13 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		if err := loadFile(file, cfg); err != nil {
 			return nil, &UsageError{Err: err}
 		}
+		// Files named in a backend's HTTP settings (password_file, ca_file,
+		// ...) are relative to the configuration file.
+		dir := filepath.Dir(file)
+		cfg.Backend.HTTP.SetDirectory(dir)
+		for i := range cfg.Backends {
+			cfg.Backends[i].HTTP.SetDirectory(dir)
+		}
 		// Flags given on the command line win over the file.
 		if err := fs.Parse(args); err != nil {
 			return nil, &UsageError{Err: err}
@@ -131,7 +166,21 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	if err := cfg.Validate(role); err != nil {
 		return nil, &UsageError{Err: fmt.Errorf("invalid configuration: %w", err)}
 	}
+	if role == RoleIngester {
+		cfg.defaultIngesterPaths()
+	}
 	return cfg, nil
+}
+
+// defaultIngesterPaths puts the cardinality and query statistics snapshots
+// next to the WAL unless the configuration names their files.
+func (c *Config) defaultIngesterPaths() {
+	if c.Cardinality.SnapshotPath == "" {
+		c.Cardinality.SnapshotPath = filepath.Join(c.WAL.Dir, "cardinality.snapshot")
+	}
+	if c.Usage.Queries.SnapshotPath == "" {
+		c.Usage.Queries.SnapshotPath = filepath.Join(c.WAL.Dir, "access.snapshot")
+	}
 }
 
 func loadFile(path string, cfg *Config) error {
@@ -158,6 +207,9 @@ func (c *Config) Validate(role Role) error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err
 	}
+	if c.LogFormat != LogFormatLogfmt && c.LogFormat != LogFormatJSON {
+		return fmt.Errorf("log_format %q: use %s or %s", c.LogFormat, LogFormatLogfmt, LogFormatJSON)
+	}
 	if err := c.Web.Validate(); err != nil {
 		return err
 	}
@@ -180,7 +232,7 @@ func (c *Config) Validate(role Role) error {
 		if err := c.Ingester.Validate(); err != nil {
 			return err
 		}
-		if err := c.Backend.Validate(); err != nil {
+		if _, err := forward.ResolveBackends(c.Backend, c.Backends); err != nil {
 			return err
 		}
 		if err := c.WAL.Validate(); err != nil {
@@ -206,8 +258,15 @@ func ParseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// NewLogger builds the process logger (logfmt on w).
-func NewLogger(level string, w io.Writer) *slog.Logger {
-	l, _ := ParseLevel(level)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+// NewLogger builds the process logger on w in c's log format, and the level
+// a configuration reload may change.
+func NewLogger(c *Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	l, _ := ParseLevel(c.LogLevel) // checked by Validate
+	level.Set(l)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts)), level
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }

@@ -29,13 +29,34 @@ func TestExampleConfigIsValidForBothBinaries(t *testing.T) {
 }
 
 func TestPrecedence(t *testing.T) {
-	file := writeFile(t, "backend:\n  url: http://file:9090/api/v1/write\n  protocol: 1\nforward:\n  concurrency: 7\n")
+	file := writeFile(t, "backend:\n  url: http://file:9090/api/v1/write\n  protocol: 1\nforward:\n  max_shards: 7\n")
 	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file, "--backend.protocol=2"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "http://file:9090/api/v1/write", cfg.Backend.URL, "file overrides the default")
 	require.Equal(t, 2, cfg.Backend.Protocol, "a flag overrides the file")
-	require.Equal(t, 7, cfg.Forward.Concurrency)
+	require.Equal(t, 7, cfg.Forward.MaxShards)
 	require.Equal(t, 2000, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
+}
+
+func TestBackendsFromFile(t *testing.T) {
+	file := writeFile(t, `
+backends:
+  - name: mimir
+    url: https://mimir:8080/api/v1/push
+    basic_auth: {username: promgov, password_file: secrets/mimir}
+    tls_config: {ca_file: /etc/ca.pem}
+  - name: vm
+    url: http://vm:8428/api/v1/write
+    protocol: 1
+`)
+	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Len(t, cfg.Backends, 2)
+	require.Equal(t, filepath.Join(filepath.Dir(file), "secrets/mimir"), cfg.Backends[0].HTTP.BasicAuth.PasswordFile,
+		"relative to the configuration file")
+	require.Equal(t, "/etc/ca.pem", cfg.Backends[0].HTTP.TLSConfig.CAFile)
+	require.Equal(t, 2, cfg.Backends[0].Protocol, "defaults apply to every entry")
+	require.Equal(t, 1, cfg.Backends[1].Protocol)
 }
 
 func TestBadInputIsAUsageError(t *testing.T) {
@@ -54,6 +75,8 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		"bad listen address":     {RoleDistributor, []string{"--web.listen-address=nonsense"}, "", "web.listen_address"},
 		"missing config file":    {RoleDistributor, []string{"--config.file=/does/not/exist.yml"}, "", "config.file"},
 		"yaml of the wrong type": {RoleDistributor, nil, "distributor: [1, 2]\n", "parse configuration file"},
+		"backend and backends":   {RoleIngester, []string{"--backend.url=http://x/api/v1/write"}, "backends: [{name: a, url: http://a/w}]\n", "backend.url and backends are both set"},
+		"backends typo":          {RoleIngester, nil, "backends: [{name: a, url: http://a/w, basic_auth: {pasword: x}}]\n", "pasword"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -82,7 +105,9 @@ func FuzzUnmarshal(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(b)
 	f.Add([]byte("memberlist: {join: [a:1]}\n"))
-	f.Add([]byte("forward: {concurrency: -1}\n"))
+	f.Add([]byte("forward: {max_shards: -1}\n"))
+	f.Add([]byte("backends: [{name: a, url: 'https://a/w', basic_auth: {username: u, password_file: p}, tls_config: {ca_file: c}, headers: {X-A: b}}, {name: b, url: 'http://b/w', oauth2: {client_id: x, token_url: 'http://t'}}]\n"))
+	f.Add([]byte("backend: {url: 'http://a/w', authorization: {credentials: t}, proxy_url: 'http://p:1'}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, role := range []Role{RoleDistributor, RoleIngester} {
 			var cfg Config

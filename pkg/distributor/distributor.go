@@ -141,6 +141,9 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 	}
 	defer dec.Release()
 	proto = dec.Protocol.String()
+	if dec.Sorted > 0 {
+		d.m.sortedSeries.WithLabelValues(proto, senderFamily(r.UserAgent())).Add(float64(dec.Sorted))
+	}
 
 	written, pushErr := d.push(r.Context(), tenant, dec)
 	if dec.Protocol == remotewrite.ProtocolV2 {

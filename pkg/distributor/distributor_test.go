@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -261,16 +263,76 @@ func TestInvalidSeriesRejectedValidWritten(t *testing.T) {
 	tc := newTestCluster(t, 2, 5*time.Second)
 	req := manyMetrics(2)
 	req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
-		Labels:  []prompb.Label{{Name: "__name__", Value: "broken"}, {Name: "b", Value: "1"}, {Name: "a", Value: "2"}},
+		Labels:  []prompb.Label{{Name: "__name__", Value: "broken"}, {Name: "a", Value: "bad\xff"}},
 		Samples: []prompb.Sample{{Value: 1, Timestamp: 1}},
 	})
 	w := post(t, tc.dist, "application/x-protobuf", v1Body(t, req), "")
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	require.Contains(t, w.Body.String(), `__name__="broken"`)
+	require.Contains(t, w.Body.String(), "not valid UTF-8")
 	require.Contains(t, w.Body.String(), "the other 6 series in the request were written")
 	total := 0
 	for _, r := range tc.recorders {
 		total += len(r.seriesNames())
 	}
 	require.Equal(t, 6, total)
+}
+
+// TestUnsortedSeriesSortedAndCounted sends series the way vmagent does,
+// target labels appended after the scraped ones: they are all written with
+// sorted labels and counted by sender.
+func TestUnsortedSeriesSortedAndCounted(t *testing.T) {
+	tc := newTestCluster(t, 2, 5*time.Second)
+	req := manyMetrics(3)
+	for i := range req.Timeseries {
+		ls := &req.Timeseries[i].Labels
+		*ls = append(*ls, prompb.Label{Name: "instance", Value: "127.0.0.1:9100"}, prompb.Label{Name: "job", Value: "node"})
+	}
+	r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(v1Body(t, req)))
+	r.Header.Set("Content-Type", "application/x-protobuf")
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Header.Set("User-Agent", "vmagent")
+	w := httptest.NewRecorder()
+	tc.dist.ServeHTTP(w, r)
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+
+	var got []string
+	for _, rec := range tc.recorders {
+		rec.mu.Lock()
+		for _, b := range rec.batches {
+			for i := range b.Request.Timeseries {
+				got = append(got, renderRefs(&b.Request, &b.Request.Timeseries[i]))
+			}
+		}
+		rec.mu.Unlock()
+	}
+	require.Len(t, got, 9)
+	for _, ls := range got {
+		require.Regexp(t, `^\{__name__=metric_00\d_total, instance=127.0.0.1:9100, job=node, pod=\d\}$`, ls)
+	}
+	require.Equal(t, 9.0, testutil.ToFloat64(tc.dist.m.sortedSeries.WithLabelValues(remotewrite.ProtoMessageV1, "vmagent")))
+}
+
+// renderRefs renders a series' labels in the order of its refs.
+func renderRefs(req *writev2.Request, ts *writev2.TimeSeries) string {
+	var parts []string
+	for i := 0; i+1 < len(ts.LabelsRefs); i += 2 {
+		parts = append(parts, req.Symbols[ts.LabelsRefs[i]]+"="+req.Symbols[ts.LabelsRefs[i+1]])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func TestSenderFamily(t *testing.T) {
+	for ua, want := range map[string]string{
+		"Prometheus/3.16.0":                       "prometheus",
+		"vmagent":                                 "vmagent",
+		"Alloy/v1.8.0 (linux; binary)":            "alloy",
+		"GrafanaAgent/v0.40.0":                    "grafana-agent",
+		"OpenTelemetry Collector Contrib/0.120.0": "otel-collector",
+		"promgov-loadgen":                         "promgov",
+		"curl/8.0":                                "other",
+		"":                                        "other",
+	} {
+		require.Equal(t, want, senderFamily(ua), ua)
+	}
 }

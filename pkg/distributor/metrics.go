@@ -12,6 +12,7 @@ type metrics struct {
 	samples       prometheus.Counter
 	invalidSeries prometheus.Counter
 	inflight      prometheus.Gauge
+	sortedSeries  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,5 +46,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "promgov_distributor_invalid_series_total",
 			Help: "Series rejected by validation (answered 400).",
 		}),
+		sortedSeries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_distributor_unsorted_series_total",
+			Help: "Series that arrived with label names out of order and were sorted, by protocol and sender (from the User-Agent).",
+		}, []string{"protocol", "sender"}),
 	}
 }

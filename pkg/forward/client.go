@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
@@ -34,7 +35,8 @@ const (
 
 // Sender sends one batch for one tenant to the backend. It returns nil when
 // the batch was written, an error for which IsRecoverable is true when the
-// same batch may be sent again later, or another error when it must be
+// same batch may be sent again later, a *PartialWriteError when the backend
+// wrote part of it and refused the rest, or another error when it must be
 // dropped. Implementations must be safe for concurrent use; the Forwarder
 // calls Send from all its shards at once and never modifies req or meta
 // during or after the call.
@@ -76,7 +78,9 @@ type encodeBuffers struct {
 }
 
 // NewClient validates cfg and returns a Client. logger may be nil (discard);
-// reg may be nil (metrics are not registered).
+// reg may be nil (metrics are not registered). The HTTP client is built
+// from cfg.HTTP by Prometheus's own config package: authentication, TLS,
+// proxy and headers behave as in a Prometheus remote_write section.
 func NewClient(cfg BackendConfig, logger *slog.Logger, reg prometheus.Registerer) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("backend config: %w", err)
@@ -84,12 +88,18 @@ func NewClient(cfg BackendConfig, logger *slog.Logger, reg prometheus.Registerer
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64
+	name := cfg.Name
+	if name == "" {
+		name = DefaultBackendName
+	}
+	httpClient, err := config.NewClientFromConfig(cfg.HTTP, "promgov_forward_"+name)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q HTTP client: %w", name, err)
+	}
 	c := &Client{
 		cfg:       cfg,
 		logger:    logger,
-		http:      &http.Client{Transport: transport},
+		http:      httpClient,
 		userAgent: "promgov/" + buildVersion(),
 		m:         newClientMetrics(reg),
 	}
@@ -131,6 +141,13 @@ func (c *Client) Close(context.Context) error {
 
 // Send writes one batch for tenant. See Sender for the error contract and
 // the package documentation for how meta is carried by each protocol.
+//
+// A Remote Write 2.0 request answered 415, or answered 2xx without any
+// X-Prometheus-Remote-Write-*-Written header (which the 2.0 specification
+// says to treat as 415: a 1.0 receiver decodes a 2.0 body as an empty 1.0
+// request and stores nothing), switches the Client to 1.0 and sends the
+// same batch again as 1.0 before Send returns, so the batch that revealed
+// the receiver's protocol is not lost.
 func (c *Client) Send(ctx context.Context, tenant string, req *writev2.Request, meta []prompb.MetricMetadata) error {
 	if c.Protocol() == ProtocolV1 {
 		return c.sendV1(ctx, tenant, req, meta)
@@ -158,64 +175,85 @@ func (c *Client) Send(ctx context.Context, tenant string, req *writev2.Request, 
 	if len(req.Timeseries) == 0 {
 		return nil
 	}
-	resp, err := c.post(ctx, tenant, ProtocolV2, req2)
-	if err != nil {
-		var he *HTTPError
-		if errors.As(err, &he) && he.Status == http.StatusUnsupportedMediaType {
-			c.fallBack("415", "backend answered 415 to remote write 2.0; using remote write 1.0 from now on")
-			if c.Protocol() == ProtocolV1 {
-				return c.sendV1(ctx, tenant, req, meta)
-			}
+	sent := countsOf(req)
+	ans, err := c.post(ctx, tenant, ProtocolV2, req2)
+	var he *HTTPError
+	switch {
+	case err == nil:
+		written, present := readWritten(ans.header, sent, noneWritten)
+		if !present {
+			c.fallBack("no_written_headers", "backend answered remote write 2.0 with 2xx but without X-Prometheus-Remote-Write-*-Written headers, so it stored nothing (a 1.0 receiver); re-sending the batch and using remote write 1.0 from now on")
+			return c.sendV1(ctx, tenant, req, meta)
 		}
+		return c.partial(tenant, ans.status, sent, written, nil)
+	case errors.As(err, &he) && he.Status == http.StatusUnsupportedMediaType:
+		c.fallBack("415", "backend answered 415 to remote write 2.0; re-sending the batch and using remote write 1.0 from now on")
+		return c.sendV1(ctx, tenant, req, meta)
+	case errors.As(err, &he) && !IsRecoverable(err):
+		// 2.0: a header missing from a 4xx answer means none of that kind
+		// was written.
+		written, _ := readWritten(ans.header, sent, noneWritten)
+		return c.partial(tenant, he.Status, sent, written, he)
+	default:
 		return err
 	}
-	c.checkWritten(tenant, req, resp)
-	return nil
 }
 
-// checkWritten interprets the *-Written headers of a 2xx answer to 2.0.
-func (c *Client) checkWritten(tenant string, req *writev2.Request, h http.Header) {
-	type stat struct {
-		header string
-		kind   string
-		sent   int
+// partial turns the written counts of an answer into Send's result: nil
+// when everything was written, he unchanged when nothing was, a
+// *PartialWriteError otherwise (its unwritten elements are counted in
+// promgov_forward_partial_write_total).
+func (c *Client) partial(tenant string, status int, sent, written Counts, he *HTTPError) error {
+	switch {
+	case written == sent && he == nil:
+		return nil
+	case written.Total() == 0 && he != nil:
+		return he
 	}
-	var samples, hists, exemplars int
-	for i := range req.Timeseries {
-		samples += len(req.Timeseries[i].Samples)
-		hists += len(req.Timeseries[i].Histograms)
-		exemplars += len(req.Timeseries[i].Exemplars)
+	c.m.partial.WithLabelValues("samples").Add(float64(sent.Samples - written.Samples))
+	c.m.partial.WithLabelValues("histograms").Add(float64(sent.Histograms - written.Histograms))
+	c.m.partial.WithLabelValues("exemplars").Add(float64(sent.Exemplars - written.Exemplars))
+	c.logger.Debug("backend wrote part of a request", "tenant", tenant, "status", status,
+		"samples", written.Samples, "of_samples", sent.Samples, "histograms", written.Histograms, "of_histograms", sent.Histograms,
+		"exemplars", written.Exemplars, "of_exemplars", sent.Exemplars)
+	pe := &PartialWriteError{Status: status, Sent: sent, Written: written}
+	if he != nil {
+		pe.Err = he
 	}
-	stats := [...]stat{
-		{headerSamplesWritten, "samples", samples},
-		{headerHistogramWritten, "histograms", hists},
-		{headerExemplarsWritten, "exemplars", exemplars},
-	}
-	seen := false
-	var missing []any
-	for _, s := range stats {
-		v := h.Get(s.header)
-		if v == "" {
-			continue
-		}
-		seen = true
-		n, err := strconv.Atoi(v)
-		if err != nil || n >= s.sent {
-			continue
-		}
-		c.m.partial.WithLabelValues(s.kind).Add(float64(s.sent - n))
-		missing = append(missing, s.kind, s.sent-n)
-	}
-	if !seen {
-		c.fallBack("no_written_headers", "backend answered remote write 2.0 without X-Prometheus-Remote-Write-*-Written headers; treating it as a 1.0 receiver from now on")
-		return
-	}
-	if len(missing) > 0 {
-		c.logger.Debug("backend partially wrote a remote write 2.0 request; not retried", append([]any{"tenant", tenant}, missing...)...)
-	}
+	return pe
 }
 
-// sendV1 converts and posts a batch as Remote Write 1.0.
+// readWritten reads the X-Prometheus-Remote-Write-*-Written headers of an
+// answer to a request carrying sent. present reports whether any of them
+// is there. For a missing or unparseable header, missing(sent) is taken as
+// written; values are clamped to [0, sent].
+func readWritten(h http.Header, sent Counts, missing func(int) int) (written Counts, present bool) {
+	read := func(name string, n int) int {
+		v := h.Get(name)
+		got, err := strconv.ParseInt(v, 10, 64)
+		if v == "" || err != nil {
+			return missing(n)
+		}
+		present = true
+		return int(max(0, min(got, int64(n))))
+	}
+	written = Counts{
+		Samples:    read(headerSamplesWritten, sent.Samples),
+		Histograms: read(headerHistogramWritten, sent.Histograms),
+		Exemplars:  read(headerExemplarsWritten, sent.Exemplars),
+	}
+	return written, present
+}
+
+// noneWritten and allWritten are what a missing Written header means: in
+// an answer to 2.0 (2xx or 4xx) the specification lets a sender assume 0;
+// in a 2xx answer to 1.0 nothing can be assumed but success.
+func noneWritten(int) int  { return 0 }
+func allWritten(n int) int { return n }
+
+// sendV1 converts and posts a batch as Remote Write 1.0. Written headers
+// are read when the receiver sends them (the 1.0 specification has none):
+// on a 2xx a missing one means all of that kind was written, on a 4xx none.
 func (c *Client) sendV1(ctx context.Context, tenant string, req *writev2.Request, meta []prompb.MetricMetadata) error {
 	v1, err := ToV1(req, meta)
 	if err != nil {
@@ -224,8 +262,23 @@ func (c *Client) sendV1(ctx context.Context, tenant string, req *writev2.Request
 	if len(v1.Timeseries) == 0 && len(v1.Metadata) == 0 {
 		return nil
 	}
-	_, err = c.post(ctx, tenant, ProtocolV1, v1)
-	return err
+	sent := countsOf(req)
+	ans, err := c.post(ctx, tenant, ProtocolV1, v1)
+	var he *HTTPError
+	switch {
+	case err == nil:
+		if written, present := readWritten(ans.header, sent, allWritten); present {
+			return c.partial(tenant, ans.status, sent, written, nil)
+		}
+		return nil
+	case errors.As(err, &he) && !IsRecoverable(err):
+		if written, present := readWritten(ans.header, sent, noneWritten); present {
+			return c.partial(tenant, he.Status, sent, written, he)
+		}
+		return err
+	default:
+		return err
+	}
 }
 
 // marshaler is what both protocol's request types offer.
@@ -257,20 +310,29 @@ func (b *encodeBuffers) encode(msg marshaler) ([]byte, error) {
 	return b.snappy, nil
 }
 
-// post encodes msg and performs one HTTP request, classifying the outcome.
-func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshaler) (http.Header, error) {
+// answer is the status and headers of the backend's HTTP answer.
+type answer struct {
+	status int
+	header http.Header
+}
+
+// post encodes msg and performs one HTTP request, classifying the outcome:
+// nil error for a 2xx, a *RecoverableError for 5xx, 429 and network
+// errors, an *HTTPError otherwise. The answer is valid whenever the backend
+// answered, whatever the status.
+func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshaler) (answer, error) {
 	bufs := c.bufs.Get().(*encodeBuffers)
 	defer c.bufs.Put(bufs)
 	body, err := bufs.encode(msg)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 
 	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return answer{}, fmt.Errorf("build request: %w", err)
 	}
 	httpReq.Header.Set("Content-Encoding", "snappy")
 	httpReq.Header.Set("User-Agent", c.userAgent)
@@ -280,6 +342,9 @@ func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshal
 	} else {
 		httpReq.Header.Set("Content-Type", contentTypeV1)
 		httpReq.Header.Set(headerVersion, versionV1)
+	}
+	for k, v := range c.cfg.Headers {
+		httpReq.Header.Set(k, v)
 	}
 	if c.cfg.TenantHeader != "" && tenant != "" {
 		httpReq.Header.Set(c.cfg.TenantHeader, tenant)
@@ -294,24 +359,25 @@ func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshal
 	if err != nil {
 		c.m.requests.WithLabelValues(protoLabel, "error").Observe(time.Since(start).Seconds())
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("post %s: %w", c.cfg.URL, ctx.Err())
+			return answer{}, fmt.Errorf("post %s: %w", c.cfg.URL, ctx.Err())
 		}
-		return nil, &RecoverableError{Err: fmt.Errorf("post %s: %w", c.cfg.URL, err)}
+		return answer{}, &RecoverableError{Err: fmt.Errorf("post %s: %w", c.cfg.URL, err)}
 	}
 	defer resp.Body.Close()
 	msgBody, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // allow connection reuse
 	c.m.requests.WithLabelValues(protoLabel, strconv.Itoa(resp.StatusCode/100)+"xx").Observe(time.Since(start).Seconds())
 
+	ans := answer{status: resp.StatusCode, header: resp.Header}
 	switch {
 	case resp.StatusCode/100 == 2:
-		return resp.Header, nil
+		return ans, nil
 	case resp.StatusCode/100 == 5 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &RecoverableError{
+		return ans, &RecoverableError{
 			Err:        &HTTPError{Status: resp.StatusCode, Body: string(msgBody)},
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	default:
-		return nil, &HTTPError{Status: resp.StatusCode, Body: string(msgBody)}
+		return ans, &HTTPError{Status: resp.StatusCode, Body: string(msgBody)}
 	}
 }

@@ -95,7 +95,14 @@ func TestClientPartialWrite(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := newTestClient(t, recv.url(), 2, reg)
 	b := floatBatch("t", 0, 10, 1000)
-	require.NoError(t, c.Send(context.Background(), b.Tenant, &b.Request, nil), "partial writes must not be retried")
+	err := c.Send(context.Background(), b.Tenant, &b.Request, nil)
+	var pe *PartialWriteError
+	require.ErrorAs(t, err, &pe)
+	require.False(t, IsRecoverable(err), "partial writes must not be retried")
+	require.Equal(t, Counts{Samples: 10}, pe.Sent)
+	require.Equal(t, Counts{Samples: 3}, pe.Written)
+	require.Equal(t, 7, pe.Dropped())
+	require.Equal(t, "partial_write", dropReason(err))
 	require.Equal(t, 7.0, testutil.ToFloat64(c.m.partial.WithLabelValues("samples")))
 	require.Equal(t, 2, c.Protocol())
 }
@@ -215,4 +222,107 @@ func TestClientRejectedLeftoverMetadataDoesNotBlockSeries(t *testing.T) {
 	delete(want.Meta, "orphan_gauge")
 	require.Equal(t, want, got)
 	require.Equal(t, 1.0, testutil.ToFloat64(c.m.metadataDropped.WithLabelValues("http_400")))
+}
+
+func TestClientWrittenHeadersOnEveryAnswer(t *testing.T) {
+	written := func(s, h, e string) map[string]string {
+		m := map[string]string{}
+		for k, v := range map[string]string{headerSamplesWritten: s, headerHistogramWritten: h, headerExemplarsWritten: e} {
+			if v != "" {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	// genBatch("t", 0, 8, …) carries 2 samples, 6 histograms, 2 exemplars.
+	sent := Counts{Samples: 2, Histograms: 6, Exemplars: 2}
+	tests := map[string]struct {
+		protocol    int
+		fault       fault
+		wantErr     bool    // an error at all
+		wantWritten *Counts // a *PartialWriteError with these counts
+		wantReason  string  // dropReason of the error
+		wantPartial map[string]float64
+	}{
+		"2.0 400 with partial headers": {
+			protocol: 2, fault: fault{status: 400, body: "out of order", header: written("1", "6", "0")},
+			wantErr: true, wantWritten: &Counts{Samples: 1, Histograms: 6}, wantReason: "http_400",
+			wantPartial: map[string]float64{"samples": 1, "histograms": 0, "exemplars": 2},
+		},
+		"2.0 400 missing headers mean none of that kind written": {
+			protocol: 2, fault: fault{status: 400, body: "bad", header: written("2", "", "")},
+			wantErr: true, wantWritten: &Counts{Samples: 2}, wantReason: "http_400",
+			wantPartial: map[string]float64{"samples": 0, "histograms": 6, "exemplars": 2},
+		},
+		"2.0 400 nothing written": {
+			protocol: 2, fault: fault{status: 400, body: "bad", header: written("0", "0", "0")},
+			wantErr: true, wantReason: "http_400",
+		},
+		"2.0 400 without headers": {
+			protocol: 2, fault: fault{status: 400, body: "bad"},
+			wantErr: true, wantReason: "http_400",
+		},
+		"1.0 400 with headers": {
+			protocol: 1, fault: fault{status: 400, body: "bad", header: written("2", "3", "")},
+			wantErr: true, wantWritten: &Counts{Samples: 2, Histograms: 3}, wantReason: "http_400",
+			wantPartial: map[string]float64{"samples": 0, "histograms": 3, "exemplars": 2},
+		},
+		"1.0 400 without headers": {
+			protocol: 1, fault: fault{status: 400, body: "bad"},
+			wantErr: true, wantReason: "http_400",
+		},
+		"header above what was sent is clamped": {
+			protocol: 2, fault: fault{status: 400, body: "bad", header: written("99", "-3", "2")},
+			wantErr: true, wantWritten: &Counts{Samples: 2, Exemplars: 2}, wantReason: "http_400",
+			wantPartial: map[string]float64{"samples": 0, "histograms": 6, "exemplars": 0},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			recv := newReceiver(t, modeV2, tc.fault)
+			c := newTestClient(t, recv.url(), tc.protocol, prometheus.NewRegistry())
+			b := genBatch("t", 0, 8, 1000)
+			require.Equal(t, sent, countsOf(&b.Request))
+			err := c.Send(context.Background(), b.Tenant, &b.Request, nil)
+			require.Equal(t, tc.wantErr, err != nil, "%v", err)
+			require.False(t, IsRecoverable(err))
+			require.Equal(t, tc.wantReason, map[bool]string{true: dropReason(err), false: ""}[err != nil])
+			var pe *PartialWriteError
+			if tc.wantWritten == nil {
+				require.False(t, errors.As(err, &pe), "%v", err)
+			} else {
+				require.ErrorAs(t, err, &pe)
+				require.Equal(t, *tc.wantWritten, pe.Written)
+				require.Equal(t, sent, pe.Sent)
+				require.Equal(t, sent.Total()-tc.wantWritten.Total(), pe.Dropped())
+			}
+			for kind, n := range tc.wantPartial {
+				require.Equal(t, n, testutil.ToFloat64(c.m.partial.WithLabelValues(kind)), kind)
+			}
+			require.Equal(t, tc.protocol, c.Protocol(), "a 400 is no reason to change protocol")
+		})
+	}
+}
+
+func TestClientFallbackResendsTheBatch(t *testing.T) {
+	for _, mode := range []receiverMode{modeV1Only, modeNoWrittenHdr} {
+		t.Run(map[receiverMode]string{modeV1Only: "415", modeNoWrittenHdr: "no written headers"}[mode], func(t *testing.T) {
+			recv := newReceiver(t, mode)
+			c := newTestClient(t, recv.url(), 2, prometheus.NewRegistry())
+			b := genBatch("t", 0, 8, 1000)
+			require.NoError(t, c.Send(context.Background(), b.Tenant, &b.Request, b.Metadata))
+			reqs, got := recv.snapshot()
+			require.Equal(t, expected(b), got, "the batch that revealed the 1.0 receiver arrived")
+			// The 2.0 attempt (stored as nothing, or refused), then the
+			// whole batch as 1.0 within the same Send.
+			var v1 int
+			for _, r := range reqs {
+				if r.proto == 1 {
+					v1 += r.samples
+				}
+			}
+			require.Equal(t, countsOf(&b.Request).Total(), v1)
+			require.Equal(t, 1, c.Protocol())
+		})
+	}
 }

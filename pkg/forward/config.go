@@ -1,10 +1,8 @@
 package forward
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -16,56 +14,6 @@ const (
 	ProtocolV2 = 2
 )
 
-// BackendConfig configures the Client (yaml key "backend"). Binaries call
-// RegisterFlags("backend.", fs).
-type BackendConfig struct {
-	// URL is the remote write endpoint of the storage backend. Required.
-	URL string `yaml:"url"`
-	// Protocol is the Remote Write version to start with: 1 or 2.
-	Protocol int `yaml:"protocol"`
-	// Timeout bounds one HTTP request to the backend.
-	Timeout time.Duration `yaml:"timeout"`
-	// TenantHeader is the HTTP header carrying the tenant ID. Empty means no
-	// tenant header is sent.
-	TenantHeader string `yaml:"tenant_header"`
-}
-
-// DefaultBackendConfig returns a BackendConfig with the flag defaults and no URL.
-func DefaultBackendConfig() BackendConfig {
-	return BackendConfig{Protocol: ProtocolV2, Timeout: 30 * time.Second, TenantHeader: "X-Scope-OrgID"}
-}
-
-// RegisterFlags registers the backend flags under prefix (e.g. "backend.")
-// with the defaults of DefaultBackendConfig.
-func (c *BackendConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	d := DefaultBackendConfig()
-	fs.StringVar(&c.URL, prefix+"url", d.URL, "Remote write URL of the storage backend (required).")
-	fs.IntVar(&c.Protocol, prefix+"protocol", d.Protocol, "Remote write protocol version to start with: 1 or 2. Version 2 falls back to 1 automatically.")
-	fs.DurationVar(&c.Timeout, prefix+"timeout", d.Timeout, "Timeout of one remote write HTTP request.")
-	fs.StringVar(&c.TenantHeader, prefix+"tenant-header", d.TenantHeader, "HTTP header carrying the tenant ID; empty sends none.")
-}
-
-// Validate reports the first invalid field, naming its yaml key and the fix.
-func (c *BackendConfig) Validate() error {
-	if c.URL == "" {
-		return errors.New("backend.url: required; set it to the backend's remote write endpoint, e.g. http://prometheus:9090/api/v1/write")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return fmt.Errorf("backend.url: %w; set an absolute http(s) URL", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("backend.url: %q is not an absolute http(s) URL; use e.g. http://host:port/api/v1/write", c.URL)
-	}
-	if c.Protocol != ProtocolV1 && c.Protocol != ProtocolV2 {
-		return fmt.Errorf("backend.protocol: %d is not supported; use 1 or 2", c.Protocol)
-	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("backend.timeout: %s must be positive; e.g. 30s", c.Timeout)
-	}
-	return nil
-}
-
 // Config configures the Forwarder (yaml key "forward"). Binaries call
 // RegisterFlags("forward.", fs).
 type Config struct {
@@ -76,11 +24,25 @@ type Config struct {
 	// BatchSendDeadline is the longest a pending request waits before it is
 	// sent even if it is not full.
 	BatchSendDeadline time.Duration `yaml:"batch_send_deadline"`
-	// Concurrency is the number of shards; each sends sequentially.
+	// MinShards is the number of shards to start with and the fewest the
+	// scaler keeps. Each shard sends sequentially; the series are hashed
+	// over the shards, so every series keeps its order.
+	MinShards int `yaml:"min_shards"`
+	// MaxShards bounds the number of shards (concurrent requests to the
+	// backend) the scaler may grow to under backlog or latency.
+	MaxShards int `yaml:"max_shards"`
+	// ShardUpdateInterval is how often the scaler recomputes the number
+	// of shards the load needs.
+	ShardUpdateInterval time.Duration `yaml:"shard_update_interval"`
+	// Concurrency was the fixed number of shards; it is replaced by
+	// MinShards and MaxShards and refused when set.
 	Concurrency int `yaml:"concurrency"`
-	// MinBackoff is the first retry delay.
+	// MinBackoff is the first retry delay (shortened at random by up to
+	// BackoffJitter).
 	MinBackoff time.Duration `yaml:"min_backoff"`
-	// MaxBackoff caps the retry delay (a larger Retry-After still wins).
+	// MaxBackoff caps the retry delay (a longer Retry-After still wins).
+	// The delay doubles with every failed retry up to it and is reset only
+	// by a written answer.
 	MaxBackoff time.Duration `yaml:"max_backoff"`
 	// MaxPendingSamples bounds the samples + histograms + exemplars held in
 	// memory. With a WAL (WALForwarder) it is how far the reader runs ahead
@@ -101,13 +63,15 @@ func DefaultConfig() Config {
 	return Config{
 		MaxSamplesPerSend: 2000,
 		BatchSendDeadline: 5 * time.Second,
-		Concurrency:       4,
+		MinShards:         1,
+		MaxShards:         50,
 		MinBackoff:        30 * time.Millisecond,
 		MaxBackoff:        5 * time.Second,
 		MaxPendingSamples: 1_000_000,
 		FlushDeadline:     30 * time.Second,
 
-		CheckpointInterval: time.Second,
+		CheckpointInterval:  time.Second,
+		ShardUpdateInterval: 10 * time.Second,
 	}
 }
 
@@ -117,9 +81,11 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	d := DefaultConfig()
 	fs.IntVar(&c.MaxSamplesPerSend, prefix+"max-samples-per-send", d.MaxSamplesPerSend, "Send a request once it holds this many samples (histograms and exemplars count as samples).")
 	fs.DurationVar(&c.BatchSendDeadline, prefix+"batch-send-deadline", d.BatchSendDeadline, "Longest time a non-full request waits before it is sent.")
-	fs.IntVar(&c.Concurrency, prefix+"concurrency", d.Concurrency, "Number of parallel senders (shards); each series always uses the same shard.")
-	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", d.MinBackoff, "Initial retry backoff for recoverable errors.")
-	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", d.MaxBackoff, "Maximum retry backoff for recoverable errors (a longer Retry-After is honoured).")
+	fs.IntVar(&c.MinShards, prefix+"min-shards", d.MinShards, "Shards (parallel senders) to start with and the fewest kept; each series always uses the same shard.")
+	fs.IntVar(&c.MaxShards, prefix+"max-shards", d.MaxShards, "Most shards the forwarder grows to when the backlog or the backend's latency needs them.")
+	fs.DurationVar(&c.ShardUpdateInterval, prefix+"shard-update-interval", d.ShardUpdateInterval, "How often the number of shards is adapted to the load.")
+	fs.DurationVar(&c.MinBackoff, prefix+"min-backoff", d.MinBackoff, "First retry delay after a recoverable error; it doubles with every failed retry.")
+	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", d.MaxBackoff, "Maximum retry delay (a longer Retry-After is honoured); reset by a successful send.")
 	fs.IntVar(&c.MaxPendingSamples, prefix+"max-pending-samples", d.MaxPendingSamples, "Samples read from the WAL and held in memory ahead of the backend; beyond it reading pauses and the data waits on disk.")
 	fs.DurationVar(&c.CheckpointInterval, prefix+"checkpoint-interval", d.CheckpointInterval, "How often to persist how far the backend has acknowledged the WAL; after a crash at most this much is sent again.")
 	fs.DurationVar(&c.FlushDeadline, prefix+"flush-deadline", d.FlushDeadline, "On shutdown, how long to keep sending pending data; the rest stays in the WAL and is sent after the next start.")
@@ -132,8 +98,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("forward.max_samples_per_send: %d must be positive; e.g. 2000", c.MaxSamplesPerSend)
 	case c.BatchSendDeadline <= 0:
 		return fmt.Errorf("forward.batch_send_deadline: %s must be positive; e.g. 5s", c.BatchSendDeadline)
-	case c.Concurrency <= 0:
-		return fmt.Errorf("forward.concurrency: %d must be at least 1; e.g. 4", c.Concurrency)
+	case c.Concurrency != 0:
+		return fmt.Errorf("forward.concurrency: no longer supported, the number of shards adapts to the load; remove it and set forward.max_shards (e.g. %d) to bound it", max(c.Concurrency, 1))
+	case c.MinShards <= 0:
+		return fmt.Errorf("forward.min_shards: %d must be at least 1; e.g. 1", c.MinShards)
+	case c.MaxShards < c.MinShards:
+		return fmt.Errorf("forward.max_shards: %d must be >= forward.min_shards (%d); e.g. 50", c.MaxShards, c.MinShards)
+	case c.ShardUpdateInterval <= 0:
+		return fmt.Errorf("forward.shard_update_interval: %s must be positive; e.g. 10s", c.ShardUpdateInterval)
 	case c.MinBackoff <= 0:
 		return fmt.Errorf("forward.min_backoff: %s must be positive; e.g. 30ms", c.MinBackoff)
 	case c.MaxBackoff < c.MinBackoff:

@@ -20,11 +20,12 @@ func TestConfigFlagsDefaults(t *testing.T) {
 	require.Equal(t, DefaultBackendConfig(), backend)
 
 	require.NoError(t, fs.Parse([]string{
-		"--forward.flush-deadline=1m", "--forward.concurrency=8", "--forward.max-samples-per-send=500",
+		"--forward.flush-deadline=1m", "--forward.max-shards=8", "--forward.max-samples-per-send=500",
 		"--backend.url=http://mimir:8080/api/v1/push", "--backend.protocol=1", "--backend.tenant-header=X-Tenant",
 	}))
 	require.Equal(t, time.Minute, cfg.FlushDeadline)
-	require.Equal(t, 8, cfg.Concurrency)
+	require.Equal(t, 8, cfg.MaxShards)
+	require.Equal(t, 1, cfg.MinShards, "shards start low")
 	require.Equal(t, 500, cfg.MaxSamplesPerSend)
 	require.Equal(t, "http://mimir:8080/api/v1/push", backend.URL)
 	require.Equal(t, 1, backend.Protocol)
@@ -62,7 +63,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		"max samples":              {func(c *Config) { c.MaxSamplesPerSend = 0 }, "forward.max_samples_per_send"},
 		"deadline":                 {func(c *Config) { c.BatchSendDeadline = 0 }, "forward.batch_send_deadline"},
-		"concurrency":              {func(c *Config) { c.Concurrency = 0 }, "forward.concurrency"},
+		"min shards":               {func(c *Config) { c.MinShards = 0 }, "forward.min_shards"},
+		"max below min shards":     {func(c *Config) { c.MinShards, c.MaxShards = 4, 2 }, "forward.max_shards"},
+		"shard update interval":    {func(c *Config) { c.ShardUpdateInterval = 0 }, "forward.shard_update_interval"},
+		"removed concurrency":      {func(c *Config) { c.Concurrency = 4 }, "forward.concurrency: no longer supported"},
 		"min backoff":              {func(c *Config) { c.MinBackoff = 0 }, "forward.min_backoff"},
 		"max below min":            {func(c *Config) { c.MaxBackoff = time.Millisecond }, "forward.max_backoff"},
 		"pending too low":          {func(c *Config) { c.MaxPendingSamples = 10 }, "forward.max_pending_samples"},

@@ -8,19 +8,33 @@
 //
 //   - Client sends exactly one batch for one tenant and classifies the
 //     outcome: nil (written), a *RecoverableError (retry later, possibly
-//     after RetryAfter) or a non-recoverable error such as *HTTPError (drop).
+//     after RetryAfter), a *PartialWriteError (the backend's
+//     X-Prometheus-Remote-Write-*-Written headers say part was written and
+//     the rest refused; read on every answer that carries them, 4xx
+//     included) or another non-recoverable error such as *HTTPError (drop).
 //     It speaks Remote Write 2.0 by default and falls back to 1.0 for the
 //     rest of its life when the backend answers 415 Unsupported Media Type
-//     to a 2.0 request, or answers 2xx without any
-//     X-Prometheus-Remote-Write-*-Written header (a 1.0-only receiver).
+//     to a 2.0 request, or answers 2xx without any Written header (a 1.0
+//     receiver that decoded the 2.0 body as an empty 1.0 request; the 2.0
+//     specification says to treat it as 415). Either way the batch that
+//     revealed it is sent again as 1.0 within the same Send, before
+//     anything else.
 //   - Forwarder is the send queue: it accepts batches (from the WAL reader,
-//     or from Append when used on its own), shards their series over
-//     Config.Concurrency senders by a hash of (tenant, series labels) so
-//     every series stays in timestamp order,
+//     or from Append when used on its own), shards their series by a hash
+//     of (tenant, series labels) so every series stays in timestamp order,
 //     accumulates per-tenant requests and sends them through a Sender when
-//     MaxSamplesPerSend is reached or BatchSendDeadline passes. Recoverable
-//     errors are retried until shutdown with exponential backoff and full
-//     jitter; non-recoverable errors drop the request and are counted.
+//     MaxSamplesPerSend is reached or BatchSendDeadline passes. The number
+//     of shards starts at Config.MinShards and adapts to the load (backlog
+//     and send latency) up to Config.MaxShards (see scaler.go); a reshard
+//     moves queued data to the new shards in order and lets the new shards
+//     send only after the old ones' requests in flight are answered.
+//     Recoverable errors are retried until shutdown through one backoff
+//     gate shared by all shards: while the backend fails only one request
+//     at a time reaches it, the delay doubles from MinBackoff to MaxBackoff
+//     with bounded jitter (BackoffJitter), a longer Retry-After wins, and
+//     only a written answer resets it. Non-recoverable errors drop the
+//     request, counted exactly (a partial write counts only what the
+//     backend refused).
 //
 // Durability: the ingester runs a WALForwarder. Every push is appended to
 // the write-ahead log (pkg/wal) before it is acknowledged; the WALForwarder

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
 // ErrBackpressure is wrapped by the error Append returns when accepting the
@@ -60,6 +62,59 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("backend answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Body)
 }
 
+// Counts are the three kinds of elements a Remote Write request carries, as
+// the X-Prometheus-Remote-Write-*-Written headers count them.
+type Counts struct {
+	Samples    int
+	Histograms int
+	Exemplars  int
+}
+
+// Total is the sum of the three counts.
+func (c Counts) Total() int { return c.Samples + c.Histograms + c.Exemplars }
+
+// countsOf counts the elements of req.
+func countsOf(req *writev2.Request) Counts {
+	var c Counts
+	for i := range req.Timeseries {
+		ts := &req.Timeseries[i]
+		c.Samples += len(ts.Samples)
+		c.Histograms += len(ts.Histograms)
+		c.Exemplars += len(ts.Exemplars)
+	}
+	return c
+}
+
+// PartialWriteError is an answer by which the backend wrote part of a
+// request and refused the rest for good, as its
+// X-Prometheus-Remote-Write-*-Written headers say: Written elements are
+// stored, Sent minus Written are not. It is never retried. Status is the
+// HTTP status (usually 400; a 2xx from a receiver that reports unwritten
+// elements against the spec's rule); Err is the *HTTPError of a non-2xx
+// answer and nil for a 2xx.
+type PartialWriteError struct {
+	Status  int
+	Sent    Counts
+	Written Counts
+	Err     error
+}
+
+// Error implements error.
+func (e *PartialWriteError) Error() string {
+	msg := fmt.Sprintf("backend wrote %d of %d samples, %d of %d histograms, %d of %d exemplars",
+		e.Written.Samples, e.Sent.Samples, e.Written.Histograms, e.Sent.Histograms, e.Written.Exemplars, e.Sent.Exemplars)
+	if e.Err != nil {
+		return msg + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s (answered %d)", msg, e.Status)
+}
+
+// Unwrap returns the underlying *HTTPError (nil for a 2xx answer).
+func (e *PartialWriteError) Unwrap() error { return e.Err }
+
+// Dropped is how many elements the backend refused.
+func (e *PartialWriteError) Dropped() int { return e.Sent.Total() - e.Written.Total() }
+
 // IsRecoverable reports whether err (or an error it wraps) is a
 // *RecoverableError, i.e. whether sending the same batch again may succeed.
 func IsRecoverable(err error) bool {
@@ -79,7 +134,10 @@ func retryAfter(err error) time.Duration {
 // dropReason is the bounded "reason" label value for a non-recoverable error.
 func dropReason(err error) string {
 	var he *HTTPError
+	var pe *PartialWriteError
 	switch {
+	case errors.As(err, &pe) && pe.Err == nil:
+		return "partial_write"
 	case errors.As(err, &he):
 		return "http_" + strconv.Itoa(he.Status)
 	case errors.Is(err, ErrInvalidBatch):

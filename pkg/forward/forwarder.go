@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -39,7 +38,23 @@ type Forwarder struct {
 	sender Sender
 	logger *slog.Logger
 	m      forwarderMetrics
-	shards []*shard
+	gate   *gate
+	load   loadStats
+	// backlogDrain is how fast the scaler wants the backlog sent
+	// (backlogDrainTime; tests shorten it).
+	backlogDrain time.Duration
+
+	// layoutMu guards cur and sets: distribute holds it shared while it
+	// places a batch on cur's shards, reshard exclusively to replace cur.
+	layoutMu sync.RWMutex
+	cur      *shardSet   // the generation new data goes to
+	sets     []*shardSet // cur and retired generations still running
+	wg       sync.WaitGroup
+	// stop (closed when Run begins its shutdown) and sendCtx (cancelled
+	// at the flush deadline) are set by Run under layoutMu before any
+	// shard starts; nil before Run.
+	stop    chan struct{}
+	sendCtx context.Context
 
 	pending atomic.Int64 // samples + histograms + exemplars held
 	closeMu sync.RWMutex // Append holds it shared; Run exclusively to close
@@ -68,11 +83,15 @@ func NewForwarder(cfg Config, sender Sender, logger *slog.Logger, reg prometheus
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Forwarder{cfg: cfg, sender: sender, logger: logger, shards: make([]*shard, cfg.Concurrency), space: make(chan struct{}, 1)}
-	for i := range f.shards {
-		f.shards[i] = newShard()
-	}
+	f := &Forwarder{cfg: cfg, sender: sender, logger: logger, space: make(chan struct{}, 1), backlogDrain: backlogDrainTime}
+	f.cur = newShardSet(cfg.MinShards, closedChan)
+	f.sets = []*shardSet{f.cur}
 	f.m = newForwarderMetrics(reg, f.pendingSamples, f.oldestPendingAge)
+	f.m.shards.Set(float64(cfg.MinShards))
+	f.m.maxShards.Set(float64(cfg.MaxShards))
+	f.gate = newGate(backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff}, func(_ bool, d time.Duration) {
+		f.m.backoff.Set(d.Seconds())
+	})
 	return f, nil
 }
 
@@ -80,11 +99,15 @@ func (f *Forwarder) pendingSamples() float64 { return float64(f.pending.Load()) 
 
 func (f *Forwarder) oldestPendingAge() float64 {
 	var oldest time.Time
-	for _, s := range f.shards {
-		if t := s.oldest(); !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
-			oldest = t
+	f.layoutMu.RLock()
+	for _, set := range f.sets {
+		for _, s := range set.shards {
+			if t := s.oldest(); !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
 		}
 	}
+	f.layoutMu.RUnlock()
 	if oldest.IsZero() {
 		return 0
 	}
@@ -206,35 +229,22 @@ func (f *Forwarder) settle(p *pendingRequest) {
 	}
 }
 
-// shardOf hashes tenant and the series' label strings in the order given
-// (Remote Write requires labels sorted by name, so a series always hashes
-// the same way).
-func (f *Forwarder) shardOf(tenant string, refs []uint32, symbols []string) int {
-	if len(f.shards) == 1 {
-		return 0
-	}
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(tenant)
-	for _, r := range refs {
-		_, _ = d.WriteString("\xff")
-		_, _ = d.WriteString(symbols[r])
-	}
-	return int(d.Sum64() % uint64(len(f.shards)))
-}
-
 // distribute hands the (validated) series and metadata to their shards.
 // Family metadata goes to every shard holding a series of that family, or
 // to a shard chosen by family name when no series of it is in the batch.
 // seq is the WAL record the batch came from (ignored without a WAL).
 func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []prompb.MetricMetadata, seq uint64) {
+	f.layoutMu.RLock()
+	defer f.layoutMu.RUnlock()
+	set := f.cur
+	f.load.in.Add(int64(batchCount(req)))
 	shardIdx := make([]int, len(req.Timeseries))
-	perShard := make([]int, len(f.shards))
+	perShard := make([]int, len(set.shards))
 	for i := range req.Timeseries {
-		shardIdx[i] = f.shardOf(tenant, req.Timeseries[i].LabelsRefs, req.Symbols)
+		shardIdx[i] = set.shardOf(tenant, req.Timeseries[i].LabelsRefs, req.Symbols)
 		perShard[shardIdx[i]]++
 	}
-	metaShards := make([][]*prompb.MetricMetadata, len(f.shards))
+	metaShards := make([][]*prompb.MetricMetadata, len(set.shards))
 	if len(meta) > 0 {
 		idx := newMetaIndex(meta)
 		type key struct {
@@ -260,13 +270,13 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 			if _, ok := used[m]; ok || idx[m.MetricFamilyName] != m {
 				continue
 			}
-			sh := int(xxhash.Sum64String(tenant+"\xff"+m.MetricFamilyName) % uint64(len(f.shards)))
+			sh := set.metaShardOf(tenant, m.MetricFamilyName)
 			metaShards[sh] = append(metaShards[sh], m)
 		}
 	}
 
 	now := time.Now()
-	for si, s := range f.shards {
+	for si, s := range set.shards {
 		if perShard[si] == 0 && len(metaShards[si]) == 0 {
 			continue
 		}
@@ -294,21 +304,26 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 	}
 }
 
-// Run starts one sender per shard and blocks until ctx is done. It then
-// refuses further appends, keeps sending everything pending for at most
-// Config.FlushDeadline, and counts whatever is left as dropped with reason
-// "shutdown". It returns nil after a shutdown, or an error if called twice.
+// Run starts the shards and the shard scaler and blocks until ctx is done.
+// It then refuses further appends, keeps sending everything pending for at
+// most Config.FlushDeadline, and counts whatever is left as dropped with
+// reason "shutdown". It returns nil after a shutdown, or an error if called
+// twice.
 func (f *Forwarder) Run(ctx context.Context) error {
 	if !f.running.CompareAndSwap(false, true) {
 		return errors.New("forwarder: Run called more than once")
 	}
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, s := range f.shards {
-		wg.Go(func() { f.runShard(s, stop, sendCtx) })
-	}
+	f.layoutMu.Lock()
+	f.stop, f.sendCtx = make(chan struct{}), sendCtx
+	f.startSet(f.cur)
+	f.layoutMu.Unlock()
+	scalerDone := make(chan struct{})
+	go func() {
+		defer close(scalerDone)
+		f.scale()
+	}()
 
 	<-ctx.Done()
 	f.closeMu.Lock()
@@ -317,8 +332,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	pending := f.pending.Load()
 	f.logger.Info("forwarder shutting down, flushing pending data", "pending_samples", pending, "flush_deadline", f.cfg.FlushDeadline)
 	flushTimer := time.AfterFunc(f.cfg.FlushDeadline, cancelSend)
-	close(stop)
-	wg.Wait()
+	close(f.stop) // set before the goroutines started; never written again
+	<-scalerDone  // no generation starts after this
+	f.wg.Wait()
 	flushTimer.Stop()
 	if n := f.shutdownDropped.Load(); n > 0 && f.durable {
 		f.logger.Warn("flush deadline passed; unsent data stays in the WAL and is sent again on the next start", "unsent_samples", n, "flush_deadline", f.cfg.FlushDeadline)
@@ -330,21 +346,49 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	return nil
 }
 
-// runShard sends the shard's requests sequentially until stop is closed and
-// everything pending has been sent or dropped.
-func (f *Forwarder) runShard(s *shard, stop <-chan struct{}, sendCtx context.Context) {
+// startSet starts one goroutine per shard of set; the last to return
+// closes set.done and forgets the set. f.layoutMu is held.
+func (f *Forwarder) startSet(set *shardSet) {
+	set.left.Store(int32(len(set.shards)))
+	stop, sendCtx := f.stop, f.sendCtx
+	for _, s := range set.shards {
+		f.wg.Go(func() {
+			f.runShard(set, s, stop, sendCtx)
+			if set.left.Add(-1) == 0 {
+				close(set.done)
+				f.layoutMu.Lock()
+				f.sets = slices.DeleteFunc(f.sets, func(x *shardSet) bool { return x == set })
+				f.layoutMu.Unlock()
+			}
+		})
+	}
+}
+
+// runShard sends the shard's requests sequentially, once the previous
+// generation is done, until stop is closed and everything pending has been
+// sent or dropped, or until the shard is retired and its request in flight
+// is answered.
+func (f *Forwarder) runShard(set *shardSet, s *shard, stop <-chan struct{}, sendCtx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	prev := set.prev
 	stopping := false
 	for {
+		if prev != nil {
+			select {
+			case <-prev:
+				prev = nil
+			default:
+			}
+		}
 		s.mu.Lock()
 		deadline := f.cfg.BatchSendDeadline
 		if stopping {
 			deadline = 0
 		}
 		next := s.sealExpired(time.Now(), deadline)
-		if len(s.ready) > 0 {
+		if len(s.ready) > 0 && prev == nil {
 			p := s.ready[0]
 			s.ready[0] = nil
 			s.ready = s.ready[1:]
@@ -356,107 +400,29 @@ func (f *Forwarder) runShard(s *shard, stop <-chan struct{}, sendCtx context.Con
 			s.mu.Unlock()
 			continue
 		}
+		// A generation is done only after its predecessor: the next one
+		// waits for this one alone.
+		idle := len(s.ready) == 0 && prev == nil
+		retired := s.retired
 		s.mu.Unlock()
-		if stopping {
+		if idle && (retired || stopping) {
 			return
 		}
-		if !next.IsZero() {
+		if !next.IsZero() && prev == nil {
 			timer.Reset(time.Until(next))
+		}
+		stopCh := stop
+		if stopping {
+			stopCh = nil
 		}
 		select {
 		case <-s.wake:
 		case <-timer.C:
-		case <-stop:
+		case <-stopCh:
 			stopping = true
+		case <-prev:
+			prev = nil
 		}
 		timer.Stop()
 	}
-}
-
-// backoff returns the delay before retry number attempt (0-based): uniform
-// in [MinBackoff, min(MaxBackoff, MinBackoff*2^attempt)] ("full jitter"
-// above the floor).
-func (f *Forwarder) backoff(attempt int) time.Duration {
-	lo, hi := f.cfg.MinBackoff, f.cfg.MaxBackoff
-	ceil := hi
-	if attempt < 32 {
-		if c := lo << attempt; c > 0 && c < hi {
-			ceil = c
-		}
-	}
-	return lo + rand.N(ceil-lo+1)
-}
-
-// retryDelay is how long to wait before retry number attempt after err:
-// the jittered backoff, or the backend's Retry-After if that is longer.
-func (f *Forwarder) retryDelay(attempt int, err error) time.Duration {
-	return max(f.backoff(attempt), retryAfter(err))
-}
-
-// sendWithRetry sends p until it is written, dropped as non-recoverable, or
-// ctx (the flush deadline) ends.
-func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
-	req := p.request()
-	for attempt := 0; ; attempt++ {
-		if ctx.Err() != nil {
-			f.drop(p, "shutdown", nil)
-			return
-		}
-		start := time.Now()
-		err := f.sender.Send(ctx, p.tenant, req, p.meta)
-		elapsed := time.Since(start).Seconds()
-		switch {
-		case err == nil:
-			f.m.sendDuration.WithLabelValues("success").Observe(elapsed)
-			f.m.sentSamples.Add(float64(p.samples))
-			f.m.sentHistograms.Add(float64(p.histograms))
-			f.m.sentExemplars.Add(float64(p.exemplars))
-			f.m.sentMetadata.Add(float64(len(p.meta)))
-			f.release(p.count())
-			f.settle(p)
-			if attempt > 0 {
-				f.logger.Info("batch sent after retries", "tenant", p.tenant, "attempts", attempt+1)
-			}
-			return
-		case IsRecoverable(err) && ctx.Err() == nil:
-			f.m.sendDuration.WithLabelValues("recoverable").Observe(elapsed)
-			f.m.retries.Inc()
-			if attempt == 0 {
-				f.logger.Warn("sending batch failed, retrying with backoff", "tenant", p.tenant, "samples", p.count(), "err", err)
-			}
-			t := time.NewTimer(f.retryDelay(attempt, err))
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		default:
-			f.m.sendDuration.WithLabelValues("dropped").Observe(elapsed)
-			reason := dropReason(err)
-			if ctx.Err() != nil {
-				reason = "shutdown"
-			}
-			f.drop(p, reason, err)
-			return
-		}
-	}
-}
-
-// drop discards p, counting it under reason and logging once.
-func (f *Forwarder) drop(p *pendingRequest, reason string, err error) {
-	n := p.count()
-	if reason == "shutdown" {
-		// Summarised by Run. With a WAL nothing is lost: the records stay
-		// uncommitted and are sent again on the next start.
-		f.release(n)
-		f.shutdownDropped.Add(int64(n))
-		if !f.durable {
-			f.m.dropped.WithLabelValues(reason).Add(float64(n))
-		}
-		return
-	}
-	f.m.dropped.WithLabelValues(reason).Add(float64(n))
-	f.release(n)
-	f.settle(p)
-	f.logger.Warn("batch dropped", "tenant", p.tenant, "reason", reason, "samples", n, "metadata", len(p.meta), "err", err)
 }

@@ -134,7 +134,7 @@ func TestForwarderDeliversEverything(t *testing.T) {
 func TestForwarderDropsNonRecoverable(t *testing.T) {
 	recv := newReceiver(t, modeV2, fault{status: 400, body: "out of order sample"})
 	cfg := testConfig()
-	cfg.Concurrency, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 10, time.Hour
+	cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 1, 10, time.Hour
 	f, _ := newTestForwarder(t, cfg, recv.url(), 2)
 	batches := []Batch{floatBatch("t", 0, 10, 1000), floatBatch("t", 0, 10, 2000), floatBatch("t", 0, 10, 3000)}
 	for _, b := range batches {
@@ -152,7 +152,7 @@ func TestForwarderDropsNonRecoverable(t *testing.T) {
 func TestForwarderBatchesBySize(t *testing.T) {
 	recv := newReceiver(t, modeV2)
 	cfg := testConfig()
-	cfg.Concurrency, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 10, time.Hour
+	cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 1, 10, time.Hour
 	f, _ := newTestForwarder(t, cfg, recv.url(), 2)
 	var batches []Batch
 	for i := range 25 {
@@ -178,7 +178,7 @@ func TestForwarderBatchesBySize(t *testing.T) {
 func TestForwarderBatchesByDeadline(t *testing.T) {
 	recv := newReceiver(t, modeV2)
 	cfg := testConfig()
-	cfg.Concurrency, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 2, 1000, 20*time.Millisecond
+	cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 2, 2, 1000, 20*time.Millisecond
 	f, _ := newTestForwarder(t, cfg, recv.url(), 2)
 	// Appended before Run, so nothing can be sent before all three are in.
 	batches := []Batch{floatBatch("t", 0, 1, 1), floatBatch("t", 0, 1, 2), floatBatch("t", 0, 1, 3)}
@@ -201,6 +201,9 @@ func TestForwarderBackpressure(t *testing.T) {
 	recv := newReceiver(t, modeV2)
 	cfg := testConfig()
 	cfg.MaxPendingSamples, cfg.MaxSamplesPerSend = 10, 10
+	// Only full requests go out before the shutdown flush, so what stays
+	// pending does not depend on timing.
+	cfg.BatchSendDeadline = time.Hour
 	f, _ := newTestForwarder(t, cfg, recv.url(), 2)
 	ctx := context.Background()
 
@@ -291,29 +294,42 @@ func TestNewForwarderValidates(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestRetryDelay(t *testing.T) {
-	cfg := testConfig()
-	cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, time.Second
-	f, err := NewForwarder(cfg, SenderFunc(nil), nil, nil)
-	require.NoError(t, err)
+func TestForwarderCountsPartialWritesExactly(t *testing.T) {
 	tests := map[string]struct {
-		attempt  int
-		err      error
-		min, max time.Duration
+		fault       fault
+		wantSent    float64
+		wantDropped map[string]float64
 	}{
-		"first retry":               {0, &RecoverableError{Err: context.DeadlineExceeded}, 10 * time.Millisecond, 10 * time.Millisecond},
-		"grows exponentially":       {3, &RecoverableError{Err: context.DeadlineExceeded}, 10 * time.Millisecond, 80 * time.Millisecond},
-		"capped":                    {50, &RecoverableError{Err: context.DeadlineExceeded}, 10 * time.Millisecond, time.Second},
-		"retry-after wins":          {0, &RecoverableError{Err: context.DeadlineExceeded, RetryAfter: time.Hour}, time.Hour, time.Hour},
-		"short retry-after ignored": {10, &RecoverableError{Err: context.DeadlineExceeded, RetryAfter: time.Nanosecond}, 10 * time.Millisecond, time.Second},
+		"400 with Written headers": {
+			fault:       fault{status: 400, body: "3 samples out of order", header: map[string]string{headerSamplesWritten: "7", headerHistogramWritten: "0", headerExemplarsWritten: "0"}},
+			wantSent:    7,
+			wantDropped: map[string]float64{"http_400": 3},
+		},
+		"400 without Written headers": {
+			fault:       fault{status: 400, body: "bad request"},
+			wantDropped: map[string]float64{"http_400": 10},
+		},
+		"2xx reporting unwritten samples": {
+			fault:       fault{samplesHdr: "4"},
+			wantSent:    4,
+			wantDropped: map[string]float64{"partial_write": 6},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			for range 100 {
-				d := f.retryDelay(tc.attempt, tc.err)
-				require.GreaterOrEqual(t, d, tc.min)
-				require.LessOrEqual(t, d, tc.max)
+			recv := newReceiver(t, modeV2, tc.fault)
+			cfg := testConfig()
+			cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 10, time.Hour
+			f, _ := newTestForwarder(t, cfg, recv.url(), 2)
+			require.NoError(t, f.Append(context.Background(), floatBatch("t", 0, 10, 1000)))
+			runForwarder(t, f)
+			require.Eventually(t, func() bool { return f.pending.Load() == 0 }, 30*time.Second, 5*time.Millisecond)
+			require.Equal(t, tc.wantSent, testutil.ToFloat64(f.m.sentSamples))
+			require.Equal(t, len(tc.wantDropped), testutil.CollectAndCount(f.m.dropped))
+			for reason, n := range tc.wantDropped {
+				require.Equal(t, n, testutil.ToFloat64(f.m.dropped.WithLabelValues(reason)), reason)
 			}
+			require.Zero(t, testutil.ToFloat64(f.m.retries), "never retried")
 		})
 	}
 }

@@ -27,7 +27,7 @@ func newClientMetrics(reg prometheus.Registerer) clientMetrics {
 		}, []string{"reason"}),
 		partial: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_forward_partial_write_total",
-			Help: "Items the backend acknowledged with 2xx but reported as not written in the *-Written headers; never retried. type is samples, histograms or exemplars.",
+			Help: "Items of partly written requests that the backend reported as not written in its X-Prometheus-Remote-Write-*-Written headers (on any answer that carries them); never retried. type is samples, histograms or exemplars.",
 		}, []string{"type"}),
 		metadataDropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_forward_dropped_metadata_total",
@@ -51,6 +51,11 @@ type forwarderMetrics struct {
 	retries        prometheus.Counter
 	rejected       prometheus.Counter
 	sendDuration   *prometheus.HistogramVec
+	shards         prometheus.Gauge
+	desiredShards  prometheus.Gauge
+	maxShards      prometheus.Gauge
+	reshards       prometheus.Counter
+	backoff        prometheus.Gauge
 }
 
 func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() float64) forwarderMetrics {
@@ -82,7 +87,7 @@ func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() fl
 		}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_forward_dropped_samples_total",
-			Help: "Samples, histograms and exemplars dropped, by reason (http_<status>, invalid, error; shutdown only without a WAL).",
+			Help: "Samples, histograms and exemplars dropped, by reason (http_<status>, partial_write, invalid, error; shutdown only without a WAL). A partly written request counts only what the backend's Written headers say it refused.",
 		}, []string{"reason"}),
 		retries: f.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_forward_retries_total",
@@ -97,5 +102,25 @@ func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() fl
 			Help:    "Duration of one send attempt of a batch, by outcome (success, recoverable, dropped).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
 		}, []string{"outcome"}),
+		shards: f.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_forward_shards",
+			Help: "Shards (parallel senders) currently receiving data.",
+		}),
+		desiredShards: f.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_forward_shards_desired",
+			Help: "Shards the load needs by the scaler's last estimate (fractional, before bounds and hysteresis).",
+		}),
+		maxShards: f.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_forward_shards_max",
+			Help: "Most shards the scaler may use (--forward.max-shards).",
+		}),
+		reshards: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_forward_reshards_total",
+			Help: "Changes of the number of shards.",
+		}),
+		backoff: f.NewGauge(prometheus.GaugeOpts{
+			Name: "promgov_forward_backoff_seconds",
+			Help: "Current retry delay while the backend fails (one request at a time reaches it); 0 while it answers.",
+		}),
 	}
 }

@@ -170,7 +170,7 @@ type receiverMode int
 const (
 	modeV2           receiverMode = iota // accepts 1.0 and 2.0, sends *-Written headers
 	modeV1Only                           // answers 415 to 2.0
-	modeNoWrittenHdr                     // accepts 2.0 but sends no *-Written headers
+	modeNoWrittenHdr                     // a 1.0 receiver ignoring Content-Type: decodes a 2.0 body as 1.0 (storing nothing), 204 without *-Written headers
 )
 
 // fault is a scripted answer consumed by one request before normal handling.
@@ -278,6 +278,23 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	case contentTypeV2:
 		if r.mode == modeV1Only {
 			http.Error(w, "remote write 2.0 not supported", http.StatusUnsupportedMediaType)
+			return
+		}
+		if r.mode == modeNoWrittenHdr {
+			// What VictoriaMetrics or Prometheus 2.x do: the 2.0 fields
+			// are unknown to the 1.0 message, so the request decodes as
+			// an empty 1.0 request and "succeeds".
+			var v1 prompb.WriteRequest
+			if err := v1.Unmarshal(raw); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			rec.proto, rec.series = 2, len(v1.Timeseries)
+			r.mu.Lock()
+			r.store.addV1(&v1)
+			r.accepted = append(r.accepted, rec)
+			r.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		var v2 writev2.Request

@@ -2,8 +2,10 @@ package forward
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
@@ -96,11 +98,73 @@ type shard struct {
 	building map[string]*pendingRequest // by tenant
 	ready    []*pendingRequest          // FIFO
 	inflight *pendingRequest
+	retired  bool          // replaced by a new generation: exit after inflight
 	wake     chan struct{} // capacity 1
 }
 
 func newShard() *shard {
 	return &shard{building: make(map[string]*pendingRequest), wake: make(chan struct{}, 1)}
+}
+
+// shardSet is one generation of shards. Series are hashed over its shards,
+// so their number is fixed for the generation's life: a reshard builds a
+// new generation, moves everything the old one holds but is not sending
+// into it (each series' data in its original order, ahead of anything
+// newer), and retires the old one. The new generation sends nothing before
+// every request the old one had in flight is answered (prev), which keeps
+// every series in order across the change.
+type shardSet struct {
+	shards []*shard
+	prev   <-chan struct{} // closed when the previous generation is done
+	done   chan struct{}   // closed when every shard goroutine returned
+	left   atomic.Int32    // shard goroutines still running
+}
+
+// closedChan is a closed channel: the first generation has no predecessor.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func newShardSet(n int, prev <-chan struct{}) *shardSet {
+	set := &shardSet{shards: make([]*shard, n), prev: prev, done: make(chan struct{})}
+	for i := range set.shards {
+		set.shards[i] = newShard()
+	}
+	return set
+}
+
+// shardOf hashes tenant and the series' label strings in the order given
+// (Remote Write requires labels sorted by name, so a series always hashes
+// the same way).
+func (set *shardSet) shardOf(tenant string, refs []uint32, symbols []string) int {
+	if len(set.shards) == 1 {
+		return 0
+	}
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(tenant)
+	for _, r := range refs {
+		_, _ = d.WriteString("\xff")
+		_, _ = d.WriteString(symbols[r])
+	}
+	return int(d.Sum64() % uint64(len(set.shards)))
+}
+
+// metaShardOf places family metadata that travels without a series of its
+// family.
+func (set *shardSet) metaShardOf(tenant, family string) int {
+	return int(xxhash.Sum64String(tenant+"\xff"+family) % uint64(len(set.shards)))
+}
+
+// take retires s and returns every request it holds but is not sending,
+// oldest first (building requests hold the newest data of their tenant).
+func (s *shard) take() []*pendingRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = true
+	s.sealExpired(time.Time{}, 0)
+	reqs := s.ready
+	s.ready = nil
+	s.signal()
+	return reqs
 }
 
 // signal wakes the shard goroutine without blocking.

@@ -47,6 +47,7 @@ type WALForwarder struct {
 
 	commitFailures prometheus.Counter
 	badRecords     prometheus.Counter
+	tenants        map[string]bool // nil: every tenant
 	checkpointMu   sync.Mutex
 	committed      wal.Position
 }
@@ -75,6 +76,19 @@ func NewWALForwarder(cfg Config, log Log, sender Sender, logger *slog.Logger, re
 			Help: "WAL records with a valid checksum that could not be decoded; skipped.",
 		}),
 	}, nil
+}
+
+// routeTenants restricts the forwarder to the data of tenants (none: all).
+// Records of other tenants are passed over and count as settled.
+func (w *WALForwarder) routeTenants(tenants []string) {
+	if len(tenants) == 0 {
+		w.tenants = nil
+		return
+	}
+	w.tenants = make(map[string]bool, len(tenants))
+	for _, t := range tenants {
+		w.tenants[t] = true
+	}
 }
 
 // Run reads and sends until ctx is done, then stops reading, lets the
@@ -133,7 +147,7 @@ func (w *WALForwarder) read(ctx context.Context, r *wal.Reader) error {
 			if ioErrs == 0 {
 				w.logger.Error("reading the WAL failed; retrying", "position", r.Position().String(), "err", err)
 			}
-			t := time.NewTimer(w.fwd.backoff(ioErrs))
+			t := time.NewTimer(w.fwd.gate.policy.delay(ioErrs, 0))
 			ioErrs++
 			select {
 			case <-t.C:
@@ -153,6 +167,10 @@ func (w *WALForwarder) read(ctx context.Context, r *wal.Reader) error {
 		if err != nil {
 			w.skip(rec, err)
 			w.tr.release(seq)
+			continue
+		}
+		if w.tenants != nil && !w.tenants[b.Tenant] {
+			w.tr.release(seq) // another backend's tenant
 			continue
 		}
 		if err := w.fwd.appendRecord(ctx, &b, seq); err != nil {

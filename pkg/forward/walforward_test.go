@@ -23,7 +23,7 @@ import (
 // often.
 func walTestConfig() Config {
 	cfg := testConfig()
-	cfg.Concurrency, cfg.MaxSamplesPerSend = 1, 10
+	cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend = 1, 1, 10
 	cfg.CheckpointInterval = 2 * time.Millisecond
 	cfg.FlushDeadline = 50 * time.Millisecond
 	return cfg

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
@@ -25,7 +27,7 @@ func newTestAnalytics(t *testing.T) (*Analytics, *cardinality.Tracker) {
 	now := time.Now()
 	for m := range 20 {
 		for i := range 5 {
-			ls := labels.FromStrings(labels.MetricName, "m"+strconv.Itoa(m), "id", strconv.Itoa(i))
+			ls := labels.FromStrings(model.MetricNameLabel, "m"+strconv.Itoa(m), "id", strconv.Itoa(i))
 			tr.Observe(&cardinality.Series{Tenant: "t", Metric: "m" + strconv.Itoa(m), Labels: ls, Samples: 1}, now)
 		}
 	}

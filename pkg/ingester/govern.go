@@ -3,6 +3,8 @@ package ingester
 import (
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
@@ -48,7 +50,7 @@ func governBatch(obs Observer, tenant string, rw *writev2.Request, now time.Time
 		b.Sort()
 		b.Overwrite(&ls)
 		s.Labels = ls
-		s.Metric = ls.Get(labels.MetricName)
+		s.Metric = ls.Get(model.MetricNameLabel)
 		s.Hash = ls.Hash()
 		s.Samples = len(ts.Samples) + len(ts.Histograms)
 		s.Bytes = ts.Size()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
@@ -18,7 +20,7 @@ func rwBatch(series ...[2]string) *writev2.Request {
 	st := writev2.NewSymbolTable()
 	req := &writev2.Request{}
 	for _, s := range series {
-		ls := labels.FromStrings(labels.MetricName, s[0], "id", s[1])
+		ls := labels.FromStrings(model.MetricNameLabel, s[0], "id", s[1])
 		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
 			LabelsRefs: st.SymbolizeLabels(ls, nil),
 			Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}},
@@ -35,7 +37,7 @@ func names(t *testing.T, req *writev2.Request) []string {
 	for _, ts := range req.Timeseries {
 		ls, err := ts.ToLabels(&b, req.Symbols)
 		require.NoError(t, err)
-		out = append(out, ls.Get(labels.MetricName)+"/"+ls.Get("id"))
+		out = append(out, ls.Get(model.MetricNameLabel)+"/"+ls.Get("id"))
 	}
 	return out
 }
@@ -92,7 +94,7 @@ func BenchmarkGovernBatch(b *testing.B) {
 			st := writev2.NewSymbolTable()
 			req := &writev2.Request{}
 			for i := range 500 {
-				ls := labels.FromStrings(labels.MetricName, "http_requests_total", "code", strconv.Itoa(200+i%5), "job", "api", "pod", "pod-"+strconv.Itoa(i))
+				ls := labels.FromStrings(model.MetricNameLabel, "http_requests_total", "code", strconv.Itoa(200+i%5), "job", "api", "pod", "pod-"+strconv.Itoa(i))
 				req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
 					LabelsRefs: st.SymbolizeLabels(ls, nil),
 					Samples:    []writev2.Sample{{Value: 1, Timestamp: 1}},

@@ -37,7 +37,7 @@ type Config struct {
 // RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
 // the leave drain flag.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenAddress, prefix+"listen-address", "127.0.0.1:9095", "Address the ingester's gRPC Push server listens on; advertised in the ring.")
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", ":9095", "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
 	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
 	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
 	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")

@@ -80,7 +80,7 @@ func NewGenerator(cfg Config) (*Generator, error) {
 	for i := range g.series {
 		m, s := i/cfg.SeriesPerMetric, i%cfg.SeriesPerMetric
 		b.Reset()
-		b.Add(labels.MetricName, g.families[m])
+		b.Add(model.MetricNameLabel, g.families[m])
 		b.Add(JobLabel, "loadgen")
 		b.Add(SeriesLabel, strconv.Itoa(s))
 		// Extra label k takes digit k of s written in base label_cardinality,

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
@@ -69,7 +71,7 @@ func TestGeneratorRound(t *testing.T) {
 				histSeries++
 				require.NoError(t, p.Histogram.Validate())
 				require.Equal(t, uint64(r+1), p.Histogram.Count)
-				require.Contains(t, p.Labels.Get(labels.MetricName), "_seconds")
+				require.Contains(t, p.Labels.Get(model.MetricNameLabel), "_seconds")
 			}
 			if p.Exemplar != nil {
 				exemplars++

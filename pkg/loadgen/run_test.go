@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -90,7 +91,7 @@ func TestRunDeliversEverySeries(t *testing.T) {
 				families := map[string]bool{}
 				for _, s := range req.series {
 					bySeries[s.labels.String()] = append(bySeries[s.labels.String()], s)
-					families[s.labels.Get(labels.MetricName)] = true
+					families[s.labels.Get(model.MetricNameLabel)] = true
 					floats += int64(len(s.samples))
 					hists += int64(len(s.histograms))
 					exemplars += int64(len(s.exemplars))

@@ -48,7 +48,7 @@ func split(req *writev2.Request, builders []*Builder) {
 
 func TestBuilderSplitPreservesEverything(t *testing.T) {
 	src := splitFixture()
-	rejected, first := validateRequest(src, nil, nil)
+	rejected, first, _ := validateRequest(src, validationOpts{})
 	require.Zero(t, rejected, first)
 	want := viewRequest(src)
 
@@ -66,7 +66,7 @@ func TestBuilderSplitPreservesEverything(t *testing.T) {
 			// Each part is a self-contained valid request on the wire.
 			var wire writev2.Request
 			require.NoError(t, wire.Unmarshal(marshalV2(t, &part)))
-			r, msg := validateRequest(&wire, nil, nil)
+			r, msg, _ := validateRequest(&wire, validationOpts{})
 			require.Zero(t, r, msg)
 			got = append(got, viewRequest(&wire)...)
 

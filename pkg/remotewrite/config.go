@@ -21,6 +21,7 @@ const (
 	flagMaxDecoded    = "max-decoded-bytes"
 	flagDefaultTenant = "default-tenant"
 	flagTenantHeader  = "tenant-header"
+	flagNameScheme    = "name-validation-scheme"
 
 	flagMaxLabelNameLength     = "max-label-name-length"
 	flagMaxLabelValueLength    = "max-label-value-length"
@@ -57,6 +58,18 @@ const (
 	DefaultMaxBucketsPerHistogram = 4096
 )
 
+// Name validation schemes (Config.NameValidationScheme), as Prometheus 3.x
+// names them in metric_name_validation_scheme.
+const (
+	// NameSchemeUTF8 accepts any non-empty, valid UTF-8 metric and label
+	// name: what Prometheus 3.x's remote-write receiver accepts.
+	NameSchemeUTF8 = "utf8"
+	// NameSchemeLegacy accepts only metric names matching
+	// [a-zA-Z_:][a-zA-Z0-9_:]* and label names matching
+	// [a-zA-Z_][a-zA-Z0-9_]*: for backends that predate UTF-8 names.
+	NameSchemeLegacy = "legacy"
+)
+
 // Config configures request decoding at the distributor edge.
 type Config struct {
 	// MaxCompressedBytes bounds the snappy-compressed request body.
@@ -68,6 +81,10 @@ type Config struct {
 	DefaultTenant string `yaml:"default_tenant"`
 	// TenantHeader is the HTTP header carrying the tenant ID.
 	TenantHeader string `yaml:"tenant_header"`
+	// NameValidationScheme is the character set series names must use:
+	// NameSchemeUTF8 (default) or NameSchemeLegacy. Label values must be
+	// valid UTF-8 under both.
+	NameValidationScheme string `yaml:"name_validation_scheme"`
 
 	// MaxLabelNameLength bounds a label name in bytes.
 	MaxLabelNameLength int `yaml:"max_label_name_length"`
@@ -102,6 +119,7 @@ func DefaultConfig() Config {
 		MaxLabelNamesPerSeries: DefaultMaxLabelNamesPerSeries,
 		MaxSeriesPerRequest:    DefaultMaxSeriesPerRequest,
 		MaxBucketsPerHistogram: DefaultMaxBucketsPerHistogram,
+		NameValidationScheme:   NameSchemeUTF8,
 	}
 }
 
@@ -128,6 +146,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 		"Maximum number of series in one remote write request; a larger request gets 413.")
 	fs.IntVar(&c.MaxBucketsPerHistogram, prefix+flagMaxBucketsPerHistogram, c.MaxBucketsPerHistogram,
 		"Maximum number of buckets of a native histogram sample; a series with a larger one is refused (400).")
+	fs.StringVar(&c.NameValidationScheme, prefix+flagNameScheme, c.NameValidationScheme,
+		"Characters allowed in metric and label names: utf8 (any valid UTF-8, as Prometheus 3.x) or legacy "+
+			"([a-zA-Z_:][a-zA-Z0-9_:]* for metric names, [a-zA-Z_][a-zA-Z0-9_]* for label names). Series that break it get 400.")
 }
 
 // Validate reports the first invalid field, naming its yaml key and the fix.
@@ -168,6 +189,12 @@ func (c *Config) Validate() error {
 				"these bounds keep one request from exhausting memory, so there is no unbounded setting",
 				b.key, b.val, b.def))
 		}
+	}
+	switch c.NameValidationScheme {
+	case NameSchemeUTF8, NameSchemeLegacy:
+	default:
+		errs = append(errs, fmt.Errorf("name_validation_scheme must be %q or %q, got %q: set one of them (default %q)",
+			NameSchemeUTF8, NameSchemeLegacy, c.NameValidationScheme, NameSchemeUTF8))
 	}
 	return errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ func TestConfigRegisterFlags(t *testing.T) {
 	require.Equal(t, DefaultMaxDecodedBytes, cfg.MaxDecodedBytes)
 	require.Equal(t, "anonymous", cfg.DefaultTenant)
 	require.Equal(t, "X-Scope-OrgID", cfg.TenantHeader)
+	require.Equal(t, NameSchemeUTF8, cfg.NameValidationScheme)
 	require.NoError(t, cfg.Validate())
 
 	require.NoError(t, fs.Parse([]string{
@@ -22,7 +23,9 @@ func TestConfigRegisterFlags(t *testing.T) {
 		"--distributor.max-decoded-bytes=200",
 		"--distributor.default-tenant=fake",
 		"--distributor.tenant-header=X-Tenant",
+		"--distributor.name-validation-scheme=legacy",
 	}))
+	require.Equal(t, NameSchemeLegacy, cfg.NameValidationScheme)
 	require.Equal(t, int64(100), cfg.MaxCompressedBytes)
 	require.Equal(t, int64(200), cfg.MaxDecodedBytes)
 	require.Equal(t, "fake", cfg.DefaultTenant)
@@ -47,6 +50,8 @@ func TestConfigValidate(t *testing.T) {
 		"decoded < compressed": {mutate: func(c *Config) { c.MaxDecodedBytes = c.MaxCompressedBytes - 1 }, wantErr: "raise max_decoded_bytes"},
 		"empty tenant":         {mutate: func(c *Config) { c.DefaultTenant = "" }, wantErr: "default_tenant"},
 		"empty header":         {mutate: func(c *Config) { c.TenantHeader = "" }, wantErr: "tenant_header"},
+		"legacy scheme":        {mutate: func(c *Config) { c.NameValidationScheme = NameSchemeLegacy }},
+		"unknown scheme":       {mutate: func(c *Config) { c.NameValidationScheme = "UTF-8" }, wantErr: `name_validation_scheme must be "utf8" or "legacy", got "UTF-8"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func v1Fixture() (*prompb.WriteRequest, []seriesView) {
 		Sum:            9,
 		Schema:         -53,
 		PositiveSpans:  []prompb.BucketSpan{{Offset: 0, Length: 3}},
-		PositiveDeltas: []int64{1, 2, 0},
+		PositiveDeltas: []int64{1, 2, -1}, // 1, 3, 2
 		CustomValues:   []float64{0.1, 0.5, 1},
 		ResetHint:      prompb.Histogram_YES,
 		Timestamp:      3000,
@@ -109,7 +109,7 @@ func v1Fixture() (*prompb.WriteRequest, []seriesView) {
 		Sum:            9,
 		Schema:         -53,
 		PositiveSpans:  []writev2.BucketSpan{{Offset: 0, Length: 3}},
-		PositiveDeltas: []int64{1, 2, 0},
+		PositiveDeltas: []int64{1, 2, -1}, // 1, 3, 2
 		CustomValues:   []float64{0.1, 0.5, 1},
 		ResetHint:      writev2.Histogram_RESET_HINT_YES,
 		Timestamp:      3000,
@@ -151,7 +151,7 @@ func TestConvertV1(t *testing.T) {
 	in, want := v1Fixture()
 	got := convertV1(in)
 	require.Equal(t, "", got.Symbols[0])
-	rejected, first := validateRequest(&got, nil, nil)
+	rejected, first, _ := validateRequest(&got, validationOpts{})
 	require.Zero(t, rejected, first)
 	require.Equal(t, want, viewRequest(&got))
 	// The mixed 1.0 series is split, samples first.

@@ -36,6 +36,9 @@ type Decoded struct {
 	Rejected int
 	// FirstInvalid names the first invalid series and why; "" if none.
 	FirstInvalid string
+	// Sorted is how many series arrived with unsorted label names and were
+	// sorted (as Prometheus's own receiver does) instead of being refused.
+	Sorted int
 }
 
 // Release drops d's references so its memory can be collected sooner. It is
@@ -52,9 +55,9 @@ func (d *Decoded) Release() {
 // buffer pools and is safe for concurrent use.
 type Decoder struct {
 	cfg        Config
-	lim        *limits
-	bodyPool   sync.Pool // *bytes.Buffer for compressed bodies
-	decodePool sync.Pool // *[]byte for decompressed payloads
+	validation validationOpts // with the size limits
+	bodyPool   sync.Pool      // *bytes.Buffer for compressed bodies
+	decodePool sync.Pool      // *[]byte for decompressed payloads
 }
 
 // NewDecoder returns a Decoder for cfg, which should have passed Validate;
@@ -87,7 +90,13 @@ func NewDecoder(cfg Config) *Decoder {
 			*b.val = b.def
 		}
 	}
-	return &Decoder{cfg: cfg, lim: newLimits(&cfg)}
+	if cfg.NameValidationScheme == "" {
+		cfg.NameValidationScheme = def.NameValidationScheme
+	}
+	return &Decoder{cfg: cfg, validation: validationOpts{
+		legacyNames: cfg.NameValidationScheme == NameSchemeLegacy,
+		lim:         newLimits(&cfg),
+	}}
 }
 
 // Decode negotiates the protocol, enforces the size limits, decompresses and
@@ -116,14 +125,14 @@ func (d *Decoder) Decode(r *http.Request) (*Decoded, error) {
 	}
 	defer d.decodePool.Put(pooled)
 
-	return decodePayload(proto, payload, d.lim)
+	return d.decodePayload(proto, payload)
 }
 
 // decodePayload unmarshals, converts and validates an uncompressed payload
-// within lim (nil: unbounded). The result does not alias payload.
-func decodePayload(proto Protocol, payload []byte, lim *limits) (*Decoded, error) {
+// within the decoder's limits. The result does not alias payload.
+func (d *Decoder) decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
 	out := &Decoded{Protocol: proto}
-	var pre map[int]problem
+	opts, lim := d.validation, d.validation.lim
 	switch proto {
 	case ProtocolV1:
 		req, meta, p, err := decodeV1(payload, lim)
@@ -133,7 +142,7 @@ func decodePayload(proto Protocol, payload []byte, lim *limits) (*Decoded, error
 			}
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV1, err)
 		}
-		out.Request, out.Metadata, pre = req, meta, p
+		out.Request, out.Metadata, opts.pre = req, meta, p
 	case ProtocolV2:
 		if err := lim.countSeriesV2(payload); err != nil {
 			return nil, err
@@ -148,7 +157,7 @@ func decodePayload(proto Protocol, payload []byte, lim *limits) (*Decoded, error
 	default:
 		return nil, fmt.Errorf("%w: unknown protocol %d", ErrUnsupportedMediaType, int(proto))
 	}
-	out.Rejected, out.FirstInvalid = validateRequest(&out.Request, lim, pre)
+	out.Rejected, out.FirstInvalid, out.Sorted = validateRequest(&out.Request, opts)
 	return out, nil
 }
 

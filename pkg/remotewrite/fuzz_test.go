@@ -37,7 +37,9 @@ func fuzzDecode(t *testing.T, d *Decoder, p Protocol, data []byte, compress bool
 	b := NewBuilder()
 	for i := range got.Request.Timeseries {
 		ts := &got.Request.Timeseries[i]
-		require.Equal(t, problemNone, validateSeries(got.Request.Symbols, ts).kind)
+		require.Equal(t, problemNone, validateSeries(got.Request.Symbols, ts, validationOpts{}).kind)
+		// Every series acknowledged is one Prometheus stores whole.
+		require.NoError(t, referenceVerdict(got.Request.Symbols, ts, referenceScheme(validationOpts{})))
 		require.NotEmpty(t, MetricName(&got.Request, ts))
 		b.AddSeries(&got.Request, ts)
 	}

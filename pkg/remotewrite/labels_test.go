@@ -30,7 +30,7 @@ func TestSeriesLabelsAndAddSeriesWithLabels(t *testing.T) {
 	out := b.Request()
 	require.NotContains(t, out.Symbols, "legacy_hits", "old label values must not enter the symbols")
 	require.NotContains(t, out.Symbols, "/users/42")
-	rejected, first := validateRequest(&out, nil, nil)
+	rejected, first, _ := validateRequest(&out, validationOpts{})
 	require.Zero(t, rejected, first)
 	got := viewRequest(&out)
 	want := viewRequest(src)

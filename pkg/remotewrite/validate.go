@@ -29,11 +29,30 @@ const (
 	problemUnsortedLabels
 	problemMissingName
 	problemEmptyName
-	problemSamplesAndHistograms
 	problemNoData
 	problemExemplarOddRefs
 	problemExemplarRefRange
 	problemMetadataRefRange
+	problemExemplarsOnly
+	problemLabelNameUTF8
+	problemLabelNameLegacy
+	problemMetricNameLegacy
+	problemLabelValueUTF8
+	problemUnitUTF8
+	problemExemplarLabelLength
+	problemExemplarDuplicateLabel
+	problemExemplarEmptyLabelName
+	problemHistogram
+	problemHistogramSchema
+	problemHistogramSpans
+	problemHistogramSpanOffset
+	problemHistogramSpanRange
+	problemHistogramNegativeBucket
+	problemHistogramNegativeCount
+	problemHistogramCountMismatch
+	problemHistogramCountTooSmall
+	problemHistogramBoundsOrder
+	problemHistogramBoundsTooFew
 	problemLabelNameTooLong
 	problemLabelValueTooLong
 	problemTooManyLabels
@@ -41,11 +60,12 @@ const (
 )
 
 // problem describes why a series is invalid. The strings point into the
-// request's symbols, so building one does not allocate.
+// request's symbols or are constants, so building one does not allocate.
 type problem struct {
-	kind   problemKind
-	n1, n2 int
-	s1, s2 string
+	kind       problemKind
+	n1, n2, n3 int
+	s1, s2     string
+	f1, f2     float64
 }
 
 func (p problem) String(symbolCount int) string {
@@ -58,22 +78,29 @@ func (p problem) String(symbolCount int) string {
 		return "empty label name"
 	case problemDuplicateLabel:
 		return fmt.Sprintf("duplicate label name %s", quote(p.s1))
-	case problemUnsortedLabels:
-		return fmt.Sprintf("label names not sorted: %s comes after %s", quote(p.s1), quote(p.s2))
+	case problemUnsortedLabels: // sorted by validateRequest, never reported
+		return "label names not sorted"
 	case problemMissingName:
 		return "missing __name__ label"
 	case problemEmptyName:
 		return "empty __name__ label value"
-	case problemSamplesAndHistograms:
-		return fmt.Sprintf("series has both samples (%d) and histograms (%d); Remote Write 2.0 allows only one kind per series", p.n1, p.n2)
 	case problemNoData:
-		return "series has no samples, histograms or exemplars"
+		return "series has no samples or histograms"
 	case problemExemplarOddRefs:
 		return fmt.Sprintf("exemplar %d: odd number of label references (%d)", p.n1, p.n2)
 	case problemExemplarRefRange:
 		return fmt.Sprintf("exemplar %d: label reference %d is out of range of the symbols table (%d entries)", p.n1, p.n2, symbolCount)
 	case problemMetadataRefRange:
 		return fmt.Sprintf("metadata %s reference %d is out of range of the symbols table (%d entries)", p.s1, p.n1, symbolCount)
+	case problemExemplarsOnly, problemLabelNameUTF8, problemLabelNameLegacy, problemMetricNameLegacy,
+		problemLabelValueUTF8, problemUnitUTF8, problemExemplarLabelLength, problemExemplarDuplicateLabel,
+		problemExemplarEmptyLabelName:
+		return p.contentString()
+	case problemHistogram, problemHistogramSchema, problemHistogramSpans, problemHistogramSpanOffset,
+		problemHistogramSpanRange, problemHistogramNegativeBucket, problemHistogramNegativeCount,
+		problemHistogramCountMismatch, problemHistogramCountTooSmall, problemHistogramBoundsOrder,
+		problemHistogramBoundsTooFew:
+		return p.histogramString()
 	case problemLabelNameTooLong:
 		return fmt.Sprintf("label name %s is %d bytes long, over the limit of %d; raise -%s to accept it",
 			quote(p.s1), p.n1, p.n2, p.s2)
@@ -91,24 +118,55 @@ func (p problem) String(symbolCount int) string {
 	}
 }
 
+// validationOpts are the settings of series validation.
+type validationOpts struct {
+	// legacyNames restricts metric and label names to the legacy charset.
+	legacyNames bool
+	// symbolsUTF8 is set by validateRequest when every symbol of the
+	// request is valid UTF-8, so no label needs its own UTF-8 check.
+	symbolsUTF8 bool
+	// lim bounds the series' sizes (nil: unbounded).
+	lim *limits
+	// pre holds problems the decoder already found, by series index: it
+	// does not intern an over-long string, so the series' symbols alone no
+	// longer show it.
+	pre map[int]problem
+}
+
 // validateRequest removes invalid series from req in place and reports how
 // many were removed and a message naming the first. NaN, ±Inf and stale
 // marker values are valid. Symbols of removed series stay in the table.
-// lim bounds the series' sizes (nil: unbounded); pre holds problems the
-// decoder already found, by series index (it does not intern an over-long
-// string, so the series' symbols alone no longer show it).
-func validateRequest(req *writev2.Request, lim *limits, pre map[int]problem) (rejected int, first string) {
+//
+// It is as liberal as Prometheus's own receiver where that one is: a series
+// whose label names are not sorted is sorted in place (sorted counts them),
+// and a series carrying both samples and histograms is split into two
+// series with the same labels and metadata, the exemplars staying with the
+// samples. See docs/validation.md.
+func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, first string, sorted int) {
 	kept := req.Timeseries[:0]
+	var histHalves []writev2.TimeSeries // split-off histograms; rare
+	opts.symbolsUTF8 = validUTF8(req.Symbols)
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
-		p, found := pre[i]
+		p, found := opts.pre[i]
 		if !found {
-			p = lim.series(req.Symbols, ts)
+			p = opts.lim.series(req.Symbols, ts)
 		}
 		if p.kind == problemNone {
-			p = validateSeries(req.Symbols, ts)
+			p = validateSeries(req.Symbols, ts, opts)
+		}
+		if p.kind == problemUnsortedLabels {
+			if p = sortLabelRefs(req.Symbols, ts.LabelsRefs); p.kind == problemNone {
+				sorted++
+			}
 		}
 		if p.kind == problemNone {
+			if len(ts.Samples) > 0 && len(ts.Histograms) > 0 {
+				histHalves = append(histHalves, writev2.TimeSeries{
+					LabelsRefs: ts.LabelsRefs, Histograms: ts.Histograms, Metadata: ts.Metadata,
+				})
+				ts.Histograms = nil
+			}
 			kept = append(kept, *ts)
 			continue
 		}
@@ -118,19 +176,22 @@ func validateRequest(req *writev2.Request, lim *limits, pre map[int]problem) (re
 		rejected++
 	}
 	clear(req.Timeseries[len(kept):])
-	req.Timeseries = kept
-	return rejected, first
+	req.Timeseries = append(kept, histHalves...)
+	return rejected, first, sorted
 }
 
-// validateSeries checks one series against symbols.
-func validateSeries(symbols []string, ts *writev2.TimeSeries) problem {
+// validateSeries checks one series against symbols. It returns
+// problemUnsortedLabels only when that is the series' only problem once its
+// labels are sorted, apart from duplicate names (see sortLabelRefs).
+func validateSeries(symbols []string, ts *writev2.TimeSeries, opts validationOpts) problem {
 	refs := ts.LabelsRefs
 	if len(refs)%2 != 0 {
 		return problem{kind: problemOddLabelRefs, n1: len(refs)}
 	}
 	var (
-		prev    string
-		hasName bool
+		prev     string
+		hasName  bool
+		unsorted bool
 	)
 	for i := 0; i < len(refs); i += 2 {
 		nameRef, valueRef := refs[i], refs[i+1]
@@ -149,7 +210,7 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries) problem {
 				return problem{kind: problemDuplicateLabel, s1: name}
 			}
 			if name < prev {
-				return problem{kind: problemUnsortedLabels, s1: name, s2: prev}
+				unsorted = true
 			}
 		}
 		prev = name
@@ -159,15 +220,25 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries) problem {
 			}
 			hasName = true
 		}
+		if opts.legacyNames || !opts.symbolsUTF8 {
+			if p := checkLabelText(name, symbols[valueRef], opts); p.kind != problemNone {
+				return p
+			}
+		}
 	}
 	if !hasName {
 		return problem{kind: problemMissingName}
 	}
 	switch {
-	case len(ts.Samples) > 0 && len(ts.Histograms) > 0:
-		return problem{kind: problemSamplesAndHistograms, n1: len(ts.Samples), n2: len(ts.Histograms)}
-	case len(ts.Samples) == 0 && len(ts.Histograms) == 0 && len(ts.Exemplars) == 0:
+	case len(ts.Samples) == 0 && len(ts.Histograms) == 0 && len(ts.Exemplars) > 0:
+		return problem{kind: problemExemplarsOnly, n1: len(ts.Exemplars)}
+	case len(ts.Samples) == 0 && len(ts.Histograms) == 0:
 		return problem{kind: problemNoData}
+	}
+	if len(ts.Histograms) > 0 {
+		if p := checkHistograms(ts.Histograms); p.kind != problemNone {
+			return p
+		}
 	}
 	for i := range ts.Exemplars {
 		erefs := ts.Exemplars[i].LabelsRefs
@@ -179,12 +250,23 @@ func validateSeries(symbols []string, ts *writev2.TimeSeries) problem {
 				return problem{kind: problemExemplarRefRange, n1: i, n2: int(r)}
 			}
 		}
+		if p := checkExemplarLabels(symbols, i, erefs); p.kind != problemNone {
+			return p
+		}
 	}
 	if int64(ts.Metadata.HelpRef) >= int64(len(symbols)) {
 		return problem{kind: problemMetadataRefRange, s1: "help", n1: int(ts.Metadata.HelpRef)}
 	}
 	if int64(ts.Metadata.UnitRef) >= int64(len(symbols)) {
 		return problem{kind: problemMetadataRefRange, s1: "unit", n1: int(ts.Metadata.UnitRef)}
+	}
+	if !opts.symbolsUTF8 {
+		if p := checkUnitText(symbols[ts.Metadata.UnitRef]); p.kind != problemNone {
+			return p
+		}
+	}
+	if unsorted {
+		return problem{kind: problemUnsortedLabels}
 	}
 	return problem{}
 }
@@ -219,7 +301,9 @@ func symbolOrRef(symbols []string, ref uint32, quoted bool) string {
 		return "<ref " + strconv.FormatUint(uint64(ref), 10) + " out of range>"
 	}
 	s := truncate(symbols[ref], maxRenderedValue)
-	if quoted {
+	// Names outside the legacy charset are quoted, as Prometheus renders
+	// UTF-8 names, so an invalid name shows escaped.
+	if quoted || !isLegacyName(s, false) {
 		return strconv.Quote(s)
 	}
 	return s

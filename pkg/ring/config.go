@@ -66,10 +66,15 @@ type Config struct {
 	DeadNodeReclaimTime time.Duration `yaml:"dead_node_reclaim_time"`
 }
 
+// DefaultBindAddress is the gossip address when the binary sets none: every
+// interface, advertised on a private IP (the distributor's port; ingesters
+// use :7947 so that both run on one host).
+const DefaultBindAddress = ":7946"
+
 // DefaultConfig returns the defaults also used by RegisterFlags.
 func DefaultConfig() Config {
 	return Config{
-		BindAddress:          "127.0.0.1:7946",
+		BindAddress:          DefaultBindAddress,
 		PartitionCount:       271,
 		Load:                 1.25,
 		ReplicationFactor:    20,
@@ -86,10 +91,15 @@ func DefaultConfig() Config {
 }
 
 // RegisterFlags registers every field on fs as prefix+name with the values of
-// DefaultConfig as defaults (the binaries use the prefix "memberlist.").
+// DefaultConfig as defaults (the binaries use the prefix "memberlist."),
+// except the bind address, which defaults to c.BindAddress when the binary
+// set one before (each binary has its own port).
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	d := DefaultConfig()
-	fs.StringVar(&c.BindAddress, prefix+"bind-address", d.BindAddress, "host:port to bind gossip (TCP and UDP) to; port 0 picks a free port.")
+	if c.BindAddress != "" {
+		d.BindAddress = c.BindAddress
+	}
+	fs.StringVar(&c.BindAddress, prefix+"bind-address", d.BindAddress, "host:port to bind gossip (TCP and UDP) to; an empty host is every interface (advertised on a private IP, or set --memberlist.advertise-address); port 0 picks a free port.")
 	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", d.AdvertiseAddress, "ip:port other members reach this node on (default: the bind address).")
 	c.Join = d.Join
 	fs.Var((*joinList)(&c.Join), prefix+"join", "Comma-separated host:port list of members to join (empty: this node is a seed).")

@@ -160,6 +160,11 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 	r.mu.Lock()
 	r.self.Address = ml.LocalNode().Address()
 	r.mu.Unlock()
+	if err := r.advertiseGRPCOn(ml.LocalNode().Addr); err != nil {
+		_ = ml.Shutdown()
+		r.stopLoop()
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
 	if err := r.metrics.register(reg); err != nil {
 		_ = ml.Shutdown()
 		r.stopLoop()
@@ -168,6 +173,36 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 	r.logger.Info("gossip bound", "role", role, "bind_address", r.bindAddr,
 		"advertise_address", r.self.Address, "state", state)
 	return r, nil
+}
+
+// advertiseGRPCOn replaces an ingester's gRPC address whose host is
+// unspecified (":9095", "0.0.0.0:9095", "[::]:9095": listening on every
+// interface) by ip, the address gossip advertises, so that distributors
+// can dial it. It runs before the node joins anyone.
+func (r *Ring) advertiseGRPCOn(ip net.IP) error {
+	if r.role != RoleIngester {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(r.self.GRPCAddress) // checked in New
+	if h := net.ParseIP(host); host != "" && (h == nil || !h.IsUnspecified()) {
+		return nil
+	}
+	addr := net.JoinHostPort(ip.String(), port)
+	meta, err := EncodeMeta(r.role, r.self.State, addr)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.self.GRPCAddress = addr
+	r.mu.Unlock()
+	r.meta.Store(&meta)
+	// memberlist read the metadata when it was created; nobody has joined
+	// yet, so this update reaches every member that ever sees this node.
+	if err := r.ml.UpdateNode(r.cfg.UpdateTimeout); err != nil {
+		return fmt.Errorf("advertise gRPC address %s: %w", addr, err)
+	}
+	r.logger.Info("advertising the gRPC address on the gossip IP", "grpc_address", addr)
+	return nil
 }
 
 // bind creates memberlist's network transport on addr ("host:port", port 0

@@ -313,3 +313,30 @@ func TestClusterLabelKeepsClustersApart(t *testing.T) {
 	require.Len(t, a.Members(), 1)
 	require.Len(t, b.Members(), 1)
 }
+
+// TestGRPCAddressOnEveryInterface: an ingester whose gRPC server listens
+// on every interface (the default :9095) is advertised on the IP gossip
+// advertises, which other members can dial; an explicit host is kept.
+func TestGRPCAddressOnEveryInterface(t *testing.T) {
+	for name, tc := range map[string]struct{ listen, want string }{
+		"empty host":    {":9095", "127.0.0.1:9095"},
+		"ipv4 any":      {"0.0.0.0:9095", "127.0.0.1:9095"},
+		"ipv6 any":      {"[::]:9095", "127.0.0.1:9095"},
+		"explicit host": {"10.1.2.3:9095", "10.1.2.3:9095"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ing := startNode(t, testConfig("ingester-a"), RoleIngester, tc.listen)
+			require.Equal(t, tc.want, ing.Self().GRPCAddress)
+			dist := startNode(t, testConfig("distributor-a", ing.BindAddress()), RoleDistributor, "")
+			require.NoError(t, ing.SetState(StateActive))
+			require.Eventually(t, func() bool {
+				for _, m := range dist.Members() {
+					if m.Name == "ingester-a" {
+						return m.GRPCAddress == tc.want && m.State == StateActive
+					}
+				}
+				return false
+			}, converge, tick, "the distributor never saw ingester-a at %s", tc.want)
+		})
+	}
+}

@@ -314,22 +314,3 @@ func validType(t model.MetricType) error {
 	}
 	return fmt.Errorf("unknown metric type %q", t)
 }
-
-// ReloadHandler serves POST /-/reload: it calls reload and answers 200 when
-// the new configuration is active, or 400 with the error when it was
-// rejected (the previous configuration stays active).
-func ReloadHandler(reload func() error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "use POST", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := reload(); err != nil {
-			http.Error(w, "failed to reload config: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, "config reloaded\n")
-	})
-}

@@ -33,9 +33,7 @@ type Manager struct {
 	reloadMu sync.Mutex // serialises Reload
 	active   atomic.Pointer[Ruleset]
 
-	lastSuccess   prometheus.Gauge
-	lastSuccessTS prometheus.Gauge
-	rulesActive   prometheus.Gauge
+	rulesActive prometheus.Gauge
 }
 
 // NewManager returns a Manager whose active ruleset is empty (every series
@@ -49,21 +47,13 @@ func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
 		logger:  logger,
 		metrics: NewMetrics(reg),
 		now:     time.Now,
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "promgov_config_last_reload_successful",
-			Help: "Whether the last rules configuration reload succeeded (1) or failed (0).",
-		}),
-		lastSuccessTS: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "promgov_config_last_reload_success_timestamp_seconds",
-			Help: "Unix time of the last successful rules configuration reload.",
-		}),
 		rulesActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "promgov_rules_active",
 			Help: "Number of rules in the active ruleset.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lastSuccess, m.lastSuccessTS, m.rulesActive)
+		reg.MustRegister(m.rulesActive)
 	}
 	empty, err := Compile(DefaultConfig(), m.metrics)
 	if err != nil {
@@ -75,8 +65,9 @@ func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
 }
 
 // Reload compiles cfg and makes it active. On error the previous ruleset
-// stays active, promgov_config_last_reload_successful becomes 0 and the
-// error (wrapping ErrInvalidConfig for configuration problems) is returned.
+// stays active and the error (wrapping ErrInvalidConfig for configuration
+// problems) is returned. Whether the whole configuration reload succeeded
+// is the binary's Reloader's to export (internal/proc).
 func (m *Manager) Reload(cfg Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
@@ -89,40 +80,20 @@ func (m *Manager) Reload(cfg Config) error {
 			now := m.now()
 			m.active.Store(&Ruleset{Engine: e, Hash: hash, LoadedAt: now})
 			m.metrics.forgetExcept(old.Engine.rules, e.rules)
-			m.lastSuccess.Set(1)
-			m.lastSuccessTS.Set(float64(now.UnixNano()) / 1e9)
 			m.rulesActive.Set(float64(e.Len()))
 			m.logger.Info("rules config reloaded", "rules", e.Len(), "hash", hash)
 			return nil
 		}
 	}
-	m.lastSuccess.Set(0)
 	m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
 	return fmt.Errorf("reload rules: %w", err)
 }
 
 // ReloadFile loads the rules section of the configuration file at path and
-// calls Reload; a file that cannot be read or parsed counts as a failed
-// reload too.
+// calls Reload; a file that cannot be read or parsed is a failed reload too.
 func (m *Manager) ReloadFile(path string) error {
 	cfg, err := LoadConfigFile(path)
 	if err != nil {
-		m.lastSuccess.Set(0)
-		m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
-		return fmt.Errorf("reload rules: %w", err)
-	}
-	return m.Reload(cfg)
-}
-
-// ReloadFrom calls load for a new configuration and makes it active (see
-// Reload). An error of load (an unreadable or invalid configuration file)
-// counts as a failed reload: the previous ruleset stays active.
-func (m *Manager) ReloadFrom(load func() (Config, error)) error {
-	cfg, err := load()
-	if err != nil {
-		m.reloadMu.Lock()
-		defer m.reloadMu.Unlock()
-		m.lastSuccess.Set(0)
 		m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
 		return fmt.Errorf("reload rules: %w", err)
 	}

@@ -15,14 +15,6 @@ func suggestionKey(s Suggestion) string {
 	return s.Kind + ":" + strings.Join(s.Metrics, ",") + ":" + strings.Join(s.Labels, ",")
 }
 
-func suggestionsByKey(ss []Suggestion) map[string]Suggestion {
-	out := make(map[string]Suggestion, len(ss))
-	for _, s := range ss {
-		out[suggestionKey(s)] = s
-	}
-	return out
-}
-
 // requireSafeSuggestions checks what every suggestion must be: saving at
 // least one series, ranked by savings, and with rules that match exactly the
 // metrics it names among every metric of the report (no rule applies to

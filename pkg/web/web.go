@@ -36,9 +36,19 @@ type Config struct {
 	EnablePprof bool `yaml:"enable_pprof"`
 }
 
+// DefaultListenAddress is the listen address when the binary sets none:
+// every interface, like Prometheus (the distributor's; ingesters use :9501).
+const DefaultListenAddress = ":9500"
+
 // RegisterFlags registers the flags under prefix (the binaries use "web.").
+// The listen address defaults to c.ListenAddress when the binary set one
+// before (each binary has its own port), else to DefaultListenAddress.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenAddress, prefix+"listen-address", "127.0.0.1:9500", "Address to listen on for the HTTP API, /metrics and probes.")
+	def := c.ListenAddress
+	if def == "" {
+		def = DefaultListenAddress
+	}
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", def, "Address to listen on for the HTTP API, /metrics and probes (host:port; an empty host is every interface).")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", 10*time.Second, "How long in-flight HTTP requests may take to finish on shutdown.")
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "How long a client may take to send request headers.")
 	fs.BoolVar(&c.EnablePprof, prefix+"enable-pprof", true, "Serve Go runtime profiles under /debug/pprof/ (CPU, heap, goroutines); --web.enable-pprof=false turns them off.")

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -36,7 +38,7 @@ func (u *MetricUse) AddLabels(names ...string) {
 		u.Labels = map[string]struct{}{}
 	}
 	for _, n := range names {
-		if n != "" && n != labels.MetricName && !strings.Contains(n, Placeholder) {
+		if n != "" && n != model.MetricNameLabel && !strings.Contains(n, Placeholder) {
 			u.Labels[n] = struct{}{}
 		}
 	}
@@ -251,7 +253,7 @@ func addSelector(r *Refs, vs *parser.VectorSelector, c walkCtx) {
 	use.AddLabels(c.labels...)
 	var nameMatchers []*labels.Matcher
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName {
+		if m.Name == model.MetricNameLabel {
 			nameMatchers = append(nameMatchers, m)
 			continue
 		}

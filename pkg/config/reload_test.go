@@ -1,0 +1,72 @@
+package config
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRestartFields: a reload applies the fields listed in
+// ReloadableFields and names every other changed field the binary reads
+// as needing a restart; fields the binary does not read are not named.
+func TestRestartFields(t *testing.T) {
+	const base = `
+backend: {url: http://p:9090/api/v1/write}
+cardinality:
+  window: 1h
+  limits:
+    defaults: {max_series_per_metric: 100}
+rules:
+  - name: drop-debug
+    relabel_configs: [{source_labels: [__name__], regex: 'debug_.*', action: drop}]
+usage:
+  drop_unused: {mode: shadow}
+`
+	for name, tc := range map[string]struct {
+		role Role
+		edit func(*Config)
+		want []string
+	}{
+		"ingester: limits and log level reload": {role: RoleIngester, edit: func(c *Config) {
+			c.Cardinality.Limits.Defaults.MaxSeriesPerMetric = 5
+			c.Cardinality.Limits.Exempt = []string{"up"}
+			c.LogLevel = "debug"
+		}},
+		"ingester: the WAL and the window need a restart": {role: RoleIngester, edit: func(c *Config) {
+			c.WAL.SyncPolicy = "always"
+			c.Cardinality.Window = 30 * 60e9
+			c.Cardinality.Limits.Defaults.MaxSeriesPerMetric = 5
+		}, want: []string{"wal.sync_policy", "cardinality.window"}},
+		"ingester: distributor sections are not its business": {role: RoleIngester, edit: func(c *Config) {
+			c.Rules.Rules = nil
+			c.Usage.DropUnused.Mode = "enforce"
+			c.Distributor.RemoteWrite.DefaultTenant = "x"
+		}},
+		"distributor: rules, usage sources and policy reload": {role: RoleDistributor, edit: func(c *Config) {
+			c.Rules.Rules = nil
+			c.Usage.DropUnused.Mode = "enforce"
+			c.Usage.Dashboards.Paths = []string{"/x"}
+		}},
+		"distributor: the tap and the listen address need a restart": {role: RoleDistributor, edit: func(c *Config) {
+			c.Usage.Queries.BackendURL = "http://p:9090"
+			c.Web.ListenAddress = ":1"
+			c.Rules.TypeCacheSize = 7
+		}, want: []string{"web.listen_address", "rules_type_cache_size", "usage.queries.backend_url"}},
+		"distributor: ingester sections are not its business": {role: RoleDistributor, edit: func(c *Config) {
+			c.WAL.SyncPolicy = "always"
+			c.Backend.URL = "http://q/api/v1/write"
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := writeFile(t, base)
+			running, err := Parse(tc.role, []string{"--config.file=" + file}, &bytes.Buffer{})
+			require.NoError(t, err)
+			next, err := Parse(tc.role, []string{"--config.file=" + file}, &bytes.Buffer{})
+			require.NoError(t, err)
+			require.Empty(t, RestartFields(tc.role, running, next), "an unchanged file needs nothing")
+			tc.edit(next)
+			require.ElementsMatch(t, tc.want, RestartFields(tc.role, running, next))
+		})
+	}
+}
