@@ -172,8 +172,9 @@ run_vmagent() { # RUN_INDEX
 echo "bench-e2e: $RUNS run(s) of $DURATION; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out${VMAGENT:+; vmagent: $VMAGENT}" >&2
 : >"$TOP/results.jsonl"
 for r in $(seq 1 "$RUNS"); do
-  run_promgov "$r" | tee -a "$TOP/results.jsonl"
-  [ -z "$VMAGENT" ] || run_vmagent "$r" | tee -a "$TOP/results.jsonl"
+  # Not in a pipeline: a subshell would hide the started PIDs from cleanup.
+  run_promgov "$r" >>"$TOP/results.jsonl"; tail -n 1 "$TOP/results.jsonl"
+  if [ -n "$VMAGENT" ]; then run_vmagent "$r" >>"$TOP/results.jsonl"; tail -n 1 "$TOP/results.jsonl"; fi
 done
 
 python3 - "$TOP/results.jsonl" <<'PY'
