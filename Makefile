@@ -126,7 +126,9 @@ run: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./pkg/...
 
-# End-to-end samples per CPU-second of a local cluster (see the script).
+# End-to-end samples per CPU-second of a local cluster against an in-repo
+# null sink; VMAGENT=<path> runs vmagent on the same workload and prints the
+# ratio. RUNS=3 for medians; see the script for the other knobs.
 bench-e2e: build
 	./deploy/local/bench-e2e.sh
 

@@ -1,4 +1,4 @@
-# Shared by run.sh and bench-e2e.sh: start a local promgov cluster on
+# Used by run.sh: start a local promgov cluster on
 # 127.0.0.1 and stop everything it started. Source it; set RUN_DIR and BIN,
 # then call set_ports.
 

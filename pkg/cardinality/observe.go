@@ -39,7 +39,7 @@ func (t *Tracker) Observe(s *Series, now time.Time) Decision {
 	epoch := epochOf(now, t.sub)
 	h := s.Hash
 	if h == 0 {
-		h = s.Labels.Hash()
+		h = s.labels().Hash()
 	}
 	for {
 		tn := t.tenant(s.Tenant)
@@ -56,6 +56,14 @@ func (t *Tracker) Observe(s *Series, now time.Time) Decision {
 			return d
 		}
 	}
+}
+
+// labels returns s.Labels, built from s.LabelsFrom when empty.
+func (s *Series) labels() labels.Labels {
+	if s.Labels.IsEmpty() && s.LabelsFrom != nil {
+		return s.LabelsFrom.Labels()
+	}
+	return s.Labels
 }
 
 // observeMetric does Observe's work under m.mu. ok is false when m was swept
@@ -83,7 +91,7 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 	}
 
 	var buf [16]labelObs
-	obs := t.labelObs(m, s.Labels, buf[:0])
+	obs := t.labelObs(m, s.labels(), buf[:0])
 
 	v := verdict{kind: -1}
 	if !existing && m.lim.limited() {

@@ -25,10 +25,20 @@ type Series struct {
 	// Labels is the full label set; label values feed the per-label sketches
 	// and the max_values_per_label limit. It is not retained.
 	Labels labels.Labels
+	// LabelsFrom, when Labels is empty, builds the label set on demand:
+	// Observe asks for it only for a series it has not yet counted in the
+	// current sub-window, so a series sent again costs no label set.
+	LabelsFrom LabelSource
 	// Samples counts the samples and histograms of the series in the batch.
 	Samples int
 	// Bytes is the series' share of the batch's encoded size.
 	Bytes int
+}
+
+// LabelSource builds one series' label set; see Series.LabelsFrom. Observe
+// calls it from the goroutine that called Observe.
+type LabelSource interface {
+	Labels() labels.Labels
 }
 
 // Decision is Observe's verdict on one series.

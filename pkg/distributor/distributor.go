@@ -289,16 +289,12 @@ func (d *Distributor) logRules(ctx context.Context, tenant string, series int, s
 }
 
 func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*ingesterv1.PushResponse, error) {
-	payload, err := p.payload()
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encode batch: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
 	defer cancel()
 	start := time.Now()
 	resp, err := d.pusher.Push(ctx, p.owner.GRPCAddress, &ingesterv1.PushRequest{
 		Tenant:   tenant,
-		Request:  payload,
+		Series:   p.batch,
 		Metadata: ingester.MetadataToProto(p.metadata),
 	})
 	d.m.pushDuration.WithLabelValues(status.Code(err).String()).Observe(time.Since(start).Seconds())

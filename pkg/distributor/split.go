@@ -3,8 +3,11 @@ package distributor
 import (
 	"errors"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
+	"github.com/promgov/promgov/pkg/record"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -13,20 +16,13 @@ import (
 // errNoIngesters is returned when the ring has no ACTIVE ingester.
 var errNoIngesters = errors.New("no ACTIVE ingester in the ring; retry later")
 
-// part is what one ingester receives from one request.
+// part is what one ingester receives from one request: its series as a
+// batch of pkg/record entries, and family metadata.
 type part struct {
 	owner    ring.Member
-	builder  *remotewrite.Builder
+	batch    []byte
 	series   int
 	metadata []prompb.MetricMetadata
-}
-
-func (p *part) payload() ([]byte, error) {
-	if p.series == 0 {
-		return nil, nil
-	}
-	req := p.builder.Request()
-	return req.Marshal()
 }
 
 // governance is what split needs to apply the rules; a nil *governance (or
@@ -53,7 +49,16 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 	if gov != nil && gov.eng == nil && gov.drop == nil {
 		gov = nil
 	}
-	var key []byte
+	var (
+		key     []byte
+		scratch []byte
+		sb      = labels.NewScratchBuilder(16)
+		ls      labels.Labels
+	)
+	add := func(p *part, lbls labels.Labels, ts *writev2.TimeSeries) {
+		p.batch, scratch = record.AppendV2(p.batch, scratch, lbls, ts, dec.Request.Symbols)
+		p.series++
+	}
 	get := func(name string) (*part, error) {
 		key = ring.Key(key[:0], tenant, name)
 		owner, ok := placement.Owner(key)
@@ -62,7 +67,7 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 		}
 		p, ok := parts[owner.Name]
 		if !ok {
-			p = &part{owner: owner, builder: remotewrite.NewBuilder()}
+			p = &part{owner: owner}
 			parts[owner.Name] = p
 		}
 		return p, nil
@@ -75,8 +80,8 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 			if err != nil {
 				return nil, err
 			}
-			p.builder.AddSeries(&dec.Request, ts)
-			p.series++
+			remotewrite.SeriesLabels(&sb, &dec.Request, ts, &ls)
+			add(p, ls, ts)
 			continue
 		}
 		res := rules.Result{Action: rules.Kept}
@@ -97,8 +102,7 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 			if err != nil {
 				return nil, err
 			}
-			p.builder.AddSeriesWithLabels(&dec.Request, ts, res.Labels)
-			p.series++
+			add(p, res.Labels, ts)
 		default:
 			if gov.dropUnused(name, ts) {
 				continue
@@ -107,8 +111,11 @@ func split(placement *ring.Placement, tenant string, dec *remotewrite.Decoded, g
 			if err != nil {
 				return nil, err
 			}
-			p.builder.AddSeries(&dec.Request, ts)
-			p.series++
+			if res.Labels.IsEmpty() { // no rules ran: only the drop policy
+				remotewrite.SeriesLabels(&sb, &dec.Request, ts, &ls)
+				res.Labels = ls
+			}
+			add(p, res.Labels, ts)
 		}
 	}
 	for _, md := range dec.Metadata {

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // BenchmarkClientEncode measures what the Client does to one request of
@@ -26,9 +29,11 @@ func BenchmarkClientEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := bufs.encode(req); err != nil {
+			raw, err := bufs.marshal(req)
+			if err != nil {
 				b.Fatal(err)
 			}
+			bufs.compress(raw)
 		}
 	})
 	b.Run("v1", func(b *testing.B) {
@@ -39,11 +44,35 @@ func BenchmarkClientEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := bufs.encode(req); err != nil {
+			raw, err := bufs.marshal(req)
+			if err != nil {
 				b.Fatal(err)
 			}
+			bufs.compress(raw)
 		}
 	})
+	// The same request held in pkg/record's batch form, as the Forwarder
+	// holds it since issue 12.
+	rb := batchPayload{batch: record.FromV2(nil, &batch.Request), sent: countsOf(&batch.Request), md: batch.Metadata}
+	for _, proto := range []int{ProtocolV2, ProtocolV1} {
+		b.Run(fmt.Sprintf("batch-v%d", proto), func(b *testing.B) {
+			b.ReportAllocs()
+			var bufs encodeBuffers
+			for b.Loop() {
+				var raw []byte
+				var err error
+				if proto == ProtocolV2 {
+					raw, _, err = rb.v2(&bufs)
+				} else {
+					raw, _, err = rb.v1(&bufs)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				bufs.compress(raw)
+			}
+		})
+	}
 }
 
 // BenchmarkForwarderThroughput appends 100-sample batches to a Forwarder

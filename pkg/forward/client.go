@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // Remote Write HTTP header names and values.
@@ -70,11 +72,6 @@ type Client struct {
 	protocol  atomic.Int32
 	bufs      sync.Pool // *encodeBuffers
 	m         clientMetrics
-}
-
-type encodeBuffers struct {
-	proto  []byte
-	snappy []byte
 }
 
 // NewClient validates cfg and returns a Client. logger may be nil (discard);
@@ -149,21 +146,32 @@ func (c *Client) Close(context.Context) error {
 // same batch again as 1.0 before Send returns, so the batch that revealed
 // the receiver's protocol is not lost.
 func (c *Client) Send(ctx context.Context, tenant string, req *writev2.Request, meta []prompb.MetricMetadata) error {
+	return c.send(ctx, tenant, v2Payload{req: req, md: meta})
+}
+
+// SendBatch is Send for a batch in pkg/record's form (see BatchSender).
+func (c *Client) SendBatch(ctx context.Context, tenant string, batch []byte, sent Counts, meta []prompb.MetricMetadata) error {
+	return c.send(ctx, tenant, batchPayload{batch: batch, sent: sent, md: meta})
+}
+
+func (c *Client) send(ctx context.Context, tenant string, p payload) error {
 	if c.Protocol() == ProtocolV1 {
-		return c.sendV1(ctx, tenant, req, meta)
+		return c.sendV1(ctx, tenant, p)
 	}
-	req2, left, err := attachMetadata(req, meta)
+	bufs := c.bufs.Get().(*encodeBuffers)
+	defer c.bufs.Put(bufs)
+	raw, left, err := p.v2(bufs)
 	if err != nil {
-		return fmt.Errorf("attach metadata: %w", err)
+		return err
 	}
 	if len(left) > 0 {
 		// 2.0 has no family-level metadata: deliver the rest as 1.0.
-		err := c.sendV1(ctx, tenant, &writev2.Request{}, left)
+		err := c.sendV1(ctx, tenant, v2Payload{req: &writev2.Request{}, md: left})
 		switch {
 		case err == nil:
 		case IsRecoverable(err) || ctx.Err() != nil:
 			return fmt.Errorf("send metadata: %w", err)
-		case len(req.Timeseries) == 0:
+		case !p.hasSeries():
 			c.m.metadataDropped.WithLabelValues(dropReason(err)).Add(float64(len(left)))
 			return fmt.Errorf("send metadata: %w", err)
 		default:
@@ -172,23 +180,23 @@ func (c *Client) Send(ctx context.Context, tenant string, req *writev2.Request, 
 				"tenant", tenant, "metadata", len(left), "err", err)
 		}
 	}
-	if len(req.Timeseries) == 0 {
+	if !p.hasSeries() {
 		return nil
 	}
-	sent := countsOf(req)
-	ans, err := c.post(ctx, tenant, ProtocolV2, req2)
+	sent := p.counts()
+	ans, err := c.post(ctx, tenant, ProtocolV2, bufs, raw)
 	var he *HTTPError
 	switch {
 	case err == nil:
 		written, present := readWritten(ans.header, sent, noneWritten)
 		if !present {
 			c.fallBack("no_written_headers", "backend answered remote write 2.0 with 2xx but without X-Prometheus-Remote-Write-*-Written headers, so it stored nothing (a 1.0 receiver); re-sending the batch and using remote write 1.0 from now on")
-			return c.sendV1(ctx, tenant, req, meta)
+			return c.sendV1(ctx, tenant, p)
 		}
 		return c.partial(tenant, ans.status, sent, written, nil)
 	case errors.As(err, &he) && he.Status == http.StatusUnsupportedMediaType:
 		c.fallBack("415", "backend answered 415 to remote write 2.0; re-sending the batch and using remote write 1.0 from now on")
-		return c.sendV1(ctx, tenant, req, meta)
+		return c.sendV1(ctx, tenant, p)
 	case errors.As(err, &he) && !IsRecoverable(err):
 		// 2.0: a header missing from a 4xx answer means none of that kind
 		// was written.
@@ -254,16 +262,18 @@ func allWritten(n int) int { return n }
 // sendV1 converts and posts a batch as Remote Write 1.0. Written headers
 // are read when the receiver sends them (the 1.0 specification has none):
 // on a 2xx a missing one means all of that kind was written, on a 4xx none.
-func (c *Client) sendV1(ctx context.Context, tenant string, req *writev2.Request, meta []prompb.MetricMetadata) error {
-	v1, err := ToV1(req, meta)
+func (c *Client) sendV1(ctx context.Context, tenant string, p payload) error {
+	bufs := c.bufs.Get().(*encodeBuffers)
+	defer c.bufs.Put(bufs)
+	raw, any, err := p.v1(bufs)
 	if err != nil {
-		return fmt.Errorf("convert to remote write 1.0: %w", err)
+		return err
 	}
-	if len(v1.Timeseries) == 0 && len(v1.Metadata) == 0 {
+	if !any {
 		return nil
 	}
-	sent := countsOf(req)
-	ans, err := c.post(ctx, tenant, ProtocolV1, v1)
+	sent := p.counts()
+	ans, err := c.post(ctx, tenant, ProtocolV1, bufs, raw)
 	var he *HTTPError
 	switch {
 	case err == nil:
@@ -281,15 +291,23 @@ func (c *Client) sendV1(ctx context.Context, tenant string, req *writev2.Request
 	}
 }
 
+// encodeBuffers are one request's encoding buffers, pooled by the Client.
+type encodeBuffers struct {
+	proto  []byte
+	snappy []byte
+	v1     record.V1Encoder
+	v2     record.V2Encoder
+}
+
 // marshaler is what both protocol's request types offer.
 type marshaler interface {
 	Size() int
 	MarshalToSizedBuffer([]byte) (int, error)
 }
 
-// encode marshals msg and snappy-compresses it into b's buffers. The
-// result is valid until the next call.
-func (b *encodeBuffers) encode(msg marshaler) ([]byte, error) {
+// marshal marshals msg into b.proto. The result is valid until the next
+// call.
+func (b *encodeBuffers) marshal(msg marshaler) ([]byte, error) {
 	size := msg.Size()
 	if cap(b.proto) < size {
 		b.proto = make([]byte, size)
@@ -306,8 +324,13 @@ func (b *encodeBuffers) encode(msg marshaler) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal: %w: %w", ErrInvalidBatch, err)
 	}
-	b.snappy = snappy.Encode(b.snappy[:cap(b.snappy)], raw[size-n:])
-	return b.snappy, nil
+	return raw[size-n:], nil
+}
+
+// compress snappy-compresses raw into b.snappy.
+func (b *encodeBuffers) compress(raw []byte) []byte {
+	b.snappy = snappy.Encode(b.snappy[:cap(b.snappy)], raw)
+	return b.snappy
 }
 
 // answer is the status and headers of the backend's HTTP answer.
@@ -316,17 +339,12 @@ type answer struct {
 	header http.Header
 }
 
-// post encodes msg and performs one HTTP request, classifying the outcome:
+// post compresses raw and performs one HTTP request, classifying the outcome:
 // nil error for a 2xx, a *RecoverableError for 5xx, 429 and network
 // errors, an *HTTPError otherwise. The answer is valid whenever the backend
 // answered, whatever the status.
-func (c *Client) post(ctx context.Context, tenant string, proto int, msg marshaler) (answer, error) {
-	bufs := c.bufs.Get().(*encodeBuffers)
-	defer c.bufs.Put(bufs)
-	body, err := bufs.encode(msg)
-	if err != nil {
-		return answer{}, err
-	}
+func (c *Client) post(ctx context.Context, tenant string, proto int, bufs *encodeBuffers, raw []byte) (answer, error) {
+	body := bufs.compress(raw)
 
 	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()

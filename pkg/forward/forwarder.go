@@ -10,9 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // Batch is what the ingester hands to the Forwarder: one tenant's series in
@@ -182,17 +185,17 @@ func (f *Forwarder) Append(ctx context.Context, b Batch) error {
 			break
 		}
 	}
-	f.distribute(b.Tenant, req, b.Metadata, 0)
+	f.distribute(b.Tenant, record.FromV2(nil, req), b.Metadata, 0)
 	return nil
 }
 
-// appendRecord queues the batch decoded from WAL record seq, waiting (not
+// appendRecord queues the batch read from WAL record seq, waiting (not
 // failing) while Config.MaxPendingSamples would be exceeded: with a WAL the
 // bound limits how far the reader runs ahead of the backend, and data not
 // yet read waits safely on disk. It fails only when ctx ends. The caller
 // is the single WAL reader goroutine.
-func (f *Forwarder) appendRecord(ctx context.Context, b *Batch, seq uint64) error {
-	n := int64(batchCount(&b.Request))
+func (f *Forwarder) appendRecord(ctx context.Context, r *walRecord, seq uint64) error {
+	n := int64(r.count)
 	for {
 		cur := f.pending.Load()
 		if cur == 0 || cur+n <= int64(f.cfg.MaxPendingSamples) {
@@ -205,7 +208,7 @@ func (f *Forwarder) appendRecord(ctx context.Context, b *Batch, seq uint64) erro
 		}
 	}
 	f.pending.Add(n)
-	f.distribute(b.Tenant, &b.Request, b.Metadata, seq)
+	f.distribute(r.tenant, r.batch, r.meta, seq)
 	return nil
 }
 
@@ -229,50 +232,65 @@ func (f *Forwarder) settle(p *pendingRequest) {
 	}
 }
 
-// distribute hands the (validated) series and metadata to their shards.
-// Family metadata goes to every shard holding a series of that family, or
-// to a shard chosen by family name when no series of it is in the batch.
-// seq is the WAL record the batch came from (ignored without a WAL).
-func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []prompb.MetricMetadata, seq uint64) {
+// placed is one entry of a batch and the shard it goes to.
+type placed struct {
+	shard int
+	e     record.Entry
+}
+
+// distribute hands the series (entries of a validated batch) and metadata
+// to their shards. Family metadata goes to every shard holding a series of
+// that family, or to a shard chosen by family name when no series of it is
+// in the batch. seq is the WAL record the batch came from (ignored without
+// a WAL).
+func (f *Forwarder) distribute(tenant string, batch []byte, meta []prompb.MetricMetadata, seq uint64) {
 	f.layoutMu.RLock()
 	defer f.layoutMu.RUnlock()
 	set := f.cur
-	f.load.in.Add(int64(batchCount(req)))
-	shardIdx := make([]int, len(req.Timeseries))
-	perShard := make([]int, len(set.shards))
-	for i := range req.Timeseries {
-		shardIdx[i] = set.shardOf(tenant, req.Timeseries[i].LabelsRefs, req.Symbols)
-		perShard[shardIdx[i]]++
-	}
+	th := xxhash.Sum64String(tenant)
+	var (
+		entries  []placed
+		perShard = make([]int, len(set.shards))
+		idx      record.MetaIndex
+		metaKeys map[metaKey]struct{}
+		used     map[*prompb.MetricMetadata]struct{}
+	)
 	metaShards := make([][]*prompb.MetricMetadata, len(set.shards))
 	if len(meta) > 0 {
-		idx := newMetaIndex(meta)
-		type key struct {
-			m     *prompb.MetricMetadata
-			shard int
+		idx = record.NewMetaIndex(meta)
+		metaKeys = make(map[metaKey]struct{})
+		used = make(map[*prompb.MetricMetadata]struct{})
+	}
+	total := 0
+	it := record.NewIter(batch)
+	for it.Next() {
+		e := it.Entry()
+		si := set.shardOf(th, e.Hash)
+		entries = append(entries, placed{shard: si, e: *e})
+		perShard[si]++
+		total += e.Count()
+		if idx == nil {
+			continue
 		}
-		seen := make(map[key]struct{})
-		used := make(map[*prompb.MetricMetadata]struct{})
-		for i := range req.Timeseries {
-			m := idx.lookup(metricName(req.Timeseries[i].LabelsRefs, req.Symbols))
-			if m == nil {
-				continue
-			}
-			used[m] = struct{}{}
-			k := key{m, shardIdx[i]}
-			if _, ok := seen[k]; !ok {
-				seen[k] = struct{}{}
-				metaShards[k.shard] = append(metaShards[k.shard], m)
-			}
+		m := idx.Lookup(string(record.MetricName(e.Series)))
+		if m == nil {
+			continue
 		}
-		for i := range meta {
-			m := &meta[i]
-			if _, ok := used[m]; ok || idx[m.MetricFamilyName] != m {
-				continue
-			}
-			sh := set.metaShardOf(tenant, m.MetricFamilyName)
-			metaShards[sh] = append(metaShards[sh], m)
+		used[m] = struct{}{}
+		k := metaKey{m, si}
+		if _, ok := metaKeys[k]; !ok {
+			metaKeys[k] = struct{}{}
+			metaShards[si] = append(metaShards[si], m)
 		}
+	}
+	f.load.in.Add(int64(total))
+	for i := range meta {
+		m := &meta[i]
+		if _, ok := used[m]; ok || idx[m.MetricFamilyName] != m {
+			continue
+		}
+		sh := set.metaShardOf(tenant, m.MetricFamilyName)
+		metaShards[sh] = append(metaShards[sh], m)
 	}
 
 	now := time.Now()
@@ -288,13 +306,13 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 				p.addMetadata(m)
 			}
 		}
-		for i := range req.Timeseries {
-			if shardIdx[i] != si {
+		for i := range entries {
+			if entries[i].shard != si {
 				continue
 			}
 			p := s.builder(tenant, now)
 			f.attach(p, seq)
-			p.addSeries(&req.Timeseries[i], req.Symbols)
+			p.addEntry(&entries[i].e)
 			if p.count() >= f.cfg.MaxSamplesPerSend {
 				s.seal(tenant)
 			}
@@ -302,6 +320,12 @@ func (f *Forwarder) distribute(tenant string, req *writev2.Request, meta []promp
 		s.mu.Unlock()
 		s.signal()
 	}
+}
+
+// metaKey is one family's metadata on one shard.
+type metaKey struct {
+	m     *prompb.MetricMetadata
+	shard int
 }
 
 // Run starts the shards and the shard scaler and blocks until ctx is done.

@@ -3,6 +3,10 @@ package forward
 import (
 	"math"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // Shard scaling. The Forwarder starts with Config.MinShards shards and,
@@ -151,7 +155,6 @@ func (f *Forwarder) reshard(n int) {
 // move re-places the series and metadata of p, taken from a retired shard,
 // on set's shards, carrying its WAL records along; f.layoutMu is held.
 func (f *Forwarder) move(set *shardSet, p *pendingRequest) {
-	symbols := p.symbols.Symbols()
 	touched := make([]bool, len(set.shards))
 	carries := make(map[*pendingRequest]struct{}) // requests that reference p's records
 	builder := func(si int) *pendingRequest {
@@ -169,13 +172,15 @@ func (f *Forwarder) move(set *shardSet, p *pendingRequest) {
 		touched[si] = true
 		return b
 	}
-	for i := range p.series {
-		ts := &p.series[i]
-		si := set.shardOf(p.tenant, ts.LabelsRefs, symbols)
+	th := xxhash.Sum64String(p.tenant)
+	it := record.NewIter(p.batch)
+	for it.Next() {
+		e := it.Entry()
+		si := set.shardOf(th, e.Hash)
 		s := set.shards[si]
 		s.mu.Lock()
 		b := builder(si)
-		b.addSeries(ts, symbols)
+		b.addEntry(e)
 		if b.count() >= f.cfg.MaxSamplesPerSend {
 			s.seal(p.tenant)
 		}

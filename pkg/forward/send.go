@@ -3,8 +3,11 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // loadStats is what the shards did since the scaler last looked.
@@ -23,7 +26,7 @@ func (l *loadStats) take() (in, out int64, busy time.Duration) {
 // ctx (the flush deadline) ends. Every attempt passes the Forwarder's gate,
 // so while the backend fails only one request at a time reaches it.
 func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
-	req := p.request()
+	send := f.sendFunc(p)
 	for attempt := 0; ; attempt++ {
 		t, err := f.gate.pass(ctx)
 		if err != nil {
@@ -31,7 +34,7 @@ func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
 			return
 		}
 		start := time.Now()
-		err = f.sender.Send(ctx, p.tenant, req, p.meta)
+		err = send(ctx)
 		elapsed := time.Since(start)
 		var pe *PartialWriteError
 		switch {
@@ -96,6 +99,20 @@ func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
 			return
 		}
 	}
+}
+
+// sendFunc returns how to send p: as it is to a BatchSender, else converted
+// once to the generated types.
+func (f *Forwarder) sendFunc(p *pendingRequest) func(context.Context) error {
+	if bs, ok := f.sender.(BatchSender); ok {
+		return func(ctx context.Context) error { return bs.SendBatch(ctx, p.tenant, p.batch, p.counts(), p.meta) }
+	}
+	req, _, err := record.ToV2Request(p.batch, nil)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+		return func(context.Context) error { return err }
+	}
+	return func(ctx context.Context) error { return f.sender.Send(ctx, p.tenant, req, p.meta) }
 }
 
 // answered records, for the shard scaler, that the backend answered for p

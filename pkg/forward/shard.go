@@ -7,17 +7,17 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // pendingRequest is one request for one tenant under construction or
-// waiting to be sent. Its series are re-symbolized into its own table.
+// waiting to be sent: series in pkg/record's batch form, appended entry by
+// entry (never re-symbolised; the Client encodes it once per send).
 type pendingRequest struct {
 	tenant     string
 	created    time.Time
-	symbols    writev2.SymbolsTable
-	refs       []uint32 // arena for label refs of series and exemplars
-	series     []writev2.TimeSeries
+	batch      []byte // record entries
 	meta       []prompb.MetricMetadata
 	metaSeen   map[string]struct{}
 	samples    int
@@ -27,50 +27,23 @@ type pendingRequest struct {
 }
 
 func newPendingRequest(tenant string, now time.Time) *pendingRequest {
-	return &pendingRequest{tenant: tenant, created: now, symbols: writev2.NewSymbolTable()}
+	return &pendingRequest{tenant: tenant, created: now}
 }
 
 // count is the capacity cost: samples + histograms + exemplars.
 func (p *pendingRequest) count() int { return p.samples + p.histograms + p.exemplars }
 
-// symbolizeRefs appends refs, translated from symbols into p's table, to the
-// arena and returns the new slice.
-func (p *pendingRequest) symbolizeRefs(refs []uint32, symbols []string) []uint32 {
-	if len(refs) == 0 {
-		return nil
-	}
-	start := len(p.refs)
-	for _, r := range refs {
-		p.refs = append(p.refs, p.symbols.Symbolize(symbols[r]))
-	}
-	return p.refs[start:len(p.refs):len(p.refs)]
+// counts is what the request's series carry.
+func (p *pendingRequest) counts() Counts {
+	return Counts{Samples: p.samples, Histograms: p.histograms, Exemplars: p.exemplars}
 }
 
-// addSeries re-symbolizes ts (already validated against symbols) into p.
-// Sample and histogram slices are shared, not copied.
-func (p *pendingRequest) addSeries(ts *writev2.TimeSeries, symbols []string) {
-	out := writev2.TimeSeries{
-		LabelsRefs: p.symbolizeRefs(ts.LabelsRefs, symbols),
-		Samples:    ts.Samples,
-		Histograms: ts.Histograms,
-	}
-	if len(ts.Exemplars) > 0 {
-		out.Exemplars = make([]writev2.Exemplar, len(ts.Exemplars))
-		for i, e := range ts.Exemplars {
-			out.Exemplars[i] = writev2.Exemplar{LabelsRefs: p.symbolizeRefs(e.LabelsRefs, symbols), Value: e.Value, Timestamp: e.Timestamp}
-		}
-	}
-	if hasMetadata(ts.Metadata) {
-		out.Metadata = writev2.Metadata{
-			Type:    ts.Metadata.Type,
-			HelpRef: p.symbols.Symbolize(symbols[ts.Metadata.HelpRef]),
-			UnitRef: p.symbols.Symbolize(symbols[ts.Metadata.UnitRef]),
-		}
-	}
-	p.series = append(p.series, out)
-	p.samples += len(ts.Samples)
-	p.histograms += len(ts.Histograms)
-	p.exemplars += len(ts.Exemplars)
+// addEntry copies one series (an entry of a validated batch) into p.
+func (p *pendingRequest) addEntry(e *record.Entry) {
+	p.batch = append(p.batch, e.Raw...)
+	p.samples += e.Samples
+	p.histograms += e.Histograms
+	p.exemplars += e.Exemplars
 }
 
 // addMetadata adds family metadata once per family.
@@ -83,11 +56,6 @@ func (p *pendingRequest) addMetadata(m *prompb.MetricMetadata) {
 	}
 	p.metaSeen[m.MetricFamilyName] = struct{}{}
 	p.meta = append(p.meta, *m)
-}
-
-// request returns the 2.0 request to send.
-func (p *pendingRequest) request() *writev2.Request {
-	return &writev2.Request{Symbols: p.symbols.Symbols(), Timeseries: p.series}
 }
 
 // shard owns the pending requests of the series hashed to it and sends them
@@ -131,21 +99,13 @@ func newShardSet(n int, prev <-chan struct{}) *shardSet {
 	return set
 }
 
-// shardOf hashes tenant and the series' label strings in the order given
-// (Remote Write requires labels sorted by name, so a series always hashes
-// the same way).
-func (set *shardSet) shardOf(tenant string, refs []uint32, symbols []string) int {
+// shardOf places a series by its labels' hash (carried in its entry) and
+// its tenant's hash (tenantHash).
+func (set *shardSet) shardOf(tenantHash, seriesHash uint64) int {
 	if len(set.shards) == 1 {
 		return 0
 	}
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(tenant)
-	for _, r := range refs {
-		_, _ = d.WriteString("\xff")
-		_, _ = d.WriteString(symbols[r])
-	}
-	return int(d.Sum64() % uint64(len(set.shards)))
+	return int((seriesHash ^ tenantHash) % uint64(len(set.shards)))
 }
 
 // metaShardOf places family metadata that travels without a series of its

@@ -163,13 +163,13 @@ func (w *WALForwarder) read(ctx context.Context, r *wal.Reader) error {
 			w.tr.release(seq)
 			continue
 		}
-		b, err := DecodeRecord(rec.Payload)
+		b, err := readRecord(rec.Payload)
 		if err != nil {
 			w.skip(rec, err)
 			w.tr.release(seq)
 			continue
 		}
-		if w.tenants != nil && !w.tenants[b.Tenant] {
+		if w.tenants != nil && !w.tenants[b.tenant] {
 			w.tr.release(seq) // another backend's tenant
 			continue
 		}

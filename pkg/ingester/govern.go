@@ -3,12 +3,10 @@ package ingester
 import (
 	"time"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/prometheus/prometheus/model/labels"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // Observer decides per series whether cardinality limits admit it.
@@ -28,48 +26,52 @@ type governed struct {
 	message string
 }
 
-// governBatch observes every series of rw for tenant and removes, in place,
-// those an enforced limit refuses. It must run before the batch is
-// appended to the WAL, so refused series are never written. rw must have
-// passed forward.ValidateRequest (symbol references in range). Shadow
+// entryLabels builds the labels of the series being observed, only when
+// the tracker asks for them (cardinality.Series.LabelsFrom).
+type entryLabels struct {
+	series []byte
+	sb     labels.ScratchBuilder
+}
+
+func (l *entryLabels) Labels() labels.Labels { return record.Labels(l.series, &l.sb) }
+
+// governBatch observes every series of batch (entries of pkg/record, each
+// validated, names[i] the metric name of entry i) for tenant and returns
+// the batch without those an enforced limit refuses: batch itself when
+// nothing was refused, else a new batch. It must run before the batch is
+// appended to the WAL, so refused series are never written. Shadow
 // refusals change nothing here; the tracker counts them.
-func governBatch(obs Observer, tenant string, rw *writev2.Request, now time.Time) governed {
+func governBatch(obs Observer, tenant string, batch []byte, names []string, now time.Time) ([]byte, governed) {
 	var (
-		g   governed
-		b   = labels.NewScratchBuilder(16)
-		ls  labels.Labels
-		s   = cardinality.Series{Tenant: tenant}
-		out = rw.Timeseries[:0]
+		g    governed
+		src  entryLabels
+		s    = cardinality.Series{Tenant: tenant, LabelsFrom: &src}
+		kept []byte // nil until the first refusal
+		i    int
 	)
-	for i := range rw.Timeseries {
-		ts := &rw.Timeseries[i]
-		b.Reset()
-		for j := 0; j+1 < len(ts.LabelsRefs); j += 2 {
-			b.Add(rw.Symbols[ts.LabelsRefs[j]], rw.Symbols[ts.LabelsRefs[j+1]])
-		}
-		b.Sort()
-		b.Overwrite(&ls)
-		s.Labels = ls
-		s.Metric = ls.Get(model.MetricNameLabel)
-		s.Hash = ls.Hash()
-		s.Samples = len(ts.Samples) + len(ts.Histograms)
-		s.Bytes = ts.Size()
+	it := record.NewIter(batch)
+	for ; it.Next(); i++ {
+		e := it.Entry()
+		src.series = e.Series
+		s.Metric = names[i]
+		s.Hash = e.Hash
+		s.Samples = e.Samples + e.Histograms
+		s.Bytes = len(e.Series)
 		d := obs.Observe(&s, now)
 		if !d.Admit {
 			if g.refused == 0 {
 				g.message = d.Message
+				kept = append(make([]byte, 0, len(batch)), batch[:it.Offset()]...)
 			}
 			g.refused++
 			continue
 		}
-		if len(out) != i {
-			out = append(out, *ts)
-		} else {
-			out = out[:i+1]
+		if kept != nil {
+			kept = append(kept, e.Raw...)
 		}
 	}
-	// Clear the tail so the removed series' slices can be collected.
-	clear(rw.Timeseries[len(out):])
-	rw.Timeseries = out
-	return g
+	if g.refused == 0 {
+		return batch, g
+	}
+	return kept, g
 }

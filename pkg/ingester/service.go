@@ -14,8 +14,12 @@ package ingester
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -25,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/record"
 	"github.com/promgov/promgov/pkg/wal"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
@@ -54,6 +59,7 @@ type Service struct {
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
+	scratch  sync.Pool // *pushScratch
 }
 
 var _ ingesterv1.IngesterServiceServer = (*Service)(nil)
@@ -62,8 +68,9 @@ var _ ingesterv1.IngesterServiceServer = (*Service)(nil)
 func NewService(log Log, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	f := promauto.With(reg)
 	return &Service{
-		log:    log,
-		logger: logger,
+		scratch: sync.Pool{New: func() any { return new(pushScratch) }},
+		log:     log,
+		logger:  logger,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_push_requests_total",
 			Help: "Push requests by gRPC status code.",
@@ -91,25 +98,37 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if !s.accepted.Load() {
 		return nil, status.Error(codes.Unavailable, "ingester is not accepting pushes (joining or leaving the ring)")
 	}
-	var rw writev2.Request
-	if err := rw.Unmarshal(req.GetRequest()); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "decode remote write 2.0 payload: %v", err)
-	}
-	if err := forward.ValidateRequest(&rw); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "invalid remote write 2.0 payload: %v", err)
-	}
-	// Cardinality limits: refused series are removed from the batch (and
-	// req re-encoded) before the WAL append, so the WAL holds exactly what
-	// the answer below acknowledges; the answer counts the refusals.
-	req, gov, err := s.govern(req, &rw)
+	batch, err := batchOf(req)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "%v", err)
+		return nil, err
 	}
-	samples, histograms, exemplars := counts(&rw)
-	if len(rw.Timeseries) == 0 && len(req.GetMetadata()) == 0 {
+	sc := s.scratch.Get().(*pushScratch)
+	defer func() {
+		clear(sc.names) // no reference to the batch outlives the push
+		s.scratch.Put(sc)
+	}()
+	var c counted
+	c, err = countBatch(batch, sc)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
+	}
+	// Cardinality limits: refused series are removed from the batch before
+	// the WAL append, so the WAL holds exactly what the answer below
+	// acknowledges; the answer counts the refusals.
+	var gov governed
+	if s.cardinality != nil && c.series > 0 {
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now())
+		if g.refused > 0 {
+			batch, gov = kept, g
+			if c, err = countBatch(batch, sc); err != nil {
+				return nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
+			}
+		}
+	}
+	if c.series == 0 && len(req.GetMetadata()) == 0 {
 		return gov.response(&ingesterv1.PushResponse{}), nil
 	}
-	payload, err := forward.EncodeRecord(req)
+	payload, err := forward.EncodeRecord(&ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
@@ -126,24 +145,65 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 		}
 		return nil, status.Errorf(codes.Unavailable, "append batch: %v", err)
 	}
-	s.received.WithLabelValues("samples").Add(float64(samples))
-	s.received.WithLabelValues("histograms").Add(float64(histograms))
-	s.received.WithLabelValues("exemplars").Add(float64(exemplars))
+	s.received.WithLabelValues("samples").Add(float64(c.samples))
+	s.received.WithLabelValues("histograms").Add(float64(c.histograms))
+	s.received.WithLabelValues("exemplars").Add(float64(c.exemplars))
 	return gov.response(&ingesterv1.PushResponse{
-		SamplesWritten:    int64(samples),
-		HistogramsWritten: int64(histograms),
-		ExemplarsWritten:  int64(exemplars),
+		SamplesWritten:    int64(c.samples),
+		HistogramsWritten: int64(c.histograms),
+		ExemplarsWritten:  int64(c.exemplars),
 	}), nil
 }
 
-func counts(r *writev2.Request) (samples, histograms, exemplars int) {
-	for i := range r.Timeseries {
-		ts := &r.Timeseries[i]
-		samples += len(ts.Samples)
-		histograms += len(ts.Histograms)
-		exemplars += len(ts.Exemplars)
+// batchOf returns the series batch of req: its series, or its Remote Write
+// 2.0 request (as distributors before issue 12 sent it) validated and
+// converted.
+func batchOf(req *ingesterv1.PushRequest) ([]byte, error) {
+	if len(req.GetRequest()) == 0 {
+		return req.GetSeries(), nil
 	}
-	return samples, histograms, exemplars
+	if len(req.GetSeries()) > 0 {
+		return nil, status.Error(codes.InvalidArgument, "a push carries series or a remote write 2.0 request, not both")
+	}
+	var rw writev2.Request
+	if err := rw.Unmarshal(req.GetRequest()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "decode remote write 2.0 payload: %v", err)
+	}
+	if err := forward.ValidateRequest(&rw); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid remote write 2.0 payload: %v", err)
+	}
+	return record.FromV2(nil, &rw), nil
+}
+
+// pushScratch is reused between pushes.
+type pushScratch struct {
+	names []string // metric name of each entry, aliasing the batch
+}
+
+// counted is what a batch carries.
+type counted struct {
+	series, samples, histograms, exemplars int
+}
+
+// countBatch validates every entry of batch and counts what it carries;
+// sc.names receives each entry's metric name (aliasing batch).
+func countBatch(batch []byte, sc *pushScratch) (counted, error) {
+	var c counted
+	sc.names = sc.names[:0]
+	it := record.NewIter(batch)
+	for it.Next() {
+		e := it.Entry()
+		name, err := e.Validate()
+		if err != nil {
+			return c, fmt.Errorf("series %d: %w", c.series, err)
+		}
+		sc.names = append(sc.names, unsafe.String(unsafe.SliceData(name), len(name)))
+		c.series++
+		c.samples += e.Samples
+		c.histograms += e.Histograms
+		c.exemplars += e.Exemplars
+	}
+	return c, it.Err()
 }
 
 // MetadataToProto converts Remote Write 1.0 family metadata for the wire.

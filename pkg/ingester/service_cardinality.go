@@ -2,10 +2,7 @@ package ingester
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -17,24 +14,6 @@ import (
 // ExportMetric) from a. Either may be nil. Call it before serving.
 func (s *Service) SetCardinality(obs Observer, a *Analytics) {
 	s.cardinality, s.analytics = obs, a
-}
-
-// govern applies the cardinality limits to rw, removing refused series,
-// and returns the request to append: req itself when nothing was refused,
-// else a copy carrying the re-encoded, smaller batch.
-func (s *Service) govern(req *ingesterv1.PushRequest, rw *writev2.Request) (*ingesterv1.PushRequest, governed, error) {
-	if s.cardinality == nil || len(rw.Timeseries) == 0 {
-		return req, governed{}, nil
-	}
-	g := governBatch(s.cardinality, req.GetTenant(), rw, time.Now())
-	if g.refused == 0 {
-		return req, g, nil
-	}
-	b, err := rw.Marshal()
-	if err != nil {
-		return nil, g, fmt.Errorf("re-encode the batch without its refused series: %w", err)
-	}
-	return &ingesterv1.PushRequest{Tenant: req.GetTenant(), Request: b, Metadata: req.GetMetadata()}, g, nil
 }
 
 // response adds g's refusals to r.

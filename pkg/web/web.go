@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// EnablePprof serves the Go runtime profiles under /debug/pprof/ (on by
+	// default, as in Prometheus), so a running cluster can be profiled.
+	EnablePprof bool `yaml:"enable_pprof"`
 }
 
 // DefaultListenAddress is the listen address when the binary sets none:
@@ -47,6 +51,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddress, prefix+"listen-address", def, "Address to listen on for the HTTP API, /metrics and probes (host:port; an empty host is every interface).")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", 10*time.Second, "How long in-flight HTTP requests may take to finish on shutdown.")
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "How long a client may take to send request headers.")
+	fs.BoolVar(&c.EnablePprof, prefix+"enable-pprof", true, "Serve Go runtime profiles under /debug/pprof/ (CPU, heap, goroutines); --web.enable-pprof=false turns them off.")
 }
 
 // Validate reports a configuration error naming the field and the fix.
@@ -84,7 +89,8 @@ type Registry interface {
 }
 
 // New binds the listener and builds the server. mux carries the binary's
-// routes; New adds /metrics, /-/healthy and /-/ready to it, and answers a
+// routes; New adds /metrics, /-/healthy, /-/ready and, with EnablePprof,
+// /debug/pprof/ to it, and answers a
 // request whose handler panics with 500 (internal/recovery) instead of
 // letting it kill the process.
 func New(cfg Config, mux *http.ServeMux, reg Registry, ready ReadyFunc, logger *slog.Logger) (*Server, error) {
@@ -101,6 +107,9 @@ func New(cfg Config, mux *http.ServeMux, reg Registry, ready ReadyFunc, logger *
 		w.WriteHeader(http.StatusOK)
 		_, _ = fmt.Fprintln(w, "Ready.")
 	})
+	if cfg.EnablePprof {
+		mountPprof(mux)
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("listen on web.listen_address %s: %w", cfg.ListenAddress, err)
@@ -115,6 +124,17 @@ func New(cfg Config, mux *http.ServeMux, reg Registry, ready ReadyFunc, logger *
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}, nil
+}
+
+// mountPprof serves net/http/pprof's handlers on mux (not on
+// http.DefaultServeMux, which nothing in promgov serves).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the bound address.

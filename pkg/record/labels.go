@@ -1,0 +1,97 @@
+package record
+
+import (
+	"unsafe"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// LabelSize is the encoded size of one label field (tag, length, Label).
+func LabelSize(name, value string) int {
+	inner := labelInnerSize(len(name), len(value))
+	return 1 + protowire.SizeVarint(uint64(inner)) + inner
+}
+
+func labelInnerSize(name, value int) int {
+	return 1 + protowire.SizeVarint(uint64(name)) + name + 1 + protowire.SizeVarint(uint64(value)) + value
+}
+
+// AppendLabel appends one label as a series' labels field.
+func AppendLabel(dst []byte, name, value string) []byte {
+	dst = append(dst, fieldLabels<<3|2)
+	dst = protowire.AppendVarint(dst, uint64(labelInnerSize(len(name), len(value))))
+	dst = append(dst, fieldLabelName<<3|2)
+	dst = protowire.AppendVarint(dst, uint64(len(name)))
+	dst = append(dst, name...)
+	dst = append(dst, fieldLabelValue<<3|2)
+	dst = protowire.AppendVarint(dst, uint64(len(value)))
+	return append(dst, value...)
+}
+
+// AppendLabels appends ls (sorted, as labels.Labels always is) as a
+// series' labels fields.
+func AppendLabels(dst []byte, ls labels.Labels) []byte {
+	ls.Range(func(l labels.Label) { dst = AppendLabel(dst, l.Name, l.Value) })
+	return dst
+}
+
+// LabelsSize is the encoded size of AppendLabels(nil, ls).
+func LabelsSize(ls labels.Labels) int {
+	n := 0
+	ls.Range(func(l labels.Label) { n += LabelSize(l.Name, l.Value) })
+	return n
+}
+
+// Labels returns the labels of a validated series, built with sb.
+func Labels(series []byte, sb *labels.ScratchBuilder) labels.Labels {
+	sb.Reset()
+	ForEachLabel(series, func(name, value []byte) {
+		sb.Add(unsafeString(name), unsafeString(value)) // copied by sb.Labels
+	})
+	return sb.Labels()
+}
+
+// ForEachLabel calls fn with every label of a validated series; the slices
+// alias series.
+func ForEachLabel(series []byte, fn func(name, value []byte)) {
+	b := series
+	for len(b) > 0 {
+		num, _, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		v, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+		if num != fieldLabels {
+			continue
+		}
+		if name, value, err := parseLabel(v); err == nil {
+			fn(name, value)
+		}
+	}
+}
+
+// MetricName returns the __name__ of a validated series, aliasing it.
+func MetricName(series []byte) []byte {
+	var out []byte
+	ForEachLabel(series, func(name, value []byte) {
+		if out == nil && string(name) == "__name__" {
+			out = value
+		}
+	})
+	return out
+}
+
+// unsafeString views b as a string without copying; the string is valid as
+// long as b is not modified.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
