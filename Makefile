@@ -50,6 +50,8 @@ HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)
 # tarball. Reproducible: file times are the commit's time and the build user
 # is fixed, so one commit gives one image digest.
 IMAGE             ?= promgov/promgov:$(VERSION)
+# What the image holds: the binaries an operator runs (not the bench tools).
+IMAGE_CMDS        := $(addprefix ./cmd/,distributor ingester loadgen reloader $(notdir $(wildcard cmd/promgovctl)))
 IMAGE_TARBALL     ?= $(BIN)/promgov-image.tar
 IMAGE_ARCH        ?= $(shell $(GO) env GOARCH)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -73,7 +75,7 @@ build:
 image: BUILD_USER = promgov@image
 image:
 	rm -rf $(BIN)/image
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ ./cmd/...
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ $(IMAGE_CMDS)
 	$(GO) run ./deploy/image -bin-dir=$(BIN)/image -config=deploy/promgov.yml -out=$(IMAGE_TARBALL) \
 		-tag=$(IMAGE) -arch=$(IMAGE_ARCH) -created=$(SOURCE_DATE_EPOCH) -version=$(VERSION) -revision=$(REVISION)
 
