@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promgov/promgov/internal/testport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,31 +33,7 @@ const makeRunPorts = 13
 // and UDP on 127.0.0.1 right now.
 func freePortBase(t *testing.T) int {
 	t.Helper()
-	free := func(port int) bool {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		defer ln.Close()
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return false
-		}
-		return pc.Close() == nil
-	}
-	for range 100 {
-		base := 20000 + rand.IntN(30000)
-		ok := true
-		for p := base; p < base+makeRunPorts && ok; p++ {
-			ok = free(p)
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no range of free ports found")
-	return 0
+	return testport.Range(t, makeRunPorts)
 }
 
 // runScript is deploy/local/run.sh with env added to the environment.
