@@ -142,6 +142,9 @@ func (t *Tracker) sweep(cur int64, now time.Time) {
 func (t *Tracker) sweepMetric(m *metricState, cur int64, idleBefore uint32) bool {
 	live := m.series.expire(cur, t.n)
 	m.refused.expire(cur, t.n)
+	if int64(m.seenEpoch) != cur {
+		m.seen.reset() // only the current sub-window's series matter
+	}
 	if m.admitted != nil {
 		t.nAdmitted.Add(-int64(m.admitted.evictBefore(idleBefore)))
 		live = live || m.admitted.len() > 0

@@ -82,6 +82,14 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 		var prev uint32
 		prev, existing = m.admitted.touch(h, uint32(epoch))
 		seenThisEpoch = existing && prev == uint32(epoch)
+	} else {
+		if m.seenEpoch != uint32(epoch) {
+			m.seen.reset()
+			m.seenEpoch = uint32(epoch)
+		}
+		if _, seenThisEpoch = m.seen.touch(h, uint32(epoch)); !seenThisEpoch {
+			m.seen.add(h, uint32(epoch))
+		}
 	}
 	if seenThisEpoch {
 		// Admitted and already counted in this sub-window: every sketch

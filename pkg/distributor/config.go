@@ -25,7 +25,16 @@ type Config struct {
 	// MaxSendMsgSize bounds one gRPC Push; it must not exceed the ingesters'
 	// grpc_max_recv_msg_size.
 	MaxSendMsgSize int `yaml:"grpc_max_send_msg_size"`
+	// SeriesCacheBytes bounds the series cache (what a series seen before
+	// turns into: validation, rule outcome, output labels, owner), in bytes
+	// of keys and values. 0 takes the default; a negative value turns the
+	// cache off.
+	SeriesCacheBytes int `yaml:"series_cache_bytes"`
 }
+
+// DefaultSeriesCacheBytes is the default bound of the series cache: about
+// 250,000 series of a few labels.
+const DefaultSeriesCacheBytes = 64 << 20
 
 // RegisterFlags registers the flags under prefix (the binary uses "distributor.").
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
@@ -33,6 +42,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", 10*time.Second, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")
 	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", 5*time.Second, "Retry-After sent with 429 when an ingester applies backpressure.")
 	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", 100<<20, "Largest Push the distributor sends to one ingester, in bytes.")
+	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", DefaultSeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
 }
 
 // Validate reports a configuration error naming the field and the fix.

@@ -47,9 +47,11 @@ type Distributor struct {
 	logger  *slog.Logger
 	m       *metrics
 
-	rules   RulesSource      // nil: no governance rules
-	types   *rules.TypeCache // RW 1.0 family metadata for type-dependent rules
-	govPool governorPool
+	rules      RulesSource      // nil: no governance rules
+	types      *rules.TypeCache // RW 1.0 family metadata for type-dependent rules
+	govPool    governorPool
+	cache      *seriesCache
+	intakePool intakePool
 
 	dropPolicy   DropPolicy // nil: no usage drop policy
 	usageDropped prometheus.Counter
@@ -75,7 +77,19 @@ func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prom
 		m:       newMetrics(reg),
 
 		usageDropped: newUsageDropped(reg),
+		cache:        newSeriesCache(cacheBytes(cfg.SeriesCacheBytes)),
 	}
+}
+
+// cacheBytes resolves Config.SeriesCacheBytes (0: default, < 0: off).
+func cacheBytes(n int) int {
+	switch {
+	case n == 0:
+		return DefaultSeriesCacheBytes
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // SetRules makes the distributor apply src's active ruleset to every series
@@ -133,20 +147,38 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return http.StatusBadRequest, proto
 	}
-	dec, err := d.decoder.Decode(r)
+	body, err := d.decoder.Read(r)
 	if err != nil {
 		code = decodeStatus(err)
 		http.Error(w, err.Error(), code)
 		return code, proto
 	}
-	defer dec.Release()
-	proto = dec.Protocol.String()
-	if dec.Sorted > 0 {
-		d.m.sortedSeries.WithLabelValues(proto, senderFamily(r.UserAgent())).Add(float64(dec.Sorted))
+	defer body.Release()
+	proto = body.Protocol.String()
+
+	in := d.intakePool.get()
+	defer d.intakePool.put(in)
+	in.d, in.tenant, in.proto, in.placement = d, tenant, body.Protocol, d.ring.Placement()
+	in.gov = d.governance()
+	if in.gov != nil {
+		defer d.govPool.put(in.gov.g)
+	}
+	in.gen = d.cache.generation(in.gov.engine())
+	if err := in.run(body.Payload); err != nil {
+		if errors.Is(err, errNoIngesters) {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable, proto
+		}
+		code = decodeStatus(err)
+		http.Error(w, err.Error(), code)
+		return code, proto
+	}
+	if in.sorted > 0 {
+		d.m.sortedSeries.WithLabelValues(proto, senderFamily(r.UserAgent())).Add(float64(in.sorted))
 	}
 
-	written, pushErr := d.push(r.Context(), tenant, dec)
-	if dec.Protocol == remotewrite.ProtocolV2 {
+	written, pushErr := d.push(r.Context(), in)
+	if body.Protocol == remotewrite.ProtocolV2 {
 		h := w.Header()
 		h.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.FormatInt(written.GetSamplesWritten(), 10))
 		h.Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.FormatInt(written.GetHistogramsWritten(), 10))
@@ -161,11 +193,11 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 		http.Error(w, pushErr.msg, code)
 		return code, proto
 	}
-	if dec.Rejected > 0 {
-		d.m.invalidSeries.Add(float64(dec.Rejected))
+	if in.rejected > 0 {
+		d.m.invalidSeries.Add(float64(in.rejected))
 		msg := fmt.Sprintf("%d invalid series rejected, first: %s; the other %d series in the request were written",
-			dec.Rejected, dec.FirstInvalid, len(dec.Request.Timeseries))
-		d.logger.Debug("rejected invalid series", "tenant", tenant, "rejected", dec.Rejected, "first", dec.FirstInvalid)
+			in.rejected, in.firstInvalid, in.valid)
+		d.logger.Debug("rejected invalid series", "tenant", tenant, "rejected", in.rejected, "first", in.firstInvalid)
 		http.Error(w, msg, http.StatusBadRequest)
 		return http.StatusBadRequest, proto
 	}
@@ -191,23 +223,14 @@ type pushError struct {
 	msg    string
 }
 
-// push splits dec by owner and sends every part concurrently. It returns
-// what the ingesters wrote, and an error unless every part was accepted.
-func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.Decoded) (*ingesterv1.PushResponse, *pushError) {
-	placement := d.ring.Placement()
-	gov := d.governance(tenant, dec)
-	if gov != nil {
-		defer d.govPool.put(gov.g)
-	}
-	parts, err := split(placement, tenant, dec, gov)
-	if err != nil {
-		return nil, &pushError{status: http.StatusServiceUnavailable, msg: err.Error()}
-	}
+// push sends every part of in concurrently. It returns what the ingesters
+// wrote, and an error unless every part was accepted.
+func (d *Distributor) push(ctx context.Context, in *intake) (*ingesterv1.PushResponse, *pushError) {
 	// Series dropped by rules count as written: the sender must not retry
 	// them, and the rules did what the operator configured.
 	total := &ingesterv1.PushResponse{}
-	if gov != nil {
-		d.logRules(ctx, tenant, len(dec.Request.Timeseries), &gov.stats)
+	if gov := in.gov; gov != nil {
+		d.logRules(ctx, in.tenant, in.valid, &gov.stats)
 		total.SamplesWritten = int64(gov.stats.droppedSamples)
 		total.HistogramsWritten = int64(gov.stats.droppedHistograms)
 		total.ExemplarsWritten = int64(gov.stats.droppedExemplars)
@@ -217,11 +240,12 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 		total.ExemplarsWritten += int64(gov.usage.droppedExemplars)
 		d.usageDropped.Add(float64(gov.usage.dropped))
 	}
+	parts := in.nonEmptyParts()
 	if len(parts) == 0 {
 		return total, nil
 	}
-	samples, histograms, exemplars := remotewrite.Counts(&dec.Request)
-	d.m.samples.Add(float64(samples + histograms + exemplars))
+	d.m.samples.Add(float64(in.received.samples + in.received.histograms + in.received.exemplars))
+	tenant := in.tenant
 
 	var (
 		wg   sync.WaitGroup
@@ -259,13 +283,10 @@ func (d *Distributor) push(ctx context.Context, tenant string, dec *remotewrite.
 
 // governance prepares the rules and the usage drop policy for one request,
 // or returns nil when there are neither.
-func (d *Distributor) governance(tenant string, dec *remotewrite.Decoded) *governance {
+func (d *Distributor) governance() *governance {
 	var eng *rules.Engine
 	withMeta := false
 	if d.rules != nil {
-		// Remembered even while no rule needs it, so that a reload adding a
-		// type-dependent rule finds the families already known.
-		rememberTypes(d.types, tenant, dec)
 		eng = d.rules.Active().Engine
 		if eng.Len() == 0 {
 			eng = nil
@@ -277,6 +298,14 @@ func (d *Distributor) governance(tenant string, dec *remotewrite.Decoded) *gover
 		return nil
 	}
 	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get(), drop: d.dropPolicy}
+}
+
+// engine is gov's rules engine; nil for none (or a nil gov).
+func (gov *governance) engine() *rules.Engine {
+	if gov == nil {
+		return nil
+	}
+	return gov.eng
 }
 
 // logRules logs once per request what the rules dropped and changed.

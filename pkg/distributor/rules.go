@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
@@ -48,28 +47,35 @@ type ruleStats struct {
 
 type ruleCount struct{ dropped, changed int }
 
-func (st *ruleStats) count(res *rules.Result, ts *writev2.TimeSeries) {
+// drop counts a series a rule dropped, with what it carried; msg names
+// the first one.
+func (st *ruleStats) drop(rule string, msg []byte, c counts) {
+	st.ruleCount(rule).dropped++
+	st.dropped++
+	st.droppedSamples += c.samples
+	st.droppedHistograms += c.histograms
+	st.droppedExemplars += c.exemplars
+	if st.firstDrop == "" {
+		st.firstDrop = string(msg)
+	}
+}
+
+// change counts a series a rule rewrote or tagged.
+func (st *ruleStats) change(rule string) {
+	st.ruleCount(rule).changed++
+	st.changed++
+}
+
+func (st *ruleStats) ruleCount(rule string) *ruleCount {
 	if st.byRule == nil {
 		st.byRule = map[string]*ruleCount{}
 	}
-	c := st.byRule[res.Rule]
+	c := st.byRule[rule]
 	if c == nil {
 		c = &ruleCount{}
-		st.byRule[res.Rule] = c
+		st.byRule[rule] = c
 	}
-	if res.Action == rules.Dropped {
-		st.dropped++
-		c.dropped++
-		st.droppedSamples += len(ts.Samples)
-		st.droppedHistograms += len(ts.Histograms)
-		st.droppedExemplars += len(ts.Exemplars)
-		if st.firstDrop == "" {
-			st.firstDrop = fmt.Sprintf("%s by rule %q: %s", res.Labels.String(), res.Rule, res.Reason)
-		}
-		return
-	}
-	st.changed++
-	c.changed++
+	return c
 }
 
 // summary renders byRule as "rule:dropped=N,changed=M ..." in name order.
@@ -126,16 +132,17 @@ func (g *governor) metadata(types *rules.TypeCache, tenant, name string, req *wr
 	return md
 }
 
-// apply runs the engine on ts. The returned labels are only valid until the
-// next call (Kept series alias g's buffer); Changed labels are fresh.
-func (g *governor) apply(eng *rules.Engine, types *rules.TypeCache, withMeta bool, tenant, name string,
-	req *writev2.Request, ts *writev2.TimeSeries) rules.Result {
+// applyRecorded runs the engine on ts, recording the rule counters it
+// incremented in fx. The returned labels are only valid until the next
+// call (Kept series alias g's buffer); Changed labels are fresh.
+func (g *governor) applyRecorded(eng *rules.Engine, types *rules.TypeCache, withMeta bool, tenant, name string,
+	req *writev2.Request, ts *writev2.TimeSeries, fx *rules.Effects) rules.Result {
 	remotewrite.SeriesLabels(&g.sb, req, ts, &g.ls)
 	s := rules.Series{Tenant: tenant, Labels: g.ls}
 	if withMeta {
 		s.Meta = g.metadata(types, tenant, name, req, ts)
 	}
-	return eng.Apply(&s, nil)
+	return eng.ApplyRecorded(&s, fx)
 }
 
 // rememberTypes feeds RW 1.0 family metadata to the type cache.
@@ -152,6 +159,3 @@ func rememberTypes(types *rules.TypeCache, tenant string, dec *remotewrite.Decod
 		types.Set(tenant, md.MetricFamilyName, rules.Metadata{Type: t, Unit: md.Unit, Help: md.Help})
 	}
 }
-
-// newName returns the __name__ of rewritten labels.
-func newName(ls labels.Labels) string { return ls.Get(model.MetricNameLabel) }

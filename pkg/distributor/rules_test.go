@@ -172,10 +172,13 @@ func v1Series(name string, kv ...string) prompb.TimeSeries {
 	return prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: 1000}}}
 }
 
-// BenchmarkSplitRules measures the distributor's per-series cost of placing
-// 1,000 untouched series of a decoded RW 2.0 request on 3 owners, without
-// rules and with the realistic 20-rule set of pkg/rules.
-func BenchmarkSplitRules(b *testing.B) {
+// BenchmarkIntake measures the distributor's per-series cost of reading
+// a request of 1,000 series and placing them on 3 owners (everything
+// between the decompressed payload and the gRPC pushes), without rules and
+// with the realistic 20-rule set of pkg/rules, in remote write 1.0 and 2.0,
+// with the series cache warm (every series seen before: the steady state)
+// and off (every series decoded, validated and relabelled).
+func BenchmarkIntake(b *testing.B) {
 	const n = 1000
 	members := []ring.Member{}
 	for i := range 3 {
@@ -185,6 +188,7 @@ func BenchmarkSplitRules(b *testing.B) {
 	require.NoError(b, err)
 	st := writev2.NewSymbolTable()
 	req := writev2.Request{}
+	v1 := prompb.WriteRequest{}
 	for i := range n {
 		ls := labels.FromStrings("__name__", fmt.Sprintf("metric_%d_total", i%50), "job", "api-server",
 			"instance", fmt.Sprintf("10.0.%d.%d:9090", i/250, i%250), "method", "GET", "code", "200",
@@ -194,41 +198,66 @@ func BenchmarkSplitRules(b *testing.B) {
 			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: 1}},
 			Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER},
 		})
+		var pl []prompb.Label
+		ls.Range(func(l labels.Label) { pl = append(pl, prompb.Label{Name: l.Name, Value: l.Value}) })
+		v1.Timeseries = append(v1.Timeseries, prompb.TimeSeries{Labels: pl, Samples: []prompb.Sample{{Value: float64(i), Timestamp: 1}}})
 	}
 	req.Symbols = st.Symbols()
-	dec := &remotewrite.Decoded{Protocol: remotewrite.ProtocolV2, Request: req}
+	payloads := map[remotewrite.Protocol][]byte{}
+	payloads[remotewrite.ProtocolV2], err = req.Marshal()
+	require.NoError(b, err)
+	payloads[remotewrite.ProtocolV1], err = v1.Marshal()
+	require.NoError(b, err)
 	cfg, err := rules.LoadConfigFile("../rules/testdata/realistic.yaml")
 	require.NoError(b, err)
 	eng, err := rules.Compile(cfg, rules.NewMetrics(nil))
 	require.NoError(b, err)
-	var pool governorPool
-	for name, eng := range map[string]*rules.Engine{"no_rules": nil, "realistic": eng} {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				var gov *governance
-				if eng != nil {
-					gov = &governance{eng: eng, withMeta: eng.UsesMetadata(), g: pool.get()}
-				}
-				parts, err := split(p, "team-a", dec, gov)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if gov != nil {
-					pool.put(gov.g)
-				}
-				var total int
-				for _, pt := range parts {
-					total += pt.series
-				}
-				if total != n {
-					b.Fatalf("placed %d series, want %d", total, n)
-				}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, proto := range []remotewrite.Protocol{remotewrite.ProtocolV1, remotewrite.ProtocolV2} {
+		for _, cache := range []int{0, -1} {
+			for _, ruleset := range []string{"no_rules", "realistic"} {
+				name := fmt.Sprintf("rw%d/cache=%v/%s", proto, cache == 0, ruleset)
+				b.Run(name, func(b *testing.B) {
+					d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cache}, staticPlacer{p}, nil, logger, nil)
+					if ruleset == "realistic" {
+						d.SetRules(staticRules{eng}, rules.NewTypeCache(100))
+					}
+					run := func() {
+						in := d.intakePool.get()
+						in.d, in.tenant, in.proto, in.placement = d, "team-a", proto, p
+						in.gov = d.governance()
+						in.gen = d.cache.generation(in.gov.engine())
+						if err := in.run(payloads[proto]); err != nil {
+							b.Fatal(err)
+						}
+						total := 0
+						for _, pt := range in.nonEmptyParts() {
+							total += pt.series
+						}
+						if total != n {
+							b.Fatalf("placed %d series, want %d", total, n)
+						}
+						if in.gov != nil {
+							d.govPool.put(in.gov.g)
+						}
+						d.intakePool.put(in)
+					}
+					run() // warm the cache (when on)
+					b.ReportAllocs()
+					for b.Loop() {
+						run()
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/series")
+				})
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/series")
-		})
+		}
 	}
 }
+
+// staticRules is a RulesSource with one engine.
+type staticRules struct{ eng *rules.Engine }
+
+func (s staticRules) Active() *rules.Ruleset { return &rules.Ruleset{Engine: s.eng} }
 
 func TestUntouchedSeriesDoNotAllocate(t *testing.T) {
 	if raceEnabled {
@@ -249,9 +278,10 @@ func TestUntouchedSeriesDoNotAllocate(t *testing.T) {
 	var pool governorPool
 	g := pool.get()
 	types := rules.NewTypeCache(10)
-	require.Equal(t, rules.Kept, g.apply(eng, types, eng.UsesMetadata(), "team-a", "http_requests_total", req, ts).Action)
+	var fx rules.Effects
+	require.Equal(t, rules.Kept, g.applyRecorded(eng, types, eng.UsesMetadata(), "team-a", "http_requests_total", req, ts, &fx).Action)
 	allocs := testing.AllocsPerRun(100, func() {
-		_ = g.apply(eng, types, eng.UsesMetadata(), "team-a", "http_requests_total", req, ts)
+		_ = g.applyRecorded(eng, types, eng.UsesMetadata(), "team-a", "http_requests_total", req, ts, &fx)
 	})
 	require.Zero(t, allocs)
 }

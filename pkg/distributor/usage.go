@@ -3,7 +3,6 @@ package distributor
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/promgov/promgov/pkg/usage"
 )
@@ -24,11 +23,11 @@ type usageStats struct {
 }
 
 // count records one dropped series.
-func (st *usageStats) count(ts *writev2.TimeSeries) {
+func (st *usageStats) count(c counts) {
 	st.dropped++
-	st.droppedSamples += len(ts.Samples)
-	st.droppedHistograms += len(ts.Histograms)
-	st.droppedExemplars += len(ts.Exemplars)
+	st.droppedSamples += c.samples
+	st.droppedHistograms += c.histograms
+	st.droppedExemplars += c.exemplars
 }
 
 // newUsageDropped returns the counter of series dropped by the usage policy.
@@ -46,10 +45,10 @@ func (d *Distributor) SetDropPolicy(p DropPolicy) { d.dropPolicy = p }
 
 // dropUnused reports whether gov's drop policy drops a series named name,
 // and counts it if so.
-func (gov *governance) dropUnused(name string, ts *writev2.TimeSeries) bool {
+func (gov *governance) dropUnused(name string, c counts) bool {
 	if gov.drop == nil || !gov.drop.Check(name).Drop {
 		return false
 	}
-	gov.usage.count(ts)
+	gov.usage.count(c)
 	return true
 }

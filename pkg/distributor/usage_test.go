@@ -41,7 +41,8 @@ func TestSplitDropPolicy(t *testing.T) {
 		})
 	}
 	req.Symbols = st.Symbols()
-	dec := &remotewrite.Decoded{Protocol: remotewrite.ProtocolV2, Request: req}
+	payload, err := req.Marshal()
+	require.NoError(t, err)
 	cfg, err := rules.LoadConfig([]byte(`
 rules:
   - name: rename
@@ -70,17 +71,30 @@ rules:
 			policy: dropNames{names: map[string]bool{"renamed_from_total": true}, enforce: true}, wantSeries: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var pool governorPool
-			gov := &governance{eng: tc.eng, g: pool.get(), drop: tc.policy}
-			parts, err := split(p, "team-a", dec, gov)
-			require.NoError(t, err)
-			total := 0
-			for _, pt := range parts {
-				total += pt.series
+			d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig()}, staticPlacer{p}, nil, nil, nil)
+			// Twice: decoded first, then from the series cache.
+			for range 2 {
+				var pool governorPool
+				gov := &governance{eng: tc.eng, g: pool.get(), drop: tc.policy}
+				in := runIntake(t, d, remotewrite.ProtocolV2, payload, "team-a", gov)
+				total := 0
+				for _, pt := range in.nonEmptyParts() {
+					total += pt.series
+				}
+				require.Equal(t, tc.wantSeries, total)
+				require.Equal(t, tc.wantDropped, gov.usage.dropped)
+				require.Equal(t, 2*tc.wantDropped, gov.usage.droppedSamples)
 			}
-			require.Equal(t, tc.wantSeries, total)
-			require.Equal(t, tc.wantDropped, gov.usage.dropped)
-			require.Equal(t, 2*tc.wantDropped, gov.usage.droppedSamples)
 		})
 	}
+}
+
+// runIntake reads payload through a fresh intake of d with gov.
+func runIntake(t testing.TB, d *Distributor, proto remotewrite.Protocol, payload []byte, tenant string, gov *governance) *intake {
+	t.Helper()
+	in := &intake{sb: labels.NewScratchBuilder(16)}
+	in.d, in.tenant, in.proto, in.placement, in.gov = d, tenant, proto, d.ring.Placement(), gov
+	in.gen = d.cache.generation(gov.engine())
+	require.NoError(t, in.run(payload))
+	return in
 }

@@ -60,6 +60,7 @@ type Forwarder struct {
 	sendCtx context.Context
 
 	pending atomic.Int64 // samples + histograms + exemplars held
+	free    sync.Pool    // *pendingRequest sent, kept for their buffers
 	closeMu sync.RWMutex // Append holds it shared; Run exclusively to close
 	closed  bool
 	running atomic.Bool
@@ -232,94 +233,116 @@ func (f *Forwarder) settle(p *pendingRequest) {
 	}
 }
 
-// placed is one entry of a batch and the shard it goes to.
-type placed struct {
-	shard int
-	e     record.Entry
-}
-
 // distribute hands the series (entries of a validated batch) and metadata
-// to their shards. Family metadata goes to every shard holding a series of
-// that family, or to a shard chosen by family name when no series of it is
-// in the batch. seq is the WAL record the batch came from (ignored without
-// a WAL).
+// to their shards, copying runs of consecutive entries of a shard at once.
+// Family metadata goes to every shard holding a series of that family, or
+// to a shard chosen by family name when no series of it is in the batch.
+// seq is the WAL record the batch came from (ignored without a WAL).
 func (f *Forwarder) distribute(tenant string, batch []byte, meta []prompb.MetricMetadata, seq uint64) {
 	f.layoutMu.RLock()
 	defer f.layoutMu.RUnlock()
 	set := f.cur
 	th := xxhash.Sum64String(tenant)
-	var (
-		entries  []placed
-		perShard = make([]int, len(set.shards))
-		idx      record.MetaIndex
-		metaKeys map[metaKey]struct{}
-		used     map[*prompb.MetricMetadata]struct{}
-	)
-	metaShards := make([][]*prompb.MetricMetadata, len(set.shards))
+	var metaShards [][]*prompb.MetricMetadata
 	if len(meta) > 0 {
-		idx = record.NewMetaIndex(meta)
-		metaKeys = make(map[metaKey]struct{})
-		used = make(map[*prompb.MetricMetadata]struct{})
+		metaShards = placeMetadata(set, th, tenant, batch, meta)
 	}
+	now := time.Now()
 	total := 0
+	for si, s := range set.shards {
+		var (
+			p        *pendingRequest
+			locked   bool
+			runStart = -1
+		)
+		lock := func() {
+			if !locked {
+				s.mu.Lock()
+				locked = true
+			}
+		}
+		builder := func() *pendingRequest {
+			p := s.builder(tenant, now, f.newPending)
+			f.attach(p, seq)
+			return p
+		}
+		if metaShards != nil && len(metaShards[si]) > 0 {
+			lock()
+			p = builder()
+			for _, m := range metaShards[si] {
+				p.addMetadata(m)
+			}
+		}
+		it := record.NewIter(batch)
+		for it.Next() {
+			e := it.Entry()
+			if len(set.shards) > 1 && set.shardOf(th, e.Hash) != si {
+				if runStart >= 0 {
+					p.batch = append(p.batch, batch[runStart:it.Offset()]...)
+					runStart = -1
+				}
+				continue
+			}
+			lock()
+			if p == nil {
+				p = builder()
+			}
+			if runStart < 0 {
+				runStart = it.Offset()
+			}
+			p.samples += e.Samples
+			p.histograms += e.Histograms
+			p.exemplars += e.Exemplars
+			total += e.Count()
+			if p.count() >= f.cfg.MaxSamplesPerSend {
+				p.batch = append(p.batch, batch[runStart:it.Offset()+len(e.Raw)]...)
+				runStart = -1
+				s.seal(tenant)
+				p = nil
+			}
+		}
+		if runStart >= 0 {
+			p.batch = append(p.batch, batch[runStart:]...)
+		}
+		if locked {
+			s.mu.Unlock()
+			s.signal()
+		}
+	}
+	f.load.in.Add(int64(total))
+}
+
+// placeMetadata returns, per shard, the family metadata it must carry:
+// each family goes with the shards holding its series, or to one shard by
+// family name.
+func placeMetadata(set *shardSet, th uint64, tenant string, batch []byte, meta []prompb.MetricMetadata) [][]*prompb.MetricMetadata {
+	out := make([][]*prompb.MetricMetadata, len(set.shards))
+	idx := record.NewMetaIndex(meta)
+	seen := make(map[metaKey]struct{})
+	used := make(map[*prompb.MetricMetadata]struct{})
 	it := record.NewIter(batch)
 	for it.Next() {
 		e := it.Entry()
-		si := set.shardOf(th, e.Hash)
-		entries = append(entries, placed{shard: si, e: *e})
-		perShard[si]++
-		total += e.Count()
-		if idx == nil {
-			continue
-		}
 		m := idx.Lookup(string(record.MetricName(e.Series)))
 		if m == nil {
 			continue
 		}
 		used[m] = struct{}{}
-		k := metaKey{m, si}
-		if _, ok := metaKeys[k]; !ok {
-			metaKeys[k] = struct{}{}
-			metaShards[si] = append(metaShards[si], m)
+		k := metaKey{m, set.shardOf(th, e.Hash)}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out[k.shard] = append(out[k.shard], m)
 		}
 	}
-	f.load.in.Add(int64(total))
 	for i := range meta {
 		m := &meta[i]
 		if _, ok := used[m]; ok || idx[m.MetricFamilyName] != m {
 			continue
 		}
 		sh := set.metaShardOf(tenant, m.MetricFamilyName)
-		metaShards[sh] = append(metaShards[sh], m)
+		out[sh] = append(out[sh], m)
 	}
-
-	now := time.Now()
-	for si, s := range set.shards {
-		if perShard[si] == 0 && len(metaShards[si]) == 0 {
-			continue
-		}
-		s.mu.Lock()
-		if len(metaShards[si]) > 0 {
-			p := s.builder(tenant, now)
-			f.attach(p, seq)
-			for _, m := range metaShards[si] {
-				p.addMetadata(m)
-			}
-		}
-		for i := range entries {
-			if entries[i].shard != si {
-				continue
-			}
-			p := s.builder(tenant, now)
-			f.attach(p, seq)
-			p.addEntry(&entries[i].e)
-			if p.count() >= f.cfg.MaxSamplesPerSend {
-				s.seal(tenant)
-			}
-		}
-		s.mu.Unlock()
-		s.signal()
-	}
+	return out
 }
 
 // metaKey is one family's metadata on one shard.
@@ -422,6 +445,7 @@ func (f *Forwarder) runShard(set *shardSet, s *shard, stop <-chan struct{}, send
 			s.mu.Lock()
 			s.inflight = nil
 			s.mu.Unlock()
+			f.recycle(p)
 			continue
 		}
 		// A generation is done only after its predecessor: the next one

@@ -159,7 +159,7 @@ func (f *Forwarder) move(set *shardSet, p *pendingRequest) {
 	carries := make(map[*pendingRequest]struct{}) // requests that reference p's records
 	builder := func(si int) *pendingRequest {
 		s := set.shards[si]
-		b := s.builder(p.tenant, p.created)
+		b := s.builder(p.tenant, p.created, f.newPending)
 		if p.created.Before(b.created) {
 			b.created = p.created // keep the batch deadline of the oldest data
 		}
@@ -197,6 +197,7 @@ func (f *Forwarder) move(set *shardSet, p *pendingRequest) {
 	// p's references to its records pass to the requests that now carry
 	// its data (taken above, before these are released).
 	f.settle(p)
+	f.recycle(p)
 	for si, ok := range touched {
 		if ok {
 			set.shards[si].signal()

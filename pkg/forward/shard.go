@@ -26,8 +26,30 @@ type pendingRequest struct {
 	records    []uint64 // WAL record sequence numbers carried (WAL mode)
 }
 
-func newPendingRequest(tenant string, now time.Time) *pendingRequest {
-	return &pendingRequest{tenant: tenant, created: now}
+// maxRecycledBatch bounds the buffer a recycled pending request keeps.
+const maxRecycledBatch = 16 << 20
+
+// newPending returns an empty pending request for tenant, reusing a sent
+// one's buffers.
+func (f *Forwarder) newPending(tenant string, now time.Time) *pendingRequest {
+	p, _ := f.free.Get().(*pendingRequest)
+	if p == nil {
+		p = new(pendingRequest)
+	}
+	p.tenant, p.created = tenant, now
+	return p
+}
+
+// recycle returns p, sent or dropped, for reuse; p must not be used after.
+func (f *Forwarder) recycle(p *pendingRequest) {
+	batch := p.batch[:0]
+	if cap(batch) > maxRecycledBatch {
+		batch = nil
+	}
+	clear(p.meta)
+	clear(p.metaSeen)
+	*p = pendingRequest{batch: batch, meta: p.meta[:0], metaSeen: p.metaSeen, records: p.records[:0]}
+	f.free.Put(p)
 }
 
 // count is the capacity cost: samples + histograms + exemplars.
@@ -136,10 +158,10 @@ func (s *shard) signal() {
 }
 
 // builder returns the tenant's request under construction; s.mu held.
-func (s *shard) builder(tenant string, now time.Time) *pendingRequest {
+func (s *shard) builder(tenant string, now time.Time, newPending func(string, time.Time) *pendingRequest) *pendingRequest {
 	p := s.building[tenant]
 	if p == nil {
-		p = newPendingRequest(tenant, now)
+		p = newPending(tenant, now)
 		s.building[tenant] = p
 	}
 	return p

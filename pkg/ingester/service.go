@@ -128,9 +128,12 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if c.series == 0 && len(req.GetMetadata()) == 0 {
 		return gov.response(&ingesterv1.PushResponse{}), nil
 	}
-	payload, err := forward.EncodeRecord(&ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
+	payload, err := forward.AppendRecord(sc.record[:0], &ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	if cap(payload) <= maxKeptRecord {
+		sc.record = payload // reused once Append returned
 	}
 	if _, err := s.log.Append(ctx, wal.RecordBatch, payload); err != nil {
 		if errors.Is(err, wal.ErrFull) {
@@ -177,8 +180,12 @@ func batchOf(req *ingesterv1.PushRequest) ([]byte, error) {
 
 // pushScratch is reused between pushes.
 type pushScratch struct {
-	names []string // metric name of each entry, aliasing the batch
+	names  []string // metric name of each entry, aliasing the batch
+	record []byte   // the WAL record
 }
+
+// maxKeptRecord bounds the record buffer a pushScratch keeps.
+const maxKeptRecord = 8 << 20
 
 // counted is what a batch carries.
 type counted struct {

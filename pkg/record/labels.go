@@ -76,15 +76,39 @@ func ForEachLabel(series []byte, fn func(name, value []byte)) {
 	}
 }
 
+// nameLabelPrefix starts a Label message whose name is __name__, as
+// encoders write it (name first).
+const nameLabelPrefix = "\x0a\x08__name__"
+
 // MetricName returns the __name__ of a validated series, aliasing it.
 func MetricName(series []byte) []byte {
-	var out []byte
-	ForEachLabel(series, func(name, value []byte) {
-		if out == nil && string(name) == "__name__" {
-			out = value
+	b := series
+	for len(b) > 0 {
+		num, _, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil
 		}
-	})
-	return out
+		b = b[n:]
+		v, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return nil
+		}
+		b = b[m:]
+		if num != fieldLabels {
+			continue
+		}
+		if len(v) > len(nameLabelPrefix) && string(v[:len(nameLabelPrefix)]) == nameLabelPrefix &&
+			v[len(nameLabelPrefix)] == fieldLabelValue<<3|2 {
+			// The common encoding: name then value, nothing else.
+			if val, k := protowire.ConsumeBytes(v[len(nameLabelPrefix)+1:]); k == len(v)-len(nameLabelPrefix)-1 {
+				return val
+			}
+		}
+		if name, value, err := parseLabel(v); err == nil && string(name) == "__name__" {
+			return value
+		}
+	}
+	return nil
 }
 
 // unsafeString views b as a string without copying; the string is valid as
@@ -94,4 +118,51 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// FindLabel returns where the value of the label called name starts in
+// labels (label fields, as AppendLabels writes them) and its length; ok is
+// false when there is no such label.
+func FindLabel(labels []byte, name string) (off, n int, ok bool) {
+	ForEachLabel(labels, func(ln, lv []byte) {
+		if !ok && string(ln) == name {
+			off, n, ok = cap(labels)-cap(lv), len(lv), true
+		}
+	})
+	return off, n, ok
+}
+
+// metadataInnerSize is the size of a MetadataField message's payload.
+func metadataInnerSize(typ int32, help, unit []byte) int {
+	n := 0
+	if typ != 0 {
+		n += 1 + protowire.SizeVarint(uint64(typ))
+	}
+	if len(help) > 0 {
+		n += 1 + protowire.SizeBytes(len(help))
+	}
+	if len(unit) > 0 {
+		n += 1 + protowire.SizeBytes(len(unit))
+	}
+	return n
+}
+
+// MetadataFieldSize is the size of AppendMetadataField's output.
+func MetadataFieldSize(typ int32, help, unit []byte) int {
+	return 1 + protowire.SizeBytes(metadataInnerSize(typ, help, unit))
+}
+
+// AppendMetadataField appends a series' 2.0 metadata as MetadataField (the
+// series then needs FlagExtras).
+func AppendMetadataField(dst []byte, typ int32, help, unit []byte) []byte {
+	dst = protowire.AppendTag(dst, MetadataField, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(metadataInnerSize(typ, help, unit)))
+	dst = appendUvarintField(dst, fieldMetaType, uint64(typ))
+	if len(help) > 0 {
+		dst = appendBytesField(dst, fieldMetaHelp, help)
+	}
+	if len(unit) > 0 {
+		dst = appendBytesField(dst, fieldMetaUnit, unit)
+	}
+	return dst
 }

@@ -140,6 +140,10 @@ func (it *Iter) Next() bool {
 	b = b[9:]
 	var vals [4]uint64
 	for i := range vals {
+		if len(b) > 0 && b[0] < 0x80 { // one-byte varints: the common case
+			vals[i], b = uint64(b[0]), b[1:]
+			continue
+		}
 		v, n := protowire.ConsumeVarint(b)
 		if n < 0 || v > uint64(len(it.b)) {
 			it.err = fmt.Errorf("%w: entry %d: bad header", ErrMalformed, it.n)
@@ -225,6 +229,14 @@ func (e *Entry) Validate() (name []byte, err error) {
 // parseLabel splits a Label message into its name and value. The name must
 // not be empty.
 func parseLabel(b []byte) (name, value []byte, err error) {
+	// The encoding AppendLabel writes, with short strings: two bytes of
+	// header each.
+	if len(b) >= 4 && b[0] == fieldLabelName<<3|2 && b[1] > 0 && b[1] < 0x80 {
+		n := int(b[1])
+		if len(b) >= 4+n && b[2+n] == fieldLabelValue<<3|2 && b[3+n] < 0x80 && len(b) == 4+n+int(b[3+n]) {
+			return b[2 : 2+n], b[4+n:], nil
+		}
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || typ != protowire.BytesType {

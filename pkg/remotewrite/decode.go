@@ -39,6 +39,11 @@ type Decoded struct {
 	// Sorted is how many series arrived with unsorted label names and were
 	// sorted (as Prometheus's own receiver does) instead of being refused.
 	Sorted int
+	// Origin, when asked for (DecodePayload), holds for each series of
+	// Request the index of the payload's series it came from, and
+	// WasSorted whether validation sorted its labels.
+	Origin    []int32
+	WasSorted []bool
 }
 
 // Release drops d's references so its memory can be collected sooner. It is
@@ -105,6 +110,36 @@ func NewDecoder(cfg Config) *Decoder {
 // ErrBadRequest (400) or are a *LimitError matching ErrTooLarge (413).
 // Invalid series are not an error: see Decoded.Rejected and FirstInvalid.
 func (d *Decoder) Decode(r *http.Request) (*Decoded, error) {
+	b, err := d.Read(r)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release()
+	return d.DecodePayload(b.Protocol, b.Payload, false)
+}
+
+// Body is a request's negotiated protocol and decompressed payload, in the
+// decoder's pooled buffers until Release.
+type Body struct {
+	Protocol Protocol
+	Payload  []byte
+	d        *Decoder
+	pooled   *[]byte
+}
+
+// Release returns the buffers; Payload must not be used afterwards.
+func (b *Body) Release() {
+	if b.pooled != nil {
+		b.d.decodePool.Put(b.pooled)
+		b.pooled = nil
+	}
+	b.Payload = nil
+}
+
+// Read negotiates the protocol, enforces the size limits and decompresses
+// the body (errors as Decode's). The caller decodes the payload
+// (DecodePayload, or a Scanner first) and releases it.
+func (d *Decoder) Read(r *http.Request) (*Body, error) {
 	proto, err := ParseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
@@ -123,26 +158,25 @@ func (d *Decoder) Decode(r *http.Request) (*Decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer d.decodePool.Put(pooled)
-
-	return d.decodePayload(proto, payload)
+	return &Body{Protocol: proto, Payload: payload, d: d, pooled: pooled}, nil
 }
 
-// decodePayload unmarshals, converts and validates an uncompressed payload
-// within the decoder's limits. The result does not alias payload.
-func (d *Decoder) decodePayload(proto Protocol, payload []byte) (*Decoded, error) {
+// DecodePayload unmarshals, converts and validates an uncompressed payload
+// within the decoder's limits; with origin, Decoded.Origin maps each series
+// back to the payload's. The result does not alias payload.
+func (d *Decoder) DecodePayload(proto Protocol, payload []byte, origin bool) (*Decoded, error) {
 	out := &Decoded{Protocol: proto}
 	opts, lim := d.validation, d.validation.lim
 	switch proto {
 	case ProtocolV1:
-		req, meta, p, err := decodeV1(payload, lim)
+		req, meta, p, o, err := decodeV1Origin(payload, lim, origin)
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
 				return nil, err
 			}
 			return nil, badRequest("decode %s protobuf: %v", ProtoMessageV1, err)
 		}
-		out.Request, out.Metadata, opts.pre = req, meta, p
+		out.Request, out.Metadata, opts.pre, out.Origin = req, meta, p, o
 	case ProtocolV2:
 		if err := lim.countSeriesV2(payload); err != nil {
 			return nil, err
@@ -154,8 +188,17 @@ func (d *Decoder) decodePayload(proto Protocol, payload []byte) (*Decoded, error
 			return nil, badRequest("symbols[0] must be the empty string as the %s spec requires, got %q",
 				ProtoMessageV2, truncate(out.Request.Symbols[0], maxRenderedValue))
 		}
+		if origin {
+			out.Origin = make([]int32, len(out.Request.Timeseries))
+			for i := range out.Origin {
+				out.Origin[i] = int32(i)
+			}
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown protocol %d", ErrUnsupportedMediaType, int(proto))
+	}
+	if origin {
+		opts.origin, opts.sortedOut = &out.Origin, &out.WasSorted
 	}
 	out.Rejected, out.FirstInvalid, out.Sorted = validateRequest(&out.Request, opts)
 	return out, nil

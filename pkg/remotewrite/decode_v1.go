@@ -61,6 +61,14 @@ var errTruncated = &WireError{Err: errors.New("unexpected end of message")}
 // in pre by series index for validateRequest. More series than the bound
 // allows is a *LimitError before the rest is decoded.
 func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, err error) {
+	req, meta, pre, _, err = decodeV1Origin(payload, lim, false)
+	return req, meta, pre, err
+}
+
+// decodeV1Origin is decodeV1 that, with track, also returns the index of
+// the request's series each decoded series came from (a series with both
+// samples and histograms gives two).
+func decodeV1Origin(payload []byte, lim *limits, track bool) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, origin []int32, err error) {
 	d := v1Decoder{
 		lim:   lim,
 		index: make(map[string]uint32, 64),
@@ -87,7 +95,13 @@ func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.M
 				return lim.tooManySeries(nSeries)
 			}
 			var err error
+			before := len(series)
 			series, err = d.series(b, series)
+			for range len(series) - before {
+				if track {
+					origin = append(origin, int32(nSeries-1))
+				}
+			}
 			return err
 		case fieldWriteMetadata:
 			if typ != protowire.BytesType {
@@ -102,9 +116,9 @@ func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.M
 		return nil
 	})
 	if err != nil {
-		return writev2.Request{}, nil, nil, err
+		return writev2.Request{}, nil, nil, nil, err
 	}
-	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, d.pre, nil
+	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, d.pre, origin, nil
 }
 
 // maxArenaGuess caps the initial arena capacities guessed from the payload

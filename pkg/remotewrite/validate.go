@@ -131,6 +131,11 @@ type validationOpts struct {
 	// does not intern an over-long string, so the series' symbols alone no
 	// longer show it.
 	pre map[int]problem
+	// origin, when not nil, holds one value per series (where it came
+	// from) and is kept in step as series are removed and split; sortedOut
+	// then receives, for each kept series, whether it was sorted.
+	origin    *[]int32
+	sortedOut *[]bool
 }
 
 // validateRequest removes invalid series from req in place and reports how
@@ -145,6 +150,11 @@ type validationOpts struct {
 func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, first string, sorted int) {
 	kept := req.Timeseries[:0]
 	var histHalves []writev2.TimeSeries // split-off histograms; rare
+	var keptOrigin, halvesOrigin []int32
+	var keptSorted, halvesSorted []bool
+	if opts.origin != nil {
+		keptOrigin = (*opts.origin)[:0]
+	}
 	opts.symbolsUTF8 = validUTF8(req.Symbols)
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
@@ -155,9 +165,11 @@ func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, f
 		if p.kind == problemNone {
 			p = validateSeries(req.Symbols, ts, opts)
 		}
+		wasSorted := false
 		if p.kind == problemUnsortedLabels {
 			if p = sortLabelRefs(req.Symbols, ts.LabelsRefs); p.kind == problemNone {
 				sorted++
+				wasSorted = true
 			}
 		}
 		if p.kind == problemNone {
@@ -166,8 +178,16 @@ func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, f
 					LabelsRefs: ts.LabelsRefs, Histograms: ts.Histograms, Metadata: ts.Metadata,
 				})
 				ts.Histograms = nil
+				if opts.origin != nil {
+					halvesOrigin = append(halvesOrigin, (*opts.origin)[i])
+					halvesSorted = append(halvesSorted, wasSorted)
+				}
 			}
 			kept = append(kept, *ts)
+			if opts.origin != nil {
+				keptOrigin = append(keptOrigin, (*opts.origin)[i])
+				keptSorted = append(keptSorted, wasSorted)
+			}
 			continue
 		}
 		if rejected == 0 {
@@ -177,6 +197,12 @@ func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, f
 	}
 	clear(req.Timeseries[len(kept):])
 	req.Timeseries = append(kept, histHalves...)
+	if opts.origin != nil {
+		*opts.origin = append(keptOrigin, halvesOrigin...)
+		if opts.sortedOut != nil {
+			*opts.sortedOut = append(keptSorted, halvesSorted...)
+		}
+	}
 	return rejected, first, sorted
 }
 

@@ -239,3 +239,12 @@ func (p *Placement) computeFingerprint() uint64 {
 	}
 	return d.Sum64()
 }
+
+// OwnerIndexOfHash is OwnerIndex for a key already hashed with xxhash
+// (callers that remember a series' placement hash skip rehashing it).
+func (p *Placement) OwnerIndexOfHash(h uint64) int {
+	if len(p.owners) == 0 {
+		return -1
+	}
+	return int(p.owners[h%p.partitionCount])
+}

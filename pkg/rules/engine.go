@@ -148,7 +148,19 @@ func (e *Engine) UsesMetadata() bool {
 // Apply runs every rule in order on s and returns the outcome. tr, when not
 // nil, receives one step per rule. Apply does not modify s and does not
 // allocate for series that no rule touches.
-func (e *Engine) Apply(s *Series, tr *Trace) Result {
+func (e *Engine) Apply(s *Series, tr *Trace) Result { return e.apply(s, tr, nil) }
+
+// ApplyRecorded is Apply without a trace that also records in fx the rule
+// counters it incremented, so that a caller which remembers the outcome of
+// a series can give the same outcome to the same series later and Replay
+// fx instead of running the rules again: the rule metrics then read as if
+// every rule had run. fx is reset first.
+func (e *Engine) ApplyRecorded(s *Series, fx *Effects) Result {
+	*fx = Effects{}
+	return e.apply(s, nil, fx)
+}
+
+func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	if len(e.rules) == 0 {
 		return Result{Action: Kept, Labels: s.Labels}
 	}
@@ -161,6 +173,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 		h = hashKey(sc.key)
 		if tu, ok := e.seen.get(sc.key, h); ok {
 			e.replayTypeUnknown(tu)
+			fx.typeUnknownMask(tu)
 			return Result{Action: Kept, Labels: s.Labels}
 		}
 	}
@@ -171,6 +184,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 	cur := s.Labels
 	changed := false
 	var lastRule, lastReason string
+	lastIdx := 0
 	// skip holds the name-only rules that certainly leave a series of this
 	// name alone; valid until a rule changes the series. Traces evaluate
 	// every rule so that they can tell out_of_scope from none.
@@ -205,6 +219,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 				cacheable = false
 			}
 			r.metrics.typeUnknown.inc()
+			fx.add(i, effectTypeUnknown)
 		}
 		if !v.hit {
 			if tr != nil {
@@ -214,6 +229,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 		}
 		hit = true
 		r.metrics.series[actionIndex(v.action)].inc()
+		fx.add(i, uint8(actionIndex(v.action)))
 		if tr != nil {
 			tr.add(r.traceStep(v, cur))
 		}
@@ -229,7 +245,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 				changed = true
 				skip = 0
 				sc.view.reset(cur)
-				lastRule, lastReason = r.name, v.reason
+				lastRule, lastReason, lastIdx = r.name, v.reason, i
 			}
 		}
 	}
@@ -242,6 +258,7 @@ func (e *Engine) Apply(s *Series, tr *Trace) Result {
 	if reason := e.invalid(cur); reason != "" {
 		reason = fmt.Sprintf("series invalid after rule %q: %s", lastRule, reason)
 		e.metrics.invalid(lastRule)
+		fx.add(lastIdx, effectInvalid)
 		if tr != nil {
 			tr.add(TraceStep{Rule: lastRule, Kind: KindValidation, Mode: ModeEnforce, InScope: true, Matched: true,
 				Action: ActionDrop, Effect: EffectDropped, Reason: reason, Before: cur.String()})

@@ -1,0 +1,526 @@
+package distributor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
+	"github.com/promgov/promgov/pkg/remotewrite"
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
+)
+
+// errNoIngesters is returned when the ring has no ACTIVE ingester.
+var errNoIngesters = errors.New("no ACTIVE ingester in the ring; retry later")
+
+// part is what one ingester receives from one request: its series as a
+// batch of pkg/record entries, and family metadata.
+type part struct {
+	owner    ring.Member
+	batch    []byte
+	series   int
+	metadata []prompb.MetricMetadata
+}
+
+// governance is what the intake needs to apply the rules and the usage
+// drop policy; a nil *governance applies neither.
+type governance struct {
+	eng      *rules.Engine // nil: no rules
+	types    *rules.TypeCache
+	withMeta bool // some rule reads metadata
+	g        *governor
+	stats    ruleStats
+	drop     DropPolicy // nil: no usage drop policy
+	usage    usageStats
+}
+
+// Kinds of seriesRec.
+const (
+	recGone uint8 = iota // rejected by validation: nothing to place
+	recHit               // placed from the series cache
+	recMiss              // placed from what the decoder made of it
+)
+
+// seriesRec is one series of the request on its way: found in the cache,
+// or resolved by the decoder's path, in request order.
+type seriesRec struct {
+	kind uint8
+	val  cacheValue // outcome, output labels (hit), placement, rule, message
+	// hit: its sample fields are samples[samplesFrom:samplesTo]; extras and
+	// meta say what else its entry carries.
+	samplesFrom, samplesTo int32
+	extras                 bool
+	meta                   remotewrite.ScannedMeta
+	// simple miss: its cache key is keys[keyOff:keyOff+keyLen], hashed.
+	keyOff, keyLen int32
+	keyHash        uint64
+	// miss: its entries are missEntries[entFrom:entTo]; name is its output
+	// metric name; produced counts the decoded series it gave.
+	entFrom, entTo int32
+	name           string
+	produced       int8
+	counts         counts // what it carries
+}
+
+// counts are the elements of a series or request.
+type counts struct{ samples, histograms, exemplars int }
+
+func (c *counts) add(o counts) {
+	c.samples += o.samples
+	c.histograms += o.histograms
+	c.exemplars += o.exemplars
+}
+
+func countsOf(ts *writev2.TimeSeries) counts {
+	return counts{len(ts.Samples), len(ts.Histograms), len(ts.Exemplars)}
+}
+
+// missEntry is one entry the decoder's path wrote to intake.missBatch.
+type missEntry struct{ off, end int32 }
+
+// intake is one remote-write request from its payload to its parts: the
+// series cache places the series seen before (pass 1), the decoder,
+// validation and the rules handle the others (pass 2, filling the cache),
+// and every series is then placed in request order (pass 3). Pooled; one
+// request at a time.
+type intake struct {
+	d         *Distributor
+	tenant    string
+	proto     remotewrite.Protocol
+	placement *ring.Placement
+	gov       *governance
+	gen       *cacheGen
+
+	scanner     remotewrite.Scanner
+	recs        []seriesRec
+	samples     [][]byte
+	arena       []byte // cache values copied out
+	keys        []byte // keys of simple misses
+	key         []byte // the key being built
+	misses      [][]byte
+	missRecs    []int32
+	sub         []byte
+	missBatch   []byte
+	missEntries []missEntry
+	scratch     []byte
+	sb          labels.ScratchBuilder
+	ls          labels.Labels
+	parts       []*part // by owner index; nil: no part for that owner yet
+	spare       []*part // parts of earlier requests, their buffers kept
+	metadata    []prompb.MetricMetadata
+	metaMemo    map[string]rules.Metadata // type cache lookups of this request (withMeta)
+
+	// Outcome.
+	rejected     int
+	firstInvalid string
+	sorted       int
+	valid        int    // valid series (decoded form; a split 1.0 series counts twice)
+	received     counts // elements of the valid series
+}
+
+type intakePool struct{ p sync.Pool }
+
+func (ip *intakePool) get() *intake {
+	if in, ok := ip.p.Get().(*intake); ok {
+		return in
+	}
+	return &intake{sb: labels.NewScratchBuilder(16)}
+}
+
+// maxKeptBatch bounds the part buffers a pooled intake keeps, so that one
+// huge request does not pin its memory.
+const maxKeptBatch = 4 << 20
+
+func (ip *intakePool) put(in *intake) {
+	clear(in.recs)
+	clear(in.samples)
+	clear(in.misses)
+	for _, p := range in.parts {
+		if p != nil && cap(p.batch) <= maxKeptBatch {
+			*p = part{batch: p.batch[:0]}
+			in.spare = append(in.spare, p)
+		}
+	}
+	clear(in.parts)
+	in.scanner.Reset()
+	*in = intake{
+		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), arena: kept(in.arena), keys: kept(in.keys),
+		key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
+		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
+		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo,
+	}
+	clear(in.metaMemo)
+	ip.p.Put(in)
+}
+
+// kept empties s for reuse, or drops it when a large request grew it past
+// maxKeptBatch bytes, so that one burst does not pin its memory.
+func kept[T any](s []T) []T {
+	var zero T
+	if uintptr(cap(s))*unsafe.Sizeof(zero) > maxKeptBatch {
+		return nil
+	}
+	return s[:0]
+}
+
+// run reads payload into parts. The error is the decoder's (400, 413) or
+// errNoIngesters.
+func (in *intake) run(payload []byte) error {
+	in.prepareParts()
+	if in.gov != nil && in.gov.withMeta && in.proto == remotewrite.ProtocolV1 && remotewrite.HasMetadataV1(payload) {
+		// The request's family metadata may change what the rules see of
+		// its own series: it is remembered before they run.
+		return in.decodeAll(payload)
+	}
+	if !in.scanner.Scan(in.d.decoder, in.proto, payload, in.scanned) {
+		// Malformed or over a limit: the decoder names the problem.
+		return in.decodeAll(payload)
+	}
+	if len(in.misses) > 0 || in.scanner.HasMetadata() {
+		in.sub = in.scanner.SubRequest(in.sub[:0], in.proto, in.misses)
+		dec, err := in.d.decoder.DecodePayload(in.proto, in.sub, true)
+		if err != nil {
+			// The whole payload gives the error as it always read (series
+			// indexes of the request, not of the subset).
+			if _, errAll := in.d.decoder.DecodePayload(in.proto, payload, false); errAll != nil {
+				return errAll
+			}
+			return err
+		}
+		in.absorb(dec)
+	}
+	return in.place()
+}
+
+// decodeAll takes every series of payload through the decoder's path.
+func (in *intake) decodeAll(payload []byte) error {
+	in.recs, in.samples, in.misses, in.missRecs = in.recs[:0], in.samples[:0], in.misses[:0], in.missRecs[:0]
+	in.arena, in.keys = in.arena[:0], in.keys[:0]
+	dec, err := in.d.decoder.DecodePayload(in.proto, payload, true)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, o := range dec.Origin {
+		n = max(n, int(o)+1)
+	}
+	for i := range n {
+		in.recs = append(in.recs, seriesRec{kind: recGone, keyOff: -1})
+		in.missRecs = append(in.missRecs, int32(i))
+	}
+	in.absorb(dec)
+	return in.place()
+}
+
+// prepareParts sizes the parts to the placement.
+func (in *intake) prepareParts() {
+	n := in.placement.NumIngesters()
+	for range n {
+		in.parts = append(in.parts, nil)
+	}
+}
+
+// part returns the part of the owner of placement hash h.
+func (in *intake) part(h uint64) (*part, error) {
+	i := in.placement.OwnerIndexOfHash(h)
+	if i < 0 {
+		return nil, errNoIngesters
+	}
+	p := in.parts[i]
+	if p == nil {
+		if n := len(in.spare); n > 0 {
+			p, in.spare = in.spare[n-1], in.spare[:n-1]
+		} else {
+			p = &part{}
+		}
+		p.owner = in.placement.Ingester(i)
+		in.parts[i] = p
+	}
+	return p, nil
+}
+
+// placeHash is the hash of a series' placement key.
+func (in *intake) placeHash(name []byte) uint64 {
+	in.scratch = ring.Key(in.scratch[:0], in.tenant, "")
+	in.scratch = append(in.scratch, name...)
+	return xxhash.Sum64(in.scratch)
+}
+
+// keyOf builds the cache key of a simple series: tenant, the metadata the
+// rules read (when they read any) and the labels as sent.
+func (in *intake) keyOf(s *remotewrite.ScannedSeries) []byte {
+	k := append(in.key[:0], in.tenant...)
+	k = append(k, 0xff)
+	if in.gov != nil && in.gov.withMeta {
+		md := in.metadataOf(s)
+		k = append(k, md.Type...)
+		k = append(k, 0xff)
+		k = append(k, md.Unit...)
+		k = append(k, 0xff)
+	}
+	k = append(k, s.Key...)
+	in.key = k
+	return k
+}
+
+// metadataOf is what the rules know of a simple series' family, as
+// governor.metadata finds it for a decoded one.
+func (in *intake) metadataOf(s *remotewrite.ScannedSeries) rules.Metadata {
+	if t := rules.TypeFromRW2(writev2.Metadata_MetricType(s.Meta.Type)); t != "" {
+		return rules.Metadata{Type: t, Unit: string(s.Meta.Unit)}
+	}
+	if in.gov.types == nil {
+		return rules.Metadata{}
+	}
+	name := record.MetricName(s.Key)
+	if md, ok := in.metaMemo[string(name)]; ok {
+		return md
+	}
+	if in.metaMemo == nil {
+		in.metaMemo = make(map[string]rules.Metadata)
+	}
+	md, _ := in.gov.types.Lookup(in.tenant, string(name))
+	in.metaMemo[string(name)] = md
+	return md
+}
+
+// scanned is pass 1 for one series: a cache hit is copied out, anything
+// else waits for the decoder.
+func (in *intake) scanned(s *remotewrite.ScannedSeries) {
+	rec := seriesRec{kind: recMiss, keyOff: -1}
+	if s.Simple {
+		key := in.keyOf(s)
+		h := hashKey(key)
+		var hit bool
+		if in.arena, hit = in.gen.get(key, h, in.arena, &rec.val); hit {
+			rec.kind = recHit
+			rec.samplesFrom = int32(len(in.samples))
+			in.samples = append(in.samples, s.Samples...)
+			rec.samplesTo = int32(len(in.samples))
+			rec.extras = s.StartTimestamps || s.Meta.Present()
+			rec.meta = s.Meta
+			rec.counts = counts{samples: len(s.Samples)}
+			in.recs = append(in.recs, rec)
+			return
+		}
+		rec.keyOff, rec.keyLen, rec.keyHash = int32(len(in.keys)), int32(len(key)), h
+		in.keys = append(in.keys, key...)
+	}
+	in.missRecs = append(in.missRecs, int32(len(in.recs)))
+	in.misses = append(in.misses, s.Raw)
+	in.recs = append(in.recs, rec)
+}
+
+// absorb is pass 2: what the decoder made of the missed series (validated,
+// 1.0 converted) goes through the rules into entries, and the simple ones
+// into the cache.
+func (in *intake) absorb(dec *remotewrite.Decoded) {
+	if in.d.rules != nil {
+		// Remembered even while no rule needs it, so that a reload adding a
+		// type-dependent rule finds the families already known.
+		rememberTypes(in.d.types, in.tenant, dec)
+	}
+	in.rejected += dec.Rejected
+	if in.firstInvalid == "" {
+		in.firstInvalid = dec.FirstInvalid
+	}
+	in.sorted += dec.Sorted
+	in.metadata = dec.Metadata
+	for _, o := range dec.Origin {
+		in.recs[in.missRecs[o]].produced++
+	}
+	// A 1.0 series with samples and histograms gave two series, the second
+	// at the end: resolve each request series' decoded series together.
+	order := make([]int, len(dec.Origin))
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return int(dec.Origin[a]) - int(dec.Origin[b]) })
+	prev := int32(-1)
+	for _, j := range order {
+		o := dec.Origin[j]
+		rec := &in.recs[in.missRecs[o]]
+		if o != prev {
+			rec.kind = recMiss
+			rec.entFrom = int32(len(in.missEntries))
+			rec.entTo = rec.entFrom
+			prev = o
+		}
+		rec.val.sorted = dec.WasSorted[j]
+		in.resolve(rec, &dec.Request, &dec.Request.Timeseries[j])
+	}
+	for _, ri := range in.missRecs {
+		if in.recs[ri].produced == 0 {
+			in.recs[ri].kind = recGone // invalid: counted in rejected
+		}
+	}
+}
+
+// resolve runs the rules on one decoded series of rec and writes its entry.
+func (in *intake) resolve(rec *seriesRec, req *writev2.Request, ts *writev2.TimeSeries) {
+	in.valid++
+	c := countsOf(ts)
+	in.received.add(c)
+	rec.counts.add(c)
+	name := remotewrite.MetricName(req, ts)
+	res := rules.Result{Action: rules.Kept}
+	var fx rules.Effects
+	gov := in.gov
+	if gov != nil && gov.eng != nil {
+		res = gov.g.applyRecorded(gov.eng, gov.types, gov.withMeta, in.tenant, name, req, ts, &fx)
+	}
+	lbls := res.Labels
+	if lbls.IsEmpty() {
+		remotewrite.SeriesLabels(&in.sb, req, ts, &in.ls)
+		lbls = in.ls
+	}
+	rec.val = cacheValue{fx: fx, rule: -1, outcome: outcomeForward, sorted: rec.val.sorted}
+	if res.Action != rules.Kept && gov != nil && gov.eng != nil {
+		rec.val.rule = int16(gov.eng.RuleIndex(res.Rule))
+	}
+	if res.Action == rules.Dropped {
+		rec.val.outcome = outcomeDropped
+		rec.val.msg = fmt.Appendf(nil, "%s by rule %q: %s", res.Labels.String(), res.Rule, res.Reason)
+	} else {
+		// Kept labels alias the governor's buffer: the name is kept apart.
+		rec.name = strings.Clone(lbls.Get(model.MetricNameLabel))
+		rec.val.placeHash = in.placeHash([]byte(rec.name))
+		start := len(in.missBatch)
+		in.missBatch, in.scratch = record.AppendV2(in.missBatch, in.scratch, lbls, ts, req.Symbols)
+		in.missEntries = append(in.missEntries, missEntry{off: int32(start), end: int32(len(in.missBatch))})
+		rec.entTo = int32(len(in.missEntries))
+	}
+	if rec.keyOff >= 0 && rec.produced == 1 && fx.Replayable() {
+		in.remember(rec, lbls)
+	}
+}
+
+// remember puts a resolved simple series in the cache.
+func (in *intake) remember(rec *seriesRec, lbls labels.Labels) {
+	key := in.keys[rec.keyOff : rec.keyOff+rec.keyLen]
+	v := rec.val
+	if v.outcome == outcomeForward {
+		v.out = record.AppendLabels(in.scratch[:0], lbls)
+		v.outHash = lbls.Hash()
+		if off, n, ok := record.FindLabel(v.out, model.MetricNameLabel); ok {
+			v.nameOff, v.nameLen = off, n
+		}
+	}
+	in.gen.put(key, rec.keyHash, &v)
+}
+
+// place is pass 3: every series, in request order, to its owner's part
+// (or counted as dropped), and the family metadata by family name.
+func (in *intake) place() error {
+	gov := in.gov
+	for i := range in.recs {
+		rec := &in.recs[i]
+		if rec.kind == recGone {
+			continue
+		}
+		if rec.kind == recHit {
+			if gov != nil && gov.eng != nil {
+				gov.eng.Replay(&rec.val.fx)
+			}
+			if rec.val.sorted {
+				in.sorted++
+			}
+			in.valid++
+			in.received.add(rec.counts)
+		}
+		if gov != nil && rec.val.rule >= 0 {
+			rule := gov.eng.RuleName(int(rec.val.rule))
+			if rec.val.outcome == outcomeDropped {
+				gov.stats.drop(rule, rec.val.msg, rec.counts)
+				continue
+			}
+			gov.stats.change(rule)
+		}
+		if rec.val.outcome == outcomeDropped {
+			continue // only with gov: a rule dropped it
+		}
+		name := rec.name
+		if rec.kind == recHit {
+			name = unsafeString(rec.val.name())
+		}
+		if gov != nil && gov.dropUnused(name, rec.counts) {
+			continue
+		}
+		p, err := in.part(rec.val.placeHash)
+		if err != nil {
+			return err
+		}
+		if rec.kind == recHit {
+			p.batch = in.appendHit(p.batch, rec)
+			p.series++
+			continue
+		}
+		for _, e := range in.missEntries[rec.entFrom:rec.entTo] {
+			p.batch = append(p.batch, in.missBatch[e.off:e.end]...)
+			p.series++
+		}
+	}
+	for _, md := range in.metadata {
+		p, err := in.part(in.placeHash([]byte(md.MetricFamilyName)))
+		if err != nil {
+			return err
+		}
+		p.metadata = append(p.metadata, md)
+	}
+	return nil
+}
+
+// appendHit appends the entry of a series found in the cache.
+func (in *intake) appendHit(dst []byte, rec *seriesRec) []byte {
+	samples := in.samples[rec.samplesFrom:rec.samplesTo]
+	size := len(rec.val.out)
+	for _, s := range samples {
+		size += len(s)
+	}
+	flags := byte(0)
+	if rec.extras {
+		flags = record.FlagExtras
+	}
+	m := &rec.meta
+	if m.Present() {
+		size += record.MetadataFieldSize(m.Type, m.Help, m.Unit)
+	}
+	dst = record.AppendHeader(dst, rec.val.outHash, flags, len(samples), 0, 0, size)
+	dst = append(dst, rec.val.out...)
+	for _, s := range samples {
+		dst = append(dst, s...)
+	}
+	if m.Present() {
+		dst = record.AppendMetadataField(dst, m.Type, m.Help, m.Unit)
+	}
+	return dst
+}
+
+// nonEmptyParts returns the parts that carry anything.
+func (in *intake) nonEmptyParts() []*part {
+	out := in.parts[:0:0]
+	for _, p := range in.parts {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// unsafeString views b as a string without copying; valid while b is.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

@@ -1,0 +1,86 @@
+package remotewrite
+
+import (
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/record"
+)
+
+func TestScan(t *testing.T) {
+	d := NewDecoder(DefaultConfig())
+	v1 := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: []prompb.Label{{Name: "b", Value: "2"}, {Name: "__name__", Value: "up"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 5}}},
+		{Labels: []prompb.Label{{Name: "__name__", Value: "ex"}}, Samples: []prompb.Sample{{Value: 1}},
+			Exemplars: []prompb.Exemplar{{Value: 1}}},
+	}, Metadata: []prompb.MetricMetadata{{MetricFamilyName: "up"}}}
+	p1, err := v1.Marshal()
+	require.NoError(t, err)
+	var sc Scanner
+	var got []string
+	require.True(t, sc.Scan(d, ProtocolV1, p1, func(s *ScannedSeries) {
+		if !s.Simple {
+			got = append(got, "decoder")
+			return
+		}
+		var names []string
+		record.ForEachLabel(s.Key, func(n, v []byte) { names = append(names, string(n)+"="+string(v)) })
+		got = append(got, names[0]+","+names[1])
+		require.Len(t, s.Samples, 1)
+	}))
+	require.Equal(t, []string{"b=2,__name__=up", "decoder"}, got, "1.0 keys keep the order sent")
+	require.True(t, sc.HasMetadata())
+	require.True(t, HasMetadataV1(p1))
+
+	st := writev2.NewSymbolTable()
+	v2 := writev2.Request{Timeseries: []writev2.TimeSeries{
+		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "x", "a", "1"), nil),
+			Samples:  []writev2.Sample{{Value: 1, Timestamp: 1, StartTimestamp: 1}},
+			Metadata: writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE, UnitRef: st.Symbolize("bytes")}},
+		{LabelsRefs: []uint32{1, 200}, Samples: []writev2.Sample{{Value: 1}}},
+	}}
+	v2.Symbols = st.Symbols()
+	p2, err := v2.Marshal()
+	require.NoError(t, err)
+	var simple []bool
+	require.True(t, sc.Scan(d, ProtocolV2, p2, func(s *ScannedSeries) {
+		simple = append(simple, s.Simple)
+		if s.Simple {
+			require.True(t, s.StartTimestamps)
+			require.Equal(t, "bytes", string(s.Meta.Unit))
+			require.Equal(t, []byte("x"), record.MetricName(s.Key))
+		}
+	}))
+	require.Equal(t, []bool{true, false}, simple, "a reference out of range is the decoder's to name")
+
+	bad := append([]byte{}, p2...)
+	bad[len(bad)-1] = 0xff
+	require.False(t, sc.Scan(d, ProtocolV2, bad[:len(bad)-3], func(*ScannedSeries) {}), "truncated")
+	nonEmpty, err := (&writev2.Request{Symbols: []string{"x"}}).Marshal()
+	require.NoError(t, err)
+	require.False(t, sc.Scan(d, ProtocolV2, nonEmpty, func(*ScannedSeries) {}), "symbols[0] must be empty")
+}
+
+// FuzzScan: any payload, either protocol, never panics the scanner.
+func FuzzScan(f *testing.F) {
+	f.Add(true, []byte{0x0a, 0x02, 0x0a, 0x00})
+	f.Add(false, []byte{0x22, 0x00, 0x2a, 0x04, 0x0a, 0x02, 0x01, 0x02})
+	d := NewDecoder(DefaultConfig())
+	f.Fuzz(func(t *testing.T, v1 bool, payload []byte) {
+		proto := ProtocolV2
+		if v1 {
+			proto = ProtocolV1
+		}
+		var sc Scanner
+		sc.Scan(d, proto, payload, func(s *ScannedSeries) {
+			if s.Simple && len(s.Samples) == 0 {
+				t.Fatal("a simple series has samples")
+			}
+		})
+		_ = sc.SubRequest(nil, proto, nil)
+	})
+}
