@@ -327,6 +327,11 @@ func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*in
 		Metadata: ingester.MetadataToProto(p.metadata),
 	})
 	d.m.pushDuration.WithLabelValues(status.Code(err).String()).Observe(time.Since(start).Seconds())
+	if err != nil {
+		// The transport may still hold the batch (ingesterv1.Codec): it is
+		// not reused.
+		p.batch = nil
+	}
 	return resp, err
 }
 

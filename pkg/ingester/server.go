@@ -81,6 +81,7 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(rec.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(ingesterv1.NewCodec()), // PushRequest's batch read in place
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	hs := health.NewServer()
