@@ -2,7 +2,9 @@
 #
 #   make deps   every prerequisite beyond Go (Debian packages: make, gcc, curl, prometheus, ...)
 #   make run    local cluster (1 distributor, 3 ingesters) + real Prometheus + real senders
-#   make test   unit, fuzz-seed and integration tests (installs Prometheus 3.16 once, cached)
+#   make test   unit, fuzz-seed and integration tests, image and chart checks
+#               (builds Prometheus 3.16, VictoriaMetrics and helm once, cached)
+#   make image  the container image as a tarball, without a container engine
 
 GO        ?= go
 BIN       := bin
@@ -26,11 +28,39 @@ VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 
+# Version information printed by --version and exported as promgov_build_info
+# (github.com/prometheus/common/version, set with -ldflags). The build date is
+# the commit's date (UTC), so the same commit builds the same binaries.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# helm for the chart's tests (helm lint, helm template), built once like
+# Prometheus.
+HELM_VERSION := v3.22.0
+HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)
+
+# The container image, built without a container engine (deploy/image): static
+# linux binaries in a scratch-based, non-root image written as a `docker save`
+# tarball. Reproducible: file times are the commit's time and the build user
+# is fixed, so one commit gives one image digest.
+IMAGE             ?= promgov/promgov:$(VERSION)
+# What the image holds: the binaries an operator runs (not the bench tools).
+IMAGE_CMDS        := $(addprefix ./cmd/,distributor ingester loadgen reloader $(notdir $(wildcard cmd/promgovctl)))
+IMAGE_TARBALL     ?= $(BIN)/promgov-image.tar
+IMAGE_ARCH        ?= $(shell $(GO) env GOARCH)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
 BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all deps build test test-unit run bench bench-e2e proto lint clean prometheus test-peers
+.PHONY: all deps build image test test-unit run bench bench-e2e proto lint clean prometheus test-peers
 
 all: build
 
@@ -40,7 +70,14 @@ deps:
 	./.ci/deps
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+image: BUILD_USER = promgov@image
+image:
+	rm -rf $(BIN)/image
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ $(IMAGE_CMDS)
+	$(GO) run ./deploy/image -bin-dir=$(BIN)/image -config=deploy/promgov.yml -out=$(IMAGE_TARBALL) \
+		-tag=$(IMAGE) -arch=$(IMAGE_ARCH) -created=$(SOURCE_DATE_EPOCH) -version=$(VERSION) -revision=$(REVISION)
 
 prometheus: $(PROMETHEUS)
 
@@ -62,15 +99,21 @@ $(VMAGENT):
 	GOBIN=$(CACHE)/gobin $(GO) install $(VM_MODULE)/vmagent@$(VM_VERSION)
 	mv $(CACHE)/gobin/vmagent $@
 
+$(HELM):
+	@echo ">> building helm $(HELM_VERSION) (first time only, ~5 min)"
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(CACHE)/gobin/helm $@
+
 # Every real peer the integration tests drive, built once and cached.
-test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT)
+test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM)
 
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
 # failure instead of a skip.
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
-	PROMGOV_REQUIRE_INTEGRATION=1 \
+	PROMGOV_HELM=$(HELM) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Unit tests only (no backend needed).

@@ -279,8 +279,9 @@ func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
 	// push retries while the distributor answers 503: its connection to a
 	// restarted ingester may still be in gRPC's reconnect backoff.
 	push := func(at time.Duration, from, to int) (code int, body string) {
+		req := cardBody(t, start.Add(at), metric, from, to)
 		eventually(t, func(ct *assert.CollectT) bool {
-			code, _, body = postRW(ct, c.writeURL(), contentTypeV2, cardBody(t, start.Add(at), metric, from, to), hdr)
+			code, _, body = postRW(ct, c.writeURL(), contentTypeV2, req, hdr)
 			return code != http.StatusServiceUnavailable
 		}, 30*time.Second, 200*time.Millisecond, "the distributor kept answering 503: %s", body)
 		return code, body

@@ -12,6 +12,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -200,14 +201,14 @@ func TestEdgeAgreesWithBackends(t *testing.T) {
 		}
 	}
 	// Wait for what should be stored, then look once more at everything.
-	stored := func(i, p int) bool {
+	stored := func(t T, i, p int) bool {
 		sel := fmt.Sprintf(`{case=%q}`, cases[i].name+"/"+paths[p].name)
 		return len(paths[p].store.storedSeries(t, sel)) > 0
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func(ct *assert.CollectT) bool {
 		for i, tc := range cases {
 			for p := range paths {
-				if tc.want[p].stored && !stored(i, p) {
+				if tc.want[p].stored && !stored(ct, i, p) {
 					return false
 				}
 			}
@@ -216,7 +217,7 @@ func TestEdgeAgreesWithBackends(t *testing.T) {
 	}, 60*time.Second, time.Second, "series expected in storage never arrived")
 	for i := range cases {
 		for p := range paths {
-			got[i][p].stored = stored(i, p)
+			got[i][p].stored = stored(t, i, p)
 		}
 	}
 
@@ -262,8 +263,8 @@ func exemplarsStored(t *testing.T, b *backend, now int64) {
 		Exemplars    []any             `json:"exemplars"`
 	}
 	var with []string
-	require.Eventually(t, func() bool {
-		apiGet(t, "http://"+b.addr, "/api/v1/query_exemplars", url.Values{
+	eventually(t, func(ct *assert.CollectT) bool {
+		apiGet(ct, "http://"+b.addr, "/api/v1/query_exemplars", url.Values{
 			"query": {`{__name__=~"edge_.+"}`},
 			"start": {fmt.Sprint(math.Floor(float64(now)/1000) - 60)},
 			"end":   {fmt.Sprint(math.Ceil(float64(now)/1000) + 60)},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promgov/promgov/internal/testport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -71,14 +71,11 @@ func requireIntegration(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port nobody listens on.
+// freeAddr returns a loopback address with a port nobody listens on and no
+// other test of this binary was given.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return testport.Addr(t)
 }
 
 // process is a started binary whose output goes to a log file that is
@@ -211,6 +208,9 @@ type T interface {
 // eventually waits until cond returns true. cond gets a CollectT for the
 // helpers it calls: an assertion failing on ct fails that attempt only.
 // The failure message shows the last attempt's failed assertions.
+// To fail the test at once on a condition (a process exited, an answer
+// that must never come), return true and assert after the wait: failing
+// ct fails only that attempt, and the wait retries until its timeout.
 func eventually(t *testing.T, cond func(ct *assert.CollectT) bool, waitFor, tick time.Duration, msgAndArgs ...any) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {

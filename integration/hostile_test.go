@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promgov/promgov/internal/testfs"
+
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -90,7 +92,7 @@ func requireAllServing(t *testing.T, c *cluster) {
 
 // hostileBody is a request of one valid series (okName) and one series
 // whose labels are extra, in protocol proto.
-func hostileBody(t *testing.T, proto int, okName string, extra ...string) []byte {
+func hostileBody(t T, proto int, okName string, extra ...string) []byte {
 	t.Helper()
 	now := time.Now().UnixMilli()
 	if proto == 1 {
@@ -140,7 +142,7 @@ func TestHostileLabelValueOver16MiB(t *testing.T) {
 			require.Contains(t, msg, "-distributor.max-label-value-length")
 			require.Contains(t, msg, "the other 1 series in the request were written")
 		}
-		require.Eventually(t, func() bool { return c.backend.count(t, "count("+ok+")") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count("+ok+")") == 1 },
 			20*time.Second, 200*time.Millisecond, "the valid series of the request never arrived")
 	}
 	requireAllServing(t, c)
@@ -170,7 +172,7 @@ func TestHostileMillionLabels(t *testing.T) {
 			require.Contains(t, msg, "-distributor.max-label-names-per-series")
 			t.Logf("RW %d.0, %d bytes compressed: 400 in %s", proto, len(body), time.Since(start).Round(time.Millisecond))
 		}
-		require.Eventually(t, func() bool { return c.backend.count(t, "count("+ok+")") == 1 },
+		eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count("+ok+")") == 1 },
 			20*time.Second, 200*time.Millisecond, "the valid series of the request never arrived")
 	}
 	requireAllServing(t, c)
@@ -302,31 +304,12 @@ func TestHostileTenantIDs(t *testing.T) {
 	requireAllServing(t, c)
 }
 
-// mountTmpfs mounts a tmpfs of the given size on a fresh directory for the
-// test (root only; the test skips, saying why, otherwise).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a real full disk needs a tmpfs mount, which needs root: run as root (CI does)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs for a real full disk: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // TestHostileFullDiskWAL: with the WAL on a small filesystem and the
 // backend down, the disk filled inside the first segment, and after the
 // backend was back and had everything, the ingester still answered 429
 // forever, restart or not.
 func TestHostileFullDiskWAL(t *testing.T) {
-	disk := mountTmpfs(t, "1m")
+	disk := testfs.MountTmpfs(t, "1m")
 	// The only bound is the filesystem: max_size_bytes is above its size.
 	wc := newWALClusterOn(t, 1, func() string { return filepath.Join(disk, "wal") }, "--wal.max-size-bytes=1073741824")
 	ing := wc.ingesters[0]
@@ -349,11 +332,11 @@ func TestHostileFullDiskWAL(t *testing.T) {
 
 	// Once everything is forwarded, writes go through at once; and still
 	// after a restart on the same WAL.
-	probe := func(name string) (int, string) {
+	probe := func(t T, name string) (int, string) {
 		code, _, msg := postRW(t, wc.writeURL(), contentTypeV1, hostileBody(t, 1, name, "__name__", name+"_other"), nil)
 		return code, msg
 	}
-	code, msg := probe("full_disk_after_drain")
+	code, msg := probe(t, "full_disk_after_drain")
 	require.Equal(t, http.StatusNoContent, code, msg)
 	ing.proc.Stop(t)
 	wc.startWALIngester(ing)
@@ -361,11 +344,12 @@ func TestHostileFullDiskWAL(t *testing.T) {
 	// The distributor's connection to the restarted ingester may still be
 	// redialling: that is a 503, which senders retry; a 429 would be the
 	// wedged WAL.
-	require.Eventually(t, func() bool {
-		code, msg = probe("full_disk_after_restart")
-		require.NotEqual(t, http.StatusTooManyRequests, code, msg)
-		return code == http.StatusNoContent
+	// A 429 ends the wait at once and fails below.
+	eventually(t, func(ct *assert.CollectT) bool {
+		code, msg = probe(ct, "full_disk_after_restart")
+		return code == http.StatusNoContent || code == http.StatusTooManyRequests
 	}, 20*time.Second, 200*time.Millisecond, "no write accepted after the restart: %v", lazy(func() any { return msg }))
-	require.Eventually(t, func() bool { return wc.backend.count(t, "count(full_disk_after_restart)") == 1 },
+	require.NotEqual(t, http.StatusTooManyRequests, code, msg)
+	eventually(t, func(ct *assert.CollectT) bool { return wc.backend.count(ct, "count(full_disk_after_restart)") == 1 },
 		20*time.Second, 200*time.Millisecond)
 }

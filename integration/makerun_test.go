@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promgov/promgov/internal/testport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,31 +33,7 @@ const makeRunPorts = 13
 // and UDP on 127.0.0.1 right now.
 func freePortBase(t *testing.T) int {
 	t.Helper()
-	free := func(port int) bool {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		defer ln.Close()
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return false
-		}
-		return pc.Close() == nil
-	}
-	for range 100 {
-		base := 20000 + rand.IntN(30000)
-		ok := true
-		for p := base; p < base+makeRunPorts && ok; p++ {
-			ok = free(p)
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no range of free ports found")
-	return 0
+	return testport.Range(t, makeRunPorts)
 }
 
 // runScript is deploy/local/run.sh with env added to the environment.
@@ -248,18 +224,20 @@ func TestMakeRunCtrlC(t *testing.T) {
 		return string(b)
 	}
 
+	// An exit of run.sh ends the wait at once and fails below (failing ct
+	// would only retry until the timeout).
+	var startErr error
 	eventually(t, func(ct *assert.CollectT) bool {
 		select {
-		case err := <-runDone:
-			ct.Errorf("run.sh exited while starting: %v", err)
-			runDone <- err
-			return true // reported below
+		case startErr = <-runDone:
+			runDone <- startErr
+			return true
 		default:
 		}
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "promgov is running")
 	}, 3*time.Minute, 500*time.Millisecond, "make run never came up: %v", lazy(logTail))
-	require.Len(t, runDone, 0, "run.sh exited while starting: %v", lazy(logTail))
+	require.Len(t, runDone, 0, "run.sh exited while starting (%v): %v", startErr, lazy(logTail))
 	started := runDirProcesses(runDir)
 	t.Logf("make run started:\n%s", strings.Join(started, "\n"))
 	require.Len(t, started, 8, "run.sh and the seven processes it starts")

@@ -91,7 +91,7 @@ func startNodeExporter(t *testing.T) string {
 // exposedSeries scrapes a /metrics endpoint in the text format and returns
 // every series it exposes, with extra labels added (the target labels a
 // scraper attaches), each rendered with seriesKey.
-func exposedSeries(t *testing.T, metricsURL string, extra map[string]string) map[string]bool {
+func exposedSeries(t T, metricsURL string, extra map[string]string) map[string]bool {
 	t.Helper()
 	code, body := rawGet(t, metricsURL)
 	require.Equal(t, http.StatusOK, code)
@@ -140,7 +140,7 @@ func seriesKey(m map[string]string) string {
 // selector written in the last hour, rendered with seriesKey. The
 // __type__ and __unit__ labels a Prometheus backend derives from metadata
 // are left out, so the result compares with what a target exposes.
-func (b *backend) storedSeries(t *testing.T, selector string) map[string]bool {
+func (b *backend) storedSeries(t T, selector string) map[string]bool {
 	t.Helper()
 	var data []map[string]string
 	now := time.Now()

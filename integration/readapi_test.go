@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ type apiCall struct {
 }
 
 // do sends the call to base: GET with params in the URL, POST as a form.
-func (a apiCall) do(t *testing.T, client *http.Client, base string) *http.Response {
+func (a apiCall) do(t T, client *http.Client, base string) *http.Response {
 	t.Helper()
 	u := base + a.path
 	var body io.Reader
@@ -45,7 +46,7 @@ func (a apiCall) do(t *testing.T, client *http.Client, base string) *http.Respon
 }
 
 // read sends the call and returns the status, Content-Type and body.
-func (a apiCall) read(t *testing.T, base string) (int, string, []byte) {
+func (a apiCall) read(t T, base string) (int, string, []byte) {
 	t.Helper()
 	resp := a.do(t, http.DefaultClient, base)
 	defer resp.Body.Close()
@@ -67,8 +68,8 @@ func TestGrafanaDataSourceThroughTap(t *testing.T) {
 	series := fixture("grafana", now)
 	code, _, body := postRW(t, c.writeURL(), contentTypeV1, encodeV1(t, series), nil)
 	require.Equal(t, http.StatusNoContent, code, body)
-	require.Eventually(t, func() bool {
-		return c.backend.count(t, `count(last_over_time({__name__=~"grafana_.*"}[1h]))`) == float64(len(series))
+	eventually(t, func(ct *assert.CollectT) bool {
+		return c.backend.count(ct, `count(last_over_time({__name__=~"grafana_.*"}[1h]))`) == float64(len(series))
 	}, 30*time.Second, 200*time.Millisecond, "the backend never held the %d fixture series", len(series))
 
 	ts := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
@@ -138,8 +139,8 @@ func TestGrafanaDataSourceThroughTap(t *testing.T) {
 	require.Contains(t, string(b), `"2"]`)
 
 	// The tap still records what the queries read.
-	require.Eventually(t, func() bool {
-		return usageMetrics(t, c, "")["grafana_requests_total"].QueryCount > 0
+	eventually(t, func(ct *assert.CollectT) bool {
+		return usageMetrics(ct, c, "")["grafana_requests_total"].QueryCount > 0
 	}, 30*time.Second, 200*time.Millisecond, "the tap's queries of grafana_requests_total were never recorded")
 
 	// promgov's own APIs moved; their old paths answer 308 to the new ones.
@@ -239,7 +240,7 @@ func TestReadAPIsTenantFromHeader(t *testing.T) {
 		Series uint64 `json:"series"`
 		Count  uint64 `json:"count"`
 	}
-	get := func(n *node, path, tenantParam, tenantHeader string) (int, []row, string) {
+	get := func(t T, n *node, path, tenantParam, tenantHeader string) (int, []row, string) {
 		call := apiCall{method: http.MethodGet, path: path, params: url.Values{}}
 		if tenantParam != "" {
 			call.params.Set("tenant", tenantParam)
@@ -267,8 +268,8 @@ func TestReadAPIsTenantFromHeader(t *testing.T) {
 		return code, rows, env.Error
 	}
 	const metricPath = "/promgov/api/v1/cardinality/metrics/tenant_probe_total"
-	require.Eventually(t, func() bool {
-		code, rows, _ := get(c.distributor, metricPath, "", "")
+	eventually(t, func(ct *assert.CollectT) bool {
+		code, rows, _ := get(ct, c.distributor, metricPath, "", "")
 		return code == http.StatusOK && len(rows) == 2
 	}, 30*time.Second, 200*time.Millisecond, "the cluster never tracked tenant_probe_total for both tenants")
 
@@ -282,15 +283,15 @@ func TestReadAPIsTenantFromHeader(t *testing.T) {
 				"parameter alone": {param: "team-a", want: []row{{Tenant: "team-a", Series: 2}}},
 				"both agree":      {param: "team-a", header: "team-a", want: []row{{Tenant: "team-a", Series: 2}}},
 			} {
-				code, rows, msg := get(n, metricPath, tc.param, tc.header)
+				code, rows, msg := get(t, n, metricPath, tc.param, tc.header)
 				require.Equal(t, http.StatusOK, code, "%s: %s", name, msg)
 				require.Equal(t, tc.want, rows, name)
-				code, rows, msg = get(n, "/promgov/api/v1/cardinality/tenants", tc.param, tc.header)
+				code, rows, msg = get(t, n, "/promgov/api/v1/cardinality/tenants", tc.param, tc.header)
 				require.Equal(t, http.StatusOK, code, "%s: %s", name, msg)
 				require.Len(t, rows, 1, name)
 				require.Equal(t, tc.want[0].Tenant, rows[0].Tenant, name)
 			}
-			code, _, msg := get(n, metricPath, "team-a", "team-b")
+			code, _, msg := get(t, n, metricPath, "team-a", "team-b")
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Equal(t, `tenant: the tenant parameter "team-a" and the X-Scope-OrgID header "team-b" name different tenants; send one, or the same in both`, msg)
 		})
@@ -298,22 +299,22 @@ func TestReadAPIsTenantFromHeader(t *testing.T) {
 
 	// The query statistics an ingester holds, per tenant from the header.
 	var rows []row
-	require.Eventually(t, func() bool {
-		_, rows, _ = get(c.ingesters[0], "/promgov/api/v1/usage/access", "", "team-b")
+	eventually(t, func(ct *assert.CollectT) bool {
+		_, rows, _ = get(ct, c.ingesters[0], "/promgov/api/v1/usage/access", "", "team-b")
 		return len(rows) == 1 && rows[0].Count == 2
 	}, 30*time.Second, 200*time.Millisecond, "team-b's two queries never reached the ingester: %v", lazy(func() any { return rows }))
-	_, rows, _ = get(c.ingesters[0], "/promgov/api/v1/usage/access", "", "team-a")
+	_, rows, _ = get(t, c.ingesters[0], "/promgov/api/v1/usage/access", "", "team-a")
 	require.Len(t, rows, 1)
 	require.EqualValues(t, 1, rows[0].Count)
-	code, _, msg := get(c.ingesters[0], "/promgov/api/v1/usage/access", "team-a", "team-b")
+	code, _, msg := get(t, c.ingesters[0], "/promgov/api/v1/usage/access", "team-a", "team-b")
 	require.Equal(t, http.StatusBadRequest, code, msg)
 
 	// Usage classification is cluster-wide: a tenant gets a warning saying so.
 	var b []byte
-	require.Eventually(t, func() bool {
+	eventually(t, func(ct *assert.CollectT) bool {
 		var code int
 		code, _, b = apiCall{method: http.MethodGet, path: "/promgov/api/v1/usage/metrics",
-			header: map[string]string{"X-Scope-OrgID": "team-b"}}.read(t, c.distributor.url(""))
+			header: map[string]string{"X-Scope-OrgID": "team-b"}}.read(ct, c.distributor.url(""))
 		return code == http.StatusOK // 503 until the first classification
 	}, 30*time.Second, 200*time.Millisecond, "usage metrics never answered: %s", lazy(func() any { return string(b) }))
 	var env struct {

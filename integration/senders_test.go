@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -175,12 +176,12 @@ func TestRealSendersNodeExporter(t *testing.T) {
 			s := tc.start(t, c.writeURL(), job)
 
 			selector := fmt.Sprintf(`{job=%q}`, job)
-			require.Eventually(t, func() bool { return len(be.storedSeries(t, selector)) > 0 },
+			eventually(t, func(ct *assert.CollectT) bool { return len(be.storedSeries(ct, selector)) > 0 },
 				60*time.Second, 500*time.Millisecond, "nothing from %s reached the backend", s.name)
 			want := exposedSeries(t, "http://"+exporter+"/metrics", map[string]string{"job": job, "instance": exporter})
 			var got map[string]bool
-			require.Eventually(t, func() bool {
-				got = be.storedSeries(t, selector)
+			eventually(t, func(ct *assert.CollectT) bool {
+				got = be.storedSeries(ct, selector)
 				return len(missing(want, got, 1)) == 0
 			}, 60*time.Second, time.Second, "series the exporter exposes that never arrived: %v",
 				lazy(func() any { return missing(want, got, 20) }))

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,11 +43,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cfg, err := config.Parse(config.RoleDistributor, args, stderr)
+	if errors.Is(err, config.ErrVersion) {
+		return proc.PrintVersion(stdout, "distributor")
+	}
 	if err != nil {
 		return err
 	}
 	logger, logLevel := config.NewLogger(cfg, stderr)
 	logger = logger.With("component", "distributor")
+	proc.LogStart(logger)
 	reg := proc.NewRegistry()
 
 	// Governance rules: loaded now, reloaded with the usage section and the

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,11 +41,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return config.CheckConfigCommand("ingester", args[1:], stdout)
 	}
 	cfg, err := config.Parse(config.RoleIngester, args, stderr)
+	if errors.Is(err, config.ErrVersion) {
+		return proc.PrintVersion(stdout, "ingester")
+	}
 	if err != nil {
 		return err
 	}
 	logger, logLevel := config.NewLogger(cfg, stderr)
 	logger = logger.With("component", "ingester")
+	proc.LogStart(logger)
 	reg := proc.NewRegistry()
 
 	backends, err := forward.ResolveBackends(cfg.Backend, cfg.Backends)

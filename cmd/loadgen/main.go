@@ -20,6 +20,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/common/version"
+	_ "golang.org/x/crypto/x509roots/fallback" // TLS roots when the system has none (the image)
+
 	"github.com/promgov/promgov/pkg/loadgen"
 )
 
@@ -54,11 +57,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg.RegisterFlags("", fs)
 	var level slog.Level
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "Log level: debug, info, warn, error.")
+	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return &usageError{err: err}
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Print("loadgen"))
+		return err
 	}
 	if fs.NArg() > 0 {
 		return &usageError{err: fmt.Errorf("unexpected arguments %q", fs.Args())}

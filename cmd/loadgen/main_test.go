@@ -53,6 +53,13 @@ func TestRun(t *testing.T) {
 				require.Contains(t, out, "accepted samples:")
 			},
 		},
+		"version": {
+			args: []string{"-version"},
+			check: func(t *testing.T, out string) {
+				require.Contains(t, out, "loadgen, version ")
+				require.Contains(t, out, "go version:")
+			},
+		},
 		"unknown flag":      {args: []string{"-nope"}, wantUsage: true},
 		"invalid value":     {args: []string{"-metrics=0"}, wantUsage: true},
 		"bad protocol":      {args: []string{"-protocol=3"}, wantUsage: true},

@@ -11,18 +11,38 @@ import (
 	"log/slog"
 
 	okrun "github.com/oklog/run"
+	// The Mozilla roots, used only when the system has no CA bundle (the
+	// scratch-based image has none), so TLS to a backend is verified.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
 
 	"github.com/promgov/promgov/pkg/config"
 )
 
-// NewRegistry returns a registry with the Go and process collectors.
+// NewRegistry returns a registry with the Go and process collectors and
+// promgov_build_info (version, revision, branch, Go version as labels).
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("promgov"))
 	return reg
+}
+
+// PrintVersion prints program's version information as Prometheus does
+// (version, revision, branch, build user and date, Go version, platform).
+// `make build` sets them with -ldflags (see the Makefile).
+func PrintVersion(w io.Writer, program string) error {
+	_, err := fmt.Fprintln(w, version.Print(program))
+	return err
+}
+
+// LogStart logs the version and build context a binary starts with.
+func LogStart(logger *slog.Logger) {
+	logger.Info("starting", "version", version.Info(), "build_context", version.BuildContext())
 }
 
 // ExitCode prints err and returns the process exit code: 0 for nil or -h,

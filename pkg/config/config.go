@@ -86,6 +86,10 @@ const (
 	LogFormatJSON   = "json"
 )
 
+// ErrVersion is what Parse returns when --version was given: the binary
+// prints its version information (internal/proc.PrintVersion) and exits 0.
+var ErrVersion = errors.New("--version was given")
+
 // UsageError is a bad flag or configuration: the binary exits with code 2.
 type UsageError struct{ Err error }
 
@@ -93,7 +97,8 @@ func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // Parse builds the configuration of a binary from its arguments. It returns
-// flag.ErrHelp (wrapped in nothing) when -h was asked for.
+// flag.ErrHelp (wrapped in nothing) when -h was asked for, and ErrVersion
+// when --version was.
 func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg := &Config{}
 	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
@@ -106,6 +111,8 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	if role == RoleIngester {
 		cfg.Web.ListenAddress, cfg.Memberlist.BindAddress = IngesterListenAddress, IngesterGossipAddress
 	}
+
+	showVersion := fs.Bool("version", false, "Print version information (version, revision, branch, build date, Go version) and exit.")
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
@@ -142,6 +149,9 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 			return nil, err
 		}
 		return nil, &UsageError{Err: err}
+	}
+	if *showVersion {
+		return nil, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, &UsageError{Err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}

@@ -117,3 +117,16 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestVersionFlag: --version wins over everything else, the configuration
+// file included (it is not read), for both binaries.
+func TestVersionFlag(t *testing.T) {
+	for _, role := range []Role{RoleDistributor, RoleIngester} {
+		t.Run(string(role), func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, err := Parse(role, []string{"--config.file=/nonexistent.yml", "--version", "--log.level=loud"}, &stderr)
+			require.ErrorIs(t, err, ErrVersion)
+			require.Empty(t, stderr.String())
+		})
+	}
+}

@@ -51,7 +51,12 @@ func (p Protocol) normalize() Protocol {
 // Config configures a load generation run. The zero value is not valid; start
 // from DefaultConfig or register flags with RegisterFlags.
 type Config struct {
-	// URL is the Remote Write endpoint, e.g. http://127.0.0.1:9090/api/v1/write.
+	// URL is the Remote Write endpoint, e.g. http://127.0.0.1:9090/api/v1/write,
+	// or a comma-separated list of endpoints that attempts, retries
+	// included, take in turn (round robin), like a client-side load
+	// balancer in front of several distributors: a retry after a failure
+	// goes to another endpoint than the failed attempt whenever the
+	// senders' turns allow it.
 	URL string `yaml:"url"`
 	// Tenant, when set, is sent as the X-Scope-OrgID header.
 	Tenant string `yaml:"tenant"`
@@ -131,7 +136,7 @@ func DefaultConfig() Config {
 // DefaultConfig as defaults.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	d := DefaultConfig()
-	fs.StringVar(&c.URL, prefix+"url", d.URL, "Remote Write endpoint URL.")
+	fs.StringVar(&c.URL, prefix+"url", d.URL, "Remote Write endpoint URL, or a comma-separated list that attempts (retries included) take in turn.")
 	fs.StringVar(&c.Tenant, prefix+"tenant", d.Tenant, "Tenant sent as X-Scope-OrgID (empty = header not sent).")
 	c.Protocol = d.Protocol
 	fs.Func(prefix+"protocol", "Remote Write protocol: 1.0 or 2.0 (default 1.0).", func(s string) error {
@@ -161,9 +166,11 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 
 // Validate checks the whole configuration, including the target and rate settings.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url: %q is not an http(s) URL; set it to e.g. http://127.0.0.1:9090/api/v1/write", c.URL)
+	for _, raw := range c.URLs() {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("url: %q is not an http(s) URL; set it to e.g. http://127.0.0.1:9090/api/v1/write", raw)
+		}
 	}
 	if c.Protocol.normalize() == "" {
 		return fmt.Errorf("protocol: unknown value %q; use 1.0 or 2.0", c.Protocol)
@@ -193,6 +200,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// URLs returns the endpoints of URL, in order.
+func (c *Config) URLs() []string {
+	parts := strings.Split(c.URL, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 // validateWorkload checks only the fields NewGenerator depends on.

@@ -114,6 +114,8 @@ func TestConfigValidate(t *testing.T) {
 		"defaults":              {mutate: func(*Config) {}},
 		"v2 alias":              {mutate: func(c *Config) { c.Protocol = "v2" }},
 		"bad url":               {mutate: func(c *Config) { c.URL = "127.0.0.1:9090" }, wantErr: "url:"},
+		"url list":              {mutate: func(c *Config) { c.URL = "http://a:1/w, http://b:2/w" }},
+		"bad url in list":       {mutate: func(c *Config) { c.URL = "http://a:1/w,b:2" }, wantErr: `url: "b:2"`},
 		"bad protocol":          {mutate: func(c *Config) { c.Protocol = "3" }, wantErr: "protocol:"},
 		"no metrics":            {mutate: func(c *Config) { c.Metrics = 0 }, wantErr: "metrics:"},
 		"no series":             {mutate: func(c *Config) { c.SeriesPerMetric = 0 }, wantErr: "series_per_metric:"},

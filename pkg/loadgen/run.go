@@ -58,7 +58,7 @@ func newRunner(cfg Config, gen *Generator, client doer, logger *slog.Logger) *ru
 	p := cfg.Protocol.normalize()
 	return &runner{
 		cfg: cfg, protocol: p, gen: gen, logger: logger, stats: st,
-		sender: &sender{client: client, cfg: cfg, protocol: p, stats: st, sleep: sleepCtx},
+		sender: &sender{client: client, cfg: cfg, protocol: p, stats: st, sleep: sleepCtx, urls: cfg.URLs()},
 		now:    time.Now,
 		sleep:  sleepCtx,
 	}

@@ -398,3 +398,38 @@ func TestReportOutput(t *testing.T) {
 	require.Contains(t, buf.String(), "accepted samples:  16")
 	require.Contains(t, buf.String(), "429=1")
 }
+
+// TestRunRoundRobin sends to a list of endpoints in turn: both get
+// requests, and retries take turns too, so a run against one endpoint that
+// always fails and one that works loses nothing.
+func TestRunRoundRobin(t *testing.T) {
+	tests := map[string]struct {
+		respondA    func(int) int
+		wantRetries bool
+	}{
+		"both healthy":   {},
+		"one down (503)": {respondA: func(int) int { return http.StatusServiceUnavailable }, wantRetries: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a, b := newReceiver(t, tc.respondA), newReceiver(t, nil)
+			cfg := testConfig(a.url() + ", " + b.url())
+			cfg.Requests = requestsFor(cfg, 2)
+			rep, err := Run(context.Background(), cfg, nil)
+			require.NoError(t, err)
+			require.Zero(t, rep.RequestsFailed)
+			require.Equal(t, rep.SentSamples, rep.AcceptedSamples)
+			a.mu.Lock()
+			b.mu.Lock()
+			defer a.mu.Unlock()
+			defer b.mu.Unlock()
+			require.Positive(t, a.attempts, "the first endpoint got no attempt")
+			require.Positive(t, b.attempts, "the second endpoint got no attempt")
+			require.Len(t, append(a.requests, b.requests...), cfg.Requests, "every request accepted exactly once")
+			if tc.wantRetries {
+				require.Empty(t, a.requests)
+				require.Equal(t, int64(a.attempts), rep.Retries, "each failed attempt was retried")
+			}
+		})
+	}
+}

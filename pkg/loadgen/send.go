@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,6 +57,14 @@ type sender struct {
 	stats    *stats
 	// sleep waits d or until ctx is done; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
+	// urls are cfg.URLs(); attempts take them in turn (next counts).
+	urls []string
+	next atomic.Uint64
+}
+
+// url returns the endpoint of the next attempt (round robin).
+func (s *sender) url() string {
+	return s.urls[(s.next.Add(1)-1)%uint64(len(s.urls))]
 }
 
 // send posts body (carrying samples samples) until it succeeds, fails
@@ -92,7 +101,7 @@ func (s *sender) send(ctx, stop context.Context, body []byte, samples int) error
 func (s *sender) attempt(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}

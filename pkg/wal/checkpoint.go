@@ -95,32 +95,15 @@ func overwriteCheckpoint(fsys FS, dir string, pos Position) error {
 	if err != nil {
 		return fmt.Errorf("overwrite checkpoint: %w", err)
 	}
-	b := encodeCheckpoint(pos)
-	n, err := f.Write(b) // opened without O_APPEND or O_TRUNC: writes at offset 0
-	if err == nil && n < len(b) {
-		err = io.ErrShortWrite
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	// Opened without O_APPEND or O_TRUNC: the write lands at offset 0.
+	if err := writeSyncClose(f, encodeCheckpoint(pos)); err != nil {
 		return fmt.Errorf("overwrite checkpoint: %w", err)
 	}
 	return nil
 }
 
-// writeCheckpointAtomic persists pos atomically: write a temporary file,
-// fsync it, rename it over the checkpoint and fsync the directory.
-func writeCheckpointAtomic(fsys FS, dir string, pos Position) error {
-	tmp := filepath.Join(dir, checkpointTmpName)
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create checkpoint: %w", err)
-	}
-	b := encodeCheckpoint(pos)
+// writeSyncClose writes b to f, fsyncs and closes it.
+func writeSyncClose(f File, b []byte) error {
 	n, err := f.Write(b)
 	if err == nil && n < len(b) {
 		err = io.ErrShortWrite
@@ -131,7 +114,18 @@ func writeCheckpointAtomic(fsys FS, dir string, pos Position) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// writeCheckpointAtomic persists pos atomically: write a temporary file,
+// fsync it, rename it over the checkpoint and fsync the directory.
+func writeCheckpointAtomic(fsys FS, dir string, pos Position) error {
+	tmp := filepath.Join(dir, checkpointTmpName)
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
+		return fmt.Errorf("create checkpoint: %w", err)
+	}
+	if err := writeSyncClose(f, encodeCheckpoint(pos)); err != nil {
 		_ = fsys.Remove(tmp)
 		return fmt.Errorf("write checkpoint: %w", err)
 	}

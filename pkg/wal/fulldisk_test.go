@@ -3,33 +3,13 @@ package wal
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/promgov/promgov/internal/testfs"
+
 	"github.com/stretchr/testify/require"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes in a fresh directory, unmounted
-// at cleanup. It skips the test, saying why, when not running as root or
-// when the mount is refused (a container without CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a real full disk needs a tmpfs mount, which needs root: run as root (CI does)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs for a real full disk: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // fillUntilFull appends records until the WAL answers ErrFull and returns
 // the end of the last accepted record.
@@ -65,7 +45,7 @@ func TestFullDiskRecoversWithoutHelp(t *testing.T) {
 	for _, policy := range []string{SyncGroup, SyncAlways, SyncInterval} {
 		t.Run(string(policy), func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Dir = filepath.Join(mountTmpfs(t, "1m"), "wal")
+			cfg.Dir = filepath.Join(testfs.MountTmpfs(t, "1m"), "wal")
 			cfg.SyncPolicy = policy
 			cfg.MaxSizeBytes = 0 // the filesystem is the only bound
 			w, err := Open(cfg, nil, nil, nil)

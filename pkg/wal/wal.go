@@ -397,18 +397,25 @@ func (w *WAL) releaseCommittedLocked() []segment {
 		w.segs = w.segs[1:]
 	}
 	if len(victims) > 0 {
-		next := Position{Segment: w.nextIndex}
-		if len(w.segs) > 0 {
-			next = Position{Segment: w.segs[0].index}
-		}
-		if w.checkpoint.Before(next) {
-			w.checkpoint = next
-		}
-		w.pruneMarksLocked()
-		w.updateSizeMetricsLocked()
-		w.signalLocked()
+		w.afterRemovalLocked()
 	}
 	return victims
+}
+
+// afterRemovalLocked moves the checkpoint past segments just taken out of
+// the front of the log, to the start of the first remaining segment or of
+// the next one to be created, and publishes the change.
+func (w *WAL) afterRemovalLocked() {
+	next := Position{Segment: w.nextIndex}
+	if len(w.segs) > 0 {
+		next = Position{Segment: w.segs[0].index}
+	}
+	if w.checkpoint.Before(next) {
+		w.checkpoint = next
+	}
+	w.pruneMarksLocked()
+	w.updateSizeMetricsLocked()
+	w.signalLocked()
 }
 
 // removeSegments deletes the files of segments released from the log.

@@ -473,16 +473,7 @@ func (w *WAL) dropOldest(bound string) bool {
 	s := w.segs[0]
 	w.segs = w.segs[1:]
 	w.diskSize -= s.size
-	next := Position{Segment: s.index + 1}
-	if len(w.segs) > 0 {
-		next = Position{Segment: w.segs[0].index}
-	}
-	if w.checkpoint.Before(next) {
-		w.checkpoint = next
-	}
-	w.pruneMarksLocked()
-	w.updateSizeMetricsLocked()
-	w.signalLocked()
+	w.afterRemovalLocked()
 	w.mu.Unlock()
 	if err := w.fs.Remove(w.segmentPath(s.index)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		w.logger.Warn("remove dropped wal segment", "segment", s.index, "err", err)

@@ -1,0 +1,180 @@
+{{/* Chart name, truncated for label values. */}}
+{{- define "promgov.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-<chart> unless the release already holds it. */}}
+{{- define "promgov.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "promgov.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "promgov.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels every pod of the release carries: the gossip Service selects them all. */}}
+{{- define "promgov.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "promgov.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Selector labels of one component: include with (dict "ctx" $ "component" "ingester"). */}}
+{{- define "promgov.componentSelectorLabels" -}}
+{{ include "promgov.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "promgov.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "promgov.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "promgov.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* Names of the Services. */}}
+{{- define "promgov.gossipService" -}}{{ include "promgov.fullname" . }}-gossip{{- end }}
+{{- define "promgov.ingesterService" -}}{{ include "promgov.fullname" . }}-ingester{{- end }}
+{{- define "promgov.distributorService" -}}{{ include "promgov.fullname" . }}-distributor{{- end }}
+{{- define "promgov.configMap" -}}{{ include "promgov.fullname" . }}-config{{- end }}
+
+{{/* Where the shared configuration is mounted (a directory, so ConfigMap updates reach the pod). */}}
+{{- define "promgov.configDir" -}}/etc/promgov/config{{- end }}
+{{- define "promgov.configFile" -}}{{ include "promgov.configDir" . }}/promgov.yml{{- end }}
+
+{{/* The WAL volume's mount point and the WAL directory on it. */}}
+{{- define "promgov.dataDir" -}}/data{{- end }}
+{{- define "promgov.walDir" -}}{{ include "promgov.dataDir" . }}/wal{{- end }}
+
+{{/* Flags every promgov process gets: the configuration and the memberlist membership. */}}
+{{- define "promgov.commonArgs" -}}
+- --config.file={{ include "promgov.configFile" . }}
+- --memberlist.bind-address=0.0.0.0:{{ .Values.ports.gossip }}
+- --memberlist.advertise-address=$(POD_IP):{{ .Values.ports.gossip }}
+- --memberlist.node-name=$(POD_NAME)
+- --memberlist.join={{ include "promgov.gossipService" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}:{{ .Values.ports.gossip }}
+- --memberlist.cluster-label={{ .Values.memberlist.clusterLabel | default (printf "%s.%s" .Release.Namespace (include "promgov.fullname" .)) }}
+{{- end }}
+
+{{/* Environment every promgov process gets (used by the flags above). */}}
+{{- define "promgov.commonEnv" -}}
+- name: POD_IP
+  valueFrom:
+    fieldRef: {fieldPath: status.podIP}
+- name: POD_NAME
+  valueFrom:
+    fieldRef: {fieldPath: metadata.name}
+{{- end }}
+
+{{/* Volumes every pod has: the configuration, the secrets, /tmp. */}}
+{{- define "promgov.volumes" -}}
+- name: config
+  configMap:
+    name: {{ include "promgov.configMap" . }}
+- name: tmp
+  emptyDir: {}
+{{- if .Values.secrets.create }}
+- name: secret-{{ include "promgov.fullname" . }}
+  secret:
+    secretName: {{ include "promgov.fullname" . }}
+{{- end }}
+{{- range .Values.secrets.existing }}
+- name: secret-{{ . }}
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "promgov.volumeMounts" -}}
+- name: config
+  mountPath: {{ include "promgov.configDir" . }}
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.secrets.create }}
+- name: secret-{{ include "promgov.fullname" . }}
+  mountPath: /etc/promgov/secrets/{{ include "promgov.fullname" . }}
+  readOnly: true
+{{- end }}
+{{- range .Values.secrets.existing }}
+- name: secret-{{ . }}
+  mountPath: /etc/promgov/secrets/{{ . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The reloader sidecar: include with (dict "ctx" $ "port" <HTTP port>). */}}
+{{- define "promgov.reloader" -}}
+{{- if .ctx.Values.reload.enabled -}}
+- name: reloader
+  image: {{ include "promgov.image" .ctx }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  command: [/bin/reloader]
+  args:
+    - --file={{ include "promgov.configFile" .ctx }}
+    - --url=http://127.0.0.1:{{ .port }}/-/reload
+    - --interval={{ .ctx.Values.reload.interval }}
+  volumeMounts:
+    - name: config
+      mountPath: {{ include "promgov.configDir" .ctx }}
+      readOnly: true
+  resources:
+    {{- toYaml .ctx.Values.reload.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .ctx.Values.containerSecurityContext | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/* Probes of a promgov container on its HTTP port (named http-metrics). */}}
+{{- define "promgov.probes" -}}
+readinessProbe:
+  httpGet: {path: /-/ready, port: http-metrics}
+  periodSeconds: 5
+  failureThreshold: 3
+livenessProbe:
+  httpGet: {path: /-/healthy, port: http-metrics}
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 6
+startupProbe:
+  httpGet: {path: /-/healthy, port: http-metrics}
+  periodSeconds: 5
+  failureThreshold: 60
+{{- end }}
+
+{{/* Soft or hard anti-affinity by node for one component. */}}
+{{- define "promgov.antiAffinity" -}}
+podAntiAffinity:
+{{- if eq .mode "hard" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "promgov.componentSelectorLabels" . | nindent 10 }}
+{{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "promgov.componentSelectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}
