@@ -125,21 +125,38 @@ type Body struct {
 	Payload  []byte
 	d        *Decoder
 	pooled   *[]byte
+	budget   Budget
+	held     int64 // reserved in budget for Payload
 }
 
-// Release returns the buffers; Payload must not be used afterwards.
+// Release returns the buffers and the budget; Payload must not be used
+// afterwards.
 func (b *Body) Release() {
 	if b.pooled != nil {
-		b.d.decodePool.Put(b.pooled)
+		b.d.putDecoded(b.pooled)
 		b.pooled = nil
+	}
+	if b.held > 0 {
+		b.budget.Release(b.held)
+		b.held = 0
 	}
 	b.Payload = nil
 }
 
+// maxPooledBuffer is the largest buffer the decoder keeps for reuse: a
+// burst of large requests leaves nothing pinned behind it, while the
+// requests senders send by the thousand (a few hundred KiB) reuse theirs.
+const maxPooledBuffer = 4 << 20
+
 // Read negotiates the protocol, enforces the size limits and decompresses
 // the body (errors as Decode's). The caller decodes the payload
 // (DecodePayload, or a Scanner first) and releases it.
-func (d *Decoder) Read(r *http.Request) (*Body, error) {
+func (d *Decoder) Read(r *http.Request) (*Body, error) { return d.ReadWithin(r, nil) }
+
+// ReadWithin is Read with the bytes held reserved in budget (nil: none):
+// the compressed body as it arrives, then the decompressed payload before
+// it is allocated. An exhausted budget is an error wrapping ErrOverloaded.
+func (d *Decoder) ReadWithin(r *http.Request, budget Budget) (*Body, error) {
 	proto, err := ParseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
@@ -149,16 +166,50 @@ func (d *Decoder) Read(r *http.Request) (*Body, error) {
 	}
 
 	body := d.getBody()
-	defer d.bodyPool.Put(body)
-	if err := d.readBody(r, body); err != nil {
+	defer d.putBody(body)
+	var src io.Reader = r.Body
+	var br *budgetReader
+	if budget != nil && r.Body != nil {
+		br = &budgetReader{r: r.Body, b: budget}
+		src = br
+		defer func() { budget.Release(br.held) }()
+	}
+	if err := d.readBody(r.ContentLength, src, body); err != nil {
 		return nil, err
 	}
 
-	payload, pooled, err := d.decompress(body.Bytes())
+	n, err := snappy.DecodedLen(body.Bytes())
 	if err != nil {
+		return nil, badRequest("invalid snappy block (%d bytes): %v", body.Len(), err)
+	}
+	if int64(n) > d.cfg.MaxDecodedBytes {
+		return nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
+	}
+	out := &Body{Protocol: proto, d: d}
+	if budget != nil {
+		// The body and the payload are reserved together (a request alone
+		// is let through whatever its size; see ByteBudget); the body's
+		// part is returned when ReadWithin returns, the payload's on
+		// Release.
+		var bodyHeld int64
+		if br != nil {
+			bodyHeld, br.held = br.held, 0
+			budget.Release(bodyHeld)
+		}
+		if err := budget.Acquire(bodyHeld + int64(n)); err != nil {
+			return nil, err
+		}
+		if br != nil {
+			br.held = bodyHeld
+		}
+		out.budget, out.held = budget, int64(n)
+	}
+	out.Payload, out.pooled, err = d.decompress(body.Bytes(), n)
+	if err != nil {
+		out.Release()
 		return nil, err
 	}
-	return &Body{Protocol: proto, Payload: payload, d: d, pooled: pooled}, nil
+	return out, nil
 }
 
 // DecodePayload unmarshals, converts and validates an uncompressed payload
@@ -208,21 +259,25 @@ func (d *Decoder) DecodePayload(proto Protocol, payload []byte, origin bool) (*D
 // Content-Length before the bytes arrive.
 const initialBodyGuess = 64 << 10
 
-// readBody reads at most MaxCompressedBytes+1 bytes of r.Body into buf.
-func (d *Decoder) readBody(r *http.Request, buf *bytes.Buffer) error {
+// readBody reads at most MaxCompressedBytes+1 bytes of body, whose declared
+// length is contentLength (-1: unknown), into buf.
+func (d *Decoder) readBody(contentLength int64, body io.Reader, buf *bytes.Buffer) error {
 	limit := d.cfg.MaxCompressedBytes
-	if r.ContentLength > limit {
-		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: r.ContentLength}
+	if contentLength > limit {
+		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
 	}
-	if r.Body == nil {
+	if body == nil {
 		return nil
 	}
 	// The declared length is only a claim: grow with what arrives, so that a
 	// client that declares 10 MiB and trickles bytes holds what it sent.
-	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, initialBodyGuess)))
+	if contentLength > 0 {
+		buf.Grow(int(min(contentLength, initialBodyGuess)))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	if errors.Is(err, ErrOverloaded) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
 	}
@@ -232,17 +287,10 @@ func (d *Decoder) readBody(r *http.Request, buf *bytes.Buffer) error {
 	return nil
 }
 
-// decompress checks the snappy header's decoded length against the limit and
-// decodes into a pooled buffer, which the caller returns to decodePool once
-// payload is no longer used.
-func (d *Decoder) decompress(compressed []byte) (payload []byte, pooled *[]byte, err error) {
-	n, err := snappy.DecodedLen(compressed)
-	if err != nil {
-		return nil, nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
-	}
-	if int64(n) > d.cfg.MaxDecodedBytes {
-		return nil, nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
-	}
+// decompress decodes compressed, whose decoded length n was checked
+// against the limit, into a pooled buffer, which the caller returns with
+// putDecoded once payload is no longer used.
+func (d *Decoder) decompress(compressed []byte, n int) (payload []byte, pooled *[]byte, err error) {
 	bp, _ := d.decodePool.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -252,10 +300,18 @@ func (d *Decoder) decompress(compressed []byte) (payload []byte, pooled *[]byte,
 	}
 	out, err := snappy.Decode((*bp)[:n], compressed)
 	if err != nil {
-		d.decodePool.Put(bp)
+		d.putDecoded(bp)
 		return nil, nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
 	}
 	return out, bp, nil
+}
+
+// putDecoded returns a payload buffer to the pool unless it is too large
+// to keep.
+func (d *Decoder) putDecoded(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		d.decodePool.Put(bp)
+	}
 }
 
 func (d *Decoder) getBody() *bytes.Buffer {
@@ -265,4 +321,11 @@ func (d *Decoder) getBody() *bytes.Buffer {
 	}
 	b.Reset()
 	return b
+}
+
+// putBody returns a body buffer to the pool unless it is too large to keep.
+func (d *Decoder) putBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		d.bodyPool.Put(b)
+	}
 }
