@@ -269,7 +269,7 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	out := record.AppendLabel(nil, "__name__", "m")
 	off, n, ok := record.FindLabel(out, "__name__")
 	require.True(t, ok)
-	g := c.generation(nil)
+	var g *cacheGen
 	gens := 1
 	for i := range 100_000 {
 		g = c.generation(nil)
