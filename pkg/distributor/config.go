@@ -83,8 +83,10 @@ func (c *Config) Validate() error {
 	if c.MaxInflightPushBytes < 0 {
 		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushBytes)
 	}
-	if dec := c.RemoteWrite.MaxDecodedBytes; c.MaxInflightPushBytes > 0 && c.MaxInflightPushBytes < dec {
-		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is less than max_decoded_bytes (%d), so a request of the largest accepted size could only be served alone; raise it to at least %d or lower max_decoded_bytes", c.MaxInflightPushBytes, dec, dec)
+	// One request holds at most about twice its compressed and decoded
+	// sizes (buffers come in power-of-two sizes).
+	if need := 2 * (c.RemoteWrite.MaxDecodedBytes + c.RemoteWrite.MaxCompressedBytes); c.MaxInflightPushBytes > 0 && c.MaxInflightPushBytes < need {
+		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is less than one request of the largest accepted size may hold, 2*(max_decoded_bytes+max_compressed_bytes) = %d; raise it to at least that or lower those limits", c.MaxInflightPushBytes, need)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,8 +15,21 @@ import (
 // past an instance limit is answered 503 with Retry-After, naming the
 // flag; once they are answered the distributor serves again.
 func TestInstanceLimits(t *testing.T) {
-	held := v1Body(t, manyMetrics(200)) // ~20 KB decoded
+	held := v1Body(t, manyMetrics(200))
 	next := v1Body(t, manyMetrics(1))
+	// What a request holds: its buffers, in power-of-two sizes from 4 KiB.
+	bufCap := func(n int) int64 {
+		c := int64(4 << 10)
+		for c < int64(n) {
+			c *= 2
+		}
+		return c
+	}
+	decoded, err := snappy.DecodedLen(held)
+	require.NoError(t, err)
+	// One request holds its body's and its payload's buffers while it is
+	// read, then its payload's until it is answered.
+	oneFits := bufCap(len(held)+1) + bufCap(decoded)
 	for name, tc := range map[string]struct {
 		mod  func(*Config)
 		held int
@@ -27,7 +41,7 @@ func TestInstanceLimits(t *testing.T) {
 		},
 		"in-flight bytes": {
 			// One held request's payload fits; a second one's does not.
-			mod:  func(c *Config) { c.MaxInflightPushBytes = 24 << 10 },
+			mod:  func(c *Config) { c.MaxInflightPushBytes = oneFits + bufCap(decoded)/2 },
 			held: 1, flag: "-distributor.max-inflight-push-bytes",
 		},
 	} {

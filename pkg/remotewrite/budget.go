@@ -2,7 +2,6 @@ package remotewrite
 
 import (
 	"errors"
-	"io"
 	"sync/atomic"
 )
 
@@ -43,10 +42,7 @@ func (b *ByteBudget) Acquire(n int64) error {
 		b.used.Add(n)
 		return nil
 	}
-	if used := b.used.Add(n); used > b.max && used != n {
-		// One request larger than the whole budget is let through when
-		// nothing else is in flight: it is refused by the size limits,
-		// not by load.
+	if used := b.used.Add(n); used > b.max {
 		b.used.Add(-n)
 		return b.over(used-n, n, b.max)
 	}
@@ -58,28 +54,3 @@ func (b *ByteBudget) Release(n int64) { b.used.Add(-n) }
 
 // Used is the number of bytes reserved now.
 func (b *ByteBudget) Used() int64 { return b.used.Load() }
-
-// budgetChunk is how much a budgetReader reserves ahead of a read.
-const budgetChunk = 64 << 10
-
-// budgetReader reserves in b every byte it reads from r, before reading
-// it, so that a body holds budget for what arrived, not for what its
-// Content-Length claims.
-type budgetReader struct {
-	r    io.Reader
-	b    Budget
-	held int64 // bytes read and reserved
-}
-
-func (br *budgetReader) Read(p []byte) (int, error) {
-	if len(p) > budgetChunk {
-		p = p[:budgetChunk]
-	}
-	if err := br.b.Acquire(int64(len(p))); err != nil {
-		return 0, err
-	}
-	n, err := br.r.Read(p)
-	br.b.Release(int64(len(p) - n))
-	br.held += int64(n)
-	return n, err
-}

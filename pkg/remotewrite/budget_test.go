@@ -14,9 +14,9 @@ import (
 )
 
 // TestReadWithinBudget: a request is refused with ErrOverloaded when the
-// bytes it holds while read (the body as it arrives) or decoded (the
-// payload, before it is allocated) would pass the budget, and every byte
-// it reserved is returned, whatever the outcome.
+// buffers it holds while read (the body's, growing as it arrives) or
+// decoded (the payload's, before it is allocated) would pass the budget,
+// and every byte it reserved is returned, whatever the outcome.
 func TestReadWithinBudget(t *testing.T) {
 	incompressible := make([]byte, 300<<10)
 	_, _ = rand.Read(incompressible)
@@ -28,7 +28,6 @@ func TestReadWithinBudget(t *testing.T) {
 		"fits":                             {max: 1 << 20, raw: make([]byte, 200<<10)},
 		"body over the budget as it comes": {max: 100 << 10, raw: incompressible, wantErr: ErrOverloaded},
 		"payload over the budget":          {max: 1 << 20, heldElsewhere: 900 << 10, raw: make([]byte, 200<<10), wantErr: ErrOverloaded},
-		"alone, larger than the budget":    {max: 100 << 10, raw: make([]byte, 200<<10)},
 		"bad snappy":                       {max: 1 << 20, raw: nil, wantErr: ErrBadRequest},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -52,9 +51,29 @@ func TestReadWithinBudget(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tc.raw, got.Payload)
-			require.Equal(t, tc.heldElsewhere+int64(len(tc.raw)), b.Used(), "the payload is held until Release")
+			require.Equal(t, tc.heldElsewhere+int64(bufCap(len(tc.raw))), b.Used(), "the payload's buffer is held until Release")
 			got.Release()
 			require.Equal(t, tc.heldElsewhere, b.Used())
+		})
+	}
+}
+
+func TestBufClasses(t *testing.T) {
+	for name, tc := range map[string]struct{ n, class, capacity int }{
+		"empty":                {0, 0, 4 << 10},
+		"one class exactly":    {4 << 10, 0, 4 << 10},
+		"just over a class":    {4<<10 + 1, 1, 8 << 10},
+		"60 MiB":               {60 << 20, 14, 64 << 20},
+		"largest class":        {128 << 20, 15, 128 << 20},
+		"over the largest one": {128<<20 + 1, -1, 128<<20 + 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.class, bufClass(tc.n))
+			require.Equal(t, tc.capacity, bufCap(tc.n))
+			var p bufPool
+			b := p.get(tc.n)
+			require.Zero(t, len(*b))
+			require.Equal(t, tc.capacity, cap(*b))
 		})
 	}
 }

@@ -1,10 +1,10 @@
 package remotewrite
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"sync"
 
@@ -61,8 +61,7 @@ func (d *Decoded) Release() {
 type Decoder struct {
 	cfg        Config
 	validation validationOpts // with the size limits
-	bodyPool   sync.Pool      // *bytes.Buffer for compressed bodies
-	decodePool sync.Pool      // *[]byte for decompressed payloads
+	bufs       bufPool        // compressed bodies and decompressed payloads
 }
 
 // NewDecoder returns a Decoder for cfg, which should have passed Validate;
@@ -126,14 +125,14 @@ type Body struct {
 	d        *Decoder
 	pooled   *[]byte
 	budget   Budget
-	held     int64 // reserved in budget for Payload
+	held     int64 // reserved in budget for pooled
 }
 
 // Release returns the buffers and the budget; Payload must not be used
 // afterwards.
 func (b *Body) Release() {
 	if b.pooled != nil {
-		b.d.putDecoded(b.pooled)
+		b.d.bufs.put(b.pooled)
 		b.pooled = nil
 	}
 	if b.held > 0 {
@@ -143,19 +142,15 @@ func (b *Body) Release() {
 	b.Payload = nil
 }
 
-// maxPooledBuffer is the largest buffer the decoder keeps for reuse: a
-// burst of large requests leaves nothing pinned behind it, while the
-// requests senders send by the thousand (a few hundred KiB) reuse theirs.
-const maxPooledBuffer = 4 << 20
-
 // Read negotiates the protocol, enforces the size limits and decompresses
 // the body (errors as Decode's). The caller decodes the payload
 // (DecodePayload, or a Scanner first) and releases it.
 func (d *Decoder) Read(r *http.Request) (*Body, error) { return d.ReadWithin(r, nil) }
 
-// ReadWithin is Read with the bytes held reserved in budget (nil: none):
-// the compressed body as it arrives, then the decompressed payload before
-// it is allocated. An exhausted budget is an error wrapping ErrOverloaded.
+// ReadWithin is Read with the memory it holds reserved in budget (nil:
+// none): the capacity of the compressed body's buffer as the body arrives,
+// then that of the decompressed payload's before it is allocated. An
+// exhausted budget is an error wrapping ErrOverloaded.
 func (d *Decoder) ReadWithin(r *http.Request, budget Budget) (*Body, error) {
 	proto, err := ParseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -164,53 +159,42 @@ func (d *Decoder) ReadWithin(r *http.Request, budget Budget) (*Body, error) {
 	if err := CheckContentEncoding(r.Header.Get("Content-Encoding")); err != nil {
 		return nil, err
 	}
-
-	body := d.getBody()
-	defer d.putBody(body)
-	var src io.Reader = r.Body
-	var br *budgetReader
-	if budget != nil && r.Body != nil {
-		br = &budgetReader{r: r.Body, b: budget}
-		src = br
-		defer func() { budget.Release(br.held) }()
+	if budget == nil {
+		budget = unbounded{}
 	}
-	if err := d.readBody(r.ContentLength, src, body); err != nil {
+
+	rb := bodyReader{bufs: &d.bufs, budget: budget}
+	defer rb.release()
+	compressed, err := d.readBody(r.ContentLength, r.Body, &rb)
+	if err != nil {
 		return nil, err
 	}
 
-	n, err := snappy.DecodedLen(body.Bytes())
+	n, err := snappy.DecodedLen(compressed)
 	if err != nil {
-		return nil, badRequest("invalid snappy block (%d bytes): %v", body.Len(), err)
+		return nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
 	}
 	if int64(n) > d.cfg.MaxDecodedBytes {
 		return nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
 	}
-	out := &Body{Protocol: proto, d: d}
-	if budget != nil {
-		// The body and the payload are reserved together (a request alone
-		// is let through whatever its size; see ByteBudget); the body's
-		// part is returned when ReadWithin returns, the payload's on
-		// Release.
-		var bodyHeld int64
-		if br != nil {
-			bodyHeld, br.held = br.held, 0
-			budget.Release(bodyHeld)
-		}
-		if err := budget.Acquire(bodyHeld + int64(n)); err != nil {
-			return nil, err
-		}
-		if br != nil {
-			br.held = bodyHeld
-		}
-		out.budget, out.held = budget, int64(n)
+	held := int64(bufCap(n))
+	if err := budget.Acquire(held); err != nil {
+		return nil, err
 	}
-	out.Payload, out.pooled, err = d.decompress(body.Bytes(), n)
+	out := &Body{Protocol: proto, d: d, budget: budget, held: held, pooled: d.bufs.get(n)}
+	out.Payload, err = snappy.Decode((*out.pooled)[:n], compressed)
 	if err != nil {
 		out.Release()
-		return nil, err
+		return nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
 	}
 	return out, nil
 }
+
+// unbounded is the Budget of a caller without one.
+type unbounded struct{}
+
+func (unbounded) Acquire(int64) error { return nil }
+func (unbounded) Release(int64)       {}
 
 // DecodePayload unmarshals, converts and validates an uncompressed payload
 // within the decoder's limits; with origin, Decoded.Origin maps each series
@@ -260,72 +244,138 @@ func (d *Decoder) DecodePayload(proto Protocol, payload []byte, origin bool) (*D
 const initialBodyGuess = 64 << 10
 
 // readBody reads at most MaxCompressedBytes+1 bytes of body, whose declared
-// length is contentLength (-1: unknown), into buf.
-func (d *Decoder) readBody(contentLength int64, body io.Reader, buf *bytes.Buffer) error {
+// length is contentLength (-1: unknown), into rb's buffer.
+func (d *Decoder) readBody(contentLength int64, body io.Reader, rb *bodyReader) ([]byte, error) {
 	limit := d.cfg.MaxCompressedBytes
 	if contentLength > limit {
-		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
+		return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
 	}
 	if body == nil {
-		return nil
+		return nil, nil
 	}
-	// The declared length is only a claim: grow with what arrives, so that a
-	// client that declares 10 MiB and trickles bytes holds what it sent.
-	if contentLength > 0 {
-		buf.Grow(int(min(contentLength, initialBodyGuess)))
+	// The declared length is only a claim: grow with what arrives (doubling,
+	// in pooled buffers), so that a client that declares 10 MiB and
+	// trickles bytes holds what it sent.
+	size := initialBodyGuess
+	if contentLength >= 0 {
+		size = int(min(contentLength+1, initialBodyGuess))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	if errors.Is(err, ErrOverloaded) {
+	if err := rb.grow(size); err != nil {
+		return nil, err
+	}
+	body = io.LimitReader(body, limit+1)
+	for {
+		b := *rb.buf
+		if len(b) == cap(b) {
+			if err := rb.grow(int(min(2*int64(cap(b)), limit+1))); err != nil {
+				return nil, err
+			}
+			b = *rb.buf
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		*rb.buf = b
+		if int64(len(b)) > limit {
+			return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: int64(len(b)), AtLeast: true}
+		}
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
+		}
+	}
+}
+
+// bodyReader is the buffer of a body being read, with its capacity held
+// in a budget.
+type bodyReader struct {
+	bufs   *bufPool
+	budget Budget
+	buf    *[]byte
+	held   int64
+}
+
+// grow replaces the buffer by one of at least size bytes, holding its
+// capacity in the budget first.
+func (rb *bodyReader) grow(size int) error {
+	c := int64(bufCap(size))
+	if err := rb.budget.Acquire(c); err != nil {
 		return err
 	}
-	if err != nil {
-		return fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
+	nb := rb.bufs.get(size)
+	if rb.buf != nil {
+		*nb = append((*nb)[:0], *rb.buf...)
+		rb.release()
 	}
-	if n > limit {
-		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: n, AtLeast: true}
-	}
+	rb.buf, rb.held = nb, c
 	return nil
 }
 
-// decompress decodes compressed, whose decoded length n was checked
-// against the limit, into a pooled buffer, which the caller returns with
-// putDecoded once payload is no longer used.
-func (d *Decoder) decompress(compressed []byte, n int) (payload []byte, pooled *[]byte, err error) {
-	bp, _ := d.decodePool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+// release returns the buffer and its budget.
+func (rb *bodyReader) release() {
+	if rb.buf != nil {
+		rb.bufs.put(rb.buf)
+		rb.buf = nil
 	}
-	if cap(*bp) < n {
-		*bp = make([]byte, n)
-	}
-	out, err := snappy.Decode((*bp)[:n], compressed)
-	if err != nil {
-		d.putDecoded(bp)
-		return nil, nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
-	}
-	return out, bp, nil
+	rb.budget.Release(rb.held)
+	rb.held = 0
 }
 
-// putDecoded returns a payload buffer to the pool unless it is too large
-// to keep.
-func (d *Decoder) putDecoded(bp *[]byte) {
-	if cap(*bp) <= maxPooledBuffer {
-		d.decodePool.Put(bp)
+// Buffer size classes: powers of two from 4 KiB to 128 MiB. A request
+// takes a buffer of its class, so a burst of large requests leaves large
+// buffers that only large requests reuse (sync.Pool lets the garbage
+// collector take them back after the burst), and the memory a request
+// holds is at most twice what it needs.
+const (
+	minBufShift = 12
+	bufClasses  = 16
+)
+
+// bufPool pools byte buffers by size class. Safe for concurrent use.
+type bufPool struct{ classes [bufClasses]sync.Pool }
+
+// bufClass is the class of a buffer of n bytes, or -1 when n is larger
+// than the largest class.
+func bufClass(n int) int {
+	c := 0
+	if n > 1<<minBufShift {
+		c = bits.Len(uint(n-1)) - minBufShift
 	}
+	if c >= bufClasses {
+		return -1
+	}
+	return c
 }
 
-func (d *Decoder) getBody() *bytes.Buffer {
-	b, _ := d.bodyPool.Get().(*bytes.Buffer)
-	if b == nil {
-		return new(bytes.Buffer)
+// bufCap is the capacity of the buffer get(n) returns.
+func bufCap(n int) int {
+	if c := bufClass(n); c >= 0 {
+		return 1 << (c + minBufShift)
 	}
-	b.Reset()
-	return b
+	return n
 }
 
-// putBody returns a body buffer to the pool unless it is too large to keep.
-func (d *Decoder) putBody(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBuffer {
-		d.bodyPool.Put(b)
+// get returns an empty buffer of capacity bufCap(n).
+func (p *bufPool) get(n int) *[]byte {
+	c := bufClass(n)
+	if c < 0 {
+		b := make([]byte, 0, n)
+		return &b
+	}
+	if b, ok := p.classes[c].Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 1<<(c+minBufShift))
+	return &b
+}
+
+// put returns b to its class; a buffer of another size is left to the
+// garbage collector.
+func (p *bufPool) put(b *[]byte) {
+	c := bufClass(cap(*b))
+	if c >= 0 && cap(*b) == 1<<(c+minBufShift) {
+		p.classes[c].Put(b)
 	}
 }
