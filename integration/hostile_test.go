@@ -51,6 +51,9 @@ const (
 	distributorPeakRSSBound = 400 << 20
 	ingesterPeakRSSBound    = 150 << 20
 	slowClientsRSSBound     = 200 << 20
+	// zeroBurstRSSBound: the distributor's default in-flight bytes limit
+	// (256 MiB) plus the garbage collector's headroom and the process.
+	zeroBurstRSSBound = 450 << 20
 )
 
 func newHostileCluster(t *testing.T) *cluster {
@@ -218,6 +221,73 @@ func TestHostileSlowClaimedLength(t *testing.T) {
 	rss, peak := procStatus(t, c.distributor.proc, "VmRSS"), procStatus(t, c.distributor.proc, "VmHWM")
 	t.Logf("%d clients each holding a request that claims 10 MiB: distributor RSS %d MiB, peak %d MiB", clients, rss>>20, peak>>20)
 	require.Less(t, peak, int64(slowClientsRSSBound))
+	requireAllServing(t, c)
+}
+
+// TestHostileZeroBurst: 100 concurrent requests of 2.8 MB, each the snappy
+// block of 60 MB of zeros (under the 64 MiB decoded limit, answered 400),
+// drove the distributor from 20 MB to 6.9 GB RSS, which it kept. The
+// in-flight bytes limit answers what does not fit 503 with Retry-After
+// before decompressing it, and the distributor serves normal writes after.
+func TestHostileZeroBurst(t *testing.T) {
+	c := newHostileCluster(t)
+	zeros := snappy.Encode(nil, make([]byte, 60<<20))
+	t.Logf("each request: %d bytes compressed, %d MiB decoded", len(zeros), 60)
+	const senders = 100
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[string]int{}
+	)
+	start := make(chan struct{})
+	for range senders {
+		wg.Go(func() {
+			<-start
+			req, err := http.NewRequest(http.MethodPost, c.writeURL(), bytes.NewReader(zeros))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", contentTypeV1)
+			req.Header.Set("Content-Encoding", "snappy")
+			resp, err := http.DefaultClient.Do(req)
+			outcome := ""
+			switch {
+			case err != nil:
+				// A refusal before the body was read closes the connection,
+				// which the client may see while it is still sending.
+				outcome = "connection closed while sending"
+			default:
+				msg, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				outcome = resp.Status
+				switch resp.StatusCode {
+				case http.StatusBadRequest:
+				case http.StatusServiceUnavailable:
+					if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(msg), "-distributor.max-inflight-push-") {
+						t.Errorf("503 without Retry-After or the limit's flag: %v %q", resp.Header, msg)
+					}
+				default:
+					t.Errorf("unexpected answer %s: %s", resp.Status, msg)
+				}
+			}
+			mu.Lock()
+			codes[outcome]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	peak, rss := procStatus(t, c.distributor.proc, "VmHWM"), procStatus(t, c.distributor.proc, "VmRSS")
+	t.Logf("%d concurrent requests of 60 MiB of zeros: %v; distributor peak RSS %d MiB, RSS after %d MiB", senders, codes, peak>>20, rss>>20)
+	require.Less(t, peak, int64(zeroBurstRSSBound))
+	require.Positive(t, codes["503 Service Unavailable"], "nothing was refused by the in-flight limits")
+
+	code, _, msg := postRW(t, c.writeURL(), contentTypeV1, hostileBody(t, 1, "hostile_burst_ok", "__name__", "hostile_burst_other"), nil)
+	require.Equal(t, http.StatusNoContent, code, msg)
+	eventually(t, func(ct *assert.CollectT) bool { return c.backend.count(ct, "count(hostile_burst_ok)") == 1 },
+		20*time.Second, 200*time.Millisecond, "the write after the burst never arrived")
+	require.Zero(t, metricSum(c.distributor.url("/metrics"), "promgov_distributor_inflight_bytes"), "the burst left bytes reserved")
 	requireAllServing(t, c)
 }
 

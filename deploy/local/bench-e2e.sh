@@ -61,6 +61,7 @@ cpu_ticks() { # utime+stime of the given PIDs, in clock ticks
   echo $sum
 }
 peak_rss_kb() { local sum=0 p v; for p in "$@"; do v=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done; echo $sum; }
+peaks_mib() { local p out=""; for p in "$@"; do out="$out $(( $(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0) / 1024 ))"; done; echo "${out# }"; }
 sink_samples() { curl -fsS "http://$1/count" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["samples"] + d["histograms"])'; }
 
 # The 10 rules, written for loadgen's series: __name__="loadgen_metric_<m>_total",
@@ -114,7 +115,7 @@ measure() {
     if [ "$now" != "$last" ]; then last=$now; after=$(cpu_ticks "$@"); t_last=$SECONDS
     elif [ $((SECONDS - t_last)) -ge 3 ]; then break; fi
   done
-  python3 - "$dir/load.json" "$name" "$before" "$after" "$s0" "$last" "$(getconf CLK_TCK)" "$load" "$load_end" "$(peak_rss_kb "$@")" <<'PY'
+  python3 - "$dir/load.json" "$name" "$before" "$after" "$s0" "$last" "$(getconf CLK_TCK)" "$load" "$load_end" "$(peak_rss_kb "$@")" "$(peaks_mib "$@")" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); name = sys.argv[2]
 before, after, s0, s1, tck = (int(x) for x in sys.argv[3:8])
@@ -123,6 +124,7 @@ acked = r["accepted_samples"]
 print(json.dumps({"system": name, "acked": acked, "at_sink": s1 - s0, "cpu_s": round(cpu, 2),
                   "samples_per_cpu_s": round(acked / cpu) if cpu else None,
                   "p99_ms": round(r["latency_ms"]["p99"], 1), "peak_rss_mib": round(int(sys.argv[10]) / 1024, 1),
+                  "peak_rss_mib_per_process": [int(x) for x in sys.argv[11].split()],
                   "load1": [float(sys.argv[8]), float(sys.argv[9])], "status": r["status_counts"]}))
 PY
 }

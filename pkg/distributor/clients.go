@@ -51,7 +51,8 @@ func (p *clientPool) conn(addr string) (*grpc.ClientConn, error) {
 	c, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxSendMsgSize)),
+		// The batch of a Push goes to the transport as it is.
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)

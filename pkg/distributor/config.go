@@ -7,6 +7,7 @@ package distributor
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/promgov/promgov/pkg/remotewrite"
@@ -30,7 +31,22 @@ type Config struct {
 	// of keys and values. 0 takes the default; a negative value turns the
 	// cache off.
 	SeriesCacheBytes int `yaml:"series_cache_bytes"`
+	// MaxInflightPushRequests bounds the remote-write requests this
+	// distributor serves at once (reading, decoding, pushing); more are
+	// answered 503 with Retry-After before their body is read. 0: no bound.
+	MaxInflightPushRequests int `yaml:"max_inflight_push_requests"`
+	// MaxInflightPushBytes bounds the bytes requests hold while they are
+	// read and decoded (compressed bodies as they arrive, decompressed
+	// payloads before they are allocated); a request that would pass it is
+	// answered 503 with Retry-After. 0: no bound.
+	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
 }
+
+// Defaults of the instance limits.
+const (
+	DefaultMaxInflightPushRequests = 2000
+	DefaultMaxInflightPushBytes    = 256 << 20
+)
 
 // DefaultSeriesCacheBytes is the default bound of the series cache: about
 // 250,000 series of a few labels.
@@ -42,6 +58,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", 10*time.Second, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")
 	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", 5*time.Second, "Retry-After sent with 429 when an ingester applies backpressure.")
 	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", 100<<20, "Largest Push the distributor sends to one ingester, in bytes.")
+	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", DefaultMaxInflightPushRequests, "Most remote-write requests served at once; more are answered 503 with Retry-After before their body is read. 0 means no bound.")
+	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", DefaultMaxInflightPushBytes, "Most bytes remote-write requests hold at once while read and decoded (compressed bodies as they arrive, decompressed payloads before allocation); a request that would pass it is answered 503 with Retry-After. 0 means no bound.")
 	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", DefaultSeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
 }
 
@@ -58,6 +76,17 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSendMsgSize <= 0 {
 		return errors.New("distributor.grpc_max_send_msg_size: must be positive")
+	}
+	if c.MaxInflightPushRequests < 0 {
+		return fmt.Errorf("distributor.max_inflight_push_requests: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushRequests)
+	}
+	if c.MaxInflightPushBytes < 0 {
+		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushBytes)
+	}
+	// One request holds at most about twice its compressed and decoded
+	// sizes (buffers come in power-of-two sizes).
+	if need := 2 * (c.RemoteWrite.MaxDecodedBytes + c.RemoteWrite.MaxCompressedBytes); c.MaxInflightPushBytes > 0 && c.MaxInflightPushBytes < need {
+		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is less than one request of the largest accepted size may hold, 2*(max_decoded_bytes+max_compressed_bytes) = %d; raise it to at least that or lower those limits", c.MaxInflightPushBytes, need)
 	}
 	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -55,6 +57,10 @@ type Distributor struct {
 
 	dropPolicy   DropPolicy // nil: no usage drop policy
 	usageDropped prometheus.Counter
+
+	// Instance limits (Config.MaxInflightPush*).
+	inflight atomic.Int64
+	budget   *remotewrite.ByteBudget
 }
 
 // New builds a distributor that pushes over gRPC to the ingesters in r.
@@ -68,7 +74,7 @@ func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer) *
 // NewWithPusher builds a distributor with an injected Pusher (tests use it to
 // inject faults a real ingester cannot produce on demand).
 func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
-	return &Distributor{
+	d := &Distributor{
 		cfg:     cfg,
 		decoder: remotewrite.NewDecoder(cfg.RemoteWrite),
 		ring:    r,
@@ -79,6 +85,16 @@ func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prom
 		usageDropped: newUsageDropped(reg),
 		cache:        newSeriesCache(cacheBytes(cfg.SeriesCacheBytes)),
 	}
+	d.budget = remotewrite.NewByteBudget(cfg.MaxInflightPushBytes, func(used, n, max int64) error {
+		d.m.overloaded.WithLabelValues("max_inflight_push_bytes").Inc()
+		return fmt.Errorf("%w: this distributor holds %d bytes of requests in flight and this one needs %d more, over -distributor.max-inflight-push-bytes=%d; retry later or at another distributor",
+			remotewrite.ErrOverloaded, used, n, max)
+	})
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "promgov_distributor_inflight_bytes",
+		Help: "Bytes remote-write requests hold while read and decoded (what -distributor.max-inflight-push-bytes bounds).",
+	}, func() float64 { return float64(d.budget.Used()) })
+	return d
 }
 
 // cacheBytes resolves Config.SeriesCacheBytes (0: default, < 0: off).
@@ -142,12 +158,22 @@ func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, proto string) {
 	proto = "unknown"
+	n := d.inflight.Add(1)
+	defer d.inflight.Add(-1)
+	if limit := d.cfg.MaxInflightPushRequests; limit > 0 && n > int64(limit) {
+		d.m.overloaded.WithLabelValues("max_inflight_push_requests").Inc()
+		return d.overloaded(w, fmt.Sprintf("%v: this distributor serves %d requests, its limit (-distributor.max-inflight-push-requests); retry later or at another distributor",
+			remotewrite.ErrOverloaded, limit)), proto
+	}
 	tenant, err := d.decoder.Tenant(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return http.StatusBadRequest, proto
 	}
-	body, err := d.decoder.Read(r)
+	body, err := d.decoder.ReadWithin(r, d.budget)
+	if errors.Is(err, remotewrite.ErrOverloaded) {
+		return d.overloaded(w, err.Error()), proto
+	}
 	if err != nil {
 		code = decodeStatus(err)
 		http.Error(w, err.Error(), code)
@@ -203,6 +229,17 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return http.StatusNoContent, proto
+}
+
+// overloaded answers a request refused by an instance limit: 503, which
+// every Remote Write sender retries, with Retry-After.
+func (d *Distributor) overloaded(w http.ResponseWriter, msg string) int {
+	w.Header().Set("Retry-After", strconv.Itoa(int(d.cfg.RetryAfter.Seconds())))
+	// The body is not read: the connection is closed after the answer
+	// rather than drained.
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, http.StatusServiceUnavailable)
+	return http.StatusServiceUnavailable
 }
 
 // decodeStatus maps decoding errors onto HTTP status codes.
@@ -327,6 +364,11 @@ func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*in
 		Metadata: ingester.MetadataToProto(p.metadata),
 	})
 	d.m.pushDuration.WithLabelValues(status.Code(err).String()).Observe(time.Since(start).Seconds())
+	if err != nil {
+		// The transport may still hold the batch (ingesterv1.Codec): it is
+		// not reused.
+		p.batch = nil
+	}
 	return resp, err
 }
 

@@ -85,6 +85,13 @@ type testCluster struct {
 // pushing to them over a static placement.
 func newTestCluster(t *testing.T, n int, timeout time.Duration) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, timeout, nil)
+}
+
+// newTestClusterWith is newTestCluster with the distributor's configuration
+// changed by mod (nil: none).
+func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Config)) *testCluster {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tc := &testCluster{recorders: map[string]*recorder{}}
 	for i := range n {
@@ -109,6 +116,9 @@ func newTestCluster(t *testing.T, n int, timeout time.Duration) *testCluster {
 		PushTimeout:    timeout,
 		RetryAfter:     3 * time.Second,
 		MaxSendMsgSize: 64 << 20,
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	tc.dist = New(cfg, staticPlacer{p}, logger, prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())

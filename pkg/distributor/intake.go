@@ -61,9 +61,9 @@ type seriesRec struct {
 	samplesFrom, samplesTo int32
 	extras                 bool
 	meta                   remotewrite.ScannedMeta
-	// simple miss: its cache key is keys[keyOff:keyOff+keyLen], hashed.
-	keyOff, keyLen int32
-	keyHash        uint64
+	// simple miss: keyed, with its cache key's hash.
+	keyed   bool
+	keyHash cacheKey
 	// miss: its entries are missEntries[entFrom:entTo]; name is its output
 	// metric name; produced counts the decoded series it gave.
 	entFrom, entTo int32
@@ -105,7 +105,6 @@ type intake struct {
 	recs        []seriesRec
 	samples     [][]byte
 	arena       []byte // cache values copied out
-	keys        []byte // keys of simple misses
 	key         []byte // the key being built
 	misses      [][]byte
 	missRecs    []int32
@@ -154,7 +153,7 @@ func (ip *intakePool) put(in *intake) {
 	clear(in.parts)
 	in.scanner.Reset()
 	*in = intake{
-		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), arena: kept(in.arena), keys: kept(in.keys),
+		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), arena: kept(in.arena),
 		key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
 		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
 		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo,
@@ -205,7 +204,7 @@ func (in *intake) run(payload []byte) error {
 // decodeAll takes every series of payload through the decoder's path.
 func (in *intake) decodeAll(payload []byte) error {
 	in.recs, in.samples, in.misses, in.missRecs = in.recs[:0], in.samples[:0], in.misses[:0], in.missRecs[:0]
-	in.arena, in.keys = in.arena[:0], in.keys[:0]
+	in.arena = in.arena[:0]
 	dec, err := in.d.decoder.DecodePayload(in.proto, payload, true)
 	if err != nil {
 		return err
@@ -215,7 +214,7 @@ func (in *intake) decodeAll(payload []byte) error {
 		n = max(n, int(o)+1)
 	}
 	for i := range n {
-		in.recs = append(in.recs, seriesRec{kind: recGone, keyOff: -1})
+		in.recs = append(in.recs, seriesRec{kind: recGone})
 		in.missRecs = append(in.missRecs, int32(i))
 	}
 	in.absorb(dec)
@@ -297,12 +296,12 @@ func (in *intake) metadataOf(s *remotewrite.ScannedSeries) rules.Metadata {
 // scanned is pass 1 for one series: a cache hit is copied out, anything
 // else waits for the decoder.
 func (in *intake) scanned(s *remotewrite.ScannedSeries) {
-	rec := seriesRec{kind: recMiss, keyOff: -1}
+	rec := seriesRec{kind: recMiss}
 	if s.Simple {
 		key := in.keyOf(s)
-		h := hashKey(key)
+		h := in.gen.hashKey(key)
 		var hit bool
-		if in.arena, hit = in.gen.get(key, h, in.arena, &rec.val); hit {
+		if in.arena, hit = in.gen.get(h, in.arena, &rec.val); hit {
 			rec.kind = recHit
 			rec.samplesFrom = int32(len(in.samples))
 			in.samples = append(in.samples, s.Samples...)
@@ -313,8 +312,7 @@ func (in *intake) scanned(s *remotewrite.ScannedSeries) {
 			in.recs = append(in.recs, rec)
 			return
 		}
-		rec.keyOff, rec.keyLen, rec.keyHash = int32(len(in.keys)), int32(len(key)), h
-		in.keys = append(in.keys, key...)
+		rec.keyed, rec.keyHash = true, h
 	}
 	in.missRecs = append(in.missRecs, int32(len(in.recs)))
 	in.misses = append(in.misses, s.Raw)
@@ -400,14 +398,13 @@ func (in *intake) resolve(rec *seriesRec, req *writev2.Request, ts *writev2.Time
 		in.missEntries = append(in.missEntries, missEntry{off: int32(start), end: int32(len(in.missBatch))})
 		rec.entTo = int32(len(in.missEntries))
 	}
-	if rec.keyOff >= 0 && rec.produced == 1 && fx.Replayable() {
+	if rec.keyed && rec.produced == 1 && fx.Replayable() {
 		in.remember(rec, lbls)
 	}
 }
 
 // remember puts a resolved simple series in the cache.
 func (in *intake) remember(rec *seriesRec, lbls labels.Labels) {
-	key := in.keys[rec.keyOff : rec.keyOff+rec.keyLen]
 	v := rec.val
 	if v.outcome == outcomeForward {
 		v.out = record.AppendLabels(in.scratch[:0], lbls)
@@ -416,7 +413,7 @@ func (in *intake) remember(rec *seriesRec, lbls labels.Labels) {
 			v.nameOff, v.nameLen = off, n
 		}
 	}
-	in.gen.put(key, rec.keyHash, &v)
+	in.gen.put(rec.keyHash, &v)
 }
 
 // place is pass 3: every series, in request order, to its owner's part

@@ -12,6 +12,7 @@ type metrics struct {
 	samples       prometheus.Counter
 	invalidSeries prometheus.Counter
 	inflight      prometheus.Gauge
+	overloaded    *prometheus.CounterVec
 	sortedSeries  *prometheus.CounterVec
 }
 
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "promgov_distributor_inflight_requests",
 			Help: "Remote-write requests being received, decoded or pushed.",
 		}),
+		overloaded: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_distributor_instance_limit_rejections_total",
+			Help: "Remote-write requests answered 503 because an instance limit was reached, by limit (max_inflight_push_requests, max_inflight_push_bytes).",
+		}, []string{"limit"}),
 		samples: f.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_distributor_received_samples_total",
 			Help: "Valid samples, histograms and exemplars received and pushed to ingesters.",

@@ -264,28 +264,33 @@ func fuzzSeeds(f *testing.F) []fuzzSeed {
 }
 
 func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
-	c := newSeriesCache(256 << 10) // 8 KiB per shard
-	g := c.generation(nil)
+	const maxBytes = 2 * cacheChunkSize
+	c := newSeriesCache(maxBytes)
 	out := record.AppendLabel(nil, "__name__", "m")
 	off, n, ok := record.FindLabel(out, "__name__")
 	require.True(t, ok)
-	for i := range 10_000 {
-		key := fmt.Appendf(nil, "t\xff%08d-some-labels-as-sent", i)
-		v := cacheValue{out: out, nameOff: off, nameLen: n, outHash: uint64(i)}
-		g.put(key, hashKey(key), &v)
+	var g *cacheGen
+	gens := 1
+	for i := range 100_000 {
+		g = c.generation(nil)
+		key := g.hashKey(fmt.Appendf(nil, "t\xff%08d-some-labels-as-sent", i))
+		v := cacheValue{out: out, nameOff: off, nameLen: n, outHash: uint64(i), msg: []byte("message of a drop")}
+		g.put(key, &v)
+		if g.full.Load() {
+			gens++
+			continue
+		}
 		var got cacheValue
-		_, hit := g.get(key, hashKey(key), nil, &got)
+		_, hit := g.get(key, nil, &got)
 		require.True(t, hit, "a series just put is found")
 		require.Equal(t, uint64(i), got.outHash)
 		require.Equal(t, "m", string(got.name()))
+		require.Equal(t, "message of a drop", string(got.msg))
+		require.LessOrEqual(t, len(g.chunks)*cacheChunkSize, maxBytes)
 	}
-	for i := range g.shards {
-		require.LessOrEqual(t, len(g.shards[i].arena), (256<<10)/seriesCacheShards)
-	}
-	// A different key never hits, even under the same hash.
-	key := []byte("t\xff00009999-some-labels-as-sent")
-	var got cacheValue
-	_, hit := g.get([]byte("t\xffother"), hashKey(key), nil, &got)
+	require.Greater(t, gens, 1, "a full generation gives way to a new one")
+	g = c.generation(nil)
+	_, hit := g.get(g.hashKey([]byte("t\xffother")), nil, &cacheValue{})
 	require.False(t, hit)
 
 	cfg, err := rules.LoadConfig([]byte(testRules))
@@ -294,7 +299,7 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	require.NoError(t, err)
 	g2 := c.generation(eng)
 	require.NotSame(t, g, g2, "a new ruleset starts an empty generation")
-	_, hit = g2.get(key, hashKey(key), nil, &got)
+	_, hit = g2.get(g2.hashKey([]byte("t\xff00000001-some-labels-as-sent")), nil, &cacheValue{})
 	require.False(t, hit)
 	require.Same(t, g2, c.generation(eng))
 }

@@ -1,13 +1,10 @@
 package forward
 
 import (
-	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/promgov/promgov/pkg/record"
@@ -43,14 +40,16 @@ type walRecord struct {
 // written before issue 12) is validated and converted. Errors wrap
 // ErrInvalidBatch.
 func readRecord(payload []byte) (walRecord, error) {
-	req, err := parsePush(payload)
-	if err != nil {
+	// The WAL hands the reader a fresh buffer per record: the batch is
+	// read in place.
+	var req ingesterv1.PushRequest
+	if err := ingesterv1.ParsePush(payload, &req); err != nil {
 		return walRecord{}, fmt.Errorf("decode wal record: %v: %w", err, ErrInvalidBatch)
 	}
-	r := walRecord{tenant: req.tenant, batch: req.series, meta: req.meta}
-	if len(req.request) > 0 {
+	r := walRecord{tenant: req.GetTenant(), batch: req.GetSeries(), meta: MetadataFromProto(req.GetMetadata())}
+	if len(req.GetRequest()) > 0 {
 		var v2 writev2.Request
-		if err := v2.Unmarshal(req.request); err != nil {
+		if err := v2.Unmarshal(req.GetRequest()); err != nil {
 			return walRecord{}, fmt.Errorf("decode remote write 2.0 payload of wal record: %v: %w", err, ErrInvalidBatch)
 		}
 		if err := ValidateRequest(&v2); err != nil {
@@ -66,75 +65,6 @@ func readRecord(payload []byte) (walRecord, error) {
 		return walRecord{}, fmt.Errorf("wal record for tenant %q: %w: %w", r.tenant, err, ErrInvalidBatch)
 	}
 	return r, nil
-}
-
-// push is a PushRequest whose bytes fields alias the payload it was parsed
-// from (the WAL hands the reader a fresh buffer per record, so nothing is
-// copied but the tenant and the metadata).
-type push struct {
-	tenant          string
-	request, series []byte
-	meta            []prompb.MetricMetadata
-}
-
-// Field numbers of ingesterv1.PushRequest and MetricMetadata.
-const (
-	fieldPushTenant   = 1
-	fieldPushRequest  = 2
-	fieldPushMetadata = 3
-	fieldPushSeries   = 4
-)
-
-// parsePush decodes a marshalled PushRequest like proto.Unmarshal, except
-// that the batch is not copied.
-func parsePush(b []byte) (push, error) {
-	var p push
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return push{}, protowire.ParseError(n)
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, b)
-			if m < 0 {
-				return push{}, protowire.ParseError(m)
-			}
-			if num <= fieldPushSeries {
-				return push{}, fmt.Errorf("field %d has wire type %d", num, typ)
-			}
-			b = b[m:]
-			continue
-		}
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return push{}, protowire.ParseError(m)
-		}
-		b = b[m:]
-		switch num {
-		case fieldPushTenant:
-			if !utf8.Valid(v) { // as proto.Unmarshal requires of a string
-				return push{}, errors.New("tenant is not valid UTF-8")
-			}
-			p.tenant = string(v)
-		case fieldPushRequest:
-			p.request = v
-		case fieldPushSeries:
-			p.series = v
-		case fieldPushMetadata:
-			var md ingesterv1.MetricMetadata
-			if err := proto.Unmarshal(v, &md); err != nil {
-				return push{}, fmt.Errorf("metadata: %w", err)
-			}
-			p.meta = append(p.meta, prompb.MetricMetadata{
-				Type:             prompb.MetricMetadata_MetricType(md.GetType()),
-				MetricFamilyName: md.GetMetricFamilyName(),
-				Help:             md.GetHelp(),
-				Unit:             md.GetUnit(),
-			})
-		}
-	}
-	return p, nil
 }
 
 // DecodeRecord decodes a payload written by EncodeRecord into a Batch (the

@@ -91,9 +91,16 @@ func badRefs(t *testing.T) []byte {
 // startServer serves svc over real gRPC and returns a client.
 func startServer(t *testing.T, app Log) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
 	t.Helper()
+	return startServerWith(t, app, Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, nil)
+}
+
+// startServerWith is startServer with cfg, registering the server's
+// metrics in reg.
+func startServerWith(t *testing.T, app Log, cfg Config, reg prometheus.Registerer) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(app, logger, prometheus.NewRegistry())
-	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
+	srv, err := NewServer(cfg, svc, logger, reg)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}
 	lc := NewLifecycle(srv, st, 50*time.Millisecond, logger)

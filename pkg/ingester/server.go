@@ -32,6 +32,12 @@ type Config struct {
 	// LeaveDrainPeriod is how long the ingester keeps serving after it has
 	// announced LEAVING, so every distributor learns of it before pushes stop.
 	LeaveDrainPeriod time.Duration `yaml:"leave_drain_period"`
+	// MaxInflightPushRequests bounds the Push calls handled at once; more
+	// are answered RESOURCE_EXHAUSTED before their message is read. 0: no bound.
+	MaxInflightPushRequests int `yaml:"max_inflight_push_requests"`
+	// MaxInflightPushBytes bounds the bytes of Push messages handled at
+	// once; past it pushes are answered RESOURCE_EXHAUSTED. 0: no bound.
+	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
 }
 
 // RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
@@ -40,6 +46,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddress, prefix+"listen-address", ":9095", "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
 	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
 	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
+	fs.IntVar(&c.MaxInflightPushRequests, "ingester.max-inflight-push-requests", DefaultMaxInflightPushRequests, "Most Push calls handled at once; more are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender) before their message is read. 0 means no bound.")
+	fs.Int64Var(&c.MaxInflightPushBytes, "ingester.max-inflight-push-bytes", DefaultMaxInflightPushBytes, "Most bytes of Push messages handled at once; past it pushes are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender). 0 means no bound.")
 	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
 }
 
@@ -53,6 +61,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaveDrainPeriod < 0 {
 		return errors.New("ingester.leave_drain_period: must not be negative")
+	}
+	if c.MaxInflightPushRequests < 0 {
+		return fmt.Errorf("ingester.max_inflight_push_requests: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushRequests)
+	}
+	if c.MaxInflightPushBytes < 0 {
+		return fmt.Errorf("ingester.max_inflight_push_bytes: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushBytes)
 	}
 	return nil
 }
@@ -77,10 +91,14 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("listen on grpc.listen-address %s: %w", cfg.ListenAddress, err)
 	}
 	rec := recovery.New(logger, reg)
+	lim := newInflightLimits(cfg.MaxInflightPushRequests, cfg.MaxInflightPushBytes, reg)
 	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor()),
+		grpc.InTapHandle(lim.tap),
+		grpc.StatsHandler(lim),
+		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor(), lim.unary),
 		grpc.ChainStreamInterceptor(rec.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(ingesterv1.NewCodec()), // PushRequest's batch read in place
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	hs := health.NewServer()

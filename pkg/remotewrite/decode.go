@@ -1,10 +1,10 @@
 package remotewrite
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"sync"
 
@@ -61,8 +61,7 @@ func (d *Decoded) Release() {
 type Decoder struct {
 	cfg        Config
 	validation validationOpts // with the size limits
-	bodyPool   sync.Pool      // *bytes.Buffer for compressed bodies
-	decodePool sync.Pool      // *[]byte for decompressed payloads
+	bufs       bufPool        // compressed bodies and decompressed payloads
 }
 
 // NewDecoder returns a Decoder for cfg, which should have passed Validate;
@@ -125,13 +124,20 @@ type Body struct {
 	Payload  []byte
 	d        *Decoder
 	pooled   *[]byte
+	budget   Budget
+	held     int64 // reserved in budget for pooled
 }
 
-// Release returns the buffers; Payload must not be used afterwards.
+// Release returns the buffers and the budget; Payload must not be used
+// afterwards.
 func (b *Body) Release() {
 	if b.pooled != nil {
-		b.d.decodePool.Put(b.pooled)
+		b.d.bufs.put(b.pooled)
 		b.pooled = nil
+	}
+	if b.held > 0 {
+		b.budget.Release(b.held)
+		b.held = 0
 	}
 	b.Payload = nil
 }
@@ -139,7 +145,13 @@ func (b *Body) Release() {
 // Read negotiates the protocol, enforces the size limits and decompresses
 // the body (errors as Decode's). The caller decodes the payload
 // (DecodePayload, or a Scanner first) and releases it.
-func (d *Decoder) Read(r *http.Request) (*Body, error) {
+func (d *Decoder) Read(r *http.Request) (*Body, error) { return d.ReadWithin(r, nil) }
+
+// ReadWithin is Read with the memory it holds reserved in budget (nil:
+// none): the capacity of the compressed body's buffer as the body arrives,
+// then that of the decompressed payload's before it is allocated. An
+// exhausted budget is an error wrapping ErrOverloaded.
+func (d *Decoder) ReadWithin(r *http.Request, budget Budget) (*Body, error) {
 	proto, err := ParseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
@@ -147,19 +159,42 @@ func (d *Decoder) Read(r *http.Request) (*Body, error) {
 	if err := CheckContentEncoding(r.Header.Get("Content-Encoding")); err != nil {
 		return nil, err
 	}
-
-	body := d.getBody()
-	defer d.bodyPool.Put(body)
-	if err := d.readBody(r, body); err != nil {
-		return nil, err
+	if budget == nil {
+		budget = unbounded{}
 	}
 
-	payload, pooled, err := d.decompress(body.Bytes())
+	rb := bodyReader{bufs: &d.bufs, budget: budget}
+	defer rb.release()
+	compressed, err := d.readBody(r.ContentLength, r.Body, &rb)
 	if err != nil {
 		return nil, err
 	}
-	return &Body{Protocol: proto, Payload: payload, d: d, pooled: pooled}, nil
+
+	n, err := snappy.DecodedLen(compressed)
+	if err != nil {
+		return nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
+	}
+	if int64(n) > d.cfg.MaxDecodedBytes {
+		return nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
+	}
+	held := int64(bufCap(n))
+	if err := budget.Acquire(held); err != nil {
+		return nil, err
+	}
+	out := &Body{Protocol: proto, d: d, budget: budget, held: held, pooled: d.bufs.get(n)}
+	out.Payload, err = snappy.Decode((*out.pooled)[:n], compressed)
+	if err != nil {
+		out.Release()
+		return nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
+	}
+	return out, nil
 }
+
+// unbounded is the Budget of a caller without one.
+type unbounded struct{}
+
+func (unbounded) Acquire(int64) error { return nil }
+func (unbounded) Release(int64)       {}
 
 // DecodePayload unmarshals, converts and validates an uncompressed payload
 // within the decoder's limits; with origin, Decoded.Origin maps each series
@@ -208,61 +243,139 @@ func (d *Decoder) DecodePayload(proto Protocol, payload []byte, origin bool) (*D
 // Content-Length before the bytes arrive.
 const initialBodyGuess = 64 << 10
 
-// readBody reads at most MaxCompressedBytes+1 bytes of r.Body into buf.
-func (d *Decoder) readBody(r *http.Request, buf *bytes.Buffer) error {
+// readBody reads at most MaxCompressedBytes+1 bytes of body, whose declared
+// length is contentLength (-1: unknown), into rb's buffer.
+func (d *Decoder) readBody(contentLength int64, body io.Reader, rb *bodyReader) ([]byte, error) {
 	limit := d.cfg.MaxCompressedBytes
-	if r.ContentLength > limit {
-		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: r.ContentLength}
+	if contentLength > limit {
+		return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
 	}
-	if r.Body == nil {
-		return nil
+	if body == nil {
+		return nil, nil
 	}
-	// The declared length is only a claim: grow with what arrives, so that a
-	// client that declares 10 MiB and trickles bytes holds what it sent.
-	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, initialBodyGuess)))
+	// The declared length is only a claim: grow with what arrives (doubling,
+	// in pooled buffers), so that a client that declares 10 MiB and
+	// trickles bytes holds what it sent.
+	size := initialBodyGuess
+	if contentLength >= 0 {
+		size = int(min(contentLength+1, initialBodyGuess))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
+	if err := rb.grow(size); err != nil {
+		return nil, err
 	}
-	if n > limit {
-		return &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: n, AtLeast: true}
+	body = io.LimitReader(body, limit+1)
+	for {
+		b := *rb.buf
+		if len(b) == cap(b) {
+			if err := rb.grow(int(min(2*int64(cap(b)), limit+1))); err != nil {
+				return nil, err
+			}
+			b = *rb.buf
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		*rb.buf = b
+		if int64(len(b)) > limit {
+			return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: int64(len(b)), AtLeast: true}
+		}
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
+		}
 	}
+}
+
+// bodyReader is the buffer of a body being read, with its capacity held
+// in a budget.
+type bodyReader struct {
+	bufs   *bufPool
+	budget Budget
+	buf    *[]byte
+	held   int64
+}
+
+// grow replaces the buffer by one of at least size bytes, holding its
+// capacity in the budget first.
+func (rb *bodyReader) grow(size int) error {
+	c := int64(bufCap(size))
+	if err := rb.budget.Acquire(c); err != nil {
+		return err
+	}
+	nb := rb.bufs.get(size)
+	if rb.buf != nil {
+		*nb = append((*nb)[:0], *rb.buf...)
+		rb.release()
+	}
+	rb.buf, rb.held = nb, c
 	return nil
 }
 
-// decompress checks the snappy header's decoded length against the limit and
-// decodes into a pooled buffer, which the caller returns to decodePool once
-// payload is no longer used.
-func (d *Decoder) decompress(compressed []byte) (payload []byte, pooled *[]byte, err error) {
-	n, err := snappy.DecodedLen(compressed)
-	if err != nil {
-		return nil, nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
+// release returns the buffer and its budget.
+func (rb *bodyReader) release() {
+	if rb.buf != nil {
+		rb.bufs.put(rb.buf)
+		rb.buf = nil
 	}
-	if int64(n) > d.cfg.MaxDecodedBytes {
-		return nil, nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
-	}
-	bp, _ := d.decodePool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	if cap(*bp) < n {
-		*bp = make([]byte, n)
-	}
-	out, err := snappy.Decode((*bp)[:n], compressed)
-	if err != nil {
-		d.decodePool.Put(bp)
-		return nil, nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
-	}
-	return out, bp, nil
+	rb.budget.Release(rb.held)
+	rb.held = 0
 }
 
-func (d *Decoder) getBody() *bytes.Buffer {
-	b, _ := d.bodyPool.Get().(*bytes.Buffer)
-	if b == nil {
-		return new(bytes.Buffer)
+// Buffer size classes: powers of two from 4 KiB to 128 MiB. A request
+// takes a buffer of its class, so a burst of large requests leaves large
+// buffers that only large requests reuse (sync.Pool lets the garbage
+// collector take them back after the burst), and the memory a request
+// holds is at most twice what it needs.
+const (
+	minBufShift = 12
+	bufClasses  = 16
+)
+
+// bufPool pools byte buffers by size class. Safe for concurrent use.
+type bufPool struct{ classes [bufClasses]sync.Pool }
+
+// bufClass is the class of a buffer of n bytes, or -1 when n is larger
+// than the largest class.
+func bufClass(n int) int {
+	c := 0
+	if n > 1<<minBufShift {
+		c = bits.Len(uint(n-1)) - minBufShift
 	}
-	b.Reset()
-	return b
+	if c >= bufClasses {
+		return -1
+	}
+	return c
+}
+
+// bufCap is the capacity of the buffer get(n) returns.
+func bufCap(n int) int {
+	if c := bufClass(n); c >= 0 {
+		return 1 << (c + minBufShift)
+	}
+	return n
+}
+
+// get returns an empty buffer of capacity bufCap(n).
+func (p *bufPool) get(n int) *[]byte {
+	c := bufClass(n)
+	if c < 0 {
+		b := make([]byte, 0, n)
+		return &b
+	}
+	if b, ok := p.classes[c].Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 1<<(c+minBufShift))
+	return &b
+}
+
+// put returns b to its class; a buffer of another size is left to the
+// garbage collector.
+func (p *bufPool) put(b *[]byte) {
+	c := bufClass(cap(*b))
+	if c >= 0 && cap(*b) == 1<<(c+minBufShift) {
+		p.classes[c].Put(b)
+	}
 }

@@ -79,3 +79,29 @@ func (e *Engine) RuleIndex(name string) int {
 	}
 	return -1
 }
+
+// EffectsSize is the size of an encoded Effects.
+const EffectsSize = 16
+
+// Encode writes fx into b, for callers that keep effects outside the Go
+// heap's pointerful memory (DecodeEffects reads them back).
+func (fx *Effects) Encode(b *[EffectsSize]byte) {
+	for i, op := range fx.ops {
+		b[2*i], b[2*i+1] = byte(op), byte(op>>8)
+	}
+	b[2*maxEffects] = fx.n
+	b[2*maxEffects+1] = 0
+	if fx.over {
+		b[2*maxEffects+1] = 1
+	}
+}
+
+// DecodeEffects reads what Encode wrote.
+func DecodeEffects(b *[EffectsSize]byte) Effects {
+	var fx Effects
+	for i := range fx.ops {
+		fx.ops[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	fx.n, fx.over = b[2*maxEffects], b[2*maxEffects+1] != 0
+	return fx
+}

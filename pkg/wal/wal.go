@@ -58,6 +58,8 @@ type WAL struct {
 	m      *metrics
 	now    func() time.Time
 
+	gatherTimer *time.Timer // the writer's GroupCommitDelay timer
+
 	// qmu guards the append queue.
 	qmu       sync.Mutex
 	queue     []*request

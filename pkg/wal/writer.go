@@ -103,6 +103,7 @@ func (w *WAL) run() {
 	for {
 		select {
 		case <-w.wake:
+			w.gather()
 			w.process(w.takeQueue())
 		case <-tick:
 			w.syncHead()
@@ -117,6 +118,28 @@ func (w *WAL) run() {
 			}
 			return
 		}
+	}
+}
+
+// gather waits, under the group policy, GroupCommitDelay for more records
+// to join the group that just started.
+func (w *WAL) gather() {
+	d := w.cfg.GroupCommitDelay
+	if d == 0 {
+		d = DefaultGroupCommitDelay
+	}
+	if w.cfg.SyncPolicy != SyncGroup || d < 0 {
+		return
+	}
+	if w.gatherTimer == nil {
+		w.gatherTimer = time.NewTimer(d)
+	} else {
+		w.gatherTimer.Reset(d)
+	}
+	select {
+	case <-w.gatherTimer.C:
+	case <-w.stop:
+		w.gatherTimer.Stop()
 	}
 }
 
