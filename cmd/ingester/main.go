@@ -108,12 +108,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accessSnap := usage.NewAccessSnapshotter(access, cfg.Usage.Queries.SnapshotPath, cfg.Usage.Queries.SnapshotInterval,
 		logger.With("component", "usage"), reg)
 
-	// The analytics API answers on the web port and, for distributors, over
-	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
+	// The analytics API answers on the web port in JSON and, for
+	// distributors, over the cluster service; peers sync tenant sketches
+	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
-	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
-	analytics.SetAccess(access)
-	svc.SetCardinality(tracker, analytics)
+	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{Node: rg.Self().Name, State: tracker, Access: access}))
+	svc.SetCardinality(tracker)
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)

@@ -13,7 +13,8 @@
 //     second pull after a settle delay collects what distributors still sent
 //     to the previous owner while the new placement spread.
 //   - FanOut (on distributors) is a cardinality.Source that asks every
-//     ingester through the Query RPC and merges the answers with
+//     ingester through the cluster service (QueryMetrics, QueryTenants,
+//     GetAccess) and merges the answers with
 //     MergeMetrics and MergeTenants, so the distributor serves the
 //     cluster-wide analytics API with cardinality.NewHandler.
 //

@@ -13,7 +13,7 @@ import (
 // Clients gives a client of the ingester at a gRPC address. Implementations
 // must be safe for concurrent use and reuse connections.
 type Clients interface {
-	Client(addr string) (ingesterv1.IngesterServiceClient, error)
+	Client(addr string) (ingesterv1.ClusterServiceClient, error)
 }
 
 var _ Clients = (*Pool)(nil)
@@ -36,14 +36,14 @@ type Pool struct {
 func NewPool() *Pool { return &Pool{conns: map[string]*grpc.ClientConn{}} }
 
 // Client returns a client of the ingester at addr, dialling on first use.
-func (p *Pool) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
+func (p *Pool) Client(addr string) (ingesterv1.ClusterServiceClient, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, fmt.Errorf("dial ingester %s: pool closed", addr)
 	}
 	if c, ok := p.conns[addr]; ok {
-		return ingesterv1.NewIngesterServiceClient(c), nil
+		return ingesterv1.NewClusterServiceClient(c), nil
 	}
 	c, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -53,7 +53,7 @@ func (p *Pool) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
 		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)
 	}
 	p.conns[addr] = c
-	return ingesterv1.NewIngesterServiceClient(c), nil
+	return ingesterv1.NewClusterServiceClient(c), nil
 }
 
 // Retain closes the connections to addresses not in keep.

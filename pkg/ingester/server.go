@@ -57,7 +57,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Server serves the Push API and gRPC health checking. It binds in
+// Server serves the Push API, the cluster service and gRPC health checking. It binds in
 // NewServer, so the advertised address is known before the ring starts.
 type Server struct {
 	cfg    Config
@@ -89,6 +89,14 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	healthpb.RegisterHealthServer(g, hs)
 	ingesterv1.RegisterIngesterServiceServer(g, svc)
 	return &Server{cfg: cfg, ln: ln, grpc: g, health: hs, svc: svc, logger: logger}, nil
+}
+
+// RegisterCluster serves the cluster service (Analytics) beside Push on
+// the same listener. Call it before Run: the ingester's ring name, which
+// the cluster service reports, is known only once the ring started on the
+// address this server bound.
+func (s *Server) RegisterCluster(c ingesterv1.ClusterServiceServer) {
+	ingesterv1.RegisterClusterServiceServer(s.grpc, c)
 }
 
 // Addr is the address to advertise in the ring.

@@ -52,10 +52,9 @@ type Service struct {
 	logger   *slog.Logger
 	accepted atomic.Bool
 
-	// cardinality governs every batch before the WAL append and analytics
-	// serves the cluster RPCs (SetCardinality); nil: neither.
+	// cardinality governs every batch before the WAL append
+	// (SetCardinality); nil: none.
 	cardinality Observer
-	analytics   *Analytics
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec

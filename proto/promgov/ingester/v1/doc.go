@@ -1,5 +1,12 @@
-// Package ingesterv1 is the generated code of the distributor → ingester
-// Push API (ingester.proto): a Remote Write 2.0 request per batch, a symbol
-// table local to it, and the written counts in the answer. Regenerate with
-// `make proto`; do not edit the .pb.go files.
+// Package ingesterv1 is the generated code of the node-to-node API:
+//
+//   - IngesterService (ingester.proto), the data service: Push carries one
+//     tenant's batch in pkg/record's form to the ingester that owns it and
+//     answers the written and refused counts.
+//   - ClusterService (cluster.proto), everything else nodes ask each
+//     other, in typed messages: the cardinality rows and query statistics
+//     distributors merge, RecordAccess, peer sketch sync and ring-change
+//     handoff.
+//
+// Regenerate with `make proto`; do not edit the .pb.go files.
 package ingesterv1
