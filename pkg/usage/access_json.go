@@ -2,6 +2,7 @@ package usage
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -129,19 +130,19 @@ func (d AccessData) Snapshot() (AccessSnapshot, error) {
 func AccessHandler(s *AccessStats, tenantHeader string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
-			writeErr(w, http.StatusMethodNotAllowed, "bad_data", "use GET")
+			web.WriteError(w, http.StatusMethodNotAllowed, "bad_data", errors.New("use GET"))
 			return
 		}
 		t, err := web.RequestTenant(r, tenantHeader)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "bad_data", err.Error())
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 		if t != "" {
 			snap := s.TenantSnapshots()[t]
-			writeOK(w, snap.Data())
+			web.WriteJSON(w, snap.Data())
 			return
 		}
-		writeOK(w, s.Snapshot().Data())
+		web.WriteJSON(w, s.Snapshot().Data())
 	})
 }

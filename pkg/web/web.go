@@ -161,13 +161,3 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return nil
 }
-
-// WriteJSON writes v in the Prometheus API envelope {"status":"success","data":v}.
-func WriteJSON(w http.ResponseWriter, v any) {
-	writeEnvelope(w, http.StatusOK, envelope{Status: "success", Data: v})
-}
-
-// WriteError writes an error in the Prometheus API envelope.
-func WriteError(w http.ResponseWriter, status int, errType string, err error) {
-	writeEnvelope(w, status, envelope{Status: "error", ErrorType: errType, Error: err.Error()})
-}
