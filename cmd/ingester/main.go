@@ -114,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
 	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{Node: rg.Self().Name, State: tracker, Access: access}))
 	svc.SetCardinality(tracker)
+	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
@@ -155,6 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//     and their query statistics while it drained); the final
 	//     cardinality snapshot is written when run returns;
 	//  3c. query statistics: the final snapshot of what was not moved;
+	//  3d. peer connections: closed once handoff and sync stopped;
 	//  4. ring: leave the memberlist cluster;
 	//  5. HTTP last, so /metrics and probes answer during shutdown;
 	//  6. the WAL is closed when run returns.
@@ -167,6 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
+	proc.AddActor(&g, func(ctx context.Context) error { return peerPool.Run(ctx, rg) })
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/usage/accesspb"
@@ -145,7 +146,7 @@ func (s *AccessShipper) ShipOnce(ctx context.Context) error {
 			sh.snap.Patterns = append(sh.snap.Patterns, pa)
 		}
 	}
-	errs := eachConcurrently(ships, func(_ int, sh *shipment) error {
+	errs := fanout.Each(ships, func(_ int, sh *shipment) error {
 		if err := s.send(ctx, sh); err != nil {
 			s.failed.Inc()
 			s.outbox.MergeTenant(sh.req.GetTenant(), sh.snap)
@@ -190,7 +191,7 @@ func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
 		return usage.AccessSnapshot{}, ErrNoActiveIngester
 	}
 	snaps := make([]usage.AccessSnapshot, len(ingesters))
-	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
+	errs := fanout.Each(ingesters, func(i int, in ring.Member) error {
 		return f.call(ctx, in, func(ctx context.Context, c ingesterv1.ClusterServiceClient) error {
 			resp, err := c.GetAccess(ctx, &ingesterv1.GetAccessRequest{}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cardinality/cardinalitypb"
 	"github.com/promgov/promgov/pkg/ring"
@@ -101,7 +102,7 @@ func fanOut[T any](ctx context.Context, f *FanOut, what string, ask func(context
 	}
 	answers := make([][]T, len(ingesters))
 	answered := make([]bool, len(ingesters))
-	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
+	errs := fanout.Each(ingesters, func(i int, in ring.Member) error {
 		err := f.call(ctx, in, func(ctx context.Context, c ingesterv1.ClusterServiceClient) (err error) {
 			answers[i], err = ask(ctx, c)
 			return err

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
@@ -139,40 +140,29 @@ func (h *Handoff) Pull(ctx context.Context, p *ring.Placement) int {
 		return 0
 	}
 	ps := peers(h.ring, true)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		imported int
-		failed   int
-		errs     []error
-	)
-	for _, peer := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n, nf, err := h.pullFrom(ctx, peer, uint32(p.PartitionCount()), owned)
-			mu.Lock()
-			defer mu.Unlock()
-			imported += n
-			failed += nf
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", peer.Name, err))
-			}
-		}()
-	}
-	wg.Wait()
+	var imported, failed atomic.Int64
+	errs := fanout.Each(ps, func(_ int, peer ring.Member) error {
+		n, nf, err := h.pullFrom(ctx, peer, uint32(p.PartitionCount()), owned)
+		imported.Add(int64(n))
+		failed.Add(int64(nf))
+		if err != nil {
+			return fmt.Errorf("%s: %w", peer.Name, err)
+		}
+		return nil
+	})
 	h.m.pulls.WithLabelValues(resultSuccess).Add(float64(len(ps) - len(errs)))
 	h.m.pulls.WithLabelValues(resultFailure).Add(float64(len(errs)))
-	h.m.metrics.WithLabelValues(resultSuccess).Add(float64(imported))
-	h.m.metrics.WithLabelValues(resultFailure).Add(float64(failed))
+	n, nf := int(imported.Load()), int(failed.Load())
+	h.m.metrics.WithLabelValues(resultSuccess).Add(float64(n))
+	h.m.metrics.WithLabelValues(resultFailure).Add(float64(nf))
 	h.m.last.Set(float64(h.now().UnixNano()) / 1e9)
 	if len(errs) > 0 {
 		h.logger.Warn("ring-change state pull incomplete; limits of the metrics not pulled start from the state here",
-			"peers", len(ps), "failed_peers", len(errs), "imported", imported, "failed_metrics", failed, "err", errors.Join(errs...))
-	} else if imported > 0 {
-		h.logger.Info("pulled cardinality state of moved metrics", "peers", len(ps), "imported", imported, "owned_partitions", len(owned))
+			"peers", len(ps), "failed_peers", len(errs), "imported", n, "failed_metrics", nf, "err", errors.Join(errs...))
+	} else if n > 0 {
+		h.logger.Info("pulled cardinality state of moved metrics", "peers", len(ps), "imported", n, "owned_partitions", len(owned))
 	}
-	return imported
+	return n
 }
 
 // pullFrom pulls the moved metrics one peer tracks. It returns the metrics
