@@ -117,13 +117,16 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	switch role {
 	case RoleDistributor:
+		cfg.Distributor = distributor.DefaultConfig()
 		cfg.Distributor.RegisterFlags("distributor.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterFlags("", fs)
 	case RoleIngester:
+		cfg.Ingester = ingester.DefaultConfig()
 		cfg.Ingester.RegisterFlags("grpc.", fs)
+		cfg.Ingester.RegisterLeaveFlags("ingester.", fs)
 		cfg.Backend.RegisterFlags("backend.", fs)
 		cfg.Forward.RegisterFlags("forward.", fs)
 		cfg.WAL.RegisterFlags("wal.", fs)

@@ -34,13 +34,23 @@ type Config struct {
 	LeaveDrainPeriod time.Duration `yaml:"leave_drain_period"`
 }
 
-// RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
-// the leave drain flag.
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{ListenAddress: ":9095", MaxRecvMsgSize: 100 << 20, LeaveDrainPeriod: 3 * time.Second}
+}
+
+// RegisterFlags registers the gRPC server's flags under prefix (the binary
+// uses "grpc."), with c's values as defaults (start from DefaultConfig).
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenAddress, prefix+"listen-address", ":9095", "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
-	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
-	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
-	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", c.ListenAddress, "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
+	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", c.AdvertiseAddress, "gRPC address to advertise in the ring instead of the listen address.")
+	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", c.MaxRecvMsgSize, "Largest Push request the ingester accepts, in bytes.")
+}
+
+// RegisterLeaveFlags registers the leave sequence's flag under prefix (the
+// binary uses "ingester."), with c's value as default.
+func (c *Config) RegisterLeaveFlags(prefix string, fs *flag.FlagSet) {
+	fs.DurationVar(&c.LeaveDrainPeriod, prefix+"leave-drain-period", c.LeaveDrainPeriod, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
 }
 
 // Validate reports a configuration error naming the field and the fix.
