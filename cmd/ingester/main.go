@@ -118,8 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
-	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
-	handoff.SetAccess(access)
+	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
+		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
+	})
 
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {

@@ -207,8 +207,7 @@ func TestHandoffMovesAccess(t *testing.T) {
 	f := newFakeRing(t, b.member(ring.StateActive), a.member(ring.StateActive), b.member(ring.StateActive))
 	pool := NewPool()
 	defer pool.Close()
-	h := NewHandoff(testConfig(), f, pool, b.tracker, nil, nil)
-	h.SetAccess(b.access)
+	h := NewHandoff(testConfig(), HandoffDeps{Ring: f, Clients: pool, Store: b.tracker, Access: b.access})
 	require.Positive(t, h.Pull(context.Background(), f.Placement()))
 
 	moved := 0

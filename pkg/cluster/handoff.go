@@ -50,9 +50,26 @@ type AccessImporter interface {
 
 var _ AccessImporter = (*usage.AccessStats)(nil)
 
-// SetAccess makes the handoff move each metric's query statistics with its
-// cardinality state. Call it before Run.
-func (h *Handoff) SetAccess(a AccessImporter) { h.access = a }
+// DiscardAccess is the AccessImporter of an ingester that keeps no query
+// statistics: what moves with a metric is dropped.
+type DiscardAccess struct{}
+
+// MergeTenant implements AccessImporter; it keeps nothing.
+func (DiscardAccess) MergeTenant(string, usage.AccessSnapshot) int { return 0 }
+
+// HandoffDeps is what a Handoff works with. Ring, Clients and Store are
+// required; Access is DiscardAccess when nil; Logger and Registerer may be
+// nil.
+type HandoffDeps struct {
+	Ring    Placements
+	Clients Clients
+	// Store is the cardinality state moved metrics merge into.
+	Store MetricImporter
+	// Access receives the query statistics that move with each metric.
+	Access     AccessImporter
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
 
 // Handoff moves cardinality state to a metric's new owner when the
 // placement changes. On every change the ingester asks every other ingester
@@ -69,19 +86,26 @@ type Handoff struct {
 	ring    Placements
 	clients Clients
 	store   MetricImporter
-	access  AccessImporter // nil: query statistics do not move
+	access  AccessImporter
 	logger  *slog.Logger
 	m       *handoffMetrics
 	now     func() time.Time
 }
 
-// NewHandoff builds the handoff loop; Run drives it. reg and logger may be
-// nil.
-func NewHandoff(cfg Config, r Placements, clients Clients, store MetricImporter, logger *slog.Logger, reg prometheus.Registerer) *Handoff {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewHandoff builds the handoff loop; Run drives it. It panics when a
+// required dependency is missing (a wiring bug).
+func NewHandoff(cfg Config, d HandoffDeps) *Handoff {
+	if d.Ring == nil || d.Clients == nil || d.Store == nil {
+		panic("cluster.NewHandoff: Ring, Clients and Store are required")
 	}
-	return &Handoff{cfg: cfg, ring: r, clients: clients, store: store, logger: logger, m: newHandoffMetrics(reg), now: time.Now}
+	if d.Access == nil {
+		d.Access = DiscardAccess{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handoff{cfg: cfg, ring: d.Ring, clients: d.Clients, store: d.Store, access: d.Access,
+		logger: d.Logger, m: newHandoffMetrics(d.Registerer), now: time.Now}
 }
 
 // Run pulls moved state at every placement change until ctx ends; it
@@ -184,7 +208,7 @@ func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, 
 		if err == nil && len(resp.GetState()) > 0 {
 			_, _, err = h.store.ImportMetric(resp.GetState(), h.now())
 		}
-		if err == nil && resp.GetAccess() != nil && h.access != nil {
+		if err == nil && resp.GetAccess() != nil {
 			h.access.MergeTenant(k.GetTenant(), usage.AccessSnapshot{
 				Metrics: map[string]*usage.Access{k.GetMetric(): accesspb.FromStats(resp.GetAccess().GetStats())},
 			})
