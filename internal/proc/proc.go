@@ -1,5 +1,7 @@
-// Package proc holds the few lines every promgov binary's main shares: the
-// registry with process collectors and the exit-code convention.
+// Package proc holds the few lines the distributor's and the ingester's
+// mains share: the registry with process collectors, version output, the
+// actor group and the configuration reloader. The exit-code convention is
+// internal/cli's (ExitCode applies it).
 package proc
 
 import (
