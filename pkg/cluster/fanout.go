@@ -49,20 +49,17 @@ func NewFanOut(cfg Config, members Membership, clients Clients, logger *slog.Log
 
 // Metrics implements cardinality.Source.
 func (f *FanOut) Metrics(ctx context.Context, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
-	parts, err := fanOut(ctx, f, "metrics", func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]cardinality.MetricCardinality, error) {
-		resp, err := c.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Query: askFor(q)}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
-		return cardinalitypb.FromMetrics(resp.GetMetrics()), err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return cardinality.MergeMetrics(parts, q)
+	return f.metrics(ctx, "metrics", &ingesterv1.QueryMetricsRequest{Query: askFor(q)}, q)
 }
 
 // Metric implements cardinality.Source.
 func (f *FanOut) Metric(ctx context.Context, name string, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
-	parts, err := fanOut(ctx, f, "metric", func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]cardinality.MetricCardinality, error) {
-		resp, err := c.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Query: askFor(q), Name: name}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+	return f.metrics(ctx, "metric", &ingesterv1.QueryMetricsRequest{Query: askFor(q), Name: name}, q)
+}
+
+func (f *FanOut) metrics(ctx context.Context, what string, req *ingesterv1.QueryMetricsRequest, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
+	parts, err := fanOut(ctx, f, what, func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]cardinality.MetricCardinality, error) {
+		resp, err := c.QueryMetrics(ctx, req, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
 		return cardinalitypb.FromMetrics(resp.GetMetrics()), err
 	})
 	if err != nil {
