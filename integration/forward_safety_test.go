@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,19 @@ func TestForwardPoisonSeries(t *testing.T) {
 				require.Equal(t, 1.0, metricSum(metrics, `promgov_forward_rejected_series_total{backend="default",reason="http_400"}`))
 				require.Positive(t, split)
 				require.LessOrEqual(t, split, 2.0*9, "one poison among 501 series: two requests per halving")
+				// Logged once for the batch, by metric and reason.
+				logged, err := os.ReadFile(ing.proc.log)
+				require.NoError(t, err)
+				var lines []string
+				for _, l := range strings.Split(string(logged), "\n") {
+					if strings.Contains(l, "backend refused part of a batch") {
+						lines = append(lines, l)
+					}
+				}
+				require.Len(t, lines, 1)
+				require.Contains(t, lines[0], `rejected_series="poison_test_bad (http_400) x1"`)
+				require.Contains(t, lines[0], "written=500")
+				t.Log(lines[0])
 			} else {
 				require.Zero(t, split, "the Written headers say what was written: no split")
 			}
