@@ -273,3 +273,10 @@ func BenchmarkRelabelRecord(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWALForwardRelabel is BenchmarkWALForwardNoRelabel with
+// write_relabel_configs that change nothing but must look at every series.
+func BenchmarkWALForwardRelabel(b *testing.B) {
+	cfgs := relabelConfigs(b, `[{source_labels: [__name__], regex: ".+", action: keep}]`)
+	benchWALForward(b, func(w *WALForwarder) { w.relabel = newRelabeler(cfgs, nil) })
+}
