@@ -34,7 +34,12 @@
 //     with bounded jitter (BackoffJitter), a longer Retry-After wins, and
 //     only a written answer resets it. Non-recoverable errors drop the
 //     request, counted exactly (a partial write counts only what the
-//     backend refused).
+//     backend refused); a request refused whole with 400, 409, 413 or 422
+//     is first split until the refused series are isolated, so that only
+//     they are dropped (isolate.go).
+//   - A backend's write_relabel_configs are applied by its WALForwarder's
+//     reader to each record before the shards see it (relabel.go);
+//     backends without them skip that step.
 //
 // Durability: the ingester runs a WALForwarder per backend (Backends),
 // each with its own checkpoint in the same WAL. Every push is appended to
