@@ -136,6 +136,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
 	mountAPI(mux, analyticsMux, logger)
+	uiHistory, err := mountUI(mux, analyticsMux, cfg, rg.Self().Name, tracker, reg, logger)
+	if err != nil {
+		return err
+	}
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err
@@ -167,6 +171,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
+	if uiHistory != nil {
+		proc.AddActor(&g, uiHistory.Run)
+	}
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)
