@@ -31,6 +31,8 @@ const (
 	// uiHostile carries a label value that is HTML.
 	uiHostile     = "hostile_metric"
 	uiHostileHTML = `<script>window.__pwned=1</script><b>bold</b>`
+	// uiHostileName is a metric name (UTF-8 names are valid) that is HTML.
+	uiHostileName = `evil_<img src=x onerror="window.__pwned=2">`
 )
 
 const uiRules = `
@@ -58,7 +60,8 @@ const uiDashboard = `{
 // the query tap, the drop policy in shadow mode) and two ingesters with a
 // max_series_per_metric limit, and writes the traffic the UI tests look
 // at: an exploding metric over its limit, a used and an unused metric, a
-// dropped debug metric, a series with a label value that is HTML, a
+// dropped debug metric, a series with a label value that is HTML, a metric
+// whose name is HTML, a
 // series with unsorted labels and a sample too old for the backend.
 func startUICluster(t *testing.T) *cluster {
 	t.Helper()
@@ -83,12 +86,14 @@ func startUICluster(t *testing.T) *cluster {
 		"--query.backend-url=http://"+c.backend.addr,
 		"--usage.drop-unused.mode=shadow",
 		"--usage.drop-unused.grace-period=1s",
+		"--ui.history-interval=1s",
 	)
 	c.distributor = n
 	extra := []string{
 		"--cardinality.limits.max-series-per-metric=" + strconv.Itoa(uiLimit),
 		"--cluster.sync-interval=500ms",
 		"--cluster.handoff-settle=1s",
+		"--ui.history-interval=1s",
 	}
 	cardAddIngester(c, extra...)
 	cardAddIngester(c, extra...)
@@ -118,6 +123,7 @@ func writeUITraffic(t *testing.T, c *cluster) {
 		[]string{uiDropped, "job", "worker"},
 		[]string{uiHostile, "job", "web", "path", uiHostileHTML},
 		[]string{uiHostile, "job", "web", "path", "/index.html"},
+		[]string{uiHostileName, "job", "web"},
 	)
 	// Unsorted label names: sorted and counted by the distributor.
 	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
