@@ -25,7 +25,7 @@ func mountUI(mux, analytics *http.ServeMux, cfg *config.Config, node string, tra
 	hist := ui.NewHistory(cfg.UI, tracker, g, logger.With("component", "ui"))
 	u, err := ui.New(ui.Deps{
 		Role: ui.RoleIngester, Node: node, API: mux, TenantHeader: tenantHeader(cfg),
-		Gatherer: g, History: hist, Logger: logger.With("component", "ui"),
+		Gatherer: g, Cardinality: tracker, History: hist, Logger: logger.With("component", "ui"),
 	})
 	if err != nil {
 		return nil, err

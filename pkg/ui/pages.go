@@ -17,6 +17,7 @@ import (
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/web"
 )
 
 // pageTimeout bounds the API calls of one page.
@@ -76,8 +77,12 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 		d.Nodes = []NodeStatus{self}
 	}
 	d.Refused = sortedKV(refused)
-	errs = append(errs, u.api.get(ctx, r, cardinality.PathTenants, url.Values{"limit": {"10"}}, &d.Tenants))
-	errs = append(errs, u.api.get(ctx, r, cardinality.PathMetrics, url.Values{"limit": {"5"}}, &d.Top))
+	tenant, err := u.tenant(r)
+	errs = append(errs, err)
+	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
+	errs = append(errs, err)
+	d.Top, err = u.d.Cardinality.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
+	errs = append(errs, err)
 	if u.d.Role == RoleDistributor {
 		d.Ruleset = &rules.RulesData{}
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, d.Ruleset))
@@ -122,20 +127,25 @@ func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 		d.Limit = n
 	}
 	var errs []error
-	errs = append(errs, u.api.get(ctx, r, cardinality.PathTenants, url.Values{"limit": {"-1"}}, &d.Tenants))
-	params := url.Values{"sort": {d.Sort}, "limit": {strconv.Itoa(d.Limit)}}
+	tenant, err := u.tenant(r)
+	if err != nil {
+		u.render(w, r, "offenders", "Top offenders", []error{err}, d)
+		return
+	}
+	d.Tenant = tenant
+	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Limit: -1})
+	errs = append(errs, err)
+	cq := cardinality.Query{Tenant: d.Tenant, Sort: d.Sort, Limit: d.Limit}
+	if d.Sort == "bytes_rate" || d.Filter != "" {
+		// Ordering by bytes/s and filtering by name need every row; the
+		// cut is made here.
+		cq.Limit = -1
+	}
 	if d.Sort == "bytes_rate" {
-		params.Set("sort", cardinality.SortSeries)
+		cq.Sort = cardinality.SortSeries
 	}
-	if d.Filter != "" {
-		// Filtering by name needs every row; the cut is made here.
-		params.Set("limit", "-1")
-	}
-	if d.Tenant != "" {
-		params.Set("tenant", d.Tenant)
-	}
-	var rows []cardinality.MetricCardinality
-	errs = append(errs, u.api.get(ctx, r, cardinality.PathMetrics, params, &rows))
+	rows, err := u.d.Cardinality.Metrics(ctx, cq)
+	errs = append(errs, err)
 	if d.Sort == "bytes_rate" {
 		slices.SortStableFunc(rows, func(a, b cardinality.MetricCardinality) int { return cmp.Compare(b.BytesRate, a.BytesRate) })
 	}
@@ -217,16 +227,11 @@ func (u *UI) metric(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var errs []error
-	params := url.Values{}
-	if d.Tenant != "" {
-		params.Set("tenant", d.Tenant)
-	}
-	if err := u.api.get(ctx, r, cardinality.PathMetrics+"/"+url.PathEscape(d.Name), params, &d.Rows); err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
-			errs = append(errs, err)
-		}
-	}
+	tenant, err := u.tenant(r)
+	errs = append(errs, err)
+	d.Tenant = tenant
+	d.Rows, err = u.d.Cardinality.Metric(ctx, d.Name, cardinality.Query{Tenant: d.Tenant})
+	errs = append(errs, err)
 	d.Total, d.Labels = metricLabels(d.Rows)
 	if u.d.History != nil {
 		if s, ok := u.d.History.Metric(d.Tenant, d.Name); ok {
@@ -336,22 +341,19 @@ func (u *UI) ruleRows(data rules.RulesData) []ruleRow {
 }
 
 type usageData struct {
-	State    string
-	Filter   string
-	Metrics  []usage.MetricReport
-	Total    int
-	Sources  []usage.SourceStatus
-	Chart    Scatter
-	Counts   map[string]int
-	Cost     map[string]float64
-	Ready    bool
-	Policy   usage.PolicyStatus
-	Suggests []usage.Suggestion
+	State   string
+	Filter  string
+	Metrics []usage.MetricReport
+	Total   int
+	Sources []usage.SourceStatus
+	Chart   Scatter
+	Counts  map[string]int
+	Cost    map[string]float64
+	Ready   bool
+	Policy  usage.PolicyStatus
 }
 
 func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-	defer cancel()
 	q := r.URL.Query()
 	d := usageData{State: q.Get("state"), Filter: strings.TrimSpace(q.Get("filter")), Counts: map[string]int{}, Cost: map[string]float64{}}
 	switch usage.State(d.State) {
@@ -360,15 +362,15 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 		d.State = ""
 	}
 	var errs []error
-	errs = append(errs, u.api.get(ctx, r, usage.PathSources, nil, &d.Sources))
-	errs = append(errs, u.api.get(ctx, r, usage.PathPolicy, nil, &d.Policy))
+	d.Sources = u.d.Usage.Sources()
+	d.Policy = u.d.Usage.Policy().Status()
 	var all []usage.MetricReport
-	if err := u.api.get(ctx, r, usage.PathMetrics, url.Values{"sort": {"series"}}, &all); err != nil {
-		errs = append(errs, err)
-	} else {
+	if rep := u.d.Usage.Report(); rep != nil {
+		all = rep.Filter("", "series")
 		d.Ready = true
+	} else {
+		errs = append(errs, errors.New("usage not classified yet: the first classification runs after the sources load"))
 	}
-	_ = u.api.get(ctx, r, usage.PathSuggestions, url.Values{"limit": {"10"}}, &d.Suggests)
 	var dots []Dot
 	var xs, ys []float64
 	for _, m := range all {
@@ -405,6 +407,28 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &d.Ruleset))
 	d.Rules = u.ruleRows(d.Ruleset)
-	_ = u.api.get(ctx, r, usage.PathSuggestions, url.Values{"limit": {"20"}}, &d.Suggest)
+	d.Suggest = u.suggestions(20)
 	u.render(w, r, "rules", "Rules and configuration", errs, d)
+}
+
+// tenant is the tenant a page asks about: its tenant parameter, else the
+// tenant header (web.RequestTenant, as the APIs read it).
+func (u *UI) tenant(r *http.Request) (string, error) {
+	return web.RequestTenant(r, u.d.TenantHeader)
+}
+
+// suggestions returns the first n suggestions of the current usage
+// classification, computed once per classification (usage.Suggest reads
+// every metric).
+func (u *UI) suggestions(n int) []usage.Suggestion {
+	rep := u.d.Usage.Report()
+	if rep == nil {
+		return nil
+	}
+	u.sugMu.Lock()
+	defer u.sugMu.Unlock()
+	if u.sugFor != rep {
+		u.sugFor, u.sug = rep, usage.Suggest(rep)
+	}
+	return u.sug[:min(n, len(u.sug))]
 }

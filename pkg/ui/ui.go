@@ -3,15 +3,18 @@ package ui
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -52,6 +55,10 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Nodes answers the ingesters' health (distributor; nil on ingesters).
 	Nodes NodeSource
+	// Cardinality answers the analytics (the tracker on an ingester, the
+	// cluster fan-out on a distributor): what GET
+	// /promgov/api/v1/cardinality/ serves, without its JSON round trip.
+	Cardinality cardinality.Source
 	// Usage is the usage classification (distributor; nil on ingesters).
 	Usage usage.Reader
 	// History holds the charts' time series; nil draws none.
@@ -64,12 +71,19 @@ type UI struct {
 	d     Deps
 	api   *apiClient
 	pages map[string]*template.Template
+
+	sugMu  sync.Mutex
+	sugFor *usage.Report
+	sug    []usage.Suggestion
 }
 
 // New parses the embedded templates.
 func New(d Deps) (*UI, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.API == nil || d.Gatherer == nil || d.Cardinality == nil || (d.Role == RoleDistributor && d.Usage == nil) {
+		return nil, errors.New("ui: API, Gatherer and Cardinality are required, and Usage on a distributor")
 	}
 	u := &UI{d: d, api: &apiClient{h: d.API, tenantHeader: d.TenantHeader}, pages: map[string]*template.Template{}}
 	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules"} {
