@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 )
@@ -16,7 +16,8 @@ import (
 var forwardedHeaders = []string{"Authorization", "Cookie", "X-Scope-OrgID"}
 
 // apiClient calls promgov's API handler in-process on behalf of a page
-// request. Safe for concurrent use.
+// request (answers recorded with httptest.ResponseRecorder). Safe for
+// concurrent use.
 type apiClient struct {
 	h            http.Handler
 	tenantHeader string
@@ -64,23 +65,23 @@ func (c *apiClient) do(ctx context.Context, from *http.Request, method, path str
 			}
 		}
 	}
-	rec := newRecorder()
+	rec := httptest.NewRecorder()
 	c.h.ServeHTTP(rec, req)
 	var env struct {
 		Status string          `json:"status"`
 		Data   json.RawMessage `json:"data"`
 		Error  string          `json:"error"`
 	}
-	raw := rec.buf.Bytes()
+	raw := rec.Body.Bytes()
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return &apiError{Path: path, Status: rec.code, Msg: strings.TrimSpace(truncate(string(raw), 300))}
+		return &apiError{Path: path, Status: rec.Code, Msg: strings.TrimSpace(truncate(string(raw), 300))}
 	}
-	if rec.code != http.StatusOK || env.Status != "success" {
+	if rec.Code != http.StatusOK || env.Status != "success" {
 		msg := env.Error
 		if msg == "" {
-			msg = http.StatusText(rec.code)
+			msg = http.StatusText(rec.Code)
 		}
-		return &apiError{Path: path, Status: rec.code, Msg: msg}
+		return &apiError{Path: path, Status: rec.Code, Msg: msg}
 	}
 	if out == nil {
 		return nil
@@ -94,29 +95,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// recorder is a minimal http.ResponseWriter that keeps the answer.
-type recorder struct {
-	header http.Header
-	code   int
-	buf    bytes.Buffer
-}
-
-func newRecorder() *recorder { return &recorder{header: http.Header{}} }
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.buf.Write(b)
-}
-
-var _ io.Writer = (*recorder)(nil)
