@@ -24,6 +24,11 @@ VM_MODULE        := github.com/VictoriaMetrics/VictoriaMetrics/app
 VICTORIAMETRICS  := $(CACHE)/bin/victoria-metrics-$(VM_VERSION)
 VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 
+# promtool checks and unit-tests the monitoring mixin's rules (deploy/mixin,
+# run by its Go tests in make test): Debian's prometheus package ships it
+# (make deps).
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null)
+
 # staticcheck, pinned; built once with go install and cached like the peers.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
@@ -60,7 +65,7 @@ BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all deps build image test test-unit run bench bench-e2e proto lint clean prometheus test-peers
+.PHONY: all deps build image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
 
 all: build
 
@@ -113,7 +118,7 @@ test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM)
 # failure instead of a skip.
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
-	PROMGOV_HELM=$(HELM) PROMGOV_REQUIRE_INTEGRATION=1 \
+	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Unit tests only (no backend needed).
@@ -133,6 +138,10 @@ run: build
 	else \
 		exec ./deploy/local/run.sh; \
 	fi
+
+# The monitoring mixin's dashboards and rules, generated from deploy/mixin/*.go.
+mixin:
+	$(GO) generate ./deploy/mixin
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./pkg/...

@@ -111,6 +111,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
+	uiHistory, err := mountUI(mux, cfg, uiDeps{ring: rg, clients: dist, cardinality: fanOut, usage: usageMgr, gatherer: reg}, logger)
+	if err != nil {
+		return err
+	}
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
 		return err
@@ -133,6 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, webSrv.Run)
 	proc.AddActor(&g, shipper.Run)
 	proc.AddActor(&g, usageMgr.Run)
+	if uiHistory != nil {
+		proc.AddActor(&g, uiHistory.Run)
+	}
 	proc.AddActor(&g, dist.Run)
 	proc.AddActor(&g, rg.Run)
 	return proc.RunGroup(&g, logger)

@@ -27,6 +27,7 @@ import (
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
@@ -112,7 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// distributors, over the cluster service; peers sync tenant sketches
 	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
-	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{Node: rg.Self().Name, State: tracker, Access: access}))
+	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{
+		Node: rg.Self().Name, State: tracker, Access: access,
+		Status: ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
+	}))
 	svc.SetCardinality(tracker)
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	peerPool := cluster.NewPool()
@@ -138,6 +142,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
 	mountAPI(mux, analyticsMux, logger)
+	uiHistory, err := mountUI(mux, cfg, rg.Self().Name, tracker, reg, logger)
+	if err != nil {
+		return err
+	}
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err
@@ -171,6 +179,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
 	proc.AddActor(&g, func(ctx context.Context) error { return peerPool.Run(ctx, rg) })
+	if uiHistory != nil {
+		proc.AddActor(&g, uiHistory.Run)
+	}
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

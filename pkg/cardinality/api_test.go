@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -332,4 +333,26 @@ func TestMergeErrors(t *testing.T) {
 	require.Error(t, err)
 	_, err = DecodeTenants([]byte(`not json`))
 	require.Error(t, err)
+}
+
+// TestTopMetricsMatchesSortAndCut checks TopMetrics against SortMetrics
+// then a cut, for every order, small and large k, with ties.
+func TestTopMetricsMatchesSortAndCut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var rows []MetricCardinality
+	for i := range 2000 {
+		rows = append(rows, MetricCardinality{
+			Name: fmt.Sprintf("m%d", i), Tenant: fmt.Sprintf("t%d", rng.IntN(7)),
+			Series: uint64(rng.IntN(50)), SamplesRate: float64(rng.IntN(30)), RefusedSeries: uint64(rng.IntN(5)),
+		})
+	}
+	for _, by := range []string{"", SortSeries, SortSamplesRate, SortRefused} {
+		for _, k := range []int{0, 1, 5, 100, 249, 251, 1999, 2000, 5000} {
+			want := slices.Clone(rows)
+			SortMetrics(want, by)
+			want = want[:min(k, len(want))]
+			got := TopMetrics(slices.Clone(rows), by, k)
+			require.Equal(t, want, got, "by=%q k=%d", by, k)
+		}
+	}
 }

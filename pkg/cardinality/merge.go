@@ -178,8 +178,7 @@ func MergeMetrics(parts [][]MetricCardinality, q Query) ([]MetricCardinality, er
 		SortLabels(a.row.Labels)
 		out = append(out, a.row)
 	}
-	SortMetrics(out, q.Sort)
-	return out[:q.limit(len(out))], nil
+	return TopMetrics(out, q.Sort, q.limit(len(out))), nil
 }
 
 // MergeTenants combines several ingesters' answers to the tenants endpoint.

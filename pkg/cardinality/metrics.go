@@ -84,6 +84,11 @@ func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 			Help: "Size of the last successful cardinality snapshot.",
 		}),
 	}
+	// Both kinds are exported from the start (at 0), so alerts and
+	// dashboards see the series before the first cap is hit.
+	for _, kind := range []string{"metric", "label"} {
+		m.untracked.WithLabelValues(kind)
+	}
 	if reg != nil {
 		reg.MustRegister(m.observed, m.refusals, m.untracked, m.failOpen, m.trackedMetrics, m.labelPairs,
 			m.tenants, m.admitted, m.nearLimit, m.transfers, m.snapshotErrors, m.snapshotTime, m.snapshotBytes)

@@ -139,8 +139,7 @@ func (t *Tracker) Metrics(ctx context.Context, q Query) ([]MetricCardinality, er
 			out = append(out, row)
 		}
 	}
-	SortMetrics(out, q.Sort)
-	out = out[:q.limit(len(out))]
+	out = TopMetrics(out, q.Sort, q.limit(len(out)))
 	if q.Sketches || q.Labels {
 		for i := range out {
 			if err := t.addDetails(&out[i], cur, q.Sketches, q.Labels); err != nil {
@@ -304,6 +303,12 @@ func (t *Tracker) Tenants(ctx context.Context, q Query) ([]TenantCardinality, er
 // SortMetrics orders rows highest first by by (SortSeries when empty), then
 // by tenant and name.
 func SortMetrics(rows []MetricCardinality, by string) {
+	slices.SortFunc(rows, metricOrder(by))
+}
+
+// metricOrder is SortMetrics' order: by the key, highest first, then by
+// tenant and name (a total order).
+func metricOrder(by string) func(a, b MetricCardinality) int {
 	key := func(r *MetricCardinality) float64 {
 		switch by {
 		case SortSamplesRate:
@@ -314,7 +319,7 @@ func SortMetrics(rows []MetricCardinality, by string) {
 			return float64(r.Series)
 		}
 	}
-	slices.SortFunc(rows, func(a, b MetricCardinality) int {
+	return func(a, b MetricCardinality) int {
 		if c := cmp.Compare(key(&b), key(&a)); c != 0 {
 			return c
 		}
@@ -322,7 +327,51 @@ func SortMetrics(rows []MetricCardinality, by string) {
 			return c
 		}
 		return cmp.Compare(a.Name, b.Name)
-	})
+	}
+}
+
+// TopMetrics returns the first k rows in SortMetrics' order, in that
+// order: the same as SortMetrics then rows[:k], but without sorting every
+// row when k is small (a bounded heap, O(n log k)). rows is reordered.
+func TopMetrics(rows []MetricCardinality, by string, k int) []MetricCardinality {
+	order := metricOrder(by)
+	if k >= len(rows) || k*8 > len(rows) {
+		slices.SortFunc(rows, order)
+		return rows[:min(k, len(rows))]
+	}
+	if k <= 0 {
+		return rows[:0]
+	}
+	// rows[:k] is a heap whose root is the worst row kept.
+	h := rows[:k]
+	worse := func(i, j int) bool { return order(h[i], h[j]) > 0 }
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= k {
+				return
+			}
+			if c+1 < k && worse(c+1, c) {
+				c++
+			}
+			if !worse(c, i) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for i := k; i < len(rows); i++ {
+		if order(rows[i], h[0]) < 0 {
+			h[0], rows[i] = rows[i], h[0]
+			down(0)
+		}
+	}
+	slices.SortFunc(h, order)
+	return h
 }
 
 // SortTenants orders rows like SortMetrics, then by tenant.

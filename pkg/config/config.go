@@ -24,6 +24,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
@@ -66,6 +67,8 @@ type Config struct {
 	// Usage is the distributor's usage intelligence: sources, the query tap
 	// (--query.backend-url) and the drop_unused policy (see docs/usage.md).
 	Usage usage.Config `yaml:"usage"`
+	// UI is the built-in web UI (both roles).
+	UI ui.Config `yaml:"ui"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -115,6 +118,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
+	cfg.UI.RegisterFlags("ui.", fs)
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor = distributor.DefaultConfig()
@@ -230,6 +234,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if err := c.Cluster.Validate(); err != nil {
 		return fmt.Errorf("cluster.%w", err)
+	}
+	if err := c.UI.Validate(); err != nil {
+		return err
 	}
 	switch role {
 	case RoleDistributor:

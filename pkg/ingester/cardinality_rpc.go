@@ -47,8 +47,24 @@ type AnalyticsDeps struct {
 	// Access is the query statistics of the metrics this ingester owns (a
 	// usage.AccessStats).
 	Access AccessState
+	// Status is this node's health summary (GetNodeStatus); nil answers
+	// Unimplemented.
+	Status NodeStatusSource
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+}
+
+// NodeStatusSource reads this node's health summary. Safe for concurrent
+// use.
+type NodeStatusSource interface {
+	NodeStatus() (*ingesterv1.NodeStatus, error)
+}
+
+// noStatus is the NodeStatusSource of an ingester wired without one.
+type noStatus struct{}
+
+func (noStatus) NodeStatus() (*ingesterv1.NodeStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "this ingester reports no node status")
 }
 
 // Analytics implements the ingester's cluster service: QueryMetrics,
@@ -62,6 +78,7 @@ type Analytics struct {
 	node   string
 	state  CardinalityState
 	access AccessState
+	status NodeStatusSource
 	now    func() time.Time
 }
 
@@ -76,7 +93,10 @@ func NewAnalytics(d AnalyticsDeps) *Analytics {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Analytics{node: d.Node, state: d.State, access: d.Access, now: d.Now}
+	if d.Status == nil {
+		d.Status = noStatus{}
+	}
+	return &Analytics{node: d.Node, state: d.State, access: d.Access, status: d.Status, now: d.Now}
 }
 
 // QueryMetrics answers this ingester's rows of metrics, or of one metric
@@ -185,4 +205,16 @@ func (a *Analytics) ExportMetric(_ context.Context, req *ingesterv1.ExportMetric
 		resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
 	}
 	return resp, nil
+}
+
+// GetNodeStatus answers this ingester's health summary.
+func (a *Analytics) GetNodeStatus(context.Context, *ingesterv1.GetNodeStatusRequest) (*ingesterv1.GetNodeStatusResponse, error) {
+	st, err := a.status.NodeStatus()
+	if err != nil {
+		if _, ok := status.FromError(err); ok {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Internal, "node status: %v", err)
+	}
+	return &ingesterv1.GetNodeStatusResponse{Status: st}, nil
 }

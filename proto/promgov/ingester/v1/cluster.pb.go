@@ -1431,6 +1431,249 @@ func (x *PatternAccess) GetStats() *AccessStats {
 	return nil
 }
 
+type GetNodeStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNodeStatusRequest) Reset() {
+	*x = GetNodeStatusRequest{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNodeStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNodeStatusRequest) ProtoMessage() {}
+
+func (x *GetNodeStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNodeStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetNodeStatusRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+type GetNodeStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *NodeStatus            `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNodeStatusResponse) Reset() {
+	*x = GetNodeStatusResponse{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNodeStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNodeStatusResponse) ProtoMessage() {}
+
+func (x *GetNodeStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNodeStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetNodeStatusResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetNodeStatusResponse) GetStatus() *NodeStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// NodeStatus is a node's health summary; counters are totals since start.
+type NodeStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Role  string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// wal_bytes and wal_segments are the WAL on disk.
+	WalBytes    float64 `protobuf:"fixed64,3,opt,name=wal_bytes,json=walBytes,proto3" json:"wal_bytes,omitempty"`
+	WalSegments float64 `protobuf:"fixed64,4,opt,name=wal_segments,json=walSegments,proto3" json:"wal_segments,omitempty"`
+	// oldest_unsent_seconds is the age of the oldest WAL record the backend
+	// has not acknowledged.
+	OldestUnsentSeconds float64 `protobuf:"fixed64,5,opt,name=oldest_unsent_seconds,json=oldestUnsentSeconds,proto3" json:"oldest_unsent_seconds,omitempty"`
+	WalCorruptRecords   float64 `protobuf:"fixed64,6,opt,name=wal_corrupt_records,json=walCorruptRecords,proto3" json:"wal_corrupt_records,omitempty"`
+	// forward_backoff_seconds is above 0 while the backend fails.
+	ForwardBackoffSeconds float64 `protobuf:"fixed64,7,opt,name=forward_backoff_seconds,json=forwardBackoffSeconds,proto3" json:"forward_backoff_seconds,omitempty"`
+	ForwardPending        float64 `protobuf:"fixed64,8,opt,name=forward_pending,json=forwardPending,proto3" json:"forward_pending,omitempty"`
+	ForwardSent           float64 `protobuf:"fixed64,9,opt,name=forward_sent,json=forwardSent,proto3" json:"forward_sent,omitempty"`
+	ForwardRetries        float64 `protobuf:"fixed64,10,opt,name=forward_retries,json=forwardRetries,proto3" json:"forward_retries,omitempty"`
+	ForwardDropped        float64 `protobuf:"fixed64,11,opt,name=forward_dropped,json=forwardDropped,proto3" json:"forward_dropped,omitempty"`
+	ReceivedSamples       float64 `protobuf:"fixed64,12,opt,name=received_samples,json=receivedSamples,proto3" json:"received_samples,omitempty"`
+	// refused counts by reason what was refused or dropped.
+	Refused map[string]float64 `protobuf:"bytes,13,rep,name=refused,proto3" json:"refused,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// config_reload_ok is the last reload's success (1) or failure (0).
+	ConfigReloadOk float64 `protobuf:"fixed64,14,opt,name=config_reload_ok,json=configReloadOk,proto3" json:"config_reload_ok,omitempty"`
+	TrackedMetrics float64 `protobuf:"fixed64,15,opt,name=tracked_metrics,json=trackedMetrics,proto3" json:"tracked_metrics,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *NodeStatus) Reset() {
+	*x = NodeStatus{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatus) ProtoMessage() {}
+
+func (x *NodeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
+func (*NodeStatus) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *NodeStatus) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetWalBytes() float64 {
+	if x != nil {
+		return x.WalBytes
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetWalSegments() float64 {
+	if x != nil {
+		return x.WalSegments
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetOldestUnsentSeconds() float64 {
+	if x != nil {
+		return x.OldestUnsentSeconds
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetWalCorruptRecords() float64 {
+	if x != nil {
+		return x.WalCorruptRecords
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetForwardBackoffSeconds() float64 {
+	if x != nil {
+		return x.ForwardBackoffSeconds
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetForwardPending() float64 {
+	if x != nil {
+		return x.ForwardPending
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetForwardSent() float64 {
+	if x != nil {
+		return x.ForwardSent
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetForwardRetries() float64 {
+	if x != nil {
+		return x.ForwardRetries
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetForwardDropped() float64 {
+	if x != nil {
+		return x.ForwardDropped
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetReceivedSamples() float64 {
+	if x != nil {
+		return x.ReceivedSamples
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetRefused() map[string]float64 {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetConfigReloadOk() float64 {
+	if x != nil {
+		return x.ConfigReloadOk
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetTrackedMetrics() float64 {
+	if x != nil {
+		return x.TrackedMetrics
+	}
+	return 0
+}
+
 var File_promgov_ingester_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
@@ -1531,7 +1774,31 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\rPatternAccess\x12\x14\n" +
 	"\x05regex\x18\x01 \x01(\tR\x05regex\x12\x1a\n" +
 	"\bnegative\x18\x02 \x01(\bR\bnegative\x126\n" +
-	"\x05stats\x18\x03 \x01(\v2 .promgov.ingester.v1.AccessStatsR\x05stats2\xcd\x05\n" +
+	"\x05stats\x18\x03 \x01(\v2 .promgov.ingester.v1.AccessStatsR\x05stats\"\x16\n" +
+	"\x14GetNodeStatusRequest\"P\n" +
+	"\x15GetNodeStatusResponse\x127\n" +
+	"\x06status\x18\x01 \x01(\v2\x1f.promgov.ingester.v1.NodeStatusR\x06status\"\xb0\x05\n" +
+	"\n" +
+	"NodeStatus\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1b\n" +
+	"\twal_bytes\x18\x03 \x01(\x01R\bwalBytes\x12!\n" +
+	"\fwal_segments\x18\x04 \x01(\x01R\vwalSegments\x122\n" +
+	"\x15oldest_unsent_seconds\x18\x05 \x01(\x01R\x13oldestUnsentSeconds\x12.\n" +
+	"\x13wal_corrupt_records\x18\x06 \x01(\x01R\x11walCorruptRecords\x126\n" +
+	"\x17forward_backoff_seconds\x18\a \x01(\x01R\x15forwardBackoffSeconds\x12'\n" +
+	"\x0fforward_pending\x18\b \x01(\x01R\x0eforwardPending\x12!\n" +
+	"\fforward_sent\x18\t \x01(\x01R\vforwardSent\x12'\n" +
+	"\x0fforward_retries\x18\n" +
+	" \x01(\x01R\x0eforwardRetries\x12'\n" +
+	"\x0fforward_dropped\x18\v \x01(\x01R\x0eforwardDropped\x12)\n" +
+	"\x10received_samples\x18\f \x01(\x01R\x0freceivedSamples\x12F\n" +
+	"\arefused\x18\r \x03(\v2,.promgov.ingester.v1.NodeStatus.RefusedEntryR\arefused\x12(\n" +
+	"\x10config_reload_ok\x18\x0e \x01(\x01R\x0econfigReloadOk\x12'\n" +
+	"\x0ftracked_metrics\x18\x0f \x01(\x01R\x0etrackedMetrics\x1a:\n" +
+	"\fRefusedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xb5\x06\n" +
 	"\x0eClusterService\x12c\n" +
 	"\fQueryMetrics\x12(.promgov.ingester.v1.QueryMetricsRequest\x1a).promgov.ingester.v1.QueryMetricsResponse\x12c\n" +
 	"\fQueryTenants\x12(.promgov.ingester.v1.QueryTenantsRequest\x1a).promgov.ingester.v1.QueryTenantsResponse\x12Z\n" +
@@ -1539,7 +1806,8 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\fRecordAccess\x12(.promgov.ingester.v1.RecordAccessRequest\x1a).promgov.ingester.v1.RecordAccessResponse\x12i\n" +
 	"\x0eTenantSketches\x12*.promgov.ingester.v1.TenantSketchesRequest\x1a+.promgov.ingester.v1.TenantSketchesResponse\x12`\n" +
 	"\vListMetrics\x12'.promgov.ingester.v1.ListMetricsRequest\x1a(.promgov.ingester.v1.ListMetricsResponse\x12c\n" +
-	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponse\x12f\n" +
+	"\rGetNodeStatus\x12).promgov.ingester.v1.GetNodeStatusRequest\x1a*.promgov.ingester.v1.GetNodeStatusResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_cluster_proto_rawDescOnce sync.Once
@@ -1553,7 +1821,7 @@ func file_promgov_ingester_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_cluster_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*CardinalityQuery)(nil),       // 0: promgov.ingester.v1.CardinalityQuery
 	(*QueryMetricsRequest)(nil),    // 1: promgov.ingester.v1.QueryMetricsRequest
@@ -1578,6 +1846,10 @@ var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*AccessStats)(nil),            // 20: promgov.ingester.v1.AccessStats
 	(*MetricAccess)(nil),           // 21: promgov.ingester.v1.MetricAccess
 	(*PatternAccess)(nil),          // 22: promgov.ingester.v1.PatternAccess
+	(*GetNodeStatusRequest)(nil),   // 23: promgov.ingester.v1.GetNodeStatusRequest
+	(*GetNodeStatusResponse)(nil),  // 24: promgov.ingester.v1.GetNodeStatusResponse
+	(*NodeStatus)(nil),             // 25: promgov.ingester.v1.NodeStatus
+	nil,                            // 26: promgov.ingester.v1.NodeStatus.RefusedEntry
 }
 var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: promgov.ingester.v1.QueryMetricsRequest.query:type_name -> promgov.ingester.v1.CardinalityQuery
@@ -1594,25 +1866,29 @@ var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	22, // 11: promgov.ingester.v1.RecordAccessRequest.patterns:type_name -> promgov.ingester.v1.PatternAccess
 	20, // 12: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
 	20, // 13: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
-	1,  // 14: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
-	5,  // 15: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
-	8,  // 16: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
-	18, // 17: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
-	10, // 18: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
-	13, // 19: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
-	16, // 20: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
-	2,  // 21: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
-	6,  // 22: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
-	9,  // 23: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
-	19, // 24: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
-	11, // 25: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
-	14, // 26: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
-	17, // 27: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	25, // 14: promgov.ingester.v1.GetNodeStatusResponse.status:type_name -> promgov.ingester.v1.NodeStatus
+	26, // 15: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
+	1,  // 16: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
+	5,  // 17: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
+	8,  // 18: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
+	18, // 19: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
+	10, // 20: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	13, // 21: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	16, // 22: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	23, // 23: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
+	2,  // 24: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
+	6,  // 25: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
+	9,  // 26: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
+	19, // 27: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
+	11, // 28: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	14, // 29: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	17, // 30: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	24, // 31: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_cluster_proto_init() }
@@ -1626,7 +1902,7 @@ func file_promgov_ingester_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_cluster_proto_rawDesc), len(file_promgov_ingester_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

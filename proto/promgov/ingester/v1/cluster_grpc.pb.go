@@ -36,6 +36,7 @@ const (
 	ClusterService_TenantSketches_FullMethodName = "/promgov.ingester.v1.ClusterService/TenantSketches"
 	ClusterService_ListMetrics_FullMethodName    = "/promgov.ingester.v1.ClusterService/ListMetrics"
 	ClusterService_ExportMetric_FullMethodName   = "/promgov.ingester.v1.ClusterService/ExportMetric"
+	ClusterService_GetNodeStatus_FullMethodName  = "/promgov.ingester.v1.ClusterService/GetNodeStatus"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -73,6 +74,9 @@ type ClusterServiceClient interface {
 	// ExportMetric returns this ingester's cardinality state of one (tenant,
 	// metric) for its new owner to merge after a ring change.
 	ExportMetric(ctx context.Context, in *ExportMetricRequest, opts ...grpc.CallOption) (*ExportMetricResponse, error)
+	// GetNodeStatus answers this ingester's health summary, read from its own
+	// metrics: the cluster view of the distributors' web UI.
+	GetNodeStatus(ctx context.Context, in *GetNodeStatusRequest, opts ...grpc.CallOption) (*GetNodeStatusResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -153,6 +157,16 @@ func (c *clusterServiceClient) ExportMetric(ctx context.Context, in *ExportMetri
 	return out, nil
 }
 
+func (c *clusterServiceClient) GetNodeStatus(ctx context.Context, in *GetNodeStatusRequest, opts ...grpc.CallOption) (*GetNodeStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNodeStatusResponse)
+	err := c.cc.Invoke(ctx, ClusterService_GetNodeStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -188,6 +202,9 @@ type ClusterServiceServer interface {
 	// ExportMetric returns this ingester's cardinality state of one (tenant,
 	// metric) for its new owner to merge after a ring change.
 	ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error)
+	// GetNodeStatus answers this ingester's health summary, read from its own
+	// metrics: the cluster view of the distributors' web UI.
+	GetNodeStatus(context.Context, *GetNodeStatusRequest) (*GetNodeStatusResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -218,6 +235,9 @@ func (UnimplementedClusterServiceServer) ListMetrics(context.Context, *ListMetri
 }
 func (UnimplementedClusterServiceServer) ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ExportMetric not implemented")
+}
+func (UnimplementedClusterServiceServer) GetNodeStatus(context.Context, *GetNodeStatusRequest) (*GetNodeStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetNodeStatus not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -366,6 +386,24 @@ func _ClusterService_ExportMetric_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_GetNodeStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNodeStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).GetNodeStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_GetNodeStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).GetNodeStatus(ctx, req.(*GetNodeStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -400,6 +438,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportMetric",
 			Handler:    _ClusterService_ExportMetric_Handler,
+		},
+		{
+			MethodName: "GetNodeStatus",
+			Handler:    _ClusterService_GetNodeStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

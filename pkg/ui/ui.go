@@ -1,0 +1,188 @@
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/usage"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Roles of the node serving the UI.
+const (
+	RoleDistributor = "distributor"
+	RoleIngester    = "ingester"
+)
+
+// UI paths. The overview is at /; the other pages under /ui/.
+const (
+	PathOverview  = "/"
+	PathOffenders = "/ui/offenders"
+	PathMetric    = "/ui/metric"
+	PathUsage     = "/ui/usage"
+	PathRules     = "/ui/rules"
+	PathStatic    = "/ui/static/"
+)
+
+// Deps are what the UI reads.
+type Deps struct {
+	// Role is RoleDistributor (the cluster's view) or RoleIngester (this
+	// ingester's own).
+	Role string
+	// Node is this node's name.
+	Node string
+	// API serves promgov's APIs under /promgov/api/v1 (the binary's mux).
+	API http.Handler
+	// TenantHeader is the tenant header the APIs read.
+	TenantHeader string
+	// Gatherer is the node's own registry.
+	Gatherer prometheus.Gatherer
+	// Nodes answers the ingesters' health (distributor; nil on ingesters).
+	Nodes NodeSource
+	// Cardinality answers the analytics (the tracker on an ingester, the
+	// cluster fan-out on a distributor): what GET
+	// /promgov/api/v1/cardinality/ serves, without its JSON round trip.
+	Cardinality cardinality.Source
+	// Usage is the usage classification (distributor; nil on ingesters).
+	Usage usage.Reader
+	// History holds the charts' time series; nil draws none.
+	History *History
+	Logger  *slog.Logger
+}
+
+// UI serves the pages. Safe for concurrent use.
+type UI struct {
+	d     Deps
+	api   *apiClient
+	pages map[string]*template.Template
+
+	sugMu  sync.Mutex
+	sugFor *usage.Report
+	sug    []usage.Suggestion
+}
+
+// New parses the embedded templates.
+func New(d Deps) (*UI, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.API == nil || d.Gatherer == nil || d.Cardinality == nil || (d.Role == RoleDistributor && d.Usage == nil) {
+		return nil, errors.New("ui: API, Gatherer and Cardinality are required, and Usage on a distributor")
+	}
+	u := &UI{d: d, api: &apiClient{h: d.API, tenantHeader: d.TenantHeader}, pages: map[string]*template.Template{}}
+	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+p+".html")
+		if err != nil {
+			return nil, err
+		}
+		u.pages[p] = t
+	}
+	return u, nil
+}
+
+// Register mounts the pages on mux: / (GET only, exactly /), /ui/... and
+// the embedded assets.
+func (u *UI) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", u.overview)
+	mux.HandleFunc("GET "+PathOffenders, u.offenders)
+	mux.HandleFunc("GET "+PathMetric, u.metric)
+	if u.d.Role == RoleDistributor {
+		mux.HandleFunc("GET "+PathUsage, u.usage)
+		mux.HandleFunc("GET "+PathRules, u.rules)
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+PathStatic, http.StripPrefix(PathStatic, cacheStatic(http.FileServerFS(static))))
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// page is what every page's layout reads.
+type page struct {
+	Title  string
+	Nav    string
+	Role   string
+	Node   string
+	Now    string
+	Errors []string
+	Data   any
+}
+
+func (u *UI) render(w http.ResponseWriter, r *http.Request, name, title string, errs []error, data any) {
+	p := page{Title: title, Nav: name, Role: u.d.Role, Node: u.d.Node, Now: time.Now().UTC().Format(time.RFC3339), Data: data}
+	for _, err := range errs {
+		if err != nil {
+			p.Errors = append(p.Errors, err.Error())
+		}
+	}
+	var buf bytes.Buffer
+	if err := u.pages[name].Execute(&buf, p); err != nil {
+		u.d.Logger.Warn("rendering UI page failed", "page", name, "err", err)
+		http.Error(w, "rendering the page failed: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	_, _ = buf.WriteTo(w)
+	_ = r
+}
+
+var funcs = template.FuncMap{
+	"human": human,
+	"metricURL": func(name, tenant string) string {
+		v := url.Values{"name": {name}}
+		if tenant != "" {
+			v.Set("tenant", tenant)
+		}
+		return PathMetric + "?" + v.Encode()
+	},
+	"pct": func(v float64) string { return human(v*100) + "%" },
+	"dur": func(s float64) string {
+		return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+	},
+	"bytes": func(v float64) string {
+		switch {
+		case v >= 1<<30:
+			return human(v/(1<<30)) + " GiB"
+		case v >= 1<<20:
+			return human(v/(1<<20)) + " MiB"
+		case v >= 1<<10:
+			return human(v/(1<<10)) + " KiB"
+		}
+		return human(v) + " B"
+	},
+	"ts": func(t *time.Time) string {
+		if t == nil || t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"sub": func(a, b float64) float64 { return a - b },
+	"add": func(a, b float64) float64 { return a + b },
+	"f":   func(v uint64) float64 { return float64(v) },
+}
