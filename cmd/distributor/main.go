@@ -20,6 +20,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
@@ -93,11 +94,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Always consulted: with mode off it selects nothing, and a reload can
 	// turn it on.
 	dist.SetDropPolicy(usageMgr.Policy())
+	authMW, err := newAuth(cfg, logger, reg)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
+			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
+			if err != nil {
+				return err
+			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
 				return err
 			}
+			authMW.SetPolicy(policy)
 			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
 		})
 	}, logger, reg)
@@ -115,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webSrv.Use(authMW.Wrap)
 
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;

@@ -21,6 +21,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
@@ -120,11 +121,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff.SetAccess(access)
 
+	authMW, err := newAuth(cfg, logger, reg)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
+			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
+			if err != nil {
+				return err
+			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
 				return fmt.Errorf("cardinality.%w", err)
 			}
+			authMW.SetPolicy(policy)
 			logger.Info("cardinality limits reloaded", "exempt", len(next.Cardinality.Limits.Exempt),
 				"tenant_overrides", len(next.Cardinality.Limits.Tenants), "metric_overrides", len(next.Cardinality.Limits.Metrics))
 			return nil
@@ -140,6 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webSrv.Use(authMW.Wrap)
 
 	// Actors stop in the order they are added (oklog/run calls each
 	// interrupt in turn and an interrupt below blocks until its actor is

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/distributor"
@@ -42,8 +43,10 @@ const (
 type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is logfmt (the default, as Prometheus) or json.
-	LogFormat   string                `yaml:"log_format"`
-	Web         web.Config            `yaml:"web"`
+	LogFormat string     `yaml:"log_format"`
+	Web       web.Config `yaml:"web"`
+	// Auth is who may write, read and administer (docs/security.md).
+	Auth        auth.Config           `yaml:"auth"`
 	Memberlist  ring.Config           `yaml:"memberlist"`
 	Distributor distributor.Config    `yaml:"distributor"`
 	Ingester    ingester.Config       `yaml:"ingester"`
@@ -114,6 +117,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 
 	showVersion := fs.Bool("version", false, "Print version information (version, revision, branch, build date, Go version) and exit.")
 	cfg.Web.RegisterFlags("web.", fs)
+	cfg.Auth.RegisterFlags("auth.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	switch role {
@@ -221,6 +225,9 @@ func (c *Config) Validate(role Role) error {
 		return fmt.Errorf("log_format %q: use %s or %s", c.LogFormat, LogFormatLogfmt, LogFormatJSON)
 	}
 	if err := c.Web.Validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.Validate(); err != nil {
 		return err
 	}
 	if err := c.Memberlist.Validate(); err != nil {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/auth"
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/web"
+)
+
+// authRoutes is what each distributor route requires (docs/security.md):
+// remote write needs write for the request's tenant, the analytics APIs
+// read for theirs, a rules test (candidate rulesets) admin; the query tap
+// proxies a backend that holds every tenant, so it needs read for all.
+func authRoutes() auth.Routes {
+	return append(auth.CommonRoutes(),
+		auth.Route{Method: http.MethodPost, Path: distributor.WritePath, Access: auth.Access{Role: auth.RoleWrite, Scope: auth.ScopeWriteTenant}},
+		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}},
+		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
+		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
+		auth.Route{Method: http.MethodPost, Path: web.LegacyAPIPrefix + "/", Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeCluster}},
+	)
+}
+
+// newAuth loads the identities (none: authorisation off) and returns the
+// middleware that enforces them.
+func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
+	policy, err := auth.Load(cfg.Auth, cfg.Web.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if policy == nil {
+		logger.Warn("authorisation is OFF: anyone who reaches the HTTP port may write, read every tenant and reload; set --auth.config-file (docs/security.md)")
+	}
+	return auth.NewMiddleware(policy, auth.Options{
+		Routes:       authRoutes(),
+		TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader,
+		Logger:       logger.With("component", "auth"),
+		Registerer:   reg,
+	}), nil
+}
