@@ -69,6 +69,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("ring: %w", err)
 	}
 	dist := distributor.New(cfg.Distributor, rg, logger, reg)
+	grpcCreds, err := cfg.IngesterClient.DialOption()
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	dist.SetDialOptions(grpcCreds)
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
 	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
 

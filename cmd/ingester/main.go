@@ -115,7 +115,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
 	analytics.SetAccess(access)
 	svc.SetCardinality(tracker, analytics)
-	peerPool := cluster.NewPool()
+	grpcCreds, err := cfg.IngesterClient.DialOption()
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	peerPool := cluster.NewPool(grpcCreds)
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)

@@ -27,13 +27,17 @@ const MaxRecvMsgSize = 256 << 20
 // gRPC health: a LEAVING ingester that stopped taking pushes still answers
 // handoff and sync calls while it drains. Safe for concurrent use.
 type Pool struct {
+	opts   []grpc.DialOption // after the defaults
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn
 	closed bool
 }
 
-// NewPool returns an empty pool; Close it when done.
-func NewPool() *Pool { return &Pool{conns: map[string]*grpc.ClientConn{}} }
+// NewPool returns an empty pool; Close it when done. opts follow the
+// defaults, so they may replace the (plaintext) transport credentials.
+func NewPool(opts ...grpc.DialOption) *Pool {
+	return &Pool{opts: opts, conns: map[string]*grpc.ClientConn{}}
+}
 
 // Client returns a client of the ingester at addr, dialling on first use.
 func (p *Pool) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
@@ -45,10 +49,10 @@ func (p *Pool) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
 	if c, ok := p.conns[addr]; ok {
 		return ingesterv1.NewIngesterServiceClient(c), nil
 	}
-	c, err := grpc.NewClient(addr,
+	c, err := grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)),
-	)
+	}, p.opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)
 	}

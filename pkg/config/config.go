@@ -19,6 +19,7 @@ import (
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
+	"github.com/promgov/promgov/pkg/clustertls"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
@@ -46,11 +47,14 @@ type Config struct {
 	LogFormat string     `yaml:"log_format"`
 	Web       web.Config `yaml:"web"`
 	// Auth is who may write, read and administer (docs/security.md).
-	Auth        auth.Config           `yaml:"auth"`
-	Memberlist  ring.Config           `yaml:"memberlist"`
-	Distributor distributor.Config    `yaml:"distributor"`
-	Ingester    ingester.Config       `yaml:"ingester"`
-	Backend     forward.BackendConfig `yaml:"backend"`
+	Auth auth.Config `yaml:"auth"`
+	// IngesterClient is the TLS of gRPC connections to ingesters
+	// (distributors and ingesters both dial them).
+	IngesterClient clustertls.ClientConfig `yaml:"ingester_client"`
+	Memberlist     ring.Config             `yaml:"memberlist"`
+	Distributor    distributor.Config      `yaml:"distributor"`
+	Ingester       ingester.Config         `yaml:"ingester"`
+	Backend        forward.BackendConfig   `yaml:"backend"`
 	// Backends lists several backends, each forwarded to independently
 	// (see forward.Backends); then backend: and --backend.url stay unset.
 	Backends []forward.BackendConfig `yaml:"backends"`
@@ -118,6 +122,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	showVersion := fs.Bool("version", false, "Print version information (version, revision, branch, build date, Go version) and exit.")
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Auth.RegisterFlags("auth.", fs)
+	cfg.IngesterClient.RegisterFlags("ingester.client.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	switch role {
@@ -228,6 +233,9 @@ func (c *Config) Validate(role Role) error {
 		return err
 	}
 	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	if err := c.IngesterClient.Validate(); err != nil {
 		return err
 	}
 	if err := c.Memberlist.Validate(); err != nil {

@@ -3,6 +3,8 @@ package distributor
 import (
 	"errors"
 
+	"google.golang.org/grpc"
+
 	"github.com/promgov/promgov/pkg/cluster"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
@@ -25,4 +27,13 @@ func (d *Distributor) Client(addr string) (ingesterv1.IngesterServiceClient, err
 		return nil, err
 	}
 	return ingesterv1.NewIngesterServiceClient(conn), nil
+}
+
+// SetDialOptions adds opts to every connection to an ingester (after the
+// defaults, so they may replace the plaintext transport credentials, e.g.
+// clustertls.ClientConfig.DialOption). Call it before serving requests.
+func (d *Distributor) SetDialOptions(opts ...grpc.DialOption) {
+	if d.pool != nil {
+		d.pool.dialOpts = opts
+	}
 }

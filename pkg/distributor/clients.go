@@ -24,6 +24,7 @@ const serviceConfig = `{
 // for every push. It is safe for concurrent use.
 type clientPool struct {
 	maxSendMsgSize int
+	dialOpts       []grpc.DialOption // after the defaults (SetDialOptions)
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -48,11 +49,11 @@ func (p *clientPool) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr,
+	c, err := grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxSendMsgSize)),
-	)
+	}, p.dialOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)
 	}

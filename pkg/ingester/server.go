@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/promgov/promgov/internal/recovery"
+	"github.com/promgov/promgov/pkg/clustertls"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	// LeaveDrainPeriod is how long the ingester keeps serving after it has
 	// announced LEAVING, so every distributor learns of it before pushes stop.
 	LeaveDrainPeriod time.Duration `yaml:"leave_drain_period"`
+	// TLS secures the gRPC server; with client certificates required, only
+	// cluster members may push or call the cluster RPCs.
+	TLS clustertls.ServerConfig `yaml:"grpc_server,omitempty"`
 }
 
 // RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
@@ -40,6 +44,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddress, prefix+"listen-address", ":9095", "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
 	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
 	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
+	c.TLS.RegisterFlags(prefix, fs)
 	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
 }
 
@@ -53,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaveDrainPeriod < 0 {
 		return errors.New("ingester.leave_drain_period: must not be negative")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("ingester.grpc_server: %w", err)
 	}
 	return nil
 }
@@ -76,8 +84,14 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("listen on grpc.listen-address %s: %w", cfg.ListenAddress, err)
 	}
+	creds, err := cfg.TLS.ServerOption()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	rec := recovery.New(logger, reg)
 	g := grpc.NewServer(
+		creds,
 		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(rec.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
