@@ -10,6 +10,7 @@ import (
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
@@ -45,4 +46,16 @@ func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer)
 		Logger:       logger.With("component", "auth"),
 		Registerer:   reg,
 	}), nil
+}
+
+// healthyDistributors counts the ACTIVE distributors in the ring, this one
+// included: the per-tenant rate limits are divided among them.
+func healthyDistributors(rg *ring.Ring) int {
+	n := 0
+	for _, m := range rg.Members() {
+		if m.Role == ring.RoleDistributor && m.State == ring.StateActive {
+			n++
+		}
+	}
+	return max(n, 1)
 }

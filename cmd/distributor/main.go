@@ -24,6 +24,7 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &config.UsageError{Err: err}
 	}
 	dist.SetDialOptions(grpcCreds)
+	limiter := ratelimit.New(cfg.RateLimits, func() int { return healthyDistributors(rg) }, reg)
+	dist.SetRateLimiter(limiter)
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
 	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
 
@@ -113,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			authMW.SetPolicy(policy)
+			limiter.SetConfig(next.RateLimits)
 			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
 		})
 	}, logger, reg)

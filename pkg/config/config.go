@@ -23,6 +23,7 @@ import (
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -51,10 +52,12 @@ type Config struct {
 	// IngesterClient is the TLS of gRPC connections to ingesters
 	// (distributors and ingesters both dial them).
 	IngesterClient clustertls.ClientConfig `yaml:"ingester_client"`
-	Memberlist     ring.Config             `yaml:"memberlist"`
-	Distributor    distributor.Config      `yaml:"distributor"`
-	Ingester       ingester.Config         `yaml:"ingester"`
-	Backend        forward.BackendConfig   `yaml:"backend"`
+	// RateLimits is the distributors' per-tenant ingestion rate limits.
+	RateLimits  ratelimit.Config      `yaml:"rate_limits"`
+	Memberlist  ring.Config           `yaml:"memberlist"`
+	Distributor distributor.Config    `yaml:"distributor"`
+	Ingester    ingester.Config       `yaml:"ingester"`
+	Backend     forward.BackendConfig `yaml:"backend"`
 	// Backends lists several backends, each forwarded to independently
 	// (see forward.Backends); then backend: and --backend.url stay unset.
 	Backends []forward.BackendConfig `yaml:"backends"`
@@ -128,6 +131,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor.RegisterFlags("distributor.", fs)
+		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
 		cfg.Usage = usage.DefaultConfig()
@@ -247,6 +251,9 @@ func (c *Config) Validate(role Role) error {
 	switch role {
 	case RoleDistributor:
 		if err := c.Distributor.Validate(); err != nil {
+			return err
+		}
+		if err := c.RateLimits.Validate(); err != nil {
 			return err
 		}
 		if err := c.Rules.Validate(); err != nil {

@@ -53,7 +53,8 @@ type Distributor struct {
 	cache      *seriesCache
 	intakePool intakePool
 
-	dropPolicy   DropPolicy // nil: no usage drop policy
+	dropPolicy   DropPolicy  // nil: no usage drop policy
+	limiter      RateLimiter // nil: no per-tenant rate limit
 	usageDropped prometheus.Counter
 }
 
@@ -177,6 +178,9 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 		d.m.sortedSeries.WithLabelValues(proto, senderFamily(r.UserAgent())).Add(float64(in.sorted))
 	}
 
+	if d.rateLimited(w, in) {
+		return http.StatusTooManyRequests, proto
+	}
 	written, pushErr := d.push(r.Context(), in)
 	if body.Protocol == remotewrite.ProtocolV2 {
 		h := w.Header()
