@@ -204,14 +204,14 @@ type metricState struct {
 	refused  ring
 	rates    rates
 	labels   map[string]*labelState
-	admitted *hashSet      // nil unless a series limit applies
+	admitted *hashSet // nil unless a series limit applies
 	// seen holds the series observed in sub-window seenEpoch, when there is
 	// no admitted set to tell: a series seen again in the same sub-window
 	// changes no sketch, so it skips them. Cleared when the epoch moves.
 	seen      hashSet
 	seenEpoch uint32
-	msgs     *[3][3]string // refusal texts, [limit kind][enforce, shadow, fail open]; lazily
-	obs      uint64        // observations that fed the label-drop sketches; see labelDrop.stamp
+	msgs      *[3][3]string // refusal texts, [limit kind][enforce, shadow, fail open]; lazily
+	obs       uint64        // observations that fed the label-drop sketches; see labelDrop.stamp
 }
 
 // labelState is one (tenant, metric, label name).
