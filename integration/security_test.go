@@ -325,16 +325,8 @@ func TestSecurityAttacks(t *testing.T) {
 		return "https://" + d.webAddr + "/promgov/api/v1/cardinality/metrics?tenant=" + tenant
 	}
 	get := func(t *testing.T, client *http.Client, url string, set func(*http.Request)) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
-		require.NoError(t, err)
-		if set != nil {
-			set(req)
-		}
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, _, body := send(t, client, http.MethodGet, url, nil, set)
+		return code, body
 	}
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+e.readerToken) }
 	t.Run("writer A cannot read B's analytics", func(t *testing.T) {

@@ -23,20 +23,10 @@ func authRoutes() auth.Routes {
 	)
 }
 
-// newAuth loads the identities (none: authorisation off) and returns the
-// middleware that enforces them.
+// newAuth returns the middleware enforcing the identities (none:
+// authorisation off).
 func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
-	policy, err := auth.Load(cfg.Auth, cfg.Web.ConfigFile)
-	if err != nil {
-		return nil, err
-	}
-	if policy == nil {
-		logger.Warn("authorisation is OFF: anyone who reaches the HTTP port may read every tenant and reload; set --auth.config-file (docs/security.md)")
-	}
-	return auth.NewMiddleware(policy, auth.Options{
-		Routes:       authRoutes(),
-		TenantHeader: tenantHeader(cfg),
-		Logger:       logger.With("component", "auth"),
-		Registerer:   reg,
-	}), nil
+	return auth.Setup(cfg.Auth, cfg.Web.ConfigFile, auth.Options{
+		Routes: authRoutes(), TenantHeader: tenantHeader(cfg), Logger: logger.With("component", "auth"), Registerer: reg,
+	})
 }

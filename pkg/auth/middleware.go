@@ -281,3 +281,17 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Setup loads the identities cfg names (none: authorisation off, logged
+// loudly) and returns the middleware enforcing them on opts.Routes.
+// webConfigFile is the exporter-toolkit web configuration (see Load).
+func Setup(cfg Config, webConfigFile string, opts Options) (*Middleware, error) {
+	policy, err := Load(cfg, webConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if policy == nil && opts.Logger != nil {
+		opts.Logger.Warn("authorisation is OFF: anyone who reaches the HTTP port may write, read every tenant and reload; set --auth.config-file (docs/security.md)")
+	}
+	return NewMiddleware(policy, opts), nil
+}

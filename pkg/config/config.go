@@ -239,6 +239,10 @@ func (c *Config) Validate(role Role) error {
 	if err := c.Auth.Validate(); err != nil {
 		return err
 	}
+	// The identities file is checked whole, so check-config catches it.
+	if _, err := auth.Load(c.Auth, c.Web.ConfigFile); err != nil {
+		return err
+	}
 	if err := c.IngesterClient.Validate(); err != nil {
 		return err
 	}
