@@ -156,7 +156,8 @@ func (e *secureEnv) common(n *node) []string {
 	}
 }
 
-// secureCluster is a backend, two distributors and one ingester.
+// secureCluster is a backend (HTTPS, basic auth), two distributors and
+// one ingester.
 type secureCluster struct {
 	env          *secureEnv
 	backend      *backend
@@ -170,7 +171,20 @@ func startSecureCluster(t *testing.T, distFlags ...string) *secureCluster {
 	t.Helper()
 	requireIntegration(t)
 	e := newSecureEnv(t)
-	c := &secureCluster{env: e, backend: startBackend(t), ops: e.client(e.ops), anon: e.client(testcerts.Pair{})}
+	// The backend serves HTTPS with basic auth too: TLS on every hop.
+	bdir := t.TempDir()
+	c := &secureCluster{env: e, backend: startSecureBackend(t, bdir), ops: e.client(e.ops), anon: e.client(testcerts.Pair{})}
+	require.NoError(t, os.WriteFile(filepath.Join(bdir, "password"), []byte(backendPassword+"\n"), 0o600))
+	f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(f, `backends:
+  - name: secure
+    url: %s
+    basic_auth: {username: %s, password_file: %s}
+    tls_config: {ca_file: %s}
+`, c.backend.writeURL(), backendUser, filepath.Join(bdir, "password"), filepath.Join(bdir, "ca.pem"))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
 	c.readerClient = c.anon
 	for i := range 2 {
 		n := &node{name: fmt.Sprintf("distributor-%d", i), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
@@ -199,7 +213,6 @@ func startSecureCluster(t *testing.T, distFlags ...string) *secureCluster {
 		"--ingester.client.tls-ca-path="+e.ca.CertFile,
 		"--memberlist.join="+c.dists[0].gossipAddr,
 		"--wal.dir="+in.walDir,
-		"--backend.url="+c.backend.writeURL(),
 		"--forward.batch-send-deadline=200ms",
 		"--ingester.leave-drain-period=1s",
 	)...)
@@ -406,7 +419,6 @@ func TestSecurityAttacks(t *testing.T) {
 			"--grpc.listen-address="+n.grpcAddr,
 			"--memberlist.join="+d.gossipAddr,
 			"--wal.dir="+n.walDir,
-			"--backend.url="+c.backend.writeURL(),
 		)...)
 		eventually(t, func(ct *assert.CollectT) bool {
 			return metricSumVia(c.ops, "https://"+n.webAddr+"/metrics", `promgov_ring_join_attempts_total{result="failure"`) >= 3
@@ -452,30 +464,44 @@ func slowloris(t *testing.T, c *secureCluster, d *node) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	opened, closedByServer := 0, 0
+	// trickle opens one connection and sends a byte a second until the
+	// server closes it (true) or the test stops (false).
+	trickle := func() bool {
+		conn, err := tls.Dial("tcp", d.webAddr, tlsCfg)
+		if err != nil {
+			return true
+		}
+		defer conn.Close()
+		mu.Lock()
+		opened++
+		mu.Unlock()
+		msg := "POST /api/v1/write HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)
+		for i := 0; i < len(msg); i++ {
+			if _, err := conn.Write([]byte{msg[i]}); err != nil {
+				mu.Lock()
+				closedByServer++
+				mu.Unlock()
+				return true
+			}
+			select {
+			case <-stop:
+				return false
+			case <-time.After(time.Second):
+			}
+		}
+		return false
+	}
+	// Like a real attacker, each one reconnects when the server closes it,
+	// so hundreds of connections trickle all along.
 	for range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := tls.Dial("tcp", d.webAddr, tlsCfg)
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-			mu.Lock()
-			opened++
-			mu.Unlock()
-			msg := "POST /api/v1/write HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)
-			for i := 0; i < len(msg); i++ {
-				if _, err := conn.Write([]byte{msg[i]}); err != nil {
-					mu.Lock()
-					closedByServer++
-					mu.Unlock()
-					return
-				}
+			for trickle() {
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Second):
+				default:
 				}
 			}
 		}()
@@ -483,11 +509,14 @@ func slowloris(t *testing.T, c *secureCluster, d *node) {
 	eventually(t, func(*assert.CollectT) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return opened == conns
+		return opened >= conns
 	}, 30*time.Second, 100*time.Millisecond, "the slow connections did not all open")
 
 	var during []time.Duration
+	pace := time.NewTicker(200 * time.Millisecond) // spread the writes over the attack (6 s, two header timeouts)
+	defer pace.Stop()
 	for i := range 30 {
+		<-pace.C
 		code, lat := writeOnce(i)
 		require.Equal(t, http.StatusNoContent, code, "a write failed during the slowloris attack")
 		during = append(during, lat)
@@ -497,12 +526,14 @@ func slowloris(t *testing.T, c *secureCluster, d *node) {
 	eventually(t, func(*assert.CollectT) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return closedByServer == conns
+		return closedByServer >= conns
 	}, 60*time.Second, 200*time.Millisecond, "the server kept slow connections open past the header timeout")
 	close(stop)
 	wg.Wait()
-	t.Logf("slowloris: %d trickling TLS connections; write latency p50/max before %v/%v, during %v/%v",
-		conns, pct(before, 50), pct(before, 100), pct(during, 50), pct(during, 100))
+	mu.Lock()
+	t.Logf("slowloris: %d trickling TLS connections (%d opened, %d closed by the server's header timeout); write latency p50/max before %v/%v, during %v/%v",
+		conns, opened, closedByServer, pct(before, 50), pct(before, 100), pct(during, 50), pct(during, 100))
+	mu.Unlock()
 }
 
 // pct is the p-th percentile of ds (sorted in place).
