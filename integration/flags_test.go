@@ -23,6 +23,12 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		"ingester bad protocol":    {"ingester", []string{"--backend.url=http://127.0.0.1:1/api/v1/write", "--backend.protocol=7"}, "protocol"},
 		"missing config file":      {"distributor", []string{"--config.file=/nonexistent.yml"}, "config.file"},
 		"unknown name scheme":      {"distributor", []string{"--distributor.name-validation-scheme=ascii"}, `name_validation_scheme must be "utf8" or "legacy", got "ascii"`},
+		"missing identities file":  {"distributor", []string{"--auth.config-file=/nonexistent.yml"}, "auth.config_file"},
+		"missing web config file":  {"distributor", []string{"--web.config.file=/nonexistent.yml"}, "web.config_file"},
+		"gRPC cert without key":    {"ingester", []string{"--backend.url=http://127.0.0.1:1/api/v1/write", "--grpc.tls-cert-path=/x.crt"}, "tls_key_path"},
+		"client TLS files, no TLS": {"distributor", []string{"--ingester.client.tls-ca-path=/ca.crt"}, "tls-enabled"},
+		"negative rate limit":      {"distributor", []string{"--rate-limit.samples-per-second=-1"}, "rate_limits.samples_per_second"},
+		"gossip rotation only":     {"distributor", []string{"--memberlist.encryption-rotation-key-files=/k"}, "encryption_key_file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := exec.Command(filepath.Join(binDir, tc.bin), tc.args...).CombinedOutput()

@@ -435,7 +435,12 @@ func postRW(t T, url, contentType string, body []byte, hdr map[string]string) (i
 // as `x{code="429"` to select by its first labels). It returns -1 when the scrape fails, so a
 // restarting process does not fail the caller's Eventually.
 func metricSum(url, name string) float64 {
-	resp, err := http.Get(url)
+	return metricSumVia(http.DefaultClient, url, name)
+}
+
+// metricSumVia is metricSum through client (TLS, credentials).
+func metricSumVia(client *http.Client, url, name string) float64 {
+	resp, err := client.Get(url)
 	if err != nil {
 		return -1
 	}

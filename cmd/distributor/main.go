@@ -20,9 +20,11 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -67,7 +69,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("ring: %w", err)
 	}
-	dist := distributor.New(cfg.Distributor, rg, logger, reg)
+	grpcCreds, err := cfg.IngesterClient.DialOption()
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	dist := distributor.New(cfg.Distributor, rg, logger, reg, grpcCreds)
+	limiter := ratelimit.New(cfg.RateLimits, func() int { return healthyDistributors(rg) }, reg)
+	dist.SetRateLimiter(limiter)
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
 	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
 
@@ -93,11 +101,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Always consulted: with mode off it selects nothing, and a reload can
 	// turn it on.
 	dist.SetDropPolicy(usageMgr.Policy())
+	authMW, err := newAuth(cfg, logger, reg)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
+			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
+			if err != nil {
+				return err
+			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
 				return err
 			}
+			authMW.SetPolicy(policy)
+			limiter.SetConfig(next.RateLimits)
 			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
 		})
 	}, logger, reg)
@@ -119,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webSrv.Use(authMW.Wrap)
 
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;

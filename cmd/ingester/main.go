@@ -21,6 +21,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
@@ -119,18 +120,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}))
 	svc.SetCardinality(tracker)
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
-	peerPool := cluster.NewPool()
+	grpcCreds, err := cfg.IngesterClient.DialOption()
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	peerPool := cluster.NewPool(grpcCreds)
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
 		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
 	})
 
+	authMW, err := newAuth(cfg, logger, reg)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
+			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
+			if err != nil {
+				return err
+			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
 				return fmt.Errorf("cardinality.%w", err)
 			}
+			authMW.SetPolicy(policy)
 			logger.Info("cardinality limits reloaded", "exempt", len(next.Cardinality.Limits.Exempt),
 				"tenant_overrides", len(next.Cardinality.Limits.Tenants), "metric_overrides", len(next.Cardinality.Limits.Metrics))
 			return nil
@@ -150,6 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webSrv.Use(authMW.Wrap)
 
 	// Actors stop in the order they are added (oklog/run calls each
 	// interrupt in turn and an interrupt below blocks until its actor is

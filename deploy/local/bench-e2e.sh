@@ -20,6 +20,9 @@
 #   BACKEND_PROTOCOL  what the ingesters send the sink, 1 or 2 (default 1)
 #   VMAGENT    a vmagent binary to compare with (unset: promgov only)
 #   INGESTER_FLAGS / DISTRIBUTOR_FLAGS  extra flags (word-split)
+#   TLS=1      promgov with every security layer of docs/security.md on:
+#              HTTPS with a client certificate identity (loadgen), gRPC
+#              mutual TLS, encrypted gossip (certificates made with openssl)
 #   KEEP=1     keep the scratch directories (logs) and say where
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,8 +53,32 @@ cleanup() { stop_pids; if [ "${KEEP:-0}" = 1 ]; then echo "kept $TOP" >&2; else 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# TLS=1: a CA, one member certificate, loadgen's client certificate, the
+# web and identities files and a gossip key, shared by every run.
+SCHEME=http; CURL_TLS=(); LOADGEN_TLS=(); COMMON_TLS=(); INGESTER_TLS=()
+if [ "${TLS:-0}" = 1 ]; then
+  c=$TOP/certs; mkdir -p "$c"
+  ossl() { openssl "$@" 2>/dev/null; }
+  ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout "$c/ca.key" -out "$c/ca.crt" -subj /CN=bench-ca
+  for n in member loadgen; do
+    ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$c/$n.key" -out "$c/$n.csr" -subj "/CN=$n"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$c/$n.ext"
+    ossl x509 -req -in "$c/$n.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial -days 2 -out "$c/$n.crt" -extfile "$c/$n.ext"
+  done
+  printf 'tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_ca_file: %s\n  client_auth_type: VerifyClientCertIfGiven\n' \
+    "$c/member.crt" "$c/member.key" "$c/ca.crt" >"$c/web.yml"
+  printf 'identities:\n  - name: loadgen\n    client_cert_cn: loadgen\n    roles: [write]\n' >"$c/identities.yml"
+  openssl rand -base64 32 >"$c/gossip.key"
+  SCHEME=https; CURL_TLS=(--cacert "$c/ca.crt")
+  LOADGEN_TLS=(-tls-ca-file="$c/ca.crt" -tls-cert-file="$c/loadgen.crt" -tls-key-file="$c/loadgen.key")
+  COMMON_TLS=(--web.config.file="$c/web.yml" --auth.config-file="$c/identities.yml" --memberlist.encryption-key-file="$c/gossip.key"
+    --ingester.client.tls-enabled --ingester.client.tls-cert-path="$c/member.crt" --ingester.client.tls-key-path="$c/member.key"
+    --ingester.client.tls-ca-path="$c/ca.crt")
+  INGESTER_TLS=(--grpc.tls-cert-path="$c/member.crt" --grpc.tls-key-path="$c/member.key" --grpc.tls-ca-path="$c/ca.crt")
+fi
+
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { for _ in $(seq 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "bench-e2e: $1 never answered" >&2; return 1; }
+wait_http() { for _ in $(seq 150); do curl -fsS "${CURL_TLS[@]}" -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "bench-e2e: $1 never answered" >&2; return 1; }
 cpu_ticks() { # utime+stime of the given PIDs, in clock ticks
   local sum=0 p f
   for p in "$@"; do
@@ -105,7 +132,7 @@ measure() {
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   "$BIN/loadgen" -url="$url" -protocol="$proto" -metrics=1000 -series-per-metric=100 -labels=1 \
     -label-cardinality=10 -series-per-request=500 -concurrency=4 -rate=0 -duration="$DURATION" \
-    -report-interval=0 -output=json >"$dir/load.json" 2>"$dir/load.err"
+    -report-interval=0 -output=json "${LOADGEN_TLS[@]}" >"$dir/load.json" 2>"$dir/load.err"
   local load_end; load_end=$(cut -d' ' -f1 /proc/loadavg)
   # Forwarding counts too: take the CPU when the sink count last changed.
   last=$(sink_samples "$sink"); after=$(cpu_ticks "$@"); t_last=$SECONDS
@@ -141,17 +168,17 @@ run_promgov() { # RUN_INDEX
     local join=(); [ -n "$seed" ] && join=(--memberlist.join="$seed")
     "$BIN/ingester" --config.file="$dir/promgov.yml" --web.listen-address=127.0.0.1:$w --grpc.listen-address=127.0.0.1:$g \
       --memberlist.bind-address=127.0.0.1:$m "${join[@]}" --backend.url=http://127.0.0.1:$sinkp/api/v1/write \
-      --backend.protocol="$BACKEND_PROTOCOL" --wal.dir="$dir/wal-$i" ${INGESTER_FLAGS:-} >"$dir/ingester-$i.log" 2>&1 &
+      --backend.protocol="$BACKEND_PROTOCOL" --wal.dir="$dir/wal-$i" "${COMMON_TLS[@]}" "${INGESTER_TLS[@]}" ${INGESTER_FLAGS:-} >"$dir/ingester-$i.log" 2>&1 &
     pids+=($!); measured+=($!)
     [ -n "$seed" ] || seed=127.0.0.1:$m
-    wait_http "http://127.0.0.1:$w/-/ready"
+    wait_http "$SCHEME://127.0.0.1:$w/-/ready"
   done
   dport=$(port); mp=$(port)
   "$BIN/distributor" --config.file="$dir/promgov.yml" --web.listen-address=127.0.0.1:$dport \
-    --memberlist.bind-address=127.0.0.1:$mp --memberlist.join="$seed" ${DISTRIBUTOR_FLAGS:-} >"$dir/distributor.log" 2>&1 &
+    --memberlist.bind-address=127.0.0.1:$mp --memberlist.join="$seed" "${COMMON_TLS[@]}" ${DISTRIBUTOR_FLAGS:-} >"$dir/distributor.log" 2>&1 &
   pids+=($!); measured+=($!)
-  wait_http "http://127.0.0.1:$dport/-/ready"
-  measure "promgov" "$dir" "http://127.0.0.1:$dport/api/v1/write" "$PROTOCOL" "127.0.0.1:$sinkp" "${measured[@]}"
+  wait_http "$SCHEME://127.0.0.1:$dport/-/ready"
+  measure "promgov" "$dir" "$SCHEME://127.0.0.1:$dport/api/v1/write" "$PROTOCOL" "127.0.0.1:$sinkp" "${measured[@]}"
   stop_pids
 }
 

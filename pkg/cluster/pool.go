@@ -29,9 +29,10 @@ type Pool struct {
 	*grpcpool.Pool
 }
 
-// NewPool returns an empty pool; Run or Close it.
-func NewPool() *Pool {
-	return &Pool{grpcpool.New(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)))}
+// NewPool returns an empty pool; Run or Close it. opts follow the
+// defaults, so they may replace the (plaintext) transport credentials.
+func NewPool(opts ...grpc.DialOption) *Pool {
+	return &Pool{grpcpool.New(append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))}, opts...)...)}
 }
 
 // Client returns a client of the ingester at addr, dialling on first use.

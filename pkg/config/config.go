@@ -17,11 +17,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/internal/cli"
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
+	"github.com/promgov/promgov/pkg/clustertls"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -44,8 +47,15 @@ const (
 type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is logfmt (the default, as Prometheus) or json.
-	LogFormat   string                `yaml:"log_format"`
-	Web         web.Config            `yaml:"web"`
+	LogFormat string     `yaml:"log_format"`
+	Web       web.Config `yaml:"web"`
+	// Auth is who may write, read and administer (docs/security.md).
+	Auth auth.Config `yaml:"auth"`
+	// IngesterClient is the TLS of gRPC connections to ingesters
+	// (distributors and ingesters both dial them).
+	IngesterClient clustertls.ClientConfig `yaml:"ingester_client"`
+	// RateLimits is the distributors' per-tenant ingestion rate limits.
+	RateLimits  ratelimit.Config      `yaml:"rate_limits"`
 	Memberlist  ring.Config           `yaml:"memberlist"`
 	Distributor distributor.Config    `yaml:"distributor"`
 	Ingester    ingester.Config       `yaml:"ingester"`
@@ -116,6 +126,8 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 
 	showVersion := fs.Bool("version", false, "Print version information (version, revision, branch, build date, Go version) and exit.")
 	cfg.Web.RegisterFlags("web.", fs)
+	cfg.Auth.RegisterFlags("auth.", fs)
+	cfg.IngesterClient.RegisterFlags("ingester.client.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	cfg.UI.RegisterFlags("ui.", fs)
@@ -123,6 +135,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	case RoleDistributor:
 		cfg.Distributor = distributor.DefaultConfig()
 		cfg.Distributor.RegisterFlags("distributor.", fs)
+		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
 		cfg.Usage = usage.DefaultConfig()
@@ -229,6 +242,16 @@ func (c *Config) Validate(role Role) error {
 	if err := c.Web.Validate(); err != nil {
 		return err
 	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	// The identities file is checked whole, so check-config catches it.
+	if _, err := auth.Load(c.Auth, c.Web.ConfigFile); err != nil {
+		return err
+	}
+	if err := c.IngesterClient.Validate(); err != nil {
+		return err
+	}
 	if err := c.Memberlist.Validate(); err != nil {
 		return err
 	}
@@ -241,6 +264,9 @@ func (c *Config) Validate(role Role) error {
 	switch role {
 	case RoleDistributor:
 		if err := c.Distributor.Validate(); err != nil {
+			return err
+		}
+		if err := c.RateLimits.Validate(); err != nil {
 			return err
 		}
 		if err := c.Rules.Validate(); err != nil {

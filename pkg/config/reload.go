@@ -10,10 +10,10 @@ import (
 func usedFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
-		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "distributor",
+		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "rate_limits", "memberlist", "cluster", "distributor",
 			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage"}
 	case RoleIngester:
-		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
+		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
 			"usage.queries.snapshot_path", "usage.queries.snapshot_interval"}
 	}
@@ -26,10 +26,10 @@ func usedFields(role Role) []string {
 func ReloadableFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
-		return []string{"log_level", "rules", "rules_name_validation_scheme", "rules_tag_label", "rules_test_max_body_bytes",
+		return []string{"log_level", "auth", "rate_limits", "rules", "rules_name_validation_scheme", "rules_tag_label", "rules_test_max_body_bytes",
 			"usage.load_timeout", "usage.dashboards", "usage.rules", "usage.queries.log_files", "usage.drop_unused"}
 	case RoleIngester:
-		return []string{"log_level", "cardinality.limits"}
+		return []string{"log_level", "auth", "cardinality.limits"}
 	}
 	return nil
 }

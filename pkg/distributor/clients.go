@@ -26,13 +26,15 @@ type clientPool struct {
 	*grpcpool.Pool
 }
 
-func newClientPool(maxSendMsgSize int) *clientPool {
-	return &clientPool{grpcpool.New(
+// newClientPool dials with the defaults and then dialOpts, which may
+// replace the (plaintext) transport credentials.
+func newClientPool(maxSendMsgSize int, dialOpts ...grpc.DialOption) *clientPool {
+	return &clientPool{grpcpool.New(append([]grpc.DialOption{
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// The batch of a Push goes to the transport as it is (the codec
 		// passes every other message to the default one).
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
-	)}
+	}, dialOpts...)...)}
 }
 
 // Push sends req to the ingester at addr.

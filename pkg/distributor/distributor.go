@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -55,7 +56,8 @@ type Distributor struct {
 	cache      *seriesCache
 	intakePool intakePool
 
-	dropPolicy   DropPolicy // nil: no usage drop policy
+	dropPolicy   DropPolicy  // nil: no usage drop policy
+	limiter      RateLimiter // nil: no per-tenant rate limit
 	usageDropped prometheus.Counter
 
 	// Instance limits (Config.MaxInflightPush*).
@@ -64,8 +66,12 @@ type Distributor struct {
 }
 
 // New builds a distributor that pushes over gRPC to the ingesters in r.
-func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
-	pool := newClientPool(cfg.MaxSendMsgSize)
+//
+// dialOpts follow the defaults of every connection to an ingester, so they
+// may replace the plaintext transport credentials (e.g.
+// clustertls.ClientConfig.DialOption).
+func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer, dialOpts ...grpc.DialOption) *Distributor {
+	pool := newClientPool(cfg.MaxSendMsgSize, dialOpts...)
 	d := NewWithPusher(cfg, r, pool, logger, reg)
 	d.pool = pool
 	return d
@@ -203,6 +209,9 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 		d.m.sortedSeries.WithLabelValues(proto, senderFamily(r.UserAgent())).Add(float64(in.sorted))
 	}
 
+	if d.rateLimited(w, in) {
+		return http.StatusTooManyRequests, proto
+	}
 	written, pushErr := d.push(r.Context(), in)
 	if body.Protocol == remotewrite.ProtocolV2 {
 		h := w.Header()

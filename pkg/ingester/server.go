@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/promgov/promgov/internal/recovery"
+	"github.com/promgov/promgov/pkg/clustertls"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	// MaxInflightPushBytes bounds the bytes of Push messages handled at
 	// once; past it pushes are answered RESOURCE_EXHAUSTED. 0: no bound.
 	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
+	// TLS secures the gRPC server; with client certificates required, only
+	// cluster members may push or call the cluster RPCs.
+	TLS clustertls.ServerConfig `yaml:"grpc_server,omitempty"`
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -54,6 +58,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddress, prefix+"listen-address", c.ListenAddress, "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
 	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", c.AdvertiseAddress, "gRPC address to advertise in the ring instead of the listen address.")
 	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", c.MaxRecvMsgSize, "Largest Push request the ingester accepts, in bytes.")
+	c.TLS.RegisterFlags(prefix, fs)
 }
 
 // RegisterInstanceFlags registers the flags of the ingester as a whole (the
@@ -82,6 +87,9 @@ func (c *Config) Validate() error {
 	if c.MaxInflightPushBytes < 0 {
 		return fmt.Errorf("ingester.max_inflight_push_bytes: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushBytes)
 	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("ingester.grpc_server: %w", err)
+	}
 	return nil
 }
 
@@ -104,9 +112,15 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("listen on grpc.listen-address %s: %w", cfg.ListenAddress, err)
 	}
+	creds, err := cfg.TLS.ServerOption()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	rec := recovery.New(logger, reg)
 	lim := newInflightLimits(cfg.MaxInflightPushRequests, cfg.MaxInflightPushBytes, reg)
 	g := grpc.NewServer(
+		creds,
 		grpc.InTapHandle(lim.tap),
 		grpc.StatsHandler(lim),
 		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor(), lim.unary),

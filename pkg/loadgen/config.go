@@ -107,6 +107,11 @@ type Config struct {
 	ReportInterval time.Duration `yaml:"report_interval"`
 	// Output is the final report format: "text" or "json".
 	Output string `yaml:"output"`
+	// TLS of an https URL: the CA that signs the server's certificate
+	// (empty: the system's) and a client certificate to present.
+	TLSCAFile   string `yaml:"tls_ca_file"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // DefaultConfig returns the defaults also used by RegisterFlags.
@@ -162,6 +167,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, prefix+"timeout", d.Timeout, "Per-attempt HTTP timeout.")
 	fs.DurationVar(&c.ReportInterval, prefix+"report-interval", d.ReportInterval, "Progress report interval on stderr (0 = none).")
 	fs.StringVar(&c.Output, prefix+"output", d.Output, "Final report format: text or json.")
+	fs.StringVar(&c.TLSCAFile, prefix+"tls-ca-file", "", "CA certificate (PEM) of an https URL's server (default: the system's).")
+	fs.StringVar(&c.TLSCertFile, prefix+"tls-cert-file", "", "Client certificate (PEM) to present over https.")
+	fs.StringVar(&c.TLSKeyFile, prefix+"tls-key-file", "", "Client private key (PEM).")
 }
 
 // Validate checks the whole configuration, including the target and rate settings.

@@ -26,7 +26,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return Report{}, err
+	}
 	transport := &http.Transport{
+		TLSClientConfig:     tlsCfg,
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        cfg.Concurrency,

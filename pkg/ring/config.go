@@ -60,6 +60,13 @@ type Config struct {
 	LeaveDrainPeriod time.Duration `yaml:"leave_drain_period"`
 	// LeaveTimeout bounds how long the leave message may take to broadcast.
 	LeaveTimeout time.Duration `yaml:"leave_timeout"`
+	// EncryptionKeyFile holds the primary gossip encryption key (base64 of
+	// 16, 24 or 32 bytes: AES-128/192/256); every member must hold the
+	// keys in use. Empty: gossip is not encrypted.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// EncryptionRotationKeyFiles hold further keys accepted for incoming
+	// gossip while a new primary key is rolled out (docs/security.md).
+	EncryptionRotationKeyFiles []string `yaml:"encryption_rotation_key_files"`
 	// DeadNodeReclaimTime is how long after a member failed (not left) its
 	// name may be reused from another address, e.g. by a restarted pod with
 	// a new IP. 0 never allows it.
@@ -116,6 +123,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.UpdateTimeout, prefix+"update-timeout", d.UpdateTimeout, "How long a state change waits to be broadcast.")
 	fs.DurationVar(&c.LeaveDrainPeriod, prefix+"leave-drain-period", d.LeaveDrainPeriod, "How long to stay LEAVING before leaving the cluster (0: leave at once).")
 	fs.DurationVar(&c.LeaveTimeout, prefix+"leave-timeout", d.LeaveTimeout, "How long the leave message may take to broadcast.")
+	fs.StringVar(&c.EncryptionKeyFile, prefix+"encryption-key-file", "", "File with the primary gossip encryption key (base64 of 16, 24 or 32 random bytes, e.g. `openssl rand -base64 32`); gossip from members without a key in use is dropped. Empty: gossip is not encrypted.")
+	fs.Var((*joinList)(&c.EncryptionRotationKeyFiles), prefix+"encryption-rotation-key-files", "Comma-separated files with further gossip keys accepted during a key rotation.")
 	fs.DurationVar(&c.DeadNodeReclaimTime, prefix+"dead-node-reclaim-time", d.DeadNodeReclaimTime, "How long after a member failed its name may rejoin from another address (0: never).")
 }
 
@@ -134,6 +143,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			return fmt.Errorf("memberlist.join[%d] %q: %w; use host:port", i, j, err)
 		}
+	}
+	if len(c.EncryptionRotationKeyFiles) > 0 && c.EncryptionKeyFile == "" {
+		return errors.New("memberlist.encryption_rotation_key_files: set, but encryption_key_file is empty; name the primary key too")
 	}
 	checks := []struct {
 		bad bool

@@ -148,6 +148,15 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 	mc.ProbeTimeout = min(mc.ProbeTimeout, cfg.ProbeInterval/2)
 	mc.PushPullInterval = cfg.PushPullInterval
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
+	if cfg.EncryptionKeyFile != "" {
+		kr, err := loadKeyring(cfg.EncryptionKeyFile, cfg.EncryptionRotationKeyFiles)
+		if err != nil {
+			_ = transport.Shutdown()
+			return nil, fmt.Errorf("new ring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 
 	go r.rebuildLoop()
 	ml, err := memberlist.Create(mc)

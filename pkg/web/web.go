@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/net/netutil"
 
 	"github.com/promgov/promgov/internal/recovery"
 )
@@ -36,6 +38,19 @@ type Config struct {
 	// EnablePprof serves the Go runtime profiles under /debug/pprof/ (on by
 	// default, as in Prometheus), so a running cluster can be profiled.
 	EnablePprof bool `yaml:"enable_pprof"`
+	// ConfigFile is the exporter-toolkit web configuration (TLS, client
+	// certificates, basic auth with bcrypt hashes, response headers); empty
+	// serves plain HTTP without authentication (docs/security.md).
+	ConfigFile string `yaml:"config_file"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout bounds how long a keep-alive connection may sit idle.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections caps the open connections; further clients wait in
+	// the kernel's accept queue until one closes. 0 means no cap.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // DefaultListenAddress is the listen address when the binary sets none:
@@ -54,6 +69,11 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", 10*time.Second, "How long in-flight HTTP requests may take to finish on shutdown.")
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "How long a client may take to send request headers.")
 	fs.BoolVar(&c.EnablePprof, prefix+"enable-pprof", true, "Serve Go runtime profiles under /debug/pprof/ (CPU, heap, goroutines); --web.enable-pprof=false turns them off.")
+	fs.StringVar(&c.ConfigFile, prefix+"config.file", "", "exporter-toolkit web configuration file: TLS, client certificates, basic auth (bcrypt), response headers (docs/security.md). Empty: plain HTTP, no authentication.")
+	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", time.Minute, "How long a client may take to send a whole request, body included.")
+	fs.DurationVar(&c.IdleTimeout, prefix+"idle-timeout", 2*time.Minute, "How long a keep-alive connection may stay idle before it is closed.")
+	fs.IntVar(&c.MaxHeaderBytes, prefix+"max-header-bytes", 64<<10, "Largest request line and headers a client may send, in bytes.")
+	fs.IntVar(&c.MaxConnections, prefix+"max-connections", 1024, "Most simultaneous open HTTP connections; more clients wait until one closes (0: no cap).")
 }
 
 // Validate reports a configuration error naming the field and the fix.
@@ -67,6 +87,20 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("web.shutdown_timeout: must be positive")
 	}
+	if c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.ReadHeaderTimeout < 0 {
+		return errors.New("web.read_timeout, web.idle_timeout, web.read_header_timeout: must not be negative (0: no timeout)")
+	}
+	if c.MaxHeaderBytes < 0 {
+		return errors.New("web.max_header_bytes: must not be negative (0: Go's default of 1 MiB)")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("web.max_connections: must not be negative (0: no cap)")
+	}
+	if c.ConfigFile != "" {
+		if err := toolkitweb.Validate(c.ConfigFile); err != nil {
+			return fmt.Errorf("web.config_file %s: %w; see docs/security.md for the format", c.ConfigFile, err)
+		}
+	}
 	return nil
 }
 
@@ -77,10 +111,12 @@ type ReadyFunc func() error
 // Server is the HTTP server of a promgov binary. It binds in New, so the
 // address is known (and a port conflict reported) before Run.
 type Server struct {
-	cfg    Config
-	srv    *http.Server
-	ln     net.Listener
-	logger *slog.Logger
+	cfg     Config
+	srv     *http.Server
+	ln      net.Listener
+	logger  *slog.Logger
+	handler http.Handler // the mux, wrapped by Use
+	recover *recovery.Handler
 }
 
 // Registry is where the server exposes /metrics from and counts its own
@@ -116,13 +152,22 @@ func New(cfg Config, mux *http.ServeMux, reg Registry, ready ReadyFunc, logger *
 	if err != nil {
 		return nil, fmt.Errorf("listen on web.listen_address %s: %w", cfg.ListenAddress, err)
 	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	}
+	rec := recovery.New(logger, reg)
 	return &Server{
-		cfg:    cfg,
-		ln:     ln,
-		logger: logger,
+		cfg:     cfg,
+		ln:      ln,
+		logger:  logger,
+		handler: mux,
+		recover: rec,
 		srv: &http.Server{
-			Handler:           recovery.New(logger, reg).HTTP(mux),
+			Handler:           rec.HTTP(mux),
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}, nil
@@ -139,6 +184,13 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
+// Use puts mw in front of every route (inside the panic recovery), e.g. the
+// authentication middleware (pkg/auth). Call it before Run.
+func (s *Server) Use(mw func(http.Handler) http.Handler) {
+	s.handler = mw(s.handler)
+	s.srv.Handler = s.recover.HTTP(s.handler)
+}
+
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
@@ -146,8 +198,14 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // configured timeout.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.logger.Info("HTTP server listening", "address", s.Addr())
+	go func() {
+		errc <- toolkitweb.Serve(s.ln, s.srv, &toolkitweb.FlagConfig{
+			WebListenAddresses: &[]string{s.Addr()},
+			WebSystemdSocket:   new(bool),
+			WebConfigFile:      &s.cfg.ConfigFile,
+		}, s.logger)
+	}()
+	s.logger.Info("HTTP server listening", "address", s.Addr(), "web_config_file", s.cfg.ConfigFile)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve HTTP on %s: %w", s.Addr(), err)

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/auth"
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
+	"github.com/promgov/promgov/pkg/web"
+)
+
+// authRoutes is what each distributor route requires (docs/security.md):
+// remote write needs write for the request's tenant, the analytics APIs
+// read for theirs, a rules test (candidate rulesets) admin; the query tap
+// proxies a backend that holds every tenant, so it needs read for all.
+func authRoutes() auth.Routes {
+	return append(auth.CommonRoutes(),
+		auth.Route{Method: http.MethodPost, Path: distributor.WritePath, Access: auth.Access{Role: auth.RoleWrite, Scope: auth.ScopeWriteTenant}},
+		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}},
+		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
+		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
+		auth.Route{Method: http.MethodPost, Path: web.LegacyAPIPrefix + "/", Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeCluster}},
+	)
+}
+
+// newAuth returns the middleware enforcing the identities (none:
+// authorisation off).
+func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
+	return auth.Setup(cfg.Auth, cfg.Web.ConfigFile, auth.Options{
+		Routes: authRoutes(), TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader, Logger: logger.With("component", "auth"), Registerer: reg,
+	})
+}
+
+// healthyDistributors counts the ACTIVE distributors in the ring, this one
+// included: the per-tenant rate limits are divided among them.
+func healthyDistributors(rg *ring.Ring) int {
+	n := 0
+	for _, m := range rg.Members() {
+		if m.Role == ring.RoleDistributor && m.State == ring.StateActive {
+			n++
+		}
+	}
+	return max(n, 1)
+}
