@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// writeSeriesAs sends one RW 1.0 request as tenant: a sample at ts for
-// each series (name, then label pairs), and one at at[i] for the series
-// listed in at. The distributor must accept all of it.
+// writeSeriesAs sends one RW 1.0 request as tenant: a sample of value 1
+// at ts for each series (name, then label pairs), at at[i] instead for the
+// series listed in at. The distributor must accept all of it.
 func writeSeriesAs(t *testing.T, writeURL, tenant string, ts time.Time, at map[int]time.Time, series ...[]string) {
 	t.Helper()
 	req := &prompb.WriteRequest{}
@@ -32,7 +32,7 @@ func writeSeriesAs(t *testing.T, writeURL, tenant string, ts time.Time, at map[i
 		if t, ok := at[i]; ok {
 			when = t
 		}
-		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: float64(i), Timestamp: when.UnixMilli()}}})
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: when.UnixMilli()}}})
 	}
 	b, err := req.Marshal()
 	require.NoError(t, err)

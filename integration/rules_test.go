@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
-	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -100,18 +98,7 @@ func writeV1(t *testing.T, c *cluster, ts time.Time, series ...[]string) {
 // writeV1As is writeV1 as tenant.
 func writeV1As(t *testing.T, c *cluster, tenant string, ts time.Time, series ...[]string) {
 	t.Helper()
-	req := &prompb.WriteRequest{}
-	for _, s := range series {
-		ls := []prompb.Label{{Name: "__name__", Value: s[0]}}
-		for i := 1; i+1 < len(s); i += 2 {
-			ls = append(ls, prompb.Label{Name: s[i], Value: s[i+1]})
-		}
-		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: ts.UnixMilli()}}})
-	}
-	b, err := req.Marshal()
-	require.NoError(t, err)
-	code, _, body := postRW(t, c.writeURL(), contentTypeV1, snappy.Encode(nil, b), map[string]string{"X-Scope-OrgID": tenant})
-	require.Equal(t, http.StatusNoContent, code, body)
+	writeSeriesAs(t, c.writeURL(), tenant, ts, nil, series...)
 }
 
 // backendSeries returns the label sets the backend holds for a selector.

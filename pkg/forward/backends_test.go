@@ -245,21 +245,7 @@ func TestBackendsAreIndependent(t *testing.T) {
 		return b, reg, func() { cancel(); wg.Wait() }
 	}
 	sentTo := func(reg *prometheus.Registry, backend string) float64 {
-		mfs, err := reg.Gather()
-		require.NoError(t, err)
-		for _, mf := range mfs {
-			if mf.GetName() != "promgov_forward_sent_samples_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "backend" && l.GetValue() == backend {
-						return m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-		return 0
+		return backendValues(t, reg, "promgov_forward_sent_samples_total")[backend]
 	}
 
 	var batches []Batch
@@ -314,14 +300,7 @@ func TestBackendsRouteTenants(t *testing.T) {
 	teamA, teamB := floatBatch("team-a", 0, 10, 1000), floatBatch("team-b", 0, 10, 1000)
 	appendBatch(t, w, teamA)
 	end := appendBatch(t, w, teamB)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := fwd.Run(ctx); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	defer func() { cancel(); wg.Wait() }()
+	defer runBackends(t, fwd)()
 	require.Eventually(t, func() bool { return w.Checkpoint() == end }, 10*time.Second, time.Millisecond)
 	reqsA, gotA := a.snapshot()
 	require.Equal(t, expected(teamA), gotA, "only team-a's data")
@@ -330,6 +309,18 @@ func TestBackendsRouteTenants(t *testing.T) {
 	}
 	_, gotB := b.snapshot()
 	require.Equal(t, 20, gotB.samples(), "every tenant")
+}
+
+// runBackends runs b until the returned stop is called.
+func runBackends(t *testing.T, b *Backends) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := b.Run(ctx); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return func() { cancel(); wg.Wait() }
 }
 
 func FuzzPositionFile(f *testing.F) {

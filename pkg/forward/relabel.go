@@ -2,6 +2,7 @@ package forward
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -47,6 +48,7 @@ func validateRelabel(path string, cfgs []*relabel.Config) error {
 type relabeler struct {
 	cfgs []*relabel.Config
 	sb   labels.ScratchBuilder
+	ls   labels.Labels // the current series' labels, overwritten per series
 	lb   *labels.Builder
 	// out is the rewritten batch, reused from record to record: the
 	// Forwarder copies entries out of a batch while it places them.
@@ -90,7 +92,10 @@ func (rl *relabeler) apply(r *walRecord) bool {
 	it := record.NewIter(r.batch)
 	for it.Next() {
 		e := it.Entry()
-		ls := record.Labels(e.Series, &rl.sb)
+		// ls reuses its memory from series to series: nothing may keep
+		// it (or a string from it) past this iteration.
+		record.LabelsInto(e.Series, &rl.sb, &rl.ls)
+		ls := rl.ls
 		rl.lb.Reset(ls)
 		keep := relabel.ProcessBuilder(rl.lb, rl.cfgs...)
 		var nls labels.Labels
@@ -105,7 +110,7 @@ func (rl *relabeler) apply(r *walRecord) bool {
 				if gone == nil {
 					gone, kept = map[string]bool{}, map[string]bool{}
 				}
-				gone[ls.Get(model.MetricNameLabel)] = true
+				gone[strings.Clone(ls.Get(model.MetricNameLabel))] = true
 			}
 			continue
 		}
@@ -113,7 +118,7 @@ func (rl *relabeler) apply(r *walRecord) bool {
 			if kept == nil {
 				gone, kept = map[string]bool{}, map[string]bool{}
 			}
-			kept[nls.Get(model.MetricNameLabel)] = true
+			kept[strings.Clone(nls.Get(model.MetricNameLabel))] = true
 		}
 		if labels.Equal(ls, nls) {
 			out = append(out, e.Raw...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,14 +201,7 @@ func TestBackendsWriteRelabel(t *testing.T) {
 		batches = append(batches, b)
 		end = appendBatch(t, w, b)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := fwd.Run(ctx); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	defer func() { cancel(); wg.Wait() }()
+	defer runBackends(t, fwd)()
 	require.Eventually(t, func() bool { return w.Checkpoint() == end }, 10*time.Second, time.Millisecond)
 
 	_, gotAll := all.snapshot()

@@ -35,3 +35,14 @@ func AppendRelabeled(dst []byte, e *Entry, ls labels.Labels) []byte {
 	}
 	return dst
 }
+
+// LabelsInto is Labels writing into ls with sb's reused buffer
+// (ScratchBuilder.Overwrite) instead of allocating: ls, and any string
+// taken from it, is valid only until the next call with the same sb.
+func LabelsInto(series []byte, sb *labels.ScratchBuilder, ls *labels.Labels) {
+	sb.Reset()
+	ForEachLabel(series, func(name, value []byte) {
+		sb.Add(unsafeString(name), unsafeString(value)) // copied by Overwrite
+	})
+	sb.Overwrite(ls)
+}
