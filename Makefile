@@ -122,8 +122,17 @@ test-unit:
 
 # The local cluster; Ctrl-C stops it. Ports, rates and extra flags: README,
 # "make run" (PORT_BASE, LOADGEN_RATE, INGESTER_FLAGS, ...).
+# On a terminal the script runs as a job of its own (bash -m): Ctrl-C then
+# reaches the script and what it started, not make, so make does not
+# re-raise it and `make run` exits 0 after a clean stop. bash takes the
+# terminal through its stderr, so the script's stderr goes back to make's
+# (fd 3), which may be a pipe (`make run 2>&1 | tee run.log`).
 run: build
-	./deploy/local/run.sh
+	@if [ -t 0 ] && { : >/dev/tty; } 2>/dev/null; then \
+		exec bash -mc './deploy/local/run.sh 2>&3' 3>&2 2>/dev/tty; \
+	else \
+		exec ./deploy/local/run.sh; \
+	fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./pkg/...

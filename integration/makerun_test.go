@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -274,4 +275,93 @@ func TestMakeRunCtrlC(t *testing.T) {
 		require.NoError(t, err)
 		require.NotContains(t, string(logs), "joining cluster failed", "%s retried its join at start", n)
 	}
+}
+
+// TestMakeRunCtrlCOnTerminal types `make run 2>&1 | tee run.log` into a real
+// terminal (a pseudo-terminal whose line discipline turns Ctrl-C into
+// SIGINT for the foreground process group, as a user's does) and presses
+// Ctrl-C: everything make run started stops and `make run` itself exits 0,
+// not 130.
+func TestMakeRunCtrlCOnTerminal(t *testing.T) {
+	requireIntegration(t)
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		prom = prometheus
+	}
+	sigs := make(chan os.Signal, 1) // see TestMakeRunCtrlC
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+
+	master, slave, err := openPTY()
+	require.NoError(t, err)
+	defer master.Close()
+	runDir := filepath.Join(t.TempDir(), "run")
+	t.Cleanup(func() { killRunDirProcesses(runDir) })
+	logPath := filepath.Join(t.TempDir(), "run.log")
+
+	// -o build: the binaries are the test's (PROMGOV_BIN), not rebuilt.
+	sh := exec.Command("bash", "-c", `make -s -o build run 2>&1 | tee "$RUN_LOG"; echo "make exited ${PIPESTATUS[0]}"`)
+	sh.Dir = ".."
+	sh.Env = append(os.Environ(), "RUN_LOG="+logPath, "PORT_BASE="+strconv.Itoa(freePortBase(t)),
+		"PROMGOV_RUN_DIR="+runDir, "PROMGOV_BIN="+binDir, "PROMETHEUS="+prom, "LOADGEN_RATE=200", "STOP_TIMEOUT=60")
+	sh.Stdin, sh.Stdout, sh.Stderr = slave, slave, slave
+	sh.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	require.NoError(t, sh.Start())
+	require.NoError(t, slave.Close())
+
+	// The terminal's screen: everything written to it, read until the
+	// last writer is gone (EIO).
+	var (
+		mu     sync.Mutex
+		screen strings.Builder
+	)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shown := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return screen.String()
+	}
+	done := make(chan error, 1)
+	go func() { done <- sh.Wait() }()
+
+	eventually(t, func(ct *assert.CollectT) bool {
+		if len(done) > 0 {
+			return true // fails below, with the screen
+		}
+		return strings.Contains(shown(), "promgov is running")
+	}, 3*time.Minute, 500*time.Millisecond, "make run never came up: %v", lazy(func() any { return shown() }))
+	require.Len(t, done, 0, "make run exited while starting:\n%s", shown())
+	// The shell, make and tee carry the environment too.
+	require.GreaterOrEqual(t, len(runDirProcesses(runDir)), 3+8, "the shell, make, tee, run.sh and the seven processes it starts")
+
+	_, err = master.Write([]byte{3}) // Ctrl-C
+	require.NoError(t, err)
+	select {
+	case err = <-done:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("make run did not stop within 4 minutes of Ctrl-C:\n%s", shown())
+	}
+	require.NoError(t, err)
+	<-read
+	require.Contains(t, shown(), "make exited 0", "make run exits 0 after a clean Ctrl-C")
+	require.Empty(t, runDirProcesses(runDir), "processes make run left running after Ctrl-C")
+	logged, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(logged), "promgov is running", "the output went through the pipe")
 }

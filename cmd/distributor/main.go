@@ -81,9 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	shipper := cluster.NewAccessShipper(cfg.Usage.Queries.ShipInterval, cfg.Cluster.QueryTimeout, rg, dist, outbox, logger, reg)
 	usageMgr, err := usage.NewManager(cfg.Usage, usage.Deps{
 		Sources:    usage.SourcesFromConfig(cfg.Usage, outbox, rw.DefaultTenant),
-		Access:     &clusterAccess{fanOut: fanOut, outbox: outbox},
+		Access:     cluster.NewAccessSource(fanOut, outbox),
 		AccessName: "ingesters",
-		Costs:      &clusterCosts{src: fanOut, timeout: cfg.Usage.LoadTimeout, logger: logger},
+		Costs:      cluster.NewCosts(fanOut, cfg.Usage.LoadTimeout, logger),
 		Logger:     logger.With("component", "usage"),
 		Registerer: reg,
 	})

@@ -14,8 +14,8 @@ import (
 
 // analyticsAPI is the ingester's read-only analytics API under
 // web.APIPrefix: its cardinality state and the query statistics of the
-// metrics it owns. It answers on the web port and, for distributors, over
-// the Query RPC.
+// metrics it owns, in JSON on the web port (distributors ask the cluster
+// service instead).
 func analyticsAPI(tracker *cardinality.Tracker, access *usage.AccessStats, tenantHeader string, logger *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(tracker, tenantHeader, logger))

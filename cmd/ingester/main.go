@@ -108,17 +108,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accessSnap := usage.NewAccessSnapshotter(access, cfg.Usage.Queries.SnapshotPath, cfg.Usage.Queries.SnapshotInterval,
 		logger.With("component", "usage"), reg)
 
-	// The analytics API answers on the web port and, for distributors, over
-	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
+	// The analytics API answers on the web port in JSON and, for
+	// distributors, over the cluster service; peers sync tenant sketches
+	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
-	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
-	analytics.SetAccess(access)
-	svc.SetCardinality(tracker, analytics)
+	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{Node: rg.Self().Name, State: tracker, Access: access}))
+	svc.SetCardinality(tracker)
+	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
-	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
-	handoff.SetAccess(access)
+	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
+		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
+	})
 
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
@@ -155,6 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//     and their query statistics while it drained); the final
 	//     cardinality snapshot is written when run returns;
 	//  3c. query statistics: the final snapshot of what was not moved;
+	//  3d. peer connections: closed once handoff and sync stopped;
 	//  4. ring: leave the memberlist cluster;
 	//  5. HTTP last, so /metrics and probes answer during shutdown;
 	//  6. the WAL is closed when run returns.
@@ -167,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
+	proc.AddActor(&g, func(ctx context.Context) error { return peerPool.Run(ctx, rg) })
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

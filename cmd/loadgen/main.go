@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/version"
 	_ "golang.org/x/crypto/x509roots/fallback" // TLS roots when the system has none (the image)
 
+	"github.com/promgov/promgov/internal/cli"
 	"github.com/promgov/promgov/pkg/loadgen"
 )
 
@@ -30,23 +31,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("loadgen", err, os.Stderr))
 }
-
-// usageError marks invalid command-line input (exit status 2).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
 
 // run parses args, runs the load generator until it finishes or ctx is
 // cancelled and writes the final report to stdout. Progress and usage go to stderr.
@@ -62,17 +48,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &usageError{err: err}
+		return cli.Usage(err)
 	}
 	if *showVersion {
 		_, err := fmt.Fprintln(stdout, version.Print("loadgen"))
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return cli.Usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	if err := cfg.Validate(); err != nil {
-		return &usageError{err: err}
+		return cli.Usage(err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	report, err := loadgen.Run(ctx, cfg, logger)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/promgov/promgov/internal/cli"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -70,7 +71,7 @@ func TestRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := run(context.Background(), tc.args, &out)
-			var ue *usageError
+			var ue *cli.UsageError
 			switch {
 			case tc.wantUsage:
 				require.ErrorAs(t, err, &ue)

@@ -21,30 +21,16 @@ import (
 
 	"github.com/prometheus/common/version"
 
+	"github.com/promgov/promgov/internal/cli"
 	"github.com/promgov/promgov/pkg/reloader"
 )
-
-// usageError is a bad flag: exit code 2. The reloader does not import
-// pkg/config (and with it every component), so that it stays small.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	// internal/cli, not pkg/config: the reloader stays small.
+	os.Exit(cli.ExitCode("error", err, os.Stderr))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,21 +44,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &usageError{err: err}
+		return cli.Usage(err)
 	}
 	if *showVersion {
 		_, err := fmt.Fprintln(stdout, version.Print("reloader"))
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
+		return cli.Usage(fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args()))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(strings.ToUpper(*level))); err != nil {
-		return &usageError{err: fmt.Errorf("log.level %q: use debug, info, warn or error", *level)}
+		return cli.Usage(fmt.Errorf("log.level %q: use debug, info, warn or error", *level))
 	}
 	if err := cfg.Validate(); err != nil {
-		return &usageError{err: err}
+		return cli.Usage(err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "reloader")
 	logger.Info("starting", "version", version.Info(), "files", cfg.Files, "urls", cfg.URLs, "interval", cfg.Interval)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"testing"
 
+	"github.com/promgov/promgov/internal/cli"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,7 +28,7 @@ func TestRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tc.args, &stdout, &stderr)
-			var ue *usageError
+			var ue *cli.UsageError
 			switch {
 			case tc.wantUsage:
 				require.ErrorAs(t, err, &ue)

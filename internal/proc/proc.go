@@ -1,16 +1,18 @@
-// Package proc holds the few lines every promgov binary's main shares: the
-// registry with process collectors and the exit-code convention.
+// Package proc holds the few lines the distributor's and the ingester's
+// mains share: the registry with process collectors, version output, the
+// actor group and the configuration reloader. The exit-code convention is
+// internal/cli's (ExitCode applies it).
 package proc
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
 	okrun "github.com/oklog/run"
+	"github.com/promgov/promgov/internal/cli"
 	// The Mozilla roots, used only when the system has no CA bundle (the
 	// scratch-based image has none), so TLS to a backend is verified.
 	_ "golang.org/x/crypto/x509roots/fallback"
@@ -19,8 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-
-	"github.com/promgov/promgov/pkg/config"
 )
 
 // NewRegistry returns a registry with the Go and process collectors and
@@ -48,17 +48,7 @@ func LogStart(logger *slog.Logger) {
 // ExitCode prints err and returns the process exit code: 0 for nil or -h,
 // 2 for bad flags or configuration, 1 otherwise.
 func ExitCode(err error, stderr io.Writer) int {
-	var ue *config.UsageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "error:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "error:", err)
-		return 1
-	}
+	return cli.ExitCode("error", err, stderr)
 }
 
 // AddActor adds a Run(ctx) component to g. Its interrupt cancels the

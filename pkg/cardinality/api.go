@@ -2,7 +2,6 @@ package cardinality
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,16 +34,9 @@ const (
 	PathTenants = PathPrefix + "tenants"
 )
 
-// Envelope is the Prometheus HTTP API response envelope.
-type Envelope[T any] struct {
-	// Status is "success" or "error".
-	Status string `json:"status"`
-	// Data is the answer when Status is "success".
-	Data T `json:"data,omitzero"`
-	// ErrorType and Error describe a failure.
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
+// Envelope is the Prometheus HTTP API response envelope (web.Envelope),
+// as the analytics API's clients decode it.
+type Envelope[T any] = web.Envelope[T]
 
 // NewHandler serves the analytics API from src:
 //
@@ -118,7 +110,7 @@ func ParseQuery(r *http.Request, tenantHeader string) (Query, error) {
 func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_data", err)
+		web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
 	rows, err := h.src.Metrics(r.Context(), q)
@@ -128,13 +120,13 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 func (h *handler) metric(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_data", err)
+		web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
 	name := r.PathValue("name")
 	rows, err := h.src.Metric(r.Context(), name, q)
 	if err == nil && len(rows) == 0 {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("metric %q is not tracked", name))
+		web.WriteError(w, http.StatusNotFound, "not_found", fmt.Errorf("metric %q is not tracked", name))
 		return
 	}
 	h.answer(w, r, rows, err)
@@ -143,7 +135,7 @@ func (h *handler) metric(w http.ResponseWriter, r *http.Request) {
 func (h *handler) tenants(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseQuery(r, h.tenantHeader)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_data", err)
+		web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
 	rows, err := h.src.Tenants(r.Context(), q)
@@ -154,7 +146,7 @@ func answer[T any](w http.ResponseWriter, rows []T) {
 	if rows == nil {
 		rows = []T{}
 	}
-	writeJSON(w, http.StatusOK, Envelope[[]T]{Status: "success", Data: rows})
+	web.WriteJSON(w, rows)
 }
 
 func (h *handler) answer(w http.ResponseWriter, r *http.Request, rows any, err error) {
@@ -164,7 +156,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, rows any, err e
 			status, typ = http.StatusServiceUnavailable, "timeout"
 		}
 		h.logger.Warn("cardinality API failed", "path", r.URL.Path, "err", err)
-		writeError(w, status, typ, err)
+		web.WriteError(w, status, typ, err)
 		return
 	}
 	switch rows := rows.(type) {
@@ -173,14 +165,4 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, rows any, err e
 	case []TenantCardinality:
 		answer(w, rows)
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, typ string, err error) {
-	writeJSON(w, status, Envelope[[]struct{}]{Status: "error", ErrorType: typ, Error: err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }

@@ -9,8 +9,10 @@
 // The pieces and how they are wired:
 //
 //   - Tracker (New, Run, Close) lives in the ingester. Observe decides per
-//     series of a batch. A refused series' Decision.Err becomes
-//     INVALID_ARGUMENT, which the distributor answers with 400.
+//     series of a batch. The ingester drops refused series from the batch,
+//     writes the rest and counts the refusals in PushResponse.refused_series
+//     with the first Decision.Message; the distributor answers 400 with it
+//     (a refusal is not a gRPC error: the rest of the batch was written).
 //   - Tenant sketches go to peers: TenantSketches on the sender,
 //     MergePeerSketch on the receiver, ForgetPeer when a peer leaves.
 //     max_series_per_tenant is enforced cluster-wide from them.
@@ -18,9 +20,9 @@
 //     ExportMetric on the old owner, ImportMetric on the new one, wrapped in
 //     BeginTransfer.
 //   - NewHandler serves the analytics API from a Source. The Source is a
-//     Tracker on an ingester, or a distributor fan-out that asks every
-//     ingester with sketches=true and combines the answers with MergeMetrics
-//     and MergeTenants.
+//     Tracker on an ingester, or a distributor fan-out (cluster.FanOut) that
+//     asks every ingester's cluster service with sketches and combines the
+//     answers with MergeMetrics and MergeTenants.
 //
 // See docs/cardinality.md for the window model, memory figures, the
 // peer-sync overshoot bound and why refused series answer 400.

@@ -1,7 +1,6 @@
 package cardinality
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -54,33 +53,6 @@ type Decision struct {
 	// Message explains the refusal, naming the limit, metric and tenant; it
 	// is meant for the sender (HTTP 400 body).
 	Message string
-}
-
-// ErrLimited is matched (errors.Is) by every error a refusal produces.
-var ErrLimited = errors.New("cardinality limit reached")
-
-// LimitError is a refused series as an error; it matches ErrLimited. The
-// ingester answers it with INVALID_ARGUMENT, which the distributor answers
-// with 400, so senders do not retry it.
-type LimitError struct {
-	// Limit, Tenant and Metric identify what refused the series.
-	Limit, Tenant, Metric string
-	// Message is Decision.Message.
-	Message string
-}
-
-// Error implements error.
-func (e *LimitError) Error() string { return e.Message }
-
-// Is matches ErrLimited.
-func (e *LimitError) Is(target error) bool { return target == ErrLimited }
-
-// Err returns a *LimitError for a refusal of s, nil when d admits.
-func (d Decision) Err(s *Series) error {
-	if d.Admit {
-		return nil
-	}
-	return &LimitError{Limit: d.Limit, Tenant: s.Tenant, Metric: s.Metric, Message: d.Message}
 }
 
 // Tracker tracks cardinality on one ingester and decides, per series, whether

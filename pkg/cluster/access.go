@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/usage/accesspb"
@@ -146,7 +146,7 @@ func (s *AccessShipper) ShipOnce(ctx context.Context) error {
 			sh.snap.Patterns = append(sh.snap.Patterns, pa)
 		}
 	}
-	errs := eachConcurrently(ships, func(_ int, sh *shipment) error {
+	errs := fanout.Each(ships, func(_ int, sh *shipment) error {
 		if err := s.send(ctx, sh); err != nil {
 			s.failed.Inc()
 			s.outbox.MergeTenant(sh.req.GetTenant(), sh.snap)
@@ -180,43 +180,28 @@ func (s *AccessShipper) send(ctx context.Context, sh *shipment) error {
 	return nil
 }
 
-// Access reads every ingester's query statistics (usage.PathAccess over the
-// Query RPC) and merges them. Unlike the cardinality answers it fails when
-// any ingester does not answer: the statistics would be incomplete, and a
-// metric whose owner is missing could look unused. The merged answer of
-// those that did answer is returned with the error.
+// Access reads every ingester's query statistics (GetAccess) and merges
+// them. Unlike the cardinality answers it fails when any ingester does not
+// answer: the statistics would be incomplete, and a metric whose owner is
+// missing could look unused. The merged answer of those that did answer is
+// returned with the error.
 func (f *FanOut) Access(ctx context.Context) (usage.AccessSnapshot, error) {
 	ingesters := peers(f.members, false)
 	if len(ingesters) == 0 {
 		return usage.AccessSnapshot{}, ErrNoActiveIngester
 	}
 	snaps := make([]usage.AccessSnapshot, len(ingesters))
-	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
-		snap, err := f.access(ctx, in)
-		if err != nil {
-			return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
-		}
-		snaps[i] = snap
-		return nil
+	errs := fanout.Each(ingesters, func(i int, in ring.Member) error {
+		return f.call(ctx, in, func(ctx context.Context, c ingesterv1.ClusterServiceClient) error {
+			resp, err := c.GetAccess(ctx, &ingesterv1.GetAccessRequest{}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+			if err != nil {
+				return err
+			}
+			snaps[i], err = accesspb.FromResponse(resp)
+			return err
+		})
 	})
 	f.m.calls.WithLabelValues(resultSuccess).Add(float64(len(ingesters) - len(errs)))
 	f.m.calls.WithLabelValues(resultFailure).Add(float64(len(errs)))
 	return usage.MergeSnapshots(snaps...), errors.Join(errs...)
-}
-
-func (f *FanOut) access(ctx context.Context, in ring.Member) (usage.AccessSnapshot, error) {
-	c, err := f.clients.Client(in.GRPCAddress)
-	if err != nil {
-		return usage.AccessSnapshot{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
-	defer cancel()
-	resp, err := c.Query(ctx, &ingesterv1.QueryRequest{Path: usage.PathAccess}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
-	if err != nil {
-		return usage.AccessSnapshot{}, err
-	}
-	if resp.GetStatusCode() != http.StatusOK {
-		return usage.AccessSnapshot{}, fmt.Errorf("%s answered status %d", usage.PathAccess, resp.GetStatusCode())
-	}
-	return usage.DecodeAccess(resp.GetBody())
 }

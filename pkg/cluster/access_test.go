@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -33,16 +32,12 @@ func startAccessNode(t testing.TB, name string) *accessNode {
 	tr, err := cardinality.New(cardinality.DefaultConfig(), cardinality.Options{})
 	require.NoError(t, err)
 	access := usage.NewAccessStats(100_000, 10)
-	mux := http.NewServeMux()
-	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(tr, "", nil))
-	mux.Handle("GET "+usage.PathAccess, usage.AccessHandler(access, "X-Scope-OrgID"))
-	a := ingester.NewAnalytics(name, tr, mux, nil)
-	a.SetAccess(access)
+	a := ingester.NewAnalytics(ingester.AnalyticsDeps{Node: name, State: tr, Access: access})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	ingesterv1.RegisterIngesterServiceServer(srv, a)
+	ingesterv1.RegisterClusterServiceServer(srv, a)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -212,8 +207,7 @@ func TestHandoffMovesAccess(t *testing.T) {
 	f := newFakeRing(t, b.member(ring.StateActive), a.member(ring.StateActive), b.member(ring.StateActive))
 	pool := NewPool()
 	defer pool.Close()
-	h := NewHandoff(testConfig(), f, pool, b.tracker, nil, nil)
-	h.SetAccess(b.access)
+	h := NewHandoff(testConfig(), HandoffDeps{Ring: f, Clients: pool, Store: b.tracker, Access: b.access})
 	require.Positive(t, h.Pull(context.Background(), f.Placement()))
 
 	moved := 0

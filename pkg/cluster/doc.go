@@ -13,10 +13,13 @@
 //     second pull after a settle delay collects what distributors still sent
 //     to the previous owner while the new placement spread.
 //   - FanOut (on distributors) is a cardinality.Source that asks every
-//     ingester through the Query RPC and merges the answers with
+//     ingester through the cluster service (QueryMetrics, QueryTenants,
+//     GetAccess) and merges the answers with
 //     MergeMetrics and MergeTenants, so the distributor serves the
 //     cluster-wide analytics API with cardinality.NewHandler.
 //
-// Pool is a small gRPC connection pool for ingester-to-ingester calls.
-// See docs/cardinality.md.
+// It also adapts the fan-out to the usage manager (Costs, AccessSource) and
+// ships a distributor's query statistics to their owners (AccessShipper).
+// Pool is the ingesters' internal/grpcpool for calls between them; the
+// calls fan out with internal/fanout. See docs/cardinality.md.
 package cluster

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cardinality/cardinalitypb"
 	"github.com/promgov/promgov/pkg/ring"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
@@ -25,7 +24,8 @@ var ErrNoIngester = errors.New("no ingester answered")
 var ErrNoActiveIngester = fmt.Errorf("%w: the ring has no ACTIVE ingester", ErrNoIngester)
 
 // FanOut is the distributor's cardinality.Source: it asks every ACTIVE or
-// LEAVING ingester through the Query RPC, with sketches, and merges the
+// LEAVING ingester through the cluster service (QueryMetrics,
+// QueryTenants), with sketches, and merges the
 // answers (MergeMetrics, MergeTenants), so tenant totals are sketch unions,
 // never sums. An ingester that fails is left out of the answer and logged;
 // the answer fails only when none answered. Safe for concurrent use.
@@ -49,16 +49,19 @@ func NewFanOut(cfg Config, members Membership, clients Clients, logger *slog.Log
 
 // Metrics implements cardinality.Source.
 func (f *FanOut) Metrics(ctx context.Context, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
-	parts, err := fanOut(ctx, f, cardinality.PathMetrics, params(q), cardinality.DecodeMetrics)
-	if err != nil {
-		return nil, err
-	}
-	return cardinality.MergeMetrics(parts, q)
+	return f.metrics(ctx, "metrics", &ingesterv1.QueryMetricsRequest{Query: askFor(q)}, q)
 }
 
 // Metric implements cardinality.Source.
 func (f *FanOut) Metric(ctx context.Context, name string, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
-	parts, err := fanOut(ctx, f, cardinality.PathMetrics+"/"+url.PathEscape(name), params(q), cardinality.DecodeMetrics)
+	return f.metrics(ctx, "metric", &ingesterv1.QueryMetricsRequest{Query: askFor(q), Name: name}, q)
+}
+
+func (f *FanOut) metrics(ctx context.Context, what string, req *ingesterv1.QueryMetricsRequest, q cardinality.Query) ([]cardinality.MetricCardinality, error) {
+	parts, err := fanOut(ctx, f, what, func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]cardinality.MetricCardinality, error) {
+		resp, err := c.QueryMetrics(ctx, req, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+		return cardinalitypb.FromMetrics(resp.GetMetrics()), err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -67,51 +70,42 @@ func (f *FanOut) Metric(ctx context.Context, name string, q cardinality.Query) (
 
 // Tenants implements cardinality.Source.
 func (f *FanOut) Tenants(ctx context.Context, q cardinality.Query) ([]cardinality.TenantCardinality, error) {
-	parts, err := fanOut(ctx, f, cardinality.PathTenants, params(q), cardinality.DecodeTenants)
+	parts, err := fanOut(ctx, f, "tenants", func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]cardinality.TenantCardinality, error) {
+		resp, err := c.QueryTenants(ctx, &ingesterv1.QueryTenantsRequest{Query: askFor(q)}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+		return cardinalitypb.FromTenants(resp.GetTenants()), err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return cardinality.MergeTenants(parts, q)
 }
 
-// params asks an ingester for the same rows, with sketches to merge, and
+// askFor asks an ingester for the same rows, with sketches to merge, and
 // with the listing's labels when q asks for them. Since each metric has one
 // owner, every ingester's top q.Limit together hold the cluster's top
 // q.Limit.
-func params(q cardinality.Query) url.Values {
-	v := url.Values{"sketches": {"true"}}
-	if q.Labels {
-		v.Set("labels", "true")
-	}
-	if q.Tenant != "" {
-		v.Set("tenant", q.Tenant)
-	}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Sort != "" {
-		v.Set("sort", q.Sort)
-	}
-	return v
+func askFor(q cardinality.Query) *ingesterv1.CardinalityQuery {
+	q.Sketches = true
+	return cardinalitypb.Query(q)
 }
 
-// fanOut queries every ingester concurrently and decodes each answer. A
-// 404 (the ingester does not track the metric) is an empty part.
-func fanOut[T any](ctx context.Context, f *FanOut, path string, v url.Values, decode func([]byte) ([]T, error)) ([][]T, error) {
+// fanOut asks every ingester concurrently (ask, bounded by
+// Config.QueryTimeout) and returns the answers of those that answered; it
+// fails only when none did.
+func fanOut[T any](ctx context.Context, f *FanOut, what string, ask func(context.Context, ingesterv1.ClusterServiceClient) ([]T, error)) ([][]T, error) {
 	ingesters := peers(f.members, false)
 	if len(ingesters) == 0 {
 		return nil, ErrNoActiveIngester
 	}
-	raw := v.Encode()
 	answers := make([][]T, len(ingesters))
 	answered := make([]bool, len(ingesters))
-	errs := eachConcurrently(ingesters, func(i int, in ring.Member) error {
-		rows, err := query(ctx, f, in, path, raw, decode)
-		if err != nil {
-			return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
-		}
-		answers[i], answered[i] = rows, true
-		return nil
+	errs := fanout.Each(ingesters, func(i int, in ring.Member) error {
+		err := f.call(ctx, in, func(ctx context.Context, c ingesterv1.ClusterServiceClient) (err error) {
+			answers[i], err = ask(ctx, c)
+			return err
+		})
+		answered[i] = err == nil
+		return err
 	})
 	var parts [][]T
 	for i, ok := range answered {
@@ -128,32 +122,23 @@ func fanOut[T any](ctx context.Context, f *FanOut, path string, v url.Values, de
 		return nil, fmt.Errorf("%w: %w", ErrNoIngester, errors.Join(errs...))
 	}
 	if len(errs) > 0 {
-		f.logger.Warn("cardinality API answered without some ingesters", "path", path,
+		f.logger.Warn("cardinality API answered without some ingesters", "query", what,
 			"answered", len(parts), "failed", len(errs), "err", errors.Join(errs...))
 	}
 	return parts, nil
 }
 
-func query[T any](ctx context.Context, f *FanOut, in ring.Member, path, raw string, decode func([]byte) ([]T, error)) ([]T, error) {
+// call runs one cluster call on ingester in, bounded by
+// Config.QueryTimeout; its error names the ingester.
+func (f *FanOut) call(ctx context.Context, in ring.Member, fn func(context.Context, ingesterv1.ClusterServiceClient) error) error {
 	c, err := f.clients.Client(in.GRPCAddress)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
+		defer cancel()
+		err = fn(ctx, c)
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("ingester %s (%s): %w", in.Name, in.GRPCAddress, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
-	defer cancel()
-	resp, err := c.Query(ctx, &ingesterv1.QueryRequest{Path: path, RawQuery: raw}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
-	if err != nil {
-		return nil, err
-	}
-	switch resp.GetStatusCode() {
-	case http.StatusOK:
-		return decode(resp.GetBody())
-	case http.StatusNotFound:
-		return nil, nil
-	default:
-		if _, err := decode(resp.GetBody()); err != nil {
-			return nil, fmt.Errorf("status %d: %w", resp.GetStatusCode(), err)
-		}
-		return nil, fmt.Errorf("status %d", resp.GetStatusCode())
-	}
+	return nil
 }

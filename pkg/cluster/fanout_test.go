@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
 // threeIngesters: m1 on a, m2 on b, and m3 seen by both b and c (a ring
@@ -147,15 +149,16 @@ func TestFanOutHandler(t *testing.T) {
 func TestFanOutParams(t *testing.T) {
 	for name, tc := range map[string]struct {
 		q    cardinality.Query
-		want string
+		want *ingesterv1.CardinalityQuery
 	}{
-		"defaults": {cardinality.Query{}, "sketches=true"},
-		"all":      {cardinality.Query{Tenant: "a", Limit: 5, Sort: cardinality.SortRefused, Labels: true}, "labels=true&limit=5&sketches=true&sort=refused&tenant=a"},
-		"sketches": {cardinality.Query{Sketches: true}, "sketches=true"},
-		"labels":   {cardinality.Query{Labels: true}, "labels=true&sketches=true"},
+		"defaults": {cardinality.Query{}, &ingesterv1.CardinalityQuery{Sketches: true}},
+		"all": {cardinality.Query{Tenant: "a", Limit: 5, Sort: cardinality.SortRefused, Labels: true},
+			&ingesterv1.CardinalityQuery{Tenant: "a", Limit: 5, Sort: "refused", Sketches: true, Labels: true}},
+		"sketches": {cardinality.Query{Sketches: true}, &ingesterv1.CardinalityQuery{Sketches: true}},
+		"labels":   {cardinality.Query{Labels: true}, &ingesterv1.CardinalityQuery{Sketches: true, Labels: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			require.Equal(t, tc.want, params(tc.q).Encode())
+			require.True(t, proto.Equal(tc.want, askFor(tc.q)), "%v", askFor(tc.q))
 		})
 	}
 }

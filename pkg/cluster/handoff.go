@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
@@ -49,9 +50,26 @@ type AccessImporter interface {
 
 var _ AccessImporter = (*usage.AccessStats)(nil)
 
-// SetAccess makes the handoff move each metric's query statistics with its
-// cardinality state. Call it before Run.
-func (h *Handoff) SetAccess(a AccessImporter) { h.access = a }
+// DiscardAccess is the AccessImporter of an ingester that keeps no query
+// statistics: what moves with a metric is dropped.
+type DiscardAccess struct{}
+
+// MergeTenant implements AccessImporter; it keeps nothing.
+func (DiscardAccess) MergeTenant(string, usage.AccessSnapshot) int { return 0 }
+
+// HandoffDeps is what a Handoff works with. Ring, Clients and Store are
+// required; Access is DiscardAccess when nil; Logger and Registerer may be
+// nil.
+type HandoffDeps struct {
+	Ring    Placements
+	Clients Clients
+	// Store is the cardinality state moved metrics merge into.
+	Store MetricImporter
+	// Access receives the query statistics that move with each metric.
+	Access     AccessImporter
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
 
 // Handoff moves cardinality state to a metric's new owner when the
 // placement changes. On every change the ingester asks every other ingester
@@ -68,19 +86,26 @@ type Handoff struct {
 	ring    Placements
 	clients Clients
 	store   MetricImporter
-	access  AccessImporter // nil: query statistics do not move
+	access  AccessImporter
 	logger  *slog.Logger
 	m       *handoffMetrics
 	now     func() time.Time
 }
 
-// NewHandoff builds the handoff loop; Run drives it. reg and logger may be
-// nil.
-func NewHandoff(cfg Config, r Placements, clients Clients, store MetricImporter, logger *slog.Logger, reg prometheus.Registerer) *Handoff {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewHandoff builds the handoff loop; Run drives it. It panics when a
+// required dependency is missing (a wiring bug).
+func NewHandoff(cfg Config, d HandoffDeps) *Handoff {
+	if d.Ring == nil || d.Clients == nil || d.Store == nil {
+		panic("cluster.NewHandoff: Ring, Clients and Store are required")
 	}
-	return &Handoff{cfg: cfg, ring: r, clients: clients, store: store, logger: logger, m: newHandoffMetrics(reg), now: time.Now}
+	if d.Access == nil {
+		d.Access = DiscardAccess{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handoff{cfg: cfg, ring: d.Ring, clients: d.Clients, store: d.Store, access: d.Access,
+		logger: d.Logger, m: newHandoffMetrics(d.Registerer), now: time.Now}
 }
 
 // Run pulls moved state at every placement change until ctx ends; it
@@ -139,40 +164,29 @@ func (h *Handoff) Pull(ctx context.Context, p *ring.Placement) int {
 		return 0
 	}
 	ps := peers(h.ring, true)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		imported int
-		failed   int
-		errs     []error
-	)
-	for _, peer := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n, nf, err := h.pullFrom(ctx, peer, uint32(p.PartitionCount()), owned)
-			mu.Lock()
-			defer mu.Unlock()
-			imported += n
-			failed += nf
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", peer.Name, err))
-			}
-		}()
-	}
-	wg.Wait()
+	var imported, failed atomic.Int64
+	errs := fanout.Each(ps, func(_ int, peer ring.Member) error {
+		n, nf, err := h.pullFrom(ctx, peer, uint32(p.PartitionCount()), owned)
+		imported.Add(int64(n))
+		failed.Add(int64(nf))
+		if err != nil {
+			return fmt.Errorf("%s: %w", peer.Name, err)
+		}
+		return nil
+	})
 	h.m.pulls.WithLabelValues(resultSuccess).Add(float64(len(ps) - len(errs)))
 	h.m.pulls.WithLabelValues(resultFailure).Add(float64(len(errs)))
-	h.m.metrics.WithLabelValues(resultSuccess).Add(float64(imported))
-	h.m.metrics.WithLabelValues(resultFailure).Add(float64(failed))
+	n, nf := int(imported.Load()), int(failed.Load())
+	h.m.metrics.WithLabelValues(resultSuccess).Add(float64(n))
+	h.m.metrics.WithLabelValues(resultFailure).Add(float64(nf))
 	h.m.last.Set(float64(h.now().UnixNano()) / 1e9)
 	if len(errs) > 0 {
 		h.logger.Warn("ring-change state pull incomplete; limits of the metrics not pulled start from the state here",
-			"peers", len(ps), "failed_peers", len(errs), "imported", imported, "failed_metrics", failed, "err", errors.Join(errs...))
-	} else if imported > 0 {
-		h.logger.Info("pulled cardinality state of moved metrics", "peers", len(ps), "imported", imported, "owned_partitions", len(owned))
+			"peers", len(ps), "failed_peers", len(errs), "imported", n, "failed_metrics", nf, "err", errors.Join(errs...))
+	} else if n > 0 {
+		h.logger.Info("pulled cardinality state of moved metrics", "peers", len(ps), "imported", n, "owned_partitions", len(owned))
 	}
-	return imported
+	return n
 }
 
 // pullFrom pulls the moved metrics one peer tracks. It returns the metrics
@@ -194,7 +208,7 @@ func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, 
 		if err == nil && len(resp.GetState()) > 0 {
 			_, _, err = h.store.ImportMetric(resp.GetState(), h.now())
 		}
-		if err == nil && resp.GetAccess() != nil && h.access != nil {
+		if err == nil && resp.GetAccess() != nil {
 			h.access.MergeTenant(k.GetTenant(), usage.AccessSnapshot{
 				Metrics: map[string]*usage.Access{k.GetMetric(): accesspb.FromStats(resp.GetAccess().GetStats())},
 			})

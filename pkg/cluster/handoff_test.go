@@ -26,7 +26,7 @@ func TestHandoffOnJoin(t *testing.T) {
 	f.set(t, a.member(ring.StateActive), b.member(ring.StateActive))
 	pool := NewPool()
 	defer pool.Close()
-	h := NewHandoff(testConfig(), f, pool, b.tracker, nil, nil)
+	h := NewHandoff(testConfig(), HandoffDeps{Ring: f, Clients: pool, Store: b.tracker})
 	n := h.Pull(context.Background(), f.Placement())
 
 	p := f.Placement()
@@ -82,7 +82,7 @@ func TestHandoffRun(t *testing.T) {
 	cc.HandoffSettle = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewHandoff(cc, f, pool, b.tracker, nil, nil).Run(ctx) }()
+	go func() { done <- NewHandoff(cc, HandoffDeps{Ring: f, Clients: pool, Store: b.tracker}).Run(ctx) }()
 
 	has := func(tr *cardinality.Tracker) bool {
 		rows, err := tr.Metric(context.Background(), mine, cardinality.Query{Tenant: "t"})

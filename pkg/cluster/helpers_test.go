@@ -16,6 +16,7 @@ import (
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -53,7 +54,7 @@ func serveNodeB(t testing.TB, name string, tr *cardinality.Tracker) *testNode {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics(name, tr, cardinality.NewHandler(tr, "", nil), nil))
+	ingesterv1.RegisterClusterServiceServer(srv, ingester.NewAnalytics(ingester.AnalyticsDeps{Node: name, State: tr, Access: usage.NewAccessStats(0, 0)}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,19 +1,17 @@
 package cluster
 
 import (
-	"fmt"
-	"sync"
-
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/promgov/promgov/internal/grpcpool"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
-// Clients gives a client of the ingester at a gRPC address. Implementations
-// must be safe for concurrent use and reuse connections.
+// Clients gives a cluster-service client of the ingester at a gRPC
+// address. Implementations must be safe for concurrent use and reuse
+// connections.
 type Clients interface {
-	Client(addr string) (ingesterv1.IngesterServiceClient, error)
+	Client(addr string) (ingesterv1.ClusterServiceClient, error)
 }
 
 var _ Clients = (*Pool)(nil)
@@ -22,56 +20,25 @@ var _ Clients = (*Pool)(nil)
 // exported metric state can be several MiB).
 const MaxRecvMsgSize = 256 << 20
 
-// Pool keeps one gRPC connection per ingester address, for calls between
-// ingesters. Unlike the distributor's Push connections it does not check
-// gRPC health: a LEAVING ingester that stopped taking pushes still answers
-// handoff and sync calls while it drains. Safe for concurrent use.
+// Pool is the ingesters' connection pool for calls between ingesters (a
+// grpcpool.Pool; its Run closes connections to peers that left the ring).
+// Unlike the distributor's Push connections it does not check gRPC health:
+// a LEAVING ingester that stopped taking pushes still answers handoff and
+// sync calls while it drains. Safe for concurrent use.
 type Pool struct {
-	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
-	closed bool
+	*grpcpool.Pool
 }
 
-// NewPool returns an empty pool; Close it when done.
-func NewPool() *Pool { return &Pool{conns: map[string]*grpc.ClientConn{}} }
+// NewPool returns an empty pool; Run or Close it.
+func NewPool() *Pool {
+	return &Pool{grpcpool.New(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)))}
+}
 
 // Client returns a client of the ingester at addr, dialling on first use.
-func (p *Pool) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, fmt.Errorf("dial ingester %s: pool closed", addr)
-	}
-	if c, ok := p.conns[addr]; ok {
-		return ingesterv1.NewIngesterServiceClient(c), nil
-	}
-	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)),
-	)
+func (p *Pool) Client(addr string) (ingesterv1.ClusterServiceClient, error) {
+	c, err := p.Conn(addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)
+		return nil, err
 	}
-	p.conns[addr] = c
-	return ingesterv1.NewIngesterServiceClient(c), nil
-}
-
-// Retain closes the connections to addresses not in keep.
-func (p *Pool) Retain(keep map[string]bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		if !keep[addr] {
-			_ = c.Close()
-			delete(p.conns, addr)
-		}
-	}
-}
-
-// Close closes every connection; later Client calls fail.
-func (p *Pool) Close() {
-	p.Retain(nil)
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
+	return ingesterv1.NewClusterServiceClient(c), nil
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/ring"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -72,27 +73,17 @@ func (s *SketchSync) Run(ctx context.Context) error {
 func (s *SketchSync) SyncOnce(ctx context.Context) {
 	ps := peers(s.members, false)
 	self := s.members.Self().Name
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		fails []string
-		ok    int
-	)
-	for _, p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.pull(ctx, self, p.Name, p.GRPCAddress)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				fails = append(fails, fmt.Sprintf("%s: %v", p.Name, err))
-				return
-			}
-			ok++
-		}()
+	errs := fanout.Each(ps, func(_ int, p ring.Member) error {
+		if err := s.pull(ctx, self, p.Name, p.GRPCAddress); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		return nil
+	})
+	ok := len(ps) - len(errs)
+	fails := make([]string, len(errs))
+	for i, err := range errs {
+		fails[i] = err.Error()
 	}
-	wg.Wait()
 	s.m.pulls.WithLabelValues(resultSuccess).Add(float64(ok))
 	s.m.pulls.WithLabelValues(resultFailure).Add(float64(len(fails)))
 	s.m.peers.Set(float64(ok))

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/internal/cli"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/distributor"
@@ -90,11 +91,9 @@ const (
 // prints its version information (internal/proc.PrintVersion) and exits 0.
 var ErrVersion = errors.New("--version was given")
 
-// UsageError is a bad flag or configuration: the binary exits with code 2.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
+// UsageError is a bad flag or configuration: the binary exits with code 2
+// (internal/cli).
+type UsageError = cli.UsageError
 
 // Parse builds the configuration of a binary from its arguments. It returns
 // flag.ErrHelp (wrapped in nothing) when -h was asked for, and ErrVersion
@@ -118,13 +117,16 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	switch role {
 	case RoleDistributor:
+		cfg.Distributor = distributor.DefaultConfig()
 		cfg.Distributor.RegisterFlags("distributor.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterFlags("", fs)
 	case RoleIngester:
+		cfg.Ingester = ingester.DefaultConfig()
 		cfg.Ingester.RegisterFlags("grpc.", fs)
+		cfg.Ingester.RegisterInstanceFlags("ingester.", fs)
 		cfg.Backend.RegisterFlags("backend.", fs)
 		cfg.Forward.RegisterFlags("forward.", fs)
 		cfg.WAL.RegisterFlags("wal.", fs)

@@ -77,6 +77,8 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		"yaml of the wrong type": {RoleDistributor, nil, "distributor: [1, 2]\n", "parse configuration file"},
 		"backend and backends":   {RoleIngester, []string{"--backend.url=http://x/api/v1/write"}, "backends: [{name: a, url: http://a/w}]\n", "backend.url and backends are both set"},
 		"backends typo":          {RoleIngester, nil, "backends: [{name: a, url: http://a/w, basic_auth: {pasword: x}}]\n", "pasword"},
+		"write relabel invalid":  {RoleIngester, nil, "backends: [{name: a, url: http://a/w}, {name: b, url: http://b/w, write_relabel_configs: [{action: drop}, {action: replace}]}]\n", "backends[1].write_relabel_configs[1]: relabel configuration for replace action requires 'target_label' value"},
+		"forward split negative": {RoleIngester, []string{"--backend.url=http://x/api/v1/write", "--forward.max-split-requests=-1"}, "", "forward.max_split_requests"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -108,6 +110,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte("forward: {max_shards: -1}\n"))
 	f.Add([]byte("backends: [{name: a, url: 'https://a/w', basic_auth: {username: u, password_file: p}, tls_config: {ca_file: c}, headers: {X-A: b}}, {name: b, url: 'http://b/w', oauth2: {client_id: x, token_url: 'http://t'}}]\n"))
 	f.Add([]byte("backend: {url: 'http://a/w', authorization: {credentials: t}, proxy_url: 'http://p:1'}\n"))
+	f.Add([]byte("backends: [{name: a, url: 'http://a/w', write_relabel_configs: [{source_labels: [__name__], regex: 'go_.*', action: drop}, {regex: pod, action: labeldrop}]}]\n"))
+	f.Add([]byte("forward: {max_split_requests: 0}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, role := range []Role{RoleDistributor, RoleIngester} {
 			var cfg Config

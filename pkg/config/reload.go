@@ -13,7 +13,7 @@ func usedFields(role Role) []string {
 		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "distributor",
 			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage"}
 	case RoleIngester:
-		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "ingester", "backend", "forward", "wal",
+		return []string{"log_level", "log_format", "web", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
 			"usage.queries.snapshot_path", "usage.queries.snapshot_interval"}
 	}

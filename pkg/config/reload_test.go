@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/forward"
 )
 
 // TestRestartFields: a reload applies the fields listed in
@@ -38,6 +41,10 @@ usage:
 			c.Cardinality.Window = 30 * 60e9
 			c.Cardinality.Limits.Defaults.MaxSeriesPerMetric = 5
 		}, want: []string{"wal.sync_policy", "cardinality.window"}},
+		"ingester: backends need a restart": {role: RoleIngester, edit: func(c *Config) {
+			c.Backends = append(c.Backends, forward.BackendConfig{Name: "b", URL: "http://b/w",
+				WriteRelabelConfigs: []*relabel.Config{{Action: relabel.Drop}}})
+		}, want: []string{"backends"}},
 		"ingester: distributor sections are not its business": {role: RoleIngester, edit: func(c *Config) {
 			c.Rules.Rules = nil
 			c.Usage.DropUnused.Mode = "enforce"

@@ -13,10 +13,10 @@ var _ cluster.Clients = (*Distributor)(nil)
 // injected Pusher and so holds no gRPC connections.
 var errNoPool = errors.New("distributor holds no gRPC connections (built with an injected Pusher)")
 
-// Client returns a client of the ingester at addr over the connection the
+// Client returns a cluster-service client of the ingester at addr over the connection the
 // distributor pushes on, so the analytics fan-out (cluster.FanOut) reuses
 // those connections. It is safe for concurrent use.
-func (d *Distributor) Client(addr string) (ingesterv1.IngesterServiceClient, error) {
+func (d *Distributor) Client(addr string) (ingesterv1.ClusterServiceClient, error) {
 	if d.pool == nil {
 		return nil, errNoPool
 	}
@@ -24,5 +24,5 @@ func (d *Distributor) Client(addr string) (ingesterv1.IngesterServiceClient, err
 	if err != nil {
 		return nil, err
 	}
-	return ingesterv1.NewIngesterServiceClient(conn), nil
+	return ingesterv1.NewClusterServiceClient(conn), nil
 }

@@ -3,7 +3,6 @@ package distributor
 import (
 	"context"
 	"net"
-	"net/http"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +13,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -23,7 +23,7 @@ func TestClientReusesPushConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	ingesterv1.RegisterIngesterServiceServer(srv, ingester.NewAnalytics("i", tr, cardinality.NewHandler(tr, "", nil), nil))
+	ingesterv1.RegisterClusterServiceServer(srv, ingester.NewAnalytics(ingester.AnalyticsDeps{Node: "i", State: tr, Access: usage.NewAccessStats(0, 0)}))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Stop(); <-done }()
@@ -37,9 +37,8 @@ func TestClientReusesPushConnections(t *testing.T) {
 	require.NoError(t, err)
 	// The push connections check gRPC health, which this bare server does
 	// not serve: the check is skipped then, and the call goes through.
-	resp, err := c.Query(context.Background(), &ingesterv1.QueryRequest{Path: cardinality.PathTenants})
+	_, err = c.QueryTenants(context.Background(), &ingesterv1.QueryTenantsRequest{Query: &ingesterv1.CardinalityQuery{}})
 	require.NoError(t, err)
-	require.Equal(t, int32(http.StatusOK), resp.GetStatusCode())
 
 	_, err = NewWithPusher(cfg, staticPlacer{p}, nil, nil, nil).Client("127.0.0.1:1")
 	require.ErrorIs(t, err, errNoPool)

@@ -3,12 +3,11 @@ package distributor
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // enables client-side health checking
 
+	"github.com/promgov/promgov/internal/grpcpool"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -20,17 +19,20 @@ const serviceConfig = `{
   "healthCheckConfig": {"serviceName": "promgov.ingester.v1.IngesterService"}
 }`
 
-// clientPool keeps one gRPC connection per ingester address and reuses it
-// for every push. It is safe for concurrent use.
+// clientPool is the distributor's grpcpool.Pool: one connection per
+// ingester, with client-side health checking, reused for every push and by
+// the analytics fan-out. It is safe for concurrent use.
 type clientPool struct {
-	maxSendMsgSize int
-
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	*grpcpool.Pool
 }
 
 func newClientPool(maxSendMsgSize int) *clientPool {
-	return &clientPool{maxSendMsgSize: maxSendMsgSize, conns: map[string]*grpc.ClientConn{}}
+	return &clientPool{grpcpool.New(
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		// The batch of a Push goes to the transport as it is (the codec
+		// passes every other message to the default one).
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
+	)}
 }
 
 // Push sends req to the ingester at addr.
@@ -43,37 +45,15 @@ func (p *clientPool) Push(ctx context.Context, addr string, req *ingesterv1.Push
 }
 
 func (p *clientPool) conn(addr string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig),
-		// The batch of a Push goes to the transport as it is.
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
-	)
+	c, err := p.Conn(addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial ingester %s: %w", addr, err)
+		return nil, fmt.Errorf("ingester: %w", err)
 	}
-	p.conns[addr] = c
 	return c, nil
 }
 
 // retain closes connections to addresses not in keep (ingesters that left).
-func (p *clientPool) retain(keep map[string]bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		if !keep[addr] {
-			_ = c.Close()
-			delete(p.conns, addr)
-		}
-	}
-}
+func (p *clientPool) retain(keep map[string]bool) { p.Retain(keep) }
 
 // close closes every connection.
-func (p *clientPool) close() {
-	p.retain(nil)
-}
+func (p *clientPool) close() { p.Close() }

@@ -52,15 +52,25 @@ const (
 // 250,000 series of a few labels.
 const DefaultSeriesCacheBytes = 64 << 20
 
-// RegisterFlags registers the flags under prefix (the binary uses "distributor.").
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{
+		RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10 * time.Second, RetryAfter: 5 * time.Second,
+		MaxSendMsgSize: 100 << 20, SeriesCacheBytes: DefaultSeriesCacheBytes,
+		MaxInflightPushRequests: DefaultMaxInflightPushRequests, MaxInflightPushBytes: DefaultMaxInflightPushBytes,
+	}
+}
+
+// RegisterFlags registers the flags under prefix (the binary uses
+// "distributor."), with c's values as defaults (start from DefaultConfig).
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	c.RemoteWrite.RegisterFlags(prefix, fs)
-	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", 10*time.Second, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")
-	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", 5*time.Second, "Retry-After sent with 429 when an ingester applies backpressure.")
-	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", 100<<20, "Largest Push the distributor sends to one ingester, in bytes.")
-	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", DefaultMaxInflightPushRequests, "Most remote-write requests served at once; more are answered 503 with Retry-After before their body is read. 0 means no bound.")
-	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", DefaultMaxInflightPushBytes, "Most bytes remote-write requests hold at once while read and decoded (compressed bodies as they arrive, decompressed payloads before allocation); a request that would pass it is answered 503 with Retry-After. 0 means no bound.")
-	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", DefaultSeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
+	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", c.PushTimeout, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")
+	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", c.RetryAfter, "Retry-After sent with 429 when an ingester applies backpressure.")
+	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", c.MaxSendMsgSize, "Largest Push the distributor sends to one ingester, in bytes.")
+	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", c.MaxInflightPushRequests, "Most remote-write requests served at once; more are answered 503 with Retry-After before their body is read. 0 means no bound.")
+	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", c.MaxInflightPushBytes, "Most bytes remote-write requests hold at once while read and decoded (compressed bodies as they arrive, decompressed payloads before allocation); a request that would pass it is answered 503 with Retry-After. 0 means no bound.")
+	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", c.SeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
 }
 
 // Validate reports a configuration error naming the field and the fix.

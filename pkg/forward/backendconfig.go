@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/config"
+	"github.com/prometheus/prometheus/model/relabel"
 	"gopkg.in/yaml.v3"
 )
 
@@ -38,6 +39,12 @@ type BackendConfig struct {
 	// Tenants restricts the backend to these tenants' data; empty means
 	// every tenant.
 	Tenants []string `yaml:"tenants"`
+	// WriteRelabelConfigs are applied to every series before it is sent
+	// to this backend only, as Prometheus's remote_write
+	// write_relabel_configs (model/relabel semantics, UTF-8 names): a
+	// series they drop still reaches the other backends. Empty keeps the
+	// forwarder's zero-decode path.
+	WriteRelabelConfigs []*relabel.Config `yaml:"write_relabel_configs"`
 	// HTTP is Prometheus's own HTTP client configuration, inline:
 	// basic_auth, authorization, oauth2, tls_config, proxy_url (and
 	// no_proxy, proxy_from_environment, proxy_connect_header),
@@ -130,6 +137,9 @@ func (c *BackendConfig) validate(prefix string) error {
 		if t == "" {
 			return fmt.Errorf("%stenants[%d]: empty tenant name; list tenant IDs, or leave tenants empty for every tenant", prefix, i)
 		}
+	}
+	if err := validateRelabel(prefix+"write_relabel_configs", c.WriteRelabelConfigs); err != nil {
+		return err
 	}
 	if err := c.HTTP.Validate(); err != nil {
 		return fmt.Errorf("%s{basic_auth,authorization,oauth2,tls_config,proxy_url,http_headers}: %w", prefix, err)

@@ -67,6 +67,7 @@ func NewBackends(cfg Config, backends []BackendConfig, log Log, dir string, logg
 			return nil, fmt.Errorf("backend %q: %w", b.Name, err)
 		}
 		fwd.routeTenants(b.Tenants)
+		fwd.relabel = newRelabeler(b.WriteRelabelConfigs, breg)
 		out.fwds = append(out.fwds, fwd)
 	}
 	return out, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/config"
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
@@ -76,12 +77,38 @@ func TestBackendsYAMLRefusesUnknownFields(t *testing.T) {
 	for name, doc := range map[string]string{
 		"top level": "backends:\n  - name: a\n    url: http://a/w\n    basic_auht: {username: u}\n",
 		"nested":    "backends:\n  - name: a\n    url: http://a/w\n    basic_auth: {usernme: u}\n",
+		"relabel":   "backends:\n  - name: a\n    url: http://a/w\n    write_relabel_configs: [{action: drop, regx: x}]\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := decodeBackends(t, doc)
 			require.ErrorContains(t, err, "not found")
 		})
 	}
+}
+
+func TestBackendsYAMLWriteRelabel(t *testing.T) {
+	got, err := decodeBackends(t, `
+backends:
+  - name: a
+    url: http://a/w
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: "go_.*"
+        action: drop
+      - regex: pod
+        action: labeldrop
+`)
+	require.NoError(t, err)
+	resolved, err := ResolveBackends(BackendConfig{}, got)
+	require.NoError(t, err)
+	rc := resolved[0].WriteRelabelConfigs
+	require.Len(t, rc, 2)
+	require.Equal(t, relabel.Drop, rc[0].Action)
+	require.Equal(t, "go_.*", rc[0].Regex.String())
+	require.Equal(t, relabel.LabelDrop, rc[1].Action)
+
+	_, err = decodeBackends(t, "backends:\n  - name: a\n    url: http://a/w\n    write_relabel_configs: [{action: drop, regex: \"(\"}]\n")
+	require.ErrorContains(t, err, "error parsing regexp")
 }
 
 func TestResolveBackends(t *testing.T) {
@@ -116,6 +143,18 @@ func TestResolveBackends(t *testing.T) {
 			b.TenantHeader, b.Headers = "", map[string]string{"X-Scope-OrgID": "t"}
 		})}, names: []string{"a"}},
 		"empty tenant": {list: []BackendConfig{with(ok("a"), func(b *BackendConfig) { b.Tenants = []string{""} })}, want: "backends[0].tenants[0]"},
+		"relabel entry names path": {list: []BackendConfig{ok("a"), with(ok("b"), func(b *BackendConfig) {
+			b.WriteRelabelConfigs = []*relabel.Config{{Action: relabel.Drop, Regex: relabel.MustNewRegexp("x")}, {Action: relabel.Replace}}
+		})}, want: "backends[1].write_relabel_configs[1]: relabel configuration for replace action requires 'target_label' value"},
+		"empty relabel entry": {list: []BackendConfig{with(ok("a"), func(b *BackendConfig) { b.WriteRelabelConfigs = []*relabel.Config{nil} })},
+			want: "backends[0].write_relabel_configs[0]: empty entry"},
+		"relabel without action": {list: []BackendConfig{with(ok("a"), func(b *BackendConfig) { b.WriteRelabelConfigs = []*relabel.Config{{}} })},
+			want: "backends[0].write_relabel_configs[0]: relabel action cannot be empty"},
+		"relabel ok": {list: []BackendConfig{with(ok("a"), func(b *BackendConfig) {
+			c := relabel.DefaultRelabelConfig
+			c.Action, c.Regex = relabel.LabelDrop, relabel.MustNewRegexp("pod")
+			b.WriteRelabelConfigs = []*relabel.Config{&c}
+		})}, names: []string{"a"}},
 		"two auth methods": {list: []BackendConfig{with(ok("a"), func(b *BackendConfig) {
 			b.HTTP.BasicAuth = &config.BasicAuth{Username: "u"}
 			b.HTTP.Authorization = &config.Authorization{Credentials: "t"}

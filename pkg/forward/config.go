@@ -56,6 +56,12 @@ type Config struct {
 	// FlushDeadline bounds how long Run keeps sending after its context
 	// ends; with a WAL the rest stays in it for the next start.
 	FlushDeadline time.Duration `yaml:"flush_deadline"`
+	// MaxSplitRequests bounds the extra requests one batch may cost when
+	// the backend refuses it whole (400, 409, 413, 422, nothing written):
+	// the batch is split in halves, and so on, until the refused series
+	// are isolated and only they are dropped (see isolate.go). 0 drops a
+	// refused batch whole.
+	MaxSplitRequests int `yaml:"max_split_requests"`
 }
 
 // DefaultConfig returns a Config with the flag defaults.
@@ -69,6 +75,7 @@ func DefaultConfig() Config {
 		MaxBackoff:        5 * time.Second,
 		MaxPendingSamples: 1_000_000,
 		FlushDeadline:     30 * time.Second,
+		MaxSplitRequests:  64,
 
 		CheckpointInterval:  time.Second,
 		ShardUpdateInterval: 10 * time.Second,
@@ -88,6 +95,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", d.MaxBackoff, "Maximum retry delay (a longer Retry-After is honoured); reset by a successful send.")
 	fs.IntVar(&c.MaxPendingSamples, prefix+"max-pending-samples", d.MaxPendingSamples, "Samples read from the WAL and held in memory ahead of the backend; beyond it reading pauses and the data waits on disk.")
 	fs.DurationVar(&c.CheckpointInterval, prefix+"checkpoint-interval", d.CheckpointInterval, "How often to persist how far the backend has acknowledged the WAL; after a crash at most this much is sent again.")
+	fs.IntVar(&c.MaxSplitRequests, prefix+"max-split-requests", d.MaxSplitRequests, "When the backend refuses a whole request for some of its series (400, 409, 413, 422), split it and resend halves, using at most this many extra requests, so that only the refused series are dropped; 0 drops the whole request.")
 	fs.DurationVar(&c.FlushDeadline, prefix+"flush-deadline", d.FlushDeadline, "On shutdown, how long to keep sending pending data; the rest stays in the WAL and is sent after the next start.")
 }
 
@@ -114,6 +122,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("forward.max_pending_samples: %d must be >= forward.max_samples_per_send (%d); raise it, e.g. 1000000", c.MaxPendingSamples, c.MaxSamplesPerSend)
 	case c.CheckpointInterval <= 0:
 		return fmt.Errorf("forward.checkpoint_interval: %s must be positive; e.g. 1s", c.CheckpointInterval)
+	case c.MaxSplitRequests < 0:
+		return fmt.Errorf("forward.max_split_requests: %d must not be negative; e.g. 64, or 0 to drop a refused request whole", c.MaxSplitRequests)
 	case c.FlushDeadline < 0:
 		return fmt.Errorf("forward.flush_deadline: %s must not be negative; e.g. 30s", c.FlushDeadline)
 	}

@@ -2,9 +2,9 @@
 // (Prometheus, VictoriaMetrics, Mimir, ...) over Prometheus Remote Write 1.0
 // or 2.0.
 //
-// It has two parts that are deliberately separate so that a durable
-// write-ahead log can later be put underneath the queue without touching the
-// wire code:
+// It has two parts, kept separate so that the wire code knows nothing of
+// the write-ahead log underneath the queue (WALForwarder, below), and one
+// set of them runs per backend (Backends, from backend: or backends:):
 //
 //   - Client sends exactly one batch for one tenant and classifies the
 //     outcome: nil (written), a *RecoverableError (retry later, possibly
@@ -34,9 +34,15 @@
 //     with bounded jitter (BackoffJitter), a longer Retry-After wins, and
 //     only a written answer resets it. Non-recoverable errors drop the
 //     request, counted exactly (a partial write counts only what the
-//     backend refused).
+//     backend refused); a request refused whole with 400, 409, 413 or 422
+//     is first split until the refused series are isolated, so that only
+//     they are dropped (isolate.go).
+//   - A backend's write_relabel_configs are applied by its WALForwarder's
+//     reader to each record before the shards see it (relabel.go);
+//     backends without them skip that step.
 //
-// Durability: the ingester runs a WALForwarder. Every push is appended to
+// Durability: the ingester runs a WALForwarder per backend (Backends),
+// each with its own checkpoint in the same WAL. Every push is appended to
 // the write-ahead log (pkg/wal) before it is acknowledged; the WALForwarder
 // reads the log in order from its checkpoint, feeds the records to the
 // Forwarder's shards and commits the checkpoint only past records whose

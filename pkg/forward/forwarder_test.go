@@ -132,21 +132,37 @@ func TestForwarderDeliversEverything(t *testing.T) {
 }
 
 func TestForwarderDropsNonRecoverable(t *testing.T) {
-	recv := newReceiver(t, modeV2, fault{status: 400, body: "out of order sample"})
-	cfg := testConfig()
-	cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 1, 10, time.Hour
-	f, _ := newTestForwarder(t, cfg, recv.url(), 2)
-	batches := []Batch{floatBatch("t", 0, 10, 1000), floatBatch("t", 0, 10, 2000), floatBatch("t", 0, 10, 3000)}
-	for _, b := range batches {
-		require.NoError(t, f.Append(context.Background(), b))
+	tests := map[string]struct {
+		fault       fault
+		splitBudget int
+	}{
+		// A 400 is split to save the rest (TestForwarderIsolatesRefusedSeries)
+		// unless splitting is off.
+		"400, splitting off": {fault: fault{status: 400, body: "out of order sample"}},
+		// About the request as a whole: never split.
+		"403": {fault: fault{status: 403, body: "forbidden"}, splitBudget: 64},
 	}
-	runForwarder(t, f)
-	require.Eventually(t, func() bool { return f.pending.Load() == 0 }, 30*time.Second, 5*time.Millisecond)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			recv := newReceiver(t, modeV2, tc.fault)
+			cfg := testConfig()
+			cfg.MinShards, cfg.MaxShards, cfg.MaxSamplesPerSend, cfg.BatchSendDeadline = 1, 1, 10, time.Hour
+			cfg.MaxSplitRequests = tc.splitBudget
+			f, _ := newTestForwarder(t, cfg, recv.url(), 2)
+			batches := []Batch{floatBatch("t", 0, 10, 1000), floatBatch("t", 0, 10, 2000), floatBatch("t", 0, 10, 3000)}
+			for _, b := range batches {
+				require.NoError(t, f.Append(context.Background(), b))
+			}
+			runForwarder(t, f)
+			require.Eventually(t, func() bool { return f.pending.Load() == 0 }, 30*time.Second, 5*time.Millisecond)
 
-	_, got := recv.snapshot()
-	require.Equal(t, expected(batches[1:]...), got, "the rejected first request is dropped, the rest delivered")
-	require.Equal(t, 10.0, testutil.ToFloat64(f.m.dropped.WithLabelValues("http_400")))
-	require.Zero(t, testutil.ToFloat64(f.m.retries), "non-recoverable errors are not retried")
+			_, got := recv.snapshot()
+			require.Equal(t, expected(batches[1:]...), got, "the rejected first request is dropped, the rest delivered")
+			require.Equal(t, 10.0, testutil.ToFloat64(f.m.dropped.WithLabelValues(dropReason(&HTTPError{Status: tc.fault.status}))))
+			require.Zero(t, testutil.ToFloat64(f.m.retries), "non-recoverable errors are not retried")
+			require.Zero(t, testutil.ToFloat64(f.m.splitRequests))
+		})
+	}
 }
 
 func TestForwarderBatchesBySize(t *testing.T) {
@@ -305,9 +321,11 @@ func TestForwarderCountsPartialWritesExactly(t *testing.T) {
 			wantSent:    7,
 			wantDropped: map[string]float64{"http_400": 3},
 		},
+		// Nothing written: the request is split; this backend refused it
+		// once only, so both halves are written.
 		"400 without Written headers": {
-			fault:       fault{status: 400, body: "bad request"},
-			wantDropped: map[string]float64{"http_400": 10},
+			fault:    fault{status: 400, body: "bad request"},
+			wantSent: 10,
 		},
 		"2xx reporting unwritten samples": {
 			fault:       fault{samplesHdr: "4"},

@@ -48,6 +48,8 @@ type forwarderMetrics struct {
 	sentExemplars  prometheus.Counter
 	sentMetadata   prometheus.Counter
 	dropped        *prometheus.CounterVec
+	rejectedSeries *prometheus.CounterVec
+	splitRequests  prometheus.Counter
 	retries        prometheus.Counter
 	rejected       prometheus.Counter
 	sendDuration   *prometheus.HistogramVec
@@ -89,6 +91,14 @@ func newForwarderMetrics(reg prometheus.Registerer, pending, oldestAge func() fl
 			Name: "promgov_forward_dropped_samples_total",
 			Help: "Samples, histograms and exemplars dropped, by reason (http_<status>, partial_write, invalid, error; shutdown only without a WAL). A partly written request counts only what the backend's Written headers say it refused.",
 		}, []string{"reason"}),
+		rejectedSeries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_forward_rejected_series_total",
+			Help: "Series dropped because the backend refused them, found by splitting a refused request (reason http_<status>), or dropped with a refused part when forward.max_split_requests ran out (split_budget).",
+		}, []string{"reason"}),
+		splitRequests: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_forward_split_requests_total",
+			Help: "Requests (attempts, retries included) sent with part of a refused request to isolate the series the backend refused.",
+		}),
 		retries: f.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_forward_retries_total",
 			Help: "Requests retried after a recoverable error.",

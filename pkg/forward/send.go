@@ -94,6 +94,8 @@ func (f *Forwarder) sendWithRetry(ctx context.Context, p *pendingRequest) {
 			reason := dropReason(err)
 			if ctx.Err() != nil {
 				reason = "shutdown"
+			} else if he != nil && f.isolate(ctx, p, he) {
+				return // only the series the backend refused are dropped
 			}
 			f.drop(p, reason, err)
 			return

@@ -48,6 +48,7 @@ type WALForwarder struct {
 	commitFailures prometheus.Counter
 	badRecords     prometheus.Counter
 	tenants        map[string]bool // nil: every tenant
+	relabel        *relabeler      // nil: no write_relabel_configs
 	checkpointMu   sync.Mutex
 	committed      wal.Position
 }
@@ -171,6 +172,10 @@ func (w *WALForwarder) read(ctx context.Context, r *wal.Reader) error {
 		}
 		if w.tenants != nil && !w.tenants[b.tenant] {
 			w.tr.release(seq) // another backend's tenant
+			continue
+		}
+		if w.relabel != nil && !w.relabel.apply(&b) {
+			w.tr.release(seq) // every series dropped for this backend
 			continue
 		}
 		if err := w.fwd.appendRecord(ctx, &b, seq); err != nil {

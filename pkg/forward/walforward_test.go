@@ -40,7 +40,7 @@ func openTestWAL(t *testing.T, dir string) *wal.WAL {
 }
 
 // appendBatch writes b to w as the ingester does and returns the record end.
-func appendBatch(t *testing.T, w *wal.WAL, b Batch) wal.Position {
+func appendBatch(t testing.TB, w *wal.WAL, b Batch) wal.Position {
 	t.Helper()
 	raw, err := b.Request.Marshal()
 	require.NoError(t, err)

@@ -20,19 +20,16 @@ type AccessState interface {
 	MergeTenant(tenant string, s usage.AccessSnapshot) (dropped int)
 	// Metric returns one metric's statistics, forgetting them when asked.
 	Metric(tenant, metric string, forget bool) (*usage.Access, bool)
+	// Snapshot returns the statistics merged over tenants.
+	Snapshot() usage.AccessSnapshot
+	// TenantSnapshots returns every tenant's statistics.
+	TenantSnapshots() map[string]usage.AccessSnapshot
 }
 
 var _ AccessState = (*usage.AccessStats)(nil)
 
-// SetAccess makes a serve RecordAccess into s and hand a metric's
-// statistics over with its cardinality state. Call it before serving.
-func (a *Analytics) SetAccess(s AccessState) { a.access = s }
-
 // RecordAccess merges a distributor's batch of query statistics.
 func (a *Analytics) RecordAccess(_ context.Context, req *ingesterv1.RecordAccessRequest) (*ingesterv1.RecordAccessResponse, error) {
-	if a.access == nil {
-		return nil, status.Error(codes.Unimplemented, "this ingester keeps no query statistics")
-	}
 	snap, err := accesspb.FromRequest(req)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "record access: %v", err)
@@ -41,11 +38,11 @@ func (a *Analytics) RecordAccess(_ context.Context, req *ingesterv1.RecordAccess
 	return &ingesterv1.RecordAccessResponse{Dropped: int64(dropped)}, nil
 }
 
-// RecordAccess implements ingesterv1.IngesterServiceServer (see
-// Analytics.RecordAccess).
-func (s *Service) RecordAccess(ctx context.Context, req *ingesterv1.RecordAccessRequest) (*ingesterv1.RecordAccessResponse, error) {
-	if s.analytics == nil {
-		return nil, status.Error(codes.Unimplemented, "this ingester keeps no query statistics")
+// GetAccess answers the query statistics of the metrics this ingester
+// owns: one tenant's when the request names it, else merged over tenants.
+func (a *Analytics) GetAccess(_ context.Context, req *ingesterv1.GetAccessRequest) (*ingesterv1.GetAccessResponse, error) {
+	if t := req.GetTenant(); t != "" {
+		return accesspb.Response(a.access.TenantSnapshots()[t]), nil
 	}
-	return s.analytics.RecordAccess(ctx, req)
+	return accesspb.Response(a.access.Snapshot()), nil
 }

@@ -1,12 +1,8 @@
 package ingester
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,15 +12,18 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/cardinality/cardinalitypb"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage/accesspb"
-	"github.com/promgov/promgov/pkg/web"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
 // CardinalityState is what the cluster RPCs need of the ingester's
-// cardinality.Tracker. Implementations must be safe for concurrent use.
+// cardinality.Tracker: its analytics rows (cardinality.Source) and its
+// state for peer sync and handoff. Implementations must be safe for
+// concurrent use.
 type CardinalityState interface {
+	cardinality.Source
 	// TenantSketches returns the admitted-series sketch of every tenant.
 	TenantSketches(now time.Time) (map[string][]byte, error)
 	// TrackedMetrics lists every tracked (tenant, metric).
@@ -38,79 +37,91 @@ type CardinalityState interface {
 
 var _ CardinalityState = (*cardinality.Tracker)(nil)
 
-// QueryPathPrefix is the only URL path prefix Query serves: the read-only
-// analytics API (/promgov/api/v1/cardinality/..., /promgov/api/v1/usage/access).
-const QueryPathPrefix = web.APIPrefix + "/"
+// AnalyticsDeps is what Analytics serves from. State and Access are
+// required.
+type AnalyticsDeps struct {
+	// Node is this ingester's ring name, reported to peers.
+	Node string
+	// State is the cardinality state (a cardinality.Tracker).
+	State CardinalityState
+	// Access is the query statistics of the metrics this ingester owns (a
+	// usage.AccessStats).
+	Access AccessState
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
 
-// legacyQueryPathPrefix is the prefix distributors of the previous release
-// ask for; Query serves it as QueryPathPrefix for one release, so
-// ingesters can be upgraded before distributors.
-const legacyQueryPathPrefix = web.LegacyAPIPrefix + "/"
-
-// maxQueryBody bounds one Query answer; the distributor asks for at most
-// its own limit of rows, so a bigger answer is a bug, not data.
-const maxQueryBody = 64 << 20
-
-// Analytics implements the cluster RPCs of the ingester service: Query
-// (the analytics API over gRPC), TenantSketches (peer sync), ListMetrics
-// and ExportMetric (ring-change handoff). Push stays unimplemented here;
-// Service delegates these RPCs to Analytics. It is safe for concurrent use.
+// Analytics implements the ingester's cluster service: QueryMetrics,
+// QueryTenants and GetAccess (the analytics a distributor merges),
+// RecordAccess (query statistics a distributor hands over), TenantSketches
+// (peer sync), ListMetrics and ExportMetric (ring-change handoff). It is
+// safe for concurrent use.
 type Analytics struct {
-	ingesterv1.UnimplementedIngesterServiceServer
+	ingesterv1.UnimplementedClusterServiceServer
 
-	node    string
-	state   CardinalityState
-	access  AccessState // nil: no query statistics (SetAccess)
-	handler http.Handler
-	now     func() time.Time
+	node   string
+	state  CardinalityState
+	access AccessState
+	now    func() time.Time
 }
 
-var _ ingesterv1.IngesterServiceServer = (*Analytics)(nil)
+var _ ingesterv1.ClusterServiceServer = (*Analytics)(nil)
 
-// NewAnalytics serves state's cluster RPCs and, through Query, handler's
-// read-only endpoints (cardinality.NewHandler over the Tracker, plus any
-// other analytics routes mounted on it). node is this ingester's ring name,
-// reported to peers. now may be nil (time.Now).
-func NewAnalytics(node string, state CardinalityState, handler http.Handler, now func() time.Time) *Analytics {
-	if now == nil {
-		now = time.Now
+// NewAnalytics serves d's cluster RPCs; it panics when a required
+// dependency is missing (a wiring bug).
+func NewAnalytics(d AnalyticsDeps) *Analytics {
+	if d.State == nil || d.Access == nil {
+		panic("ingester.NewAnalytics: State and Access are required")
 	}
-	return &Analytics{node: node, state: state, handler: handler, now: now}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Analytics{node: d.Node, state: d.State, access: d.Access, now: d.Now}
 }
 
-// Query serves req as an HTTP GET of the analytics handler.
-func (a *Analytics) Query(ctx context.Context, req *ingesterv1.QueryRequest) (*ingesterv1.QueryResponse, error) {
-	path := req.GetPath()
-	if rest, ok := strings.CutPrefix(path, legacyQueryPathPrefix); ok {
-		path = QueryPathPrefix + rest
-	}
-	if !strings.HasPrefix(path, QueryPathPrefix) || strings.Contains(path, "..") {
-		return nil, status.Errorf(codes.InvalidArgument, "query path %q: only paths under %s are served", req.GetPath(), QueryPathPrefix)
-	}
-	if a.handler == nil {
-		return &ingesterv1.QueryResponse{StatusCode: http.StatusNotFound, Body: []byte("no analytics handler\n")}, nil
-	}
-	u := &url.URL{Scheme: "http", Host: "ingester", Path: path, RawQuery: req.GetRawQuery()}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+// QueryMetrics answers this ingester's rows of metrics, or of one metric
+// when req names it (none when it is not tracked).
+func (a *Analytics) QueryMetrics(ctx context.Context, req *ingesterv1.QueryMetricsRequest) (*ingesterv1.QueryMetricsResponse, error) {
+	q, err := cardinalitypb.FromQuery(req.GetQuery())
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "query %s: %v", path, err)
+		return nil, status.Errorf(codes.InvalidArgument, "query metrics: %v", err)
 	}
-	if t := req.GetTenant(); t != "" {
-		hr.Header.Set("X-Scope-OrgID", t)
+	var rows []cardinality.MetricCardinality
+	if name := req.GetName(); name != "" {
+		rows, err = a.state.Metric(ctx, name, q)
+	} else {
+		rows, err = a.state.Metrics(ctx, q)
 	}
-	rec := &recorder{header: http.Header{}}
-	a.handler.ServeHTTP(rec, hr)
-	if rec.overflow {
-		return nil, status.Errorf(codes.ResourceExhausted, "query %s: answer larger than %d bytes", path, maxQueryBody)
+	if err != nil {
+		return nil, queryError("query metrics", err)
 	}
-	if rec.code == 0 {
-		rec.code = http.StatusOK
+	return &ingesterv1.QueryMetricsResponse{Metrics: cardinalitypb.Metrics(rows)}, nil
+}
+
+// QueryTenants answers this ingester's rows of tenants.
+func (a *Analytics) QueryTenants(ctx context.Context, req *ingesterv1.QueryTenantsRequest) (*ingesterv1.QueryTenantsResponse, error) {
+	q, err := cardinalitypb.FromQuery(req.GetQuery())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "query tenants: %v", err)
 	}
-	return &ingesterv1.QueryResponse{
-		StatusCode:  int32(rec.code),
-		ContentType: rec.header.Get("Content-Type"),
-		Body:        rec.body.Bytes(),
-	}, nil
+	rows, err := a.state.Tenants(ctx, q)
+	if err != nil {
+		return nil, queryError("query tenants", err)
+	}
+	return &ingesterv1.QueryTenantsResponse{Tenants: cardinalitypb.Tenants(rows)}, nil
+}
+
+// queryError maps a failed query to its status: the caller's deadline or
+// cancellation as such, anything else Internal.
+func queryError(what string, err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.DeadlineExceeded, "%s: %v", what, err)
+	case errors.Is(err, context.Canceled):
+		return status.Errorf(codes.Canceled, "%s: %v", what, err)
+	default:
+		return status.Errorf(codes.Internal, "%s: %v", what, err)
+	}
 }
 
 // TenantSketches answers this ingester's admitted-series sketch of every
@@ -170,37 +181,8 @@ func (a *Analytics) ExportMetric(_ context.Context, req *ingesterv1.ExportMetric
 			a.state.ForgetMetric(req.GetTenant(), req.GetMetric())
 		}
 	}
-	if a.access != nil {
-		if acc, ok := a.access.Metric(req.GetTenant(), req.GetMetric(), req.GetForget()); ok {
-			resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
-		}
+	if acc, ok := a.access.Metric(req.GetTenant(), req.GetMetric(), req.GetForget()); ok {
+		resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
 	}
 	return resp, nil
-}
-
-// recorder is a minimal http.ResponseWriter that keeps the answer.
-type recorder struct {
-	header   http.Header
-	code     int
-	body     bytes.Buffer
-	overflow bool
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	if r.body.Len()+len(b) > maxQueryBody {
-		r.overflow = true
-		return 0, fmt.Errorf("answer larger than %d bytes", maxQueryBody)
-	}
-	return r.body.Write(b)
 }

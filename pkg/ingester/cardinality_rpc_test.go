@@ -2,7 +2,7 @@ package ingester
 
 import (
 	"context"
-	"net/http"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -16,7 +16,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ring"
+	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -31,41 +33,74 @@ func newTestAnalytics(t *testing.T) (*Analytics, *cardinality.Tracker) {
 			tr.Observe(&cardinality.Series{Tenant: "t", Metric: "m" + strconv.Itoa(m), Labels: ls, Samples: 1}, now)
 		}
 	}
-	return NewAnalytics("node-1", tr, cardinality.NewHandler(tr, "X-Scope-OrgID", nil), nil), tr
+	return NewAnalytics(AnalyticsDeps{Node: "node-1", State: tr, Access: usage.NewAccessStats(0, 0)}), tr
 }
 
 func TestAnalyticsQuery(t *testing.T) {
 	a, _ := newTestAnalytics(t)
-	tests := []struct {
-		name   string
-		req    *ingesterv1.QueryRequest
+	ctx := context.Background()
+	tests := map[string]struct {
+		query  func() (rows int, first string, err error)
 		code   codes.Code
-		status int32
-		body   string
+		rows   int
+		first  string // the first row's name or tenant
+		labels bool
 	}{
-		{"metrics", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics, RawQuery: "limit=1&sort=series"}, codes.OK, 200, `"status":"success"`},
-		{"one metric", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/m3"}, codes.OK, 200, `"labels"`},
-		{"unknown metric", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/nope"}, codes.OK, 404, `not_found`},
-		{"tenants", &ingesterv1.QueryRequest{Path: cardinality.PathTenants, Tenant: "t"}, codes.OK, 200, `"tenant":"t"`},
-		{"tenant of the request", &ingesterv1.QueryRequest{Path: cardinality.PathTenants, Tenant: "other"}, codes.OK, 200, `"data":[]`},
-		{"bad parameter", &ingesterv1.QueryRequest{Path: cardinality.PathMetrics, RawQuery: "limit=x"}, codes.OK, 400, `bad_data`},
-		{"outside the API", &ingesterv1.QueryRequest{Path: "/metrics"}, codes.InvalidArgument, 0, ""},
-		{"escaping the API", &ingesterv1.QueryRequest{Path: "/promgov/api/v1/../../metrics"}, codes.InvalidArgument, 0, ""},
-		{"escaping the legacy API", &ingesterv1.QueryRequest{Path: "/api/v1/../../metrics"}, codes.InvalidArgument, 0, ""},
-		{"unknown path", &ingesterv1.QueryRequest{Path: "/promgov/api/v1/nothing"}, codes.OK, 404, ""},
-		{"legacy path of the previous release", &ingesterv1.QueryRequest{Path: "/api/v1/cardinality/tenants"}, codes.OK, 200, `"tenant":"t"`},
+		"metrics": {query: func() (int, string, error) {
+			r, err := a.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Query: &ingesterv1.CardinalityQuery{Limit: 1, Sort: "series"}})
+			return len(r.GetMetrics()), first(r.GetMetrics()), err
+		}, rows: 1},
+		"one metric with labels": {query: func() (int, string, error) {
+			r, err := a.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Name: "m3"})
+			if len(r.GetMetrics()) == 1 && len(r.GetMetrics()[0].GetLabels()) == 0 {
+				return 0, "", errors.New("no labels")
+			}
+			return len(r.GetMetrics()), first(r.GetMetrics()), err
+		}, rows: 1, first: "m3"},
+		"unknown metric": {query: func() (int, string, error) {
+			r, err := a.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Name: "nope"})
+			return len(r.GetMetrics()), "", err
+		}},
+		"tenants": {query: func() (int, string, error) {
+			r, err := a.QueryTenants(ctx, &ingesterv1.QueryTenantsRequest{Query: &ingesterv1.CardinalityQuery{Tenant: "t"}})
+			if len(r.GetTenants()) == 0 {
+				return 0, "", err
+			}
+			return len(r.GetTenants()), r.GetTenants()[0].GetTenant(), err
+		}, rows: 1, first: "t"},
+		"tenant of the request": {query: func() (int, string, error) {
+			r, err := a.QueryTenants(ctx, &ingesterv1.QueryTenantsRequest{Query: &ingesterv1.CardinalityQuery{Tenant: "other"}})
+			return len(r.GetTenants()), "", err
+		}},
+		"bad sort": {query: func() (int, string, error) {
+			_, err := a.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{Query: &ingesterv1.CardinalityQuery{Sort: "nope"}})
+			return 0, "", err
+		}, code: codes.InvalidArgument},
+		"bad sort of tenants": {query: func() (int, string, error) {
+			_, err := a.QueryTenants(ctx, &ingesterv1.QueryTenantsRequest{Query: &ingesterv1.CardinalityQuery{Sort: "nope"}})
+			return 0, "", err
+		}, code: codes.InvalidArgument},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			resp, err := a.Query(context.Background(), tc.req)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rows, firstName, err := tc.query()
 			require.Equal(t, tc.code, status.Code(err), "%v", err)
 			if err != nil {
 				return
 			}
-			require.Equal(t, tc.status, resp.GetStatusCode(), string(resp.GetBody()))
-			require.Contains(t, string(resp.GetBody()), tc.body)
+			require.Equal(t, tc.rows, rows)
+			if tc.first != "" {
+				require.Equal(t, tc.first, firstName)
+			}
 		})
 	}
+}
+
+func first(ms []*ingesterv1.MetricCardinality) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return ms[0].GetName()
 }
 
 func TestAnalyticsListAndExport(t *testing.T) {
@@ -122,10 +157,49 @@ func TestAnalyticsTenantSketches(t *testing.T) {
 	require.Equal(t, uint64(100), est)
 }
 
-func TestAnalyticsNoHandler(t *testing.T) {
+// TestServerWithoutCluster: an ingester server without the cluster
+// service answers its calls Unimplemented and still takes pushes.
+func TestServerWithoutCluster(t *testing.T) {
+	_, _, conn, _ := startServer(t, appendFunc(func(context.Context, forward.Batch) error { return nil }))
+	c := ingesterv1.NewClusterServiceClient(conn)
+	ctx := context.Background()
+	_, err := c.QueryMetrics(ctx, &ingesterv1.QueryMetricsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.TenantSketches(ctx, &ingesterv1.TenantSketchesRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.ListMetrics(ctx, &ingesterv1.ListMetricsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.ExportMetric(ctx, &ingesterv1.ExportMetricRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+}
+
+// TestAnalyticsGetAccess: one tenant's statistics, or every tenant's
+// merged, as typed messages.
+func TestAnalyticsGetAccess(t *testing.T) {
 	tr, err := cardinality.New(cardinality.DefaultConfig(), cardinality.Options{})
 	require.NoError(t, err)
-	resp, err := NewAnalytics("n", tr, nil, nil).Query(context.Background(), &ingesterv1.QueryRequest{Path: cardinality.PathTenants})
+	acc := usage.NewAccessStats(100, 10)
+	a := NewAnalytics(AnalyticsDeps{Node: "n", State: tr, Access: acc})
+	ctx := context.Background()
+	for _, tenant := range []string{"t1", "t2"} {
+		_, err := a.RecordAccess(ctx, &ingesterv1.RecordAccessRequest{Tenant: tenant, Metrics: []*ingesterv1.MetricAccess{
+			{Metric: "up", Stats: &ingesterv1.AccessStats{Count: 1, Users: []string{tenant + "-user"}}},
+		}})
+		require.NoError(t, err)
+	}
+	one, err := a.GetAccess(ctx, &ingesterv1.GetAccessRequest{Tenant: "t1"})
 	require.NoError(t, err)
-	require.Equal(t, int32(http.StatusNotFound), resp.GetStatusCode())
+	require.Len(t, one.GetMetrics(), 1)
+	require.Equal(t, uint64(1), one.GetMetrics()[0].GetStats().GetCount())
+	all, err := a.GetAccess(ctx, &ingesterv1.GetAccessRequest{})
+	require.NoError(t, err)
+	require.Len(t, all.GetMetrics(), 1)
+	require.Equal(t, uint64(2), all.GetMetrics()[0].GetStats().GetCount())
+	require.Equal(t, []string{"t1-user", "t2-user"}, all.GetMetrics()[0].GetStats().GetUsers())
+	none, err := a.GetAccess(ctx, &ingesterv1.GetAccessRequest{Tenant: "nobody"})
+	require.NoError(t, err)
+	require.Empty(t, none.GetMetrics())
+
+	_, err = a.RecordAccess(ctx, &ingesterv1.RecordAccessRequest{Metrics: []*ingesterv1.MetricAccess{{}}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }

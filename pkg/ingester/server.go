@@ -40,15 +40,29 @@ type Config struct {
 	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
 }
 
-// RegisterFlags registers the gRPC flags (the binary uses prefix "grpc.") and
-// the leave drain flag.
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddress: ":9095", MaxRecvMsgSize: 100 << 20, LeaveDrainPeriod: 3 * time.Second,
+		MaxInflightPushRequests: DefaultMaxInflightPushRequests, MaxInflightPushBytes: DefaultMaxInflightPushBytes,
+	}
+}
+
+// RegisterFlags registers the gRPC server's flags under prefix (the binary
+// uses "grpc."), with c's values as defaults (start from DefaultConfig).
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenAddress, prefix+"listen-address", ":9095", "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
-	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", "", "gRPC address to advertise in the ring instead of the listen address.")
-	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", 100<<20, "Largest Push request the ingester accepts, in bytes.")
-	fs.IntVar(&c.MaxInflightPushRequests, "ingester.max-inflight-push-requests", DefaultMaxInflightPushRequests, "Most Push calls handled at once; more are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender) before their message is read. 0 means no bound.")
-	fs.Int64Var(&c.MaxInflightPushBytes, "ingester.max-inflight-push-bytes", DefaultMaxInflightPushBytes, "Most bytes of Push messages handled at once; past it pushes are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender). 0 means no bound.")
-	fs.DurationVar(&c.LeaveDrainPeriod, "ingester.leave-drain-period", 3*time.Second, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
+	fs.StringVar(&c.ListenAddress, prefix+"listen-address", c.ListenAddress, "Address the ingester's gRPC Push server listens on; advertised in the ring (an empty or unspecified host is advertised on the gossip advertise IP).")
+	fs.StringVar(&c.AdvertiseAddress, prefix+"advertise-address", c.AdvertiseAddress, "gRPC address to advertise in the ring instead of the listen address.")
+	fs.IntVar(&c.MaxRecvMsgSize, prefix+"max-recv-msg-size", c.MaxRecvMsgSize, "Largest Push request the ingester accepts, in bytes.")
+}
+
+// RegisterInstanceFlags registers the flags of the ingester as a whole (the
+// leave sequence, the in-flight limits) under prefix (the binary uses
+// "ingester."), with c's values as defaults.
+func (c *Config) RegisterInstanceFlags(prefix string, fs *flag.FlagSet) {
+	fs.DurationVar(&c.LeaveDrainPeriod, prefix+"leave-drain-period", c.LeaveDrainPeriod, "How long a leaving ingester keeps serving after announcing LEAVING, so distributors move its traffic first.")
+	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", c.MaxInflightPushRequests, "Most Push calls handled at once; more are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender) before their message is read. 0 means no bound.")
+	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", c.MaxInflightPushBytes, "Most bytes of Push messages handled at once; past it pushes are answered RESOURCE_EXHAUSTED (429 with Retry-After to the sender). 0 means no bound.")
 }
 
 // Validate reports a configuration error naming the field and the fix.
@@ -71,7 +85,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Server serves the Push API and gRPC health checking. It binds in
+// Server serves the Push API, the cluster service and gRPC health checking. It binds in
 // NewServer, so the advertised address is known before the ring starts.
 type Server struct {
 	cfg    Config
@@ -107,6 +121,14 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	healthpb.RegisterHealthServer(g, hs)
 	ingesterv1.RegisterIngesterServiceServer(g, svc)
 	return &Server{cfg: cfg, ln: ln, grpc: g, health: hs, svc: svc, logger: logger}, nil
+}
+
+// RegisterCluster serves the cluster service (Analytics) beside Push on
+// the same listener. Call it before Run: the ingester's ring name, which
+// the cluster service reports, is known only once the ring started on the
+// address this server bound.
+func (s *Server) RegisterCluster(c ingesterv1.ClusterServiceServer) {
+	ingesterv1.RegisterClusterServiceServer(s.grpc, c)
 }
 
 // Addr is the address to advertise in the ring.

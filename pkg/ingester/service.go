@@ -4,11 +4,18 @@
 // WAL's sync policy). The forwarder (forward.WALForwarder) sends the WAL to
 // the backend independently.
 //
+// The same gRPC server serves the cluster service (Analytics, registered
+// with Server.RegisterCluster): the typed analytics rows and query
+// statistics distributors merge, RecordAccess, peer sketch sync and
+// ring-change handoff.
+//
 // Status mapping: a full WAL (size or age bound under the backpressure
 // policy, or a full disk) answers RESOURCE_EXHAUSTED, which distributors
 // turn into 429 with Retry-After; any other WAL failure answers UNAVAILABLE
 // (the sender retries); an undecodable or invalid batch, or one larger than
-// a WAL segment, INVALID_ARGUMENT.
+// a WAL segment, INVALID_ARGUMENT. Series a cardinality limit refuses are
+// not an error: they are left out of the WAL and counted in
+// PushResponse.refused_series, and the rest of the batch is written.
 package ingester
 
 import (
@@ -52,10 +59,9 @@ type Service struct {
 	logger   *slog.Logger
 	accepted atomic.Bool
 
-	// cardinality governs every batch before the WAL append and analytics
-	// serves the cluster RPCs (SetCardinality); nil: neither.
+	// cardinality governs every batch before the WAL append
+	// (SetCardinality); nil: none.
 	cardinality Observer
-	analytics   *Analytics
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec

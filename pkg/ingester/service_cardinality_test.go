@@ -7,11 +7,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -34,7 +33,7 @@ func TestPushCardinality(t *testing.T) {
 		return nil
 	}), slog.New(slog.DiscardHandler), nil)
 	svc.Accept(true)
-	svc.SetCardinality(tr, NewAnalytics("n", tr, cardinality.NewHandler(tr, "", nil), nil))
+	svc.SetCardinality(tr)
 
 	push := func(series ...[2]string) *ingesterv1.PushResponse {
 		b, err := rwBatch(series...).Marshal()
@@ -75,21 +74,10 @@ func TestPushCardinality(t *testing.T) {
 		})
 	}
 
-	// The cluster RPCs are served by the same service.
-	q, err := svc.Query(context.Background(), &ingesterv1.QueryRequest{Path: cardinality.PathMetrics + "/m"})
+	// The cluster service answers from the same tracker.
+	a := NewAnalytics(AnalyticsDeps{Node: "n", State: tr, Access: usage.NewAccessStats(0, 0)})
+	q, err := a.QueryMetrics(context.Background(), &ingesterv1.QueryMetricsRequest{Name: "m"})
 	require.NoError(t, err)
-	require.Contains(t, string(q.GetBody()), `"refused_series":3`)
-}
-
-func TestServiceWithoutCardinality(t *testing.T) {
-	svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), slog.New(slog.DiscardHandler), nil)
-	ctx := context.Background()
-	_, err := svc.Query(ctx, &ingesterv1.QueryRequest{Path: cardinality.PathMetrics})
-	require.Equal(t, codes.Unimplemented, status.Code(err))
-	_, err = svc.TenantSketches(ctx, &ingesterv1.TenantSketchesRequest{})
-	require.Equal(t, codes.Unimplemented, status.Code(err))
-	_, err = svc.ListMetrics(ctx, &ingesterv1.ListMetricsRequest{})
-	require.Equal(t, codes.Unimplemented, status.Code(err))
-	_, err = svc.ExportMetric(ctx, &ingesterv1.ExportMetricRequest{})
-	require.Equal(t, codes.Unimplemented, status.Code(err))
+	require.Len(t, q.GetMetrics(), 1)
+	require.Equal(t, uint64(3), q.GetMetrics()[0].GetRefusedSeries())
 }

@@ -7,7 +7,10 @@
 // It polls rather than watches, so it sees the symlink swap of a ConfigMap
 // volume, an edited file and a file written by another tool alike. The
 // content it starts with counts as applied (the process read it at
-// startup). A reload answered 2xx is done; 4xx (the process refused the
+// startup). New content is acted on once two reads one interval apart
+// agree, so a file caught half-written (an editor or tool that truncates
+// and then writes) is not reloaded as it was in between. A reload answered
+// 2xx is done; 4xx (the process refused the
 // new file, e.g. it does not validate, or it has no reload endpoint) is
 // logged and not retried until the content changes again; 5xx or a
 // transport error is retried every interval.
@@ -105,6 +108,8 @@ func (r *Reloader) Run(ctx context.Context) error {
 	}
 	// pending: endpoints still to reload for the current content.
 	var pending []string
+	// seen: new content read once, reloaded if the next read agrees.
+	var seen string
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -119,9 +124,13 @@ func (r *Reloader) Run(ctx context.Context) error {
 			r.logger.Warn("reading the watched files failed; keeping the last content", "err", err)
 		case applied == "":
 			applied = d
-		case d != applied:
+		case d == applied:
+			seen = ""
+		case d != seen:
+			seen = d // settle: wait one interval for the writer to finish
+		default:
 			r.logger.Info("configuration changed; reloading", "files", strings.Join(r.cfg.Files, ","))
-			applied, pending = d, append([]string(nil), r.cfg.URLs...)
+			applied, seen, pending = d, "", append([]string(nil), r.cfg.URLs...)
 		}
 		pending = r.reloadAll(ctx, pending)
 	}

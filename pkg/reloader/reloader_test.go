@@ -83,19 +83,19 @@ func TestReloader(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "promgov.yml")
-			require.NoError(t, os.WriteFile(file, []byte("log_level: info\n"), 0o644))
+			require.NoError(t, writeAtomically(t, file, []byte("log_level: info\n")))
 			e := newEndpoint(t, tc.answer...)
 			start(t, file, e.srv.URL+"/-/reload")
 
 			quiet(t, e, 0) // the starting content counts as applied
-			require.NoError(t, os.WriteFile(file, []byte("log_level: debug\n"), 0o644))
+			require.NoError(t, writeAtomically(t, file, []byte("log_level: debug\n")))
 			require.Eventually(t, func() bool { return e.Calls() == tc.wantCalls }, 5*time.Second, time.Millisecond)
 			quiet(t, e, tc.wantCalls)
 			// Rewriting the same content is no change.
-			require.NoError(t, os.WriteFile(file, []byte("log_level: debug\n"), 0o644))
+			require.NoError(t, writeAtomically(t, file, []byte("log_level: debug\n")))
 			quiet(t, e, tc.wantCalls)
 			// Another change reloads again, even after a refusal.
-			require.NoError(t, os.WriteFile(file, []byte("log_level: warn\n"), 0o644))
+			require.NoError(t, writeAtomically(t, file, []byte("log_level: warn\n")))
 			require.Eventually(t, func() bool { return e.Calls() == tc.wantCalls+1 }, 5*time.Second, time.Millisecond)
 		})
 	}
@@ -152,4 +152,15 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}
+}
+
+// writeAtomically replaces file as configuration tools do (a new file
+// renamed over the old), so no read sees it half-written.
+func writeAtomically(t *testing.T, file string, b []byte) error {
+	t.Helper()
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }

@@ -60,7 +60,11 @@
 //	i := p.OwnerIndex(buf) // -1: no ACTIVE ingester
 //	... batches[i] ... p.Ingester(i).GRPCAddress
 //
-// and may watch Ring.Changed to refresh connections. Ingesters call
+// Both binaries keep their gRPC connections in an internal/grpcpool.Pool:
+// an ingester's peer pool runs Pool.Run, which watches Ring.Changed and
+// Ring.Members and closes the connections to members that left; a
+// distributor keeps those of the ACTIVE ingesters (Distributor.Run).
+// Ingesters call
 // SetState(StateActive) once they can accept writes and
 // SetState(StateLeaving) when draining.
 //

@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -63,9 +62,8 @@ func (r *Ring) Status() Status {
 // StatusHandler serves the ring status as JSON (GET /promgov/api/v1/status/ring).
 func (r *Ring) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(r.Status())
+		web.WriteJSON(w, r.Status().Data)
 	})
 }
 

@@ -82,14 +82,6 @@ type TestResult struct {
 	Trace  []TraceStep `json:"trace"`
 }
 
-// apiResponse is the Prometheus-style envelope.
-type apiResponse struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
 // TestHandler serves POST /promgov/api/v1/rules/test. The body is either a JSON
 // TestRequest (Content-Type application/json) or a text exposition
 // (text/plain or application/openmetrics-text), in which case the tenant
@@ -103,7 +95,7 @@ func TestHandler(m *Manager, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", errors.New("use POST"))
+			web.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", errors.New("use POST"))
 			return
 		}
 		active := m.Active()
@@ -115,10 +107,10 @@ func TestHandler(m *Manager, logger *slog.Logger) http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeError(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("body larger than %d bytes (rules_test_max_body_bytes)", limit))
+				web.WriteError(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("body larger than %d bytes (rules_test_max_body_bytes)", limit))
 				return
 			}
-			writeError(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
+			web.WriteError(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
 			return
 		}
 		tenant := r.Header.Get(TenantHeader)
@@ -127,16 +119,16 @@ func TestHandler(m *Manager, logger *slog.Logger) http.Handler {
 		}
 		req, err := DecodeTestRequest(body, r.Header.Get("Content-Type"), tenant)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_data", err)
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 		data, err := RunTestRequest(active, req)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_data", err)
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 		logger.Debug("rules test request", "series", len(data.Results), "candidate", data.Ruleset.Candidate)
-		writeJSON(w, http.StatusOK, apiResponse{Status: "success", Data: data})
+		web.WriteJSON(w, data)
 	})
 }
 
@@ -232,14 +224,14 @@ func RulesHandler(m *Manager) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", errors.New("use GET"))
+			web.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", errors.New("use GET"))
 			return
 		}
 		active := m.Active()
 		cfg := active.Engine.cfg
 		y, err := yaml.Marshal(cfg)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "internal", err)
+			web.WriteError(w, http.StatusInternalServerError, "internal", err)
 			return
 		}
 		data := RulesData{Hash: active.Hash, LoadedAt: active.LoadedAt, YAML: string(y), Rules: make([]RuleSummary, 0, len(cfg.Rules))}
@@ -248,7 +240,7 @@ func RulesHandler(m *Manager) http.Handler {
 			kind, _ := rc.kind()
 			data.Rules = append(data.Rules, RuleSummary{Name: rc.Name, Kind: kind, Mode: rc.mode(), Action: rc.Action, Scope: rc.Scope, Config: rc})
 		}
-		writeJSON(w, http.StatusOK, apiResponse{Status: "success", Data: data})
+		web.WriteJSON(w, data)
 	})
 }
 
@@ -268,16 +260,6 @@ type RuleSummary struct {
 	Action Action      `json:"action,omitempty"`
 	Scope  ScopeConfig `json:"scope"`
 	Config *RuleConfig `json:"config"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do.
-}
-
-func writeError(w http.ResponseWriter, code int, typ string, err error) {
-	writeJSON(w, code, apiResponse{Status: "error", ErrorType: typ, Error: err.Error()})
 }
 
 // toSeries converts a TestSeries; defaultTenant applies when it names none.

@@ -7,31 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func FuzzDecodeAccess(f *testing.F) {
-	s := fileStats(f)
-	f.Add(envelopeOf(f, s.Snapshot().Data()))
-	f.Add(envelopeOf(f, AccessSnapshot{}.Data()))
-	f.Add([]byte(`{"status":"success","data":{"metrics":[{"name":"up","count":1,"last":"2026-01-01T00:00:00+00:00"},{"name":"up","count":2,"users":["a","a",""]}]}}`))
-	f.Add([]byte(`{"status":"success","data":{"patterns":[{"regex":"(","negative":true,"count":1,"last":"2026-01-01T01:00:00.123456789+01:00"},{"regex":"(","labels":["b","a"]}]}}`))
-	f.Add([]byte(`{"status":"success","data":{"metrics":[{"name":"up","regex":"x"}]}}`))
-	f.Add([]byte(`{"status":"error","errorType":"bad_data","error":"use GET"}`))
-	f.Add([]byte(`{"status":"success","data":null}`))
-	f.Add([]byte(`not json`))
-	f.Add([]byte{})
-
-	f.Fuzz(func(t *testing.T, body []byte) {
-		snap, err := DecodeAccess(body)
-		if err != nil {
-			require.True(t, snap.Empty())
-			return
-		}
-		d := snap.Data()
-		again, err := DecodeAccess(envelopeOf(t, d))
-		require.NoError(t, err)
-		require.Equal(t, normalizeData(d), normalizeData(again.Data()))
-	})
-}
-
 func FuzzAccessFile(f *testing.F) {
 	s := fileStats(f)
 	af := accessFile{Version: accessFileVersion, Tenants: map[string]AccessData{}}

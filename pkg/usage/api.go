@@ -1,7 +1,7 @@
 package usage
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -22,18 +22,6 @@ type Reader interface {
 }
 
 var _ Reader = (*Manager)(nil)
-
-type envelope struct {
-	Status   string   `json:"status"`
-	Data     any      `json:"data"`
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-type errEnvelope struct {
-	Status    string `json:"status"`
-	ErrorType string `json:"errorType"`
-	Error     string `json:"error"`
-}
 
 // DefaultSuggestionLimit is how many suggestions GET .../usage/suggestions
 // answers without a limit parameter.
@@ -70,13 +58,13 @@ func NewAPI(r Reader, tenantHeader string) http.Handler {
 		switch state {
 		case "", StateUsed, StatePartiallyUsed, StateUnused:
 		default:
-			writeErr(w, http.StatusBadRequest, "bad_data", "state must be used, partially_used or unused")
+			web.WriteError(w, http.StatusBadRequest, "bad_data", errors.New("state must be used, partially_used or unused"))
 			return
 		}
 		switch q.Get("sort") {
 		case "", "name", "series", "samples_rate", "query_count":
 		default:
-			writeErr(w, http.StatusBadRequest, "bad_data", "sort must be name, series, samples_rate or query_count")
+			web.WriteError(w, http.StatusBadRequest, "bad_data", errors.New("sort must be name, series, samples_rate or query_count"))
 			return
 		}
 		limit, ok := parseLimit(w, q.Get("limit"))
@@ -85,17 +73,17 @@ func NewAPI(r Reader, tenantHeader string) http.Handler {
 		}
 		rep := r.Report()
 		if rep == nil {
-			writeErr(w, http.StatusServiceUnavailable, "unavailable", "usage not classified yet")
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", errors.New("usage not classified yet"))
 			return
 		}
 		ms := rep.Filter(state, q.Get("sort"))
 		if limit > 0 && len(ms) > limit {
 			ms = ms[:limit]
 		}
-		writeOK(w, ms, warnings...)
+		web.WriteJSON(w, ms, warnings...)
 	})
 	mux.HandleFunc("GET "+PathSources, func(w http.ResponseWriter, _ *http.Request) {
-		writeOK(w, r.Sources())
+		web.WriteJSON(w, r.Sources())
 	})
 	mux.HandleFunc("GET "+PathSuggestions, func(w http.ResponseWriter, req *http.Request) {
 		warnings, ok := tenantWarnings(w, req, tenantHeader)
@@ -108,7 +96,7 @@ func NewAPI(r Reader, tenantHeader string) http.Handler {
 		}
 		rep := r.Report()
 		if rep == nil {
-			writeErr(w, http.StatusServiceUnavailable, "unavailable", "usage not classified yet")
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", errors.New("usage not classified yet"))
 			return
 		}
 		s := Suggest(rep)
@@ -119,10 +107,10 @@ func NewAPI(r Reader, tenantHeader string) http.Handler {
 			warnings = append(warnings, fmt.Sprintf("showing the %d suggestions that save the most series of %d; limit=-1 answers all", limit, len(s)))
 			s = s[:limit]
 		}
-		writeOK(w, s, warnings...)
+		web.WriteJSON(w, s, warnings...)
 	})
 	mux.HandleFunc("GET "+PathPolicy, func(w http.ResponseWriter, _ *http.Request) {
-		writeOK(w, r.Policy().Status())
+		web.WriteJSON(w, r.Policy().Status())
 	})
 	return mux
 }
@@ -133,7 +121,7 @@ func NewAPI(r Reader, tenantHeader string) http.Handler {
 func tenantWarnings(w http.ResponseWriter, req *http.Request, tenantHeader string) ([]string, bool) {
 	tenant, err := web.RequestTenant(req, tenantHeader)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "bad_data", err.Error())
+		web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 		return nil, false
 	}
 	if tenant == "" {
@@ -150,7 +138,7 @@ func parseSuggestionLimit(w http.ResponseWriter, s string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < -1 {
-		writeErr(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("limit: %q must be a positive integer, 0 for the default (%d) or -1 for all", s, DefaultSuggestionLimit))
+		web.WriteError(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit: %q must be a positive integer, 0 for the default (%d) or -1 for all", s, DefaultSuggestionLimit))
 		return 0, false
 	}
 	return n, true
@@ -162,22 +150,8 @@ func parseLimit(w http.ResponseWriter, s string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		writeErr(w, http.StatusBadRequest, "bad_data", "limit must be a non-negative integer")
+		web.WriteError(w, http.StatusBadRequest, "bad_data", errors.New("limit must be a non-negative integer"))
 		return 0, false
 	}
 	return n, true
-}
-
-func writeOK(w http.ResponseWriter, data any, warnings ...string) {
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: data, Warnings: warnings})
-}
-
-func writeErr(w http.ResponseWriter, code int, typ, msg string) {
-	writeJSON(w, code, errEnvelope{Status: "error", ErrorType: typ, Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,8 +1,10 @@
 // Package web serves the HTTP endpoints every promgov binary has: /metrics,
 // the /-/healthy and /-/ready probes, and whatever API routes the binary
 // mounts on the shared mux. It also holds what the binaries' APIs share:
-// the /promgov/api/v1 prefix of promgov's own APIs, the redirects from
-// their legacy /api/v1 paths, and the read APIs' tenant (RequestTenant).
+// the Prometheus API envelope every handler answers in (Envelope,
+// WriteJSON, WriteError), the /promgov/api/v1 prefix of promgov's own APIs,
+// the redirects from their legacy /api/v1 paths, and the read APIs' tenant
+// (RequestTenant).
 package web
 
 import (
@@ -160,14 +162,4 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// WriteJSON writes v in the Prometheus API envelope {"status":"success","data":v}.
-func WriteJSON(w http.ResponseWriter, v any) {
-	writeEnvelope(w, http.StatusOK, envelope{Status: "success", Data: v})
-}
-
-// WriteError writes an error in the Prometheus API envelope.
-func WriteError(w http.ResponseWriter, status int, errType string, err error) {
-	writeEnvelope(w, status, envelope{Status: "error", ErrorType: errType, Error: err.Error()})
 }

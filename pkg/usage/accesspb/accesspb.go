@@ -1,7 +1,7 @@
 // Package accesspb converts query statistics (usage.AccessSnapshot) to and
-// from the node-to-node protobuf messages: a distributor's RecordAccess
-// batch, and the statistics that travel with a metric in a ring-change
-// handoff (ExportMetricResponse.access).
+// from the cluster service's messages: a distributor's RecordAccess batch,
+// an ingester's GetAccess answer, and the statistics that travel with a
+// metric in a ring-change handoff (ExportMetricResponse.access).
 package accesspb
 
 import (
@@ -60,10 +60,35 @@ func AddPattern(req *ingesterv1.RecordAccessRequest, p usage.PatternAccess) {
 	})
 }
 
+// Response returns s as a GetAccess answer, sorted like
+// usage.AccessSnapshot.Data.
+func Response(s usage.AccessSnapshot) *ingesterv1.GetAccessResponse {
+	resp := &ingesterv1.GetAccessResponse{}
+	for _, name := range slices.Sorted(maps.Keys(s.Metrics)) {
+		resp.Metrics = append(resp.Metrics, &ingesterv1.MetricAccess{Metric: name, Stats: Stats(s.Metrics[name])})
+	}
+	for _, p := range s.Patterns {
+		resp.Patterns = append(resp.Patterns, &ingesterv1.PatternAccess{
+			Regex: p.Pattern.Regex, Negative: p.Pattern.Negative, Stats: Stats(p.Access),
+		})
+	}
+	return resp
+}
+
+// FromResponse validates a GetAccess answer and returns its statistics as
+// a snapshot.
+func FromResponse(resp *ingesterv1.GetAccessResponse) (usage.AccessSnapshot, error) {
+	return fromParts(resp.GetMetrics(), resp.GetPatterns())
+}
+
 // FromRequest validates req and returns its statistics as a snapshot.
 func FromRequest(req *ingesterv1.RecordAccessRequest) (usage.AccessSnapshot, error) {
-	s := usage.AccessSnapshot{Metrics: make(map[string]*usage.Access, len(req.GetMetrics()))}
-	for i, m := range req.GetMetrics() {
+	return fromParts(req.GetMetrics(), req.GetPatterns())
+}
+
+func fromParts(metrics []*ingesterv1.MetricAccess, patterns []*ingesterv1.PatternAccess) (usage.AccessSnapshot, error) {
+	s := usage.AccessSnapshot{Metrics: make(map[string]*usage.Access, len(metrics))}
+	for i, m := range metrics {
 		if m.GetMetric() == "" {
 			return usage.AccessSnapshot{}, fmt.Errorf("metrics[%d]: empty metric name", i)
 		}
@@ -76,7 +101,7 @@ func FromRequest(req *ingesterv1.RecordAccessRequest) (usage.AccessSnapshot, err
 		}
 		s.Metrics[m.GetMetric()] = a
 	}
-	for i, p := range req.GetPatterns() {
+	for i, p := range patterns {
 		if p.GetRegex() == "" {
 			return usage.AccessSnapshot{}, fmt.Errorf("patterns[%d]: empty regex", i)
 		}

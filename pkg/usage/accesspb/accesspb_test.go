@@ -215,3 +215,51 @@ func TestFromRequestMerges(t *testing.T) {
 	require.Equal(t, []usage.AccessRecord{{Regex: "pat_.*", Count: 3, Users: []string{"alice", "bob"}, AllLabels: true}},
 		s.TenantSnapshots()["a"].Data().Patterns)
 }
+
+// TestResponseRoundTrip: a GetAccess answer carries a snapshot whole.
+func TestResponseRoundTrip(t *testing.T) {
+	up := &usage.Access{Count: 2, Last: t0, Users: set("alice"), Labels: set("job"), AllLabels: true}
+	snap := usage.AccessSnapshot{
+		Metrics:  map[string]*usage.Access{"up": up, "other": {Count: 1, Labels: set()}},
+		Patterns: []usage.PatternAccess{pattern("pat_.*", true, &usage.Access{Count: 3, Labels: set()})},
+	}
+	b, err := proto.Marshal(Response(snap))
+	require.NoError(t, err)
+	var resp ingesterv1.GetAccessResponse
+	require.NoError(t, proto.Unmarshal(b, &resp))
+	back, err := FromResponse(&resp)
+	require.NoError(t, err)
+	require.Equal(t, snap.Data(), back.Data())
+	require.Equal(t, []string{"other", "up"}, []string{resp.GetMetrics()[0].GetMetric(), resp.GetMetrics()[1].GetMetric()}, "sorted")
+}
+
+// FuzzFromResponse: any GetAccess answer decodes to an error or to a
+// snapshot that survives another round trip unchanged; nothing panics.
+func FuzzFromResponse(f *testing.F) {
+	seed := func(m *ingesterv1.GetAccessResponse) {
+		b, err := proto.Marshal(m)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	seed(&ingesterv1.GetAccessResponse{})
+	seed(&ingesterv1.GetAccessResponse{
+		Metrics:  []*ingesterv1.MetricAccess{{Metric: "up", Stats: &ingesterv1.AccessStats{Count: 1, LastUnixMs: t0.UnixMilli(), Users: []string{"a", "a"}}}, {Metric: "up"}},
+		Patterns: []*ingesterv1.PatternAccess{{Regex: "(", Negative: true, Stats: &ingesterv1.AccessStats{Labels: []string{"b", "a"}}}},
+	})
+	seed(&ingesterv1.GetAccessResponse{Metrics: []*ingesterv1.MetricAccess{{}}})
+	f.Add([]byte("not protobuf"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var resp ingesterv1.GetAccessResponse
+		if proto.Unmarshal(b, &resp) != nil {
+			return
+		}
+		snap, err := FromResponse(&resp)
+		if err != nil {
+			require.True(t, snap.Empty())
+			return
+		}
+		again, err := FromResponse(Response(snap))
+		require.NoError(t, err)
+		require.Equal(t, snap.Data(), again.Data())
+	})
+}

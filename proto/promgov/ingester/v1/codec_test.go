@@ -31,10 +31,10 @@ func TestCodecMatchesDefault(t *testing.T) {
 		})
 	}
 	// Other messages take the default codec.
-	q := &QueryRequest{Path: "/x"}
+	q := &GetAccessRequest{Tenant: "x"}
 	data, err := c.Marshal(q)
 	require.NoError(t, err)
-	var back QueryRequest
+	var back GetAccessRequest
 	require.NoError(t, c.Unmarshal(data, &back))
 	require.True(t, proto.Equal(q, &back))
 }

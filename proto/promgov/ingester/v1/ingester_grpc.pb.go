@@ -28,20 +28,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngesterService_Push_FullMethodName           = "/promgov.ingester.v1.IngesterService/Push"
-	IngesterService_Query_FullMethodName          = "/promgov.ingester.v1.IngesterService/Query"
-	IngesterService_TenantSketches_FullMethodName = "/promgov.ingester.v1.IngesterService/TenantSketches"
-	IngesterService_ListMetrics_FullMethodName    = "/promgov.ingester.v1.IngesterService/ListMetrics"
-	IngesterService_ExportMetric_FullMethodName   = "/promgov.ingester.v1.IngesterService/ExportMetric"
-	IngesterService_RecordAccess_FullMethodName   = "/promgov.ingester.v1.IngesterService/RecordAccess"
+	IngesterService_Push_FullMethodName = "/promgov.ingester.v1.IngesterService/Push"
 )
 
 // IngesterServiceClient is the client API for IngesterService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// IngesterService receives the series it owns and answers the cluster
-// calls of cardinality governance.
+// IngesterService is the data service: it receives the series an ingester
+// owns. The cluster calls (analytics, peer sync, handoff, query
+// statistics) are ClusterService's (cluster.proto), so gRPC health and
+// the data path's connection settings concern Push alone.
 type IngesterServiceClient interface {
 	// Push hands one tenant's batch to the ingester that owns its series. It
 	// returns only after the ingester has written the batch; an error means
@@ -53,30 +50,6 @@ type IngesterServiceClient interface {
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*PushResponse, error)
-	// Query serves one of the ingester's read-only analytics endpoints (the
-	// cardinality API under /api/v1/cardinality/) as if it were an HTTP GET,
-	// so a distributor can fan an API request out over the gRPC connections
-	// it already has (ring members advertise only gRPC addresses). An unknown
-	// path answers status_code 404; the body is the endpoint's JSON answer.
-	Query(ctx context.Context, in *QueryRequest, opts ...grpc.CallOption) (*QueryResponse, error)
-	// TenantSketches returns this ingester's admitted-series HyperLogLog
-	// sketch of every tenant it tracks. Peers pull it every few seconds and
-	// merge it, so max_series_per_tenant is enforced against the cluster-wide
-	// total (see docs/cardinality.md).
-	TenantSketches(ctx context.Context, in *TenantSketchesRequest, opts ...grpc.CallOption) (*TenantSketchesResponse, error)
-	// ListMetrics lists the (tenant, metric) pairs this ingester tracks whose
-	// placement key falls in the given partitions: after a ring change, the
-	// new owner of those partitions asks their previous owner what to pull.
-	ListMetrics(ctx context.Context, in *ListMetricsRequest, opts ...grpc.CallOption) (*ListMetricsResponse, error)
-	// ExportMetric returns this ingester's cardinality state of one (tenant,
-	// metric) for its new owner to merge after a ring change.
-	ExportMetric(ctx context.Context, in *ExportMetricRequest, opts ...grpc.CallOption) (*ExportMetricResponse, error)
-	// RecordAccess hands this ingester the query statistics of metrics it
-	// owns: distributors tap the read API, batch what each query touched and
-	// send every metric's share to the ingester that owns it, like its
-	// cardinality. Statistics are additive; a retried batch counts twice, so
-	// distributors do not retry (a lost batch is counted and logged).
-	RecordAccess(ctx context.Context, in *RecordAccessRequest, opts ...grpc.CallOption) (*RecordAccessResponse, error)
 }
 
 type ingesterServiceClient struct {
@@ -97,62 +70,14 @@ func (c *ingesterServiceClient) Push(ctx context.Context, in *PushRequest, opts 
 	return out, nil
 }
 
-func (c *ingesterServiceClient) Query(ctx context.Context, in *QueryRequest, opts ...grpc.CallOption) (*QueryResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(QueryResponse)
-	err := c.cc.Invoke(ctx, IngesterService_Query_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ingesterServiceClient) TenantSketches(ctx context.Context, in *TenantSketchesRequest, opts ...grpc.CallOption) (*TenantSketchesResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(TenantSketchesResponse)
-	err := c.cc.Invoke(ctx, IngesterService_TenantSketches_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ingesterServiceClient) ListMetrics(ctx context.Context, in *ListMetricsRequest, opts ...grpc.CallOption) (*ListMetricsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListMetricsResponse)
-	err := c.cc.Invoke(ctx, IngesterService_ListMetrics_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ingesterServiceClient) ExportMetric(ctx context.Context, in *ExportMetricRequest, opts ...grpc.CallOption) (*ExportMetricResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ExportMetricResponse)
-	err := c.cc.Invoke(ctx, IngesterService_ExportMetric_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ingesterServiceClient) RecordAccess(ctx context.Context, in *RecordAccessRequest, opts ...grpc.CallOption) (*RecordAccessResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RecordAccessResponse)
-	err := c.cc.Invoke(ctx, IngesterService_RecordAccess_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // IngesterServiceServer is the server API for IngesterService service.
 // All implementations must embed UnimplementedIngesterServiceServer
 // for forward compatibility.
 //
-// IngesterService receives the series it owns and answers the cluster
-// calls of cardinality governance.
+// IngesterService is the data service: it receives the series an ingester
+// owns. The cluster calls (analytics, peer sync, handoff, query
+// statistics) are ClusterService's (cluster.proto), so gRPC health and
+// the data path's connection settings concern Push alone.
 type IngesterServiceServer interface {
 	// Push hands one tenant's batch to the ingester that owns its series. It
 	// returns only after the ingester has written the batch; an error means
@@ -164,30 +89,6 @@ type IngesterServiceServer interface {
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
 	Push(context.Context, *PushRequest) (*PushResponse, error)
-	// Query serves one of the ingester's read-only analytics endpoints (the
-	// cardinality API under /api/v1/cardinality/) as if it were an HTTP GET,
-	// so a distributor can fan an API request out over the gRPC connections
-	// it already has (ring members advertise only gRPC addresses). An unknown
-	// path answers status_code 404; the body is the endpoint's JSON answer.
-	Query(context.Context, *QueryRequest) (*QueryResponse, error)
-	// TenantSketches returns this ingester's admitted-series HyperLogLog
-	// sketch of every tenant it tracks. Peers pull it every few seconds and
-	// merge it, so max_series_per_tenant is enforced against the cluster-wide
-	// total (see docs/cardinality.md).
-	TenantSketches(context.Context, *TenantSketchesRequest) (*TenantSketchesResponse, error)
-	// ListMetrics lists the (tenant, metric) pairs this ingester tracks whose
-	// placement key falls in the given partitions: after a ring change, the
-	// new owner of those partitions asks their previous owner what to pull.
-	ListMetrics(context.Context, *ListMetricsRequest) (*ListMetricsResponse, error)
-	// ExportMetric returns this ingester's cardinality state of one (tenant,
-	// metric) for its new owner to merge after a ring change.
-	ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error)
-	// RecordAccess hands this ingester the query statistics of metrics it
-	// owns: distributors tap the read API, batch what each query touched and
-	// send every metric's share to the ingester that owns it, like its
-	// cardinality. Statistics are additive; a retried batch counts twice, so
-	// distributors do not retry (a lost batch is counted and logged).
-	RecordAccess(context.Context, *RecordAccessRequest) (*RecordAccessResponse, error)
 	mustEmbedUnimplementedIngesterServiceServer()
 }
 
@@ -200,21 +101,6 @@ type UnimplementedIngesterServiceServer struct{}
 
 func (UnimplementedIngesterServiceServer) Push(context.Context, *PushRequest) (*PushResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Push not implemented")
-}
-func (UnimplementedIngesterServiceServer) Query(context.Context, *QueryRequest) (*QueryResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Query not implemented")
-}
-func (UnimplementedIngesterServiceServer) TenantSketches(context.Context, *TenantSketchesRequest) (*TenantSketchesResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method TenantSketches not implemented")
-}
-func (UnimplementedIngesterServiceServer) ListMetrics(context.Context, *ListMetricsRequest) (*ListMetricsResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method ListMetrics not implemented")
-}
-func (UnimplementedIngesterServiceServer) ExportMetric(context.Context, *ExportMetricRequest) (*ExportMetricResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method ExportMetric not implemented")
-}
-func (UnimplementedIngesterServiceServer) RecordAccess(context.Context, *RecordAccessRequest) (*RecordAccessResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method RecordAccess not implemented")
 }
 func (UnimplementedIngesterServiceServer) mustEmbedUnimplementedIngesterServiceServer() {}
 func (UnimplementedIngesterServiceServer) testEmbeddedByValue()                         {}
@@ -255,96 +141,6 @@ func _IngesterService_Push_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
-func _IngesterService_Query_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(QueryRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).Query(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_Query_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).Query(ctx, req.(*QueryRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _IngesterService_TenantSketches_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TenantSketchesRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).TenantSketches(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_TenantSketches_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).TenantSketches(ctx, req.(*TenantSketchesRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _IngesterService_ListMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListMetricsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).ListMetrics(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_ListMetrics_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).ListMetrics(ctx, req.(*ListMetricsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _IngesterService_ExportMetric_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ExportMetricRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).ExportMetric(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_ExportMetric_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).ExportMetric(ctx, req.(*ExportMetricRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _IngesterService_RecordAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RecordAccessRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).RecordAccess(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_RecordAccess_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).RecordAccess(ctx, req.(*RecordAccessRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // IngesterService_ServiceDesc is the grpc.ServiceDesc for IngesterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -355,26 +151,6 @@ var IngesterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Push",
 			Handler:    _IngesterService_Push_Handler,
-		},
-		{
-			MethodName: "Query",
-			Handler:    _IngesterService_Query_Handler,
-		},
-		{
-			MethodName: "TenantSketches",
-			Handler:    _IngesterService_TenantSketches_Handler,
-		},
-		{
-			MethodName: "ListMetrics",
-			Handler:    _IngesterService_ListMetrics_Handler,
-		},
-		{
-			MethodName: "ExportMetric",
-			Handler:    _IngesterService_ExportMetric_Handler,
-		},
-		{
-			MethodName: "RecordAccess",
-			Handler:    _IngesterService_RecordAccess_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,45 +1,46 @@
-package main
+package cluster
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"sort"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/cluster"
-	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/usage"
-	"github.com/promgov/promgov/pkg/usage/tap"
 )
 
-// clusterCosts adapts the cluster-wide cardinality fan-out to
-// usage.CostSource: every metric the ingesters track, its series and
+// Costs adapts the cluster-wide cardinality fan-out to usage.CostSource: every metric the ingesters track, its series and
 // samples/s summed over tenants, and per label its distinct values and the
 // series the metric would have without it (the largest over tenants: a
 // label-drop merges series if it does so for any tenant). A failed fan-out
 // answers no metrics, which classifies nothing and so drops nothing (fail
 // safe). Safe for concurrent use.
-type clusterCosts struct {
+type Costs struct {
 	src     cardinality.Source
 	timeout time.Duration
 	logger  *slog.Logger
 }
 
-var _ usage.CostSource = (*clusterCosts)(nil)
+var _ usage.CostSource = (*Costs)(nil)
+
+// NewCosts asks src (a FanOut) for every metric, each round bounded by
+// timeout. logger may be nil.
+func NewCosts(src cardinality.Source, timeout time.Duration, logger *slog.Logger) *Costs {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Costs{src: src, timeout: timeout, logger: logger}
+}
 
 // MetricCosts implements usage.CostSource.
-func (c *clusterCosts) MetricCosts() []usage.MetricCost {
+func (c *Costs) MetricCosts() []usage.MetricCost {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	rows, err := c.src.Metrics(ctx, cardinality.Query{Limit: -1, Labels: true})
 	switch {
-	case errors.Is(err, cluster.ErrNoActiveIngester):
+	case errors.Is(err, ErrNoActiveIngester):
 		// The cluster is starting (or has lost every ingester, which
 		// readiness and the write path report): nothing to cost yet.
 		c.logger.Debug("usage: no ACTIVE ingester yet; no metric costs this round")
@@ -101,50 +102,25 @@ func metricCosts(rows []cardinality.MetricCardinality) []usage.MetricCost {
 	return out
 }
 
-// clusterAccess adapts the query statistics fan-out to usage.AccessSource:
+// AccessSource adapts the query statistics fan-out to usage.AccessSource:
 // what every ingester holds for the metrics it owns, plus what this
 // distributor recorded and has not shipped yet. An ingester that does not
 // answer makes the answer incomplete, and the error blocks dropping. Safe
 // for concurrent use.
-type clusterAccess struct {
-	fanOut *cluster.FanOut
+type AccessSource struct {
+	fanOut *FanOut
 	outbox *usage.AccessStats
 }
 
-var _ usage.AccessSource = (*clusterAccess)(nil)
+var _ usage.AccessSource = (*AccessSource)(nil)
 
-// AccessSnapshot implements usage.AccessSource.
-func (c *clusterAccess) AccessSnapshot(ctx context.Context) (usage.AccessSnapshot, error) {
-	snap, err := c.fanOut.Access(ctx)
-	return usage.MergeSnapshots(snap, c.outbox.Snapshot()), err
+// NewAccessSource reads f's statistics and outbox's.
+func NewAccessSource(f *FanOut, outbox *usage.AccessStats) *AccessSource {
+	return &AccessSource{fanOut: f, outbox: outbox}
 }
 
-// mountQueryTap mounts the query tap on the Prometheus read API paths
-// (tap.Routes) when a query backend URL is configured, and reports whether
-// it did. The tap records into outbox under the request's tenant.
-func mountQueryTap(mux *http.ServeMux, cfg usage.Config, rw remotewrite.Config, outbox *usage.AccessStats,
-	logger *slog.Logger, reg prometheus.Registerer) (bool, error) {
-	if cfg.Queries.BackendURL == "" {
-		return false, nil
-	}
-	backend, err := url.Parse(cfg.Queries.BackendURL)
-	if err != nil {
-		return false, err // validated by config already
-	}
-	t, err := tap.New(tap.Options{
-		Backend:       backend,
-		UserHeader:    cfg.Queries.UserHeader,
-		TenantHeader:  rw.TenantHeader,
-		DefaultTenant: rw.DefaultTenant,
-		Recorder:      outbox,
-		Logger:        logger,
-		Registerer:    reg,
-	})
-	if err != nil {
-		return false, err
-	}
-	for _, p := range tap.Routes() {
-		mux.Handle(p, t)
-	}
-	return true, nil
+// AccessSnapshot implements usage.AccessSource.
+func (c *AccessSource) AccessSnapshot(ctx context.Context) (usage.AccessSnapshot, error) {
+	snap, err := c.fanOut.Access(ctx)
+	return usage.MergeSnapshots(snap, c.outbox.Snapshot()), err
 }

@@ -2,7 +2,6 @@ package usage
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,10 +15,11 @@ import (
 )
 
 // PathAccess is the ingester endpoint answering the query statistics of the
-// metrics it owns (AccessHandler); distributors fan it out over the Query RPC.
+// metrics it owns in JSON (AccessHandler), for operators; distributors ask
+// the cluster service's GetAccess instead.
 const PathAccess = PathPrefix + "access"
 
-// AccessRecord is one metric's or name pattern's statistics in wire form:
+// AccessRecord is one metric's or name pattern's statistics in JSON form:
 // an item of the ingester's /promgov/api/v1/usage/access answer and of the
 // statistics snapshot file. Exactly one of Name and Regex is set.
 type AccessRecord struct {
@@ -40,13 +40,13 @@ type AccessRecord struct {
 	AllLabels bool `json:"all_labels,omitempty"`
 }
 
-// AccessData is an AccessSnapshot in wire form, sorted for stable output.
+// AccessData is an AccessSnapshot in JSON form, sorted for stable output.
 type AccessData struct {
 	Metrics  []AccessRecord `json:"metrics"`
 	Patterns []AccessRecord `json:"patterns"`
 }
 
-// record returns a in wire form.
+// record returns a in JSON form.
 func (a *Access) record() AccessRecord {
 	return AccessRecord{
 		Count: a.Count, Last: a.Last, AllLabels: a.AllLabels,
@@ -69,7 +69,7 @@ func (r AccessRecord) access() *Access {
 	return a
 }
 
-// Data returns s in wire form.
+// Data returns s in JSON form.
 func (s AccessSnapshot) Data() AccessData {
 	d := AccessData{Metrics: make([]AccessRecord, 0, len(s.Metrics)), Patterns: make([]AccessRecord, 0, len(s.Patterns))}
 	for n, a := range s.Metrics {
@@ -123,32 +123,6 @@ func (d AccessData) Snapshot() (AccessSnapshot, error) {
 	return s, nil
 }
 
-// DecodeAccess decodes a /promgov/api/v1/usage/access answer.
-func DecodeAccess(body []byte) (AccessSnapshot, error) {
-	var env struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return AccessSnapshot{}, fmt.Errorf("decode access answer: %w", err)
-	}
-	if env.Status != "success" {
-		if env.Error == "" {
-			env.Error = fmt.Sprintf("status %q", env.Status)
-		}
-		return AccessSnapshot{}, fmt.Errorf("access answer: %s", env.Error)
-	}
-	if len(env.Data) == 0 || string(env.Data) == "null" {
-		return AccessSnapshot{}, errors.New("access answer: no data")
-	}
-	var d AccessData
-	if err := json.Unmarshal(env.Data, &d); err != nil {
-		return AccessSnapshot{}, fmt.Errorf("decode access data: %w", err)
-	}
-	return d.Snapshot()
-}
-
 // AccessHandler serves GET /promgov/api/v1/usage/access on an ingester: the
 // query statistics of the metrics it owns, merged over tenants, or one
 // tenant's, named by the tenant parameter or the header named tenantHeader
@@ -156,19 +130,19 @@ func DecodeAccess(body []byte) (AccessSnapshot, error) {
 func AccessHandler(s *AccessStats, tenantHeader string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
-			writeErr(w, http.StatusMethodNotAllowed, "bad_data", "use GET")
+			web.WriteError(w, http.StatusMethodNotAllowed, "bad_data", errors.New("use GET"))
 			return
 		}
 		t, err := web.RequestTenant(r, tenantHeader)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "bad_data", err.Error())
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 		if t != "" {
 			snap := s.TenantSnapshots()[t]
-			writeOK(w, snap.Data())
+			web.WriteJSON(w, snap.Data())
 			return
 		}
-		writeOK(w, s.Snapshot().Data())
+		web.WriteJSON(w, s.Snapshot().Data())
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 )
@@ -72,14 +71,11 @@ func TestClusterCostsQuietWhileStarting(t *testing.T) {
 	rg, err := ring.New(cfg, ring.RoleDistributor, "", nil, nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, rg.Close(context.Background())) }()
-	pool := cluster.NewPool()
+	pool := NewPool()
 	defer pool.Close()
 	var logs bytes.Buffer
-	c := &clusterCosts{
-		src:     cluster.NewFanOut(cluster.DefaultConfig(), rg, pool, nil, nil),
-		timeout: time.Second,
-		logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
+	c := NewCosts(NewFanOut(DefaultConfig(), rg, pool, nil, nil), time.Second,
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	require.Empty(t, c.MetricCosts())
 	require.Empty(t, logs.String())
 }
