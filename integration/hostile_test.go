@@ -51,9 +51,10 @@ const (
 	distributorPeakRSSBound = 400 << 20
 	ingesterPeakRSSBound    = 150 << 20
 	slowClientsRSSBound     = 200 << 20
-	// zeroBurstRSSBound: the distributor's default in-flight bytes limit
-	// (256 MiB) plus the garbage collector's headroom and the process.
-	zeroBurstRSSBound = 450 << 20
+	// zeroBurstRSSBound: twice the distributor's default in-flight bytes
+	// limit (256 MiB): the buffers in flight, plus pooled buffers between
+	// two requests and the garbage collector's headroom.
+	zeroBurstRSSBound = 512 << 20
 )
 
 func newHostileCluster(t *testing.T) *cluster {

@@ -153,7 +153,7 @@ func (r *Reader) open(idx int) error {
 		return fmt.Errorf("open segment %d: %w", idx, err)
 	}
 	r.f, r.fIdx = f, idx
-	r.sc = segmentScanner{r: f, segment: idx, chunk: r.sc.chunk}
+	r.sc = segmentScanner{r: f, segment: idx, chunk: r.sc.chunk, raBuf: r.sc.raBuf}
 	return nil
 }
 

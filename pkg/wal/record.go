@@ -159,8 +159,38 @@ func decodeRecord(b []byte) (RecordType, []byte, int, error) {
 type segmentScanner struct {
 	r       io.ReaderAt
 	segment int
-	hdr     [headerSize]byte
 	chunk   []byte
+	// ra holds the segment's bytes from raOff, read ahead in one call;
+	// every one lies below a limit read was given, so it never changes.
+	ra    []byte
+	raOff int64
+	raBuf []byte
+}
+
+// readAhead is how much read fetches at once: one read call per this much
+// of small records instead of two per record.
+const readAhead = 256 << 10
+
+// cached returns the n bytes at off if the read-ahead window holds them.
+func (s *segmentScanner) cached(off, n int64) []byte {
+	if off < s.raOff || off+n > s.raOff+int64(len(s.ra)) {
+		return nil
+	}
+	return s.ra[off-s.raOff : off-s.raOff+n]
+}
+
+// fill reads ahead from off, up to limit. A short file leaves the window
+// short; other errors are returned.
+func (s *segmentScanner) fill(off, limit int64) error {
+	if s.raBuf == nil {
+		s.raBuf = make([]byte, readAhead)
+	}
+	n, err := s.r.ReadAt(s.raBuf[:min(limit-off, readAhead)], off)
+	s.ra, s.raOff = s.raBuf[:n], off
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // readFull reads len(p) bytes at off; io.EOF after a full read is ignored.
@@ -184,13 +214,17 @@ func (s *segmentScanner) read(off, limit int64) (Record, error) {
 	if limit-off < headerSize {
 		return corrupt(errTruncated)
 	}
-	if err := readFull(s.r, s.hdr[:], off); errors.Is(err, io.ErrUnexpectedEOF) {
-		// The file is shorter than the WAL believes: the data is gone.
-		return corrupt(errTruncated)
-	} else if err != nil {
-		return Record{}, fmt.Errorf("read header of segment %d at %d: %w", s.segment, off, err)
+	hdr := s.cached(off, headerSize)
+	if hdr == nil {
+		if err := s.fill(off, limit); err != nil {
+			return Record{}, fmt.Errorf("read header of segment %d at %d: %w", s.segment, off, err)
+		}
+		if hdr = s.cached(off, headerSize); hdr == nil {
+			// The file is shorter than the WAL believes: the data is gone.
+			return corrupt(errTruncated)
+		}
 	}
-	h, err := parseHeader(s.hdr[:])
+	h, err := parseHeader(hdr)
 	if err != nil {
 		return corrupt(err)
 	}
@@ -198,8 +232,11 @@ func (s *segmentScanner) read(off, limit int64) (Record, error) {
 	if next > limit {
 		return corrupt(errTruncated)
 	}
+	// A fresh buffer per record: readers keep what the payload aliases.
 	payload := make([]byte, h.length)
-	if err := readFull(s.r, payload, off+headerSize); errors.Is(err, io.ErrUnexpectedEOF) {
+	if c := s.cached(off+headerSize, int64(h.length)); c != nil {
+		copy(payload, c)
+	} else if err := readFull(s.r, payload, off+headerSize); errors.Is(err, io.ErrUnexpectedEOF) {
 		return corrupt(errTruncated)
 	} else if err != nil {
 		return Record{}, fmt.Errorf("read payload of segment %d at %d: %w", s.segment, off, err)
