@@ -117,7 +117,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	peerPool := cluster.NewPool()
 	defer peerPool.Close()
-	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
+	sketchSync := cluster.NewSketchSync(cfg.Cluster, cluster.SketchSyncDeps{
+		Members: rg, Clients: peerPool, Store: tracker, Logger: logger, Registerer: reg,
+	})
 	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
 		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
 	})
