@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	limiter := ratelimit.New(cfg.RateLimits, func() int { return healthyDistributors(rg) }, reg)
 	dist.SetRateLimiter(limiter)
 	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
-	fanOut := cluster.NewFanOut(cfg.Cluster, rg, dist, logger, reg)
+	fanOut := cluster.NewFanOut(cfg.Cluster, cluster.FanOutDeps{Members: rg, Clients: dist, Logger: logger, Registerer: reg})
 
 	// Usage intelligence: sources reloaded by usageMgr.Run; the query tap
 	// and query logs record into outbox, which the shipper sends to each
@@ -86,7 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// drop policy runs on the write path after the rules.
 	rw := cfg.Distributor.RemoteWrite
 	outbox := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
-	shipper := cluster.NewAccessShipper(cfg.Usage.Queries.ShipInterval, cfg.Cluster.QueryTimeout, rg, dist, outbox, logger, reg)
+	shipper := cluster.NewAccessShipper(cfg.Usage.Queries.ShipInterval, cfg.Cluster.QueryTimeout, cluster.AccessShipperDeps{
+		Ring: rg, Clients: dist, Outbox: outbox, Logger: logger, Registerer: reg,
+	})
 	usageMgr, err := usage.NewManager(cfg.Usage, usage.Deps{
 		Sources:    usage.SourcesFromConfig(cfg.Usage, outbox, rw.DefaultTenant),
 		Access:     cluster.NewAccessSource(fanOut, outbox),

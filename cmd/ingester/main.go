@@ -126,7 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	peerPool := cluster.NewPool(grpcCreds)
 	defer peerPool.Close()
-	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
+	sketchSync := cluster.NewSketchSync(cfg.Cluster, cluster.SketchSyncDeps{
+		Members: rg, Clients: peerPool, Store: tracker, Logger: logger, Registerer: reg,
+	})
 	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
 		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
 	})

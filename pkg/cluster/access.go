@@ -55,12 +55,17 @@ type AccessShipper struct {
 }
 
 // NewAccessShipper builds the shipper; Run drives it. timeout bounds each
-// RecordAccess call. logger and reg may be nil.
-func NewAccessShipper(interval, timeout time.Duration, r PlacementSource, clients Clients, outbox AccessOutbox, logger *slog.Logger, reg prometheus.Registerer) *AccessShipper {
+// RecordAccess call. It panics when a required dependency is missing (a
+// wiring bug).
+func NewAccessShipper(interval, timeout time.Duration, d AccessShipperDeps) *AccessShipper {
+	if d.Ring == nil || d.Clients == nil || d.Outbox == nil {
+		panic("cluster.NewAccessShipper: Ring, Clients and Outbox are required")
+	}
+	r, clients, outbox, logger := d.Ring, d.Clients, d.Outbox, d.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	f := promauto.With(reg)
+	f := promauto.With(d.Registerer)
 	return &AccessShipper{
 		interval: interval, timeout: timeout, ring: r, clients: clients, outbox: outbox, logger: logger,
 		sent: f.NewCounter(prometheus.CounterOpts{
@@ -94,6 +99,16 @@ func (s *AccessShipper) Run(ctx context.Context) error {
 			_ = s.ShipOnce(ctx)
 		}
 	}
+}
+
+// AccessShipperDeps is what an AccessShipper works with. Ring, Clients and
+// Outbox are required; Logger and Registerer may be nil.
+type AccessShipperDeps struct {
+	Ring       PlacementSource
+	Clients    Clients
+	Outbox     AccessOutbox
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // shipment is one RecordAccess call: one tenant's entries for one ingester.

@@ -37,7 +37,7 @@ func BenchmarkAccessShipOnce(b *testing.B) {
 	const metrics = 1000
 	f, pool, _ := accessBenchCluster(b)
 	outbox := usage.NewAccessStats(1_000_000, 10)
-	s := NewAccessShipper(time.Hour, 5*time.Second, f, pool, outbox, nil, nil)
+	s := NewAccessShipper(time.Hour, 5*time.Second, AccessShipperDeps{Ring: f, Clients: pool, Outbox: outbox})
 	refs := make([]*promqlx.Refs, metrics)
 	for i := range refs {
 		r, err := promqlx.Extract(`sum by (job) (rate(metric_` + strconv.Itoa(i) + `[5m]))`)
@@ -72,7 +72,7 @@ func BenchmarkFanOutAccess(b *testing.B) {
 		require.NoError(b, err)
 		nodes[i%3].access.RecordQuery("t", r, "alice", at)
 	}
-	fo := NewFanOut(DefaultConfig(), f, pool, nil, nil)
+	fo := NewFanOut(DefaultConfig(), FanOutDeps{Members: f, Clients: pool})
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -86,7 +86,7 @@ func TestAccessShipperDeliversToOwners(t *testing.T) {
 	defer pool.Close()
 	outbox := usage.NewAccessStats(1000, 10)
 	reg := prometheus.NewRegistry()
-	s := NewAccessShipper(time.Hour, 5*time.Second, f, pool, outbox, nil, reg)
+	s := NewAccessShipper(time.Hour, 5*time.Second, AccessShipperDeps{Ring: f, Clients: pool, Outbox: outbox, Registerer: reg})
 
 	metrics := accessMetrics(30)
 	for i, m := range metrics {
@@ -119,7 +119,7 @@ func TestAccessShipperDeliversToOwners(t *testing.T) {
 		require.Equal(t, n.name == patternOwner, len(n.access.Snapshot().Patterns) == 1, "the pattern is on %s only", patternOwner)
 	}
 
-	fo := NewFanOut(testConfig(), f, pool, nil, nil)
+	fo := NewFanOut(testConfig(), FanOutDeps{Members: f, Clients: pool})
 	snap, err := fo.Access(context.Background())
 	require.NoError(t, err)
 	require.Len(t, snap.Metrics, 30)
@@ -140,7 +140,7 @@ func TestAccessShipperKeepsWhatFailed(t *testing.T) {
 	pool := NewPool()
 	defer pool.Close()
 	outbox := usage.NewAccessStats(1000, 10)
-	s := NewAccessShipper(time.Hour, 2*time.Second, f, pool, outbox, nil, prometheus.NewRegistry())
+	s := NewAccessShipper(time.Hour, 2*time.Second, AccessShipperDeps{Ring: f, Clients: pool, Outbox: outbox, Registerer: prometheus.NewRegistry()})
 	metrics := accessMetrics(30)
 	for _, m := range metrics {
 		recordQuery(t, outbox, "t", m, "")
@@ -158,7 +158,7 @@ func TestAccessShipperKeepsWhatFailed(t *testing.T) {
 	require.Equal(t, onC, outbox.Len(), "exactly c's share waits in the outbox")
 	require.Equal(t, 1.0, testutil.ToFloat64(s.failed))
 
-	fo := NewFanOut(testConfig(), f, pool, nil, nil)
+	fo := NewFanOut(testConfig(), FanOutDeps{Members: f, Clients: pool})
 	partial, err := fo.Access(context.Background())
 	require.Error(t, err, "an ingester that does not answer makes the statistics incomplete")
 	require.Len(t, partial.Metrics, 30-onC, "what did answer is still returned")
@@ -181,7 +181,7 @@ func TestAccessShipperRunShipsOnStop(t *testing.T) {
 	pool := NewPool()
 	defer pool.Close()
 	outbox := usage.NewAccessStats(1000, 10)
-	s := NewAccessShipper(time.Hour, 2*time.Second, f, pool, outbox, nil, nil)
+	s := NewAccessShipper(time.Hour, 2*time.Second, AccessShipperDeps{Ring: f, Clients: pool, Outbox: outbox})
 	recordQuery(t, outbox, "t", "up", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

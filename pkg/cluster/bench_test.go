@@ -39,7 +39,7 @@ func BenchmarkFanOutMetrics(b *testing.B) {
 	f := newFakeRing(b, dist, append(members, dist)...)
 	pool := NewPool()
 	defer pool.Close()
-	fo := NewFanOut(DefaultConfig(), f, pool, nil, nil)
+	fo := NewFanOut(DefaultConfig(), FanOutDeps{Members: f, Clients: pool})
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -74,7 +74,7 @@ func TestClusterCostsQuietWhileStarting(t *testing.T) {
 	pool := NewPool()
 	defer pool.Close()
 	var logs bytes.Buffer
-	c := NewCosts(NewFanOut(DefaultConfig(), rg, pool, nil, nil), time.Second,
+	c := NewCosts(NewFanOut(DefaultConfig(), FanOutDeps{Members: rg, Clients: pool}), time.Second,
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	require.Empty(t, c.MetricCosts())
 	require.Empty(t, logs.String())

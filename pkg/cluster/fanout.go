@@ -39,12 +39,25 @@ type FanOut struct {
 
 var _ cardinality.Source = (*FanOut)(nil)
 
-// NewFanOut builds the fan-out source. reg and logger may be nil.
-func NewFanOut(cfg Config, members Membership, clients Clients, logger *slog.Logger, reg prometheus.Registerer) *FanOut {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewFanOut builds the fan-out source; it panics when a required
+// dependency is missing (a wiring bug).
+func NewFanOut(cfg Config, d FanOutDeps) *FanOut {
+	if d.Members == nil || d.Clients == nil {
+		panic("cluster.NewFanOut: Members and Clients are required")
 	}
-	return &FanOut{cfg: cfg, members: members, clients: clients, logger: logger, m: newFanOutMetrics(reg)}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &FanOut{cfg: cfg, members: d.Members, clients: d.Clients, logger: d.Logger, m: newFanOutMetrics(d.Registerer)}
+}
+
+// FanOutDeps is what a FanOut works with. Members and Clients are
+// required; Logger and Registerer may be nil.
+type FanOutDeps struct {
+	Members    Membership
+	Clients    Clients
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Metrics implements cardinality.Source.

@@ -36,7 +36,7 @@ func TestFanOutMerges(t *testing.T) {
 	nodes, f := threeIngesters(t)
 	pool := NewPool()
 	defer pool.Close()
-	fo := NewFanOut(testConfig(), f, pool, nil, nil)
+	fo := NewFanOut(testConfig(), FanOutDeps{Members: f, Clients: pool})
 	ctx := context.Background()
 
 	rows, err := fo.Metrics(ctx, cardinality.Query{Tenant: "team-a"})
@@ -99,7 +99,7 @@ func TestFanOutHandler(t *testing.T) {
 	_, f := threeIngesters(t)
 	pool := NewPool()
 	defer pool.Close()
-	srv := httptest.NewServer(cardinality.NewHandler(NewFanOut(testConfig(), f, pool, nil, nil), "", nil))
+	srv := httptest.NewServer(cardinality.NewHandler(NewFanOut(testConfig(), FanOutDeps{Members: f, Clients: pool}), "", nil))
 	defer srv.Close()
 
 	tests := []struct {
@@ -170,7 +170,7 @@ func TestFanOutLabels(t *testing.T) {
 	_, f := threeIngesters(t)
 	pool := NewPool()
 	defer pool.Close()
-	fo := NewFanOut(testConfig(), f, pool, nil, nil)
+	fo := NewFanOut(testConfig(), FanOutDeps{Members: f, Clients: pool})
 	ctx := context.Background()
 
 	rows, err := fo.Metrics(ctx, cardinality.Query{Tenant: "team-a", Labels: true})

@@ -44,14 +44,28 @@ type SketchSync struct {
 
 // NewSketchSync builds the sync loop; Run drives it. reg and logger may be
 // nil.
-func NewSketchSync(cfg Config, members Membership, clients Clients, store PeerSketches, logger *slog.Logger, reg prometheus.Registerer) *SketchSync {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func NewSketchSync(cfg Config, d SketchSyncDeps) *SketchSync {
+	if d.Members == nil || d.Clients == nil || d.Store == nil {
+		panic("cluster.NewSketchSync: Members, Clients and Store are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &SketchSync{
-		cfg: cfg, members: members, clients: clients, store: store, logger: logger,
-		m: newSyncMetrics(reg), now: time.Now, known: map[string]bool{},
+		cfg: cfg, members: d.Members, clients: d.Clients, store: d.Store, logger: d.Logger,
+		m: newSyncMetrics(d.Registerer), now: time.Now, known: map[string]bool{},
 	}
+}
+
+// SketchSyncDeps is what a SketchSync works with. Members, Clients and
+// Store are required; Logger and Registerer may be nil.
+type SketchSyncDeps struct {
+	Members Membership
+	Clients Clients
+	// Store receives the peers' sketches (a cardinality.Tracker).
+	Store      PeerSketches
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Run syncs every SyncInterval until ctx ends; it returns nil then.

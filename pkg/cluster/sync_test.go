@@ -22,7 +22,7 @@ func TestSketchSyncTenantLimit(t *testing.T) {
 	f := newFakeRing(t, b.member(ring.StateActive), a.member(ring.StateActive), b.member(ring.StateActive))
 	pool := NewPool()
 	defer pool.Close()
-	s := NewSketchSync(testConfig(), f, pool, b.tracker, nil, nil)
+	s := NewSketchSync(testConfig(), SketchSyncDeps{Members: f, Clients: pool, Store: b.tracker})
 	s.SyncOnce(context.Background())
 
 	admitted := observe(b.tracker, "t", "on_b", 0, 50)
@@ -47,7 +47,9 @@ func TestSketchSyncRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewSketchSync(testConfig(), f, pool, b.tracker, nil, nil).Run(ctx) }()
+	go func() {
+		done <- NewSketchSync(testConfig(), SketchSyncDeps{Members: f, Clients: pool, Store: b.tracker}).Run(ctx)
+	}()
 	i := 0
 	require.Eventually(t, func() bool {
 		i++ // a new series each time: an admitted one would keep flowing
@@ -69,6 +71,6 @@ func TestSketchSyncPeerDown(t *testing.T) {
 	defer pool.Close()
 	cc := testConfig()
 	cc.SyncTimeout = 2 * time.Second
-	NewSketchSync(cc, f, pool, b.tracker, nil, nil).SyncOnce(context.Background())
+	NewSketchSync(cc, SketchSyncDeps{Members: f, Clients: pool, Store: b.tracker}).SyncOnce(context.Background())
 	require.InDelta(t, 10, observe(b.tracker, "t", "n", 0, 20), 1)
 }
