@@ -21,6 +21,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
@@ -90,6 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	svc := ingester.NewService(walLog, logger, reg)
+	// Aggregation rules (docs/aggregation.md): none, no engine and nothing
+	// more on the push path.
+	aggEngine, err := aggregate.New(cfg.Aggregate, logger.With("component", "aggregation"), reg)
+	if err != nil {
+		return fmt.Errorf("aggregations: %w", err)
+	}
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger, reg)
 	if err != nil {
 		return err
@@ -99,6 +106,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("ring: %w", err)
 	}
 	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
+	var aggSvc *aggregate.Service
+	if aggEngine != nil {
+		aggSvc = aggregate.NewService(aggEngine, cfg.Aggregate.SnapshotPath, ingester.WALOutputs{Log: walLog},
+			ingester.RingOwns(rg), logger.With("component", "aggregation"), reg)
+		if err := aggSvc.Restore(); err != nil {
+			return err
+		}
+		svc.SetAggregator(aggEngine)
+	}
 
 	// Query statistics of the metrics this ingester owns: distributors
 	// send them (RecordAccess), they move with a metric's cardinality state
@@ -119,6 +135,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sketchSync := cluster.NewSketchSync(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff.SetAccess(access)
+	if aggEngine != nil {
+		analytics.SetAggregation(aggEngine)
+		handoff.SetAggregation(aggEngine)
+	}
 
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
@@ -162,6 +182,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, lifecycle.Run)
+	if aggSvc != nil {
+		// 2b. aggregation: after pushes stopped, the last intervals due are
+		// closed and the state snapshotted.
+		proc.AddActor(&g, aggSvc.Run)
+	}
 	proc.AddActor(&g, fwd.Run)
 	proc.AddActor(&g, handoff.Run)
 	proc.AddActor(&g, sketchSync.Run)

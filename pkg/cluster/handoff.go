@@ -53,6 +53,16 @@ var _ AccessImporter = (*usage.AccessStats)(nil)
 // cardinality state. Call it before Run.
 func (h *Handoff) SetAccess(a AccessImporter) { h.access = a }
 
+// AggregationImporter merges the aggregation state that moves with a
+// metric. aggregate.Engine implements it; it is safe for concurrent use.
+type AggregationImporter interface {
+	ImportMetric(data []byte) error
+}
+
+// SetAggregation makes the handoff move each metric's aggregation state
+// (partial intervals, counter bases and totals). Call it before Run.
+func (h *Handoff) SetAggregation(a AggregationImporter) { h.agg = a }
+
 // Handoff moves cardinality state to a metric's new owner when the
 // placement changes. On every change the ingester asks every other ingester
 // which metrics it tracks in the partitions this ingester now owns, pulls
@@ -68,7 +78,8 @@ type Handoff struct {
 	ring    Placements
 	clients Clients
 	store   MetricImporter
-	access  AccessImporter // nil: query statistics do not move
+	access  AccessImporter      // nil: query statistics do not move
+	agg     AggregationImporter // nil: no aggregation state moves
 	logger  *slog.Logger
 	m       *handoffMetrics
 	now     func() time.Time
@@ -198,6 +209,9 @@ func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, 
 			h.access.MergeTenant(k.GetTenant(), usage.AccessSnapshot{
 				Metrics: map[string]*usage.Access{k.GetMetric(): accesspb.FromStats(resp.GetAccess().GetStats())},
 			})
+		}
+		if err == nil && len(resp.GetAggregation()) > 0 && h.agg != nil {
+			err = h.agg.ImportMetric(resp.GetAggregation())
 		}
 		if err != nil {
 			failed++

@@ -60,7 +60,8 @@ type Analytics struct {
 
 	node    string
 	state   CardinalityState
-	access  AccessState // nil: no query statistics (SetAccess)
+	access  AccessState      // nil: no query statistics (SetAccess)
+	agg     AggregationState // nil: no aggregation rules (SetAggregation)
 	handler http.Handler
 	now     func() time.Time
 }
@@ -173,6 +174,15 @@ func (a *Analytics) ExportMetric(_ context.Context, req *ingesterv1.ExportMetric
 	if a.access != nil {
 		if acc, ok := a.access.Metric(req.GetTenant(), req.GetMetric(), req.GetForget()); ok {
 			resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
+		}
+	}
+	if a.agg != nil {
+		b, err := a.agg.ExportMetric(req.GetTenant(), req.GetMetric(), req.GetForget())
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "export aggregation state: %v", err)
+		}
+		if b != nil {
+			resp.Found, resp.Aggregation = true, b
 		}
 	}
 	return resp, nil

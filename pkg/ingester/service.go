@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/record"
 	"github.com/promgov/promgov/pkg/wal"
@@ -56,6 +57,9 @@ type Service struct {
 	// serves the cluster RPCs (SetCardinality); nil: neither.
 	cardinality Observer
 	analytics   *Analytics
+	// agg runs aggregation rules after admission (SetAggregator); nil:
+	// none, and the push path does nothing for them.
+	agg Aggregator
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
@@ -125,8 +129,20 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 			}
 		}
 	}
+	// Aggregation: series aggregated away are taken out before the WAL;
+	// they count as written (the rule took them).
+	var took aggregate.Taken
+	if s.agg != nil && c.series > 0 {
+		var rest []byte
+		if rest, took = s.aggregateBatch(req, batch, sc.names); took.Series > 0 {
+			batch = rest
+			if c, err = countBatch(batch, sc); err != nil {
+				return nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
+			}
+		}
+	}
 	if c.series == 0 && len(req.GetMetadata()) == 0 {
-		return gov.response(&ingesterv1.PushResponse{}), nil
+		return gov.response(withTaken(took, &ingesterv1.PushResponse{})), nil
 	}
 	payload, err := forward.AppendRecord(sc.record[:0], &ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
@@ -151,11 +167,11 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	s.received.WithLabelValues("samples").Add(float64(c.samples))
 	s.received.WithLabelValues("histograms").Add(float64(c.histograms))
 	s.received.WithLabelValues("exemplars").Add(float64(c.exemplars))
-	return gov.response(&ingesterv1.PushResponse{
+	return gov.response(withTaken(took, &ingesterv1.PushResponse{
 		SamplesWritten:    int64(c.samples),
 		HistogramsWritten: int64(c.histograms),
 		ExemplarsWritten:  int64(c.exemplars),
-	}), nil
+	})), nil
 }
 
 // batchOf returns the series batch of req: its series, or its Remote Write
