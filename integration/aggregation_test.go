@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,9 +43,10 @@ func aggConfig(t *testing.T, counter string) string {
 // aggGen generates the inputs: counters with a reset and churn, classic
 // and native histograms, one request per second.
 type aggGen struct {
-	counter string
-	pods    int
-	step    int
+	counter      string
+	pods         int
+	step         int
+	countersOnly bool
 }
 
 var aggBuckets = []float64{0.1, 0.5, 1, 2.5}
@@ -86,6 +88,9 @@ func (g *aggGen) body(t *testing.T, ts time.Time) []byte {
 		pod, svc := "pod-"+strconv.Itoa(p), []string{"a", "b"}[p%2]
 		add(labels.FromStrings("__name__", g.counter, "pod", pod, "svc", svc), writev2.Metadata_METRIC_TYPE_COUNTER,
 			[]writev2.Sample{{Value: g.counterValue(p, s), Timestamp: ms}}, nil)
+		if g.countersOnly {
+			continue
+		}
 		// Classic histogram: observations per second spread over buckets
 		// differently per pod.
 		obs := float64(s * (p + 2))
@@ -315,6 +320,68 @@ func ownerOf(t *testing.T, n int, tenant, metric string) string {
 	require.NoError(t, err)
 	o, _ := p.Owner(ring.Key(nil, tenant, metric))
 	return o.Name
+}
+
+// TestAggregationSurvivesKill9AndScaleUp kills the owner of an aggregated
+// counter with SIGKILL mid-interval and restarts it, then adds an ingester
+// so the metric moves: the counter output stays monotonic and ends at
+// exactly the inputs' increase (nothing counted twice, nothing lost).
+func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
+	requireIntegration(t)
+	var metric string
+	for i := range 1000 {
+		m := fmt.Sprintf("agg_moving_%d_total", i)
+		if ownerOf(t, 2, aggTenant, m) != "ingester-3" && ownerOf(t, 3, aggTenant, m) == "ingester-3" {
+			metric = m
+			break
+		}
+	}
+	require.NotEmpty(t, metric)
+	control := startBackend(t)
+	c, cfg := newAggCluster(t, 2, metric)
+	var owner *node
+	for _, n := range c.ingesters {
+		if n.name == ownerOf(t, 2, aggTenant, metric) {
+			owner = n
+		}
+	}
+	g := &aggGen{counter: metric, pods: 6, countersOnly: true}
+	var last time.Time
+	push := func(steps int) {
+		for range steps {
+			ts := time.Now()
+			body := g.body(t, ts)
+			aggSend(t, c.writeURL(), body, aggTenant)
+			aggSend(t, control.writeURL(), body, "")
+			last = ts
+			g.step++
+			time.Sleep(time.Until(ts.Add(time.Second)))
+		}
+	}
+	push(12)
+	// Mid-interval: 2.5 s into a 5 s interval.
+	time.Sleep(time.Until(time.Now().Truncate(5 * time.Second).Add(7500 * time.Millisecond)))
+	owner.proc.cmd.Process.Signal(syscall.SIGKILL)
+	owner.proc.Wait(10 * time.Second)
+	cardStartIngester(c, owner, "--config.file="+cfg)
+	c.waitActive(2)
+	push(13)
+	cardAddIngester(c, "--config.file="+cfg)
+	c.waitActive(3)
+	push(20)
+	waitLastInterval(t, c.backend, `{__name__="`+metric+`:sum_without_pod"}`, last)
+
+	// The new owner wrote the last outputs.
+	require.Positive(t, metricSum(c.ingesters[2].url("/metrics"), `promgov_aggregation_samples_out_total{rule="requests"`))
+	for _, svc := range []string{"a", "b"} {
+		vs := outputValues(t, c.backend, `{__name__="`+metric+`:sum_without_pod", svc="`+svc+`"}`)
+		for i := 1; i < len(vs); i++ {
+			require.GreaterOrEqual(t, vs[i], vs[i-1], "svc=%s: output monotonic: %v", svc, vs)
+		}
+		inc := exactIncrease(t, control, metric+`{svc="`+svc+`"}`)
+		require.Equal(t, inc, vs[len(vs)-1], "svc=%s: the output's total is the inputs' exact increase: %v", svc, vs)
+		t.Logf("after kill -9 and a move, svc=%s: inputs' exact increase %g, output %g (%d points)", svc, inc, vs[len(vs)-1], len(vs))
+	}
 }
 
 var _ = pmodel.MetricNameLabel
