@@ -99,7 +99,7 @@ type Taken struct {
 // entries that were aggregated away.
 func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, Taken) {
 	var (
-		kept  []byte
+		kept  []byte // nil until the first entry taken
 		taken Taken
 		i     int
 	)
@@ -111,7 +111,7 @@ func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, T
 		rs := e.byName[names[i]]
 		if rs != nil && e.entry(tenant, names[i], ent, rs, p) {
 			if kept == nil {
-				kept = append(make([]byte, 0, len(batch)), batch[:it.Offset()]...)
+				kept = append(make([]byte, 0, it.Offset()), batch[:it.Offset()]...)
 			}
 			taken.Series++
 			taken.Samples += ent.Samples

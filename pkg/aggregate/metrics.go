@@ -65,34 +65,45 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
+// reasons are every reason label value.
+var reasons = []string{ReasonLate, ReasonOutOfOrder, ReasonInvalid, ReasonSummaryQuantile, ReasonExemplar,
+	ReasonUnknownType, ReasonWrongType, ReasonUnsupported, ReasonMaxGroups}
+
 // ruleMetrics are one rule's children, resolved once.
 type ruleMetrics struct {
 	inputSeries, groups prometheus.Gauge
 	in, out             prometheus.Counter
-	m                   *metrics
-	name                string
+	dropped, passed     map[string]prometheus.Counter
+	passedSeries        map[string]prometheus.Counter
 }
 
 func (m *metrics) forRule(name string) *ruleMetrics {
-	return &ruleMetrics{
-		inputSeries: m.inputSeries.WithLabelValues(name),
-		groups:      m.groups.WithLabelValues(name),
-		in:          m.samplesIn.WithLabelValues(name),
-		out:         m.samplesOut.WithLabelValues(name),
-		m:           m,
-		name:        name,
+	rm := &ruleMetrics{
+		inputSeries:  m.inputSeries.WithLabelValues(name),
+		groups:       m.groups.WithLabelValues(name),
+		in:           m.samplesIn.WithLabelValues(name),
+		out:          m.samplesOut.WithLabelValues(name),
+		dropped:      map[string]prometheus.Counter{},
+		passed:       map[string]prometheus.Counter{},
+		passedSeries: map[string]prometheus.Counter{},
 	}
+	for _, r := range reasons {
+		rm.dropped[r] = m.dropped.WithLabelValues(name, r)
+		rm.passed[r] = m.passed.WithLabelValues(name, r)
+		rm.passedSeries[r] = m.passedSeries.WithLabelValues(name, r)
+	}
+	return rm
 }
 
 func (rm *ruleMetrics) drop(reason string, n int) {
 	if n > 0 {
-		rm.m.dropped.WithLabelValues(rm.name, reason).Add(float64(n))
+		rm.dropped[reason].Add(float64(n))
 	}
 }
 
 func (rm *ruleMetrics) pass(reason string, samples int) {
-	rm.m.passedSeries.WithLabelValues(rm.name, reason).Inc()
+	rm.passedSeries[reason].Inc()
 	if samples > 0 {
-		rm.m.passed.WithLabelValues(rm.name, reason).Add(float64(samples))
+		rm.passed[reason].Add(float64(samples))
 	}
 }
