@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	svc := ingester.NewService(walLog, logger, reg)
 	// Aggregation rules (docs/aggregation.md): none, no engine and nothing
 	// more on the push path.
+	cfg.Aggregate.Overflow = cfg.Cardinality.Limits.UsesOverflow()
 	aggEngine, err := aggregate.New(cfg.Aggregate, logger.With("component", "aggregation"), reg)
 	if err != nil {
 		return fmt.Errorf("aggregations: %w", err)
@@ -113,7 +114,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := aggSvc.Restore(); err != nil {
 			return err
 		}
-		svc.SetAggregator(aggEngine)
+		if aggEngine.HasRules() {
+			svc.SetAggregator(aggEngine)
+		}
+		if cfg.Aggregate.Overflow {
+			svc.SetOverflow(aggEngine, tracker)
+		}
 	}
 
 	// Query statistics of the metrics this ingester owns: distributors

@@ -30,7 +30,23 @@ type Config struct {
 	// for; beyond it new groups are not aggregated (their inputs pass
 	// through, counted as reason="max_groups").
 	MaxGroups int `yaml:"aggregations_max_groups,omitempty" json:"aggregations_max_groups,omitempty"`
+	// OverflowInterval is the aggregation interval of __overflow__ series
+	// (cardinality limits with on_limit: overflow).
+	OverflowInterval model.Duration `yaml:"aggregations_overflow_interval,omitempty" json:"aggregations_overflow_interval,omitempty"`
+	// Overflow enables the __overflow__ aggregation; the ingester sets it
+	// when a cardinality limit has on_limit: overflow.
+	Overflow bool `yaml:"-" json:"-"`
 }
+
+// DefaultOverflowInterval is the default of aggregations_overflow_interval.
+const DefaultOverflowInterval = 30 * time.Second
+
+// OverflowRuleName names the built-in overflow aggregation in metrics and
+// snapshots.
+const OverflowRuleName = "__overflow__"
+
+// OverflowValue replaces the value of an overflowing label.
+const OverflowValue = "__overflow__"
 
 // DefaultMaxGroups is the default of aggregations_max_groups.
 const DefaultMaxGroups = 1_000_000
@@ -122,6 +138,15 @@ func defaultMaxDelay(interval time.Duration) time.Duration {
 // rules themselves are YAML-only.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotPath, prefix+"snapshot-path", "", "File aggregation state is snapshotted to and restored from (default: aggregation.snapshot in --wal.dir).")
+	c.OverflowInterval = model.Duration(DefaultOverflowInterval)
+	fs.Func(prefix+"overflow-interval", "Aggregation interval of the __overflow__ series of cardinality limits with on_limit: overflow (default 30s).", func(s string) error {
+		d, err := model.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		c.OverflowInterval = d
+		return nil
+	})
 	fs.IntVar(&c.MaxGroups, prefix+"max-groups", DefaultMaxGroups, "Maximum aggregation output series (groups) one ingester keeps state for; inputs of further groups pass through, counted.")
 }
 
@@ -129,6 +154,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if c.MaxGroups < 0 {
 		return fmt.Errorf("aggregations_max_groups %d: must be >= 0 (0: the default %d)", c.MaxGroups, DefaultMaxGroups)
+	}
+	if iv := time.Duration(c.OverflowInterval); iv != 0 && (iv < time.Second || iv%time.Second != 0 || iv > time.Hour) {
+		return fmt.Errorf("aggregations_overflow_interval %s: use a whole number of seconds between 1s and 1h", iv)
 	}
 	seen := map[string]bool{}
 	for i := range c.Rules {
@@ -151,6 +179,9 @@ func (c *Config) Validate() error {
 func (r *RuleConfig) Validate() error {
 	if r.Name == "" {
 		return errors.New("name: required")
+	}
+	if r.Name == OverflowRuleName {
+		return fmt.Errorf("name %q: reserved for the overflow aggregation", r.Name)
 	}
 	switch r.Mode {
 	case "", ModeEnforce, ModeShadow:

@@ -43,6 +43,7 @@ type parsed struct {
 	hists     [][]byte // prompb.Histogram messages
 	exemplars int
 	typ       writev2.Metadata_MetricType
+	overflow  []string // labels set to __overflow__ (the overflow rule)
 }
 
 // value returns the value of label name ("" when absent).

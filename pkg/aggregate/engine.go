@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -24,6 +25,7 @@ type Engine struct {
 	types     typeMemory
 	maxGroups int64
 	groups    atomic.Int64
+	overflow  *rule // the __overflow__ aggregation; nil: off
 	m         *metrics
 	logger    *slog.Logger
 	scratch   sync.Pool // *parsed
@@ -33,7 +35,7 @@ type Engine struct {
 // none: the ingester then skips aggregation entirely. reg and logger may be
 // nil.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
-	if len(cfg.Rules) == 0 {
+	if len(cfg.Rules) == 0 && !cfg.Overflow {
 		return nil, nil
 	}
 	if err := cfg.Validate(); err != nil {
@@ -52,6 +54,20 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, e
 	if e.maxGroups == 0 {
 		e.maxGroups = DefaultMaxGroups
 	}
+	if cfg.Overflow {
+		iv := cfg.OverflowInterval
+		if iv == 0 {
+			iv = model.Duration(DefaultOverflowInterval)
+		}
+		r, err := compile(RuleConfig{Name: OverflowRuleName, Match: "__overflow__", Without: []string{OverflowValue}, Interval: iv})
+		if err != nil {
+			return nil, err
+		}
+		r.overflow = true
+		r.m = e.m.forRule(OverflowRuleName)
+		e.rules = append(e.rules, r)
+		e.overflow = r
+	}
 	for _, c := range cfg.Rules {
 		r, err := compile(c)
 		if err != nil {
@@ -66,8 +82,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, e
 	return e, nil
 }
 
-// Reads reports whether some rule reads metric name (one map lookup).
-func (e *Engine) Reads(name string) bool { return e.byName[name] != nil }
+// HasRules reports whether any aggregation rule is configured.
+func (e *Engine) HasRules() bool { return len(e.byName) > 0 }
 
 // RememberType records the Remote Write 1.0 metadata type of a family
 // (typ as prompb.MetricMetadata_MetricType, which has writev2's values).
@@ -91,6 +107,11 @@ func (e *Engine) readsFamily(family string) bool {
 // summary quantiles dropped), with their samples, histograms and exemplars.
 type Taken struct {
 	Series, Samples, Histograms, Exemplars int
+}
+
+// Add returns the sum of t and u.
+func (t Taken) Add(u Taken) Taken {
+	return Taken{Series: t.Series + u.Series, Samples: t.Samples + u.Samples, Histograms: t.Histograms + u.Histograms, Exemplars: t.Exemplars + u.Exemplars}
 }
 
 // Process runs the rules over batch (validated record entries of tenant;
@@ -159,12 +180,25 @@ func (e *Engine) entry(tenant, name string, ent *record.Entry, rs []*rule, p *pa
 
 // typeOf resolves the metric type of an input: its own metadata, else the
 // remembered 1.0 metadata of the family, else the rule's declared type.
-func (e *Engine) typeOf(r *rule, tenant string, p *parsed) writev2.Metadata_MetricType {
+func (e *Engine) typeOf(r *rule, tenant, name string, p *parsed) writev2.Metadata_MetricType {
 	if p.typ != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
 		return p.typ
 	}
-	if t := e.types.get(tenant, r.family); t != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
+	family := r.family
+	if r.overflow {
+		family = name
+	}
+	if t := e.types.get(tenant, family); t != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
 		return t
+	}
+	if r.overflow {
+		for _, suf := range partSuffix[1:] {
+			if base, ok := strings.CutSuffix(name, suf); ok {
+				if t := e.types.get(tenant, base); t == writev2.Metadata_METRIC_TYPE_HISTOGRAM || t == writev2.Metadata_METRIC_TYPE_SUMMARY {
+					return t
+				}
+			}
+		}
 	}
 	switch r.cfg.Type {
 	case TypeCounter:
@@ -236,8 +270,19 @@ func (r *rule) classify(typ writev2.Metadata_MetricType, pt part, p *parsed) (k 
 	return k, hist, "", ""
 }
 
-// partOf says which series of r's family name is.
-func (r *rule) partOf(name string) part {
+// partOf says which series of r's family name is (of type typ).
+func (r *rule) partOf(name string, typ writev2.Metadata_MetricType) part {
+	if r.overflow {
+		if typ != writev2.Metadata_METRIC_TYPE_HISTOGRAM && typ != writev2.Metadata_METRIC_TYPE_SUMMARY {
+			return partWhole
+		}
+		for p, s := range partSuffix {
+			if p != 0 && strings.HasSuffix(name, s) {
+				return part(p)
+			}
+		}
+		return partWhole
+	}
 	if name == r.family {
 		return partWhole
 	}
@@ -253,8 +298,8 @@ func (r *rule) partOf(name string) part {
 // apply aggregates one input series under rule r and reports whether the
 // rule took it (false: it must be written as it is).
 func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
-	pt := r.partOf(name)
-	typ := e.typeOf(r, tenant, p)
+	typ := e.typeOf(r, tenant, name, p)
+	pt := r.partOf(name, typ)
 	k, hist, pass, drop := r.classify(typ, pt, p)
 	n := len(p.samples) + len(p.hists)
 	if pass != "" {
@@ -332,10 +377,10 @@ func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool,
 	key = append(key, name...)
 	key = append(key, 0xff, byte(k))
 	for _, l := range p.labels {
-		if r.keeps(l.name, pt) {
+		if v, ok := r.kept(l, pt, p); ok {
 			key = append(key, l.name...)
 			key = append(key, 0xff)
-			key = append(key, l.value...)
+			key = append(key, v...)
 			key = append(key, 0xff)
 		}
 	}
@@ -349,8 +394,8 @@ func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool,
 	}
 	var kept []labels.Label
 	for _, l := range p.labels {
-		if r.keeps(l.name, pt) {
-			kept = append(kept, labels.Label{Name: string(l.name), Value: string(l.value)})
+		if v, ok := r.kept(l, pt, p); ok {
+			kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
 		}
 	}
 	g := r.newGroup(tenant, name, pt, k, hist, typ, sortedKept(kept))
@@ -362,7 +407,7 @@ func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool,
 // newGroup builds an empty group.
 func (r *rule) newGroup(tenant, name string, pt part, k kind, hist bool, typ int32, kept []labels.Label) *group {
 	g := &group{tenant: tenant, metric: name, part: pt, kind: k, hist: hist, typ: typ, kept: kept, inputs: map[uint64]*input{}}
-	for i, ls := range r.outputLabels(pt, kept) {
+	for i, ls := range r.outputLabels(name, pt, kept) {
 		g.out = append(g.out, output{op: r.outputs[i], labels: ls, hash: ls.Hash(), series: record.AppendLabels(nil, ls)})
 	}
 	return g
@@ -393,4 +438,43 @@ func (t *typeMemory) get(tenant, family string) writev2.Metadata_MetricType {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.m[typeKey{tenant, family}]
+}
+
+// Overflow aggregates entries of batch (validated record entries of
+// tenant) that a per-metric cardinality limit refused, when labelsOf says
+// the metric's policy is overflow: each is folded into the series with its
+// overflowing labels set to __overflow__, aggregated like a rule would
+// (counters summed monotonic, gauges summed), under the metric's own name.
+// It returns what it took and the entries it could not take (unknown
+// type, max groups), which stay refused.
+func (e *Engine) Overflow(tenant string, batch []byte, labelsOf func(tenant, metric string) ([]string, bool)) (Taken, []byte) {
+	var (
+		taken Taken
+		rest  []byte
+	)
+	if e.overflow == nil {
+		return taken, batch
+	}
+	p := e.scratch.Get().(*parsed)
+	defer e.scratch.Put(p)
+	it := record.NewIter(batch)
+	for it.Next() {
+		ent := it.Entry()
+		name := string(record.MetricName(ent.Series))
+		ls, ok := labelsOf(tenant, name)
+		if ok && p.parse(ent.Series) {
+			p.overflow = ls
+			ok = e.apply(e.overflow, tenant, name, ent.Hash, p)
+			p.overflow = nil
+		}
+		if !ok {
+			rest = append(rest, ent.Raw...)
+			continue
+		}
+		taken.Series++
+		taken.Samples += ent.Samples
+		taken.Histograms += ent.Histograms
+		taken.Exemplars += ent.Exemplars
+	}
+	return taken, rest
 }

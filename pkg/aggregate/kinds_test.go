@@ -157,14 +157,14 @@ func TestPassThrough(t *testing.T) {
 		rule func(*RuleConfig)
 		in   in
 	}{
-		"unknown type":    {nil, in{ls: pod("m", "pod", "a"), samples: []writev2.Sample{{Value: 1, Timestamp: 1}}}},
-		"declared differs": {func(r *RuleConfig) { r.Type = TypeGauge }, counter(pod("m", "pod", "a"), 1, 1)},
+		"unknown type":             {nil, in{ls: pod("m", "pod", "a"), samples: []writev2.Sample{{Value: 1, Timestamp: 1}}}},
+		"declared differs":         {func(r *RuleConfig) { r.Type = TypeGauge }, counter(pod("m", "pod", "a"), 1, 1)},
 		"gauge output for counter": {func(r *RuleConfig) { r.Outputs = []string{"max"} }, counter(pod("m", "pod", "a"), 1, 1)},
-		"gauge histogram": {nil, in{typ: writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM, ls: pod("m", "pod", "a"), samples: []writev2.Sample{{Value: 1, Timestamp: 1}}}},
-		"keep_input":      {func(r *RuleConfig) { r.KeepInput = true }, counter(pod("m", "pod", "a"), 1, 1)},
-		"shadow":          {func(r *RuleConfig) { r.Mode = ModeShadow }, counter(pod("m", "pod", "a"), 1, 1)},
-		"other tenant":    {func(r *RuleConfig) { r.Tenants = []string{"other"} }, counter(pod("m", "pod", "a"), 1, 1)},
-		"selector":        {func(r *RuleConfig) { r.Match = `m{job="x"}` }, counter(pod("m", "pod", "a"), 1, 1)},
+		"gauge histogram":          {nil, in{typ: writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM, ls: pod("m", "pod", "a"), samples: []writev2.Sample{{Value: 1, Timestamp: 1}}}},
+		"keep_input":               {func(r *RuleConfig) { r.KeepInput = true }, counter(pod("m", "pod", "a"), 1, 1)},
+		"shadow":                   {func(r *RuleConfig) { r.Mode = ModeShadow }, counter(pod("m", "pod", "a"), 1, 1)},
+		"other tenant":             {func(r *RuleConfig) { r.Tenants = []string{"other"} }, counter(pod("m", "pod", "a"), 1, 1)},
+		"selector":                 {func(r *RuleConfig) { r.Match = `m{job="x"}` }, counter(pod("m", "pod", "a"), 1, 1)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := mustEngine(t, rule10s("r", "m", tc.rule))

@@ -36,6 +36,10 @@ type rule struct {
 	outNames    [len(partSuffix)][]string // output metric names per part
 	fingerprint uint64                    // of the configuration, to match snapshots
 	enforce     bool
+	// overflow: the built-in __overflow__ aggregation, which keeps every
+	// label, sets the overflowing ones to __overflow__ and keeps the
+	// metric's name.
+	overflow bool
 
 	mu     sync.Mutex
 	groups map[string]*group // key: groupKey
@@ -128,6 +132,25 @@ func (r *rule) keeps(name []byte, p part) bool {
 	return !r.without[string(name)]
 }
 
+// kept returns the value an input label has in the output, and whether it
+// is kept at all.
+func (r *rule) kept(l label, pt part, p *parsed) ([]byte, bool) {
+	if r.overflow {
+		if string(l.name) == "__name__" {
+			return nil, false
+		}
+		for _, o := range p.overflow {
+			if string(l.name) == o {
+				return overflowValue, true
+			}
+		}
+		return l.value, true
+	}
+	return l.value, r.keeps(l.name, pt)
+}
+
+var overflowValue = []byte(OverflowValue)
+
 // matches reports whether the series' labels satisfy the matchers.
 func (r *rule) matches(p *parsed) bool {
 	for _, m := range r.matchers {
@@ -144,11 +167,15 @@ func (r *rule) appliesTo(tenant string) bool { return r.tenants == nil || r.tena
 
 // outputLabels builds, for each output of a group, its labels: the output
 // name, the kept labels (sorted, as the input's are) and the marker label.
-func (r *rule) outputLabels(p part, kept []labels.Label) []labels.Labels {
+func (r *rule) outputLabels(metric string, p part, kept []labels.Label) []labels.Labels {
 	out := make([]labels.Labels, len(r.outputs))
 	for i := range r.outputs {
 		b := labels.NewScratchBuilder(len(kept) + 2)
-		b.Add(labels.MetricName, r.outNames[p][i])
+		name := r.outNames[p][i]
+		if r.overflow {
+			name = metric
+		}
+		b.Add(labels.MetricName, name)
 		for _, l := range kept {
 			b.Add(l.Name, l.Value)
 		}

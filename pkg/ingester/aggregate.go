@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/promgov/promgov/pkg/aggregate"
+	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/wal"
@@ -96,4 +97,38 @@ func RingOwns(r Placements) aggregate.Owns {
 		m, ok := r.Placement().Owner(ring.Key(buf[:0], tenant, metric))
 		return ok && m.Name == r.Self().Name
 	}
+}
+
+// OverflowAggregator folds refused series into __overflow__ series.
+// aggregate.Engine implements it; safe for concurrent use.
+type OverflowAggregator interface {
+	Overflow(tenant string, batch []byte, labelsOf func(tenant, metric string) ([]string, bool)) (aggregate.Taken, []byte)
+}
+
+// OverflowPolicy says whether a metric's per-metric limit overflows and
+// which labels. cardinality.Tracker implements it; safe for concurrent
+// use.
+type OverflowPolicy interface {
+	OverflowLabels(tenant, metric string) ([]string, bool)
+}
+
+var (
+	_ OverflowAggregator = (*aggregate.Engine)(nil)
+	_ OverflowPolicy     = (*cardinality.Tracker)(nil)
+)
+
+// SetOverflow makes series that a per-metric limit with on_limit: overflow
+// refuses fold into __overflow__ series instead. Call it before serving.
+func (s *Service) SetOverflow(a OverflowAggregator, p OverflowPolicy) { s.overflow, s.policy = a, p }
+
+// overflowRefused hands the series a per-metric limit refused to the
+// overflow aggregation; those it takes are no longer refused.
+func (s *Service) overflowRefused(tenant string, g *governed) aggregate.Taken {
+	took, _ := s.overflow.Overflow(tenant, g.perMetric, s.policy.OverflowLabels)
+	g.refused -= took.Series
+	if g.refused == 0 {
+		g.message = ""
+	}
+	g.perMetric = nil
+	return took
 }

@@ -60,6 +60,10 @@ type Service struct {
 	// agg runs aggregation rules after admission (SetAggregator); nil:
 	// none, and the push path does nothing for them.
 	agg Aggregator
+	// overflow folds series refused by a per-metric limit with on_limit:
+	// overflow into __overflow__ series (SetOverflow); nil: none.
+	overflow OverflowAggregator
+	policy   OverflowPolicy
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
@@ -120,9 +124,13 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	// the WAL append, so the WAL holds exactly what the answer below
 	// acknowledges; the answer counts the refusals.
 	var gov governed
+	var took aggregate.Taken
 	if s.cardinality != nil && c.series > 0 {
-		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now())
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), s.overflow != nil)
 		if g.refused > 0 {
+			if len(g.perMetric) > 0 { // on_limit: overflow
+				took = s.overflowRefused(req.GetTenant(), &g)
+			}
 			batch, gov = kept, g
 			if c, err = countBatch(batch, sc); err != nil {
 				return nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
@@ -131,11 +139,10 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	}
 	// Aggregation: series aggregated away are taken out before the WAL;
 	// they count as written (the rule took them).
-	var took aggregate.Taken
 	if s.agg != nil && c.series > 0 {
-		var rest []byte
-		if rest, took = s.aggregateBatch(req, batch, sc.names); took.Series > 0 {
-			batch = rest
+		rest, t := s.aggregateBatch(req, batch, sc.names)
+		if t.Series > 0 {
+			batch, took = rest, took.Add(t)
 			if c, err = countBatch(batch, sc); err != nil {
 				return nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
 			}
