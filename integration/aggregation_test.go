@@ -385,3 +385,62 @@ func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
 }
 
 var _ = pmodel.MetricNameLabel
+
+// TestOverflowKeepsTotals pushes a counter at 10× its series limit with
+// on_limit: overflow: the backend holds the admitted series plus one
+// __overflow__ series per svc, and sum(rate()) matches the control
+// Prometheus (which received every series) within 1 %.
+func TestOverflowKeepsTotals(t *testing.T) {
+	requireIntegration(t)
+	const limit, series = 20, 200
+	control := startBackend(t)
+	c := &cluster{t: t, backend: startBackend(t), backendProtocol: 2}
+	c.distributor = c.startDistributor()
+	cfg := filepath.Join(t.TempDir(), "promgov.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`cardinality:
+  limits:
+    defaults: {max_series_per_metric: %d, on_limit: overflow}
+aggregations_overflow_interval: 5s
+`, limit)), 0o644))
+	cardAddIngester(c, "--config.file="+cfg)
+	c.waitActive(1)
+
+	body := func(step int, ts time.Time) []byte {
+		st := writev2.NewSymbolTable()
+		var req writev2.Request
+		for i := range series {
+			ls := labels.FromStrings("__name__", "ovf_requests_total", "pod", "pod-"+strconv.Itoa(i), "svc", []string{"a", "b"}[i%2])
+			req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+				LabelsRefs: st.SymbolizeLabels(ls, nil),
+				Samples:    []writev2.Sample{{Value: float64(step * (1 + i%7)), Timestamp: ts.UnixMilli()}},
+				Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER},
+			})
+		}
+		req.Symbols = st.Symbols()
+		b, err := req.Marshal()
+		require.NoError(t, err)
+		return snappy.Encode(nil, b)
+	}
+	var last time.Time
+	for step := range 70 {
+		ts := time.Now()
+		b := body(step, ts)
+		aggSend(t, c.writeURL(), b, aggTenant)
+		aggSend(t, control.writeURL(), b, "")
+		last = ts
+		time.Sleep(time.Until(ts.Add(time.Second)))
+	}
+	waitLastInterval(t, c.backend, `ovf_requests_total{pod="__overflow__"}`, last)
+	evalAt := last.Add(-5 * time.Second)
+	want := instant(t, control, `sum by (svc) (rate(ovf_requests_total[1m]))`, evalAt, "svc")
+	got := instant(t, c.backend, `sum by (svc) (rate(ovf_requests_total[1m]))`, evalAt, "svc")
+	require.Len(t, got, 2)
+	for svc, w := range want {
+		require.InEpsilon(t, w, got[svc], 0.01, "sum(rate()) svc=%s: control %g, with overflow %g", svc, w, got[svc])
+		t.Logf("overflow at 10x the limit, sum(rate()) svc=%s: control %.4f, promgov %.4f (%.3f%%)", svc, w, got[svc], 100*(got[svc]-w)/w)
+	}
+	stored := len(c.backend.rawSamples(t, `ovf_requests_total`))
+	require.Equal(t, limit+2, stored, "the admitted series and one __overflow__ series per svc")
+	require.Len(t, c.backend.rawSamples(t, `ovf_requests_total{pod="__overflow__"}`), 2)
+	t.Logf("series stored: %d of %d sent (limit %d + 2 overflow)", stored, series, limit)
+}
