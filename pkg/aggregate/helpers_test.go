@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -32,7 +33,7 @@ func batchOf(tb testing.TB, ins ...in) ([]byte, []string) {
 		st := writev2.NewSymbolTable()
 		ts := writev2.TimeSeries{LabelsRefs: st.SymbolizeLabels(x.ls, nil), Samples: x.samples, Histograms: x.hists, Metadata: writev2.Metadata{Type: x.typ}}
 		b, _ = record.AppendV2(b, nil, x.ls, &ts, st.Symbols())
-		names = append(names, x.ls.Get(labels.MetricName))
+		names = append(names, x.ls.Get(model.MetricNameLabel))
 	}
 	it := record.NewIter(b)
 	for it.Next() {

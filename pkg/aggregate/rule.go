@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"gopkg.in/yaml.v3"
 )
@@ -175,7 +176,7 @@ func (r *rule) outputLabels(metric string, p part, kept []labels.Label) []labels
 		if r.overflow {
 			name = metric
 		}
-		b.Add(labels.MetricName, name)
+		b.Add(model.MetricNameLabel, name)
 		for _, l := range kept {
 			b.Add(l.Name, l.Value)
 		}
