@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -48,15 +49,7 @@ func (e *Engine) Close(now time.Time, owns Owns) []Output {
 	for _, o := range byTenant {
 		out = append(out, *o)
 	}
-	slices.SortFunc(out, func(a, b Output) int {
-		switch {
-		case a.Tenant < b.Tenant:
-			return -1
-		case a.Tenant > b.Tenant:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Output) int { return strings.Compare(a.Tenant, b.Tenant) })
 	return out
 }
 

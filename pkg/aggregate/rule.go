@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,14 +193,6 @@ func (r *rule) outputLabels(metric string, p part, kept []labels.Label) []labels
 // sortedKept returns kept sorted by name (input labels are sorted already;
 // this guards hand-built inputs).
 func sortedKept(kept []labels.Label) []labels.Label {
-	slices.SortFunc(kept, func(a, b labels.Label) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(kept, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
 	return kept
 }

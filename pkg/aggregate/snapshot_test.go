@@ -42,40 +42,36 @@ const outKey = `t/{__name__="c_total:sum_without_pod", svc="x"}`
 // TestRestoreContinues: a snapshot restored into a new engine continues
 // exactly where the first left off (a clean restart).
 func TestRestoreContinues(t *testing.T) {
+	want, got := restartAfter(t, 9, 0)
+	require.Equal(t, want[outKey], got[outKey])
+}
+
+// restartAfter runs the workload once in one engine (want), and once
+// (got) in an engine snapshotted after step snapAt, which takes lost more
+// steps (then lost in a crash) before a new engine restores the snapshot
+// and runs the rest.
+func restartAfter(t *testing.T, snapAt, lost int) (want, got map[string][]point) {
 	r := rule10s("r", "c_total", nil)
 	var c clock
-	want := run(t, mustEngine(t, r), 0, 20, &c)
-
+	want = run(t, mustEngine(t, r), 0, 20, &c)
 	e1 := mustEngine(t, r)
-	got := run(t, e1, 0, 9, &c)
+	got = run(t, e1, 0, snapAt, &c)
 	snap, err := e1.Snapshot()
 	require.NoError(t, err)
+	run(t, e1, snapAt, snapAt+lost, &c) // taken, then lost in the crash (not written either: dropped here)
 	e2 := mustEngine(t, r)
 	require.NoError(t, e2.Restore(snap))
-	for k, v := range run(t, e2, 9, 20, &c) {
+	for k, v := range run(t, e2, snapAt+lost, 20, &c) {
 		got[k] = append(got[k], v...)
 	}
-	require.Equal(t, want[outKey], got[outKey])
+	return want, got
 }
 
 // TestCrashLosesSamplesNotIncrease: a crash after a snapshot loses the
 // samples taken since; the restored bases make the next samples carry
 // their increase, so the total stays exact and monotonic.
 func TestCrashLosesSamplesNotIncrease(t *testing.T) {
-	r := rule10s("r", "c_total", nil)
-	var c clock
-	want := run(t, mustEngine(t, r), 0, 20, &c)
-
-	e1 := mustEngine(t, r)
-	got := run(t, e1, 0, 9, &c)
-	snap, err := e1.Snapshot()
-	require.NoError(t, err)
-	run(t, e1, 9, 11, &c) // taken, then lost in the crash (not written either: the test drops them)
-	e2 := mustEngine(t, r)
-	require.NoError(t, e2.Restore(snap))
-	for k, v := range run(t, e2, 11, 20, &c) {
-		got[k] = append(got[k], v...)
-	}
+	want, got := restartAfter(t, 9, 2)
 	w, g := want[outKey], got[outKey]
 	require.Equal(t, w[len(w)-1], g[len(g)-1], "exact final total")
 	for i := 1; i < len(g); i++ {

@@ -1,6 +1,9 @@
 package cardinality
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // onLimit resolves the on_limit policy of one (tenant, metric): defaults,
 // then the tenant's override, then the first matching metric override.
@@ -77,15 +80,7 @@ func (t *Tracker) OverflowLabels(tenant, metric string) ([]string, bool) {
 		return nil, false
 	}
 	rows = slices.DeleteFunc(rows, func(l LabelCardinality) bool { return slices.Contains(neverOverflow, l.Name) })
-	slices.SortStableFunc(rows, func(a, b LabelCardinality) int {
-		switch {
-		case a.Values > b.Values:
-			return -1
-		case a.Values < b.Values:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(rows, func(a, b LabelCardinality) int { return cmp.Compare(b.Values, a.Values) })
 	var out []string
 	for _, l := range rows {
 		out = append(out, l.Name)
