@@ -133,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The analytics API answers on the web port and, for distributors, over
 	// gRPC (Query); peers sync tenant sketches and hand off moved metrics.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
+	if aggEngine != nil {
+		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggEngine))
+	}
 	analytics := ingester.NewAnalytics(rg.Self().Name, tracker, analyticsMux, nil)
 	analytics.SetAccess(access)
 	svc.SetCardinality(tracker, analytics)
@@ -162,6 +165,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
 	mountAPI(mux, analyticsMux, logger)
+	if aggEngine != nil {
+		mux.Handle("GET "+aggregate.PathMetrics, analyticsMux)
+	}
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
 		return err

@@ -32,3 +32,11 @@ func TestOverflow(t *testing.T) {
 	require.Equal(t, []point{{T: 9999, V: 100}}, got[`t/{__name__="req_total", pod="__overflow__", svc="1"}`])
 	require.Len(t, got, 2)
 }
+
+func TestStats(t *testing.T) {
+	e := mustEngine(t, rule10s("r", "c_total", nil))
+	b, names := batchOf(t, counter(pod("c_total", "pod", "a", "svc", "x"), 1, 1), counter(pod("c_total", "pod", "b", "svc", "x"), 1, 1),
+		counter(pod("c_total", "pod", "c", "svc", "y"), 1, 1))
+	e.Process("t", b, names)
+	require.Equal(t, []MetricStats{{Rule: "r", Tenant: "t", Metric: "c_total", InputSeries: 3, OutputSeries: 2}}, e.Stats())
+}
