@@ -51,21 +51,24 @@ type aggGen struct {
 
 var aggBuckets = []float64{0.1, 0.5, 1, 2.5}
 
-// podAlive: pod 0 appears at step 10, pod 1 disappears at step 40.
+// podAlive: pod 0 appears at step 25, pod 1 disappears at step 45: in the
+// middle of the 1m rate window the test evaluates, not at its edges, where
+// Prometheus's extrapolation would differ between 1 s input and 5 s output
+// sampling whatever the aggregation.
 func (g *aggGen) podAlive(p int) bool {
 	switch p {
 	case 0:
-		return g.step >= 10
+		return g.step >= 25
 	case 1:
-		return g.step < 40
+		return g.step < 45
 	}
 	return true
 }
 
-// counterValue of pod p at step s: rate p+1 per second; pod 2 resets at 30.
+// counterValue of pod p at step s: rate p+1 per second; pod 2 resets at 35.
 func (g *aggGen) counterValue(p, s int) float64 {
-	if p == 2 && s >= 30 {
-		return float64((s - 30) * (p + 1))
+	if p == 2 && s >= 35 {
+		return float64((s - 35) * (p + 1))
 	}
 	return float64(s * (p + 1))
 }
