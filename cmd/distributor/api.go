@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/ring"
@@ -33,7 +34,7 @@ type apiDeps struct {
 // backend's when the tap is mounted).
 func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Logger, reg prometheus.Registerer) error {
 	rw := cfg.Distributor.RemoteWrite
-	mux.Handle("POST "+rules.PathTest, rules.TestHandler(d.rules, logger))
+	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(d.rules, aggregationRules(cfg, logger), logger))
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
@@ -47,4 +48,19 @@ func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Lo
 	}
 	web.RedirectLegacy(mux, logger, legacy...)
 	return nil
+}
+
+// aggregationRules compiles the ingesters' aggregation rules (the shared
+// file's aggregations:) for the rules test API; nil when there are none or
+// they are invalid (the ingesters refuse them).
+func aggregationRules(cfg *config.Config, logger *slog.Logger) rules.AggregationDescriber {
+	e, err := aggregate.New(aggregate.Config{Rules: cfg.Aggregate.Rules}, nil, nil)
+	if err != nil {
+		logger.Warn("aggregations: invalid, not shown by the rules test API", "err", err)
+		return nil
+	}
+	if e == nil {
+		return nil
+	}
+	return e
 }

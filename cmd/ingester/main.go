@@ -21,6 +21,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
@@ -92,6 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	svc := ingester.NewService(walLog, logger, reg)
+	// Aggregation rules (docs/aggregation.md): none, no engine and nothing
+	// more on the push path.
+	cfg.Aggregate.Overflow = cfg.Cardinality.Limits.UsesOverflow()
+	aggEngine, err := aggregate.New(cfg.Aggregate, logger.With("component", "aggregation"), reg)
+	if err != nil {
+		return fmt.Errorf("aggregations: %w", err)
+	}
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger, reg)
 	if err != nil {
 		return err
@@ -101,6 +109,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("ring: %w", err)
 	}
 	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
+	var aggSvc *aggregate.Service
+	if aggEngine != nil {
+		aggSvc = aggregate.NewService(aggEngine, cfg.Aggregate.SnapshotPath, ingester.WALOutputs{Log: walLog},
+			ingester.RingOwns(rg), logger.With("component", "aggregation"), reg)
+		if err := aggSvc.Restore(); err != nil {
+			return err
+		}
+		if aggEngine.HasRules() {
+			svc.SetAggregator(aggEngine)
+		}
+		if cfg.Aggregate.Overflow {
+			svc.SetOverflow(aggEngine, tracker)
+		}
+	}
 
 	// Query statistics of the metrics this ingester owns: distributors
 	// send them (RecordAccess), they move with a metric's cardinality state
@@ -114,9 +136,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// distributors, over the cluster service; peers sync tenant sketches
 	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
+	if aggEngine != nil {
+		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggEngine))
+	}
 	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{
 		Node: rg.Self().Name, State: tracker, Access: access,
-		Status: ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
+		Status:      ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
+		Aggregation: aggState(aggEngine),
 	}))
 	svc.SetCardinality(tracker)
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
@@ -130,7 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Members: rg, Clients: peerPool, Store: tracker, Logger: logger, Registerer: reg,
 	})
 	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
-		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Logger: logger, Registerer: reg,
+		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Aggregation: aggImporter(aggEngine),
+		Logger: logger, Registerer: reg,
 	})
 
 	authMW, err := newAuth(cfg, logger, reg)
@@ -158,6 +185,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
 	mountAPI(mux, analyticsMux, logger)
+	if aggEngine != nil {
+		mux.Handle("GET "+aggregate.PathMetrics, analyticsMux)
+	}
 	uiHistory, err := mountUI(mux, cfg, rg.Self().Name, tracker, reg, logger)
 	if err != nil {
 		return err
@@ -190,6 +220,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, lifecycle.Run)
+	if aggSvc != nil {
+		// 2b. aggregation: after pushes stopped, the last intervals due are
+		// closed and the state snapshotted.
+		proc.AddActor(&g, aggSvc.Run)
+	}
 	proc.AddActor(&g, fwd.Run)
 	proc.AddActor(&g, handoff.Run)
 	proc.AddActor(&g, sketchSync.Run)
@@ -210,4 +245,22 @@ func ringReady(r *ring.Ring) error {
 		return fmt.Errorf("ring state is %s, not ACTIVE", s)
 	}
 	return nil
+}
+
+// aggState is the engine as the cluster service exports it; none without
+// aggregation rules.
+func aggState(e *aggregate.Engine) ingester.AggregationState {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+// aggImporter is the engine as the handoff imports into it; none without
+// aggregation rules.
+func aggImporter(e *aggregate.Engine) cluster.AggregationImporter {
+	if e == nil {
+		return nil
+	}
+	return e
 }

@@ -43,7 +43,22 @@ type Limits struct {
 	MaxSeriesPerTenant int64 `yaml:"max_series_per_tenant"`
 	// MaxSeriesPerTenantMode is enforce or shadow.
 	MaxSeriesPerTenantMode Mode `yaml:"max_series_per_tenant_mode"`
+	// OnLimit is what an enforced per-metric limit (max_series_per_metric,
+	// max_values_per_label) does with a series beyond it: refuse (the
+	// default) or overflow (fold it into __overflow__ series, aggregated
+	// exactly; docs/aggregation.md).
+	OnLimit OnLimit `yaml:"on_limit,omitempty"`
 }
+
+// OnLimit is the policy of a per-metric limit.
+type OnLimit string
+
+// The per-metric limit policies. The empty OnLimit in an override inherits
+// (refuse in the defaults).
+const (
+	OnLimitRefuse   OnLimit = "refuse"
+	OnLimitOverflow OnLimit = "overflow"
+)
 
 // LimitOverrides override some of Limits; a nil pointer or empty Mode
 // inherits, a pointer to 0 means unlimited.
@@ -61,6 +76,8 @@ type LimitOverrides struct {
 	MaxSeriesPerTenant *int64 `yaml:"max_series_per_tenant,omitempty"`
 	// MaxSeriesPerTenantMode overrides Limits.MaxSeriesPerTenantMode.
 	MaxSeriesPerTenantMode Mode `yaml:"max_series_per_tenant_mode,omitempty"`
+	// OnLimit overrides Limits.OnLimit.
+	OnLimit OnLimit `yaml:"on_limit,omitempty"`
 }
 
 // MetricOverride overrides per-metric limits for metrics whose name matches
@@ -145,7 +162,17 @@ func (l *LimitsConfig) Validate() error {
 	return nil
 }
 
+func validOnLimit(field string, o OnLimit) error {
+	if o != "" && o != OnLimitRefuse && o != OnLimitOverflow {
+		return fmt.Errorf("%s.on_limit: %q is not a policy; use refuse or overflow", field, o)
+	}
+	return nil
+}
+
 func (l Limits) validate(field string) error {
+	if err := validOnLimit(field, l.OnLimit); err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		name string
 		v    int64
@@ -166,6 +193,9 @@ func (l Limits) validate(field string) error {
 }
 
 func (o LimitOverrides) validate(field string) error {
+	if err := validOnLimit(field, o.OnLimit); err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		name string
 		v    *int64

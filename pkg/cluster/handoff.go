@@ -66,10 +66,25 @@ type HandoffDeps struct {
 	// Store is the cardinality state moved metrics merge into.
 	Store MetricImporter
 	// Access receives the query statistics that move with each metric.
-	Access     AccessImporter
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Access AccessImporter
+	// Aggregation receives the aggregation state (partial intervals,
+	// counter bases and totals) that moves with each metric; nil drops it.
+	Aggregation AggregationImporter
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
+
+// AggregationImporter merges the aggregation state that moves with a
+// metric. aggregate.Engine implements it; it is safe for concurrent use.
+type AggregationImporter interface {
+	ImportMetric(data []byte) error
+}
+
+// discardAggregation is the AggregationImporter of an ingester without
+// aggregation rules: state that moves with a metric is dropped.
+type discardAggregation struct{}
+
+func (discardAggregation) ImportMetric([]byte) error { return nil }
 
 // Handoff moves cardinality state to a metric's new owner when the
 // placement changes. On every change the ingester asks every other ingester
@@ -87,6 +102,7 @@ type Handoff struct {
 	clients Clients
 	store   MetricImporter
 	access  AccessImporter
+	agg     AggregationImporter
 	logger  *slog.Logger
 	m       *handoffMetrics
 	now     func() time.Time
@@ -101,10 +117,13 @@ func NewHandoff(cfg Config, d HandoffDeps) *Handoff {
 	if d.Access == nil {
 		d.Access = DiscardAccess{}
 	}
+	if d.Aggregation == nil {
+		d.Aggregation = discardAggregation{}
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handoff{cfg: cfg, ring: d.Ring, clients: d.Clients, store: d.Store, access: d.Access,
+	return &Handoff{cfg: cfg, ring: d.Ring, clients: d.Clients, store: d.Store, access: d.Access, agg: d.Aggregation,
 		logger: d.Logger, m: newHandoffMetrics(d.Registerer), now: time.Now}
 }
 
@@ -212,6 +231,9 @@ func (h *Handoff) pullFrom(ctx context.Context, peer ring.Member, count uint32, 
 			h.access.MergeTenant(k.GetTenant(), usage.AccessSnapshot{
 				Metrics: map[string]*usage.Access{k.GetMetric(): accesspb.FromStats(resp.GetAccess().GetStats())},
 			})
+		}
+		if err == nil && len(resp.GetAggregation()) > 0 {
+			err = h.agg.ImportMetric(resp.GetAggregation())
 		}
 		if err != nil {
 			failed++

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/internal/cli"
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
@@ -74,6 +75,9 @@ type Config struct {
 	// Rules is the distributor's governance rules section: the top-level
 	// `rules:` list and `rules_*` settings (see docs/rules.md).
 	Rules rules.Config `yaml:",inline"`
+	// Aggregate is the ingesters' aggregation rules: the top-level
+	// `aggregations:` list, next to `rules:` (see docs/aggregation.md).
+	Aggregate aggregate.Config `yaml:",inline"`
 	// Usage is the distributor's usage intelligence: sources, the query tap
 	// (--query.backend-url) and the drop_unused policy (see docs/usage.md).
 	Usage usage.Config `yaml:"usage"`
@@ -148,6 +152,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.Forward.RegisterFlags("forward.", fs)
 		cfg.WAL.RegisterFlags("wal.", fs)
 		cfg.Cardinality.RegisterFlags("cardinality.", fs)
+		cfg.Aggregate.RegisterFlags("aggregations.", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterIngesterFlags("", fs)
 	}
@@ -206,6 +211,9 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 func (c *Config) defaultIngesterPaths() {
 	if c.Cardinality.SnapshotPath == "" {
 		c.Cardinality.SnapshotPath = filepath.Join(c.WAL.Dir, "cardinality.snapshot")
+	}
+	if c.Aggregate.SnapshotPath == "" {
+		c.Aggregate.SnapshotPath = filepath.Join(c.WAL.Dir, "aggregation.snapshot")
 	}
 	if c.Usage.Queries.SnapshotPath == "" {
 		c.Usage.Queries.SnapshotPath = filepath.Join(c.WAL.Dir, "access.snapshot")
@@ -285,6 +293,9 @@ func (c *Config) Validate(role Role) error {
 		}
 		if err := c.Cardinality.Validate(); err != nil {
 			return fmt.Errorf("cardinality.%w", err)
+		}
+		if err := c.Aggregate.Validate(); err != nil {
+			return err
 		}
 		if err := c.Usage.Validate(); err != nil {
 			return err

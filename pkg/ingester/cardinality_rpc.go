@@ -50,6 +50,9 @@ type AnalyticsDeps struct {
 	// Status is this node's health summary (GetNodeStatus); nil answers
 	// Unimplemented.
 	Status NodeStatusSource
+	// Aggregation is the aggregation state that ExportMetric hands to a
+	// metric's new owner; nil: none (no aggregation rules).
+	Aggregation AggregationState
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -79,6 +82,7 @@ type Analytics struct {
 	state  CardinalityState
 	access AccessState
 	status NodeStatusSource
+	agg    AggregationState
 	now    func() time.Time
 }
 
@@ -96,7 +100,10 @@ func NewAnalytics(d AnalyticsDeps) *Analytics {
 	if d.Status == nil {
 		d.Status = noStatus{}
 	}
-	return &Analytics{node: d.Node, state: d.State, access: d.Access, status: d.Status, now: d.Now}
+	if d.Aggregation == nil {
+		d.Aggregation = noAggregation{}
+	}
+	return &Analytics{node: d.Node, state: d.State, access: d.Access, status: d.Status, agg: d.Aggregation, now: d.Now}
 }
 
 // QueryMetrics answers this ingester's rows of metrics, or of one metric
@@ -203,6 +210,13 @@ func (a *Analytics) ExportMetric(_ context.Context, req *ingesterv1.ExportMetric
 	}
 	if acc, ok := a.access.Metric(req.GetTenant(), req.GetMetric(), req.GetForget()); ok {
 		resp.Found, resp.Access = true, &ingesterv1.MetricAccess{Metric: req.GetMetric(), Stats: accesspb.Stats(acc)}
+	}
+	agg, err := a.agg.ExportMetric(req.GetTenant(), req.GetMetric(), req.GetForget())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "export aggregation state: %v", err)
+	}
+	if agg != nil {
+		resp.Found, resp.Aggregation = true, agg
 	}
 	return resp, nil
 }

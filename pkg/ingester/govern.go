@@ -24,6 +24,9 @@ type governed struct {
 	refused int
 	// message explains the first refusal (limit, metric, tenant).
 	message string
+	// perMetric holds the refused entries a per-metric limit refused, for
+	// an on_limit: overflow policy (collectPerMetric only).
+	perMetric []byte
 }
 
 // entryLabels builds the labels of the series being observed, only when
@@ -41,7 +44,7 @@ func (l *entryLabels) Labels() labels.Labels { return record.Labels(l.series, &l
 // nothing was refused, else a new batch. It must run before the batch is
 // appended to the WAL, so refused series are never written. Shadow
 // refusals change nothing here; the tracker counts them.
-func governBatch(obs Observer, tenant string, batch []byte, names []string, now time.Time) ([]byte, governed) {
+func governBatch(obs Observer, tenant string, batch []byte, names []string, now time.Time, collectPerMetric bool) ([]byte, governed) {
 	var (
 		g    governed
 		src  entryLabels
@@ -64,6 +67,9 @@ func governBatch(obs Observer, tenant string, batch []byte, names []string, now 
 				kept = append(make([]byte, 0, len(batch)), batch[:it.Offset()]...)
 			}
 			g.refused++
+			if collectPerMetric && (d.Limit == cardinality.LimitSeriesPerMetric || d.Limit == cardinality.LimitValuesPerLabel) {
+				g.perMetric = append(g.perMetric, e.Raw...)
+			}
 			continue
 		}
 		if kept != nil {

@@ -63,7 +63,7 @@ func TestGovernBatch(t *testing.T) {
 			var sc pushScratch
 			_, err = countBatch(batch, &sc)
 			require.NoError(t, err)
-			kept, g := governBatch(tr, "team-a", batch, sc.names, time.Now())
+			kept, g := governBatch(tr, "team-a", batch, sc.names, time.Now(), false)
 			req, _, err := record.ToV2Request(kept, nil)
 			require.NoError(t, err)
 			require.Equal(t, tc.refused, g.refused)
@@ -113,11 +113,11 @@ func BenchmarkGovernBatch(b *testing.B) {
 			_, err = countBatch(batch, &sc)
 			require.NoError(b, err)
 			now := time.Now()
-			governBatch(tr, "t", batch, sc.names, now)
+			governBatch(tr, "t", batch, sc.names, now, false)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				governBatch(tr, "t", batch, sc.names, now)
+				governBatch(tr, "t", batch, sc.names, now, false)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(req.Timeseries)), "ns/series")
 		})

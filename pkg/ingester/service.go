@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/record"
 	"github.com/promgov/promgov/pkg/wal"
@@ -62,6 +63,13 @@ type Service struct {
 	// cardinality governs every batch before the WAL append
 	// (SetCardinality); nil: none.
 	cardinality Observer
+	// agg runs aggregation rules after admission (SetAggregator); nil:
+	// none, and the push path does nothing for them.
+	agg Aggregator
+	// overflow folds series refused by a per-metric limit with on_limit:
+	// overflow into __overflow__ series (SetOverflow); nil: none.
+	overflow OverflowAggregator
+	policy   OverflowPolicy
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
@@ -122,17 +130,32 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	// the WAL append, so the WAL holds exactly what the answer below
 	// acknowledges; the answer counts the refusals.
 	var gov governed
+	var took aggregate.Taken
 	if s.cardinality != nil && c.series > 0 {
-		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now())
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), s.overflow != nil)
 		if g.refused > 0 {
+			if len(g.perMetric) > 0 { // on_limit: overflow
+				took = s.overflowRefused(req.GetTenant(), &g)
+			}
 			batch, gov = kept, g
 			if c, err = countBatch(batch, sc); err != nil {
 				return nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
 			}
 		}
 	}
+	// Aggregation: series aggregated away are taken out before the WAL;
+	// they count as written (the rule took them).
+	if s.agg != nil && c.series > 0 {
+		rest, t := s.aggregateBatch(req, batch, sc.names)
+		if t.Series > 0 {
+			batch, took = rest, took.Add(t)
+			if c, err = countBatch(batch, sc); err != nil {
+				return nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
+			}
+		}
+	}
 	if c.series == 0 && len(req.GetMetadata()) == 0 {
-		return gov.response(&ingesterv1.PushResponse{}), nil
+		return gov.response(withTaken(took, &ingesterv1.PushResponse{})), nil
 	}
 	payload, err := forward.AppendRecord(sc.record[:0], &ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
@@ -157,11 +180,11 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	s.received.WithLabelValues("samples").Add(float64(c.samples))
 	s.received.WithLabelValues("histograms").Add(float64(c.histograms))
 	s.received.WithLabelValues("exemplars").Add(float64(c.exemplars))
-	return gov.response(&ingesterv1.PushResponse{
+	return gov.response(withTaken(took, &ingesterv1.PushResponse{
 		SamplesWritten:    int64(c.samples),
 		HistogramsWritten: int64(c.histograms),
 		ExemplarsWritten:  int64(c.exemplars),
-	}), nil
+	})), nil
 }
 
 // batchOf returns the series batch of req: its series, or its Remote Write

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -80,6 +82,15 @@ type TestResult struct {
 	Rule   string      `json:"rule,omitempty"`
 	Reason string      `json:"reason,omitempty"`
 	Trace  []TraceStep `json:"trace"`
+	// Aggregations is what the ingesters' aggregation rules do to the
+	// output series (docs/aggregation.md); absent when none reads it.
+	Aggregations []aggregate.Effect `json:"aggregations,omitempty"`
+}
+
+// AggregationDescriber tells what the aggregation rules do to a series.
+// aggregate.Engine implements it; Describe is safe for concurrent use.
+type AggregationDescriber interface {
+	Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []aggregate.Effect
 }
 
 // TestHandler serves POST /promgov/api/v1/rules/test. The body is either a JSON
@@ -89,6 +100,12 @@ type TestResult struct {
 // series is run through the active ruleset of m, or through the candidate
 // ruleset of the request, with a trace. Candidate rulesets count nothing.
 func TestHandler(m *Manager, logger *slog.Logger) http.Handler {
+	return TestHandlerWithAggregations(m, nil, logger)
+}
+
+// TestHandlerWithAggregations is TestHandler that also shows what the
+// aggregation rules of agg (nil: none) do to each output series.
+func TestHandlerWithAggregations(m *Manager, agg AggregationDescriber, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,7 +139,7 @@ func TestHandler(m *Manager, logger *slog.Logger) http.Handler {
 			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
-		data, err := RunTestRequest(active, req)
+		data, err := runTestRequest(active, req, agg)
 		if err != nil {
 			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -179,6 +196,10 @@ func DecodeTestRequest(body []byte, contentType, tenant string) (TestRequest, er
 // RunTestRequest runs req against active, or against the candidate rules of
 // req when set (compiled without metrics).
 func RunTestRequest(active *Ruleset, req TestRequest) (TestResponseData, error) {
+	return runTestRequest(active, req, nil)
+}
+
+func runTestRequest(active *Ruleset, req TestRequest, agg AggregationDescriber) (TestResponseData, error) {
 	eng := active.Engine
 	info := RulesetInfo{Hash: active.Hash, LoadedAt: active.LoadedAt, Rules: eng.Len()}
 	if req.Rules != "" {
@@ -209,6 +230,9 @@ func RunTestRequest(active *Ruleset, req TestRequest) (TestResponseData, error) 
 		}
 		if res.Action != Dropped {
 			tres.Output = res.Labels.String()
+			if agg != nil {
+				tres.Aggregations = agg.Describe(s.Tenant, res.Labels, string(s.Meta.Type), false)
+			}
 		}
 		if tres.Trace == nil {
 			tres.Trace = []TraceStep{}

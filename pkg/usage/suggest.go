@@ -5,6 +5,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/promgov/promgov/pkg/aggregate"
 )
 
 // Suggestion kinds.
@@ -17,7 +22,16 @@ const (
 	// SuggestMetricLabelDrop removes one unused label from one metric only
 	// (the label is used on other metrics).
 	SuggestMetricLabelDrop = "labeldrop_metric"
+	// SuggestAggregation aggregates an unused label away: dropping it would
+	// merge series (two values for one series and timestamp, counters
+	// broken), so the suggestion is an aggregation rule per metric
+	// (docs/aggregation.md), not a labeldrop.
+	SuggestAggregation = "aggregation"
 )
+
+// SuggestedAggregationInterval is the interval of suggested aggregation
+// rules.
+const SuggestedAggregationInterval = time.Minute
 
 // RelabelRule is a Prometheus relabel_config (write_relabel_configs /
 // metric_relabel_configs) in its YAML/JSON field names.
@@ -53,6 +67,9 @@ type Suggestion struct {
 	// MergesSeries is set when dropping the label makes distinct series
 	// collide into one (which is what a label suggestion saves).
 	MergesSeries bool `json:"merges_series"`
+	// Aggregations are the `aggregations:` entries of an aggregation
+	// suggestion, one per metric.
+	Aggregations []aggregate.RuleConfig `json:"aggregations,omitempty"`
 }
 
 // familySuffixes are the suffixes of histogram/summary/counter components.
@@ -168,24 +185,39 @@ func suggestLabelDrops(r *Report) []Suggestion {
 			}
 		}
 	}
+	// Every saving merges series: the label is aggregated away, not
+	// dropped (a labeldrop would write two values per series and
+	// timestamp).
 	var out []Suggestion
 	for name, l := range labs {
 		for _, g := range groups(l.savings, l.usedIn > 0) {
-			s := Suggestion{Kind: SuggestLabelDrop, Labels: []string{name}, MergesSeries: true}
-			if l.usedIn > 0 {
-				s.Kind = SuggestMetricLabelDrop
-			}
+			s := Suggestion{Kind: SuggestAggregation, Labels: []string{name}, MergesSeries: true}
+			sort.Slice(g, func(i, j int) bool { return g[i].metric < g[j].metric })
 			for _, sv := range g {
 				s.Metrics = append(s.Metrics, sv.metric)
 				s.SeriesSaved += sv.series
 				s.SamplesRateSaved += sv.rate
+				s.Aggregations = append(s.Aggregations, aggregationRule(sv.metric, name))
 			}
-			sort.Strings(s.Metrics)
-			s.Rules = []RelabelRule{removeLabel(s.Metrics, name)}
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// aggregationRule is the aggregation rule removing label from metric (a
+// histogram's or summary's series are aggregated by family).
+func aggregationRule(metric, label string) aggregate.RuleConfig {
+	match := metric
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(metric, suf); ok && base != "" {
+			match = base
+		}
+	}
+	return aggregate.RuleConfig{
+		Name: match + "_without_" + label, Match: match, Without: []string{label},
+		Interval: model.Duration(SuggestedAggregationInterval),
+	}
 }
 
 // groups returns items as one group or, when split, one group per item;
@@ -204,16 +236,9 @@ func groups[T any](items []T, split bool) [][]T {
 	return out
 }
 
-// removeLabel is the relabel rule that removes label from exactly the
-// series of metrics: replace with an empty value deletes a label, and
-// unlike labeldrop it can be limited to some metric names.
-func removeLabel(metrics []string, label string) RelabelRule {
-	empty := ""
-	return RelabelRule{SourceLabels: []string{"__name__"}, Regex: alternation(metrics), TargetLabel: label, Replacement: &empty, Action: "replace"}
-}
-
-// labelSaving is what removing lc from m saves: the series that collide
-// into others, and their share of m's samples/s. Zero when the label never
+// labelSaving is what aggregating lc away from m saves: the series that
+// collide into others, and the samples/s: m's input samples minus one
+// output sample per remaining series and aggregation interval. Zero when the label never
 // distinguishes series (one value, or determined by the other labels) or
 // when that is unknown (no series_without estimate).
 func labelSaving(m MetricReport, lc LabelCost) (series uint64, rate float64) {
@@ -221,7 +246,7 @@ func labelSaving(m MetricReport, lc LabelCost) (series uint64, rate float64) {
 		return 0, 0
 	}
 	series = m.Series - lc.SeriesWithout
-	return series, m.SamplesRate * float64(series) / float64(m.Series)
+	return series, max(0, m.SamplesRate-float64(lc.SeriesWithout)/SuggestedAggregationInterval.Seconds())
 }
 
 func alternation(names []string) string {

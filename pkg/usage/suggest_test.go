@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/aggregate"
 )
 
 // suggestionKey names a suggestion in tests: kind:metrics:labels.
@@ -29,6 +32,18 @@ func requireSafeSuggestions(t *testing.T, rep *Report, ss []Suggestion) {
 				prev.SeriesSaved == s.SeriesSaved && prev.SamplesRateSaved >= s.SamplesRateSaved,
 				"%s ranked before %s", suggestionKey(prev), suggestionKey(s))
 		}
+		if s.Kind == SuggestAggregation {
+			// One valid aggregation rule per metric, naming it (or its
+			// family).
+			require.Empty(t, s.Rules, suggestionKey(s))
+			require.Len(t, s.Aggregations, len(s.Metrics), suggestionKey(s))
+			for i, a := range s.Aggregations {
+				require.NoError(t, a.Validate(), suggestionKey(s))
+				require.True(t, strings.HasPrefix(s.Metrics[i], a.Match), "%s: rule %s does not name %s", suggestionKey(s), a.Match, s.Metrics[i])
+				require.Equal(t, s.Labels, a.Without, suggestionKey(s))
+			}
+			continue
+		}
 		require.NotEmpty(t, s.Rules, suggestionKey(s))
 		for _, r := range s.Rules {
 			require.Equal(t, []string{"__name__"}, r.SourceLabels, "%s: a rule without a metric-name match applies to every series", suggestionKey(s))
@@ -44,12 +59,15 @@ func requireSafeSuggestions(t *testing.T, rep *Report, ss []Suggestion) {
 	}
 }
 
+func aggRule(metric, label string) aggregate.RuleConfig {
+	return aggregate.RuleConfig{Name: metric + "_without_" + label, Match: metric, Without: []string{label}, Interval: model.Duration(time.Minute)}
+}
+
 func TestSuggest(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rep := Classify(scenarioConsumers(t), scenarioAccess(t, at).Snapshot(), scenarioCosts(), at)
 	ss := Suggest(rep)
 	requireSafeSuggestions(t, rep, ss)
-	empty := ""
 	// lonely and lonely_bucket form one family, dropped together; dead_input
 	// is read only by a dead recording rule; instance is used by
 	// queried_metric, so it is removed from up and requests_total one by
@@ -58,14 +76,16 @@ func TestSuggest(t *testing.T) {
 	want := []Suggestion{
 		{Kind: SuggestDropMetrics, Metrics: []string{"lonely", "lonely_bucket"}, SeriesSaved: 1900, SamplesRateSaved: 190,
 			Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "lonely|lonely_bucket", Action: "drop"}}},
-		{Kind: SuggestLabelDrop, Metrics: []string{"requests_total"}, Labels: []string{"path"}, SeriesSaved: 280, SamplesRateSaved: 28, MergesSeries: true,
-			Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "requests_total", TargetLabel: "path", Replacement: &empty, Action: "replace"}}},
-		{Kind: SuggestMetricLabelDrop, Metrics: []string{"requests_total"}, Labels: []string{"instance"}, SeriesSaved: 270, SamplesRateSaved: 27, MergesSeries: true,
-			Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "requests_total", TargetLabel: "instance", Replacement: &empty, Action: "replace"}}},
+		// Samples saved: the inputs' rate minus one output sample per
+		// remaining series and minute.
+		{Kind: SuggestAggregation, Metrics: []string{"requests_total"}, Labels: []string{"path"}, SeriesSaved: 280, SamplesRateSaved: 30 - 20.0/60, MergesSeries: true,
+			Aggregations: []aggregate.RuleConfig{aggRule("requests_total", "path")}},
+		{Kind: SuggestAggregation, Metrics: []string{"requests_total"}, Labels: []string{"instance"}, SeriesSaved: 270, SamplesRateSaved: 30 - 30.0/60, MergesSeries: true,
+			Aggregations: []aggregate.RuleConfig{aggRule("requests_total", "instance")}},
 		{Kind: SuggestDropMetrics, Metrics: []string{"dead_input"}, SeriesSaved: 50, SamplesRateSaved: 5,
 			Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "dead_input", Action: "drop"}}},
-		{Kind: SuggestMetricLabelDrop, Metrics: []string{"up"}, Labels: []string{"instance"}, SeriesSaved: 8, SamplesRateSaved: 0.8, MergesSeries: true,
-			Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "up", TargetLabel: "instance", Replacement: &empty, Action: "replace"}}},
+		{Kind: SuggestAggregation, Metrics: []string{"up"}, Labels: []string{"instance"}, SeriesSaved: 8, SamplesRateSaved: 1 - 2.0/60, MergesSeries: true,
+			Aggregations: []aggregate.RuleConfig{aggRule("up", "instance")}},
 	}
 	require.Equal(t, want, ss)
 }
@@ -98,11 +118,10 @@ func TestSuggestScopedToItsMetrics(t *testing.T) {
 	rep := Classify([]Consumer{dash}, AccessSnapshot{}, costs, time.Time{})
 	ss := Suggest(rep)
 	requireSafeSuggestions(t, rep, ss)
-	empty := ""
 	require.Equal(t, []Suggestion{{
-		Kind: SuggestLabelDrop, Metrics: []string{"m3_total", "m7_total"}, Labels: []string{"cluster"},
-		SeriesSaved: 11, SamplesRateSaved: 1.1, MergesSeries: true,
-		Rules: []RelabelRule{{SourceLabels: []string{"__name__"}, Regex: "m3_total|m7_total", TargetLabel: "cluster", Replacement: &empty, Action: "replace"}},
+		Kind: SuggestAggregation, Metrics: []string{"m3_total", "m7_total"}, Labels: []string{"cluster"},
+		SeriesSaved: 11, SamplesRateSaved: (1 - 4.0/60) + (1 - 5.0/60), MergesSeries: true,
+		Aggregations: []aggregate.RuleConfig{aggRule("m3_total", "cluster"), aggRule("m7_total", "cluster")},
 	}}, ss)
 }
 

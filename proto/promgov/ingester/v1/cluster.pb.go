@@ -1069,7 +1069,11 @@ type ExportMetricResponse struct {
 	State []byte `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	// access is the metric's query statistics on this ingester, absent when
 	// it has none. It moves with the metric (and is forgotten with it).
-	Access        *MetricAccess `protobuf:"bytes,3,opt,name=access,proto3" json:"access,omitempty"`
+	Access *MetricAccess `protobuf:"bytes,3,opt,name=access,proto3" json:"access,omitempty"`
+	// aggregation is the metric's aggregation state (partial intervals,
+	// counter bases and totals; aggregate.Engine.ExportMetric), absent when
+	// no aggregation rule reads it. It moves (and is forgotten) with it.
+	Aggregation   []byte `protobuf:"bytes,4,opt,name=aggregation,proto3" json:"aggregation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1125,13 @@ func (x *ExportMetricResponse) GetState() []byte {
 func (x *ExportMetricResponse) GetAccess() *MetricAccess {
 	if x != nil {
 		return x.Access
+	}
+	return nil
+}
+
+func (x *ExportMetricResponse) GetAggregation() []byte {
+	if x != nil {
+		return x.Aggregation
 	}
 	return nil
 }
@@ -1749,11 +1760,12 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x13ExportMetricRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
-	"\x06forget\x18\x03 \x01(\bR\x06forget\"}\n" +
+	"\x06forget\x18\x03 \x01(\bR\x06forget\"\x9f\x01\n" +
 	"\x14ExportMetricResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\fR\x05state\x129\n" +
-	"\x06access\x18\x03 \x01(\v2!.promgov.ingester.v1.MetricAccessR\x06access\"\xaa\x01\n" +
+	"\x06access\x18\x03 \x01(\v2!.promgov.ingester.v1.MetricAccessR\x06access\x12 \n" +
+	"\vaggregation\x18\x04 \x01(\fR\vaggregation\"\xaa\x01\n" +
 	"\x13RecordAccessRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12;\n" +
 	"\ametrics\x18\x02 \x03(\v2!.promgov.ingester.v1.MetricAccessR\ametrics\x12>\n" +

@@ -1,0 +1,96 @@
+package aggregate
+
+import (
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+)
+
+// Effect is what one aggregation rule does to one series, as the rules test
+// API (POST /promgov/api/v1/rules/test) shows it.
+type Effect struct {
+	// Rule and Mode name the rule.
+	Rule string `json:"rule"`
+	Mode Mode   `json:"mode"`
+	// Action is aggregated, dropped (summary quantiles) or passed_through.
+	Action string `json:"action"`
+	// Outputs are the output series the input folds into (one per output).
+	Outputs []string `json:"outputs,omitempty"`
+	// Interval is the rule's interval.
+	Interval string `json:"interval"`
+	// KeepInput: the input is written as well.
+	KeepInput bool `json:"keep_input,omitempty"`
+	// Reason says why the input is dropped or passed through.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Effect actions.
+const (
+	EffectAggregated    = "aggregated"
+	EffectDropped       = "dropped"
+	EffectPassedThrough = "passed_through"
+)
+
+// metricTypes maps metadata type names to Remote Write 2.0 types.
+var metricTypes = map[string]writev2.Metadata_MetricType{
+	"counter": writev2.Metadata_METRIC_TYPE_COUNTER, "gauge": writev2.Metadata_METRIC_TYPE_GAUGE,
+	"histogram": writev2.Metadata_METRIC_TYPE_HISTOGRAM, "gaugehistogram": writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM,
+	"summary": writev2.Metadata_METRIC_TYPE_SUMMARY, "info": writev2.Metadata_METRIC_TYPE_INFO,
+	"stateset": writev2.Metadata_METRIC_TYPE_STATESET,
+}
+
+// Describe returns what every rule reading the series does to it (the
+// series of tenant with labels ls and metadata type typ, "" when unknown;
+// nativeHistogram: it carries native histograms). It changes no state.
+// Safe for concurrent use.
+func (e *Engine) Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []Effect {
+	name := ls.Get(model.MetricNameLabel)
+	rs := e.byName[name]
+	if len(rs) == 0 {
+		return nil
+	}
+	var p parsed
+	var buf [][2]string
+	ls.Range(func(l labels.Label) { buf = append(buf, [2]string{l.Name, l.Value}) })
+	for _, l := range buf {
+		p.labels = append(p.labels, label{name: []byte(l[0]), value: []byte(l[1])})
+	}
+	p.typ = metricTypes[typ]
+	if nativeHistogram {
+		p.hists = [][]byte{nil}
+	} else {
+		p.samples = []sample{{}}
+	}
+	var out []Effect
+	for _, r := range rs {
+		if !r.appliesTo(tenant) || !r.matches(&p) {
+			continue
+		}
+		ef := Effect{Rule: r.cfg.Name, Mode: ModeEnforce, Interval: r.cfg.Interval.String(), KeepInput: r.cfg.KeepInput}
+		if !r.enforce {
+			ef.Mode = ModeShadow
+		}
+		t := e.typeOf(r, tenant, name, &p)
+		pt := r.partOf(name, t)
+		_, _, pass, drop := r.classify(t, pt, &p)
+		switch {
+		case pass != "":
+			ef.Action, ef.Reason = EffectPassedThrough, pass
+		case drop != "":
+			ef.Action, ef.Reason = EffectDropped, drop
+		default:
+			ef.Action = EffectAggregated
+			var kept []labels.Label
+			for _, l := range p.labels {
+				if v, ok := r.kept(l, pt, &p); ok {
+					kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
+				}
+			}
+			for _, o := range r.outputLabels(name, pt, sortedKept(kept)) {
+				ef.Outputs = append(ef.Outputs, o.String())
+			}
+		}
+		out = append(out, ef)
+	}
+	return out
+}

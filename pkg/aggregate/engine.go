@@ -1,0 +1,480 @@
+package aggregate
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
+)
+
+// Engine holds the aggregation rules and their state. Process and Close are
+// safe for concurrent use (each rule has its own lock).
+type Engine struct {
+	rules     []*rule
+	byName    map[string][]*rule // input metric name → rules reading it
+	types     typeMemory
+	maxGroups int64
+	groups    atomic.Int64
+	overflow  *rule // the __overflow__ aggregation; nil: off
+	m         *metrics
+	logger    *slog.Logger
+	scratch   sync.Pool // *parsed
+}
+
+// New compiles cfg's rules. It returns nil (and no error) when there are
+// none: the ingester then skips aggregation entirely. reg and logger may be
+// nil.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
+	if len(cfg.Rules) == 0 && !cfg.Overflow {
+		return nil, nil
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		byName:    map[string][]*rule{},
+		maxGroups: int64(cfg.MaxGroups),
+		m:         newMetrics(reg),
+		logger:    logger,
+		scratch:   sync.Pool{New: func() any { return new(parsed) }},
+	}
+	if e.maxGroups == 0 {
+		e.maxGroups = DefaultMaxGroups
+	}
+	if cfg.Overflow {
+		iv := cfg.OverflowInterval
+		if iv == 0 {
+			iv = model.Duration(DefaultOverflowInterval)
+		}
+		r, err := compile(RuleConfig{Name: OverflowRuleName, Match: "__overflow__", Without: []string{OverflowValue}, Interval: iv})
+		if err != nil {
+			return nil, err
+		}
+		r.overflow = true
+		r.m = e.m.forRule(OverflowRuleName)
+		e.rules = append(e.rules, r)
+		e.overflow = r
+	}
+	for _, c := range cfg.Rules {
+		r, err := compile(c)
+		if err != nil {
+			return nil, fmt.Errorf("aggregations (%s): %w", c.Name, err)
+		}
+		r.m = e.m.forRule(c.Name)
+		e.rules = append(e.rules, r)
+		for _, n := range r.inputNames() {
+			e.byName[n] = append(e.byName[n], r)
+		}
+	}
+	return e, nil
+}
+
+// HasRules reports whether any aggregation rule is configured.
+func (e *Engine) HasRules() bool { return len(e.byName) > 0 }
+
+// RememberType records the Remote Write 1.0 metadata type of a family
+// (typ as prompb.MetricMetadata_MetricType, which has writev2's values).
+func (e *Engine) RememberType(tenant, family string, typ int32) {
+	if e.byName[family] == nil && !e.readsFamily(family) {
+		return
+	}
+	e.types.set(tenant, family, writev2.Metadata_MetricType(typ))
+}
+
+func (e *Engine) readsFamily(family string) bool {
+	for _, r := range e.rules {
+		if r.family == family {
+			return true
+		}
+	}
+	return false
+}
+
+// Taken is what Process took out of a batch: series aggregated away (and
+// summary quantiles dropped), with their samples, histograms and exemplars.
+type Taken struct {
+	Series, Samples, Histograms, Exemplars int
+}
+
+// Add returns the sum of t and u.
+func (t Taken) Add(u Taken) Taken {
+	return Taken{Series: t.Series + u.Series, Samples: t.Samples + u.Samples, Histograms: t.Histograms + u.Histograms, Exemplars: t.Exemplars + u.Exemplars}
+}
+
+// Process runs the rules over batch (validated record entries of tenant;
+// names[i] is the metric name of entry i) and returns the batch to write:
+// batch itself when nothing was taken, else a new batch without the
+// entries that were aggregated away.
+func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, Taken) {
+	var (
+		kept  []byte // nil until the first entry taken
+		taken Taken
+		i     int
+	)
+	p := e.scratch.Get().(*parsed)
+	defer e.scratch.Put(p)
+	it := record.NewIter(batch)
+	for ; it.Next(); i++ {
+		ent := it.Entry()
+		rs := e.byName[names[i]]
+		if rs != nil && e.entry(tenant, names[i], ent, rs, p) {
+			if kept == nil {
+				kept = append(make([]byte, 0, it.Offset()), batch[:it.Offset()]...)
+			}
+			taken.Series++
+			taken.Samples += ent.Samples
+			taken.Histograms += ent.Histograms
+			taken.Exemplars += ent.Exemplars
+			continue
+		}
+		if kept != nil {
+			kept = append(kept, ent.Raw...)
+		}
+	}
+	if kept == nil {
+		return batch, taken
+	}
+	return kept, taken
+}
+
+// entry aggregates one series under every rule reading it and reports
+// whether it is taken out of the batch: some enforced rule without
+// keep_input took it and no enforced rule needs it written.
+func (e *Engine) entry(tenant, name string, ent *record.Entry, rs []*rule, p *parsed) bool {
+	if !p.parse(ent.Series) {
+		for _, r := range rs {
+			r.m.pass(ReasonUnsupported, ent.Count())
+		}
+		return false
+	}
+	take, keep := false, false
+	for _, r := range rs {
+		if !r.appliesTo(tenant) || !r.matches(p) {
+			continue
+		}
+		ok := e.apply(r, tenant, name, ent.Hash, p)
+		if !r.enforce {
+			continue
+		}
+		if ok && !r.cfg.KeepInput {
+			take = true
+		} else {
+			keep = true
+		}
+	}
+	return take && !keep
+}
+
+// typeOf resolves the metric type of an input: its own metadata, else the
+// remembered 1.0 metadata of the family, else the rule's declared type.
+func (e *Engine) typeOf(r *rule, tenant, name string, p *parsed) writev2.Metadata_MetricType {
+	if p.typ != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
+		return p.typ
+	}
+	family := r.family
+	if r.overflow {
+		family = name
+	}
+	if t := e.types.get(tenant, family); t != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
+		return t
+	}
+	if r.overflow {
+		for _, suf := range partSuffix[1:] {
+			if base, ok := strings.CutSuffix(name, suf); ok {
+				if t := e.types.get(tenant, base); t == writev2.Metadata_METRIC_TYPE_HISTOGRAM || t == writev2.Metadata_METRIC_TYPE_SUMMARY {
+					return t
+				}
+			}
+		}
+	}
+	switch r.cfg.Type {
+	case TypeCounter:
+		return writev2.Metadata_METRIC_TYPE_COUNTER
+	case TypeGauge:
+		return writev2.Metadata_METRIC_TYPE_GAUGE
+	case TypeHistogram:
+		return writev2.Metadata_METRIC_TYPE_HISTOGRAM
+	case TypeSummary:
+		return writev2.Metadata_METRIC_TYPE_SUMMARY
+	}
+	return writev2.Metadata_METRIC_TYPE_UNSPECIFIED
+}
+
+var declared = map[Type]writev2.Metadata_MetricType{
+	TypeCounter:   writev2.Metadata_METRIC_TYPE_COUNTER,
+	TypeGauge:     writev2.Metadata_METRIC_TYPE_GAUGE,
+	TypeHistogram: writev2.Metadata_METRIC_TYPE_HISTOGRAM,
+	TypeSummary:   writev2.Metadata_METRIC_TYPE_SUMMARY,
+}
+
+// classify decides how rule r aggregates an input of type typ: its kind,
+// or a reason it is passed through (pass) or dropped (drop).
+func (r *rule) classify(typ writev2.Metadata_MetricType, pt part, p *parsed) (k kind, hist bool, pass, drop string) {
+	if d, ok := declared[r.cfg.Type]; ok && typ != d {
+		return 0, false, ReasonWrongType, ""
+	}
+	floats, hists := len(p.samples) > 0, len(p.hists) > 0
+	switch typ {
+	case writev2.Metadata_METRIC_TYPE_UNSPECIFIED:
+		return 0, false, ReasonUnknownType, ""
+	case writev2.Metadata_METRIC_TYPE_COUNTER:
+		k = kindCounter
+	case writev2.Metadata_METRIC_TYPE_GAUGE:
+		if pt != partWhole {
+			return 0, false, ReasonWrongType, ""
+		}
+		k = kindGauge
+	case writev2.Metadata_METRIC_TYPE_HISTOGRAM:
+		k = kindCounter
+		switch pt {
+		case partWhole:
+			if floats {
+				return 0, false, ReasonUnsupported, ""
+			}
+			hist = true
+		case partBucket:
+			if _, ok := p.value("le"); !ok {
+				return 0, false, ReasonUnsupported, ""
+			}
+		}
+	case writev2.Metadata_METRIC_TYPE_SUMMARY:
+		k = kindCounter
+		switch pt {
+		case partWhole:
+			return 0, false, "", ReasonSummaryQuantile
+		case partBucket:
+			return 0, false, ReasonUnsupported, ""
+		}
+	default: // gauge histograms, info, stateset
+		return 0, false, ReasonUnsupported, ""
+	}
+	if hists != hist && (floats || hists) {
+		return 0, false, ReasonUnsupported, ""
+	}
+	if k != kindGauge && (len(r.outputs) != 1 || r.outputs[0] != OutputSum) {
+		return 0, false, ReasonWrongType, ""
+	}
+	return k, hist, "", ""
+}
+
+// partOf says which series of r's family name is (of type typ).
+func (r *rule) partOf(name string, typ writev2.Metadata_MetricType) part {
+	if r.overflow {
+		if typ != writev2.Metadata_METRIC_TYPE_HISTOGRAM && typ != writev2.Metadata_METRIC_TYPE_SUMMARY {
+			return partWhole
+		}
+		for p, s := range partSuffix {
+			if p != 0 && strings.HasSuffix(name, s) {
+				return part(p)
+			}
+		}
+		return partWhole
+	}
+	if name == r.family {
+		return partWhole
+	}
+	rest, _ := strings.CutPrefix(name, r.family)
+	for p, s := range partSuffix {
+		if p != 0 && rest == s {
+			return part(p)
+		}
+	}
+	return partWhole
+}
+
+// apply aggregates one input series under rule r and reports whether the
+// rule took it (false: it must be written as it is).
+func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
+	typ := e.typeOf(r, tenant, name, p)
+	pt := r.partOf(name, typ)
+	k, hist, pass, drop := r.classify(typ, pt, p)
+	n := len(p.samples) + len(p.hists)
+	if pass != "" {
+		r.m.pass(pass, n)
+		return false
+	}
+	if drop != "" {
+		r.m.drop(drop, n)
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.group(e, tenant, name, pt, k, hist, int32(typ), p)
+	if g == nil {
+		r.m.pass(ReasonMaxGroups, n)
+		return false
+	}
+	var late, ooo, invalid, in int
+	count := func(o outcome) {
+		switch o {
+		case taken:
+			in++
+		case lateSample:
+			late++
+		case outOfOrder:
+			ooo++
+		case invalidSample:
+			invalid++
+		}
+	}
+	before := len(g.inputs)
+	if hist {
+		for _, b := range p.hists {
+			var ph prompb.Histogram
+			if err := ph.Unmarshal(b); err != nil {
+				count(invalidSample)
+				continue
+			}
+			var fh *histogram.FloatHistogram
+			if ph.IsFloatHistogram() {
+				fh = ph.ToFloatHistogram()
+			} else {
+				fh = ph.ToIntHistogram().ToFloat(nil)
+			}
+			count(g.addHist(h, ph.Timestamp, fh, r.start(ph.Timestamp), ph.Timestamp < r.closed))
+		}
+	} else {
+		for _, s := range p.samples {
+			count(g.addFloat(h, s, r.start(s.t), s.t < r.closed))
+		}
+	}
+	r.m.inputSeries.Add(float64(len(g.inputs) - before))
+	r.m.in.Add(float64(in))
+	r.m.drop(ReasonLate, late)
+	r.m.drop(ReasonOutOfOrder, ooo)
+	r.m.drop(ReasonInvalid, invalid)
+	r.m.drop(ReasonExemplar, p.exemplars)
+	return true
+}
+
+// start is the start of the interval holding t.
+func (r *rule) start(t int64) int64 {
+	m := t % r.interval
+	if m < 0 {
+		m += r.interval
+	}
+	return t - m
+}
+
+// group returns the group of an input, creating it (nil when
+// aggregations_max_groups is reached). r.mu is held.
+func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool, typ int32, p *parsed) *group {
+	key := append(r.keyBuf[:0], tenant...)
+	key = append(key, 0xff)
+	key = append(key, name...)
+	key = append(key, 0xff, byte(k))
+	for _, l := range p.labels {
+		if v, ok := r.kept(l, pt, p); ok {
+			key = append(key, l.name...)
+			key = append(key, 0xff)
+			key = append(key, v...)
+			key = append(key, 0xff)
+		}
+	}
+	r.keyBuf = key
+	if g, ok := r.groups[string(key)]; ok {
+		return g
+	}
+	if e.groups.Add(1) > e.maxGroups {
+		e.groups.Add(-1)
+		return nil
+	}
+	var kept []labels.Label
+	for _, l := range p.labels {
+		if v, ok := r.kept(l, pt, p); ok {
+			kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
+		}
+	}
+	g := r.newGroup(tenant, name, pt, k, hist, typ, sortedKept(kept))
+	r.groups[string(key)] = g
+	r.m.groups.Add(float64(len(g.out)))
+	return g
+}
+
+// newGroup builds an empty group.
+func (r *rule) newGroup(tenant, name string, pt part, k kind, hist bool, typ int32, kept []labels.Label) *group {
+	g := &group{tenant: tenant, metric: name, part: pt, kind: k, hist: hist, typ: typ, kept: kept, inputs: map[uint64]*input{}}
+	for i, ls := range r.outputLabels(name, pt, kept) {
+		g.out = append(g.out, output{op: r.outputs[i], labels: ls, hash: ls.Hash(), series: record.AppendLabels(nil, ls)})
+	}
+	return g
+}
+
+// typeMemory remembers Remote Write 1.0 family types of the families rules
+// read; bounded (cleared when full).
+type typeMemory struct {
+	mu sync.RWMutex
+	m  map[typeKey]writev2.Metadata_MetricType
+}
+
+type typeKey struct{ tenant, family string }
+
+const maxRememberedTypes = 100_000
+
+func (t *typeMemory) set(tenant, family string, typ writev2.Metadata_MetricType) {
+	k := typeKey{tenant, family}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) >= maxRememberedTypes {
+		t.m = map[typeKey]writev2.Metadata_MetricType{}
+	}
+	t.m[k] = typ
+}
+
+func (t *typeMemory) get(tenant, family string) writev2.Metadata_MetricType {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.m[typeKey{tenant, family}]
+}
+
+// Overflow aggregates entries of batch (validated record entries of
+// tenant) that a per-metric cardinality limit refused, when labelsOf says
+// the metric's policy is overflow: each is folded into the series with its
+// overflowing labels set to __overflow__, aggregated like a rule would
+// (counters summed monotonic, gauges summed), under the metric's own name.
+// It returns what it took and the entries it could not take (unknown
+// type, max groups), which stay refused.
+func (e *Engine) Overflow(tenant string, batch []byte, labelsOf func(tenant, metric string) ([]string, bool)) (Taken, []byte) {
+	var (
+		taken Taken
+		rest  []byte
+	)
+	if e.overflow == nil {
+		return taken, batch
+	}
+	p := e.scratch.Get().(*parsed)
+	defer e.scratch.Put(p)
+	it := record.NewIter(batch)
+	for it.Next() {
+		ent := it.Entry()
+		name := string(record.MetricName(ent.Series))
+		ls, ok := labelsOf(tenant, name)
+		if ok && p.parse(ent.Series) {
+			p.overflow = ls
+			ok = e.apply(e.overflow, tenant, name, ent.Hash, p)
+			p.overflow = nil
+		}
+		if !ok {
+			rest = append(rest, ent.Raw...)
+			continue
+		}
+		taken.Series++
+		taken.Samples += ent.Samples
+		taken.Histograms += ent.Histograms
+		taken.Exemplars += ent.Exemplars
+	}
+	return taken, rest
+}
