@@ -15,6 +15,8 @@
 #   RUNS       interleaved runs of each system (default 1; 3 for medians)
 #   INGESTERS  ingesters in the promgov cluster (default 1)
 #   RULES      1: the 10 relabel rules + cardinality limits (default), 0: none
+#   RATE       samples per second loadgen sends (default 0: as fast as it can);
+#              e.g. half of the maximum, to compare client p99 at the same rate
 #   PROTOCOL   remote write version loadgen sends promgov, 1 or 2 (default 1;
 #              vmagent is always sent 1.0, it forwards nothing it got as 2.0)
 #   BACKEND_PROTOCOL  what the ingesters send the sink, 1 or 2 (default 1)
@@ -31,6 +33,7 @@ DURATION=${DURATION:-20s}
 RUNS=${RUNS:-1}
 INGESTERS=${INGESTERS:-1}
 RULES=${RULES:-1}
+RATE=${RATE:-0}
 PROTOCOL=${PROTOCOL:-1}
 BACKEND_PROTOCOL=${BACKEND_PROTOCOL:-1}
 VMAGENT=${VMAGENT:-}
@@ -131,7 +134,7 @@ measure() {
   before=$(cpu_ticks "$@")
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   "$BIN/loadgen" -url="$url" -protocol="$proto" -metrics=1000 -series-per-metric=100 -labels=1 \
-    -label-cardinality=10 -series-per-request=500 -concurrency=4 -rate=0 -duration="$DURATION" \
+    -label-cardinality=10 -series-per-request=500 -concurrency=4 -rate="$RATE" -duration="$DURATION" \
     -report-interval=0 -output=json "${LOADGEN_TLS[@]}" >"$dir/load.json" 2>"$dir/load.err"
   local load_end; load_end=$(cut -d' ' -f1 /proc/loadavg)
   # Forwarding counts too: take the CPU when the sink count last changed.
@@ -198,7 +201,7 @@ run_vmagent() { # RUN_INDEX
   stop_pids
 }
 
-echo "bench-e2e: $RUNS run(s) of $DURATION; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out${VMAGENT:+; vmagent: $VMAGENT}" >&2
+echo "bench-e2e: $RUNS run(s) of $DURATION at rate ${RATE} (0: max); promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out${VMAGENT:+; vmagent: $VMAGENT}" >&2
 : >"$TOP/results.jsonl"
 for r in $(seq 1 "$RUNS"); do
   # Not in a pipeline: a subshell would hide the started PIDs from cleanup.
