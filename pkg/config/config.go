@@ -20,6 +20,7 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -65,6 +66,10 @@ type Config struct {
 	// Usage is the distributor's usage intelligence: sources, the query tap
 	// (--query.backend-url) and the drop_unused policy (see docs/usage.md).
 	Usage usage.Config `yaml:"usage"`
+	// Governance is the versioned governance store (docs/governance.md):
+	// when set, rules, cardinality.limits and usage.drop_unused come from
+	// its active version and the file only seeds it.
+	Governance govstore.Config `yaml:"governance"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -116,6 +121,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Web.RegisterFlags("web.", fs)
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
+	cfg.Governance.RegisterFlags("governance.", fs)
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor.RegisterFlags("distributor.", fs)
@@ -228,6 +234,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if err := c.Cluster.Validate(); err != nil {
 		return fmt.Errorf("cluster.%w", err)
+	}
+	if err := c.Governance.Validate(); err != nil {
+		return err
 	}
 	switch role {
 	case RoleDistributor:
