@@ -25,6 +25,8 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
@@ -120,8 +122,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	handoff := cluster.NewHandoff(cfg.Cluster, rg, peerPool, tracker, logger, reg)
 	handoff.SetAccess(access)
 
+	// Governance as code: with a store, the active version's limits replace
+	// the file's (docs/governance.md).
+	gov, err := govsync.NewNode(cfg, config.RoleIngester, rg, func(doc govstore.Document) error {
+		return tracker.SetLimits(doc.Cardinality.Limits)
+	}, logger, reg)
+	if err != nil {
+		return fmt.Errorf("governance: %w", err)
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
+			if err := gov.OnReload(next); err != nil {
+				return err
+			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
 				return fmt.Errorf("cardinality.%w", err)
 			}
@@ -135,6 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
+	gov.Register(mux)
 	mountAPI(mux, analyticsMux, logger)
 	webSrv, err := web.New(cfg.Web, mux, reg, func() error { return ringReady(rg) }, logger)
 	if err != nil {
@@ -167,6 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
+	proc.AddActor(&g, gov.Run)
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

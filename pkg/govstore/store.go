@@ -338,8 +338,16 @@ func (s *Store) claim(ctx context.Context, n uint64) (release func(), err error)
 	dir := fmt.Sprintf("%s%020d/", dirClaims, n)
 	now := s.now()
 	mine := fmt.Sprintf("%s%020d-%s", dir, now.UnixNano(), hex.EncodeToString(rnd[:]))
-	if err := s.bkt.Upload(ctx, mine, strings.NewReader("")); err != nil {
-		return nil, unavailable("claim version", err)
+	// A filesystem bucket removes a directory emptied by another writer's
+	// release while this one creates it: retry that race.
+	for try := 0; ; try++ {
+		err := s.bkt.Upload(ctx, mine, strings.NewReader(""))
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			return nil, unavailable("claim version", err)
+		}
 	}
 	release = func() { _ = s.bkt.Delete(context.WithoutCancel(ctx), mine) }
 	others := 0

@@ -234,10 +234,10 @@ func TestUnreachableStoreIsUnavailable(t *testing.T) {
 
 func TestCanonicalIsStable(t *testing.T) {
 	for name, body := range map[string]string{
-		"empty": "",
-		"rules": ruleA,
+		"empty":  "",
+		"rules":  ruleA,
 		"limits": "cardinality:\n  limits:\n    defaults:\n      max_series_per_metric: 1000\n    metrics:\n      - metric: http_.*\n        max_values_per_label: 10\n",
-		"drop": "usage:\n  drop_unused:\n    mode: shadow\n    grace_period: 24h\n    allow: [up]\n",
+		"drop":   "usage:\n  drop_unused:\n    mode: shadow\n    grace_period: 24h\n    allow: [up]\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, c1, err := Normalize([]byte(body))
