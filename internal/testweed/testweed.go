@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,16 @@ func Start(t testing.TB, bucket string) *Server {
 			t.Fatalf("SeaweedFS S3 on %s did not come up: %v", s.Endpoint, err)
 		}
 		time.Sleep(250 * time.Millisecond) // polling a starting process: no event to wait on
+	}
+	// The first write makes SeaweedFS grow its volumes, which takes
+	// seconds: do it here so the tests time their own writes.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := mc.PutObject(ctx, bucket, "warmup", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("SeaweedFS S3 warm-up write: %v", err)
+	}
+	if err := mc.RemoveObject(ctx, bucket, "warmup", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatalf("SeaweedFS S3 warm-up delete: %v", err)
 	}
 	return s
 }

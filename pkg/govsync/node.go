@@ -102,6 +102,7 @@ func (n *Node) seed(ctx context.Context) {
 		n.logger.Warn("cannot seed the governance store; the file's sections run until it is reachable", "err", err)
 	case v != nil:
 		n.logger.Info("governance store seeded from the file", "version", v.Number, "hash", v.Hash)
+		n.syncer.Notify(v.Number)
 	case n.cfg.FileMode == govstore.FileModeGitOps:
 		n.gitops(ctx, body)
 	}

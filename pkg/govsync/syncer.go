@@ -77,7 +77,7 @@ func New(store *govstore.Store, apply ApplyFunc, members Members, opts Options) 
 		storeErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "promgov_config_store_errors_total",
 			Help: "Reads of the governance store that failed (the active version stays)."}),
 	}
-	s.queue = &memberlist.TransmitLimitedQueue{NumNodes: members.NumMembers, RetransmitMult: 4}
+	s.queue = &memberlist.TransmitLimitedQueue{NumNodes: members.NumMembers, RetransmitMult: 8}
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.active, s.failures, s.storeErr)
 	}
@@ -139,6 +139,10 @@ func (s *Syncer) Reconcile(ctx context.Context) {
 	cur := s.self.Version
 	s.mu.Unlock()
 	if st.Active.Number == cur {
+		// Say again what this node runs: a peer that asked (a notice) may
+		// have missed the broadcast (gossip is UDP; push/pull repairs it
+		// only every memberlist.push_pull_interval).
+		s.setSelf(func(*NodeState) {})
 		return
 	}
 	v := st.Active
@@ -182,17 +186,26 @@ func (s *Syncer) Self() NodeState {
 	return s.self
 }
 
-// merge keeps the newer of a known and a received node state.
+// merge keeps the newer of a known and a received node state. A peer
+// that runs a newer version than this node makes it resolve the store:
+// the anti-entropy for a notice this node missed (it joined later, or the
+// notice's retransmissions ran out).
 func (s *Syncer) merge(n NodeState) {
 	if n.Node == s.opts.Node {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.nodes[n.Node]; !ok && len(s.nodes) >= maxNodes || ok && old.Updated >= n.Updated {
+	newer := n.Version > s.self.Version
+	old, ok := s.nodes[n.Node]
+	if !ok && len(s.nodes) >= maxNodes || ok && old.Updated >= n.Updated {
+		s.mu.Unlock()
 		return
 	}
 	s.nodes[n.Node] = n
+	s.mu.Unlock()
+	if newer {
+		s.wake()
+	}
 }
 
 // NotifyMsg implements ring.Gossip.
