@@ -134,9 +134,9 @@ func (a *API) getConfig(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not_found", errors.New("the governance store has no active version yet"), nil)
 		return
 	}
-	d := ConfigData{Version: st.Active.Meta(), YAML: st.Active.Body}
+	d := ConfigData{Version: st.Active.Metadata(), YAML: st.Active.Body}
 	if st.Shadow != nil {
-		m := st.Shadow.Meta()
+		m := st.Shadow.Metadata()
 		d.Shadow = &m
 	}
 	w.Header().Set(HeaderVersion, strconv.FormatUint(st.Head, 10))
@@ -196,7 +196,7 @@ func (a *API) writeVersion(w http.ResponseWriter, r *http.Request, req govstore.
 		a.sync.Notify(v.Number)
 	}
 	w.Header().Set(HeaderVersion, strconv.FormatUint(v.Number, 10))
-	ok(w, v.Meta())
+	ok(w, v.Metadata())
 }
 
 // VersionsData is GET /config/versions.

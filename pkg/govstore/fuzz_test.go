@@ -6,7 +6,7 @@ import (
 )
 
 func FuzzDecodeVersion(f *testing.F) {
-	v := &Version{Number: 3, Parent: 2, Author: "a", Message: "m", Mode: ModeEnforce, Body: ruleA, Timestamp: time.Unix(1, 0).UTC()}
+	v := &Version{Meta: Meta{Number: 3, Parent: 2, Author: "a", Message: "m", Mode: ModeEnforce, Timestamp: time.Unix(1, 0).UTC()}, Body: ruleA}
 	v.Hash = ContentHash([]byte(v.Body))
 	good, err := EncodeVersion(v)
 	if err != nil {

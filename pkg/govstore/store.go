@@ -167,7 +167,7 @@ func (s *Store) List(ctx context.Context) ([]Meta, []error, error) {
 		case err != nil:
 			return nil, nil, err
 		default:
-			metas = append(metas, v.Meta())
+			metas = append(metas, v.Metadata())
 		}
 	}
 	return metas, bad, nil
@@ -304,8 +304,8 @@ func (s *Store) Write(ctx context.Context, w WriteRequest) (*Version, error) {
 	if ok {
 		return nil, s.conflict(ctx, w.IfMatch, n)
 	}
-	v := &Version{Number: n, Hash: ContentHash(body), Author: w.Author, Timestamp: s.now().UTC(),
-		Message: w.Message, Parent: w.IfMatch, Mode: w.Mode, Body: string(body)}
+	v := &Version{Meta: Meta{Number: n, Hash: ContentHash(body), Author: w.Author, Timestamp: s.now().UTC(),
+		Message: w.Message, Parent: w.IfMatch, Mode: w.Mode}, Body: string(body)}
 	obj, err := EncodeVersion(v)
 	if err != nil {
 		return nil, err
@@ -323,7 +323,7 @@ func (s *Store) conflict(ctx context.Context, ifMatch, head uint64) error {
 	ce := &ConflictError{IfMatch: ifMatch, Current: Meta{Number: head}}
 	if head > 0 {
 		if v, err := s.Get(ctx, head); err == nil {
-			ce.Current = v.Meta()
+			ce.Current = v.Metadata()
 		}
 	}
 	return ce

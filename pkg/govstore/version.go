@@ -26,8 +26,8 @@ const (
 // Valid reports whether m is a known mode.
 func (m Mode) Valid() bool { return m == ModeEnforce || m == ModeShadow }
 
-// Version is one immutable version of the governance configuration.
-type Version struct {
+// Meta is a version without its body, for listings.
+type Meta struct {
 	// Number counts versions from 1, without gaps.
 	Number uint64 `json:"version"`
 	// Hash is ContentHash(Body).
@@ -42,25 +42,17 @@ type Version struct {
 	Parent uint64 `json:"parent"`
 	// Mode is enforce or shadow.
 	Mode Mode `json:"mode"`
+}
+
+// Version is one immutable version of the governance configuration.
+type Version struct {
+	Meta
 	// Body is the canonical YAML document.
 	Body string `json:"body"`
 }
 
-// Meta is a version without its body, for listings.
-type Meta struct {
-	Number    uint64    `json:"version"`
-	Hash      string    `json:"hash"`
-	Author    string    `json:"author"`
-	Timestamp time.Time `json:"timestamp"`
-	Message   string    `json:"message"`
-	Parent    uint64    `json:"parent"`
-	Mode      Mode      `json:"mode"`
-}
-
-// Meta returns v's metadata.
-func (v *Version) Meta() Meta {
-	return Meta{Number: v.Number, Hash: v.Hash, Author: v.Author, Timestamp: v.Timestamp, Message: v.Message, Parent: v.Parent, Mode: v.Mode}
-}
+// Metadata returns v's metadata.
+func (v *Version) Metadata() Meta { return v.Meta }
 
 // Bounds on the metadata of a version.
 const (
