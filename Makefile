@@ -28,6 +28,13 @@ VMAGENT          := $(CACHE)/bin/vmagent-$(VM_VERSION)
 # run by its Go tests in make test): Debian's prometheus package ships it
 # (make deps).
 PROMTOOL ?= $(shell command -v promtool 2>/dev/null)
+# SeaweedFS (weed server -s3), the real S3-compatible server the governance
+# store's S3 path is tested against. Its module has replace directives, so
+# `go install weed@version` refuses it: the module is downloaded at the
+# pinned version and built inside its own module directory, once, cached.
+WEED_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+WEED_MODULE  := github.com/seaweedfs/seaweedfs
+WEED         := $(CACHE)/bin/weed-$(WEED_VERSION)
 
 # staticcheck, pinned; built once with go install and cached like the peers.
 STATICCHECK_VERSION := v0.8.2
@@ -110,15 +117,21 @@ $(HELM):
 	GOBIN=$(CACHE)/gobin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(CACHE)/gobin/helm $@
 
+$(WEED):
+	@echo ">> building SeaweedFS $(WEED_VERSION) (first time only, ~10 min)"
+	@mkdir -p $(CACHE)/bin
+	cd "$$($(GO) mod download -json $(WEED_MODULE)@$(WEED_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" && \
+		$(GO) build -o $@ ./weed
+
 # Every real peer the integration tests drive, built once and cached.
-test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM)
+test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM) $(WEED)
 
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
 # failure instead of a skip.
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
-	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_REQUIRE_INTEGRATION=1 \
+	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_WEED=$(WEED) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 20m ./...
 
 # Unit tests only (no backend needed).

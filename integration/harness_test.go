@@ -52,7 +52,7 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/distributor", "./cmd/ingester", "./cmd/loadgen")
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/distributor", "./cmd/ingester", "./cmd/loadgen", "./cmd/promgovctl")
 		cmd.Dir = ".."
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -107,10 +108,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
+	// Governance as code: with a store, the active version's rules and
+	// drop policy replace the file's, on every node (docs/governance.md).
+	gov, err := govsync.NewNode(cfg, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), logger, reg)
+	if err != nil {
+		return fmt.Errorf("governance: %w", err)
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
+				return err
+			}
+			if err := gov.OnReload(next); err != nil {
 				return err
 			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
@@ -135,6 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gov.Register(mux)
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
 		return err
@@ -155,6 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
+	proc.AddActor(&g, gov.Run)
 	proc.AddActor(&g, webSrv.Run)
 	proc.AddActor(&g, shipper.Run)
 	proc.AddActor(&g, usageMgr.Run)

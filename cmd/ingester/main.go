@@ -27,6 +27,8 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/ui"
@@ -164,10 +166,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
+	// Governance as code: with a store, the active version's limits replace
+	// the file's (docs/governance.md).
+	gov, err := govsync.NewNode(cfg, config.RoleIngester, rg, func(doc govstore.Document) error {
+		return tracker.SetLimits(doc.Cardinality.Limits)
+	}, logger, reg)
+	if err != nil {
+		return fmt.Errorf("governance: %w", err)
+	}
 	reloader := proc.NewReloader(func() error {
 		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
+				return err
+			}
+			if err := gov.OnReload(next); err != nil {
 				return err
 			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
@@ -184,6 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
 	rg.RegisterRoutes(mux)
+	gov.Register(mux)
 	mountAPI(mux, analyticsMux, logger)
 	if aggEngine != nil {
 		mux.Handle("GET "+aggregate.PathMetrics, analyticsMux)
@@ -234,6 +248,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if uiHistory != nil {
 		proc.AddActor(&g, uiHistory.Run)
 	}
+	proc.AddActor(&g, gov.Run)
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

@@ -24,6 +24,7 @@ import (
 	"github.com/promgov/promgov/pkg/clustertls"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
@@ -83,6 +84,10 @@ type Config struct {
 	Usage usage.Config `yaml:"usage"`
 	// UI is the built-in web UI (both roles).
 	UI ui.Config `yaml:"ui"`
+	// Governance is the versioned governance store (docs/governance.md):
+	// when set, rules, cardinality.limits and usage.drop_unused come from
+	// its active version and the file only seeds it.
+	Governance govstore.Config `yaml:"governance"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -135,6 +140,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Memberlist.RegisterFlags("memberlist.", fs)
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	cfg.UI.RegisterFlags("ui.", fs)
+	cfg.Governance.RegisterFlags("governance.", fs)
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor = distributor.DefaultConfig()
@@ -267,6 +273,9 @@ func (c *Config) Validate(role Role) error {
 		return fmt.Errorf("cluster.%w", err)
 	}
 	if err := c.UI.Validate(); err != nil {
+		return err
+	}
+	if err := c.Governance.Validate(); err != nil {
 		return err
 	}
 	switch role {

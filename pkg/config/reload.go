@@ -11,11 +11,11 @@ func usedFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "rate_limits", "memberlist", "cluster", "distributor",
-			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage"}
+			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage", "governance"}
 	case RoleIngester:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
-			"usage.queries.snapshot_path", "usage.queries.snapshot_interval"}
+			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance"}
 	}
 	return nil
 }

@@ -37,17 +37,35 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return m
 }
 
-// NotifyMsg ignores user messages; the ring only uses node metadata.
-func (delegate) NotifyMsg([]byte) {}
+// NotifyMsg hands a user message to the Gossip user, if any.
+func (d delegate) NotifyMsg(b []byte) {
+	if g := d.r.gossip.Load(); g != nil {
+		(*g).NotifyMsg(b)
+	}
+}
 
-// GetBroadcasts has no user broadcasts to send.
-func (delegate) GetBroadcasts(int, int) [][]byte { return nil }
+// GetBroadcasts returns the Gossip user's broadcasts, if any.
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	if g := d.r.gossip.Load(); g != nil {
+		return (*g).GetBroadcasts(overhead, limit)
+	}
+	return nil
+}
 
-// LocalState has no user state to push.
-func (delegate) LocalState(bool) []byte { return nil }
+// LocalState returns the Gossip user's state for a push/pull, if any.
+func (d delegate) LocalState(join bool) []byte {
+	if g := d.r.gossip.Load(); g != nil {
+		return (*g).LocalState(join)
+	}
+	return nil
+}
 
-// MergeRemoteState ignores remote user state.
-func (delegate) MergeRemoteState([]byte, bool) {}
+// MergeRemoteState hands a peer's pushed state to the Gossip user, if any.
+func (d delegate) MergeRemoteState(b []byte, join bool) {
+	if g := d.r.gossip.Load(); g != nil {
+		(*g).MergeRemoteState(b, join)
+	}
+}
 
 // NotifyJoin records a member that joined (or this node itself on start).
 func (d delegate) NotifyJoin(n *memberlist.Node) { d.r.observe(eventJoin, n) }

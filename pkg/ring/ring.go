@@ -20,6 +20,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Gossip is a user of memberlist's gossip channel beside the membership
+// (pkg/govsync carries "version N is active" notices and each node's active
+// version on it). memberlist calls the methods from its own goroutines,
+// concurrently with each other: implementations must be safe for that,
+// return quickly and not call into the Ring's memberlist.
+type Gossip interface {
+	// NotifyMsg receives a user message a peer broadcast; b is only valid
+	// during the call.
+	NotifyMsg(b []byte)
+	// GetBroadcasts returns messages to piggyback on gossip, within limit
+	// bytes in all, each costing overhead bytes more.
+	GetBroadcasts(overhead, limit int) [][]byte
+	// LocalState is this node's state for a push/pull exchange.
+	LocalState(join bool) []byte
+	// MergeRemoteState merges a peer's LocalState.
+	MergeRemoteState(b []byte, join bool)
+}
+
+// SetGossip makes g the user of the gossip channel (replacing any other).
+func (r *Ring) SetGossip(g Gossip) { r.gossip.Store(&g) }
+
+// NumMembers is the number of live members, this node included (for
+// sizing gossip retransmissions).
+func (r *Ring) NumMembers() int {
+	if r.ml == nil {
+		return 1
+	}
+	return r.ml.NumMembers()
+}
+
 // ErrClosed is returned by SetState and Run once the ring has left the
 // cluster and shut down.
 var ErrClosed = errors.New("ring is closed")
@@ -39,6 +69,9 @@ type Ring struct {
 	// meta is the encoded metadata NodeMeta hands to memberlist.
 	meta      atomic.Pointer[[]byte]
 	placement atomic.Pointer[Placement]
+	// gossip is the user of the gossip channel beside the membership (nil
+	// when none), see SetGossip.
+	gossip atomic.Pointer[Gossip]
 
 	// mu guards the fields below. It is taken inside memberlist's event
 	// callbacks, so no memberlist method may be called while holding it.

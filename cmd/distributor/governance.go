@@ -1,0 +1,28 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/govsync"
+	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
+)
+
+// distributorGovernance applies a governance version on a distributor:
+// its rules (under this node's rules_* settings) and its drop_unused
+// policy, both or neither.
+func distributorGovernance(cfg *config.Config, rulesMgr *rules.Manager, usageMgr *usage.Manager) govsync.ApplyFunc {
+	return func(doc govstore.Document) error {
+		if err := doc.Usage.DropUnused.Validate(); err != nil {
+			return fmt.Errorf("usage.drop_unused: %w", err)
+		}
+		rc := cfg.Rules
+		rc.Rules = doc.Rules
+		if err := rulesMgr.Reload(rc); err != nil {
+			return err
+		}
+		return usageMgr.Policy().SetConfig(doc.Usage.DropUnused)
+	}
+}

@@ -1,0 +1,244 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/internal/testweed"
+)
+
+// govCluster is 2 distributors and 2 ingesters sharing a governance store
+// in a real S3 server (SeaweedFS), forwarding to a real Prometheus.
+type govCluster struct {
+	*cluster
+	dists   []*node
+	govArgs []string
+	cfgPath string
+}
+
+func govRule(regex string) string {
+	return "rules:\n  - name: drop-" + strings.TrimSuffix(regex, "_.*") + "\n    relabel_configs:\n      - source_labels: [__name__]\n        regex: " + regex + "\n        action: drop\n"
+}
+
+func startGovCluster(t *testing.T) *govCluster {
+	t.Helper()
+	requireIntegration(t)
+	weed := testweed.Start(t, "promgov-gov")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "promgov.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("rules: []\n"), 0o644))
+	g := &govCluster{cluster: &cluster{t: t, backend: startBackend(t), backendProtocol: 1}, cfgPath: cfgPath,
+		govArgs: []string{"--config.file=" + cfgPath, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
+			"--governance.store.s3.endpoint=" + weed.Endpoint, "--governance.store.s3.access-key=" + testweed.AccessKey,
+			"--governance.store.s3.secret-key=" + testweed.SecretKey, "--governance.store.s3.insecure",
+			"--governance.store.s3.region=us-east-1", "--governance.poll-interval=1m"}}
+	for i := range 2 {
+		n := &node{name: fmt.Sprintf("distributor-%d", i+1), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
+		args := append([]string{"--web.listen-address=" + n.webAddr, "--memberlist.bind-address=" + n.gossipAddr,
+			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, g.govArgs...)
+		if i > 0 {
+			args = append(args, "--memberlist.join="+g.dists[0].gossipAddr)
+		}
+		n.proc = startProcess(t, n.name, filepath.Join(binDir, "distributor"), args...)
+		g.dists = append(g.dists, n)
+	}
+	g.distributor = g.dists[0]
+	for range 2 {
+		g.seq++
+		n := &node{name: fmt.Sprintf("ingester-%d", g.seq), webAddr: freeAddr(t), gossipAddr: freeAddr(t), grpcAddr: freeAddr(t),
+			walDir: filepath.Join(t.TempDir(), "wal")}
+		g.startGovIngester(n)
+		g.ingesters = append(g.ingesters, n)
+	}
+	g.waitActive(2)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, d := range append(slices.Clone(g.dists), g.ingesters...) {
+				resp, err := http.Get(d.url("/promgov/api/v1/status/config"))
+				if err == nil {
+					var b bytes.Buffer
+					_, _ = b.ReadFrom(resp.Body)
+					resp.Body.Close()
+					t.Logf("%s status/config: %d %s", d.name, resp.StatusCode, b.String())
+				}
+				if os.Getenv("PROMGOV_DEBUG_DUMP") != "" {
+					_ = d.proc.cmd.Process.Signal(syscall.SIGQUIT)
+					_ = d.proc.Wait(5 * time.Second)
+					b, _ := os.ReadFile(d.proc.log)
+					_ = os.WriteFile(filepath.Join(os.Getenv("PROMGOV_DEBUG_DUMP"), d.name+".log"), b, 0o644)
+				}
+			}
+		}
+	})
+	return g
+}
+
+func (g *govCluster) startGovIngester(n *node) {
+	args := append([]string{"--web.listen-address=" + n.webAddr, "--grpc.listen-address=" + n.grpcAddr,
+		"--memberlist.bind-address=" + n.gossipAddr, "--memberlist.join=" + g.dists[0].gossipAddr,
+		"--memberlist.node-name=" + n.name, "--wal.dir=" + n.walDir, "--backend.url=" + g.backend.writeURL(),
+		"--backend.protocol=1", "--forward.batch-send-deadline=200ms", "--ingester.leave-drain-period=1s"}, g.govArgs...)
+	n.proc = startProcess(g.t, n.name, filepath.Join(binDir, "ingester"), args...)
+	waitReady(g.t, n.proc, n.url("/-/ready"))
+}
+
+// govStatus is GET /promgov/api/v1/status/config.
+type govStatus struct {
+	Self   string `json:"self"`
+	Active uint64 `json:"active_version"`
+	Nodes  []struct {
+		Node    string `json:"node"`
+		Version uint64 `json:"version"`
+	} `json:"nodes"`
+	Laggards []string `json:"laggards"`
+}
+
+func (g *govCluster) status(t T, n *node) govStatus {
+	var s govStatus
+	apiGet(t, "http://"+n.webAddr, "/promgov/api/v1/status/config", nil, &s)
+	return s
+}
+
+// allOn reports whether every one of the 4 nodes runs version v, as
+// distributor 1 sees them.
+func (g *govCluster) allOn(t T, v uint64) bool {
+	s := g.status(t, g.dists[0])
+	if len(s.Nodes) != 4 {
+		return false
+	}
+	for _, n := range s.Nodes {
+		if n.Version != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ctl runs promgovctl against distributor 1 and returns its exit code and
+// output.
+func (g *govCluster) ctl(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "promgovctl"), append([]string{"--address=http://" + g.dists[0].webAddr, "--user=ci"}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	t.Logf("promgovctl %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
+	return code, out.String()
+}
+
+// writeVia writes one sample of each series through distributor d.
+func (g *govCluster) writeVia(t *testing.T, d *node, ts time.Time, series ...[]string) {
+	t.Helper()
+	saved := g.distributor
+	g.distributor = d
+	defer func() { g.distributor = saved }()
+	writeV1(t, g.cluster, ts, series...)
+}
+
+// enforced writes a dropped and a kept probe through both distributors and
+// reports whether the kept ones reached the backend without the dropped.
+func (g *govCluster) probe(t *testing.T, tag, dropped, kept string) (droppedSeen, keptSeen int) {
+	t.Helper()
+	now := time.Now()
+	for _, d := range g.dists {
+		g.writeVia(t, d, now, []string{dropped, "probe", tag, "via", d.name}, []string{kept, "probe", tag, "via", d.name})
+	}
+	eventually(t, func(ct *assert.CollectT) bool {
+		return len(backendSeries(ct, g.cluster, kept+`{probe="`+tag+`"}`)) == 2
+	}, 30*time.Second, 100*time.Millisecond, "kept probe %s never reached the backend", tag)
+	return len(backendSeries(t, g.cluster, dropped+`{probe="`+tag+`"}`)), 2
+}
+
+func TestGovernanceRolloutS3(t *testing.T) {
+	g := startGovCluster(t)
+	// Version 1 is the seed (no rules), on every node.
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
+	dropped, _ := g.probe(t, "before", "gov_a_total", "gov_b_total")
+	require.Equal(t, 2, dropped, "without rules both distributors forward gov_a_total")
+
+	cand := filepath.Join(t.TempDir(), "cand.yml")
+	require.NoError(t, os.WriteFile(cand, []byte(govRule("gov_a_.*")), 0o644))
+	start := time.Now()
+	code, out := g.ctl(t, "config", "apply", "--if-match=1", "--message=drop gov_a", cand)
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 2) }, 5*time.Second, 20*time.Millisecond, "version 2 did not reach every node within 5 s")
+	t.Logf("version 2 on all 4 nodes after %s", time.Since(start))
+	dropped, _ = g.probe(t, "applied", "gov_a_total", "gov_b_total")
+	require.Zero(t, dropped, "both distributors drop gov_a_total once version 2 is active")
+	require.Less(t, time.Since(start), 5*time.Second+2*time.Second, "enforced (seen at the backend) too late")
+
+	// A stale write: 409, exit 3, nothing stored.
+	code, out = g.ctl(t, "config", "apply", "--if-match=1", cand)
+	require.Equal(t, 3, code, out)
+	require.Contains(t, out, "409")
+
+	// Roll back: the old behaviour returns on both distributors.
+	code, out = g.ctl(t, "config", "rollback", "--message=gov_a is needed")
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 3) }, 5*time.Second, 20*time.Millisecond, "rollback did not reach every node")
+	dropped, _ = g.probe(t, "rolledback", "gov_a_total", "gov_b_total")
+	require.Equal(t, 2, dropped)
+	code, out = g.ctl(t, "config", "history")
+	require.Equal(t, 0, code, out)
+
+	// Rollout time over 20 changes (PUTs on distributor 1, until all 4
+	// nodes report the version).
+	var times []time.Duration
+	for i := range 20 {
+		head := uint64(4 + i - 1)
+		body := govRule(fmt.Sprintf("gov_x%d_.*", i))
+		req, err := http.NewRequest(http.MethodPut, "http://"+g.dists[0].webAddr+"/promgov/api/v1/config", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("If-Match", strconv.FormatUint(head, 10))
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var env struct {
+			Data struct {
+				Version uint64 `json:"version"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, env.Data.Version) }, 5*time.Second, 10*time.Millisecond, "change %d", i)
+		times = append(times, time.Since(t0))
+	}
+	slices.Sort(times)
+	t.Logf("MEASURE rollout to all 4 nodes over 20 changes: median %s, max %s", times[len(times)/2], times[len(times)-1])
+
+	// A node restarted during a rollout comes up on the newest good version.
+	ing := g.ingesters[1]
+	ing.proc.Stop(t)
+	req, err := http.NewRequest(http.MethodPut, "http://"+g.dists[0].webAddr+"/promgov/api/v1/config", strings.NewReader(govRule("gov_r_.*")))
+	require.NoError(t, err)
+	req.Header.Set("If-Match", "23")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	g.startGovIngester(ing)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 24) }, 10*time.Second, 50*time.Millisecond, "the restarted ingester is not on version 24")
+	s := g.status(t, ing)
+	require.EqualValues(t, 24, s.Active)
+}

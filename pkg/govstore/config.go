@@ -1,0 +1,154 @@
+package govstore
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/thanos-io/objstore"
+	"github.com/thanos-io/objstore/providers/filesystem"
+	"github.com/thanos-io/objstore/providers/s3"
+	"gopkg.in/yaml.v3"
+)
+
+// Store backends.
+const (
+	BackendNone       = ""
+	BackendFilesystem = "filesystem"
+	BackendS3         = "s3"
+)
+
+// File modes: what a reload does with the governance sections of the file
+// once the store has versions.
+const (
+	// FileModeStore: the file is only the seed of an empty store; later
+	// edits of its governance sections are ignored (and logged): the store
+	// wins.
+	FileModeStore = "store"
+	// FileModeGitOps: a reload whose governance sections differ from the
+	// active version writes them as a new version (author "gitops").
+	FileModeGitOps = "gitops"
+)
+
+// Config is the `governance:` section: where the versions live and how the
+// file relates to them.
+type Config struct {
+	// Backend is "" (no store: the file's governance sections apply, as
+	// before), filesystem or s3.
+	Backend string `yaml:"backend"`
+	// Filesystem is the filesystem backend's directory.
+	Filesystem FilesystemConfig `yaml:"filesystem"`
+	// S3 is the s3 backend's bucket (objstore's S3 settings).
+	S3 S3Config `yaml:"s3"`
+	// FileMode is store or gitops (see the constants).
+	FileMode string `yaml:"file_mode"`
+	// PollInterval is how often a node reads the store when no gossip
+	// notice arrived (the fallback of the rollout).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Timeout bounds one store operation.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// FilesystemConfig is a local directory.
+type FilesystemConfig struct {
+	Directory string `yaml:"directory"`
+}
+
+// S3Config is an S3 bucket, with objstore's keys.
+type S3Config struct {
+	Bucket    string `yaml:"bucket"`
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	Insecure  bool   `yaml:"insecure"`
+}
+
+// RegisterFlags registers the flags under prefix (e.g. "governance.").
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.Backend, prefix+"store.backend", "", "Versioned governance store: filesystem or s3; empty keeps the governance sections in the configuration file only.")
+	fs.StringVar(&c.Filesystem.Directory, prefix+"store.filesystem.directory", "data/governance", "Directory of the filesystem governance store.")
+	fs.StringVar(&c.S3.Bucket, prefix+"store.s3.bucket", "", "S3 bucket of the governance store.")
+	fs.StringVar(&c.S3.Endpoint, prefix+"store.s3.endpoint", "", "S3 endpoint (host:port) of the governance store.")
+	fs.StringVar(&c.S3.Region, prefix+"store.s3.region", "", "S3 region of the governance store.")
+	fs.StringVar(&c.S3.AccessKey, prefix+"store.s3.access-key", "", "S3 access key of the governance store.")
+	fs.StringVar(&c.S3.SecretKey, prefix+"store.s3.secret-key", "", "S3 secret key of the governance store.")
+	fs.BoolVar(&c.S3.Insecure, prefix+"store.s3.insecure", false, "Use HTTP instead of HTTPS for the S3 endpoint.")
+	fs.StringVar(&c.FileMode, prefix+"file-mode", FileModeStore, "What reloads do with the file's governance sections once the store has versions: store (the file only seeds an empty store; the store wins) or gitops (a changed file becomes a new version).")
+	fs.DurationVar(&c.PollInterval, prefix+"poll-interval", 10*time.Second, "How often nodes read the governance store besides the gossip notices.")
+	fs.DurationVar(&c.Timeout, prefix+"timeout", 10*time.Second, "Timeout of one governance store operation.")
+}
+
+// Enabled reports whether a store is configured.
+func (c *Config) Enabled() bool { return c.Backend != BackendNone }
+
+// Validate checks the section; errors name the field and the fix.
+func (c *Config) Validate() error {
+	switch c.Backend {
+	case BackendNone:
+		return nil
+	case BackendFilesystem:
+		if c.Filesystem.Directory == "" {
+			return errors.New("governance.filesystem.directory: must name a directory, e.g. data/governance")
+		}
+	case BackendS3:
+		if c.S3.Bucket == "" || c.S3.Endpoint == "" {
+			return errors.New("governance.s3: bucket and endpoint are required, e.g. --governance.store.s3.bucket=promgov --governance.store.s3.endpoint=s3.example.com")
+		}
+	default:
+		return fmt.Errorf("governance.backend: unknown backend %q; use filesystem or s3", c.Backend)
+	}
+	if c.FileMode != FileModeStore && c.FileMode != FileModeGitOps {
+		return fmt.Errorf("governance.file_mode: unknown mode %q; use store or gitops", c.FileMode)
+	}
+	if c.PollInterval <= 0 {
+		return errors.New("governance.poll_interval: must be > 0, e.g. 10s")
+	}
+	if c.Timeout <= 0 {
+		return errors.New("governance.timeout: must be > 0, e.g. 10s")
+	}
+	return nil
+}
+
+// OpenBucket opens the configured bucket.
+func (c *Config) OpenBucket() (objstore.Bucket, error) {
+	switch c.Backend {
+	case BackendFilesystem:
+		return filesystem.NewBucket(c.Filesystem.Directory)
+	case BackendS3:
+		conf, err := yaml.Marshal(c.S3)
+		if err != nil {
+			return nil, err
+		}
+		return s3.NewBucket(log.NewNopLogger(), conf, "promgov-governance", nil)
+	}
+	return nil, fmt.Errorf("governance.backend: no store configured")
+}
+
+// Open opens the configured store.
+func (c *Config) Open() (*Store, error) {
+	b, err := c.OpenBucket()
+	if err != nil {
+		return nil, fmt.Errorf("open governance store (%s): %w", c.Backend, err)
+	}
+	return New(b), nil
+}
+
+// Seed writes doc as version 1 when the store is empty (author names the
+// file). It returns the version written, or nil when the store already had
+// versions (another node seeded it, or it was seeded before).
+func (s *Store) Seed(ctx context.Context, body []byte, author string) (*Version, error) {
+	head, err := s.Head(ctx)
+	if err != nil || head > 0 {
+		return nil, err
+	}
+	v, err := s.Write(ctx, WriteRequest{Body: body, IfMatch: 0, Author: author, Message: "seed from the configuration file"})
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		return nil, nil
+	}
+	return v, err
+}

@@ -1,0 +1,166 @@
+package govsync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/govapi"
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/ring"
+)
+
+// Node is one binary's part in governance as code: the store, the Syncer
+// on the ring's gossip, the API and the file's relation to the store. A
+// nil *Node (no store configured) does nothing: the file's governance
+// sections apply as before.
+type Node struct {
+	cfg     govstore.Config
+	role    config.Role
+	file    string
+	store   *govstore.Store
+	syncer  *Syncer
+	logger  *slog.Logger
+	applyFn ApplyFunc
+
+	mu  sync.Mutex
+	doc *govstore.Document // the applied version's document
+}
+
+// NewNode opens the store of cfg.Governance and joins rg's gossip; apply
+// applies a document on this node. It returns nil when no store is
+// configured.
+func NewNode(cfg *config.Config, role config.Role, rg *ring.Ring, apply ApplyFunc, logger *slog.Logger, reg prometheus.Registerer) (*Node, error) {
+	if !cfg.Governance.Enabled() {
+		return nil, nil
+	}
+	store, err := cfg.Governance.Open()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg.Governance, role: role, file: cfg.File, store: store, logger: logger.With("component", "governance"), applyFn: apply}
+	n.syncer = New(store, n.apply, rg, Options{Node: rg.Self().Name, Role: string(role),
+		PollInterval: cfg.Governance.PollInterval, Timeout: cfg.Governance.Timeout, Logger: n.logger, Registerer: reg})
+	rg.SetGossip(n.syncer)
+	return n, nil
+}
+
+func (n *Node) apply(doc govstore.Document) error {
+	if err := n.applyFn(doc); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.doc = &doc
+	n.mu.Unlock()
+	return nil
+}
+
+// Register mounts the governance API (distributors) or only the rollout
+// status (ingesters) on mux.
+func (n *Node) Register(mux *http.ServeMux) {
+	if n == nil {
+		return
+	}
+	api := govapi.New(n.store, n.syncer, n.cfg.Timeout, n.logger)
+	if n.role == config.RoleDistributor {
+		api.Register(mux)
+		return
+	}
+	api.RegisterStatus(mux)
+}
+
+// Run seeds an empty store from the file (distributors), then keeps the
+// node on the active version until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	if n == nil {
+		<-ctx.Done()
+		return nil
+	}
+	defer n.store.Close()
+	if n.role == config.RoleDistributor {
+		n.seed(ctx)
+	}
+	return n.syncer.Run(ctx)
+}
+
+func (n *Node) seed(ctx context.Context) {
+	_, body, err := govstore.DocumentFromFile(n.file)
+	if err != nil {
+		n.logger.Error("cannot seed the governance store from the file", "err", err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	v, err := n.store.Seed(sctx, body, "seed:"+n.file)
+	switch {
+	case err != nil:
+		n.logger.Warn("cannot seed the governance store; the file's sections run until it is reachable", "err", err)
+	case v != nil:
+		n.logger.Info("governance store seeded from the file", "version", v.Number, "hash", v.Hash)
+		n.syncer.Notify(v.Number)
+	case n.cfg.FileMode == govstore.FileModeGitOps:
+		n.gitops(ctx, body)
+	}
+}
+
+// gitops writes the file's governance sections as a new version when they
+// differ from the newest version.
+func (n *Node) gitops(ctx context.Context, body []byte) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	st, err := n.store.Resolve(ctx)
+	if err != nil {
+		n.logger.Warn("gitops: governance store unreadable", "err", err)
+		return
+	}
+	if st.Active != nil && st.Active.Hash == govstore.ContentHash(body) {
+		return
+	}
+	v, err := n.store.Write(ctx, govstore.WriteRequest{Body: body, IfMatch: st.Head, Author: "gitops:" + n.file,
+		Message: "configuration file changed"})
+	var ce *govstore.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		n.logger.Info("gitops: another node wrote a version first", "current", ce.Current.Number)
+	case err != nil:
+		n.logger.Error("gitops: cannot write the file's governance sections", "err", err)
+	default:
+		n.logger.Info("gitops: the configuration file became a new version", "version", v.Number)
+		n.syncer.Notify(v.Number)
+	}
+}
+
+// OnReload is called with the re-read configuration before a reload
+// applies it. With a store, the governed sections come from the active
+// version: next's are replaced by it (after, in gitops mode, a
+// distributor wrote the file's sections as a new version).
+func (n *Node) OnReload(next *config.Config) error {
+	if n == nil {
+		return nil
+	}
+	if n.role == config.RoleDistributor && n.cfg.FileMode == govstore.FileModeGitOps {
+		if _, body, err := govstore.DocumentFromFile(next.File); err == nil {
+			n.gitops(context.Background(), body)
+			n.syncer.Reconcile(context.Background())
+		} else {
+			return err
+		}
+	} else {
+		n.logger.Info("reload: the governed sections (rules, cardinality.limits, usage.drop_unused) come from the governance store; the file's are ignored",
+			"file_mode", n.cfg.FileMode)
+	}
+	n.mu.Lock()
+	doc := n.doc
+	n.mu.Unlock()
+	if doc != nil {
+		next.Rules.Rules = doc.Rules
+		next.Cardinality.Limits = doc.Cardinality.Limits
+		next.Usage.DropUnused = doc.Usage.DropUnused
+	}
+	return nil
+}
