@@ -253,11 +253,11 @@ func (u *UI) metric(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &data))
 		d.Rules = u.ruleRows(data)
 		// What the active rules do to the bare metric name.
-		if res, err := u.trace(ctx, r, data.YAML, d.Tenant, d.Name); err == nil {
+		if res, err := u.trace(ctx, r, d.Tenant, d.Name); err == nil {
 			d.Applied = res
 		}
 		if d.TraceInput != "" {
-			res, err := u.trace(ctx, r, data.YAML, d.TraceTenant, d.TraceInput)
+			res, err := u.trace(ctx, r, d.TraceTenant, d.TraceInput)
 			if err != nil {
 				d.TraceError = err.Error()
 			}
@@ -314,13 +314,11 @@ func metricLabels(rows []cardinality.MetricCardinality) (cardinality.MetricCardi
 	return total, newBarChart("Distinct values per label", "distinct values", "series saved if dropped or aggregated away", bars)
 }
 
-// trace runs one series (PromQL notation) through the active rules, given
-// as their YAML (GET rules): the test API counts what it traces through
-// the active ruleset into promgov_rule_series_total, so a page view would
-// count as traffic; a candidate ruleset counts nothing.
-func (u *UI) trace(ctx context.Context, r *http.Request, activeYAML, tenant, series string) (*rules.TestResult, error) {
+// trace runs one series (PromQL notation) through the active rules with
+// the rules test API, which counts nothing into the rule metrics.
+func (u *UI) trace(ctx context.Context, r *http.Request, tenant, series string) (*rules.TestResult, error) {
 	var data rules.TestResponseData
-	err := u.api.post(ctx, r, rules.PathTest, rules.TestRequest{Tenant: tenant, Series: []rules.TestSeries{{Series: series}}, Rules: activeYAML}, &data)
+	err := u.api.post(ctx, r, rules.PathTest, rules.TestRequest{Tenant: tenant, Series: []rules.TestSeries{{Series: series}}}, &data)
 	if err != nil {
 		return nil, err
 	}
