@@ -27,12 +27,25 @@ type overviewData struct {
 	Ring        ring.StatusData
 	Self        NodeStatus
 	Nodes       []NodeStatus
-	Refused     []kv
+	Refused     []refusedRow
 	Tenants     []cardinality.TenantCardinality
 	Ingest      LineChart
+	// IngestNow is the last sampled ingest rate (samples/s); NaN before two
+	// samples.
+	IngestNow      float64
+	RefusedChart   LineChart
+	RefusedRateNow float64
 	Ruleset     *rules.RulesData
 	Top         []cardinality.MetricCardinality
 	HistorySpan string
+}
+
+// refusedRow is one refusal reason: its total since start over every node
+// and its rate at the last history sample (NaN when unknown).
+type refusedRow struct {
+	Reason string
+	Total  float64
+	Rate   float64
 }
 
 type kv struct {
@@ -76,23 +89,75 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Nodes = []NodeStatus{self}
 	}
-	d.Refused = sortedKV(refused)
+	d.IngestNow, d.RefusedRateNow = math.NaN(), math.NaN()
+	var rates map[string][]float64
+	if u.d.History != nil {
+		var times []time.Time
+		times, rates = u.d.History.Refused()
+		d.RefusedChart = refusedChart(times, rates)
+		s := u.d.History.Ingest()
+		d.Ingest = newLineChart("Samples received per second", s.Times, map[string][]float64{"samples/s": s.Rate}, []string{"samples/s"})
+		d.IngestNow = lastValue(s.Rate)
+		d.HistorySpan = u.d.History.Span().String()
+	}
+	for _, e := range sortedKV(refused) {
+		row := refusedRow{Reason: e.Key, Total: e.Value, Rate: lastValue(rates[e.Key])}
+		d.RefusedRateNow = addNaN(d.RefusedRateNow, row.Rate)
+		d.Refused = append(d.Refused, row)
+	}
 	tenant, err := u.tenant(r)
 	errs = append(errs, err)
-	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
+	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
 	errs = append(errs, err)
-	d.Top, err = u.d.Cardinality.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
+	d.Top, err = u.snap.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
 	errs = append(errs, err)
 	if u.d.Role == RoleDistributor {
 		d.Ruleset = &rules.RulesData{}
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, d.Ruleset))
 	}
-	if u.d.History != nil {
-		s := u.d.History.Ingest()
-		d.Ingest = newLineChart("Samples received per second", s.Times, map[string][]float64{"samples/s": s.Rate}, []string{"samples/s"})
-		d.HistorySpan = u.d.History.Span().String()
-	}
 	u.render(w, r, "overview", "Overview", errs, d)
+}
+
+// lastValue is the last point of vs that is not NaN; NaN when none.
+func lastValue(vs []float64) float64 {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if !math.IsNaN(vs[i]) {
+			return vs[i]
+		}
+	}
+	return math.NaN()
+}
+
+// refusedChart charts the refused/dropped rate of the five reasons with
+// the most over the history.
+func refusedChart(times []time.Time, rates map[string][]float64) LineChart {
+	type total struct {
+		reason string
+		sum    float64
+	}
+	var tot []total
+	for reason, vs := range rates {
+		sum := 0.0
+		for _, v := range vs {
+			if !math.IsNaN(v) {
+				sum += v
+			}
+		}
+		if sum > 0 {
+			tot = append(tot, total{reason, sum})
+		}
+	}
+	slices.SortFunc(tot, func(a, b total) int { return cmp.Or(cmp.Compare(b.sum, a.sum), strings.Compare(a.reason, b.reason)) })
+	lines := map[string][]float64{}
+	var order []string
+	for _, t := range tot[:min(5, len(tot))] {
+		lines[t.reason] = rates[t.reason]
+		order = append(order, t.reason)
+	}
+	if len(order) == 0 {
+		return LineChart{Title: "Refused and dropped per second, by reason", Empty: true}
+	}
+	return newLineChart("Refused and dropped per second, by reason (the five biggest)", times, lines, order)
 }
 
 type offendersData struct {
@@ -112,8 +177,8 @@ type offenderRow struct {
 	Trend string // sparkline polyline points; "" without history
 }
 
-// offenderSorts are the server-side orders the cardinality API knows.
-var offenderSorts = []string{cardinality.SortSeries, cardinality.SortSamplesRate, cardinality.SortRefused, "bytes_rate"}
+// offenderSorts are the orders of the snapshot.
+var offenderSorts = []string{cardinality.SortSeries, cardinality.SortSamplesRate, cardinality.SortRefused, SortBytesRate}
 
 func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
@@ -133,30 +198,12 @@ func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Tenant = tenant
-	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Limit: -1})
+	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Limit: -1})
 	errs = append(errs, err)
-	cq := cardinality.Query{Tenant: d.Tenant, Sort: d.Sort, Limit: d.Limit}
-	if d.Sort == "bytes_rate" || d.Filter != "" {
-		// Ordering by bytes/s and filtering by name need every row; the
-		// cut is made here.
-		cq.Limit = -1
-	}
-	if d.Sort == "bytes_rate" {
-		cq.Sort = cardinality.SortSeries
-	}
-	rows, err := u.d.Cardinality.Metrics(ctx, cq)
+	rows, total, err := u.snap.Ranked(ctx, d.Tenant, d.Sort, d.Filter, d.Limit)
 	errs = append(errs, err)
-	if d.Sort == "bytes_rate" {
-		slices.SortStableFunc(rows, func(a, b cardinality.MetricCardinality) int { return cmp.Compare(b.BytesRate, a.BytesRate) })
-	}
+	d.Total = total
 	for _, m := range rows {
-		if d.Filter != "" && !strings.Contains(strings.ToLower(m.Name), strings.ToLower(d.Filter)) {
-			continue
-		}
-		d.Total++
-		if len(d.Rows) >= d.Limit {
-			continue
-		}
 		row := offenderRow{MetricCardinality: m, Rank: len(d.Rows) + 1}
 		if u.d.History != nil {
 			if s, ok := u.d.History.Metric(m.Tenant, m.Name); ok {

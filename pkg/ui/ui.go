@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -71,6 +72,9 @@ type UI struct {
 	d     Deps
 	api   *apiClient
 	pages map[string]*template.Template
+	// snap is the ranked snapshot the lists read (History's when there is
+	// one).
+	snap *Snapshot
 
 	sugMu  sync.Mutex
 	sugFor *usage.Report
@@ -86,6 +90,14 @@ func New(d Deps) (*UI, error) {
 		return nil, errors.New("ui: API, Gatherer and Cardinality are required, and Usage on a distributor")
 	}
 	u := &UI{d: d, api: &apiClient{h: d.API, tenantHeader: d.TenantHeader}, pages: map[string]*template.Template{}}
+	if d.History != nil {
+		u.snap = d.History.Snapshot()
+		if d.Nodes != nil {
+			d.History.useNodes(d.Nodes)
+		}
+	} else {
+		u.snap = NewSnapshot(d.Cardinality, DefaultConfig().SnapshotInterval, d.Logger)
+	}
 	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+p+".html")
 		if err != nil {
@@ -185,4 +197,12 @@ var funcs = template.FuncMap{
 	"sub": func(a, b float64) float64 { return a - b },
 	"add": func(a, b float64) float64 { return a + b },
 	"f":   func(v uint64) float64 { return float64(v) },
+	// rate is a per-second rate, "n/a" when unknown (NaN: under two
+	// history samples).
+	"rate": func(v float64) string {
+		if math.IsNaN(v) {
+			return "n/a"
+		}
+		return human(v) + "/s"
+	},
 }
