@@ -66,8 +66,8 @@ func NewHistory(cfg Config, src cardinality.Source, g prometheus.Gatherer, logge
 	}
 	return &History{
 		cfg: cfg, snap: NewSnapshot(src, cfg.SnapshotInterval, logger), g: g, logger: logger,
-		times:  make([]time.Time, cfg.HistoryPoints),
-		tracks: map[trackKey]*track{},
+		times:   make([]time.Time, cfg.HistoryPoints),
+		tracks:  map[trackKey]*track{},
 		ingest:  make([]float64, cfg.HistoryPoints),
 		refused: map[string][]float64{},
 	}

@@ -24,20 +24,20 @@ import (
 const pageTimeout = 10 * time.Second
 
 type overviewData struct {
-	Ring        ring.StatusData
-	Self        NodeStatus
-	Nodes       []NodeStatus
-	Refused     []refusedRow
-	Tenants     []cardinality.TenantCardinality
-	Ingest      LineChart
+	Ring    ring.StatusData
+	Self    NodeStatus
+	Nodes   []NodeStatus
+	Refused []refusedRow
+	Tenants []cardinality.TenantCardinality
+	Ingest  LineChart
 	// IngestNow is the last sampled ingest rate (samples/s); NaN before two
 	// samples.
 	IngestNow      float64
 	RefusedChart   LineChart
 	RefusedRateNow float64
-	Ruleset     *rules.RulesData
-	Top         []cardinality.MetricCardinality
-	HistorySpan string
+	Ruleset        *rules.RulesData
+	Top            []cardinality.MetricCardinality
+	HistorySpan    string
 }
 
 // refusedRow is one refusal reason: its total since start over every node
