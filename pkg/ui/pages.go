@@ -409,24 +409,29 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	d.Sources = u.d.Usage.Sources()
 	d.Policy = u.d.Usage.Policy().Status()
-	var all []usage.MetricReport
-	if rep := u.d.Usage.Report(); rep != nil {
-		all = rep.Filter("", "series")
+	view := u.reports.get(u.d.Usage.Report())
+	if view != nil {
 		d.Ready = true
 	} else {
 		errs = append(errs, errors.New("usage not classified yet: the first classification runs after the sources load"))
 	}
 	var dots []Dot
 	var xs, ys []float64
-	for _, m := range all {
+	var order []int32
+	if view != nil {
+		order = view.bySeries
+	}
+	filter := strings.ToLower(d.Filter)
+	for _, i := range order {
+		m := &view.rep.Metrics[i]
 		d.Counts[string(m.State)]++
 		d.Cost[string(m.State)] += float64(m.Series)
-		if (d.State != "" && string(m.State) != d.State) || (d.Filter != "" && !strings.Contains(strings.ToLower(m.Name), strings.ToLower(d.Filter))) {
+		if (d.State != "" && string(m.State) != d.State) || (filter != "" && !strings.Contains(strings.ToLower(m.Name), filter)) {
 			continue
 		}
 		d.Total++
 		if len(d.Metrics) < 500 {
-			d.Metrics = append(d.Metrics, m)
+			d.Metrics = append(d.Metrics, *m)
 		}
 		if len(dots) < 300 {
 			readers := float64(len(m.UsedBy)) + float64(m.Users)
@@ -442,8 +447,16 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 type rulesData struct {
 	Ruleset rules.RulesData
 	Rules   []ruleRow
-	Suggest []usage.Suggestion
+	// Suggest are the first suggestions (those saving the most series) of
+	// SuggestTotal; nil before the first classification.
+	Suggest      []suggestionRow
+	SuggestTotal int
+	SuggestAll   string
+	Classified   bool
 }
+
+// shownSuggestions is how many suggestions the Rules page lists.
+const shownSuggestions = 20
 
 func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
@@ -452,7 +465,12 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &d.Ruleset))
 	d.Rules = u.ruleRows(d.Ruleset)
-	d.Suggest = u.suggestions(20)
+	if view := u.reports.get(u.d.Usage.Report()); view != nil {
+		all := view.suggestions()
+		d.Classified, d.SuggestTotal = true, len(all)
+		d.Suggest = all[:min(shownSuggestions, len(all))]
+	}
+	d.SuggestAll = usage.PathSuggestions + "?limit=-1"
 	u.render(w, r, "rules", "Rules and configuration", errs, d)
 }
 
@@ -462,18 +480,3 @@ func (u *UI) tenant(r *http.Request) (string, error) {
 	return web.RequestTenant(r, u.d.TenantHeader)
 }
 
-// suggestions returns the first n suggestions of the current usage
-// classification, computed once per classification (usage.Suggest reads
-// every metric).
-func (u *UI) suggestions(n int) []usage.Suggestion {
-	rep := u.d.Usage.Report()
-	if rep == nil {
-		return nil
-	}
-	u.sugMu.Lock()
-	defer u.sugMu.Unlock()
-	if u.sugFor != rep {
-		u.sugFor, u.sug = rep, usage.Suggest(rep)
-	}
-	return u.sug[:min(n, len(u.sug))]
-}

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,10 +74,8 @@ type UI struct {
 	// snap is the ranked snapshot the lists read (History's when there is
 	// one).
 	snap *Snapshot
-
-	sugMu  sync.Mutex
-	sugFor *usage.Report
-	sug    []usage.Suggestion
+	// reports derives the pages' views of the usage classification.
+	reports reportViews
 }
 
 // New parses the embedded templates.

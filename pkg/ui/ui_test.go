@@ -150,7 +150,7 @@ func TestPages(t *testing.T) {
 		"metric":             {metric("exploding_total", nil), []string{"Distinct values per label", "500 values", "drop-debug", "Who reads it", "unused"}},
 		"trace":              {metric("debug_x", url.Values{"series": {`debug_x{job="a"}`}}), []string{`<strong class="outcome">dropped</strong>`, "drop-debug", `matched regex &#34;debug_.*&#34;`}},
 		"usage":              {PathUsage + "?state=unused", []string{"exploding_total", "<circle"}},
-		"rules":              {PathRules, []string{"drop-debug", "relabel"}},
+		"rules":              {PathRules, []string{"drop-debug", "relabel", "What each suggestion would save", "<td>drop_metrics</td>", `<a href="/ui/metric?name=exploding_total">exploding_total</a>`, "source_labels:"}},
 		"static js":          {PathStatic + "ui.js", []string{"textContent"}},
 	} {
 		t.Run(name, func(t *testing.T) {
