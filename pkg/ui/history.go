@@ -37,6 +37,9 @@ type History struct {
 	lastAt time.Time
 	// nodes, when set, adds the ingesters' refusals (distributor).
 	nodes NodeSource
+	// warm are run after each snapshot refresh by Run: work the pages
+	// would otherwise do on the first view after a change.
+	warm []func()
 	// refused is the refused/dropped rate per reason; lastRefused the
 	// counters per node and reason at the last tick.
 	refused     map[string][]float64
@@ -71,6 +74,13 @@ func NewHistory(cfg Config, src cardinality.Source, g prometheus.Gatherer, logge
 		ingest:  make([]float64, cfg.HistoryPoints),
 		refused: map[string][]float64{},
 	}
+}
+
+// onRefresh adds f to what Run does after each snapshot refresh.
+func (h *History) onRefresh(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.warm = append(h.warm, f)
 }
 
 // useNodes makes the history add every ingester's refusals (distributor).
@@ -110,6 +120,12 @@ func (h *History) refresh(ctx context.Context) {
 	defer cancel()
 	if err := h.snap.Refresh(ctx); err != nil {
 		h.logger.Debug("UI snapshot refresh failed", "err", err)
+	}
+	h.mu.RLock()
+	warm := h.warm
+	h.mu.RUnlock()
+	for _, f := range warm {
+		f()
 	}
 }
 

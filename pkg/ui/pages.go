@@ -466,9 +466,8 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &d.Ruleset))
 	d.Rules = u.ruleRows(d.Ruleset)
 	if view := u.reports.get(u.d.Usage.Report()); view != nil {
-		all := view.suggestions()
-		d.Classified, d.SuggestTotal = true, len(all)
-		d.Suggest = all[:min(shownSuggestions, len(all))]
+		d.Classified = true
+		d.Suggest, d.SuggestTotal = view.suggestions(shownSuggestions)
 	}
 	d.SuggestAll = usage.PathSuggestions + "?limit=-1"
 	u.render(w, r, "rules", "Rules and configuration", errs, d)
@@ -479,4 +478,3 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 func (u *UI) tenant(r *http.Request) (string, error) {
 	return web.RequestTenant(r, u.d.TenantHeader)
 }
-

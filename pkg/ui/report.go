@@ -24,16 +24,21 @@ type reportView struct {
 	totalSeries float64
 
 	sugOnce sync.Once
-	sug     []suggestionRow
+	sug     []usage.Suggestion
 }
 
 // suggestionRow is a suggestion with what it would save as a share of
-// every classified metric's series and its rules as YAML (the preview).
+// every classified metric's series and its rules as YAML (the preview,
+// cut at previewChars).
 type suggestionRow struct {
 	usage.Suggestion
 	Share float64
 	YAML  string
 }
+
+// previewChars bounds a suggestion's rule preview: a rule dropping
+// thousands of metrics names them all in its regex.
+const previewChars = 2000
 
 func newReportView(rep *usage.Report) *reportView {
 	v := &reportView{rep: rep, bySeries: make([]int32, len(rep.Metrics))}
@@ -48,22 +53,24 @@ func newReportView(rep *usage.Report) *reportView {
 	return v
 }
 
-// suggestions computes the suggestions once (usage.Suggest reads every
-// metric, as GET /promgov/api/v1/usage/suggestions does).
-func (v *reportView) suggestions() []suggestionRow {
-	v.sugOnce.Do(func() {
-		for _, s := range usage.Suggest(v.rep) {
-			row := suggestionRow{Suggestion: s}
-			if v.totalSeries > 0 {
-				row.Share = float64(s.SeriesSaved) / v.totalSeries
-			}
-			if b, err := yaml.Marshal(s.Rules); err == nil {
-				row.YAML = string(b)
-			}
-			v.sug = append(v.sug, row)
+// suggestions returns the first n suggestions (those saving the most
+// series) as rows, and how many there are. usage.Suggest, which reads
+// every metric as GET /promgov/api/v1/usage/suggestions does, runs once
+// per classification; only the rows shown are previewed.
+func (v *reportView) suggestions(n int) ([]suggestionRow, int) {
+	v.sugOnce.Do(func() { v.sug = usage.Suggest(v.rep) })
+	out := make([]suggestionRow, 0, min(n, len(v.sug)))
+	for _, s := range v.sug[:min(n, len(v.sug))] {
+		row := suggestionRow{Suggestion: s}
+		if v.totalSeries > 0 {
+			row.Share = float64(s.SeriesSaved) / v.totalSeries
 		}
-	})
-	return v.sug
+		if b, err := yaml.Marshal(s.Rules); err == nil {
+			row.YAML = truncate(string(b), previewChars)
+		}
+		out = append(out, row)
+	}
+	return out, len(v.sug)
 }
 
 // reportViews keeps the view of the current classification. Safe for

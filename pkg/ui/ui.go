@@ -92,6 +92,15 @@ func New(d Deps) (*UI, error) {
 		if d.Nodes != nil {
 			d.History.useNodes(d.Nodes)
 		}
+		if d.Usage != nil {
+			// A new classification's views and suggestions are computed
+			// in the background, not by the first page view after it.
+			d.History.onRefresh(func() {
+				if v := u.reports.get(d.Usage.Report()); v != nil {
+					v.suggestions(0)
+				}
+			})
+		}
 	} else {
 		u.snap = NewSnapshot(d.Cardinality, DefaultConfig().SnapshotInterval, d.Logger)
 	}

@@ -216,6 +216,10 @@ func BenchmarkPages(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			// Steady state: what History.Run computes in the background
+			// (the snapshot, the usage views and suggestions; measured by
+			// BenchmarkSnapshotRefresh and BenchmarkReportView) is done.
+			c.hist.refresh(context.Background())
 			// The machine is shared: CPU time per page is reported beside
 			// the wall time (ns/op), which waits for other processes.
 			cpu0 := processCPU(b)
@@ -229,6 +233,20 @@ func BenchmarkPages(b *testing.B) {
 			b.ReportMetric(float64((processCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
+}
+
+// BenchmarkReportView is the background cost of a new usage
+// classification of 100k metrics for the pages: the order by series and
+// the suggestions.
+func BenchmarkReportView(b *testing.B) {
+	c := newTestCluster(b, 100_000)
+	rep := c.ui.d.Usage.Report()
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		newReportView(rep).suggestions(0)
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
 // processCPU is the process's user+system CPU time.
