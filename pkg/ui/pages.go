@@ -155,7 +155,11 @@ func refusedChart(times []time.Time, rates map[string][]float64) LineChart {
 		order = append(order, t.reason)
 	}
 	if len(order) == 0 {
-		return LineChart{Title: "Refused and dropped per second, by reason", Empty: true}
+		c := LineChart{Title: "Refused and dropped per second, by reason", Empty: true}
+		if len(times) >= 2 {
+			c.EmptyNote = "Nothing refused or dropped over the history."
+		}
+		return c
 	}
 	return newLineChart("Refused and dropped per second, by reason (the five biggest)", times, lines, order)
 }

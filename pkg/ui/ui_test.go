@@ -144,7 +144,7 @@ func TestPages(t *testing.T) {
 		path string
 		want []string
 	}{
-		"overview":           {"/", []string{"Cluster health", "dist-1", "exploding_total", "team-a", "active ruleset"}},
+		"overview":           {"/", []string{"Cluster health", "dist-1", "exploding_total", "team-a", "active ruleset", "ingest rate", "Nothing refused or dropped over the history."}},
 		"offenders":          {PathOffenders, []string{`<a href="/ui/metric?name=exploding_total&amp;tenant=team-a">exploding_total</a>`, "evil_&lt;script&gt;"}},
 		"offenders filtered": {PathOffenders + "?filter=000049", []string{"metric_000049_total", "1 metrics"}},
 		"metric":             {metric("exploding_total", nil), []string{"Distinct values per label", "500 values", "drop-debug", "Who reads it", "unused"}},
