@@ -215,6 +215,8 @@ func TestRulesEndToEnd(t *testing.T) {
 	require.Equal(t, "dropped", res.Action)
 	require.Equal(t, "drop-debug", res.Rule)
 	require.Contains(t, res.Reason, `matched regex "debug_.*"`)
+	// A trace is not traffic: the drop rule's counter did not move.
+	require.Equal(t, 1.0, distMetric(t, c, `promgov_rule_series_total{action="drop",mode="enforce",rule="drop-debug"}`))
 	require.NotEmpty(t, res.Trace)
 	require.Equal(t, "drop-debug", res.Trace[len(res.Trace)-1].Rule)
 	require.Equal(t, "dropped", res.Trace[len(res.Trace)-1].Effect)

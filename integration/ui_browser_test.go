@@ -148,6 +148,22 @@ func TestUIInBrowser(t *testing.T) {
 			assert.Contains(t, main, want)
 		}
 		assert.NotContains(t, main, "not answering", "every ingester reports its health")
+		// Rates, from the history sampled every second: the ingest rate and
+		// the refused rate by reason, every ingester's refusals included.
+		eventually(t, func(ct *assert.CollectT) bool {
+			b.open(base + "/")
+			if !strings.HasSuffix(strings.TrimSpace(b.text("#ingest-rate")), "/s") {
+				return false
+			}
+			for _, row := range strings.Split(b.text("#refused tbody"), "\n") {
+				if strings.Contains(row, "max_series_per_metric") && strings.Contains(row, "/s") {
+					return true // the ingesters' refusals have a rate
+				}
+			}
+			return false
+		}, 30*time.Second, 500*time.Millisecond, "the overview never showed the ingest and refused rates")
+		assert.Contains(t, b.text("#refused thead"), "per second")
+		assert.Positive(t, b.count("#refused-chart svg polyline"), "the refused rate is charted")
 		b.shot("distributor-overview")
 	})
 
@@ -232,8 +248,15 @@ func TestUIInBrowser(t *testing.T) {
 		body := b.text("#rules tbody")
 		assert.Contains(t, body, "drop-debug")
 		assert.Contains(t, body, "shadow-prefix")
-		assert.Contains(t, body, "drop/enforce: 1", "the drop rule's counter")
+		assert.Contains(t, body, "drop/enforce: 1", "the drop rule's counter: the trace form's traces above did not count")
+		// The suggestions, with what each would save and its rule.
+		sug := b.text("#suggestions-table tbody")
+		assert.Contains(t, sug, "drop_metrics")
+		assert.Contains(t, sug, uiUnused, "dropping the unused metric is suggested")
+		assert.Positive(t, b.count("#suggestions-table tbody td.num"), "with the series and samples/s saved")
 		b.shot("distributor-rules")
+		require.NoError(t, b.run(chromedp.Click(chromedp.CSS("#suggestions-table tbody tr:first-child summary"))))
+		b.shot("distributor-rules-suggestion-preview")
 	})
 
 	t.Run("ring page stays", func(t *testing.T) {

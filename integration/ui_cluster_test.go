@@ -87,6 +87,7 @@ func startUICluster(t *testing.T) *cluster {
 		"--usage.drop-unused.mode=shadow",
 		"--usage.drop-unused.grace-period=1s",
 		"--ui.history-interval=1s",
+		"--ui.snapshot-interval=1s",
 	)
 	c.distributor = n
 	extra := []string{
@@ -94,6 +95,7 @@ func startUICluster(t *testing.T) *cluster {
 		"--cluster.sync-interval=500ms",
 		"--cluster.handoff-settle=1s",
 		"--ui.history-interval=1s",
+		"--ui.snapshot-interval=1s",
 	}
 	cardAddIngester(c, extra...)
 	cardAddIngester(c, extra...)

@@ -146,8 +146,9 @@ func (e *Engine) UsesMetadata() bool {
 }
 
 // Apply runs every rule in order on s and returns the outcome. tr, when not
-// nil, receives one step per rule. Apply does not modify s and does not
-// allocate for series that no rule touches.
+// nil, receives one step per rule, and the run is a trace: it counts
+// nothing into the rule metrics (a trace or test is not traffic). Apply
+// does not modify s and does not allocate for series that no rule touches.
 func (e *Engine) Apply(s *Series, tr *Trace) Result { return e.apply(s, tr, nil) }
 
 // ApplyRecorded is Apply without a trace that also records in fx the rule
@@ -167,6 +168,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
 	useCache := tr == nil && !e.noShortcuts
+	count := tr == nil // traces never count into the live rule metrics
 	var h uint64
 	if useCache {
 		sc.key = seriesKey(sc.key[:0], s)
@@ -218,7 +220,9 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 			} else {
 				cacheable = false
 			}
-			r.metrics.typeUnknown.inc()
+			if count {
+				r.metrics.typeUnknown.inc()
+			}
 			fx.add(i, effectTypeUnknown)
 		}
 		if !v.hit {
@@ -228,7 +232,9 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 			continue
 		}
 		hit = true
-		r.metrics.series[actionIndex(v.action)].inc()
+		if count {
+			r.metrics.series[actionIndex(v.action)].inc()
+		}
 		fx.add(i, uint8(actionIndex(v.action)))
 		if tr != nil {
 			tr.add(r.traceStep(v, cur))
@@ -257,7 +263,9 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	if reason := e.invalid(cur); reason != "" {
 		reason = fmt.Sprintf("series invalid after rule %q: %s", lastRule, reason)
-		e.metrics.invalid(lastRule)
+		if count {
+			e.metrics.invalid(lastRule)
+		}
 		fx.add(lastIdx, effectInvalid)
 		if tr != nil {
 			tr.add(TraceStep{Rule: lastRule, Kind: KindValidation, Mode: ModeEnforce, InScope: true, Matched: true,

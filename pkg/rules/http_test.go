@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -210,4 +212,51 @@ func withoutConfig(r RuleSummary) RuleSummary {
 	r.Config = nil
 	r.Scope = ScopeConfig{}
 	return r
+}
+
+// TestTestHandlerCountsNothing checks that tracing series through the
+// active rules is not traffic: no rule counter moves, whatever the rules
+// did to the traced series (drop, rewrite, type unknown, invalid after a
+// rewrite), while the same series applied for real do count.
+func TestTestHandlerCountsNothing(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewManager(nil, reg)
+	cfg, err := LoadConfig([]byte(httpTestRules + `
+  - name: blank-name
+    relabel_configs: [{source_labels: [__name__], regex: "x", target_label: __name__, replacement: ""}]
+`))
+	require.NoError(t, err)
+	require.NoError(t, m.Reload(cfg))
+	names := []string{"promgov_rule_series_total", "promgov_rule_type_unknown_total", "promgov_rule_invalid_series_dropped_total"}
+	total := func() float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		sum := 0.0
+		for _, mf := range mfs {
+			if slices.Contains(names, mf.GetName()) {
+				for _, mt := range mf.GetMetric() {
+					sum += mt.GetCounter().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	body := `{"tenant": "team-a", "series": [
+		{"series": "debug_x{job=\"a\"}"},
+		{"labels": {"__name__": "requests", "team": "core"}, "type": "counter"},
+		{"series": "up{team=\"core\"}"},
+		{"series": "x{team=\"core\"}", "type": "gauge"}]}`
+	code, resp := doTest(t, TestHandler(m, nil), http.MethodPost, "application/json", body, nil)
+	require.Equal(t, http.StatusOK, code, resp.Error)
+	require.Equal(t, Dropped, resp.Data.Results[0].Action)
+	require.Equal(t, Changed, resp.Data.Results[1].Action)
+	require.Equal(t, Dropped, resp.Data.Results[3].Action, "invalid after blank-name")
+	require.Zero(t, total(), "a trace through the active rules must not count as traffic")
+
+	// The same series through the live path count: the counters are wired.
+	ts := TestSeries{Series: `debug_x{job="a"}`}
+	s, err := ts.toSeries("team-a")
+	require.NoError(t, err)
+	m.Active().Engine.Apply(&s, nil)
+	require.Equal(t, 1.0, total())
 }

@@ -67,6 +67,8 @@ type LineChart struct {
 	// From and To label the time axis; Max the value axis.
 	From, To, Max string
 	Empty         bool
+	// EmptyNote, when set, says why an Empty chart is empty.
+	EmptyNote string
 	// Table is the data as rows for the accessible table under the chart.
 	Table [][]string
 	Heads []string

@@ -19,6 +19,7 @@ func TestConfigValidate(t *testing.T) {
 		"no metrics":        {func(c *Config) { c.HistoryMetrics = 0 }, "ui.history_metrics"},
 		"too many metrics":  {func(c *Config) { c.HistoryMetrics = 1_000_000 }, "ui.history_metrics"},
 		"one point":         {func(c *Config) { c.HistoryPoints = 1 }, "ui.history_points"},
+		"snapshot too fast": {func(c *Config) { c.SnapshotInterval = time.Millisecond }, "ui.snapshot_interval"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -38,6 +39,6 @@ func TestConfigFlags(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	c.RegisterFlags("ui.", fs)
 	require.Equal(t, DefaultConfig(), c)
-	require.NoError(t, fs.Parse([]string{"--ui.enabled=false", "--ui.history-interval=5s", "--ui.history-metrics=10", "--ui.history-points=60"}))
-	require.Equal(t, Config{Enabled: false, HistoryInterval: 5 * time.Second, HistoryMetrics: 10, HistoryPoints: 60}, c)
+	require.NoError(t, fs.Parse([]string{"--ui.enabled=false", "--ui.history-interval=5s", "--ui.history-metrics=10", "--ui.history-points=60", "--ui.snapshot-interval=3s"}))
+	require.Equal(t, Config{Enabled: false, HistoryInterval: 5 * time.Second, HistoryMetrics: 10, HistoryPoints: 60, SnapshotInterval: 3 * time.Second}, c)
 }

@@ -13,13 +13,17 @@ import (
 )
 
 // History is the UI's in-memory time series: every interval it samples
-// the top metrics (series and samples/s, from a cardinality.Source) and
-// the node's ingest rate (from its own metrics), keeping the last points
-// of each. Memory is bounded: at most 2 x metrics tracks of points x 2
-// float64 each. Safe for concurrent use; Run samples until ctx ends.
+// the top metrics (series and samples/s, from a cardinality.Source), the
+// node's ingest rate (from its own metrics) and the refused/dropped rate
+// by reason (this node's counters and, on a distributor, every ingester's
+// from its NodeSource), keeping the last points of each. Memory is
+// bounded: at most 2 x metrics tracks of points x 2 float64 each, one
+// track of points per refusal reason (a bounded label set) and the last
+// counter value per node and reason. Safe for concurrent use; Run samples
+// until ctx ends.
 type History struct {
 	cfg    Config
-	src    cardinality.Source
+	snap   *Snapshot
 	g      prometheus.Gatherer
 	logger *slog.Logger
 
@@ -31,6 +35,15 @@ type History struct {
 	ingest []float64
 	last   float64 // received samples total at the last tick
 	lastAt time.Time
+	// nodes, when set, adds the ingesters' refusals (distributor).
+	nodes NodeSource
+	// warm are run after each snapshot refresh by Run: work the pages
+	// would otherwise do on the first view after a change.
+	warm []func()
+	// refused is the refused/dropped rate per reason; lastRefused the
+	// counters per node and reason at the last tick.
+	refused     map[string][]float64
+	lastRefused map[string]map[string]float64
 }
 
 type trackKey struct{ tenant, name string }
@@ -47,32 +60,72 @@ type Series struct {
 	Rate   []float64
 }
 
-// NewHistory builds the sampler. src answers the top metrics (a Tracker on
-// an ingester, the fan-out on a distributor); g is the node's registry.
+// NewHistory builds the sampler and the ranked snapshot it samples from
+// (Snapshot), which it refreshes. src answers every metric (a Tracker on an
+// ingester, the fan-out on a distributor); g is the node's registry.
 func NewHistory(cfg Config, src cardinality.Source, g prometheus.Gatherer, logger *slog.Logger) *History {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &History{
-		cfg: cfg, src: src, g: g, logger: logger,
-		times:  make([]time.Time, cfg.HistoryPoints),
-		tracks: map[trackKey]*track{},
-		ingest: make([]float64, cfg.HistoryPoints),
+		cfg: cfg, snap: NewSnapshot(src, cfg.SnapshotInterval, logger), g: g, logger: logger,
+		times:   make([]time.Time, cfg.HistoryPoints),
+		tracks:  map[trackKey]*track{},
+		ingest:  make([]float64, cfg.HistoryPoints),
+		refused: map[string][]float64{},
 	}
 }
 
-// Run samples every interval until ctx is cancelled.
+// onRefresh adds f to what Run does after each snapshot refresh.
+func (h *History) onRefresh(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.warm = append(h.warm, f)
+}
+
+// useNodes makes the history add every ingester's refusals (distributor).
+func (h *History) useNodes(ns NodeSource) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nodes = ns
+}
+
+// Snapshot is the ranked snapshot the history samples from; the pages
+// read it too.
+func (h *History) Snapshot() *Snapshot { return h.snap }
+
+// Run refreshes the snapshot every snapshot interval and samples every
+// history interval until ctx is cancelled.
 func (h *History) Run(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.HistoryInterval)
 	defer t.Stop()
+	rt := time.NewTicker(h.cfg.SnapshotInterval)
+	defer rt.Stop()
+	h.refresh(ctx)
 	h.Sample(ctx, time.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rt.C:
+			h.refresh(ctx)
 		case now := <-t.C:
 			h.Sample(ctx, now)
 		}
+	}
+}
+
+func (h *History) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.SnapshotInterval)
+	defer cancel()
+	if err := h.snap.Refresh(ctx); err != nil {
+		h.logger.Debug("UI snapshot refresh failed", "err", err)
+	}
+	h.mu.RLock()
+	warm := h.warm
+	h.mu.RUnlock()
+	for _, f := range warm {
+		f()
 	}
 }
 
@@ -80,13 +133,25 @@ func (h *History) Run(ctx context.Context) error {
 func (h *History) Sample(ctx context.Context, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.HistoryInterval)
 	defer cancel()
-	rows, err := h.src.Metrics(ctx, cardinality.Query{Limit: h.cfg.HistoryMetrics, Sort: cardinality.SortSeries})
+	rows, err := h.snap.Metrics(ctx, cardinality.Query{Limit: h.cfg.HistoryMetrics, Sort: cardinality.SortSeries})
 	if err != nil {
 		h.logger.Debug("UI history: top metrics unavailable", "err", err)
 	}
 	received := math.NaN()
+	refused := map[string]map[string]float64{} // node -> reason -> total
 	if st, err := ReadNodeStatus(h.g, "", ""); err == nil {
 		received = st.ReceivedSamples
+		refused["\x00self"] = st.Refused
+	}
+	h.mu.RLock()
+	ns := h.nodes
+	h.mu.RUnlock()
+	if ns != nil {
+		for _, n := range ns.Nodes(ctx) {
+			if n.Error == "" && n.Node != "" {
+				refused[n.Node] = n.Refused
+			}
+		}
 	}
 
 	h.mu.Lock()
@@ -102,6 +167,7 @@ func (h *History) Sample(ctx context.Context, now time.Time) {
 	if !h.lastAt.IsZero() && !math.IsNaN(received) && received >= h.last {
 		h.ingest[i] = (received - h.last) / now.Sub(h.lastAt).Seconds()
 	}
+	h.sampleRefused(i, refused, now)
 	h.last, h.lastAt = received, now
 	top := map[trackKey]bool{}
 	for _, r := range rows {
@@ -122,6 +188,56 @@ func (h *History) Sample(ctx context.Context, now time.Time) {
 			}
 		}
 	}
+}
+
+// sampleRefused writes point i of the refused rate per reason: the sum,
+// over the nodes read now and at the last tick, of each counter's increase
+// divided by the time between the ticks. A counter that went down (a
+// restart) or a node missing from either tick adds nothing to the point.
+// Called with h.mu, before h.lastAt moves to now.
+func (h *History) sampleRefused(i int, now map[string]map[string]float64, at time.Time) {
+	for _, tr := range h.refused {
+		tr[i] = math.NaN()
+	}
+	if !h.lastAt.IsZero() && h.lastRefused != nil {
+		dt := at.Sub(h.lastAt).Seconds()
+		for node, reasons := range now {
+			prev, ok := h.lastRefused[node]
+			if !ok || dt <= 0 {
+				continue
+			}
+			for reason, v := range reasons {
+				p, ok := prev[reason]
+				if !ok {
+					p = 0 // a reason seen for the first time counted from 0
+				}
+				if v < p {
+					continue
+				}
+				tr := h.refused[reason]
+				if tr == nil {
+					tr = nanSlice(len(h.times))
+					h.refused[reason] = tr
+				}
+				tr[i] = addNaN(tr[i], (v-p)/dt)
+			}
+		}
+	}
+	h.lastRefused = now
+}
+
+// Refused returns the refused/dropped rate (per second) history by reason.
+func (h *History) Refused() (times []time.Time, byReason map[string][]float64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	byReason = map[string][]float64{}
+	for _, i := range h.order() {
+		times = append(times, h.times[i])
+		for reason, tr := range h.refused {
+			byReason[reason] = append(byReason[reason], tr[i])
+		}
+	}
+	return times, byReason
 }
 
 func nanSlice(n int) []float64 {

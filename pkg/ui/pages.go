@@ -24,15 +24,28 @@ import (
 const pageTimeout = 10 * time.Second
 
 type overviewData struct {
-	Ring        ring.StatusData
-	Self        NodeStatus
-	Nodes       []NodeStatus
-	Refused     []kv
-	Tenants     []cardinality.TenantCardinality
-	Ingest      LineChart
-	Ruleset     *rules.RulesData
-	Top         []cardinality.MetricCardinality
-	HistorySpan string
+	Ring    ring.StatusData
+	Self    NodeStatus
+	Nodes   []NodeStatus
+	Refused []refusedRow
+	Tenants []cardinality.TenantCardinality
+	Ingest  LineChart
+	// IngestNow is the last sampled ingest rate (samples/s); NaN before two
+	// samples.
+	IngestNow      float64
+	RefusedChart   LineChart
+	RefusedRateNow float64
+	Ruleset        *rules.RulesData
+	Top            []cardinality.MetricCardinality
+	HistorySpan    string
+}
+
+// refusedRow is one refusal reason: its total since start over every node
+// and its rate at the last history sample (NaN when unknown).
+type refusedRow struct {
+	Reason string
+	Total  float64
+	Rate   float64
 }
 
 type kv struct {
@@ -76,23 +89,79 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Nodes = []NodeStatus{self}
 	}
-	d.Refused = sortedKV(refused)
+	d.IngestNow, d.RefusedRateNow = math.NaN(), math.NaN()
+	var rates map[string][]float64
+	if u.d.History != nil {
+		var times []time.Time
+		times, rates = u.d.History.Refused()
+		d.RefusedChart = refusedChart(times, rates)
+		s := u.d.History.Ingest()
+		d.Ingest = newLineChart("Samples received per second", s.Times, map[string][]float64{"samples/s": s.Rate}, []string{"samples/s"})
+		d.IngestNow = lastValue(s.Rate)
+		d.HistorySpan = u.d.History.Span().String()
+	}
+	for _, e := range sortedKV(refused) {
+		row := refusedRow{Reason: e.Key, Total: e.Value, Rate: lastValue(rates[e.Key])}
+		d.RefusedRateNow = addNaN(d.RefusedRateNow, row.Rate)
+		d.Refused = append(d.Refused, row)
+	}
 	tenant, err := u.tenant(r)
 	errs = append(errs, err)
-	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
+	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
 	errs = append(errs, err)
-	d.Top, err = u.d.Cardinality.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
+	d.Top, err = u.snap.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
 	errs = append(errs, err)
 	if u.d.Role == RoleDistributor {
 		d.Ruleset = &rules.RulesData{}
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, d.Ruleset))
 	}
-	if u.d.History != nil {
-		s := u.d.History.Ingest()
-		d.Ingest = newLineChart("Samples received per second", s.Times, map[string][]float64{"samples/s": s.Rate}, []string{"samples/s"})
-		d.HistorySpan = u.d.History.Span().String()
-	}
 	u.render(w, r, "overview", "Overview", errs, d)
+}
+
+// lastValue is the last point of vs that is not NaN; NaN when none.
+func lastValue(vs []float64) float64 {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if !math.IsNaN(vs[i]) {
+			return vs[i]
+		}
+	}
+	return math.NaN()
+}
+
+// refusedChart charts the refused/dropped rate of the five reasons with
+// the most over the history.
+func refusedChart(times []time.Time, rates map[string][]float64) LineChart {
+	type total struct {
+		reason string
+		sum    float64
+	}
+	var tot []total
+	for reason, vs := range rates {
+		sum := 0.0
+		for _, v := range vs {
+			if !math.IsNaN(v) {
+				sum += v
+			}
+		}
+		if sum > 0 {
+			tot = append(tot, total{reason, sum})
+		}
+	}
+	slices.SortFunc(tot, func(a, b total) int { return cmp.Or(cmp.Compare(b.sum, a.sum), strings.Compare(a.reason, b.reason)) })
+	lines := map[string][]float64{}
+	var order []string
+	for _, t := range tot[:min(5, len(tot))] {
+		lines[t.reason] = rates[t.reason]
+		order = append(order, t.reason)
+	}
+	if len(order) == 0 {
+		c := LineChart{Title: "Refused and dropped per second, by reason", Empty: true}
+		if len(times) >= 2 {
+			c.EmptyNote = "Nothing refused or dropped over the history."
+		}
+		return c
+	}
+	return newLineChart("Refused and dropped per second, by reason (the five biggest)", times, lines, order)
 }
 
 type offendersData struct {
@@ -112,8 +181,8 @@ type offenderRow struct {
 	Trend string // sparkline polyline points; "" without history
 }
 
-// offenderSorts are the server-side orders the cardinality API knows.
-var offenderSorts = []string{cardinality.SortSeries, cardinality.SortSamplesRate, cardinality.SortRefused, "bytes_rate"}
+// offenderSorts are the orders of the snapshot.
+var offenderSorts = []string{cardinality.SortSeries, cardinality.SortSamplesRate, cardinality.SortRefused, SortBytesRate}
 
 func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
@@ -133,30 +202,12 @@ func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Tenant = tenant
-	d.Tenants, err = u.d.Cardinality.Tenants(ctx, cardinality.Query{Limit: -1})
+	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Limit: -1})
 	errs = append(errs, err)
-	cq := cardinality.Query{Tenant: d.Tenant, Sort: d.Sort, Limit: d.Limit}
-	if d.Sort == "bytes_rate" || d.Filter != "" {
-		// Ordering by bytes/s and filtering by name need every row; the
-		// cut is made here.
-		cq.Limit = -1
-	}
-	if d.Sort == "bytes_rate" {
-		cq.Sort = cardinality.SortSeries
-	}
-	rows, err := u.d.Cardinality.Metrics(ctx, cq)
+	rows, total, err := u.snap.Ranked(ctx, d.Tenant, d.Sort, d.Filter, d.Limit)
 	errs = append(errs, err)
-	if d.Sort == "bytes_rate" {
-		slices.SortStableFunc(rows, func(a, b cardinality.MetricCardinality) int { return cmp.Compare(b.BytesRate, a.BytesRate) })
-	}
+	d.Total = total
 	for _, m := range rows {
-		if d.Filter != "" && !strings.Contains(strings.ToLower(m.Name), strings.ToLower(d.Filter)) {
-			continue
-		}
-		d.Total++
-		if len(d.Rows) >= d.Limit {
-			continue
-		}
 		row := offenderRow{MetricCardinality: m, Rank: len(d.Rows) + 1}
 		if u.d.History != nil {
 			if s, ok := u.d.History.Metric(m.Tenant, m.Name); ok {
@@ -253,11 +304,11 @@ func (u *UI) metric(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &data))
 		d.Rules = u.ruleRows(data)
 		// What the active rules do to the bare metric name.
-		if res, err := u.trace(ctx, r, data.YAML, d.Tenant, d.Name); err == nil {
+		if res, err := u.trace(ctx, r, d.Tenant, d.Name); err == nil {
 			d.Applied = res
 		}
 		if d.TraceInput != "" {
-			res, err := u.trace(ctx, r, data.YAML, d.TraceTenant, d.TraceInput)
+			res, err := u.trace(ctx, r, d.TraceTenant, d.TraceInput)
 			if err != nil {
 				d.TraceError = err.Error()
 			}
@@ -314,13 +365,11 @@ func metricLabels(rows []cardinality.MetricCardinality) (cardinality.MetricCardi
 	return total, newBarChart("Distinct values per label", "distinct values", "series saved if dropped or aggregated away", bars)
 }
 
-// trace runs one series (PromQL notation) through the active rules, given
-// as their YAML (GET rules): the test API counts what it traces through
-// the active ruleset into promgov_rule_series_total, so a page view would
-// count as traffic; a candidate ruleset counts nothing.
-func (u *UI) trace(ctx context.Context, r *http.Request, activeYAML, tenant, series string) (*rules.TestResult, error) {
+// trace runs one series (PromQL notation) through the active rules with
+// the rules test API, which counts nothing into the rule metrics.
+func (u *UI) trace(ctx context.Context, r *http.Request, tenant, series string) (*rules.TestResult, error) {
 	var data rules.TestResponseData
-	err := u.api.post(ctx, r, rules.PathTest, rules.TestRequest{Tenant: tenant, Series: []rules.TestSeries{{Series: series}}, Rules: activeYAML}, &data)
+	err := u.api.post(ctx, r, rules.PathTest, rules.TestRequest{Tenant: tenant, Series: []rules.TestSeries{{Series: series}}}, &data)
 	if err != nil {
 		return nil, err
 	}
@@ -364,24 +413,29 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	d.Sources = u.d.Usage.Sources()
 	d.Policy = u.d.Usage.Policy().Status()
-	var all []usage.MetricReport
-	if rep := u.d.Usage.Report(); rep != nil {
-		all = rep.Filter("", "series")
+	view := u.reports.get(u.d.Usage.Report())
+	if view != nil {
 		d.Ready = true
 	} else {
 		errs = append(errs, errors.New("usage not classified yet: the first classification runs after the sources load"))
 	}
 	var dots []Dot
 	var xs, ys []float64
-	for _, m := range all {
+	var order []int32
+	if view != nil {
+		order = view.bySeries
+	}
+	filter := strings.ToLower(d.Filter)
+	for _, i := range order {
+		m := &view.rep.Metrics[i]
 		d.Counts[string(m.State)]++
 		d.Cost[string(m.State)] += float64(m.Series)
-		if (d.State != "" && string(m.State) != d.State) || (d.Filter != "" && !strings.Contains(strings.ToLower(m.Name), strings.ToLower(d.Filter))) {
+		if (d.State != "" && string(m.State) != d.State) || (filter != "" && !strings.Contains(strings.ToLower(m.Name), filter)) {
 			continue
 		}
 		d.Total++
 		if len(d.Metrics) < 500 {
-			d.Metrics = append(d.Metrics, m)
+			d.Metrics = append(d.Metrics, *m)
 		}
 		if len(dots) < 300 {
 			readers := float64(len(m.UsedBy)) + float64(m.Users)
@@ -397,8 +451,16 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 type rulesData struct {
 	Ruleset rules.RulesData
 	Rules   []ruleRow
-	Suggest []usage.Suggestion
+	// Suggest are the first suggestions (those saving the most series) of
+	// SuggestTotal; nil before the first classification.
+	Suggest      []suggestionRow
+	SuggestTotal int
+	SuggestAll   string
+	Classified   bool
 }
+
+// shownSuggestions is how many suggestions the Rules page lists.
+const shownSuggestions = 20
 
 func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
@@ -407,7 +469,11 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &d.Ruleset))
 	d.Rules = u.ruleRows(d.Ruleset)
-	d.Suggest = u.suggestions(20)
+	if view := u.reports.get(u.d.Usage.Report()); view != nil {
+		d.Classified = true
+		d.Suggest, d.SuggestTotal = view.suggestions(shownSuggestions)
+	}
+	d.SuggestAll = usage.PathSuggestions + "?limit=-1"
 	u.render(w, r, "rules", "Rules and configuration", errs, d)
 }
 
@@ -415,20 +481,4 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 // tenant header (web.RequestTenant, as the APIs read it).
 func (u *UI) tenant(r *http.Request) (string, error) {
 	return web.RequestTenant(r, u.d.TenantHeader)
-}
-
-// suggestions returns the first n suggestions of the current usage
-// classification, computed once per classification (usage.Suggest reads
-// every metric).
-func (u *UI) suggestions(n int) []usage.Suggestion {
-	rep := u.d.Usage.Report()
-	if rep == nil {
-		return nil
-	}
-	u.sugMu.Lock()
-	defer u.sugMu.Unlock()
-	if u.sugFor != rep {
-		u.sugFor, u.sug = rep, usage.Suggest(rep)
-	}
-	return u.sug[:min(n, len(u.sug))]
 }

@@ -7,9 +7,9 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,10 +71,11 @@ type UI struct {
 	d     Deps
 	api   *apiClient
 	pages map[string]*template.Template
-
-	sugMu  sync.Mutex
-	sugFor *usage.Report
-	sug    []usage.Suggestion
+	// snap is the ranked snapshot the lists read (History's when there is
+	// one).
+	snap *Snapshot
+	// reports derives the pages' views of the usage classification.
+	reports reportViews
 }
 
 // New parses the embedded templates.
@@ -86,6 +87,23 @@ func New(d Deps) (*UI, error) {
 		return nil, errors.New("ui: API, Gatherer and Cardinality are required, and Usage on a distributor")
 	}
 	u := &UI{d: d, api: &apiClient{h: d.API, tenantHeader: d.TenantHeader}, pages: map[string]*template.Template{}}
+	if d.History != nil {
+		u.snap = d.History.Snapshot()
+		if d.Nodes != nil {
+			d.History.useNodes(d.Nodes)
+		}
+		if d.Usage != nil {
+			// A new classification's views and suggestions are computed
+			// in the background, not by the first page view after it.
+			d.History.onRefresh(func() {
+				if v := u.reports.get(d.Usage.Report()); v != nil {
+					v.suggestions(0)
+				}
+			})
+		}
+	} else {
+		u.snap = NewSnapshot(d.Cardinality, DefaultConfig().SnapshotInterval, d.Logger)
+	}
 	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+p+".html")
 		if err != nil {
@@ -185,4 +203,12 @@ var funcs = template.FuncMap{
 	"sub": func(a, b float64) float64 { return a - b },
 	"add": func(a, b float64) float64 { return a + b },
 	"f":   func(v uint64) float64 { return float64(v) },
+	// rate is a per-second rate, "n/a" when unknown (NaN: under two
+	// history samples).
+	"rate": func(v float64) string {
+		if math.IsNaN(v) {
+			return "n/a"
+		}
+		return human(v) + "/s"
+	},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -143,13 +144,13 @@ func TestPages(t *testing.T) {
 		path string
 		want []string
 	}{
-		"overview":           {"/", []string{"Cluster health", "dist-1", "exploding_total", "team-a", "active ruleset"}},
+		"overview":           {"/", []string{"Cluster health", "dist-1", "exploding_total", "team-a", "active ruleset", "ingest rate", "Nothing refused or dropped over the history."}},
 		"offenders":          {PathOffenders, []string{`<a href="/ui/metric?name=exploding_total&amp;tenant=team-a">exploding_total</a>`, "evil_&lt;script&gt;"}},
 		"offenders filtered": {PathOffenders + "?filter=000049", []string{"metric_000049_total", "1 metrics"}},
 		"metric":             {metric("exploding_total", nil), []string{"Distinct values per label", "500 values", "drop-debug", "Who reads it", "unused"}},
 		"trace":              {metric("debug_x", url.Values{"series": {`debug_x{job="a"}`}}), []string{`<strong class="outcome">dropped</strong>`, "drop-debug", `matched regex &#34;debug_.*&#34;`}},
 		"usage":              {PathUsage + "?state=unused", []string{"exploding_total", "<circle"}},
-		"rules":              {PathRules, []string{"drop-debug", "relabel"}},
+		"rules":              {PathRules, []string{"drop-debug", "relabel", "What each suggestion would save", "<td>drop_metrics</td>", `<a href="/ui/metric?name=exploding_total">exploding_total</a>`, "source_labels:"}},
 		"static js":          {PathStatic + "ui.js", []string{"textContent"}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -184,7 +185,7 @@ func TestTracesDoNotCountAsTraffic(t *testing.T) {
 
 func TestHistoryIsBounded(t *testing.T) {
 	c := newTestCluster(t, 10)
-	cfg := Config{Enabled: true, HistoryInterval: time.Second, HistoryMetrics: 3, HistoryPoints: 4}
+	cfg := Config{Enabled: true, HistoryInterval: time.Second, HistoryMetrics: 3, HistoryPoints: 4, SnapshotInterval: time.Second}
 	h := NewHistory(cfg, c.tracker, prometheus.NewRegistry(), nil)
 	t0 := time.Now()
 	for i := range 10 {
@@ -215,6 +216,10 @@ func BenchmarkPages(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			// Steady state: what History.Run computes in the background
+			// (the snapshot, the usage views and suggestions; measured by
+			// BenchmarkSnapshotRefresh and BenchmarkReportView) is done.
+			c.hist.refresh(context.Background())
 			// The machine is shared: CPU time per page is reported beside
 			// the wall time (ns/op), which waits for other processes.
 			cpu0 := processCPU(b)
@@ -230,9 +235,89 @@ func BenchmarkPages(b *testing.B) {
 	}
 }
 
+// BenchmarkReportView is the background cost of a new usage
+// classification of 100k metrics for the pages: the order by series and
+// the suggestions.
+func BenchmarkReportView(b *testing.B) {
+	c := newTestCluster(b, 100_000)
+	rep := c.ui.d.Usage.Report()
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		newReportView(rep).suggestions(0)
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
 // processCPU is the process's user+system CPU time.
 func processCPU(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
 	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// nodeList is a fixed NodeSource: the ingesters' status as the RPC would
+// answer it (a fake only to set the counters each tick).
+type nodeList struct{ nodes []NodeStatus }
+
+func (n *nodeList) Nodes(context.Context) []NodeStatus { return n.nodes }
+
+// TestHistoryRefusedRate checks the refused/dropped rate by reason: this
+// node's counters plus every ingester's, per second between ticks, with a
+// counter reset (restart) and a node missing from a tick adding nothing.
+func TestHistoryRefusedRate(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	invalid := prometheus.NewCounter(prometheus.CounterOpts{Name: "promgov_distributor_invalid_series_total"})
+	reg.MustRegister(invalid)
+	c := newTestCluster(t, 3)
+	cfg := Config{Enabled: true, HistoryInterval: 10 * time.Second, HistoryMetrics: 3, HistoryPoints: 5, SnapshotInterval: time.Second}
+	h := NewHistory(cfg, c.tracker, reg, nil)
+	nodes := &nodeList{}
+	h.useNodes(nodes)
+	limit := func(node string, v float64) NodeStatus {
+		return NodeStatus{Node: node, Refused: map[string]float64{"max_series_per_metric": v}}
+	}
+	t0 := time.Now()
+	steps := []struct {
+		invalid float64 // added on this node before the tick
+		nodes   []NodeStatus
+		want    map[string]float64 // rate by reason at this tick; absent is NaN
+	}{
+		{0, []NodeStatus{limit("ing-1", 100), limit("ing-2", 0)}, nil},
+		{50, []NodeStatus{limit("ing-1", 200), limit("ing-2", 100)}, map[string]float64{"invalid": 5, "max_series_per_metric": 20}},
+		{0, []NodeStatus{limit("ing-1", 10), {Node: "ing-2", Error: "timeout"}}, map[string]float64{"invalid": 0}},
+		{10, []NodeStatus{limit("ing-1", 60), limit("ing-2", 300)}, map[string]float64{"invalid": 1, "max_series_per_metric": 5}},
+	}
+	for i, st := range steps {
+		invalid.Add(st.invalid)
+		nodes.nodes = st.nodes
+		h.Sample(context.Background(), t0.Add(time.Duration(i)*10*time.Second))
+		times, rates := h.Refused()
+		require.Len(t, times, i+1)
+		for _, reason := range []string{"invalid", "max_series_per_metric"} {
+			got := math.NaN()
+			if vs := rates[reason]; vs != nil {
+				got = vs[i]
+			}
+			if want, ok := st.want[reason]; ok {
+				require.InDelta(t, want, got, 1e-9, "tick %d, %s", i, reason)
+			} else {
+				require.True(t, math.IsNaN(got), "tick %d, %s: %v", i, reason, got)
+			}
+		}
+	}
+	// The overview shows the last rates beside the totals.
+	d := c.ui.d
+	d.Gatherer, d.Nodes, d.History = reg, nodes, h
+	u, err := New(d)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	u.Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	body := rec.Body.String()
+	require.Contains(t, body, `<tr><th scope="row">max_series_per_metric</th><td class="num">5/s</td><td class="num">360</td></tr>`)
+	require.Contains(t, body, `<tr><th scope="row">invalid</th><td class="num">1/s</td><td class="num">60</td></tr>`)
+	require.Contains(t, body, `<p class="n">6/s</p><p>refused and dropped per second`)
 }
