@@ -6,7 +6,6 @@ package govapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/web"
 )
 
 // Paths, under web.APIPrefix.
@@ -70,25 +70,10 @@ func (a *API) Register(mux *http.ServeMux) {
 // RegisterStatus mounts only the rollout status (ingesters).
 func (a *API) RegisterStatus(mux *http.ServeMux) { mux.HandleFunc("GET "+PathStatus, a.status) }
 
-type envelope struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
-func write(w http.ResponseWriter, code int, e envelope) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(e)
-}
-
-func ok(w http.ResponseWriter, data any) {
-	write(w, http.StatusOK, envelope{Status: "success", Data: data})
-}
+func ok(w http.ResponseWriter, data any) { web.WriteJSON(w, data) }
 
 func fail(w http.ResponseWriter, code int, typ string, err error, data any) {
-	write(w, code, envelope{Status: "error", ErrorType: typ, Error: err.Error(), Data: data})
+	web.WriteErrorData(w, code, typ, err, data)
 }
 
 // storeError answers err with its status: 409 (with the current version),

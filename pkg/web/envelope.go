@@ -31,6 +31,12 @@ func WriteError(w http.ResponseWriter, status int, errType string, err error) {
 	write(w, status, Envelope[any]{Status: "error", ErrorType: errType, Error: err.Error()})
 }
 
+// WriteErrorData is WriteError with data beside the error, for a failure
+// the client acts on (e.g. a 409 carrying the current version).
+func WriteErrorData(w http.ResponseWriter, status int, errType string, err error, data any) {
+	write(w, status, Envelope[any]{Status: "error", ErrorType: errType, Error: err.Error(), Data: data})
+}
+
 func write(w http.ResponseWriter, status int, e Envelope[any]) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
