@@ -37,14 +37,7 @@ func TestMutualTLS(t *testing.T) {
 
 	sc := ServerConfig{CertFile: srvPair.CertFile, KeyFile: srvPair.KeyFile, CAFile: ca.CertFile, ClientAuth: ClientAuthRequireAndVerify}
 	require.NoError(t, sc.Validate())
-	opt, err := sc.ServerOption()
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer(opt)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	addr := serveHealth(t, sc)
 
 	for name, tc := range map[string]struct {
 		cfg ClientConfig
@@ -60,12 +53,7 @@ func TestMutualTLS(t *testing.T) {
 			require.NoError(t, tc.cfg.Validate())
 			dial, err := tc.cfg.DialOption()
 			require.NoError(t, err)
-			conn, err := grpc.NewClient(ln.Addr().String(), dial)
-			require.NoError(t, err)
-			defer conn.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			err = healthCheck(t, addr, dial)
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
@@ -126,14 +114,7 @@ func TestRotation(t *testing.T) {
 	install(cliFiles, pairs["old-client"], oldCA.CertFile, cliCA)
 
 	sc := ServerConfig{CertFile: srvFiles.CertFile, KeyFile: srvFiles.KeyFile, CAFile: srvCA, ClientAuth: ClientAuthRequireAndVerify}
-	opt, err := sc.ServerOption()
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer(opt)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	addr := serveHealth(t, sc)
 
 	rotating := ClientConfig{Enabled: true, CertFile: cliFiles.CertFile, KeyFile: cliFiles.KeyFile, CAFile: cliCA}
 	rotatingDial, err := rotating.DialOption()
@@ -141,15 +122,7 @@ func TestRotation(t *testing.T) {
 	stale := ClientConfig{Enabled: true, CertFile: pairs["old-client"].CertFile, KeyFile: pairs["old-client"].KeyFile, CAFile: oldCA.CertFile}
 	staleDial, err := stale.DialOption()
 	require.NoError(t, err)
-	check := func(dial grpc.DialOption) error { // a new connection each time
-		conn, err := grpc.NewClient(ln.Addr().String(), dial)
-		require.NoError(t, err)
-		defer conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
-	}
+	check := func(dial grpc.DialOption) error { return healthCheck(t, addr, dial) }
 	require.NoError(t, check(rotatingDial))
 	require.NoError(t, check(staleDial))
 
@@ -157,4 +130,31 @@ func TestRotation(t *testing.T) {
 	install(cliFiles, pairs["new-client"], newCA.CertFile, cliCA)
 	require.Eventually(t, func() bool { return check(rotatingDial) == nil && check(staleDial) != nil },
 		15*time.Second, 200*time.Millisecond, "after the rotation the new material is used and the old refused")
+}
+
+// serveHealth serves the gRPC health service with sc's TLS until the test
+// ends, and returns its address.
+func serveHealth(t *testing.T, sc ServerConfig) string {
+	t.Helper()
+	opt, err := sc.ServerOption()
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer(opt)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// healthCheck calls the health service at addr over a new connection.
+func healthCheck(t *testing.T, addr string, dial grpc.DialOption) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, dial)
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
 }

@@ -1,17 +1,14 @@
 package web
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
@@ -51,12 +48,7 @@ basic_auth_users:
 
 	cfg := Config{ListenAddress: "127.0.0.1:0", ShutdownTimeout: 5e9, ConfigFile: webCfg}
 	require.NoError(t, cfg.Validate())
-	srv, err := New(cfg, http.NewServeMux(), prometheus.NewRegistry(), func() error { return nil }, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	srv := startServer(t, cfg)
 
 	// A fresh connection per request, so each sees the served certificate.
 	var servedCN string
