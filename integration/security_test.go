@@ -376,6 +376,9 @@ func TestSecurityAttacks(t *testing.T) {
 		require.Contains(t, string(log), `action=reload identity=reader-a`)
 		require.Contains(t, string(log), `action=reload identity=ops source=`)
 	})
+	t.Run("reader A's web UI shows tenant A only", func(t *testing.T) {
+		uiTenantIsolation(t, c, d)
+	})
 	t.Run("candidate rules test needs admin", func(t *testing.T) {
 		body := []byte(`{"series":[{"series":"up{job=\"x\"}"}],"rules":"rules: []"}`)
 		code, _, out := send(t, c.anon, http.MethodPost, "https://"+d.webAddr+"/promgov/api/v1/rules/test", body, withTenant(withBasicAuth(writerAUser, writerAPass), "a"))

@@ -12,6 +12,7 @@ import (
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
 )
@@ -21,13 +22,15 @@ import (
 // read for theirs, a rules test (candidate rulesets) admin; the query tap
 // proxies a backend that holds every tenant, so it needs read for all.
 func authRoutes() auth.Routes {
-	return append(auth.CommonRoutes(),
+	return append(append(auth.CommonRoutes(),
 		auth.Route{Method: http.MethodPost, Path: distributor.WritePath, Access: auth.Access{Role: auth.RoleWrite, Scope: auth.ScopeWriteTenant}},
 		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}},
 		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodPost, Path: web.LegacyAPIPrefix + "/", Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeCluster}},
-	)
+	),
+		// The UI pages of one tenant (the usage and rules pages are the cluster's).
+		auth.TenantPages(ui.PathOverview, ui.PathOffenders, ui.PathMetric, ui.PathStatic)...)
 }
 
 // newAuth returns the middleware enforcing the identities (none:

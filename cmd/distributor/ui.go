@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/ring"
@@ -33,7 +34,7 @@ func mountUI(mux *http.ServeMux, cfg *config.Config, d uiDeps, logger *slog.Logg
 	}
 	hist := ui.NewHistory(cfg.UI, d.cardinality, d.gatherer, logger.With("component", "ui"))
 	u, err := ui.New(ui.Deps{
-		Role: ui.RoleDistributor, Node: self, API: mux, TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader,
+		Role: ui.RoleDistributor, Node: self, API: mux, TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader, Scope: auth.RequestScope,
 		Gatherer: d.gatherer, Cardinality: d.cardinality, Usage: d.usage, History: hist, Logger: logger.With("component", "ui"),
 		Nodes: &ui.ClusterNodes{Members: d.ring, Clients: d.clients, Timeout: cfg.Cluster.QueryTimeout},
 	})

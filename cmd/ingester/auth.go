@@ -9,6 +9,7 @@ import (
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -17,10 +18,12 @@ import (
 // common table (probes open, reload and profiles admin, other reads need
 // read for every tenant).
 func authRoutes() auth.Routes {
-	return append(auth.CommonRoutes(),
+	return append(append(auth.CommonRoutes(),
 		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodGet, Path: usage.PathAccess, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
-	)
+	),
+		// The UI pages of one tenant (the usage and rules pages are the cluster's).
+		auth.TenantPages(ui.PathOverview, ui.PathOffenders, ui.PathMetric, ui.PathStatic)...)
 }
 
 // newAuth returns the middleware enforcing the identities (none:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/ui"
@@ -22,7 +23,7 @@ func mountUI(mux *http.ServeMux, cfg *config.Config, node string, tracker *cardi
 	}
 	hist := ui.NewHistory(cfg.UI, tracker, g, logger.With("component", "ui"))
 	u, err := ui.New(ui.Deps{
-		Role: ui.RoleIngester, Node: node, API: mux, TenantHeader: tenantHeader(cfg),
+		Role: ui.RoleIngester, Node: node, API: mux, TenantHeader: tenantHeader(cfg), Scope: auth.RequestScope,
 		Gatherer: g, Cardinality: tracker, History: hist, Logger: logger.With("component", "ui"),
 	})
 	if err != nil {

@@ -113,6 +113,9 @@ func (id *Identity) Has(role Role) bool {
 // AllTenants reports whether it may act for every tenant.
 func (id *Identity) AllTenants() bool { return id.tenants == nil }
 
+// Tenants returns the tenants it may act for (nil: every tenant).
+func (id *Identity) Tenants() []string { return slices.Clone(id.tenants) }
+
 // MayActFor reports whether it may act for tenant.
 func (id *Identity) MayActFor(tenant string) bool {
 	return id.tenants == nil || slices.Contains(id.tenants, tenant)

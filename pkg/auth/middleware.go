@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,8 @@ type Access struct {
 type Route struct {
 	Method string
 	Path   string
+	// Exact matches Path only, not its subtree (for "/").
+	Exact  bool
 	Access Access
 }
 
@@ -63,7 +66,7 @@ func (rs Routes) Classify(r *http.Request) Access {
 		if rt.Method != "" && rt.Method != r.Method {
 			continue
 		}
-		if rt.Path == r.URL.Path || (strings.HasSuffix(rt.Path, "/") && strings.HasPrefix(r.URL.Path, rt.Path)) {
+		if rt.Path == r.URL.Path || (!rt.Exact && strings.HasSuffix(rt.Path, "/") && strings.HasPrefix(r.URL.Path, rt.Path)) {
 			return rt.Access
 		}
 	}
@@ -146,6 +149,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			writeError(w, r, code, err)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 		if acc.Action == "" {
 			next.ServeHTTP(w, r)
 			return
@@ -160,6 +164,16 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		m.opts.Logger.Info("audit", "action", acc.Action, "identity", id.Name, "source", r.RemoteAddr,
 			"method", r.Method, "path", r.URL.Path, "status", sw.code, "outcome", outcome)
 	})
+}
+
+type identityKey struct{}
+
+// IdentityFrom returns the identity the middleware authorised the request
+// of ctx as (Anonymous with authorisation off or on a public route), or
+// nil outside the middleware.
+func IdentityFrom(ctx context.Context) *Identity {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	return id
 }
 
 // authorize returns the caller's identity, or the status and error that
@@ -294,4 +308,27 @@ func Setup(cfg Config, webConfigFile string, opts Options) (*Middleware, error) 
 		opts.Logger.Warn("authorisation is OFF: anyone who reaches the HTTP port may write, read every tenant and reload; set --auth.config-file (docs/security.md)")
 	}
 	return NewMiddleware(policy, opts), nil
+}
+
+// TenantPages are GET routes (web UI pages) that answer for the request's
+// tenant like the read APIs (ScopeReadTenant): a tenant-scoped identity
+// with the read role may open them, for its tenants only. "/" matches
+// exactly; other paths ending in "/" match their subtree.
+func TenantPages(paths ...string) Routes {
+	rs := make(Routes, 0, len(paths))
+	for _, p := range paths {
+		rs = append(rs, Route{Method: http.MethodGet, Path: p, Exact: p == "/", Access: Access{Role: RoleRead, Scope: ScopeReadTenant}})
+	}
+	return rs
+}
+
+// RequestScope is which tenants the caller of r may see, as the
+// middleware authorised it: every tenant (all) for identities with
+// tenants ["*"], with authorisation off, or outside the middleware.
+func RequestScope(r *http.Request) (tenants []string, all bool) {
+	id := IdentityFrom(r.Context())
+	if id == nil || id.AllTenants() {
+		return nil, true
+	}
+	return id.Tenants(), false
 }

@@ -8,13 +8,17 @@
 package clustertls
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"time"
 
+	"github.com/promgov/promgov/internal/filewatch"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -68,28 +72,37 @@ func (c *ServerConfig) Validate() error {
 }
 
 // ServerOption returns the grpc.ServerOption of the configuration
-// (insecure credentials when TLS is off). Certificates are read once.
+// (insecure credentials when TLS is off). The certificate, key and CA are
+// read again on a new connection after their files changed (checked at
+// most once a second), so rotating them needs no restart; a pair that does
+// not load (say, half written) leaves the last good one in use.
 func (c *ServerConfig) ServerOption() (grpc.ServerOption, error) {
 	if !c.Enabled() {
 		return grpc.Creds(insecure.NewCredentials()), nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	files, err := watchFiles(c.CertFile, c.KeyFile, c.CAFile, "grpc tls_cert_path/tls_key_path", "grpc tls_ca_path")
 	if err != nil {
-		return nil, fmt.Errorf("grpc tls_cert_path/tls_key_path: %w", err)
+		return nil, err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pool, err := loadPool(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("grpc tls_ca_path: %w", err)
-		}
-		cfg.ClientCAs = pool
-	}
+	auth := tls.NoClientCert
 	switch c.ClientAuth {
 	case ClientAuthRequireAndVerify:
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		auth = tls.RequireAndVerifyClientCert
 	case ClientAuthVerifyIfGiven:
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		auth = tls.VerifyClientCertIfGiven
+	}
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			m, _ := files.Get() // on a failed reload, the last good material
+			return &tls.Config{
+				Certificates: []tls.Certificate{*m.cert},
+				ClientCAs:    m.pool,
+				ClientAuth:   auth,
+				MinVersion:   tls.VersionTLS12,
+				NextProtos:   []string{"h2"}, // gRPC's ALPN, which the returned config must carry
+			}, nil
+		},
 	}
 	return grpc.Creds(credentials.NewTLS(cfg)), nil
 }
@@ -131,27 +144,75 @@ func (c *ClientConfig) Validate() error {
 }
 
 // DialOption returns the grpc.DialOption of the configuration (insecure
-// credentials when TLS is off).
+// credentials when TLS is off). As for the server, the client certificate
+// and the CA are read again after their files changed, for new
+// connections.
 func (c *ClientConfig) DialOption() (grpc.DialOption, error) {
 	if !c.Enabled {
 		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
 	}
-	cfg := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // an explicit, documented testing option
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ingester client tls_cert_path/tls_key_path: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
+	files, err := watchFiles(c.CertFile, c.KeyFile, c.CAFile, "ingester client tls_cert_path/tls_key_path", "ingester client tls_ca_path")
+	if err != nil {
+		return nil, err
 	}
-	if c.CAFile != "" {
-		pool, err := loadPool(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ingester client tls_ca_path: %w", err)
+	base := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // an explicit, documented testing option
+	build := func() credentials.TransportCredentials {
+		cfg := base.Clone()
+		m, _ := files.Get() // on a failed reload, the last good material
+		if m.cert != nil {
+			cfg.Certificates = []tls.Certificate{*m.cert}
 		}
-		cfg.RootCAs = pool
+		cfg.RootCAs = m.pool // nil: the system's
+		return credentials.NewTLS(cfg)
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(cfg)), nil
+	return grpc.WithTransportCredentials(&rotatingCreds{TransportCredentials: build(), build: build}), nil
+}
+
+// rotatingCreds makes each client handshake with TLS credentials built
+// from the current files, so crypto/tls verifies the server (chain and
+// name) against the CA in the file now.
+type rotatingCreds struct {
+	credentials.TransportCredentials // Info, ServerHandshake and the rest
+	build                            func() credentials.TransportCredentials
+}
+
+func (r *rotatingCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return r.build().ClientHandshake(ctx, authority, conn)
+}
+
+func (r *rotatingCreds) Clone() credentials.TransportCredentials {
+	return &rotatingCreds{TransportCredentials: r.TransportCredentials.Clone(), build: r.build}
+}
+
+// material is a certificate pair and a CA pool read from files.
+type material struct {
+	cert *tls.Certificate // nil without a pair
+	pool *x509.CertPool   // nil without a CA file
+}
+
+// watchFiles loads the pair and the CA (each optional) and keeps them
+// current with the files; pairField and caField name the settings in
+// errors.
+func watchFiles(certFile, keyFile, caFile, pairField, caField string) (*filewatch.Cache[material], error) {
+	return filewatch.New(time.Second, func() (material, []string, error) {
+		files := []string{certFile, keyFile, caFile}
+		var m material
+		if certFile != "" {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return m, files, fmt.Errorf("%s: %w", pairField, err)
+			}
+			m.cert = &cert
+		}
+		if caFile != "" {
+			pool, err := loadPool(caFile)
+			if err != nil {
+				return m, files, fmt.Errorf("%s: %w", caField, err)
+			}
+			m.pool = pool
+		}
+		return m, files, nil
+	})
 }
 
 func loadPool(path string) (*x509.CertPool, error) {

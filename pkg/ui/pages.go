@@ -38,6 +38,9 @@ type overviewData struct {
 	Ruleset        *rules.RulesData
 	Top            []cardinality.MetricCardinality
 	HistorySpan    string
+	// Cluster is false for a tenant-scoped caller: the cluster-wide parts
+	// are left out.
+	Cluster bool
 }
 
 // refusedRow is one refusal reason: its total since start over every node
@@ -69,6 +72,25 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var d overviewData
 	var errs []error
+	d.IngestNow, d.RefusedRateNow = math.NaN(), math.NaN()
+	_, d.Cluster = u.scope(r)
+	if d.Cluster {
+		u.overviewCluster(ctx, r, &d, &errs)
+	}
+	tenant, err := u.tenant(r)
+	errs = append(errs, err)
+	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
+	errs = append(errs, err)
+	d.Top, err = u.snap.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
+	errs = append(errs, err)
+	u.render(w, r, "overview", "Overview", errs, d)
+}
+
+// overviewCluster fills the overview's cluster-wide parts: the ring, the
+// nodes, every tenant's refusals and traffic, the ruleset.
+func (u *UI) overviewCluster(ctx context.Context, r *http.Request, d *overviewData, errp *[]error) {
+	errs := *errp
+	defer func() { *errp = errs }()
 	var env ring.Status
 	errs = append(errs, u.api.get(ctx, r, ring.PathStatus, nil, &env.Data))
 	d.Ring = env.Data
@@ -89,7 +111,6 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Nodes = []NodeStatus{self}
 	}
-	d.IngestNow, d.RefusedRateNow = math.NaN(), math.NaN()
 	var rates map[string][]float64
 	if u.d.History != nil {
 		var times []time.Time
@@ -105,17 +126,10 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 		d.RefusedRateNow = addNaN(d.RefusedRateNow, row.Rate)
 		d.Refused = append(d.Refused, row)
 	}
-	tenant, err := u.tenant(r)
-	errs = append(errs, err)
-	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Tenant: tenant, Limit: 10})
-	errs = append(errs, err)
-	d.Top, err = u.snap.Metrics(ctx, cardinality.Query{Tenant: tenant, Limit: 5})
-	errs = append(errs, err)
 	if u.d.Role == RoleDistributor {
 		d.Ruleset = &rules.RulesData{}
 		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, d.Ruleset))
 	}
-	u.render(w, r, "overview", "Overview", errs, d)
 }
 
 // lastValue is the last point of vs that is not NaN; NaN when none.
@@ -204,6 +218,9 @@ func (u *UI) offenders(w http.ResponseWriter, r *http.Request) {
 	d.Tenant = tenant
 	d.Tenants, err = u.snap.Tenants(ctx, cardinality.Query{Limit: -1})
 	errs = append(errs, err)
+	if mine, all := u.scope(r); !all {
+		d.Tenants = slices.DeleteFunc(d.Tenants, func(t cardinality.TenantCardinality) bool { return !slices.Contains(mine, t.Tenant) })
+	}
 	rows, total, err := u.snap.Ranked(ctx, d.Tenant, d.Sort, d.Filter, d.Limit)
 	errs = append(errs, err)
 	d.Total = total
@@ -291,7 +308,11 @@ func (u *UI) metric(w http.ResponseWriter, r *http.Request) {
 			d.History = LineChart{Title: "Series and samples/s", Empty: true}
 		}
 	}
-	if u.d.Usage != nil {
+	// The usage classification, the rules and their traces are the
+	// cluster's: not for a tenant-scoped caller.
+	_, all := u.scope(r)
+	d.IsDist = d.IsDist && all
+	if u.d.Usage != nil && all {
 		if rep := u.d.Usage.Report(); rep != nil {
 			if i, ok := slices.BinarySearchFunc(rep.Metrics, d.Name, func(m usage.MetricReport, n string) int { return strings.Compare(m.Name, n) }); ok {
 				m := rep.Metrics[i]
@@ -475,6 +496,15 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	}
 	d.SuggestAll = usage.PathSuggestions + "?limit=-1"
 	u.render(w, r, "rules", "Rules and configuration", errs, d)
+}
+
+// scope is which tenants the caller may see (all: every one, and the
+// cluster's totals).
+func (u *UI) scope(r *http.Request) (tenants []string, all bool) {
+	if u.d.Scope == nil {
+		return nil, true
+	}
+	return u.d.Scope(r)
 }
 
 // tenant is the tenant a page asks about: its tenant parameter, else the

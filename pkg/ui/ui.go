@@ -61,6 +61,10 @@ type Deps struct {
 	Cardinality cardinality.Source
 	// Usage is the usage classification (distributor; nil on ingesters).
 	Usage usage.Reader
+	// Scope says which tenants the caller of r may see (all: every tenant
+	// and the cluster's totals); nil: every caller sees all (authorisation
+	// off). Called concurrently.
+	Scope func(r *http.Request) (tenants []string, all bool)
 	// History holds the charts' time series; nil draws none.
 	History *History
 	Logger  *slog.Logger

@@ -1,15 +1,12 @@
 package web
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/internal/testcerts"
@@ -39,12 +36,7 @@ http_server_config:
 
 	cfg := Config{ListenAddress: "127.0.0.1:0", ShutdownTimeout: 5e9, ConfigFile: webCfg, MaxConnections: 8}
 	require.NoError(t, cfg.Validate())
-	srv, err := New(cfg, http.NewServeMux(), prometheus.NewRegistry(), func() error { return nil }, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	srv := startServer(t, cfg)
 
 	url := "https://" + srv.Addr() + "/-/healthy"
 	noCert, err := ca.ClientTLS(testcerts.Pair{})

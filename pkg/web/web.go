@@ -199,11 +199,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
-		errc <- toolkitweb.Serve(s.ln, s.srv, &toolkitweb.FlagConfig{
-			WebListenAddresses: &[]string{s.Addr()},
-			WebSystemdSocket:   new(bool),
-			WebConfigFile:      &s.cfg.ConfigFile,
-		}, s.logger)
+		if s.cfg.ConfigFile == "" {
+			errc <- s.srv.Serve(s.ln)
+			return
+		}
+		errc <- s.serveWebConfig()
 	}()
 	s.logger.Info("HTTP server listening", "address", s.Addr(), "web_config_file", s.cfg.ConfigFile)
 	select {

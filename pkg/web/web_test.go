@@ -21,12 +21,7 @@ func TestPprofFlag(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := Config{ListenAddress: "127.0.0.1:0", ShutdownTimeout: 5e9, EnablePprof: tc.enable}
-			srv, err := New(cfg, http.NewServeMux(), prometheus.NewRegistry(), func() error { return nil }, slog.New(slog.DiscardHandler))
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- srv.Run(ctx) }()
-			defer func() { cancel(); require.NoError(t, <-done) }()
+			srv := startServer(t, cfg)
 
 			for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
 				resp, err := http.Get("http://" + srv.Addr() + path)
@@ -37,4 +32,17 @@ func TestPprofFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServer runs a server of cfg (with an empty mux) until the test
+// ends, and checks it stops cleanly.
+func startServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	srv, err := New(cfg, http.NewServeMux(), prometheus.NewRegistry(), func() error { return nil }, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return srv
 }

@@ -71,6 +71,53 @@ app.kubernetes.io/component: {{ .component }}
 - --memberlist.node-name=$(POD_NAME)
 - --memberlist.join={{ include "promgov.gossipService" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}:{{ .Values.ports.gossip }}
 - --memberlist.cluster-label={{ .Values.memberlist.clusterLabel | default (printf "%s.%s" .Release.Namespace (include "promgov.fullname" .)) }}
+{{- include "promgov.securityArgs" . }}
+{{- end }}
+
+{{/* The security parts (values security.*) every pod has. */}}
+{{- define "promgov.securityParts" -}}
+{{- $s := .Values.security -}}
+{{- $parts := dict -}}
+{{- if $s.webConfig.secret }}{{ $_ := set $parts "web" $s.webConfig.secret }}{{ end -}}
+{{- if $s.auth.secret }}{{ $_ := set $parts "auth" $s.auth.secret }}{{ end -}}
+{{- if $s.grpcTLS.secret }}{{ $_ := set $parts "grpc-tls" $s.grpcTLS.secret }}{{ end -}}
+{{- if $s.gossip.secret }}{{ $_ := set $parts "gossip" $s.gossip.secret }}{{ end -}}
+{{- toYaml $parts -}}
+{{- end }}
+
+{{/* Flags of the security parts every pod gets (ingesters add promgov.grpcServerTLSArgs). */}}
+{{- define "promgov.securityArgs" -}}
+{{- $s := .Values.security }}
+{{- if $s.webConfig.secret }}
+- --web.config.file=/etc/promgov/web/web.yml
+{{- end }}
+{{- if $s.auth.secret }}
+- --auth.config-file=/etc/promgov/auth/identities.yml
+{{- end }}
+{{- if $s.grpcTLS.secret }}
+- --ingester.client.tls-enabled
+- --ingester.client.tls-cert-path=/etc/promgov/grpc-tls/tls.crt
+- --ingester.client.tls-key-path=/etc/promgov/grpc-tls/tls.key
+- --ingester.client.tls-ca-path=/etc/promgov/grpc-tls/ca.crt
+{{- with $s.grpcTLS.serverName }}
+- --ingester.client.tls-server-name={{ . }}
+{{- end }}
+{{- end }}
+{{- if $s.gossip.secret }}
+- --memberlist.encryption-key-file=/etc/promgov/gossip/key
+{{- with $s.gossip.rotationKeys }}
+- --memberlist.encryption-rotation-key-files={{ range $i, $k := . }}{{ if $i }},{{ end }}/etc/promgov/gossip/{{ $k }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The ingesters' gRPC server TLS flags. */}}
+{{- define "promgov.grpcServerTLSArgs" -}}
+{{- if .Values.security.grpcTLS.secret }}
+- --grpc.tls-cert-path=/etc/promgov/grpc-tls/tls.crt
+- --grpc.tls-key-path=/etc/promgov/grpc-tls/tls.key
+- --grpc.tls-ca-path=/etc/promgov/grpc-tls/ca.crt
+{{- end }}
 {{- end }}
 
 {{/* Environment every promgov process gets (used by the flags above). */}}
@@ -100,6 +147,11 @@ app.kubernetes.io/component: {{ .component }}
   secret:
     secretName: {{ . }}
 {{- end }}
+{{- range $part, $secret := include "promgov.securityParts" . | fromYaml }}
+- name: security-{{ $part }}
+  secret:
+    secretName: {{ $secret }}
+{{- end }}
 {{- end }}
 
 {{- define "promgov.volumeMounts" -}}
@@ -116,6 +168,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- range .Values.secrets.existing }}
 - name: secret-{{ . }}
   mountPath: /etc/promgov/secrets/{{ . }}
+  readOnly: true
+{{- end }}
+{{- range $part, $secret := include "promgov.securityParts" . | fromYaml }}
+- name: security-{{ $part }}
+  mountPath: /etc/promgov/{{ $part }}
   readOnly: true
 {{- end }}
 {{- end }}
@@ -145,16 +202,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Probes of a promgov container on its HTTP port (named http-metrics). */}}
 {{- define "promgov.probes" -}}
 readinessProbe:
-  httpGet: {path: /-/ready, port: http-metrics}
+  httpGet: {path: /-/ready, port: http-metrics{{ if .Values.security.webConfig.tls }}, scheme: HTTPS{{ end }}}
   periodSeconds: 5
   failureThreshold: 3
 livenessProbe:
-  httpGet: {path: /-/healthy, port: http-metrics}
+  httpGet: {path: /-/healthy, port: http-metrics{{ if .Values.security.webConfig.tls }}, scheme: HTTPS{{ end }}}
   periodSeconds: 10
   timeoutSeconds: 5
   failureThreshold: 6
 startupProbe:
-  httpGet: {path: /-/healthy, port: http-metrics}
+  httpGet: {path: /-/healthy, port: http-metrics{{ if .Values.security.webConfig.tls }}, scheme: HTTPS{{ end }}}
   periodSeconds: 5
   failureThreshold: 60
 {{- end }}
