@@ -101,6 +101,7 @@ start loadgen "$BIN/loadgen" -url="http://$DISTRIBUTOR/api/v1/write" -protocol=2
 D=http://$DISTRIBUTOR
 say "
 promgov is running. Look at:
+  web UI                   $D/
   ring (a person's view)   $D/ring
   ring (JSON)              $D/promgov/api/v1/status/ring
   distributor metrics      $D/metrics
