@@ -253,12 +253,20 @@ func TestAggregationAgainstControlPrometheus(t *testing.T) {
 		time.Sleep(time.Until(ts.Add(time.Second)))
 	}
 	// The last interval closes 2 s after it ends; then it is forwarded.
-	evalAt := last.Add(-5 * time.Second)
 	waitLastInterval(t, c.backend, `{__name__="agg_requests_total:sum_without_pod"}`, last)
+	// Evaluate on the output's sample grid: at one of its timestamps, over
+	// a minute and a millisecond, so the aggregated series (a sample every
+	// 5 s) has a sample at both ends of the window. Otherwise Prometheus
+	// extrapolates up to 5 s of it at each end and at most 1 s of the
+	// control, and the two rates differ by that extrapolation, not by the
+	// aggregation.
+	grid := instant(t, c.backend, `timestamp({__name__="agg_requests_total:sum_without_pod", svc="a"})`, last.Add(-5*time.Second), "svc")
+	require.Contains(t, grid, "a")
+	evalAt := time.UnixMilli(int64(math.Round(grid["a"] * 1000)))
 
 	// Counters: rate over 1m at a time every series had samples.
-	want := instant(t, control, `sum by (svc) (rate(agg_requests_total[1m]))`, evalAt, "svc")
-	got := instant(t, c.backend, `sum by (svc) (rate({__name__="agg_requests_total:sum_without_pod"}[1m]))`, evalAt, "svc")
+	want := instant(t, control, `sum by (svc) (rate(agg_requests_total[60001ms]))`, evalAt, "svc")
+	got := instant(t, c.backend, `sum by (svc) (rate({__name__="agg_requests_total:sum_without_pod"}[60001ms]))`, evalAt, "svc")
 	require.Len(t, got, 2)
 	for svc, w := range want {
 		require.InEpsilon(t, w, got[svc], 0.01, "counter rate svc=%s: control %g, aggregated %g", svc, w, got[svc])
@@ -277,32 +285,32 @@ func TestAggregationAgainstControlPrometheus(t *testing.T) {
 
 	// Classic histograms: quantiles within one bucket.
 	for _, q := range []string{"0.5", "0.99"} {
-		w := instant(t, control, `histogram_quantile(`+q+`, sum by (svc, le) (rate(agg_latency_seconds_bucket[1m])))`, evalAt, "svc")
-		gq := instant(t, c.backend, `histogram_quantile(`+q+`, sum by (svc, le) (rate({__name__="agg_latency_seconds:sum_without_pod_bucket"}[1m])))`, evalAt, "svc")
+		w := instant(t, control, `histogram_quantile(`+q+`, sum by (svc, le) (rate(agg_latency_seconds_bucket[60001ms])))`, evalAt, "svc")
+		gq := instant(t, c.backend, `histogram_quantile(`+q+`, sum by (svc, le) (rate({__name__="agg_latency_seconds:sum_without_pod_bucket"}[60001ms])))`, evalAt, "svc")
 		require.Len(t, gq, 2)
 		for svc, wv := range w {
 			d := bucketIndex(gq[svc]) - bucketIndex(wv)
 			require.LessOrEqual(t, d*d, 1, "classic p%s svc=%s: control %g, aggregated %g", q, svc, wv, gq[svc])
 			t.Logf("classic histogram p%s svc=%s: control %.4f aggregated %.4f", q, svc, wv, gq[svc])
 		}
-		wc := instant(t, control, `sum by (svc) (rate(agg_latency_seconds_count[1m]))`, evalAt, "svc")
-		gc := instant(t, c.backend, `sum by (svc) (rate({__name__="agg_latency_seconds:sum_without_pod_count"}[1m]))`, evalAt, "svc")
+		wc := instant(t, control, `sum by (svc) (rate(agg_latency_seconds_count[60001ms]))`, evalAt, "svc")
+		gc := instant(t, c.backend, `sum by (svc) (rate({__name__="agg_latency_seconds:sum_without_pod_count"}[60001ms]))`, evalAt, "svc")
 		for svc, wv := range wc {
 			require.InEpsilon(t, wv, gc[svc], 0.01, "classic _count rate svc=%s", svc)
 		}
 	}
 
 	// Native histograms: count rate within 1 %, quantiles close.
-	wn := instant(t, control, `sum by (svc) (histogram_count(rate(agg_native_seconds[1m])))`, evalAt, "svc")
-	gn := instant(t, c.backend, `sum by (svc) (histogram_count(rate({__name__="agg_native_seconds:sum_without_pod"}[1m])))`, evalAt, "svc")
+	wn := instant(t, control, `sum by (svc) (histogram_count(rate(agg_native_seconds[60001ms])))`, evalAt, "svc")
+	gn := instant(t, c.backend, `sum by (svc) (histogram_count(rate({__name__="agg_native_seconds:sum_without_pod"}[60001ms])))`, evalAt, "svc")
 	require.Len(t, gn, 2)
 	for svc, w := range wn {
 		require.InEpsilon(t, w, gn[svc], 0.01, "native count rate svc=%s", svc)
 		t.Logf("native histogram count rate svc=%s: control %.4f aggregated %.4f (%.3f%%)", svc, w, gn[svc], 100*(gn[svc]-w)/w)
 	}
 	for _, q := range []string{"0.5", "0.99"} {
-		w := instant(t, control, `histogram_quantile(`+q+`, sum by (svc) (rate(agg_native_seconds[1m])))`, evalAt, "svc")
-		gq := instant(t, c.backend, `histogram_quantile(`+q+`, sum by (svc) (rate({__name__="agg_native_seconds:sum_without_pod"}[1m])))`, evalAt, "svc")
+		w := instant(t, control, `histogram_quantile(`+q+`, sum by (svc) (rate(agg_native_seconds[60001ms])))`, evalAt, "svc")
+		gq := instant(t, c.backend, `histogram_quantile(`+q+`, sum by (svc) (rate({__name__="agg_native_seconds:sum_without_pod"}[60001ms])))`, evalAt, "svc")
 		for svc, wv := range w {
 			require.InEpsilon(t, wv, gq[svc], 0.01, "native p%s svc=%s", q, svc)
 			t.Logf("native histogram p%s svc=%s: control %.4f aggregated %.4f", q, svc, wv, gq[svc])
