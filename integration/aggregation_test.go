@@ -442,9 +442,14 @@ aggregations_overflow_interval: 5s
 		time.Sleep(time.Until(ts.Add(time.Second)))
 	}
 	waitLastInterval(t, c.backend, `ovf_requests_total{pod="__overflow__"}`, last)
-	evalAt := last.Add(-5 * time.Second)
-	want := instant(t, control, `sum by (svc) (rate(ovf_requests_total[1m]))`, evalAt, "svc")
-	got := instant(t, c.backend, `sum by (svc) (rate(ovf_requests_total[1m]))`, evalAt, "svc")
+	// On the overflow series' sample grid (every 5 s), as in
+	// TestAggregationAgainstControlPrometheus: at one of its timestamps,
+	// over a minute and a millisecond, so no 5 s extrapolation skews it.
+	grid := instant(t, c.backend, `timestamp(ovf_requests_total{pod="__overflow__", svc="a"})`, last.Add(-5*time.Second), "svc")
+	require.Contains(t, grid, "a")
+	evalAt := time.UnixMilli(int64(math.Round(grid["a"] * 1000)))
+	want := instant(t, control, `sum by (svc) (rate(ovf_requests_total[60001ms]))`, evalAt, "svc")
+	got := instant(t, c.backend, `sum by (svc) (rate(ovf_requests_total[60001ms]))`, evalAt, "svc")
 	require.Len(t, got, 2)
 	for svc, w := range want {
 		require.InEpsilon(t, w, got[svc], 0.01, "sum(rate()) svc=%s: control %g, with overflow %g", svc, w, got[svc])
