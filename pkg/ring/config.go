@@ -51,6 +51,11 @@ type Config struct {
 	JoinRetryInterval time.Duration `yaml:"join_retry_interval"`
 	// JoinRetryMaxInterval caps the join retry delay.
 	JoinRetryMaxInterval time.Duration `yaml:"join_retry_max_interval"`
+	// RejoinInterval is how often a member that has joined contacts the
+	// join addresses again (re-resolving DNS names), so that groups which
+	// formed apart — e.g. every pod of a new install started at once and
+	// each resolved only itself — merge. 0 disables it.
+	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 	// UpdateTimeout bounds how long SetState waits for the state change to
 	// be broadcast.
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		PushPullInterval:     10 * time.Second,
 		JoinRetryInterval:    500 * time.Millisecond,
 		JoinRetryMaxInterval: 10 * time.Second,
+		RejoinInterval:       time.Minute,
 		UpdateTimeout:        2 * time.Second,
 		LeaveDrainPeriod:     0,
 		LeaveTimeout:         5 * time.Second,
@@ -120,6 +126,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.PushPullInterval, prefix+"push-pull-interval", d.PushPullInterval, "How often full state is exchanged with a random member.")
 	fs.DurationVar(&c.JoinRetryInterval, prefix+"join-retry-interval", d.JoinRetryInterval, "First delay between join attempts (doubles up to join-retry-max-interval).")
 	fs.DurationVar(&c.JoinRetryMaxInterval, prefix+"join-retry-max-interval", d.JoinRetryMaxInterval, "Maximum delay between join attempts.")
+	fs.DurationVar(&c.RejoinInterval, prefix+"rejoin-interval", d.RejoinInterval, "How often a joined member contacts the join addresses again, so groups that formed apart merge (0: never).")
 	fs.DurationVar(&c.UpdateTimeout, prefix+"update-timeout", d.UpdateTimeout, "How long a state change waits to be broadcast.")
 	fs.DurationVar(&c.LeaveDrainPeriod, prefix+"leave-drain-period", d.LeaveDrainPeriod, "How long to stay LEAVING before leaving the cluster (0: leave at once).")
 	fs.DurationVar(&c.LeaveTimeout, prefix+"leave-timeout", d.LeaveTimeout, "How long the leave message may take to broadcast.")
@@ -160,6 +167,7 @@ func (c *Config) Validate() error {
 		{c.PushPullInterval <= 0, "memberlist.push_pull_interval: must be > 0, e.g. 10s"},
 		{c.JoinRetryInterval <= 0, "memberlist.join_retry_interval: must be > 0, e.g. 500ms"},
 		{c.JoinRetryMaxInterval < c.JoinRetryInterval, "memberlist.join_retry_max_interval: must be >= join_retry_interval, e.g. 10s"},
+		{c.RejoinInterval < 0, "memberlist.rejoin_interval: must be >= 0 (0 = never), e.g. 1m"},
 		{c.UpdateTimeout <= 0, "memberlist.update_timeout: must be > 0, e.g. 2s"},
 		{c.LeaveDrainPeriod < 0, "memberlist.leave_drain_period: must be >= 0 (0 = leave at once)"},
 		{c.LeaveTimeout <= 0, "memberlist.leave_timeout: must be > 0, e.g. 5s"},

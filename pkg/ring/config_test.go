@@ -71,6 +71,7 @@ func TestConfigValidate(t *testing.T) {
 		"push pull zero":         {mutate: func(c *Config) { c.PushPullInterval = 0 }, field: "push_pull_interval"},
 		"join retry zero":        {mutate: func(c *Config) { c.JoinRetryInterval = 0 }, field: "join_retry_interval"},
 		"join retry max too low": {mutate: func(c *Config) { c.JoinRetryMaxInterval = time.Millisecond }, field: "join_retry_max_interval"},
+		"negative rejoin interval": {mutate: func(c *Config) { c.RejoinInterval = -time.Second }, field: "rejoin_interval"},
 		"update timeout zero":    {mutate: func(c *Config) { c.UpdateTimeout = 0 }, field: "update_timeout"},
 		"negative drain":         {mutate: func(c *Config) { c.LeaveDrainPeriod = -time.Second }, field: "leave_drain_period"},
 		"leave timeout zero":     {mutate: func(c *Config) { c.LeaveTimeout = 0 }, field: "leave_timeout"},

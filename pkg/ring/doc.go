@@ -8,7 +8,8 @@
 // distributors send batches to. New binds the gossip socket at once (port 0
 // is resolved, see Ring.BindAddress) but does not join; Ring.Run joins the
 // configured addresses, retrying with backoff until one answers (a node
-// without join addresses is a seed), and blocks. When its context ends Run
+// without join addresses is a seed), contacts them again every
+// rejoin_interval so that groups which formed apart merge, and blocks. When its context ends Run
 // advertises LEAVING, optionally waits leave_drain_period, leaves the cluster
 // and shuts gossip down. Ingesters start JOINING and call Ring.SetState
 // (ACTIVE once ready, LEAVING to drain before shutdown); a state change is

@@ -332,23 +332,55 @@ func (r *Ring) Run(ctx context.Context) error {
 // more than once and concurrently with Run.
 func (r *Ring) Close(ctx context.Context) error { return r.stop(ctx) }
 
-// join contacts the join addresses until one answers or ctx ends.
+// join contacts the join addresses until one answers, then again every
+// rejoin_interval, until ctx ends.
 func (r *Ring) join(ctx context.Context) {
 	if len(r.cfg.Join) == 0 {
 		r.logger.Info("no join addresses configured; this node is a seed and waits for others to join it")
 		return
 	}
+	if !r.joinWithRetry(ctx) || r.cfg.RejoinInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(r.cfg.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Join re-resolves the addresses and exchanges full state with each
+		// one it reaches: members it did not know merge into this group.
+		before := r.ml.NumMembers()
+		n, err := r.ml.Join(r.cfg.Join)
+		if n == 0 {
+			r.metrics.joins.WithLabelValues("failure").Inc()
+			r.logger.Warn("rejoining cluster failed; will try again", "join", strings.Join(r.cfg.Join, ","),
+				"retry_in", r.cfg.RejoinInterval, "err", err)
+			continue
+		}
+		r.metrics.joins.WithLabelValues("success").Inc()
+		if after := r.ml.NumMembers(); after > before {
+			r.logger.Info("rejoin found members this node did not know", "members_before", before, "members", after)
+		}
+	}
+}
+
+// joinWithRetry contacts the join addresses until one answers (true) or ctx
+// ends (false).
+func (r *Ring) joinWithRetry(ctx context.Context) bool {
 	delay := r.cfg.JoinRetryInterval
 	for attempt := 1; ; attempt++ {
 		n, err := r.ml.Join(r.cfg.Join)
 		if n > 0 {
 			r.metrics.joins.WithLabelValues("success").Inc()
 			r.logger.Info("joined cluster", "contacted", n, "members", r.ml.NumMembers(), "attempt", attempt)
-			return
+			return true
 		}
 		r.metrics.joins.WithLabelValues("failure").Inc()
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		r.logger.Warn("joining cluster failed; retrying", "join", strings.Join(r.cfg.Join, ","),
 			"attempt", attempt, "retry_in", delay, "err", err)
@@ -356,7 +388,7 @@ func (r *Ring) join(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return false
 		case <-t.C:
 		}
 		delay = min(2*delay, r.cfg.JoinRetryMaxInterval)

@@ -192,6 +192,51 @@ func TestJoinRetriesUntilSeedStarts(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(late.metrics.joins.WithLabelValues("success")))
 }
 
+// TestRejoinMergesGroupsThatFormedApart is a first install where every pod
+// starts at once: x reaches only itself through its join addresses (y is not
+// up yet), counts that as joined, and y starts as a seed of its own. The
+// periodic rejoin merges the two groups; without it they stay apart.
+func TestRejoinMergesGroupsThatFormedApart(t *testing.T) {
+	xAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	yAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+
+	xCfg := testConfig("x", xAddr, yAddr)
+	xCfg.BindAddress = xAddr
+	xCfg.RejoinInterval = 100 * time.Millisecond
+	x := startNode(t, xCfg, RoleIngester, "127.0.0.1:9201")
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(x.metrics.joins.WithLabelValues("success")) >= 1
+	}, converge, tick, "x joins itself")
+	require.Len(t, x.Members(), 1)
+
+	yCfg := testConfig("y")
+	yCfg.BindAddress = yAddr
+	y := startNode(t, yCfg, RoleIngester, "127.0.0.1:9202")
+	require.Eventually(t, func() bool { return len(x.Members()) == 2 && len(y.Members()) == 2 }, converge, tick,
+		"x sees %v, y sees %v", memberStates(x.Ring), memberStates(y.Ring))
+}
+
+func TestRejoinDisabled(t *testing.T) {
+	xAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	yAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	xCfg := testConfig("x", xAddr, yAddr)
+	xCfg.BindAddress = xAddr
+	xCfg.RejoinInterval = 0
+	x := startNode(t, xCfg, RoleIngester, "127.0.0.1:9203")
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(x.metrics.joins.WithLabelValues("success")) >= 1
+	}, converge, tick)
+	yCfg := testConfig("y")
+	yCfg.BindAddress = yAddr
+	y := startNode(t, yCfg, RoleIngester, "127.0.0.1:9204")
+	// With rejoin off, x never contacts y again: y's gossip sees only itself.
+	// A member joining y (z) proves y's gossip is running meanwhile.
+	z := startNode(t, testConfig("z", yAddr), RoleDistributor, "")
+	require.Eventually(t, func() bool { return len(y.Members()) == 2 && len(z.Members()) == 2 }, converge, tick)
+	require.Len(t, x.Members(), 1)
+	require.Equal(t, 1.0, testutil.ToFloat64(x.metrics.joins.WithLabelValues("success")))
+}
+
 func TestNewBindsAndResolvesPort(t *testing.T) {
 	cfg := testConfig("")
 	r, err := New(cfg, RoleIngester, "127.0.0.1:9095", nil, nil)
