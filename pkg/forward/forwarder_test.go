@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,6 +216,15 @@ func TestForwarderBatchesByDeadline(t *testing.T) {
 
 func TestForwarderBackpressure(t *testing.T) {
 	recv := newReceiver(t, modeV2)
+	// While failing, the backend answers 503, so nothing is acknowledged and
+	// the queue cannot drain between two Appends.
+	var failing atomic.Bool
+	recv.faultFn = func(int) *fault {
+		if failing.Load() {
+			return &fault{status: 503}
+		}
+		return nil
+	}
 	cfg := testConfig()
 	cfg.MaxPendingSamples, cfg.MaxSamplesPerSend = 10, 10
 	// Only full requests go out before the shutdown flush, so what stays
@@ -233,8 +243,13 @@ func TestForwarderBackpressure(t *testing.T) {
 
 	runForwarder(t, f)
 	require.Eventually(t, func() bool { return f.pending.Load() == 0 }, 30*time.Second, 5*time.Millisecond)
+	failing.Store(true)
 	require.NoError(t, f.Append(ctx, floatBatch("t", 0, 25, 5)), "an empty queue accepts even an oversized batch")
 	require.ErrorIs(t, f.Append(ctx, floatBatch("t", 0, 1, 6)), ErrBackpressure)
+	// Once the backend is back, the two full requests go out; the last 5
+	// samples wait for the (hour-long) send deadline or the shutdown flush.
+	failing.Store(false)
+	require.Eventually(t, func() bool { return f.pending.Load() == 5 }, 30*time.Second, 5*time.Millisecond)
 }
 
 func TestForwarderShutdown(t *testing.T) {
