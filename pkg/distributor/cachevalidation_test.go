@@ -104,6 +104,16 @@ func (tc *testCluster) takeSeries() []string {
 // float sample.
 func labelsOnlyBody(t *testing.T, proto remotewrite.Protocol, series [][]string) []byte {
 	t.Helper()
+	return snappy.Encode(nil, rawBody(t, proto, series))
+}
+
+// rawBody is labelsOnlyBody before compression.
+func rawBody(t testing.TB, proto remotewrite.Protocol, series [][]string) []byte {
+	t.Helper()
+	var (
+		b   []byte
+		err error
+	)
 	if proto == remotewrite.ProtocolV1 {
 		req := &prompb.WriteRequest{}
 		for _, kv := range series {
@@ -113,19 +123,20 @@ func labelsOnlyBody(t *testing.T, proto remotewrite.Protocol, series [][]string)
 			}
 			req.Timeseries = append(req.Timeseries, ts)
 		}
-		return v1Body(t, req)
-	}
-	st := writev2.NewSymbolTable()
-	req := writev2.Request{}
-	for _, kv := range series {
-		ts := writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}}
-		for _, s := range kv {
-			ts.LabelsRefs = append(ts.LabelsRefs, st.Symbolize(s))
+		b, err = req.Marshal()
+	} else {
+		st := writev2.NewSymbolTable()
+		req := writev2.Request{}
+		for _, kv := range series {
+			ts := writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}}
+			for _, s := range kv {
+				ts.LabelsRefs = append(ts.LabelsRefs, st.Symbolize(s))
+			}
+			req.Timeseries = append(req.Timeseries, ts)
 		}
-		req.Timeseries = append(req.Timeseries, ts)
+		req.Symbols = st.Symbols()
+		b, err = req.Marshal()
 	}
-	req.Symbols = st.Symbols()
-	b, err := req.Marshal()
 	require.NoError(t, err)
-	return snappy.Encode(nil, b)
+	return b
 }
