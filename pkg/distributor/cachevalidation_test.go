@@ -44,12 +44,7 @@ func TestSeriesCacheKeepsValidation(t *testing.T) {
 			body := labelsOnlyBody(t, proto, series)
 			var first string
 			for round := range 3 {
-				r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body))
-				r.Header.Set("Content-Type", proto.ContentType())
-				r.Header.Set("Content-Encoding", "snappy")
-				r.Header.Set("User-Agent", "vmagent")
-				w := httptest.NewRecorder()
-				tc.dist.ServeHTTP(w, r)
+				w := postAs(tc.dist, proto, body, "vmagent")
 
 				require.Equal(t, http.StatusBadRequest, w.Code, "round %d", round)
 				require.Contains(t, w.Body.String(), `4 invalid series rejected, first: series {__name__="bad_value", a="bad\xff"}: `)
@@ -79,6 +74,18 @@ func (g *cacheGen) entries() int {
 		sh.mu.RUnlock()
 	}
 	return n
+}
+
+// postAs posts a snappy-compressed request of proto to h with the
+// User-Agent of a sender.
+func postAs(h http.Handler, proto remotewrite.Protocol, body []byte, userAgent string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body))
+	r.Header.Set("Content-Type", proto.ContentType())
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Header.Set("User-Agent", userAgent)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
 }
 
 // takeSeries returns the labels, in wire order, of every series the
