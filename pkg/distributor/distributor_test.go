@@ -298,24 +298,10 @@ func TestUnsortedSeriesSortedAndCounted(t *testing.T) {
 		ls := &req.Timeseries[i].Labels
 		*ls = append(*ls, prompb.Label{Name: "instance", Value: "127.0.0.1:9100"}, prompb.Label{Name: "job", Value: "node"})
 	}
-	r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(v1Body(t, req)))
-	r.Header.Set("Content-Type", "application/x-protobuf")
-	r.Header.Set("Content-Encoding", "snappy")
-	r.Header.Set("User-Agent", "vmagent")
-	w := httptest.NewRecorder()
-	tc.dist.ServeHTTP(w, r)
+	w := postAs(tc.dist, remotewrite.ProtocolV1, v1Body(t, req), "vmagent")
 	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
 
-	var got []string
-	for _, rec := range tc.recorders {
-		rec.mu.Lock()
-		for _, b := range rec.batches {
-			for i := range b.Request.Timeseries {
-				got = append(got, renderRefs(&b.Request, &b.Request.Timeseries[i]))
-			}
-		}
-		rec.mu.Unlock()
-	}
+	got := tc.takeSeries()
 	require.Len(t, got, 9)
 	for _, ls := range got {
 		require.Regexp(t, `^\{__name__=metric_00\d_total, instance=127.0.0.1:9100, job=node, pod=\d\}$`, ls)

@@ -189,6 +189,53 @@ func FuzzIntakeCacheChangesNothing(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s.proto, s.payload)
 	}
+	h := newIntakeHarness(f)
+	f.Fuzz(func(t *testing.T, proto int, payload []byte) {
+		pr := fuzzProtocol(proto)
+		plain := h.distributor(-1)
+		cached := h.distributor(0)
+		want := h.render(t, plain, pr, payload)
+		h.render(t, cached, pr, payload)
+		require.Equal(t, want, h.render(t, cached, pr, payload))
+	})
+}
+
+// FuzzIntakeCacheAcrossRequests: after any request (of either protocol)
+// has filled the series cache, any other request is answered and placed
+// exactly as without the cache. A hit only replays what the decoder,
+// the validator and the rules decided for the same labels; a series they
+// refused is refused again.
+func FuzzIntakeCacheAcrossRequests(f *testing.F) {
+	seeds := fuzzSeeds(f)
+	for _, a := range seeds {
+		for _, b := range seeds {
+			f.Add(a.proto, a.payload, b.proto, b.payload)
+		}
+	}
+	h := newIntakeHarness(f)
+	f.Fuzz(func(t *testing.T, protoA int, a []byte, protoB int, b []byte) {
+		plain := h.distributor(-1)
+		cached := h.distributor(0)
+		h.render(t, cached, fuzzProtocol(protoA), a)
+		require.Equal(t, h.render(t, plain, fuzzProtocol(protoB), b), h.render(t, cached, fuzzProtocol(protoB), b))
+	})
+}
+
+func fuzzProtocol(n int) remotewrite.Protocol {
+	if n%2 == 0 {
+		return remotewrite.ProtocolV2
+	}
+	return remotewrite.ProtocolV1
+}
+
+// intakeHarness runs single intakes on distributors with the test rules,
+// over a fixed placement of two ingesters.
+type intakeHarness struct {
+	p   *ring.Placement
+	eng *rules.Engine
+}
+
+func newIntakeHarness(f *testing.F) *intakeHarness {
 	members := []ring.Member{
 		{Name: "i0", Role: ring.RoleIngester, State: ring.StateActive, GRPCAddress: "a0"},
 		{Name: "i1", Role: ring.RoleIngester, State: ring.StateActive, GRPCAddress: "a1"},
@@ -199,41 +246,40 @@ func FuzzIntakeCacheChangesNothing(f *testing.F) {
 	require.NoError(f, err)
 	eng, err := rules.Compile(cfg, rules.NewMetrics(nil))
 	require.NoError(f, err)
-	f.Fuzz(func(t *testing.T, proto int, payload []byte) {
-		pr := remotewrite.ProtocolV1
-		if proto%2 == 0 {
-			pr = remotewrite.ProtocolV2
+	return &intakeHarness{p: p, eng: eng}
+}
+
+// distributor is a distributor with the given series cache bound (< 0: off).
+func (h *intakeHarness) distributor(cacheBytes int) *Distributor {
+	d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes}, staticPlacer{h.p}, nil, nil, nil)
+	d.SetRules(staticRules{h.eng}, rules.NewTypeCache(10))
+	return d
+}
+
+// render runs one intake of payload on d and renders its outcome and
+// what it placed for each ingester.
+func (h *intakeHarness) render(t *testing.T, d *Distributor, pr remotewrite.Protocol, payload []byte) string {
+	var pool governorPool
+	gov := d.governance()
+	gov.g = pool.get()
+	in := &intake{sb: labels.NewScratchBuilder(16)}
+	in.d, in.tenant, in.proto, in.placement, in.gov = d, "t", pr, h.p, gov
+	in.gen = d.cache.generation(h.eng)
+	err := in.run(payload)
+	out := fmt.Sprintf("err=%v rejected=%d first=%q valid=%d sorted=%d dropped=%d changed=%d\n",
+		err, in.rejected, in.firstInvalid, in.valid, in.sorted, gov.stats.dropped, gov.stats.changed)
+	for _, pt := range in.nonEmptyParts() {
+		// The same series, not the same bytes: the cache copies samples
+		// as sent (a zero field may be explicit).
+		it := record.NewIter(pt.batch)
+		for it.Next() {
+			out += fmt.Sprintf("%s %x %d ", pt.owner.Name, it.Entry().Hash, it.Entry().Flags)
 		}
-		render := func(cacheBytes int, times int) string {
-			d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes}, staticPlacer{p}, nil, nil, nil)
-			d.SetRules(staticRules{eng}, rules.NewTypeCache(10))
-			var out string
-			for range times {
-				var pool governorPool
-				gov := d.governance()
-				gov.g = pool.get()
-				in := &intake{sb: labels.NewScratchBuilder(16)}
-				in.d, in.tenant, in.proto, in.placement, in.gov = d, "t", pr, p, gov
-				in.gen = d.cache.generation(eng)
-				err := in.run(payload)
-				out = fmt.Sprintf("err=%v rejected=%d first=%q valid=%d sorted=%d dropped=%d changed=%d\n",
-					err, in.rejected, in.firstInvalid, in.valid, in.sorted, gov.stats.dropped, gov.stats.changed)
-				for _, pt := range in.nonEmptyParts() {
-					// The same series, not the same bytes: the cache copies
-					// samples as sent (a zero field may be explicit).
-					it := record.NewIter(pt.batch)
-					for it.Next() {
-						out += fmt.Sprintf("%s %x %d ", pt.owner.Name, it.Entry().Hash, it.Entry().Flags)
-					}
-					req, _, err := record.ToV2Request(pt.batch, nil)
-					require.NoError(t, err)
-					out += fmt.Sprintf("%+v %v\n", *req, pt.metadata)
-				}
-			}
-			return out
-		}
-		require.Equal(t, render(-1, 1), render(0, 2))
-	})
+		req, _, err := record.ToV2Request(pt.batch, nil)
+		require.NoError(t, err)
+		out += fmt.Sprintf("%+v %v\n", *req, pt.metadata)
+	}
+	return out
 }
 
 type fuzzSeed struct {
@@ -260,7 +306,16 @@ func fuzzSeeds(f *testing.F) []fuzzSeed {
 	v2.Symbols = st.Symbols()
 	b2, err := v2.Marshal()
 	require.NoError(f, err)
-	return []fuzzSeed{{1, b1}, {2, b2}, {1, nil}, {2, []byte{0x2a, 0x01, 0x61}}}
+	// The same labels in both protocols, sorted or not, valid or not, so
+	// that one request's cache entries meet the other's series.
+	shared := [][]string{
+		{"__name__", "x_total", "job", "j"},
+		{"job", "j", "__name__", "unsorted_total"},
+		{"__name__", "bad", "a", "v\xff"},
+		{"b", "1", "__name__", "dup", "b", "2"},
+	}
+	return []fuzzSeed{{1, b1}, {2, b2}, {1, nil}, {2, []byte{0x2a, 0x01, 0x61}},
+		{1, rawBody(f, remotewrite.ProtocolV1, shared)}, {2, rawBody(f, remotewrite.ProtocolV2, shared)}}
 }
 
 func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
