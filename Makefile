@@ -3,7 +3,7 @@
 #   make deps   every prerequisite beyond Go (Debian packages: make, gcc, curl, prometheus, ...)
 #   make run    local cluster (1 distributor, 3 ingesters) + real Prometheus + real senders
 #   make test   unit, fuzz-seed and integration tests, image and chart checks
-#               (builds Prometheus 3.16, VictoriaMetrics and helm once, cached)
+#               (builds Prometheus 3.16, VictoriaMetrics, vmagent, helm and SeaweedFS once, cached)
 #   make image  the container image as a tarball, without a container engine
 
 GO        ?= go

@@ -370,8 +370,12 @@ func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
 		}
 	}
 	push(12)
-	// Mid-interval: 2.5 s into a 5 s interval.
-	time.Sleep(time.Until(time.Now().Truncate(5 * time.Second).Add(7500 * time.Millisecond)))
+	// Mid-interval: samples go on at their 1 s pace until 2.5 s into a 5 s
+	// interval, so the owner dies holding inputs of an open interval (a
+	// bare sleep to that point left the interval without inputs).
+	for time.Since(time.Now().Truncate(5*time.Second)) < 2500*time.Millisecond {
+		push(1)
+	}
 	owner.proc.cmd.Process.Signal(syscall.SIGKILL)
 	owner.proc.Wait(10 * time.Second)
 	cardStartIngester(c, owner, "--config.file="+cfg)

@@ -2,40 +2,14 @@ package forward
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 const metricNameLabel = "__name__"
-
-// FamilyName returns the metric family a series named metricName belongs to,
-// given the series' metadata type. It strips a suffix only where the type
-// says the suffix is not part of the family name:
-//
-//   - COUNTER: "_total"
-//   - HISTOGRAM, GAUGEHISTOGRAM: "_bucket", "_sum", "_count"
-//   - SUMMARY: "_sum", "_count"
-//
-// Every other name is returned unchanged (native histograms carry no suffix).
-func FamilyName(metricName string, typ writev2.Metadata_MetricType) string {
-	var suffixes []string
-	switch typ {
-	case writev2.Metadata_METRIC_TYPE_COUNTER:
-		suffixes = []string{"_total"}
-	case writev2.Metadata_METRIC_TYPE_HISTOGRAM, writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM:
-		suffixes = []string{"_bucket", "_sum", "_count"}
-	case writev2.Metadata_METRIC_TYPE_SUMMARY:
-		suffixes = []string{"_sum", "_count"}
-	}
-	for _, s := range suffixes {
-		if base, ok := strings.CutSuffix(metricName, s); ok && base != "" {
-			return base
-		}
-	}
-	return metricName
-}
 
 // hasMetadata reports whether a 2.0 series carries metadata of its own.
 func hasMetadata(m writev2.Metadata) bool {
@@ -169,47 +143,16 @@ func (a *v1Arena) spansOf(in []writev2.BucketSpan) []prompb.BucketSpan {
 	return out
 }
 
-// metaIndex indexes RW 1.0 family metadata by family name (first wins).
-type metaIndex map[string]*prompb.MetricMetadata
-
-func newMetaIndex(meta []prompb.MetricMetadata) metaIndex {
-	idx := make(metaIndex, len(meta))
-	for i := range meta {
-		if _, ok := idx[meta[i].MetricFamilyName]; !ok {
-			idx[meta[i].MetricFamilyName] = &meta[i]
-		}
-	}
-	return idx
-}
-
-// lookup finds the family metadata for a series called name: an exact
-// family match, or a family whose type explains name's suffix.
-func (idx metaIndex) lookup(name string) *prompb.MetricMetadata {
-	if m, ok := idx[name]; ok {
-		return m
-	}
-	for _, s := range [...]string{"_total", "_bucket", "_sum", "_count"} {
-		base, ok := strings.CutSuffix(name, s)
-		if !ok {
-			continue
-		}
-		if m, ok := idx[base]; ok && FamilyName(name, writev2.Metadata_MetricType(m.Type)) == base {
-			return m
-		}
-	}
-	return nil
-}
-
 // ToV1 converts a 2.0 request plus RW 1.0 family metadata into a 1.0
 // WriteRequest: labels and exemplar labels are resolved from the symbol
 // table, samples and histograms are copied field by field (start timestamps
 // are dropped: 1.0 has no field for them), and per-series metadata becomes
-// WriteRequest.Metadata, deduplicated per family (FamilyName). Entries of
+// WriteRequest.Metadata, deduplicated per family (record.FamilyName). Entries of
 // meta come first and win over metadata derived from series. Slices of req
 // may be shared with the result.
 func ToV1(req *writev2.Request, meta []prompb.MetricMetadata) (*prompb.WriteRequest, error) {
 	out := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, len(req.Timeseries))}
-	idx := newMetaIndex(meta)
+	idx := record.NewMetaIndex(meta)
 	for i := range meta {
 		if idx[meta[i].MetricFamilyName] == &meta[i] {
 			out.Metadata = append(out.Metadata, meta[i])
@@ -246,10 +189,10 @@ func ToV1(req *writev2.Request, meta []prompb.MetricMetadata) (*prompb.WriteRequ
 			continue
 		}
 		name := metricName(ts.LabelsRefs, req.Symbols)
-		if name == "" || idx.lookup(name) != nil {
+		if name == "" || idx.Lookup(name) != nil {
 			continue
 		}
-		fam := FamilyName(name, ts.Metadata.Type)
+		fam := record.FamilyName(name, ts.Metadata.Type)
 		if _, ok := seen[fam]; ok {
 			continue
 		}
@@ -283,7 +226,7 @@ func attachMetadata(req *writev2.Request, meta []prompb.MetricMetadata) (*writev
 	if len(meta) == 0 {
 		return req, nil, nil
 	}
-	idx := newMetaIndex(meta)
+	idx := record.NewMetaIndex(meta)
 	used := make(map[*prompb.MetricMetadata]struct{}, len(meta))
 	var (
 		out     *writev2.Request
@@ -307,7 +250,7 @@ func attachMetadata(req *writev2.Request, meta []prompb.MetricMetadata) (*writev
 		if err := checkRefs(ts.LabelsRefs, req.Symbols); err != nil {
 			return nil, nil, fmt.Errorf("series %d: %w", i, err)
 		}
-		m := idx.lookup(metricName(ts.LabelsRefs, req.Symbols))
+		m := idx.Lookup(metricName(ts.LabelsRefs, req.Symbols))
 		if m == nil {
 			continue
 		}

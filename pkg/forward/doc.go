@@ -70,5 +70,5 @@
 // with a non-recoverable error the metadata is counted as dropped and the
 // series are still sent. When speaking 1.0, per-series 2.0 metadata is turned
 // into WriteRequest.Metadata entries, deduplicated per metric family (see
-// FamilyName).
+// record.FamilyName).
 package forward

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // Normalized, protocol-independent view of what a receiver stored.
@@ -130,7 +132,7 @@ func (s *store) addV2(req *writev2.Request) {
 		}
 		if hasMetadata(ts.Metadata) {
 			name := metricName(ts.LabelsRefs, req.Symbols)
-			s.Meta[FamilyName(name, ts.Metadata.Type)] = nMeta{
+			s.Meta[record.FamilyName(name, ts.Metadata.Type)] = nMeta{
 				Type: prompb.MetricMetadata_MetricType(ts.Metadata.Type),
 				Help: req.Symbols[ts.Metadata.HelpRef],
 				Unit: req.Symbols[ts.Metadata.UnitRef],

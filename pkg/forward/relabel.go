@@ -85,9 +85,9 @@ func (rl *relabeler) apply(r *walRecord) bool {
 	out := rl.out[:0]
 	var (
 		dropped, droppedCount int
-		// families of dropped series, and of kept ones: needed only when
-		// something was dropped and the record carries family metadata.
-		gone, kept map[string]bool
+		// names of dropped series, when the record carries family
+		// metadata.
+		gone map[string]bool
 	)
 	it := record.NewIter(r.batch)
 	for it.Next() {
@@ -108,17 +108,13 @@ func (rl *relabeler) apply(r *walRecord) bool {
 			droppedCount += e.Count()
 			if len(r.meta) > 0 {
 				if gone == nil {
-					gone, kept = map[string]bool{}, map[string]bool{}
+					gone = map[string]bool{}
 				}
-				gone[strings.Clone(ls.Get(model.MetricNameLabel))] = true
+				if name := ls.Get(model.MetricNameLabel); !gone[name] {
+					gone[strings.Clone(name)] = true
+				}
 			}
 			continue
-		}
-		if len(r.meta) > 0 {
-			if kept == nil {
-				gone, kept = map[string]bool{}, map[string]bool{}
-			}
-			kept[strings.Clone(nls.Get(model.MetricNameLabel))] = true
 		}
 		if labels.Equal(ls, nls) {
 			out = append(out, e.Raw...)
@@ -135,14 +131,15 @@ func (rl *relabeler) apply(r *walRecord) bool {
 	rl.droppedSamples.Add(float64(droppedCount))
 	r.count -= droppedCount
 	if len(gone) > 0 {
-		r.meta = keepMetadata(r.meta, gone, kept)
+		r.meta = keepMetadata(r.meta, gone, out)
 	}
 	return len(out) > 0 || len(r.meta) > 0
 }
 
 // keepMetadata drops the family metadata whose series in the record were
-// all dropped (a family with series named in gone and none in kept).
-func keepMetadata(meta []prompb.MetricMetadata, gone, kept map[string]bool) []prompb.MetricMetadata {
+// all dropped: a family with series named in gone and none among the
+// entries of kept (the relabelled batch).
+func keepMetadata(meta []prompb.MetricMetadata, gone map[string]bool, kept []byte) []prompb.MetricMetadata {
 	idx := record.NewMetaIndex(meta)
 	drop := make(map[string]bool, len(gone))
 	for name := range gone {
@@ -150,8 +147,8 @@ func keepMetadata(meta []prompb.MetricMetadata, gone, kept map[string]bool) []pr
 			drop[m.MetricFamilyName] = true
 		}
 	}
-	for name := range kept {
-		if m := idx.Lookup(name); m != nil {
+	for it := record.NewIter(kept); len(drop) > 0 && it.Next(); {
+		if m := idx.Lookup(string(record.MetricName(it.Entry().Series))); m != nil {
 			delete(drop, m.MetricFamilyName)
 		}
 	}

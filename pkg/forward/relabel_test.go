@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -249,20 +251,27 @@ func backendValues(t *testing.T, reg *prometheus.Registry, name string) map[stri
 func BenchmarkRelabelRecord(b *testing.B) {
 	in := floatBatch("team-a", 0, 500, 1_700_000_000_000)
 	raw := record.FromV2(nil, &in.Request)
+	// A record may carry the family metadata of its series (RW 1.0).
+	meta := []prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "Up."}}
 	for name, doc := range map[string]string{
 		"unchanged": `[{source_labels: [__name__], regex: ".+", action: keep}]`,
 		"drop-half": `[{source_labels: [instance], regex: "host-.*[0-4]", action: drop}]`,
 		"add-label": `[{target_label: env, replacement: prod}]`,
 	} {
-		b.Run(name, func(b *testing.B) {
-			rl := newRelabeler(relabelConfigs(b, doc), nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				r := walRecord{tenant: in.Tenant, batch: raw, count: 500}
-				rl.apply(&r)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/series")
-		})
+		for _, md := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/metadata=%v", name, md), func(b *testing.B) {
+				rl := newRelabeler(relabelConfigs(b, doc), nil)
+				b.ReportAllocs()
+				for b.Loop() {
+					r := walRecord{tenant: in.Tenant, batch: raw, count: 500}
+					if md {
+						r.meta = meta
+					}
+					rl.apply(&r)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/series")
+			})
+		}
 	}
 }
 

@@ -10,21 +10,7 @@ import (
 // TestReplayMatchesApply: applying once with ApplyRecorded and replaying
 // the effects leaves every rule counter where applying twice leaves it.
 func TestReplayMatchesApply(t *testing.T) {
-	doc := []byte(`
-rules:
-- name: drop-debug
-  relabel_configs: [{source_labels: [__name__], regex: "debug_.*", action: drop}]
-- name: shadow-prefix
-  mode: shadow
-  action: drop
-  naming: {required_prefixes: [acme_]}
-- name: counters
-  action: warn
-  naming: {type_suffixes: true}
-- name: renamer
-  relabel_configs: [{source_labels: [__name__], regex: "x", target_label: __name__, replacement: ""}]
-`)
-	cfg, err := LoadConfig(doc)
+	cfg, err := LoadConfig([]byte(metricsRulesYAML))
 	require.NoError(t, err)
 	twice, replayed := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
 	e1, err := Compile(cfg, NewMetrics(twice))

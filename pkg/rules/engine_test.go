@@ -337,10 +337,9 @@ func splitLines(s string) []string {
 	return append(out, s[start:])
 }
 
-func TestEngineMetrics(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m := NewMetrics(reg)
-	cfg, err := LoadConfig([]byte(`
+// metricsRulesYAML is a rule of every kind the rule metrics count (drop,
+// shadow, warn with an unknown type, a relabelling that invalidates).
+const metricsRulesYAML = `
 rules:
 - name: drop-debug
   relabel_configs: [{source_labels: [__name__], regex: "debug_.*", action: drop}]
@@ -353,7 +352,12 @@ rules:
   naming: {type_suffixes: true}
 - name: renamer
   relabel_configs: [{source_labels: [__name__], regex: "x", target_label: __name__, replacement: ""}]
-`))
+`
+
+func TestEngineMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	cfg, err := LoadConfig([]byte(metricsRulesYAML))
 	require.NoError(t, err)
 	e, err := Compile(cfg, m)
 	require.NoError(t, err)
