@@ -111,17 +111,6 @@ func (e *ErrLimited) Error() string {
 // refilled completely (idle tenants) are forgotten.
 const maxIdleBuckets = 10000
 
-// maxLabelledTenants bounds the tenant label of the refusal counters: the
-// tenants named in rate_limits.tenants and the first maxLabelledTenants
-// others refused get their own series; later ones count under
-// tenant="__other__". Tenant IDs come from request headers, so an unbounded
-// label would let senders grow /metrics without limit.
-const maxLabelledTenants = 100
-
-// otherTenant is the tenant label of refusals past maxLabelledTenants (the
-// same value the cardinality tracker uses).
-const otherTenant = "__other__"
-
 // Limiter admits or refuses requests by tenant. Safe for concurrent use.
 type Limiter struct {
 	cfg     atomic.Pointer[Config]
@@ -132,9 +121,6 @@ type Limiter struct {
 	buckets map[string]*bucket
 	share   int       // distributors counted at shareAt
 	shareAt time.Time // members is asked at most once a second
-	// labelled holds the unconfigured tenants that have their own refusal
-	// series (at most maxLabelledTenants).
-	labelled map[string]struct{}
 
 	limitedSamples  *prometheus.CounterVec
 	limitedRequests *prometheus.CounterVec
@@ -151,17 +137,16 @@ func New(cfg Config, members Members, reg prometheus.Registerer) *Limiter {
 		members = func() int { return 1 }
 	}
 	l := &Limiter{
-		members:  members,
-		now:      time.Now,
-		buckets:  map[string]*bucket{},
-		labelled: map[string]struct{}{},
+		members: members,
+		now:     time.Now,
+		buckets: map[string]*bucket{},
 		limitedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_distributor_rate_limited_samples_total",
-			Help: "Samples and histograms refused (429) by the per-tenant ingestion rate limit, by tenant (the first 100 tenants refused and those configured; the rest as tenant=\"__other__\").",
+			Help: "Samples and histograms refused (429) by the per-tenant ingestion rate limit, by tenant.",
 		}, []string{"tenant"}),
 		limitedRequests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_distributor_rate_limited_requests_total",
-			Help: "Remote write requests refused (429) by the per-tenant ingestion rate limit, by tenant (the first 100 tenants refused and those configured; the rest as tenant=\"__other__\").",
+			Help: "Remote write requests refused (429) by the per-tenant ingestion rate limit, by tenant.",
 		}, []string{"tenant"}),
 	}
 	l.SetConfig(cfg)
@@ -197,30 +182,13 @@ func (l *Limiter) Admit(tenant string, samples int) error {
 		b.tokens -= float64(samples)
 		return nil
 	}
-	lv := l.tenantLabel(tenant)
-	l.limitedSamples.WithLabelValues(lv).Add(float64(samples))
-	l.limitedRequests.WithLabelValues(lv).Inc()
+	l.limitedSamples.WithLabelValues(tenant).Add(float64(samples))
+	l.limitedRequests.WithLabelValues(tenant).Inc()
 	wait := time.Second
 	if samples <= burst {
 		wait = time.Duration((float64(samples) - b.tokens) / rate * float64(time.Second))
 	}
 	return &ErrLimited{Tenant: tenant, Samples: samples, RetryAfter: wait, Limit: rate, Burst: burst}
-}
-
-// tenantLabel is tenant's label value on the refusal counters. Called with
-// mu held.
-func (l *Limiter) tenantLabel(tenant string) string {
-	if _, ok := l.cfg.Load().Tenants[tenant]; ok {
-		return tenant
-	}
-	if _, ok := l.labelled[tenant]; ok {
-		return tenant
-	}
-	if len(l.labelled) < maxLabelledTenants {
-		l.labelled[tenant] = struct{}{}
-		return tenant
-	}
-	return otherTenant
 }
 
 // distributors is the number of healthy distributors, refreshed at most

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -103,22 +102,4 @@ func TestValidate(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) { require.ErrorContains(t, tc.cfg.Validate(), tc.want) })
 	}
-}
-
-func TestRefusalSeriesAreBoundedPerTenant(t *testing.T) {
-	cfg := Config{Limit: Limit{SamplesPerSecond: 1, Burst: 1}, Tenants: map[string]Limit{"configured": {SamplesPerSecond: 1, Burst: 1}}}
-	l, _ := newTest(cfg, 1)
-	// 3,000 tenants each send a request over the burst.
-	for i := range 3000 {
-		require.Error(t, l.Admit(fmt.Sprintf("tenant-%d", i), 10))
-	}
-	require.Error(t, l.Admit("configured", 10))
-	require.Equal(t, maxLabelledTenants+2, testutil.CollectAndCount(l.limitedRequests), "100 tenants, __other__ and the configured one")
-	require.Equal(t, 1.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues("tenant-0")))
-	require.Equal(t, 2900.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues(otherTenant)))
-	require.Equal(t, 29000.0, testutil.ToFloat64(l.limitedSamples.WithLabelValues(otherTenant)))
-	require.Equal(t, 1.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues("configured")))
-	// A labelled tenant keeps its series.
-	require.Error(t, l.Admit("tenant-5", 10))
-	require.Equal(t, 2.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues("tenant-5")))
 }
