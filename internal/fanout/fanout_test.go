@@ -32,3 +32,27 @@ func TestEach(t *testing.T) {
 
 	require.Nil(t, Each(nil, func(int, int) error { return errors.New("never called") }))
 }
+
+// TestEachPassesPanicToCaller: a panicking call does not kill the process
+// from its own goroutine; the other calls finish and the caller panics
+// with the value and the stack, where a request edge recovers it.
+func TestEachPassesPanicToCaller(t *testing.T) {
+	var done atomic.Int32
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		Each([]int{1, 2, 3}, func(_, v int) error {
+			if v == 2 {
+				var m map[string]int
+				m["boom"] = v // a nil-map write, as a bug would
+			}
+			done.Add(1)
+			return nil
+		})
+	}()
+	require.Equal(t, int32(2), done.Load(), "the other calls ran to the end")
+	p, ok := got.(*Panic)
+	require.True(t, ok, "%T", got)
+	require.ErrorContains(t, p, "assignment to entry in nil map")
+	require.Contains(t, string(p.Stack), "TestEachPassesPanicToCaller")
+}
