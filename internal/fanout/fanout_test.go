@@ -32,3 +32,26 @@ func TestEach(t *testing.T) {
 
 	require.Nil(t, Each(nil, func(int, int) error { return errors.New("never called") }))
 }
+
+// TestEachPassesPanicToCaller: a panicking call does not kill the process
+// from its own goroutine; the other calls finish and the caller panics
+// with the value and the stack, where a request edge recovers it.
+func TestEachPassesPanicToCaller(t *testing.T) {
+	var done atomic.Int32
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		Each([]int{1, 2, 3}, func(_, v int) error {
+			if v == 2 {
+				panic(fmt.Sprintf("bug on item %d", v))
+			}
+			done.Add(1)
+			return nil
+		})
+	}()
+	require.Equal(t, int32(2), done.Load(), "the other calls ran to the end")
+	p, ok := got.(*Panic)
+	require.True(t, ok, "%T", got)
+	require.ErrorContains(t, p, "bug on item 2")
+	require.Contains(t, string(p.Stack), "TestEachPassesPanicToCaller")
+}

@@ -78,6 +78,8 @@ func TestMiddleware(t *testing.T) {
 		"write own tenant":                   {method: "POST", target: "/api/v1/write", cred: basic("wa", "secret"), hdr: "a", want: 200, wantTenant: "a"},
 		"write no tenant gets identity's":    {method: "POST", target: "/api/v1/write", cred: basic("wa", "secret"), want: 200, wantTenant: "a"},
 		"write other tenant":                 {method: "POST", target: "/api/v1/write", cred: basic("wa", "secret"), hdr: "b", want: 403},
+		"write invalid tenant is 400":        {method: "POST", target: "/api/v1/write", cred: basic("wa", "secret"), hdr: "a/b", want: 400},
+		"reader invalid tenant param is 400": {method: "GET", target: "/promgov/api/v1/cardinality/metrics?tenant=..", cred: bearer(testToken), want: 400},
 		"reader cannot write":                {method: "POST", target: "/api/v1/write", cred: bearer(testToken), want: 403},
 		"writer cannot read":                 {method: "GET", target: "/promgov/api/v1/cardinality/metrics", cred: basic("wa", "secret"), want: 403},
 		"reader reads own tenant":            {method: "GET", target: "/promgov/api/v1/cardinality/metrics?tenant=b", cred: bearer(testToken), want: 200, wantTenant: "b"},

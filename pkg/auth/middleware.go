@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -218,6 +219,10 @@ func (m *Middleware) authorizeTenant(r *http.Request, scope Scope, id *Identity)
 		if t == "" {
 			r.Header.Set(m.opts.TenantHeader, id.DefaultTenant())
 			return nil
+		}
+		if err := remotewrite.ValidateTenantID(t); err != nil {
+			err.(*remotewrite.TenantError).Header = m.opts.TenantHeader
+			return &badRequest{err}
 		}
 		if !id.MayActFor(t) {
 			return fmt.Errorf("identity %q may not write for tenant %q (%s)", id.Name, t, m.opts.TenantHeader)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
@@ -293,32 +294,25 @@ func (d *Distributor) push(ctx context.Context, in *intake) (*ingesterv1.PushRes
 	d.m.samples.Add(float64(in.received.samples + in.received.histograms + in.received.exemplars))
 	tenant := in.tenant
 
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := d.pushPart(ctx, tenant, p)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("ingester %s (%s): %w", p.owner.Name, p.owner.GRPCAddress, err))
-				return
-			}
-			total.SamplesWritten += resp.GetSamplesWritten()
-			total.HistogramsWritten += resp.GetHistogramsWritten()
-			total.ExemplarsWritten += resp.GetExemplarsWritten()
-			total.RefusedSeries += resp.GetRefusedSeries()
-			if total.RefusedMessage == "" {
-				total.RefusedMessage = resp.GetRefusedMessage()
-			}
-		}()
-	}
-	wg.Wait()
+	// One goroutine per ingester; a panic in one reaches this request's
+	// edge (fanout.Each) instead of killing the distributor.
+	var mu sync.Mutex
+	errs := fanout.Each(parts, func(_ int, p *part) error {
+		resp, err := d.pushPart(ctx, tenant, p)
+		if err != nil {
+			return fmt.Errorf("ingester %s (%s): %w", p.owner.Name, p.owner.GRPCAddress, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		total.SamplesWritten += resp.GetSamplesWritten()
+		total.HistogramsWritten += resp.GetHistogramsWritten()
+		total.ExemplarsWritten += resp.GetExemplarsWritten()
+		total.RefusedSeries += resp.GetRefusedSeries()
+		if total.RefusedMessage == "" {
+			total.RefusedMessage = resp.GetRefusedMessage()
+		}
+		return nil
+	})
 	if len(errs) == 0 {
 		// Series refused by a cardinality limit answer 400; the rest was
 		// written and is counted in total.

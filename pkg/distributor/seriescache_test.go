@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,6 +111,10 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 		return out
 	}
 	smp := []prompb.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}}
+	// One byte over the value limit, well within what the scanner's fast
+	// path reads: sent every round, it must be refused every round, never
+	// served from the cache.
+	longValue := strings.Repeat("v", remotewrite.DefaultMaxLabelValueLength+1)
 	v1Req := v1(
 		prompb.TimeSeries{Labels: lbl("__name__", "http_requests", "path", "/users/123"), Samples: smp},
 		prompb.TimeSeries{Labels: lbl("path", "/x/7", "__name__", "unsorted", "a", "b"), Samples: smp},
@@ -122,6 +127,7 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 		prompb.TimeSeries{Labels: lbl("__name__", "both"), Samples: smp,
 			Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, ZeroCount: &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1}, Timestamp: 1000}}},
 		prompb.TimeSeries{Labels: lbl("__name__", "acme_ok", "job", "j"), Samples: smp},
+		prompb.TimeSeries{Labels: lbl("__name__", "long_value", "a", longValue), Samples: smp},
 	)
 	st := writev2.NewSymbolTable()
 	v2 := writev2.Request{Timeseries: []writev2.TimeSeries{
@@ -134,6 +140,8 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "debug_y"), nil),
 			Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}},
 		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "no_data"), nil)},
+		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "long_value", "a", longValue), nil),
+			Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}},
 	}}
 	v2.Symbols = st.Symbols()
 	raw2, err := v2.Marshal()
@@ -154,6 +162,7 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 			require.Equal(t, wp.Body.String(), wc.Body.String())
 			require.Equal(t, wp.Header(), wc.Header())
 			require.Equal(t, plain.log.take(), cached.log.take(), "round %d %s", round, req.ct)
+			require.Equal(t, 400, wc.Code, "round %d %s: the long value is refused", round, req.ct)
 		}
 	}
 	require.Equal(t, counterValues(t, plain.reg), counterValues(t, cached.reg))

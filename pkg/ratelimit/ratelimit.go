@@ -111,16 +111,27 @@ func (e *ErrLimited) Error() string {
 // refilled completely (idle tenants) are forgotten.
 const maxIdleBuckets = 10000
 
+// MaxLabelledTenants bounds the tenant label of the limiter's metrics:
+// the first tenants refused get their own series, tenants with an override
+// in rate_limits.tenants always do, and every other tenant is counted under
+// tenant="__other__". Tenant IDs come from request headers, so an
+// unbounded label would let senders grow /metrics at will.
+const MaxLabelledTenants = 100
+
+// OtherTenant is the tenant label of tenants past MaxLabelledTenants.
+const OtherTenant = "__other__"
+
 // Limiter admits or refuses requests by tenant. Safe for concurrent use.
 type Limiter struct {
 	cfg     atomic.Pointer[Config]
 	members Members
 	now     func() time.Time
 
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	share   int       // distributors counted at shareAt
-	shareAt time.Time // members is asked at most once a second
+	mu       sync.Mutex
+	buckets  map[string]*bucket
+	labelled map[string]struct{} // tenants with their own label value, at most MaxLabelledTenants
+	share    int                 // distributors counted at shareAt
+	shareAt  time.Time           // members is asked at most once a second
 
 	limitedSamples  *prometheus.CounterVec
 	limitedRequests *prometheus.CounterVec
@@ -137,9 +148,10 @@ func New(cfg Config, members Members, reg prometheus.Registerer) *Limiter {
 		members = func() int { return 1 }
 	}
 	l := &Limiter{
-		members: members,
-		now:     time.Now,
-		buckets: map[string]*bucket{},
+		members:  members,
+		now:      time.Now,
+		buckets:  map[string]*bucket{},
+		labelled: map[string]struct{}{},
 		limitedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_distributor_rate_limited_samples_total",
 			Help: "Samples and histograms refused (429) by the per-tenant ingestion rate limit, by tenant.",
@@ -182,8 +194,9 @@ func (l *Limiter) Admit(tenant string, samples int) error {
 		b.tokens -= float64(samples)
 		return nil
 	}
-	l.limitedSamples.WithLabelValues(tenant).Add(float64(samples))
-	l.limitedRequests.WithLabelValues(tenant).Inc()
+	lv := l.labelValue(tenant)
+	l.limitedSamples.WithLabelValues(lv).Add(float64(samples))
+	l.limitedRequests.WithLabelValues(lv).Inc()
 	wait := time.Second
 	if samples <= burst {
 		wait = time.Duration((float64(samples) - b.tokens) / rate * float64(time.Second))
@@ -202,6 +215,22 @@ func (l *Limiter) distributors(now time.Time) int {
 
 // forgetIdle drops the buckets that would be full by now. Called with mu
 // held.
+// labelValue is tenant's value of the metrics' tenant label. Called with
+// mu held.
+func (l *Limiter) labelValue(tenant string) string {
+	if _, ok := l.labelled[tenant]; ok {
+		return tenant
+	}
+	if _, ok := l.cfg.Load().Tenants[tenant]; ok {
+		return tenant
+	}
+	if len(l.labelled) < MaxLabelledTenants {
+		l.labelled[tenant] = struct{}{}
+		return tenant
+	}
+	return OtherTenant
+}
+
 func (l *Limiter) forgetIdle(now time.Time) {
 	cfg := l.cfg.Load()
 	for t, b := range l.buckets {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,4 +103,22 @@ func TestValidate(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) { require.ErrorContains(t, tc.cfg.Validate(), tc.want) })
 	}
+}
+
+// TestMetricsTenantLabelBounded: refusals of thousands of tenants keep the
+// limiter's metrics to MaxLabelledTenants tenant series plus __other__;
+// a tenant with an override keeps its own label past the bound.
+func TestMetricsTenantLabelBounded(t *testing.T) {
+	l, _ := newTest(Config{Limit: Limit{SamplesPerSecond: 1, Burst: 1},
+		Tenants: map[string]Limit{"vip": {SamplesPerSecond: 1, Burst: 1}}}, 1)
+	const tenants = 3000
+	for i := range tenants {
+		require.Error(t, l.Admit(fmt.Sprintf("t%d", i), 2))
+	}
+	require.Error(t, l.Admit("vip", 2))
+	require.Equal(t, MaxLabelledTenants+2, testutil.CollectAndCount(l.limitedSamples), "first tenants, __other__ and the overridden tenant")
+	require.Equal(t, MaxLabelledTenants+2, testutil.CollectAndCount(l.limitedRequests))
+	require.Equal(t, float64(tenants-MaxLabelledTenants), testutil.ToFloat64(l.limitedRequests.WithLabelValues(OtherTenant)))
+	require.Equal(t, 1.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues("t0")))
+	require.Equal(t, 1.0, testutil.ToFloat64(l.limitedRequests.WithLabelValues("vip")))
 }

@@ -1,6 +1,8 @@
 package remotewrite
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -83,4 +85,66 @@ func FuzzScan(f *testing.F) {
 		})
 		_ = sc.SubRequest(nil, proto, nil)
 	})
+}
+
+// TestScanLeavesOverLimitToDecoder: the fast path never takes a series
+// over a size limit (the decoder refuses it with the 400 naming the limit)
+// and gives up on a request over the series limit, on both protocols.
+func TestScanLeavesOverLimitToDecoder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSeriesPerRequest = 2
+	d := NewDecoder(cfg)
+	manyLabels := []string{"__name__", "wide"}
+	for i := range DefaultMaxLabelNamesPerSeries {
+		manyLabels = append(manyLabels, fmt.Sprintf("l%02d", i), "v")
+	}
+	// Past the scanner's own bound for one label (name + value limits):
+	// a value over the value limit but under that bound may be read by the
+	// fast path, which serves only series the decoder already accepted from
+	// the cache (pkg/distributor's TestSeriesCacheChangesNothing).
+	long := labels.FromStrings("__name__", "long", "a", strings.Repeat("v", DefaultMaxLabelNameLength+DefaultMaxLabelValueLength+16))
+	wide := labels.FromStrings(manyLabels...)
+	ok := labels.FromStrings("__name__", "ok")
+
+	v1 := func(ls ...labels.Labels) []byte {
+		var req prompb.WriteRequest
+		for _, l := range ls {
+			ts := prompb.TimeSeries{Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+			l.Range(func(l labels.Label) { ts.Labels = append(ts.Labels, prompb.Label{Name: l.Name, Value: l.Value}) })
+			req.Timeseries = append(req.Timeseries, ts)
+		}
+		p, err := req.Marshal()
+		require.NoError(t, err)
+		return p
+	}
+	v2 := func(ls ...labels.Labels) []byte {
+		st := writev2.NewSymbolTable()
+		var req writev2.Request
+		for _, l := range ls {
+			req.Timeseries = append(req.Timeseries, writev2.TimeSeries{LabelsRefs: st.SymbolizeLabels(l, nil),
+				Samples: []writev2.Sample{{Value: 1, Timestamp: 1}}})
+		}
+		req.Symbols = st.Symbols()
+		p, err := req.Marshal()
+		require.NoError(t, err)
+		return p
+	}
+	for name, tc := range map[string]struct {
+		proto  Protocol
+		encode func(...labels.Labels) []byte
+		big    labels.Labels
+	}{
+		"1.0 long value":  {ProtocolV1, v1, long},
+		"1.0 many labels": {ProtocolV1, v1, wide},
+		"2.0 long value":  {ProtocolV2, v2, long},
+		"2.0 many labels": {ProtocolV2, v2, wide},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var sc Scanner
+			var simple []bool
+			require.True(t, sc.Scan(d, tc.proto, tc.encode(ok, tc.big), func(s *ScannedSeries) { simple = append(simple, s.Simple) }))
+			require.Equal(t, []bool{true, false}, simple)
+			require.False(t, sc.Scan(d, tc.proto, tc.encode(ok, ok, ok), func(*ScannedSeries) {}), "3 series over a limit of 2")
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/aggregate"
+	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/web"
 )
 
@@ -291,6 +292,13 @@ func (ts *TestSeries) toSeries(defaultTenant string) (Series, error) {
 	s := Series{Tenant: ts.Tenant, Meta: Metadata{Type: model.MetricType(ts.Type), Unit: ts.Unit}}
 	if s.Tenant == "" {
 		s.Tenant = defaultTenant
+	}
+	if s.Tenant != "" {
+		// The tenant rules of the write path: a tenant it refuses is
+		// never one whose rules could be tested.
+		if err := remotewrite.ValidateTenantID(s.Tenant); err != nil {
+			return Series{}, err
+		}
 	}
 	switch {
 	case ts.Series != "" && len(ts.Labels) > 0:

@@ -146,6 +146,14 @@ func TestTestHandler(t *testing.T) {
 				require.Contains(t, r.Error, "candidate rules")
 				require.Contains(t, r.Error, "set exactly one of")
 			}},
+		{name: "invalid tenant header", contentType: "text/plain", header: map[string]string{TenantHeader: "a/b"}, body: "a 1\n",
+			wantCode: http.StatusBadRequest, check: func(t *testing.T, r testAPIResponse) {
+				require.Contains(t, r.Error, `invalid tenant ID "a/b": byte 1 (0x2f) is not allowed`)
+			}},
+		{name: "invalid series tenant", contentType: "application/json", body: `{"series": [{"series": "up", "tenant": ".."}]}`,
+			wantCode: http.StatusBadRequest, check: func(t *testing.T, r testAPIResponse) {
+				require.Contains(t, r.Error, `series[0]: invalid tenant ID ".."`)
+			}},
 		{name: "bad json", contentType: "application/json", body: `{"series": [`, wantCode: http.StatusBadRequest},
 		{name: "unknown json field", contentType: "application/json", body: `{"serie": []}`, wantCode: http.StatusBadRequest},
 		{name: "no series", contentType: "application/json", body: `{}`, wantCode: http.StatusBadRequest},

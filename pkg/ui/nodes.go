@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/web"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
@@ -222,19 +222,14 @@ func (c *ClusterNodes) Nodes(ctx context.Context) []NodeStatus {
 		}
 	}
 	out := make([]NodeStatus, len(ings))
-	var wg sync.WaitGroup
-	for i, m := range ings {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := c.ask(ctx, m)
-			if err != nil {
-				st = NodeStatus{Node: m.Name, Role: string(m.Role), Error: err.Error()}
-			}
-			out[i] = st
-		}()
-	}
-	wg.Wait()
+	fanout.Each(ings, func(i int, m ring.Member) error {
+		st, err := c.ask(ctx, m)
+		if err != nil {
+			st = NodeStatus{Node: m.Name, Role: string(m.Role), Error: err.Error()}
+		}
+		out[i] = st
+		return nil
+	})
 	return out
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/promgov/promgov/pkg/remotewrite"
 )
 
 // APIPrefix is the path prefix of every promgov-owned HTTP API on both
@@ -84,11 +86,26 @@ func (l *legacyRedirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // by an authenticating gateway, so the parameter must not widen what it
 // allows, and ignoring either would answer for a tenant the caller did not
 // ask about.
+//
+// A tenant ID that breaks the write path's rules (remotewrite.ValidateTenantID)
+// is an error naming the rule, from the parameter or the header alike: a
+// read API must not echo, log or look up what the write path refuses.
 func RequestTenant(r *http.Request, header string) (string, error) {
 	param := r.URL.Query().Get("tenant")
 	var hdr string
 	if header != "" {
 		hdr = strings.TrimSpace(r.Header.Get(header))
+	}
+	if param != "" {
+		if err := remotewrite.ValidateTenantID(param); err != nil {
+			return "", fmt.Errorf("tenant parameter: %w", err)
+		}
+	}
+	if hdr != "" {
+		if err := remotewrite.ValidateTenantID(hdr); err != nil {
+			err.(*remotewrite.TenantError).Header = header
+			return "", err
+		}
 	}
 	switch {
 	case hdr == "":
