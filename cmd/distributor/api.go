@@ -22,6 +22,9 @@ type apiDeps struct {
 	// answers over the gRPC connections the distributor pushes on, merged
 	// by sketch union.
 	cardinality cardinality.Source
+	// aggregation is the cluster-wide aggregation API: every ingester's
+	// rows (as received, as written), merged.
+	aggregation aggregate.StatsSource
 	usage       usage.Reader
 	// outbox receives what the query tap records.
 	outbox *usage.AccessStats
@@ -37,6 +40,7 @@ func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Lo
 	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(d.rules, aggregationRules(cfg, logger), logger))
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
+	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(d.aggregation, rw.TenantHeader))
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
 	tapped, err := mountQueryTap(mux, cfg.Usage, rw, d.outbox, logger, reg)
 	if err != nil {

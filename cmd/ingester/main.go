@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
 	if aggEngine != nil {
-		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggEngine))
+		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggregate.EngineStats(aggEngine), tenantHeader(cfg)))
 	}
 	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{
 		Node: rg.Self().Name, State: tracker, Access: access,

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/promgov/promgov/internal/fanout"
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cardinality/cardinalitypb"
 	"github.com/promgov/promgov/pkg/ring"
@@ -91,6 +92,21 @@ func (f *FanOut) Tenants(ctx context.Context, q cardinality.Query) ([]cardinalit
 		return nil, err
 	}
 	return cardinality.MergeTenants(parts, q)
+}
+
+// Aggregation answers the cluster's aggregation rows of one tenant (empty:
+// every tenant): every ingester's QueryAggregation, merged
+// (aggregate.MergeStats). It serves the distributor's
+// aggregate.PathMetrics.
+func (f *FanOut) Aggregation(ctx context.Context, tenant string) ([]aggregate.MetricStats, error) {
+	parts, err := fanOut(ctx, f, "aggregation", func(ctx context.Context, c ingesterv1.ClusterServiceClient) ([]aggregate.MetricStats, error) {
+		resp, err := c.QueryAggregation(ctx, &ingesterv1.QueryAggregationRequest{Tenant: tenant}, grpc.MaxCallRecvMsgSize(MaxRecvMsgSize))
+		return aggregate.StatsFromProto(resp.GetRows()), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return aggregate.MergeStats(parts), nil
 }
 
 // askFor asks an ingester for the same rows, with sketches to merge, and

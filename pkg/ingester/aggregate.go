@@ -74,6 +74,9 @@ type AggregationState interface {
 	// ExportMetric encodes a metric's aggregation state (nil: none),
 	// forgetting it here when forget is set.
 	ExportMetric(tenant, metric string, forget bool) ([]byte, error)
+	// StatsOf answers the aggregation rows of one tenant (empty: every
+	// tenant): QueryAggregation.
+	StatsOf(tenant string) []aggregate.MetricStats
 }
 
 var _ AggregationState = (*aggregate.Engine)(nil)
@@ -83,6 +86,8 @@ var _ AggregationState = (*aggregate.Engine)(nil)
 type noAggregation struct{}
 
 func (noAggregation) ExportMetric(string, string, bool) ([]byte, error) { return nil, nil }
+
+func (noAggregation) StatsOf(string) []aggregate.MetricStats { return nil }
 
 // Placements is the ring as aggregation ownership sees it; ring.Ring
 // implements it (safe for concurrent use).

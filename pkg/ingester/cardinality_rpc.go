@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cardinality/cardinalitypb"
 	"github.com/promgov/promgov/pkg/ring"
@@ -149,6 +150,12 @@ func queryError(what string, err error) error {
 	default:
 		return status.Errorf(codes.Internal, "%s: %v", what, err)
 	}
+}
+
+// QueryAggregation answers this ingester's aggregation rows (none without
+// aggregation rules).
+func (a *Analytics) QueryAggregation(_ context.Context, req *ingesterv1.QueryAggregationRequest) (*ingesterv1.QueryAggregationResponse, error) {
+	return &ingesterv1.QueryAggregationResponse{Rows: aggregate.StatsToProto(a.agg.StatsOf(req.GetTenant()))}, nil
 }
 
 // TenantSketches answers this ingester's admitted-series sketch of every

@@ -216,6 +216,13 @@ func runTestRequest(active *Ruleset, req TestRequest, agg AggregationDescriber) 
 			return TestResponseData{}, err
 		}
 		info = RulesetInfo{Hash: hash, Candidate: true, Rules: eng.Len()}
+		candAgg, found, err := candidateAggregations([]byte(req.Rules))
+		if err != nil {
+			return TestResponseData{}, err
+		}
+		if found {
+			agg = candAgg
+		}
 	}
 	out := TestResponseData{Ruleset: info, Results: make([]TestResult, 0, len(req.Series))}
 	for i, ts := range req.Series {

@@ -1136,6 +1136,176 @@ func (x *ExportMetricResponse) GetAggregation() []byte {
 	return nil
 }
 
+type QueryAggregationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tenant restricts rows to one tenant; empty is every tenant.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryAggregationRequest) Reset() {
+	*x = QueryAggregationRequest{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryAggregationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryAggregationRequest) ProtoMessage() {}
+
+func (x *QueryAggregationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryAggregationRequest.ProtoReflect.Descriptor instead.
+func (*QueryAggregationRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *QueryAggregationRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type QueryAggregationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*AggregationStats    `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryAggregationResponse) Reset() {
+	*x = QueryAggregationResponse{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryAggregationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryAggregationResponse) ProtoMessage() {}
+
+func (x *QueryAggregationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryAggregationResponse.ProtoReflect.Descriptor instead.
+func (*QueryAggregationResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *QueryAggregationResponse) GetRows() []*AggregationStats {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// AggregationStats is one (aggregation rule, tenant, input metric)
+// (aggregate.MetricStats).
+type AggregationStats struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Rule   string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Tenant string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Metric string                 `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
+	// input_series is the input series holding state: the metric as
+	// received.
+	InputSeries uint64 `protobuf:"varint,4,opt,name=input_series,json=inputSeries,proto3" json:"input_series,omitempty"`
+	// output_series is the output series: the metric as written.
+	OutputSeries  uint64 `protobuf:"varint,5,opt,name=output_series,json=outputSeries,proto3" json:"output_series,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggregationStats) Reset() {
+	*x = AggregationStats{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggregationStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggregationStats) ProtoMessage() {}
+
+func (x *AggregationStats) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggregationStats.ProtoReflect.Descriptor instead.
+func (*AggregationStats) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AggregationStats) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *AggregationStats) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *AggregationStats) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *AggregationStats) GetInputSeries() uint64 {
+	if x != nil {
+		return x.InputSeries
+	}
+	return 0
+}
+
+func (x *AggregationStats) GetOutputSeries() uint64 {
+	if x != nil {
+		return x.OutputSeries
+	}
+	return 0
+}
+
 type RecordAccessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// tenant is the X-Scope-OrgID of the queries (or the default tenant).
@@ -1151,7 +1321,7 @@ type RecordAccessRequest struct {
 
 func (x *RecordAccessRequest) Reset() {
 	*x = RecordAccessRequest{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[18]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1333,7 @@ func (x *RecordAccessRequest) String() string {
 func (*RecordAccessRequest) ProtoMessage() {}
 
 func (x *RecordAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[18]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1346,7 @@ func (x *RecordAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessRequest.ProtoReflect.Descriptor instead.
 func (*RecordAccessRequest) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecordAccessRequest) GetTenant() string {
@@ -1211,7 +1381,7 @@ type RecordAccessResponse struct {
 
 func (x *RecordAccessResponse) Reset() {
 	*x = RecordAccessResponse{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[19]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1393,7 @@ func (x *RecordAccessResponse) String() string {
 func (*RecordAccessResponse) ProtoMessage() {}
 
 func (x *RecordAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[19]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1406,7 @@ func (x *RecordAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessResponse.ProtoReflect.Descriptor instead.
 func (*RecordAccessResponse) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordAccessResponse) GetDropped() int64 {
@@ -1265,7 +1435,7 @@ type AccessStats struct {
 
 func (x *AccessStats) Reset() {
 	*x = AccessStats{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[20]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1447,7 @@ func (x *AccessStats) String() string {
 func (*AccessStats) ProtoMessage() {}
 
 func (x *AccessStats) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[20]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1460,7 @@ func (x *AccessStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessStats.ProtoReflect.Descriptor instead.
 func (*AccessStats) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AccessStats) GetCount() uint64 {
@@ -1338,7 +1508,7 @@ type MetricAccess struct {
 
 func (x *MetricAccess) Reset() {
 	*x = MetricAccess{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[21]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1520,7 @@ func (x *MetricAccess) String() string {
 func (*MetricAccess) ProtoMessage() {}
 
 func (x *MetricAccess) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[21]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1533,7 @@ func (x *MetricAccess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricAccess.ProtoReflect.Descriptor instead.
 func (*MetricAccess) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MetricAccess) GetMetric() string {
@@ -1393,7 +1563,7 @@ type PatternAccess struct {
 
 func (x *PatternAccess) Reset() {
 	*x = PatternAccess{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[22]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1575,7 @@ func (x *PatternAccess) String() string {
 func (*PatternAccess) ProtoMessage() {}
 
 func (x *PatternAccess) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[22]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1588,7 @@ func (x *PatternAccess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatternAccess.ProtoReflect.Descriptor instead.
 func (*PatternAccess) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PatternAccess) GetRegex() string {
@@ -1450,7 +1620,7 @@ type GetNodeStatusRequest struct {
 
 func (x *GetNodeStatusRequest) Reset() {
 	*x = GetNodeStatusRequest{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1632,7 @@ func (x *GetNodeStatusRequest) String() string {
 func (*GetNodeStatusRequest) ProtoMessage() {}
 
 func (x *GetNodeStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[23]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1645,7 @@ func (x *GetNodeStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeStatusRequest) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 type GetNodeStatusResponse struct {
@@ -1487,7 +1657,7 @@ type GetNodeStatusResponse struct {
 
 func (x *GetNodeStatusResponse) Reset() {
 	*x = GetNodeStatusResponse{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1669,7 @@ func (x *GetNodeStatusResponse) String() string {
 func (*GetNodeStatusResponse) ProtoMessage() {}
 
 func (x *GetNodeStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[24]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1682,7 @@ func (x *GetNodeStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetNodeStatusResponse) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetNodeStatusResponse) GetStatus() *NodeStatus {
@@ -1552,7 +1722,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1734,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[25]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1747,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NodeStatus) GetNode() string {
@@ -1765,7 +1935,17 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\fR\x05state\x129\n" +
 	"\x06access\x18\x03 \x01(\v2!.promgov.ingester.v1.MetricAccessR\x06access\x12 \n" +
-	"\vaggregation\x18\x04 \x01(\fR\vaggregation\"\xaa\x01\n" +
+	"\vaggregation\x18\x04 \x01(\fR\vaggregation\"1\n" +
+	"\x17QueryAggregationRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"U\n" +
+	"\x18QueryAggregationResponse\x129\n" +
+	"\x04rows\x18\x01 \x03(\v2%.promgov.ingester.v1.AggregationStatsR\x04rows\"\x9e\x01\n" +
+	"\x10AggregationStats\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06metric\x18\x03 \x01(\tR\x06metric\x12!\n" +
+	"\finput_series\x18\x04 \x01(\x04R\vinputSeries\x12#\n" +
+	"\routput_series\x18\x05 \x01(\x04R\foutputSeries\"\xaa\x01\n" +
 	"\x13RecordAccessRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12;\n" +
 	"\ametrics\x18\x02 \x03(\v2!.promgov.ingester.v1.MetricAccessR\ametrics\x12>\n" +
@@ -1810,7 +1990,7 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x0ftracked_metrics\x18\x0f \x01(\x01R\x0etrackedMetrics\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xb5\x06\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xa6\a\n" +
 	"\x0eClusterService\x12c\n" +
 	"\fQueryMetrics\x12(.promgov.ingester.v1.QueryMetricsRequest\x1a).promgov.ingester.v1.QueryMetricsResponse\x12c\n" +
 	"\fQueryTenants\x12(.promgov.ingester.v1.QueryTenantsRequest\x1a).promgov.ingester.v1.QueryTenantsResponse\x12Z\n" +
@@ -1819,7 +1999,8 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x0eTenantSketches\x12*.promgov.ingester.v1.TenantSketchesRequest\x1a+.promgov.ingester.v1.TenantSketchesResponse\x12`\n" +
 	"\vListMetrics\x12'.promgov.ingester.v1.ListMetricsRequest\x1a(.promgov.ingester.v1.ListMetricsResponse\x12c\n" +
 	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponse\x12f\n" +
-	"\rGetNodeStatus\x12).promgov.ingester.v1.GetNodeStatusRequest\x1a*.promgov.ingester.v1.GetNodeStatusResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\rGetNodeStatus\x12).promgov.ingester.v1.GetNodeStatusRequest\x1a*.promgov.ingester.v1.GetNodeStatusResponse\x12o\n" +
+	"\x10QueryAggregation\x12,.promgov.ingester.v1.QueryAggregationRequest\x1a-.promgov.ingester.v1.QueryAggregationResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_cluster_proto_rawDescOnce sync.Once
@@ -1833,35 +2014,38 @@ func file_promgov_ingester_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_cluster_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
-	(*CardinalityQuery)(nil),       // 0: promgov.ingester.v1.CardinalityQuery
-	(*QueryMetricsRequest)(nil),    // 1: promgov.ingester.v1.QueryMetricsRequest
-	(*QueryMetricsResponse)(nil),   // 2: promgov.ingester.v1.QueryMetricsResponse
-	(*MetricCardinality)(nil),      // 3: promgov.ingester.v1.MetricCardinality
-	(*LabelCardinality)(nil),       // 4: promgov.ingester.v1.LabelCardinality
-	(*QueryTenantsRequest)(nil),    // 5: promgov.ingester.v1.QueryTenantsRequest
-	(*QueryTenantsResponse)(nil),   // 6: promgov.ingester.v1.QueryTenantsResponse
-	(*TenantCardinality)(nil),      // 7: promgov.ingester.v1.TenantCardinality
-	(*GetAccessRequest)(nil),       // 8: promgov.ingester.v1.GetAccessRequest
-	(*GetAccessResponse)(nil),      // 9: promgov.ingester.v1.GetAccessResponse
-	(*TenantSketchesRequest)(nil),  // 10: promgov.ingester.v1.TenantSketchesRequest
-	(*TenantSketchesResponse)(nil), // 11: promgov.ingester.v1.TenantSketchesResponse
-	(*TenantSketch)(nil),           // 12: promgov.ingester.v1.TenantSketch
-	(*ListMetricsRequest)(nil),     // 13: promgov.ingester.v1.ListMetricsRequest
-	(*ListMetricsResponse)(nil),    // 14: promgov.ingester.v1.ListMetricsResponse
-	(*MetricKey)(nil),              // 15: promgov.ingester.v1.MetricKey
-	(*ExportMetricRequest)(nil),    // 16: promgov.ingester.v1.ExportMetricRequest
-	(*ExportMetricResponse)(nil),   // 17: promgov.ingester.v1.ExportMetricResponse
-	(*RecordAccessRequest)(nil),    // 18: promgov.ingester.v1.RecordAccessRequest
-	(*RecordAccessResponse)(nil),   // 19: promgov.ingester.v1.RecordAccessResponse
-	(*AccessStats)(nil),            // 20: promgov.ingester.v1.AccessStats
-	(*MetricAccess)(nil),           // 21: promgov.ingester.v1.MetricAccess
-	(*PatternAccess)(nil),          // 22: promgov.ingester.v1.PatternAccess
-	(*GetNodeStatusRequest)(nil),   // 23: promgov.ingester.v1.GetNodeStatusRequest
-	(*GetNodeStatusResponse)(nil),  // 24: promgov.ingester.v1.GetNodeStatusResponse
-	(*NodeStatus)(nil),             // 25: promgov.ingester.v1.NodeStatus
-	nil,                            // 26: promgov.ingester.v1.NodeStatus.RefusedEntry
+	(*CardinalityQuery)(nil),         // 0: promgov.ingester.v1.CardinalityQuery
+	(*QueryMetricsRequest)(nil),      // 1: promgov.ingester.v1.QueryMetricsRequest
+	(*QueryMetricsResponse)(nil),     // 2: promgov.ingester.v1.QueryMetricsResponse
+	(*MetricCardinality)(nil),        // 3: promgov.ingester.v1.MetricCardinality
+	(*LabelCardinality)(nil),         // 4: promgov.ingester.v1.LabelCardinality
+	(*QueryTenantsRequest)(nil),      // 5: promgov.ingester.v1.QueryTenantsRequest
+	(*QueryTenantsResponse)(nil),     // 6: promgov.ingester.v1.QueryTenantsResponse
+	(*TenantCardinality)(nil),        // 7: promgov.ingester.v1.TenantCardinality
+	(*GetAccessRequest)(nil),         // 8: promgov.ingester.v1.GetAccessRequest
+	(*GetAccessResponse)(nil),        // 9: promgov.ingester.v1.GetAccessResponse
+	(*TenantSketchesRequest)(nil),    // 10: promgov.ingester.v1.TenantSketchesRequest
+	(*TenantSketchesResponse)(nil),   // 11: promgov.ingester.v1.TenantSketchesResponse
+	(*TenantSketch)(nil),             // 12: promgov.ingester.v1.TenantSketch
+	(*ListMetricsRequest)(nil),       // 13: promgov.ingester.v1.ListMetricsRequest
+	(*ListMetricsResponse)(nil),      // 14: promgov.ingester.v1.ListMetricsResponse
+	(*MetricKey)(nil),                // 15: promgov.ingester.v1.MetricKey
+	(*ExportMetricRequest)(nil),      // 16: promgov.ingester.v1.ExportMetricRequest
+	(*ExportMetricResponse)(nil),     // 17: promgov.ingester.v1.ExportMetricResponse
+	(*QueryAggregationRequest)(nil),  // 18: promgov.ingester.v1.QueryAggregationRequest
+	(*QueryAggregationResponse)(nil), // 19: promgov.ingester.v1.QueryAggregationResponse
+	(*AggregationStats)(nil),         // 20: promgov.ingester.v1.AggregationStats
+	(*RecordAccessRequest)(nil),      // 21: promgov.ingester.v1.RecordAccessRequest
+	(*RecordAccessResponse)(nil),     // 22: promgov.ingester.v1.RecordAccessResponse
+	(*AccessStats)(nil),              // 23: promgov.ingester.v1.AccessStats
+	(*MetricAccess)(nil),             // 24: promgov.ingester.v1.MetricAccess
+	(*PatternAccess)(nil),            // 25: promgov.ingester.v1.PatternAccess
+	(*GetNodeStatusRequest)(nil),     // 26: promgov.ingester.v1.GetNodeStatusRequest
+	(*GetNodeStatusResponse)(nil),    // 27: promgov.ingester.v1.GetNodeStatusResponse
+	(*NodeStatus)(nil),               // 28: promgov.ingester.v1.NodeStatus
+	nil,                              // 29: promgov.ingester.v1.NodeStatus.RefusedEntry
 }
 var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: promgov.ingester.v1.QueryMetricsRequest.query:type_name -> promgov.ingester.v1.CardinalityQuery
@@ -1869,38 +2053,41 @@ var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	4,  // 2: promgov.ingester.v1.MetricCardinality.labels:type_name -> promgov.ingester.v1.LabelCardinality
 	0,  // 3: promgov.ingester.v1.QueryTenantsRequest.query:type_name -> promgov.ingester.v1.CardinalityQuery
 	7,  // 4: promgov.ingester.v1.QueryTenantsResponse.tenants:type_name -> promgov.ingester.v1.TenantCardinality
-	21, // 5: promgov.ingester.v1.GetAccessResponse.metrics:type_name -> promgov.ingester.v1.MetricAccess
-	22, // 6: promgov.ingester.v1.GetAccessResponse.patterns:type_name -> promgov.ingester.v1.PatternAccess
+	24, // 5: promgov.ingester.v1.GetAccessResponse.metrics:type_name -> promgov.ingester.v1.MetricAccess
+	25, // 6: promgov.ingester.v1.GetAccessResponse.patterns:type_name -> promgov.ingester.v1.PatternAccess
 	12, // 7: promgov.ingester.v1.TenantSketchesResponse.sketches:type_name -> promgov.ingester.v1.TenantSketch
 	15, // 8: promgov.ingester.v1.ListMetricsResponse.metrics:type_name -> promgov.ingester.v1.MetricKey
-	21, // 9: promgov.ingester.v1.ExportMetricResponse.access:type_name -> promgov.ingester.v1.MetricAccess
-	21, // 10: promgov.ingester.v1.RecordAccessRequest.metrics:type_name -> promgov.ingester.v1.MetricAccess
-	22, // 11: promgov.ingester.v1.RecordAccessRequest.patterns:type_name -> promgov.ingester.v1.PatternAccess
-	20, // 12: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
-	20, // 13: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
-	25, // 14: promgov.ingester.v1.GetNodeStatusResponse.status:type_name -> promgov.ingester.v1.NodeStatus
-	26, // 15: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
-	1,  // 16: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
-	5,  // 17: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
-	8,  // 18: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
-	18, // 19: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
-	10, // 20: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
-	13, // 21: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
-	16, // 22: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
-	23, // 23: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
-	2,  // 24: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
-	6,  // 25: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
-	9,  // 26: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
-	19, // 27: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
-	11, // 28: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
-	14, // 29: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
-	17, // 30: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
-	24, // 31: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 9: promgov.ingester.v1.ExportMetricResponse.access:type_name -> promgov.ingester.v1.MetricAccess
+	20, // 10: promgov.ingester.v1.QueryAggregationResponse.rows:type_name -> promgov.ingester.v1.AggregationStats
+	24, // 11: promgov.ingester.v1.RecordAccessRequest.metrics:type_name -> promgov.ingester.v1.MetricAccess
+	25, // 12: promgov.ingester.v1.RecordAccessRequest.patterns:type_name -> promgov.ingester.v1.PatternAccess
+	23, // 13: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
+	23, // 14: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
+	28, // 15: promgov.ingester.v1.GetNodeStatusResponse.status:type_name -> promgov.ingester.v1.NodeStatus
+	29, // 16: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
+	1,  // 17: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
+	5,  // 18: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
+	8,  // 19: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
+	21, // 20: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
+	10, // 21: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	13, // 22: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	16, // 23: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	26, // 24: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
+	18, // 25: promgov.ingester.v1.ClusterService.QueryAggregation:input_type -> promgov.ingester.v1.QueryAggregationRequest
+	2,  // 26: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
+	6,  // 27: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
+	9,  // 28: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
+	22, // 29: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
+	11, // 30: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	14, // 31: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	17, // 32: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	27, // 33: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
+	19, // 34: promgov.ingester.v1.ClusterService.QueryAggregation:output_type -> promgov.ingester.v1.QueryAggregationResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_cluster_proto_init() }
@@ -1914,7 +2101,7 @@ func file_promgov_ingester_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_cluster_proto_rawDesc), len(file_promgov_ingester_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

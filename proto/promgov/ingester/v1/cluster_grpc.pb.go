@@ -29,14 +29,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_QueryMetrics_FullMethodName   = "/promgov.ingester.v1.ClusterService/QueryMetrics"
-	ClusterService_QueryTenants_FullMethodName   = "/promgov.ingester.v1.ClusterService/QueryTenants"
-	ClusterService_GetAccess_FullMethodName      = "/promgov.ingester.v1.ClusterService/GetAccess"
-	ClusterService_RecordAccess_FullMethodName   = "/promgov.ingester.v1.ClusterService/RecordAccess"
-	ClusterService_TenantSketches_FullMethodName = "/promgov.ingester.v1.ClusterService/TenantSketches"
-	ClusterService_ListMetrics_FullMethodName    = "/promgov.ingester.v1.ClusterService/ListMetrics"
-	ClusterService_ExportMetric_FullMethodName   = "/promgov.ingester.v1.ClusterService/ExportMetric"
-	ClusterService_GetNodeStatus_FullMethodName  = "/promgov.ingester.v1.ClusterService/GetNodeStatus"
+	ClusterService_QueryMetrics_FullMethodName     = "/promgov.ingester.v1.ClusterService/QueryMetrics"
+	ClusterService_QueryTenants_FullMethodName     = "/promgov.ingester.v1.ClusterService/QueryTenants"
+	ClusterService_GetAccess_FullMethodName        = "/promgov.ingester.v1.ClusterService/GetAccess"
+	ClusterService_RecordAccess_FullMethodName     = "/promgov.ingester.v1.ClusterService/RecordAccess"
+	ClusterService_TenantSketches_FullMethodName   = "/promgov.ingester.v1.ClusterService/TenantSketches"
+	ClusterService_ListMetrics_FullMethodName      = "/promgov.ingester.v1.ClusterService/ListMetrics"
+	ClusterService_ExportMetric_FullMethodName     = "/promgov.ingester.v1.ClusterService/ExportMetric"
+	ClusterService_GetNodeStatus_FullMethodName    = "/promgov.ingester.v1.ClusterService/GetNodeStatus"
+	ClusterService_QueryAggregation_FullMethodName = "/promgov.ingester.v1.ClusterService/QueryAggregation"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -77,6 +78,11 @@ type ClusterServiceClient interface {
 	// GetNodeStatus answers this ingester's health summary, read from its own
 	// metrics: the cluster view of the distributors' web UI.
 	GetNodeStatus(ctx context.Context, in *GetNodeStatusRequest, opts ...grpc.CallOption) (*GetNodeStatusResponse, error)
+	// QueryAggregation answers this ingester's aggregation rows: per
+	// (aggregation rule, tenant, input metric) it owns, the series as
+	// received and as written. Distributors merge every ingester's rows for
+	// the cluster-wide view (docs/aggregation.md, "Visibility").
+	QueryAggregation(ctx context.Context, in *QueryAggregationRequest, opts ...grpc.CallOption) (*QueryAggregationResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -167,6 +173,16 @@ func (c *clusterServiceClient) GetNodeStatus(ctx context.Context, in *GetNodeSta
 	return out, nil
 }
 
+func (c *clusterServiceClient) QueryAggregation(ctx context.Context, in *QueryAggregationRequest, opts ...grpc.CallOption) (*QueryAggregationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryAggregationResponse)
+	err := c.cc.Invoke(ctx, ClusterService_QueryAggregation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -205,6 +221,11 @@ type ClusterServiceServer interface {
 	// GetNodeStatus answers this ingester's health summary, read from its own
 	// metrics: the cluster view of the distributors' web UI.
 	GetNodeStatus(context.Context, *GetNodeStatusRequest) (*GetNodeStatusResponse, error)
+	// QueryAggregation answers this ingester's aggregation rows: per
+	// (aggregation rule, tenant, input metric) it owns, the series as
+	// received and as written. Distributors merge every ingester's rows for
+	// the cluster-wide view (docs/aggregation.md, "Visibility").
+	QueryAggregation(context.Context, *QueryAggregationRequest) (*QueryAggregationResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -238,6 +259,9 @@ func (UnimplementedClusterServiceServer) ExportMetric(context.Context, *ExportMe
 }
 func (UnimplementedClusterServiceServer) GetNodeStatus(context.Context, *GetNodeStatusRequest) (*GetNodeStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetNodeStatus not implemented")
+}
+func (UnimplementedClusterServiceServer) QueryAggregation(context.Context, *QueryAggregationRequest) (*QueryAggregationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method QueryAggregation not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -404,6 +428,24 @@ func _ClusterService_GetNodeStatus_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_QueryAggregation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryAggregationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).QueryAggregation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_QueryAggregation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).QueryAggregation(ctx, req.(*QueryAggregationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +484,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetNodeStatus",
 			Handler:    _ClusterService_GetNodeStatus_Handler,
+		},
+		{
+			MethodName: "QueryAggregation",
+			Handler:    _ClusterService_QueryAggregation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
