@@ -139,16 +139,16 @@ func appendOutput(dst []byte, o *output, typ int32, ts int64, v float64, fh *his
 		if err != nil {
 			return dst
 		}
-		body = protowire.AppendTag(nil, fieldHistograms, protowire.BytesType)
+		body = protowire.AppendTag(nil, record.FieldHistograms, protowire.BytesType)
 		body = protowire.AppendBytes(body, b)
 		hists = 1
 	} else {
 		var s []byte
-		s = protowire.AppendTag(s, fieldSampleValue, protowire.Fixed64Type)
+		s = protowire.AppendTag(s, record.FieldSampleValue, protowire.Fixed64Type)
 		s = binary.LittleEndian.AppendUint64(s, math.Float64bits(v))
-		s = protowire.AppendTag(s, fieldSampleTS, protowire.VarintType)
+		s = protowire.AppendTag(s, record.FieldSampleTS, protowire.VarintType)
 		s = protowire.AppendVarint(s, uint64(ts))
-		body = protowire.AppendTag(nil, fieldSamples, protowire.BytesType)
+		body = protowire.AppendTag(nil, record.FieldSamples, protowire.BytesType)
 		body = protowire.AppendBytes(body, s)
 		samples = 1
 	}

@@ -6,24 +6,8 @@ import (
 
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-// Field numbers of a record series (pkg/record: a Remote Write 1.0
-// TimeSeries plus the metadata field).
-const (
-	fieldLabels     = 1
-	fieldSamples    = 2
-	fieldExemplars  = 3
-	fieldHistograms = 4
-	fieldMetadata   = 15
-
-	fieldLabelName  = 1
-	fieldLabelValue = 2
-
-	fieldSampleValue = 1
-	fieldSampleTS    = 2
-
-	fieldMetaType = 1
+	"github.com/promgov/promgov/pkg/record"
 )
 
 // sample is one float sample.
@@ -74,50 +58,27 @@ func (p *parsed) parse(series []byte) bool {
 		}
 		b = b[m:]
 		switch num {
-		case fieldLabels:
-			l, ok := parseLabel(v)
-			if !ok {
+		case record.FieldLabels:
+			name, value, err := record.ParseLabel(v)
+			if err != nil {
 				return false
 			}
-			p.labels = append(p.labels, l)
-		case fieldSamples:
+			p.labels = append(p.labels, label{name: name, value: value})
+		case record.FieldSamples:
 			s, ok := parseSample(v)
 			if !ok {
 				return false
 			}
 			p.samples = append(p.samples, s)
-		case fieldHistograms:
+		case record.FieldHistograms:
 			p.hists = append(p.hists, v)
-		case fieldExemplars:
+		case record.FieldExemplars:
 			p.exemplars++
-		case fieldMetadata:
-			p.typ = parseMetaType(v)
+		case record.MetadataField:
+			p.typ = record.MetaType(v)
 		}
 	}
 	return true
-}
-
-func parseLabel(b []byte) (label, bool) {
-	var l label
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return l, false
-		}
-		b = b[n:]
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return l, false
-		}
-		b = b[m:]
-		switch num {
-		case fieldLabelName:
-			l.name = v
-		case fieldLabelValue:
-			l.value = v
-		}
-	}
-	return l, len(l.name) > 0
 }
 
 func parseSample(b []byte) (sample, bool) {
@@ -129,13 +90,13 @@ func parseSample(b []byte) (sample, bool) {
 		}
 		b = b[n:]
 		switch {
-		case num == fieldSampleValue && typ == protowire.Fixed64Type:
+		case num == record.FieldSampleValue && typ == protowire.Fixed64Type:
 			if len(b) < 8 {
 				return s, false
 			}
 			s.v = math.Float64frombits(binary.LittleEndian.Uint64(b))
 			b = b[8:]
-		case num == fieldSampleTS && typ == protowire.VarintType:
+		case num == record.FieldSampleTS && typ == protowire.VarintType:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
 				return s, false
@@ -151,24 +112,4 @@ func parseSample(b []byte) (sample, bool) {
 		}
 	}
 	return s, true
-}
-
-func parseMetaType(b []byte) writev2.Metadata_MetricType {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0
-		}
-		b = b[n:]
-		if num == fieldMetaType && typ == protowire.VarintType {
-			v, _ := protowire.ConsumeVarint(b)
-			return writev2.Metadata_MetricType(v)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return 0
-		}
-		b = b[m:]
-	}
-	return 0
 }

@@ -70,7 +70,7 @@ func ForEachLabel(series []byte, fn func(name, value []byte)) {
 		if num != fieldLabels {
 			continue
 		}
-		if name, value, err := parseLabel(v); err == nil {
+		if name, value, err := ParseLabel(v); err == nil {
 			fn(name, value)
 		}
 	}
@@ -104,7 +104,7 @@ func MetricName(series []byte) []byte {
 				return val
 			}
 		}
-		if name, value, err := parseLabel(v); err == nil && string(name) == "__name__" {
+		if name, value, err := ParseLabel(v); err == nil && string(name) == "__name__" {
 			return value
 		}
 	}

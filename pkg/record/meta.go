@@ -82,6 +82,10 @@ func (m *seriesMeta) present() bool {
 }
 
 // parseMeta decodes a MetadataField message; unknown fields are ignored.
+// MetaType returns the type of a MetadataField message (unspecified when
+// it has none).
+func MetaType(b []byte) writev2.Metadata_MetricType { return parseMeta(b).typ }
+
 func parseMeta(b []byte) seriesMeta {
 	var m seriesMeta
 	for len(b) > 0 {

@@ -48,6 +48,17 @@ const (
 	MetadataField = 15
 )
 
+// The field numbers a package decoding validated series itself needs
+// (pkg/aggregate): the top-level fields and those of a sample.
+const (
+	FieldLabels      = fieldLabels
+	FieldSamples     = fieldSamples
+	FieldExemplars   = fieldExemplars
+	FieldHistograms  = fieldHistograms
+	FieldSampleValue = fieldSampleValue
+	FieldSampleTS    = fieldSampleTS
+)
+
 // Field numbers inside the messages of a series.
 const (
 	fieldLabelName  = 1
@@ -195,7 +206,7 @@ func (e *Entry) Validate() (name []byte, err error) {
 		b = b[m:]
 		switch num {
 		case fieldLabels:
-			ln, lv, err := parseLabel(v)
+			ln, lv, err := ParseLabel(v)
 			if err != nil {
 				return nil, err
 			}
@@ -228,7 +239,10 @@ func (e *Entry) Validate() (name []byte, err error) {
 
 // parseLabel splits a Label message into its name and value. The name must
 // not be empty.
-func parseLabel(b []byte) (name, value []byte, err error) {
+// ParseLabel decodes one labels field's message (name 1, value 2); name and
+// value alias b. Unknown fields and an empty name are errors
+// (ErrMalformed).
+func ParseLabel(b []byte) (name, value []byte, err error) {
 	// The encoding AppendLabel writes, with short strings: two bytes of
 	// header each.
 	if len(b) >= 4 && b[0] == fieldLabelName<<3|2 && b[1] > 0 && b[1] < 0x80 {
