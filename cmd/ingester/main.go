@@ -13,12 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"syscall"
 	"time"
 
 	okrun "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/promgov/promgov/internal/proc"
 	"github.com/promgov/promgov/pkg/aggregate"
@@ -94,7 +96,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Error("writing the cardinality snapshot failed", "err", err)
 		}
 	}()
-	svc := ingester.NewService(walLog, logger, reg)
 	// Aggregation rules (docs/aggregation.md): none, no engine and nothing
 	// more on the push path.
 	cfg.Aggregate.Overflow = cfg.Cardinality.Limits.UsesOverflow()
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("aggregations: %w", err)
 	}
+	svc := ingester.NewService(serviceDeps(walLog, tracker, aggEngine, cfg.Aggregate.Overflow, logger, reg))
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger, reg)
 	if err != nil {
 		return err
@@ -117,12 +119,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ingester.RingOwns(rg), logger.With("component", "aggregation"), reg)
 		if err := aggSvc.Restore(); err != nil {
 			return err
-		}
-		if aggEngine.HasRules() {
-			svc.SetAggregator(aggEngine)
-		}
-		if cfg.Aggregate.Overflow {
-			svc.SetOverflow(aggEngine, tracker)
 		}
 	}
 
@@ -146,7 +142,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Status:      ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
 		Aggregation: aggState(aggEngine),
 	}))
-	svc.SetCardinality(tracker)
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	grpcCreds, err := cfg.IngesterClient.DialOption()
 	if err != nil {
@@ -278,4 +273,19 @@ func aggImporter(e *aggregate.Engine) cluster.AggregationImporter {
 		return nil
 	}
 	return e
+}
+
+// serviceDeps are the Push service's parts: the engine aggregates when it
+// has rules and folds refused series when a limit overflows (overflow);
+// the others are the service's no-ops.
+func serviceDeps(log ingester.Log, tracker *cardinality.Tracker, e *aggregate.Engine, overflow bool,
+	logger *slog.Logger, reg prometheus.Registerer) ingester.ServiceDeps {
+	d := ingester.ServiceDeps{Log: log, Cardinality: tracker, Logger: logger, Registerer: reg}
+	if e != nil && e.HasRules() {
+		d.Aggregator = e
+	}
+	if e != nil && overflow {
+		d.Overflow, d.OverflowPolicy = e, tracker
+	}
+	return d
 }

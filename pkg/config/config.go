@@ -144,7 +144,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	switch role {
 	case RoleDistributor:
 		cfg.Distributor = distributor.DefaultConfig()
-		cfg.Distributor.RegisterFlags("distributor.", fs)
+		cfg.Distributor.RegisterFlags(distributor.FlagPrefix, fs)
 		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)

@@ -61,8 +61,12 @@ func DefaultConfig() Config {
 	}
 }
 
+// FlagPrefix is the prefix the binary registers Config's flags under; the
+// remote write limit errors name their flags with it.
+const FlagPrefix = "distributor."
+
 // RegisterFlags registers the flags under prefix (the binary uses
-// "distributor."), with c's values as defaults (start from DefaultConfig).
+// FlagPrefix), with c's values as defaults (start from DefaultConfig).
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	c.RemoteWrite.RegisterFlags(prefix, fs)
 	fs.DurationVar(&c.PushTimeout, prefix+"push-timeout", c.PushTimeout, "Deadline of each Push to an ingester; a timeout answers the sender 503 so it retries.")

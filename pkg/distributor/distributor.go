@@ -83,7 +83,7 @@ func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer, d
 func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
 	d := &Distributor{
 		cfg:     cfg,
-		decoder: remotewrite.NewDecoder(cfg.RemoteWrite),
+		decoder: remotewrite.NewDecoder(cfg.RemoteWrite, FlagPrefix),
 		ring:    r,
 		pusher:  p,
 		logger:  logger,

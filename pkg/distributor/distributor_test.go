@@ -96,7 +96,7 @@ func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Co
 	tc := &testCluster{recorders: map[string]*recorder{}}
 	for i := range n {
 		rec := &recorder{}
-		svc := ingester.NewService(rec, logger, prometheus.NewRegistry())
+		svc := ingester.NewService(ingester.ServiceDeps{Log: rec, Logger: logger, Registerer: prometheus.NewRegistry()})
 		cfg := ingester.Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 64 << 20}
 		srv, err := ingester.NewServer(cfg, svc, logger, nil)
 		require.NoError(t, err)

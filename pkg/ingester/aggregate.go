@@ -25,10 +25,17 @@ type Aggregator interface {
 
 var _ Aggregator = (*aggregate.Engine)(nil)
 
-// SetAggregator makes Push run a's rules after cardinality admission and
-// before the WAL. Call it before serving; without it (no rules) the push
-// path does nothing more.
-func (s *Service) SetAggregator(a Aggregator) { s.agg = a }
+// NoAggregation is the Aggregator of an ingester without aggregation
+// rules: it takes nothing.
+type NoAggregation struct{}
+
+// RememberType implements Aggregator.
+func (NoAggregation) RememberType(string, string, int32) {}
+
+// Process implements Aggregator: the whole batch is written.
+func (NoAggregation) Process(_ string, batch []byte, _ []string) ([]byte, aggregate.Taken) {
+	return batch, aggregate.Taken{}
+}
 
 // aggregateBatch runs the aggregator over an admitted batch; names are
 // those of countBatch.
@@ -124,9 +131,18 @@ var (
 	_ OverflowPolicy     = (*cardinality.Tracker)(nil)
 )
 
-// SetOverflow makes series that a per-metric limit with on_limit: overflow
-// refuses fold into __overflow__ series instead. Call it before serving.
-func (s *Service) SetOverflow(a OverflowAggregator, p OverflowPolicy) { s.overflow, s.policy = a, p }
+// NoOverflow is the OverflowAggregator and OverflowPolicy of an ingester
+// whose limits do not overflow: it takes nothing, so the series a limit
+// refused stay refused.
+type NoOverflow struct{}
+
+// Overflow implements OverflowAggregator.
+func (NoOverflow) Overflow(string, []byte, func(tenant, metric string) ([]string, bool)) (aggregate.Taken, []byte) {
+	return aggregate.Taken{}, nil
+}
+
+// OverflowLabels implements OverflowPolicy: no metric overflows.
+func (NoOverflow) OverflowLabels(string, string) ([]string, bool) { return nil, false }
 
 // overflowRefused hands the series a per-metric limit refused to the
 // overflow aggregation; those it takes are no longer refused.

@@ -43,8 +43,7 @@ func TestPushAggregates(t *testing.T) {
 		Name: "r", Match: "req_total", Without: []string{"pod"}, Interval: pmodel.Duration(10 * time.Second), MaxDelay: pmodel.Duration(time.Second),
 	}}}, nil, nil)
 	require.NoError(t, err)
-	svc := NewService(log, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	svc.SetAggregator(eng)
+	svc := NewService(ServiceDeps{Log: log, Aggregator: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry()})
 	svc.Accept(true)
 
 	now := time.Now().Truncate(10 * time.Second).Add(-20 * time.Second) // a closed interval by now

@@ -99,7 +99,7 @@ func startServer(t *testing.T, app Log) (*Server, ingesterv1.IngesterServiceClie
 func startServerWith(t *testing.T, app Log, cfg Config, reg prometheus.Registerer) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := NewService(app, logger, prometheus.NewRegistry())
+	svc := NewService(ServiceDeps{Log: app, Logger: logger, Registerer: prometheus.NewRegistry()})
 	srv, err := NewServer(cfg, svc, logger, reg)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}
@@ -160,7 +160,7 @@ func TestPushStatusCodes(t *testing.T) {
 
 func TestLeaveSequence(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), logger, nil)
+	svc := NewService(ServiceDeps{Log: appendFunc(func(context.Context, forward.Batch) error { return nil }), Logger: logger})
 	srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}

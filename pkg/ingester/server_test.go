@@ -17,7 +17,7 @@ import (
 func TestServerStopRightAfterStart(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	for range 200 {
-		svc := NewService(appendFunc(func(context.Context, forward.Batch) error { return nil }), logger, prometheus.NewRegistry())
+		svc := NewService(ServiceDeps{Log: appendFunc(func(context.Context, forward.Batch) error { return nil }), Logger: logger, Registerer: prometheus.NewRegistry()})
 		srv, err := NewServer(Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, svc, logger, nil)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())

@@ -60,14 +60,12 @@ type Service struct {
 	logger   *slog.Logger
 	accepted atomic.Bool
 
-	// cardinality governs every batch before the WAL append
-	// (SetCardinality); nil: none.
+	// cardinality governs every batch before the WAL append.
 	cardinality Observer
-	// agg runs aggregation rules after admission (SetAggregator); nil:
-	// none, and the push path does nothing for them.
+	// agg runs aggregation rules after admission.
 	agg Aggregator
 	// overflow folds series refused by a per-metric limit with on_limit:
-	// overflow into __overflow__ series (SetOverflow); nil: none.
+	// overflow into __overflow__ series.
 	overflow OverflowAggregator
 	policy   OverflowPolicy
 
@@ -78,13 +76,50 @@ type Service struct {
 
 var _ ingesterv1.IngesterServiceServer = (*Service)(nil)
 
+// ServiceDeps are what the Push service works with. Log is required; an
+// optional part left nil is its no-op (AdmitAll, NoAggregation,
+// NoOverflow), which the push path runs like any other.
+type ServiceDeps struct {
+	// Log is the WAL every accepted batch is appended to.
+	Log Log
+	// Cardinality governs every batch before the WAL append; nil is
+	// AdmitAll.
+	Cardinality Observer
+	// Aggregator runs the aggregation rules after cardinality admission
+	// and before the WAL; nil is NoAggregation.
+	Aggregator Aggregator
+	// Overflow folds the series a per-metric limit with on_limit: overflow
+	// refused into __overflow__ series, with the labels OverflowPolicy
+	// names; nil is NoOverflow (they stay refused).
+	Overflow       OverflowAggregator
+	OverflowPolicy OverflowPolicy
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+}
+
 // NewService builds the Push service. It refuses pushes until Accept(true).
-func NewService(log Log, logger *slog.Logger, reg prometheus.Registerer) *Service {
-	f := promauto.With(reg)
+func NewService(d ServiceDeps) *Service {
+	if d.Log == nil {
+		panic("ingester.NewService: Log is required")
+	}
+	if d.Cardinality == nil {
+		d.Cardinality = AdmitAll{}
+	}
+	if d.Aggregator == nil {
+		d.Aggregator = NoAggregation{}
+	}
+	if d.Overflow == nil || d.OverflowPolicy == nil {
+		d.Overflow, d.OverflowPolicy = NoOverflow{}, NoOverflow{}
+	}
+	f := promauto.With(d.Registerer)
 	return &Service{
-		scratch: sync.Pool{New: func() any { return new(pushScratch) }},
-		log:     log,
-		logger:  logger,
+		scratch:     sync.Pool{New: func() any { return new(pushScratch) }},
+		log:         d.Log,
+		logger:      d.Logger,
+		cardinality: d.Cardinality,
+		agg:         d.Aggregator,
+		overflow:    d.Overflow,
+		policy:      d.OverflowPolicy,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_push_requests_total",
 			Help: "Push requests by gRPC status code.",
@@ -131,8 +166,8 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	// acknowledges; the answer counts the refusals.
 	var gov governed
 	var took aggregate.Taken
-	if s.cardinality != nil && c.series > 0 {
-		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), s.overflow != nil)
+	if c.series > 0 {
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), true)
 		if g.refused > 0 {
 			if len(g.perMetric) > 0 { // on_limit: overflow
 				took = s.overflowRefused(req.GetTenant(), &g)
@@ -145,7 +180,7 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	}
 	// Aggregation: series aggregated away are taken out before the WAL;
 	// they count as written (the rule took them).
-	if s.agg != nil && c.series > 0 {
+	if c.series > 0 {
 		rest, t := s.aggregateBatch(req, batch, sc.names)
 		if t.Series > 0 {
 			batch, took = rest, took.Add(t)

@@ -1,13 +1,19 @@
 package ingester
 
 import (
+	"time"
+
+	"github.com/promgov/promgov/pkg/cardinality"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
-// SetCardinality makes Push govern every batch with obs before the WAL
-// append; nil governs nothing. Call it before serving.
-func (s *Service) SetCardinality(obs Observer) {
-	s.cardinality = obs
+// AdmitAll is the Observer of a Service that governs nothing: it admits
+// every series.
+type AdmitAll struct{}
+
+// Observe implements Observer.
+func (AdmitAll) Observe(*cardinality.Series, time.Time) cardinality.Decision {
+	return cardinality.Decision{Admit: true}
 }
 
 // response adds g's refusals to r.

@@ -26,14 +26,13 @@ func TestPushCardinality(t *testing.T) {
 		mu      sync.Mutex
 		written []string
 	)
-	svc := NewService(appendFunc(func(_ context.Context, b forward.Batch) error {
+	svc := NewService(ServiceDeps{Log: appendFunc(func(_ context.Context, b forward.Batch) error {
 		mu.Lock()
 		defer mu.Unlock()
 		written = append(written, names(t, &b.Request)...)
 		return nil
-	}), slog.New(slog.DiscardHandler), nil)
+	}), Cardinality: tr, Logger: slog.New(slog.DiscardHandler)})
 	svc.Accept(true)
-	svc.SetCardinality(tr)
 
 	push := func(series ...[2]string) *ingesterv1.PushResponse {
 		b, err := rwBatch(series...).Marshal()

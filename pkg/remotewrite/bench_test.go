@@ -29,7 +29,7 @@ func BenchmarkDecodeValidateSplit(b *testing.B) {
 	for _, name := range []string{"v1", "v2"} {
 		p := payloads[name]
 		b.Run(name, func(b *testing.B) {
-			d := NewDecoder(DefaultConfig())
+			d := NewDecoder(DefaultConfig(), testFlagPrefix)
 			builders := make([]*Builder, owners)
 			for i := range builders {
 				builders[i] = NewBuilder()
@@ -64,7 +64,7 @@ func BenchmarkDecodeValidateSplit(b *testing.B) {
 }
 
 func TestBenchmarkFixtureValid(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	got, err := d.Decode(newHTTPRequest(ProtocolV2, marshalV2(t, genV2(1000, 10, 50))))
 	require.NoError(t, err)
 	require.Zero(t, got.Rejected)

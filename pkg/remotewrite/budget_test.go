@@ -31,7 +31,7 @@ func TestReadWithinBudget(t *testing.T) {
 		"bad snappy":                       {max: 1 << 20, raw: nil, wantErr: ErrBadRequest},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := NewDecoder(DefaultConfig())
+			d := NewDecoder(DefaultConfig(), testFlagPrefix)
 			b := NewByteBudget(tc.max, func(used, n, max int64) error {
 				return fmt.Errorf("%w: %d + %d over %d", ErrOverloaded, used, n, max)
 			})

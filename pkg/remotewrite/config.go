@@ -28,10 +28,6 @@ const (
 	flagMaxLabelNamesPerSeries = "max-label-names-per-series"
 	flagMaxSeriesPerRequest    = "max-series-per-request"
 	flagMaxBucketsPerHistogram = "max-buckets-per-histogram"
-
-	// defaultFlagPrefix is assumed in LimitError.Flag when RegisterFlags was
-	// never called (e.g. a Config built from YAML only).
-	defaultFlagPrefix = "distributor."
 )
 
 // Defaults for Config.
@@ -99,11 +95,6 @@ type Config struct {
 	// MaxBucketsPerHistogram bounds the buckets (and spans, and custom
 	// bounds) of one native histogram sample.
 	MaxBucketsPerHistogram int `yaml:"max_buckets_per_histogram"`
-
-	// flagPrefix is remembered by RegisterFlags so that LimitError can name
-	// the exact command-line flag.
-	flagPrefix    string
-	flagPrefixSet bool
 }
 
 // DefaultConfig returns a Config with every field at its default.
@@ -124,10 +115,10 @@ func DefaultConfig() Config {
 }
 
 // RegisterFlags sets c to its defaults and registers its flags on fs, each
-// name prefixed with prefix (the binaries use "distributor.").
+// name prefixed with prefix (the distributor uses "distributor."); give
+// NewDecoder the same prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	*c = DefaultConfig()
-	c.flagPrefix, c.flagPrefixSet = prefix, true
 	fs.Int64Var(&c.MaxCompressedBytes, prefix+flagMaxCompressed, c.MaxCompressedBytes,
 		"Maximum size in bytes of a snappy-compressed remote write request body; larger requests get 413.")
 	fs.Int64Var(&c.MaxDecodedBytes, prefix+flagMaxDecoded, c.MaxDecodedBytes,
@@ -197,12 +188,4 @@ func (c *Config) Validate() error {
 			NameSchemeUTF8, NameSchemeLegacy, c.NameValidationScheme, NameSchemeUTF8))
 	}
 	return errors.Join(errs...)
-}
-
-// flagName returns the full command-line flag name for name.
-func (c *Config) flagName(name string) string {
-	if !c.flagPrefixSet {
-		return defaultFlagPrefix + name
-	}
-	return c.flagPrefix + name
 }

@@ -30,14 +30,18 @@ func TestConfigRegisterFlags(t *testing.T) {
 	require.Equal(t, int64(200), cfg.MaxDecodedBytes)
 	require.Equal(t, "fake", cfg.DefaultTenant)
 	require.Equal(t, "X-Tenant", cfg.TenantHeader)
-	require.Equal(t, "distributor.max-compressed-bytes", cfg.flagName(flagMaxCompressed))
+	require.Equal(t, "distributor.max-compressed-bytes", NewDecoder(cfg, "distributor.").flagName(flagMaxCompressed))
 
 	var other Config
 	other.RegisterFlags("", flag.NewFlagSet("other", flag.ContinueOnError))
-	require.Equal(t, "max-decoded-bytes", other.flagName(flagMaxDecoded))
+	require.Equal(t, "max-decoded-bytes", NewDecoder(other, "").flagName(flagMaxDecoded))
 	yamlOnly := DefaultConfig()
-	require.Equal(t, "distributor.max-decoded-bytes", yamlOnly.flagName(flagMaxDecoded))
+	require.Equal(t, "distributor.max-decoded-bytes", NewDecoder(yamlOnly, testFlagPrefix).flagName(flagMaxDecoded))
 }
+
+// testFlagPrefix is the prefix the distributor registers the flags under,
+// which the errors these tests check name.
+const testFlagPrefix = "distributor."
 
 func TestConfigValidate(t *testing.T) {
 	tests := map[string]struct {

@@ -163,7 +163,7 @@ func TestConvertV1(t *testing.T) {
 func TestConvertV1RoundTripThroughWire(t *testing.T) {
 	in, want := v1Fixture()
 	wantMeta := append([]prompb.MetricMetadata(nil), in.Metadata...)
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	got, err := d.Decode(newHTTPRequest(ProtocolV1, marshalV1(t, in)))
 	require.NoError(t, err)
 	require.Zero(t, got.Rejected, got.FirstInvalid)

@@ -60,13 +60,16 @@ func (d *Decoded) Release() {
 // buffer pools and is safe for concurrent use.
 type Decoder struct {
 	cfg        Config
+	flagPrefix string         // of cfg's flags, for LimitError.Flag
 	validation validationOpts // with the size limits
 	bufs       bufPool        // compressed bodies and decompressed payloads
 }
 
 // NewDecoder returns a Decoder for cfg, which should have passed Validate;
 // non-positive limits and empty tenant settings fall back to the defaults.
-func NewDecoder(cfg Config) *Decoder {
+// flagPrefix is the prefix cfg's flags are registered under
+// (Config.RegisterFlags), so that a LimitError names the exact flag.
+func NewDecoder(cfg Config, flagPrefix string) *Decoder {
 	def := DefaultConfig()
 	if cfg.MaxCompressedBytes <= 0 {
 		cfg.MaxCompressedBytes = def.MaxCompressedBytes
@@ -97,11 +100,14 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.NameValidationScheme == "" {
 		cfg.NameValidationScheme = def.NameValidationScheme
 	}
-	return &Decoder{cfg: cfg, validation: validationOpts{
+	return &Decoder{cfg: cfg, flagPrefix: flagPrefix, validation: validationOpts{
 		legacyNames: cfg.NameValidationScheme == NameSchemeLegacy,
-		lim:         newLimits(&cfg),
+		lim:         newLimits(&cfg, flagPrefix),
 	}}
 }
+
+// flagName returns the full command-line flag name for name.
+func (d *Decoder) flagName(name string) string { return d.flagPrefix + name }
 
 // Decode negotiates the protocol, enforces the size limits, decompresses and
 // unmarshals the body, converts Remote Write 1.0 to the internal 2.0 form and
@@ -175,7 +181,7 @@ func (d *Decoder) ReadWithin(r *http.Request, budget Budget) (*Body, error) {
 		return nil, badRequest("invalid snappy block (%d bytes): %v", len(compressed), err)
 	}
 	if int64(n) > d.cfg.MaxDecodedBytes {
-		return nil, &LimitError{What: whatDecoded, Flag: d.cfg.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
+		return nil, &LimitError{What: whatDecoded, Flag: d.flagName(flagMaxDecoded), Limit: d.cfg.MaxDecodedBytes, Got: int64(n)}
 	}
 	held := int64(bufCap(n))
 	if err := budget.Acquire(held); err != nil {
@@ -248,7 +254,7 @@ const initialBodyGuess = 64 << 10
 func (d *Decoder) readBody(contentLength int64, body io.Reader, rb *bodyReader) ([]byte, error) {
 	limit := d.cfg.MaxCompressedBytes
 	if contentLength > limit {
-		return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
+		return nil, &LimitError{What: whatCompressed, Flag: d.flagName(flagMaxCompressed), Limit: limit, Got: contentLength}
 	}
 	if body == nil {
 		return nil, nil
@@ -276,7 +282,7 @@ func (d *Decoder) readBody(contentLength int64, body io.Reader, rb *bodyReader) 
 		b = b[:len(b)+n]
 		*rb.buf = b
 		if int64(len(b)) > limit {
-			return nil, &LimitError{What: whatCompressed, Flag: d.cfg.flagName(flagMaxCompressed), Limit: limit, Got: int64(len(b)), AtLeast: true}
+			return nil, &LimitError{What: whatCompressed, Flag: d.flagName(flagMaxCompressed), Limit: limit, Got: int64(len(b)), AtLeast: true}
 		}
 		if errors.Is(err, io.EOF) {
 			return b, nil

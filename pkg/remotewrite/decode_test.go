@@ -38,7 +38,7 @@ func smallConfig() Config {
 }
 
 func TestDecodeLimits(t *testing.T) {
-	d := NewDecoder(smallConfig())
+	d := NewDecoder(smallConfig(), testFlagPrefix)
 	valid := marshalV1(t, genV1(1, 3, 1))
 
 	t.Run("declared content length over limit is rejected before reading", func(t *testing.T) {
@@ -95,7 +95,7 @@ func TestDecodeLimits(t *testing.T) {
 func TestDecodeHugeDeclaredLengthDoesNotAllocate(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxDecodedBytes = 1 << 20
-	d := NewDecoder(cfg)
+	d := NewDecoder(cfg, testFlagPrefix)
 	// A snappy block header declaring 1 GiB followed by a few literal bytes.
 	body := binary.AppendUvarint(nil, 1<<30)
 	body = append(body, 0x00, 'x')
@@ -113,7 +113,7 @@ func TestDecodeHugeDeclaredLengthDoesNotAllocate(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	v1 := marshalV1(t, genV1(2, 3, 1))
 	tests := map[string]struct {
 		req     func() *http.Request
@@ -201,7 +201,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeProtocols(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	v1 := genV1(10, 4, 3)
 	v1.Metadata = []prompb.MetricMetadata{{Type: prompb.MetricMetadata_COUNTER, MetricFamilyName: "metric_0", Help: "help", Unit: "seconds"}}
 	v2 := genV2(10, 4, 3)
@@ -247,7 +247,7 @@ func TestDecodeSpecialValuesAccepted(t *testing.T) {
 		samples[i] = prompb.Sample{Value: v, Timestamp: int64(i)}
 	}
 	v1 := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: v1Labels("__name__", "x"), Samples: samples}}}
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	for name, p := range map[string]Protocol{"v1": ProtocolV1, "v2": ProtocolV2} {
 		t.Run(name, func(t *testing.T) {
 			payload := marshalV1(t, v1)
@@ -270,7 +270,7 @@ func TestDecodeSpecialValuesAccepted(t *testing.T) {
 
 func TestDecoderTenant(t *testing.T) {
 	cfg := DefaultConfig()
-	d := NewDecoder(cfg)
+	d := NewDecoder(cfg, testFlagPrefix)
 	tests := map[string]struct {
 		header string
 		want   string
@@ -307,14 +307,14 @@ func TestDecoderTenant(t *testing.T) {
 			require.ErrorContains(t, err, tc.err)
 		})
 	}
-	zero := NewDecoder(Config{})
+	zero := NewDecoder(Config{}, testFlagPrefix)
 	got, err := zero.Tenant(httptest.NewRequest(http.MethodPost, "/", http.NoBody))
 	require.NoError(t, err)
 	require.Equal(t, "anonymous", got)
 }
 
 func TestDecodeConcurrent(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	v1 := marshalV1(t, genV1(50, 5, 5))
 	v2 := marshalV2(t, genV2(50, 5, 5))
 	done := make(chan error)

@@ -69,7 +69,7 @@ func FuzzDecodeV1(f *testing.F) {
 		f.Add(snappy.Encode(nil, payload), false)
 	}
 	f.Add([]byte{}, false)
-	d := NewDecoder(fuzzConfig())
+	d := NewDecoder(fuzzConfig(), testFlagPrefix)
 	f.Fuzz(func(t *testing.T, data []byte, compress bool) {
 		fuzzDecode(t, d, ProtocolV1, data, compress)
 	})
@@ -82,7 +82,7 @@ func FuzzDecodeV2(f *testing.F) {
 		f.Add(snappy.Encode(nil, payload), false)
 	}
 	f.Add([]byte{}, false)
-	d := NewDecoder(fuzzConfig())
+	d := NewDecoder(fuzzConfig(), testFlagPrefix)
 	f.Fuzz(func(t *testing.T, data []byte, compress bool) {
 		fuzzDecode(t, d, ProtocolV2, data, compress)
 	})

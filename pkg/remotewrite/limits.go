@@ -17,19 +17,20 @@ type limits struct {
 	labelNameFlag, labelValueFlag, labelsFlag, seriesFlag, bucketsFlag string
 }
 
-// newLimits takes the bounds of cfg.
-func newLimits(cfg *Config) *limits {
+// newLimits takes the bounds of cfg, whose flags are registered under
+// flagPrefix.
+func newLimits(cfg *Config, flagPrefix string) *limits {
 	return &limits{
 		labelNameLength:     cfg.MaxLabelNameLength,
 		labelValueLength:    cfg.MaxLabelValueLength,
 		labelsPerSeries:     cfg.MaxLabelNamesPerSeries,
 		seriesPerRequest:    cfg.MaxSeriesPerRequest,
 		bucketsPerHistogram: cfg.MaxBucketsPerHistogram,
-		labelNameFlag:       cfg.flagName(flagMaxLabelNameLength),
-		labelValueFlag:      cfg.flagName(flagMaxLabelValueLength),
-		labelsFlag:          cfg.flagName(flagMaxLabelNamesPerSeries),
-		seriesFlag:          cfg.flagName(flagMaxSeriesPerRequest),
-		bucketsFlag:         cfg.flagName(flagMaxBucketsPerHistogram),
+		labelNameFlag:       flagPrefix + flagMaxLabelNameLength,
+		labelValueFlag:      flagPrefix + flagMaxLabelValueLength,
+		labelsFlag:          flagPrefix + flagMaxLabelNamesPerSeries,
+		seriesFlag:          flagPrefix + flagMaxSeriesPerRequest,
+		bucketsFlag:         flagPrefix + flagMaxBucketsPerHistogram,
 	}
 }
 

@@ -59,7 +59,7 @@ func nativeHistogram(buckets int) writev2.Histogram {
 }
 
 func TestDecodeEnforcesSeriesLimits(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	for name, tc := range limitCases() {
 		for _, proto := range []Protocol{ProtocolV1, ProtocolV2} {
 			t.Run(name+"/"+proto.String(), func(t *testing.T) {
@@ -115,7 +115,7 @@ func TestDecodeV1DoesNotBuildOversizedSeries(t *testing.T) {
 				{Labels: v1Labels(labels...), Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}}})
 			lim := newLimits(&Config{MaxLabelNameLength: DefaultMaxLabelNameLength, MaxLabelValueLength: DefaultMaxLabelValueLength,
 				MaxLabelNamesPerSeries: DefaultMaxLabelNamesPerSeries, MaxSeriesPerRequest: DefaultMaxSeriesPerRequest,
-				MaxBucketsPerHistogram: DefaultMaxBucketsPerHistogram})
+				MaxBucketsPerHistogram: DefaultMaxBucketsPerHistogram}, testFlagPrefix)
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -133,7 +133,7 @@ func TestDecodeV1DoesNotBuildOversizedSeries(t *testing.T) {
 func TestDecodeSeriesPerRequestLimit(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSeriesPerRequest = 10
-	d := NewDecoder(cfg)
+	d := NewDecoder(cfg, testFlagPrefix)
 	for _, proto := range []Protocol{ProtocolV1, ProtocolV2} {
 		t.Run(proto.String(), func(t *testing.T) {
 			for _, n := range []int{10, 11} {
@@ -179,7 +179,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 // TestDecodeDoesNotAllocateTheClaimedLength: a client that claims 10 MiB
 // and sends one byte costs what arrived, not what it claimed.
 func TestDecodeDoesNotAllocateTheClaimedLength(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	const clients = 50
 	bodies := make([]*slowBody, clients)
 	errs := make(chan error, clients)

@@ -14,7 +14,7 @@ import (
 )
 
 func TestScan(t *testing.T) {
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	v1 := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
 		{Labels: []prompb.Label{{Name: "b", Value: "2"}, {Name: "__name__", Value: "up"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 5}}},
 		{Labels: []prompb.Label{{Name: "__name__", Value: "ex"}}, Samples: []prompb.Sample{{Value: 1}},
@@ -71,7 +71,7 @@ func TestScan(t *testing.T) {
 func FuzzScan(f *testing.F) {
 	f.Add(true, []byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Add(false, []byte{0x22, 0x00, 0x2a, 0x04, 0x0a, 0x02, 0x01, 0x02})
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	f.Fuzz(func(t *testing.T, v1 bool, payload []byte) {
 		proto := ProtocolV2
 		if v1 {

@@ -141,7 +141,7 @@ func TestDecodeReportsRejectedAndSorted(t *testing.T) {
 	v1.Timeseries[1].Labels = append(v1.Timeseries[1].Labels, prompb.Label{Name: "instance", Value: "host:9100"}, prompb.Label{Name: "job", Value: "node"})
 	v1.Timeseries[2].Labels[1], v1.Timeseries[2].Labels[2] = v1.Timeseries[2].Labels[2], v1.Timeseries[2].Labels[1]
 	v1.Timeseries[3].Labels[1].Value = "bad\xff"
-	d := NewDecoder(DefaultConfig())
+	d := NewDecoder(DefaultConfig(), testFlagPrefix)
 	got, err := d.Decode(newHTTPRequest(ProtocolV1, marshalV1(t, v1)))
 	require.NoError(t, err)
 	require.Equal(t, 1, got.Rejected)
@@ -168,7 +168,7 @@ func TestDecodeNameValidationScheme(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.NameValidationScheme = scheme
-			got, err := NewDecoder(cfg).Decode(newHTTPRequest(ProtocolV1, marshalV1(t, req)))
+			got, err := NewDecoder(cfg, testFlagPrefix).Decode(newHTTPRequest(ProtocolV1, marshalV1(t, req)))
 			require.NoError(t, err)
 			if want == "" {
 				require.Zero(t, got.Rejected, got.FirstInvalid)
