@@ -93,7 +93,7 @@ func FuzzScan(f *testing.F) {
 func TestScanLeavesOverLimitToDecoder(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSeriesPerRequest = 2
-	d := NewDecoder(cfg)
+	d := NewDecoder(cfg, testFlagPrefix)
 	manyLabels := []string{"__name__", "wide"}
 	for i := range DefaultMaxLabelNamesPerSeries {
 		manyLabels = append(manyLabels, fmt.Sprintf("l%02d", i), "v")
