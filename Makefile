@@ -63,7 +63,7 @@ HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)
 # is fixed, so one commit gives one image digest.
 IMAGE             ?= promgov/promgov:$(VERSION)
 # What the image holds: the binaries an operator runs (not the bench tools).
-IMAGE_CMDS        := $(addprefix ./cmd/,distributor ingester loadgen reloader $(notdir $(wildcard cmd/promgovctl)))
+IMAGE_CMDS        := $(addprefix ./cmd/,distributor ingester loadgen reloader promgovctl)
 IMAGE_TARBALL     ?= $(BIN)/promgov-image.tar
 IMAGE_ARCH        ?= $(shell $(GO) env GOARCH)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)

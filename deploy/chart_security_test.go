@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,4 +136,29 @@ func securityFiles(t *testing.T) string {
 		write(k, base64.StdEncoding.EncodeToString(b)+"\n")
 	}
 	return dir
+}
+
+// TestChartRefusesReloaderBehindSecurity: the reloader sidecar speaks plain
+// HTTP without credentials, so with a web config or identities its
+// /-/reload would fail on every ConfigMap change; the chart refuses the
+// combination with a message naming the fix instead of rendering a sidecar
+// that cannot work.
+func TestChartRefusesReloaderBehindSecurity(t *testing.T) {
+	requireHelm(t)
+	tests := map[string][]string{
+		"web TLS":    {"security.webConfig.secret=pg-web", "security.webConfig.tls=true"},
+		"basic auth": {"security.webConfig.secret=pg-web"},
+		"identities": {"security.auth.secret=pg-identities"},
+	}
+	for name, sets := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion, "--set", "reload.enabled=true"}
+			for _, s := range sets {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(helmBin, args...).CombinedOutput()
+			require.Error(t, err, "rendered a reloader that cannot reach /-/reload:\n%s", out)
+			require.Contains(t, string(out), "reload.enabled=false")
+		})
+	}
 }

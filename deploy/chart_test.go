@@ -117,9 +117,9 @@ func TestChartRender(t *testing.T) {
 	}{
 		"default values":     {want: []string{"HorizontalPodAutoscaler/" + distName}},
 		"production example": {files: []string{productionEx}, want: []string{"HorizontalPodAutoscaler/" + distName, "Ingress/" + distName, "ServiceMonitor/" + fullname}},
-		"every option": {files: []string{optionsFile}, want: []string{
+		"every option": {files: []string{optionsFile}, want: append([]string{
 			"Ingress/" + distName, "PodMonitor/" + fullname, "PrometheusRule/" + fullname, "Secret/" + fullname, "ServiceMonitor/" + fullname,
-		}},
+		}, mixinDashboardNames(t)...)},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // Command promgovctl manages promgov's governance as code from a terminal
 // or a CI pipeline, in the tradition of promtool and mimirtool:
 //
+//	promgovctl --version
 //	promgovctl [--address URL] [--user NAME] config get
 //	promgovctl config history
 //	promgovctl config diff [--from N] [--to N]
@@ -26,6 +27,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/common/version"
 
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/rules"
@@ -55,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("address", envOr("PROMGOV_ADDRESS", "http://127.0.0.1:9500"), "Base URL of a distributor (or $PROMGOV_ADDRESS).")
 	user := fs.String("user", envOr("PROMGOV_USER", os.Getenv("USER")), "Author sent as X-Promgov-User (or $PROMGOV_USER).")
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
+	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|promote|rollback | suggestions list | check config|rules FILE...")
 		fs.PrintDefaults()
@@ -64,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.Print("promgovctl"))
+		return exitOK
 	}
 	c := &client{base: *addr, user: *user, timeout: *timeout}
 	err := dispatch(ctx, c, fs.Args(), stdout)

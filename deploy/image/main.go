@@ -3,7 +3,7 @@
 // load` or `podman load`, push it with `crane push` or `skopeo copy
 // docker-archive:...`) holding one small, non-root, scratch-based image:
 //
-//	/bin/<every binary of --bin-dir>     distributor, ingester, reloader, loadgen (promgovctl once it exists)
+//	/bin/<every binary of --bin-dir>     distributor, ingester, reloader, loadgen, promgovctl
 //	/etc/passwd, /etc/group              root and nonroot (65532), as in distroless
 //	/etc/promgov/promgov.yml             the example configuration
 //	/data                                the WAL volume, owned by nonroot

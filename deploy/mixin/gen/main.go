@@ -1,5 +1,6 @@
 // Command gen writes the mixin's files (dashboards/*.json, alerts.yaml,
-// rules.yaml) into the current directory from package mixin; run it with
+// rules.yaml) into the current directory from package mixin, and their
+// copies into the Helm chart (mixin.ChartPath); run it with
 // `go generate ./deploy/mixin`.
 package main
 
@@ -24,12 +25,19 @@ func run() error {
 		return err
 	}
 	for path, b := range files {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := write(path, b); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := write(filepath.Join(mixin.ChartDir, mixin.ChartPath(path)), b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func write(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

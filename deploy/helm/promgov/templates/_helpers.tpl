@@ -180,6 +180,10 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The reloader sidecar: include with (dict "ctx" $ "port" <HTTP port>). */}}
 {{- define "promgov.reloader" -}}
 {{- if .ctx.Values.reload.enabled -}}
+{{- $s := .ctx.Values.security -}}
+{{- if or $s.webConfig.secret $s.auth.secret -}}
+{{- fail "reload.enabled: the reloader sidecar POSTs /-/reload over plain HTTP without credentials, which a web config (TLS or basic auth, security.webConfig) or identities (security.auth, /-/reload needs the admin role) refuse; set reload.enabled=false and reload with SIGHUP or an admin POST /-/reload after a ConfigMap change (docs/security.md#helm)" -}}
+{{- end -}}
 - name: reloader
   image: {{ include "promgov.image" .ctx }}
   imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
