@@ -87,9 +87,9 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 			m.seen.reset()
 			m.seenEpoch = uint32(epoch)
 		}
-		if _, seenThisEpoch = m.seen.touch(h, uint32(epoch)); !seenThisEpoch {
-			m.seen.add(h, uint32(epoch))
-		}
+		// A series enters seen only once admitted (below): one refused
+		// must be checked again on its next sample.
+		_, seenThisEpoch = m.seen.touch(h, uint32(epoch))
 	}
 	if seenThisEpoch {
 		// Admitted and already counted in this sub-window: every sketch
@@ -106,6 +106,9 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 		v = t.check(tn, m, obs)
 	}
 	admit := v.kind < 0 || v.shadow || v.failOpen
+	if admit && m.admitted == nil {
+		m.seen.add(h, uint32(epoch))
+	}
 	if admit && !existing && m.admitted != nil && t.roomFor(m) {
 		m.admitted.add(h, uint32(epoch))
 		t.nAdmitted.Add(1)

@@ -138,6 +138,14 @@ func TestValuesPerLabelLimit(t *testing.T) {
 	require.False(t, d.Admit)
 	require.Equal(t, LimitValuesPerLabel, d.Limit)
 	require.Contains(t, d.Message, `label "pod"`)
+	// A refused series stays refused on its next samples, in the same
+	// sub-window and later (it once was admitted from its second sample on).
+	for _, at := range []time.Time{now, now.Add(time.Second), c.advance(cfg.Window / time.Duration(cfg.SubWindows))} {
+		d := tr.Observe(ser("d", "200"), at)
+		require.False(t, d.Admit, "sample at %s", at)
+		require.Equal(t, LimitValuesPerLabel, d.Limit)
+	}
+	now = c.now()
 	// Known values combine freely; existing series flow.
 	require.True(t, tr.Observe(ser("a", "500"), now).Admit)
 	require.True(t, tr.Observe(ser("c", "500"), now).Admit)
