@@ -401,12 +401,20 @@ func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
 
 var _ = pmodel.MetricNameLabel
 
-// TestOverflowKeepsTotals pushes a counter at 10× its series limit with
-// on_limit: overflow: the backend holds the admitted series plus one
-// __overflow__ series per svc, and sum(rate()) matches the control
-// Prometheus (which received every series) within 1 %.
+// TestOverflowKeepsTotals pushes a counter at 10× its limit with
+// on_limit: overflow, once for each per-metric limit (max_series_per_metric,
+// and max_values_per_label with pod taking 10× its values): the backend
+// holds the admitted series plus one __overflow__ series per svc, and
+// sum(rate()) matches the control Prometheus (which received every series)
+// within 1 %.
 func TestOverflowKeepsTotals(t *testing.T) {
 	requireIntegration(t)
+	for _, limitName := range []string{"max_series_per_metric", "max_values_per_label"} {
+		t.Run(limitName, func(t *testing.T) { testOverflowKeepsTotals(t, limitName) })
+	}
+}
+
+func testOverflowKeepsTotals(t *testing.T, limitName string) {
 	const limit, series = 20, 200
 	control := startBackend(t)
 	c := &cluster{t: t, backend: startBackend(t), backendProtocol: 2}
@@ -414,9 +422,9 @@ func TestOverflowKeepsTotals(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "promgov.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`cardinality:
   limits:
-    defaults: {max_series_per_metric: %d, on_limit: overflow}
+    defaults: {%s: %d, on_limit: overflow}
 aggregations_overflow_interval: 5s
-`, limit)), 0o644))
+`, limitName, limit)), 0o644))
 	cardAddIngester(c, "--config.file="+cfg)
 	c.waitActive(1)
 
@@ -462,5 +470,5 @@ aggregations_overflow_interval: 5s
 	stored := len(c.backend.rawSamples(t, `ovf_requests_total`))
 	require.Equal(t, limit+2, stored, "the admitted series and one __overflow__ series per svc")
 	require.Len(t, c.backend.rawSamples(t, `ovf_requests_total{pod="__overflow__"}`), 2)
-	t.Logf("series stored: %d of %d sent (limit %d + 2 overflow)", stored, series, limit)
+	t.Logf("%s: series stored: %d of %d sent (limit %d + 2 overflow)", limitName, stored, series, limit)
 }
