@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -57,8 +59,26 @@ type FilesystemConfig struct {
 	Directory string `yaml:"directory"`
 }
 
-// S3Config is an S3 bucket, with objstore's keys.
+// S3Config is an S3 bucket, with objstore's keys. Without an access key the
+// credentials come from the environment (AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY), the AWS credentials file, or the instance's IAM
+// role, in that order (objstore's chain).
 type S3Config struct {
+	Bucket    string `yaml:"bucket"`
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	// SecretKeyFile holds the secret key (e.g. a mounted Kubernetes
+	// Secret), read when the bucket is opened, so it appears neither in the
+	// file nor in the process's arguments.
+	SecretKeyFile string `yaml:"secret_key_file"`
+	Insecure      bool   `yaml:"insecure"`
+}
+
+// objstoreS3 is the part of S3Config objstore reads (it refuses unknown
+// keys).
+type objstoreS3 struct {
 	Bucket    string `yaml:"bucket"`
 	Endpoint  string `yaml:"endpoint"`
 	Region    string `yaml:"region"`
@@ -75,7 +95,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.Endpoint, prefix+"store.s3.endpoint", "", "S3 endpoint (host:port) of the governance store.")
 	fs.StringVar(&c.S3.Region, prefix+"store.s3.region", "", "S3 region of the governance store.")
 	fs.StringVar(&c.S3.AccessKey, prefix+"store.s3.access-key", "", "S3 access key of the governance store.")
-	fs.StringVar(&c.S3.SecretKey, prefix+"store.s3.secret-key", "", "S3 secret key of the governance store.")
+	fs.StringVar(&c.S3.SecretKey, prefix+"store.s3.secret-key", "", "S3 secret key of the governance store (prefer --governance.store.s3.secret-key-file).")
+	fs.StringVar(&c.S3.SecretKeyFile, prefix+"store.s3.secret-key-file", "", "File holding the S3 secret key of the governance store, read when the store is opened. Without an access key, credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the AWS credentials file or IAM.")
 	fs.BoolVar(&c.S3.Insecure, prefix+"store.s3.insecure", false, "Use HTTP instead of HTTPS for the S3 endpoint.")
 	fs.StringVar(&c.FileMode, prefix+"file-mode", FileModeStore, "What reloads do with the file's governance sections once the store has versions: store (the file only seeds an empty store; the store wins) or gitops (a changed file becomes a new version).")
 	fs.DurationVar(&c.PollInterval, prefix+"poll-interval", 10*time.Second, "How often nodes read the governance store besides the gossip notices.")
@@ -98,6 +119,9 @@ func (c *Config) Validate() error {
 		if c.S3.Bucket == "" || c.S3.Endpoint == "" {
 			return errors.New("governance.s3: bucket and endpoint are required, e.g. --governance.store.s3.bucket=promgov --governance.store.s3.endpoint=s3.example.com")
 		}
+		if c.S3.SecretKey != "" && c.S3.SecretKeyFile != "" {
+			return errors.New("governance.s3: secret_key and secret_key_file are both set; keep only secret_key_file")
+		}
 	default:
 		return fmt.Errorf("governance.backend: unknown backend %q; use filesystem or s3", c.Backend)
 	}
@@ -119,7 +143,16 @@ func (c *Config) OpenBucket() (objstore.Bucket, error) {
 	case BackendFilesystem:
 		return filesystem.NewBucket(c.Filesystem.Directory)
 	case BackendS3:
-		conf, err := yaml.Marshal(c.S3)
+		o := objstoreS3{Bucket: c.S3.Bucket, Endpoint: c.S3.Endpoint, Region: c.S3.Region,
+			AccessKey: c.S3.AccessKey, SecretKey: c.S3.SecretKey, Insecure: c.S3.Insecure}
+		if c.S3.SecretKeyFile != "" {
+			b, err := os.ReadFile(c.S3.SecretKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("governance.s3.secret_key_file: %w", err)
+			}
+			o.SecretKey = strings.TrimSpace(string(b))
+		}
+		conf, err := yaml.Marshal(o)
 		if err != nil {
 			return nil, err
 		}

@@ -3,8 +3,11 @@ package govstore
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -88,4 +91,50 @@ func TestS3Store(t *testing.T) {
 	} else {
 		require.Less(t, st2.Active.Number, st.Active.Number)
 	}
+}
+
+// TestS3StoreCredentials opens the store with the secret key from a file
+// and, without keys in the configuration, from the environment; a wrong
+// secret fails.
+func TestS3StoreCredentials(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts SeaweedFS")
+	}
+	srv := testweed.Start(t, "promgov-cred")
+	base := S3Config{Bucket: "promgov-cred", Endpoint: srv.Endpoint, Insecure: true, Region: "us-east-1"}
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte(testweed.SecretKey+"\n"), 0o600))
+	wrongFile := filepath.Join(t.TempDir(), "wrong")
+	require.NoError(t, os.WriteFile(wrongFile, []byte("not-the-secret"), 0o600))
+
+	for name, tc := range map[string]struct {
+		s3  func(S3Config) S3Config
+		env bool
+		ok  bool
+	}{
+		"secret key file": {s3: func(c S3Config) S3Config { c.AccessKey, c.SecretKeyFile = testweed.AccessKey, secretFile; return c }, ok: true},
+		"environment":     {s3: func(c S3Config) S3Config { return c }, env: true, ok: true},
+		"wrong secret":    {s3: func(c S3Config) S3Config { c.AccessKey, c.SecretKeyFile = testweed.AccessKey, wrongFile; return c }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.env {
+				t.Setenv("AWS_ACCESS_KEY_ID", testweed.AccessKey)
+				t.Setenv("AWS_SECRET_ACCESS_KEY", testweed.SecretKey)
+			}
+			cfg := Config{Backend: BackendS3, S3: tc.s3(base), FileMode: FileModeStore, PollInterval: time.Second, Timeout: 10 * time.Second}
+			require.NoError(t, cfg.Validate())
+			s, err := cfg.Open()
+			require.NoError(t, err)
+			defer func() { _ = s.Close() }()
+			_, err = s.Head(context.Background())
+			if tc.ok {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+			}
+		})
+	}
+	bad := Config{Backend: BackendS3, S3: S3Config{Bucket: "b", Endpoint: "e", SecretKey: "x", SecretKeyFile: secretFile},
+		FileMode: FileModeStore, PollInterval: time.Second, Timeout: time.Second}
+	require.ErrorContains(t, bad.Validate(), "governance.s3: secret_key and secret_key_file are both set")
 }
