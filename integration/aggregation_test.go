@@ -423,7 +423,7 @@ func testOverflowKeepsTotals(t *testing.T, limitName string) {
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`cardinality:
   limits:
     defaults: {%s: %d, on_limit: overflow}
-aggregations_overflow_interval: 5s
+aggregations_overflow_interval: 10s
 `, limitName, limit)), 0o644))
 	cardAddIngester(c, "--config.file="+cfg)
 	c.waitActive(1)
@@ -454,10 +454,14 @@ aggregations_overflow_interval: 5s
 		time.Sleep(time.Until(ts.Add(time.Second)))
 	}
 	waitLastInterval(t, c.backend, `ovf_requests_total{pod="__overflow__"}`, last)
-	// On the overflow series' sample grid (every 5 s), as in
+	// The overflow interval is 10 s: its max_delay (interval/5, at least 1 s)
+	// is then 2 s, so a sample stamped just before an interval ends and
+	// pushed through a -race cluster is not dropped as late (with 5 s and
+	// 1 s, CI once saw -1.45 %: about one step of the 60 s window missing).
+	// On the overflow series' sample grid (every 10 s), as in
 	// TestAggregationAgainstControlPrometheus: at one of its timestamps,
 	// over a minute and a millisecond, so no 5 s extrapolation skews it.
-	grid := instant(t, c.backend, `timestamp(ovf_requests_total{pod="__overflow__", svc="a"})`, last.Add(-5*time.Second), "svc")
+	grid := instant(t, c.backend, `timestamp(ovf_requests_total{pod="__overflow__", svc="a"})`, last.Add(-10*time.Second), "svc")
 	require.Contains(t, grid, "a")
 	evalAt := time.UnixMilli(int64(math.Round(grid["a"] * 1000)))
 	want := instant(t, control, `sum by (svc) (rate(ovf_requests_total[60001ms]))`, evalAt, "svc")
