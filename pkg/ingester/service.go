@@ -68,6 +68,9 @@ type Service struct {
 	// overflow into __overflow__ series.
 	overflow OverflowAggregator
 	policy   OverflowPolicy
+	// overflowOn is false for NoOverflow: refused series are then not
+	// collected for it.
+	overflowOn bool
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
@@ -108,7 +111,8 @@ func NewService(d ServiceDeps) *Service {
 	if d.Aggregator == nil {
 		d.Aggregator = NoAggregation{}
 	}
-	if d.Overflow == nil || d.OverflowPolicy == nil {
+	overflowOn := d.Overflow != nil && d.OverflowPolicy != nil
+	if !overflowOn {
 		d.Overflow, d.OverflowPolicy = NoOverflow{}, NoOverflow{}
 	}
 	f := promauto.With(d.Registerer)
@@ -120,6 +124,7 @@ func NewService(d ServiceDeps) *Service {
 		agg:         d.Aggregator,
 		overflow:    d.Overflow,
 		policy:      d.OverflowPolicy,
+		overflowOn:  overflowOn,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_push_requests_total",
 			Help: "Push requests by gRPC status code.",
@@ -167,7 +172,7 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	var gov governed
 	var took aggregate.Taken
 	if c.series > 0 {
-		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), true)
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), s.overflowOn)
 		if g.refused > 0 {
 			if len(g.perMetric) > 0 { // on_limit: overflow
 				took = s.overflowRefused(req.GetTenant(), &g)
