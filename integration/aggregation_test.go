@@ -225,6 +225,48 @@ func waitLastInterval(t *testing.T, b *backend, selector string, last time.Time)
 	}, 30*time.Second, 500*time.Millisecond, "the outputs of the last interval never arrived")
 }
 
+// stepClock paces a generator at one step per second on a fixed grid:
+// step k is stamped start+k s, half a second off the whole seconds so no
+// sample sits on an interval boundary, and is sent at that time, or at
+// once when the sender runs late. The timestamps stay regular whatever
+// the machine's load: with wall-clock stamps a slow push under -race
+// shifted every later step, and the inputs' rate and an interval-sampled
+// output's rate then differed by that shift, not by the aggregation.
+type stepClock struct{ next time.Time }
+
+func newStepClock() *stepClock {
+	return &stepClock{next: time.Now().Truncate(time.Second).Add(1500 * time.Millisecond)}
+}
+
+// tick waits for the next step's time and returns it.
+func (c *stepClock) tick() time.Time {
+	ts := c.next
+	time.Sleep(time.Until(ts))
+	c.next = ts.Add(time.Second)
+	return ts
+}
+
+// rateWindowEnd is where to evaluate a rate over [60001ms] so that the
+// window holds the output series' first sample at its start and an output
+// sample at its end: both rates then cover the same minute of inputs.
+// Evaluated earlier, the window starts before the output's first sample and
+// Prometheus extrapolates the output over up to an interval and the 1 s
+// inputs over at most a second, so the rates differ by that (CI saw -1.3 %
+// at 10x overflow), not by the aggregation.
+func rateWindowEnd(t *testing.T, b *backend, selector string) time.Time {
+	t.Helper()
+	all := b.rawSamples(t, selector)
+	require.Len(t, all, 1, "one output series for %s", selector)
+	var first, last float64
+	for _, s := range all {
+		first, last = s.Values[0][0].(float64), s.Values[len(s.Values)-1][0].(float64)
+	}
+	end := time.UnixMilli(int64(math.Round(first * 1000))).Add(time.Minute)
+	require.False(t, end.After(time.UnixMilli(int64(math.Round(last*1000)))),
+		"the output %s spans less than the minute the rate needs: the test pushed too few steps", selector)
+	return end
+}
+
 // bucketIndex is the index of the classic bucket a quantile falls in.
 func bucketIndex(q float64) int {
 	return sort.SearchFloat64s(aggBuckets, q)
@@ -244,25 +286,20 @@ func TestAggregationAgainstControlPrometheus(t *testing.T) {
 
 	g := &aggGen{counter: "agg_requests_total", pods: 6}
 	var last time.Time
+	clock := newStepClock()
 	for g.step = 0; g.step < 75; g.step++ {
-		ts := time.Now()
+		ts := clock.tick()
 		body := g.body(t, ts)
 		aggSend(t, c.writeURL(), body, aggTenant)
 		aggSend(t, control.writeURL(), body, "")
 		last = ts
-		time.Sleep(time.Until(ts.Add(time.Second)))
 	}
 	// The last interval closes 2 s after it ends; then it is forwarded.
 	waitLastInterval(t, c.backend, `{__name__="agg_requests_total:sum_without_pod"}`, last)
-	// Evaluate on the output's sample grid: at one of its timestamps, over
-	// a minute and a millisecond, so the aggregated series (a sample every
-	// 5 s) has a sample at both ends of the window. Otherwise Prometheus
-	// extrapolates up to 5 s of it at each end and at most 1 s of the
-	// control, and the two rates differ by that extrapolation, not by the
-	// aggregation.
-	grid := instant(t, c.backend, `timestamp({__name__="agg_requests_total:sum_without_pod", svc="a"})`, last.Add(-5*time.Second), "svc")
-	require.Contains(t, grid, "a")
-	evalAt := time.UnixMilli(int64(math.Round(grid["a"] * 1000)))
+	// Evaluate on the output's sample grid, over a minute and a
+	// millisecond from its first sample, so the aggregated series (a sample
+	// every 5 s) has a sample at both ends of the window (rateWindowEnd).
+	evalAt := rateWindowEnd(t, c.backend, `{__name__="agg_requests_total:sum_without_pod", svc="a"}`)
 
 	// Counters: rate over 1m at a time every series had samples.
 	want := instant(t, control, `sum by (svc) (rate(agg_requests_total[60001ms]))`, evalAt, "svc")
@@ -358,6 +395,8 @@ func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
 	}
 	g := &aggGen{counter: metric, pods: 6, countersOnly: true}
 	var last time.Time
+	// Wall-clock stamps, not a stepClock: pushes block while the owner
+	// restarts, and steps stamped on the grid would then arrive late.
 	push := func(steps int) {
 		for range steps {
 			ts := time.Now()
@@ -444,26 +483,23 @@ aggregations_overflow_interval: 10s
 		require.NoError(t, err)
 		return snappy.Encode(nil, b)
 	}
+	// 85 steps: the overflow series' first sample comes at the end of the
+	// first 10 s interval, and the rate needs a minute of it after that.
 	var last time.Time
-	for step := range 70 {
-		ts := time.Now()
+	clock := newStepClock()
+	for step := range 85 {
+		ts := clock.tick()
 		b := body(step, ts)
 		aggSend(t, c.writeURL(), b, aggTenant)
 		aggSend(t, control.writeURL(), b, "")
 		last = ts
-		time.Sleep(time.Until(ts.Add(time.Second)))
 	}
 	waitLastInterval(t, c.backend, `ovf_requests_total{pod="__overflow__"}`, last)
-	// The overflow interval is 10 s: its max_delay (interval/5, at least 1 s)
-	// is then 2 s, so a sample stamped just before an interval ends and
-	// pushed through a -race cluster is not dropped as late (with 5 s and
-	// 1 s, CI once saw -1.45 %: about one step of the 60 s window missing).
-	// On the overflow series' sample grid (every 10 s), as in
-	// TestAggregationAgainstControlPrometheus: at one of its timestamps,
-	// over a minute and a millisecond, so no 5 s extrapolation skews it.
-	grid := instant(t, c.backend, `timestamp(ovf_requests_total{pod="__overflow__", svc="a"})`, last.Add(-10*time.Second), "svc")
-	require.Contains(t, grid, "a")
-	evalAt := time.UnixMilli(int64(math.Round(grid["a"] * 1000)))
+	// The overflow interval is 10 s, so its max_delay (interval/5, at least
+	// 1 s) is 2 s: a push running late under -race is not dropped as late.
+	// Evaluated on the overflow series' sample grid, over a minute from its
+	// first sample (rateWindowEnd).
+	evalAt := rateWindowEnd(t, c.backend, `ovf_requests_total{pod="__overflow__", svc="a"}`)
 	want := instant(t, control, `sum by (svc) (rate(ovf_requests_total[60001ms]))`, evalAt, "svc")
 	got := instant(t, c.backend, `sum by (svc) (rate(ovf_requests_total[60001ms]))`, evalAt, "svc")
 	require.Len(t, got, 2)
