@@ -9,6 +9,7 @@
 //	promgovctl config promote [--message M] N
 //	promgovctl config rollback [--to N] [--message M]
 //	promgovctl suggestions list
+//	promgovctl usage analyze [-o table|json] PATH...  (offline: what dashboards and rule files read)
 //	promgovctl check config FILE...    (as distributor check-config)
 //	promgovctl check rules FILE...     (rule unit tests, as distributor test-rules)
 //
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
 	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|promote|rollback | suggestions list | check config|rules FILE...")
+		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|promote|rollback | suggestions list | usage analyze PATH... | check config|rules FILE...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return &usageError{"want a command: config get|history|diff|apply|promote|rollback, suggestions list, check config|rules"}
+		return &usageError{"want a command: config get|history|diff|apply|promote|rollback, suggestions list, usage analyze, check config|rules"}
 	}
 	cmd, rest := args[0]+" "+args[1], args[2:]
 	switch cmd {
@@ -137,6 +138,13 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 		return c.post(ctx, path, *msg, stdout)
 	case "suggestions list":
 		return c.suggestions(ctx, stdout)
+	case "usage analyze":
+		fs := newFlags(cmd)
+		output := fs.String("o", "table", "Output: table or json.")
+		if err := fs.Parse(rest); err != nil {
+			return &usageError{err.Error()}
+		}
+		return analyzeUsage(fs.Args(), *output, stdout)
 	case "check config":
 		return config.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
 	case "check rules":

@@ -89,6 +89,12 @@ type MetricReport struct {
 	Users int `json:"distinct_users"`
 	// UnusedLabels are labels no live reader references (partially_used).
 	UnusedLabels []string `json:"unused_labels,omitempty"`
+	// ReadLabels are the label names live readers reference (matchers,
+	// grouping, legends, variables), sorted.
+	ReadLabels []string `json:"read_labels,omitempty"`
+	// AllLabels is set when a live reader sees the series with every label
+	// (a selector not under a label-reducing aggregation).
+	AllLabels bool `json:"all_labels,omitempty"`
 	// Reason explains unused: no_readers or only_unused_recording_rules.
 	Reason string `json:"reason,omitempty"`
 
@@ -232,6 +238,9 @@ func Classify(consumers []Consumer, access AccessSnapshot, costs []MetricCost, n
 			maps.Copy(usedLabels, a.Labels)
 			allLabels = allLabels || a.AllLabels
 		}
+		delete(usedLabels, "__name__")
+		m.ReadLabels = slices.Sorted(maps.Keys(usedLabels))
+		m.AllLabels = allLabels
 		switch {
 		case !live[cost.Name]:
 			m.State = StateUnused
