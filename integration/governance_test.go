@@ -100,10 +100,15 @@ func (g *govCluster) startGovIngester(n *node) {
 type govStatus struct {
 	Self   string `json:"self"`
 	Active uint64 `json:"active_version"`
+	Shadow uint64 `json:"shadow_version"`
 	Nodes  []struct {
 		Node    string `json:"node"`
 		Version uint64 `json:"version"`
+		Shadow  uint64 `json:"shadow_version"`
 	} `json:"nodes"`
+	ShadowRun *struct {
+		Rules []string `json:"rules"`
+	} `json:"shadow_run"`
 	Laggards []string `json:"laggards"`
 }
 
@@ -113,15 +118,19 @@ func (g *govCluster) status(t T, n *node) govStatus {
 	return s
 }
 
-// allOn reports whether every one of the 4 nodes runs version v, as
-// distributor 1 sees them.
-func (g *govCluster) allOn(t T, v uint64) bool {
+// allOn reports whether every one of the 4 nodes runs version v with no
+// shadow candidate, as distributor 1 sees them.
+func (g *govCluster) allOn(t T, v uint64) bool { return g.allOnShadow(t, v, 0) }
+
+// allOnShadow reports whether every one of the 4 nodes runs version v with
+// shadow candidate sh beside it (0: none).
+func (g *govCluster) allOnShadow(t T, v, sh uint64) bool {
 	s := g.status(t, g.dists[0])
 	if len(s.Nodes) != 4 {
 		return false
 	}
 	for _, n := range s.Nodes {
-		if n.Version != v {
+		if n.Version != v || n.Shadow != sh {
 			return false
 		}
 	}
@@ -241,4 +250,41 @@ func TestGovernanceRolloutS3(t *testing.T) {
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 24) }, 10*time.Second, 50*time.Millisecond, "the restarted ingester is not on version 24")
 	s := g.status(t, ing)
 	require.EqualValues(t, 24, s.Active)
+}
+
+// TestGovernanceShadowCandidate: a version applied with --shadow runs its
+// new rule in shadow beside the active version on both distributors: the
+// rule counts the series it would drop (under its shadow name) and the
+// backend still receives them. Promoted, it drops them.
+func TestGovernanceShadowCandidate(t *testing.T) {
+	g := startGovCluster(t)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
+
+	cand := filepath.Join(t.TempDir(), "cand.yml")
+	require.NoError(t, os.WriteFile(cand, []byte(govRule("gov_s_.*")), 0o644))
+	code, out := g.ctl(t, "config", "apply", "--shadow", "--if-match=1", "--message=try dropping gov_s", cand)
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOnShadow(ct, 1, 2) }, 5*time.Second, 20*time.Millisecond,
+		"shadow version 2 did not reach every node within 5 s")
+	st := g.status(t, g.dists[1])
+	require.EqualValues(t, 2, st.Shadow)
+	require.NotNil(t, st.ShadowRun)
+	require.Equal(t, []string{"drop-gov_s@v2"}, st.ShadowRun.Rules)
+
+	dropped, _ := g.probe(t, "shadow", "gov_s_total", "gov_k_total")
+	require.Equal(t, 2, dropped, "a shadow rule drops nothing")
+	for _, d := range g.dists {
+		n := metricSum(d.url("/metrics"), `promgov_rule_series_total{action="drop",mode="shadow",rule="drop-gov_s@v2"}`)
+		require.GreaterOrEqual(t, n, 1.0, "%s counts what the shadow rule would drop", d.name)
+	}
+
+	code, out = g.ctl(t, "config", "promote", "--message=gov_s is unused", "2")
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 3) }, 5*time.Second, 20*time.Millisecond, "the promoted version did not reach every node")
+	dropped, _ = g.probe(t, "promoted", "gov_s_total", "gov_k_total")
+	require.Zero(t, dropped, "promoted, the rule drops gov_s_total on both distributors")
+	for _, d := range g.dists {
+		require.Zero(t, metricSum(d.url("/metrics"), `promgov_rule_series_total{action="drop",mode="shadow",rule="drop-gov_s@v2"}`),
+			"%s forgot the shadow rule's series", d.name)
+	}
 }

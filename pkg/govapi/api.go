@@ -177,9 +177,8 @@ func (a *API) writeVersion(w http.ResponseWriter, r *http.Request, req govstore.
 		return
 	}
 	a.logger.Info("governance version written", "version", v.Number, "mode", v.Mode, "author", v.Author, "parent", v.Parent, "message", v.Message)
-	if v.Mode == govstore.ModeEnforce {
-		a.sync.Notify(v.Number)
-	}
+	// Every node runs a shadow candidate beside the active version too.
+	a.sync.Notify(v.Number)
 	w.Header().Set(HeaderVersion, strconv.FormatUint(v.Number, 10))
 	ok(w, v.Metadata())
 }

@@ -29,6 +29,8 @@ type NodeState struct {
 	// file's sections run).
 	Version uint64 `json:"version"`
 	Hash    string `json:"hash,omitempty"`
+	// Shadow is the shadow candidate running beside Version (0: none).
+	Shadow uint64 `json:"shadow_version,omitempty"`
 	// Error is why the node could not load the newest version ("" if it
 	// could).
 	Error string `json:"error,omitempty"`

@@ -51,12 +51,15 @@ type Syncer struct {
 
 	reconcileMu sync.Mutex // one apply at a time
 
-	mu      sync.Mutex
-	self    NodeState
-	nodes   map[string]NodeState
-	desired uint64 // the store's active version at the last resolve
+	mu            sync.Mutex
+	self          NodeState
+	shadowRun     *govstore.ShadowRun // what of self.Shadow runs here
+	nodes         map[string]NodeState
+	desired       uint64 // the store's active version at the last resolve
+	desiredShadow uint64 // and its shadow candidate (0: none)
 
 	active   prometheus.Gauge
+	shadow   prometheus.Gauge
 	failures prometheus.Counter
 	storeErr prometheus.Counter
 }
@@ -72,6 +75,8 @@ func New(store *govstore.Store, apply ApplyFunc, members Members, opts Options) 
 		nodes: make(map[string]NodeState),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "promgov_config_active_version",
 			Help: "The governance store version this node runs (0: none yet, the file's governance sections run)."}),
+		shadow: prometheus.NewGauge(prometheus.GaugeOpts{Name: "promgov_config_shadow_version",
+			Help: "The shadow candidate version running beside the active one on this node (0: none)."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "promgov_config_version_load_failures_total",
 			Help: "Governance versions this node could not apply (it kept the previous one and marked the version failed)."}),
 		storeErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "promgov_config_store_errors_total",
@@ -79,7 +84,7 @@ func New(store *govstore.Store, apply ApplyFunc, members Members, opts Options) 
 	}
 	s.queue = &memberlist.TransmitLimitedQueue{NumNodes: members.NumMembers, RetransmitMult: 8}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(s.active, s.failures, s.storeErr)
+		opts.Registerer.MustRegister(s.active, s.shadow, s.failures, s.storeErr)
 	}
 	return s
 }
@@ -134,11 +139,15 @@ func (s *Syncer) Reconcile(ctx context.Context) {
 	if st.Active == nil {
 		return
 	}
+	var shadowN uint64
+	if st.Shadow != nil {
+		shadowN = st.Shadow.Number
+	}
 	s.mu.Lock()
-	s.desired = st.Active.Number
-	cur := s.self.Version
+	s.desired, s.desiredShadow = st.Active.Number, shadowN
+	cur, curShadow := s.self.Version, s.self.Shadow
 	s.mu.Unlock()
-	if st.Active.Number == cur {
+	if st.Active.Number == cur && shadowN == curShadow {
 		// Say again what this node runs: a peer that asked (a notice) may
 		// have missed the broadcast (gossip is UDP; push/pull repairs it
 		// only every memberlist.push_pull_interval).
@@ -147,24 +156,69 @@ func (s *Syncer) Reconcile(ctx context.Context) {
 	}
 	v := st.Active
 	doc, err := govstore.ParseDocument([]byte(v.Body))
+	if err == nil && st.Shadow != nil {
+		if s.applyShadow(ctx, v, doc, st.Shadow, cur) {
+			return
+		}
+		if v.Number == cur && curShadow == 0 {
+			return
+		}
+	}
 	if err == nil {
 		err = s.apply(doc)
 	}
 	if err != nil {
-		s.failures.Inc()
-		s.opts.Logger.Error("cannot apply governance version; keeping the running one and marking it failed",
-			"version", v.Number, "running", cur, "err", err)
-		s.setSelf(func(n *NodeState) { n.Error = fmt.Sprintf("version %d: %v", v.Number, err) })
-		if merr := s.store.MarkFailed(ctx, v.Number, s.opts.Node, err.Error()); merr != nil {
-			s.opts.Logger.Error("cannot mark the governance version failed", "version", v.Number, "err", merr)
-			return
-		}
-		s.Notify(v.Number) // every node resolves again, past the failed version
+		s.fail(ctx, v, cur, err)
 		return
 	}
 	s.active.Set(float64(v.Number))
-	s.setSelf(func(n *NodeState) { n.Version, n.Hash, n.Error = v.Number, v.Hash, "" })
+	s.shadow.Set(0)
+	s.setSelf(func(n *NodeState) { n.Version, n.Hash, n.Shadow, n.Error = v.Number, v.Hash, 0, "" })
+	s.mu.Lock()
+	s.shadowRun = nil
+	s.mu.Unlock()
 	s.opts.Logger.Info("governance version applied", "version", v.Number, "hash", v.Hash, "author", v.Author, "previous", cur)
+}
+
+// applyShadow runs the active version v with the shadow candidate sh beside
+// it (govstore.WithShadow). It reports whether that now runs; when the
+// candidate cannot be applied it is marked failed (the node keeps what it
+// ran, and the caller makes v run alone).
+func (s *Syncer) applyShadow(ctx context.Context, v *govstore.Version, doc govstore.Document, sh *govstore.Version, cur uint64) bool {
+	cand, err := govstore.ParseDocument([]byte(sh.Body))
+	var run govstore.ShadowRun
+	if err == nil {
+		var merged govstore.Document
+		merged, run = govstore.WithShadow(doc, cand, sh.Number)
+		err = s.apply(merged)
+	}
+	if err != nil {
+		s.fail(ctx, sh, cur, err)
+		return false
+	}
+	s.active.Set(float64(v.Number))
+	s.shadow.Set(float64(sh.Number))
+	s.setSelf(func(n *NodeState) { n.Version, n.Hash, n.Shadow, n.Error = v.Number, v.Hash, sh.Number, "" })
+	s.mu.Lock()
+	s.shadowRun = &run
+	s.mu.Unlock()
+	s.opts.Logger.Info("governance version applied with a shadow candidate", "version", v.Number, "shadow_version", sh.Number,
+		"shadow_rules", len(run.Rules), "shadow_limits", run.Limits, "shadow_drop_unused", run.DropUnused, "not_shadowed", len(run.NotShadowed))
+	return true
+}
+
+// fail records that version v could not be applied: this node keeps what
+// it runs, v is marked failed in the store and every node resolves again.
+func (s *Syncer) fail(ctx context.Context, v *govstore.Version, cur uint64, err error) {
+	s.failures.Inc()
+	s.opts.Logger.Error("cannot apply governance version; keeping the running one and marking it failed",
+		"version", v.Number, "mode", v.Mode, "running", cur, "err", err)
+	s.setSelf(func(n *NodeState) { n.Error = fmt.Sprintf("version %d: %v", v.Number, err) })
+	if merr := s.store.MarkFailed(ctx, v.Number, s.opts.Node, err.Error()); merr != nil {
+		s.opts.Logger.Error("cannot mark the governance version failed", "version", v.Number, "err", merr)
+		return
+	}
+	s.Notify(v.Number) // every node resolves again, past the failed version
 }
 
 // setSelf changes this node's state and gossips it.
@@ -195,7 +249,7 @@ func (s *Syncer) merge(n NodeState) {
 		return
 	}
 	s.mu.Lock()
-	newer := n.Version > s.self.Version
+	newer := n.Version > s.self.Version || n.Version == s.self.Version && n.Shadow > s.self.Shadow
 	old, ok := s.nodes[n.Node]
 	if !ok && len(s.nodes) >= maxNodes || ok && old.Updated >= n.Updated {
 		s.mu.Unlock()
@@ -265,6 +319,10 @@ type Status struct {
 	Self string `json:"self"`
 	// Active is the store's active version as last resolved by this node.
 	Active uint64 `json:"active_version"`
+	// Shadow is the shadow candidate staged over Active (0: none), and
+	// ShadowRun what of it runs on the answering node.
+	Shadow    uint64              `json:"shadow_version,omitempty"`
+	ShadowRun *govstore.ShadowRun `json:"shadow_run,omitempty"`
 	// Nodes is every live member's state, sorted by name.
 	Nodes []NodeState `json:"nodes"`
 	// Laggards are the members not on Active.
@@ -279,7 +337,7 @@ func (s *Syncer) ClusterStatus() Status {
 	members := s.members.Members()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Self: s.self.Node, Active: s.desired, Nodes: []NodeState{}, Laggards: []string{}}
+	st := Status{Self: s.self.Node, Active: s.desired, Shadow: s.desiredShadow, ShadowRun: s.shadowRun, Nodes: []NodeState{}, Laggards: []string{}}
 	for _, m := range members {
 		n, ok := s.nodes[m.Name]
 		if m.Name == s.self.Node {
@@ -289,7 +347,7 @@ func (s *Syncer) ClusterStatus() Status {
 			n = NodeState{Node: m.Name, Role: string(m.Role)}
 		}
 		st.Nodes = append(st.Nodes, n)
-		if n.Version != s.desired {
+		if n.Version != s.desired || n.Shadow != s.desiredShadow {
 			st.Laggards = append(st.Laggards, m.Name)
 		}
 	}

@@ -146,3 +146,62 @@ func FuzzGossipMessage(f *testing.F) {
 		_, _ = decodeState(b)
 	})
 }
+
+// TestShadowCandidateRunsBesideActive: a shadow version runs its changed
+// rules as shadow copies next to the active version on every node; a
+// candidate a node rejects is marked failed and the active version runs
+// alone again; promoting a candidate makes it the only one.
+func TestShadowCandidateRunsBesideActive(t *testing.T) {
+	dir := t.TempDir()
+	b, err := filesystem.NewBucket(dir)
+	require.NoError(t, err)
+	store := govstore.New(b)
+	ctx := context.Background()
+	_, err = store.Seed(ctx, ruleDoc("one"), "seed")
+	require.NoError(t, err)
+	a := startNode(t, "a", dir)
+	bn := startNode(t, "b", dir, a.ring.BindAddress())
+	require.Eventually(t, func() bool { return a.running() == "one" && bn.running() == "one" }, 10*time.Second, 20*time.Millisecond)
+
+	v2, err := store.Write(ctx, govstore.WriteRequest{Body: ruleDoc("two"), IfMatch: 1, Author: "t", Mode: govstore.ModeShadow})
+	require.NoError(t, err)
+	a.syncer.Notify(v2.Number)
+	for _, n := range []*testNode{a, bn} {
+		require.Eventually(t, func() bool { return n.running() == "two@v2,one" }, 5*time.Second, 10*time.Millisecond, "runs %q", n.running())
+		require.InDelta(t, 2, testutil.ToFloat64(n.syncer.shadow), 0)
+		require.InDelta(t, 1, testutil.ToFloat64(n.syncer.active), 0)
+	}
+	require.Eventually(t, func() bool {
+		st := a.syncer.ClusterStatus()
+		return len(st.Nodes) == 2 && len(st.Laggards) == 0 && st.Active == 1 && st.Shadow == 2
+	}, 5*time.Second, 20*time.Millisecond)
+	st := a.syncer.ClusterStatus()
+	require.NotNil(t, st.ShadowRun)
+	require.Equal(t, []string{"two@v2"}, st.ShadowRun.Rules)
+	require.Len(t, st.ShadowRun.NotShadowed, 1, "rule one is removed by the candidate: %v", st.ShadowRun.NotShadowed)
+
+	// b rejects the candidate's rule: version 3 is marked failed, both
+	// nodes run version 1 alone.
+	bn.mu.Lock()
+	bn.reject = "three@v3"
+	bn.mu.Unlock()
+	v3, err := store.Write(ctx, govstore.WriteRequest{Body: ruleDoc("three"), IfMatch: 2, Author: "t", Mode: govstore.ModeShadow})
+	require.NoError(t, err)
+	a.syncer.Notify(v3.Number)
+	require.Eventually(t, func() bool {
+		f, err := store.Failed(ctx)
+		return err == nil && f[3].Node == "b"
+	}, 5*time.Second, 20*time.Millisecond)
+	// Version 2 is the newest good shadow candidate again.
+	require.Eventually(t, func() bool { return a.running() == "two@v2,one" && bn.running() == "two@v2,one" }, 5*time.Second, 20*time.Millisecond,
+		"a=%q b=%q", a.running(), bn.running())
+
+	// Promote 2: version 4 enforces "two" alone, no candidate is staged.
+	v4, err := store.Write(ctx, govstore.WriteRequest{Body: ruleDoc("two"), IfMatch: 3, Author: "t"})
+	require.NoError(t, err)
+	a.syncer.Notify(v4.Number)
+	for _, n := range []*testNode{a, bn} {
+		require.Eventually(t, func() bool { return n.running() == "two" }, 5*time.Second, 10*time.Millisecond, "runs %q", n.running())
+		require.Zero(t, testutil.ToFloat64(n.syncer.shadow))
+	}
+}
