@@ -18,10 +18,10 @@ func mustDoc(t *testing.T, y string) Document {
 }
 
 const (
-	shA    = "  - {name: a, relabel_configs: [{source_labels: [__name__], regex: a_.*, action: drop}]}\n"
-	shA2   = "  - {name: a, relabel_configs: [{source_labels: [__name__], regex: a2_.*, action: drop}]}\n"
-	shB    = "  - {name: b, relabel_configs: [{source_labels: [__name__], regex: b_.*, action: drop}]}\n"
-	shC    = "  - {name: c, relabel_configs: [{source_labels: [__name__], regex: c_.*, action: drop}]}\n"
+	shA  = "  - {name: a, relabel_configs: [{source_labels: [__name__], regex: a_.*, action: drop}]}\n"
+	shA2 = "  - {name: a, relabel_configs: [{source_labels: [__name__], regex: a2_.*, action: drop}]}\n"
+	shB  = "  - {name: b, relabel_configs: [{source_labels: [__name__], regex: b_.*, action: drop}]}\n"
+	shC  = "  - {name: c, relabel_configs: [{source_labels: [__name__], regex: c_.*, action: drop}]}\n"
 )
 
 func names(d Document) []string {
@@ -69,18 +69,18 @@ func TestWithShadow(t *testing.T) {
 			rules: []string{"a", "b"}, shadowRules: []string{}, notShadowed: 1,
 		},
 		"limits run in shadow when the active version enforces none": {
-			active:    "cardinality: {limits: {defaults: {max_series_per_metric: 100, max_series_per_metric_mode: shadow}}}",
-			candidate: "cardinality: {limits: {defaults: {max_series_per_metric: 50}, metrics: [{metric: foo, max_series_per_metric: 10}], tenants: {t: {max_series_per_tenant: 5}}}}",
+			active:      "cardinality: {limits: {defaults: {max_series_per_metric: 100, max_series_per_metric_mode: shadow}}}",
+			candidate:   "cardinality: {limits: {defaults: {max_series_per_metric: 50}, metrics: [{metric: foo, max_series_per_metric: 10}], tenants: {t: {max_series_per_tenant: 5}}}}",
 			shadowRules: []string{}, limits: true,
 		},
 		"limits cannot shadow enforced ones": {
-			active:    "cardinality: {limits: {defaults: {max_series_per_metric: 100}}}",
-			candidate: "cardinality: {limits: {defaults: {max_series_per_metric: 50}}}",
+			active:      "cardinality: {limits: {defaults: {max_series_per_metric: 100}}}",
+			candidate:   "cardinality: {limits: {defaults: {max_series_per_metric: 50}}}",
 			shadowRules: []string{}, notShadowed: 1,
 		},
 		"an override that enforces counts": {
-			active:    "cardinality: {limits: {metrics: [{metric: foo, max_series_per_metric: 10}]}}",
-			candidate: "cardinality: {limits: {defaults: {max_series_per_metric: 50}}}",
+			active:      "cardinality: {limits: {metrics: [{metric: foo, max_series_per_metric: 10}]}}",
+			candidate:   "cardinality: {limits: {defaults: {max_series_per_metric: 50}}}",
 			shadowRules: []string{}, notShadowed: 1,
 		},
 		"drop policy off to enforce runs in shadow": {
