@@ -34,7 +34,7 @@ func govRule(regex string) string {
 	return "rules:\n  - name: drop-" + strings.TrimSuffix(regex, "_.*") + "\n    relabel_configs:\n      - source_labels: [__name__]\n        regex: " + regex + "\n        action: drop\n"
 }
 
-func startGovCluster(t *testing.T) *govCluster {
+func startGovCluster(t *testing.T, extraArgs ...string) *govCluster {
 	t.Helper()
 	requireIntegration(t)
 	weed := testweed.Start(t, "promgov-gov")
@@ -46,6 +46,7 @@ func startGovCluster(t *testing.T) *govCluster {
 			"--governance.store.s3.endpoint=" + weed.Endpoint, "--governance.store.s3.access-key=" + testweed.AccessKey,
 			"--governance.store.s3.secret-key=" + testweed.SecretKey, "--governance.store.s3.insecure",
 			"--governance.store.s3.region=us-east-1", "--governance.poll-interval=1m"}}
+	g.govArgs = append(g.govArgs, extraArgs...)
 	for i := range 2 {
 		n := &node{name: fmt.Sprintf("distributor-%d", i+1), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
 		args := append([]string{"--web.listen-address=" + n.webAddr, "--memberlist.bind-address=" + n.gossipAddr,
@@ -287,4 +288,51 @@ func TestGovernanceShadowCandidate(t *testing.T) {
 		require.Zero(t, metricSum(d.url("/metrics"), `promgov_rule_series_total{action="drop",mode="shadow",rule="drop-gov_s@v2"}`),
 			"%s forgot the shadow rule's series", d.name)
 	}
+}
+
+// TestGovernanceAutoRollback: with governance.auto_rollback on, a version
+// whose rules drop every sample the distributors receive is rolled back by
+// a distributor within its window, as a new version everyone runs, and
+// the series reach the backend again.
+func TestGovernanceAutoRollback(t *testing.T) {
+	g := startGovCluster(t, "--governance.auto-rollback.max-drop-share=0.5", "--governance.auto-rollback.window=1m",
+		"--governance.auto-rollback.min-samples=100")
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
+
+	cand := filepath.Join(t.TempDir(), "cand.yml")
+	require.NoError(t, os.WriteFile(cand, []byte(govRule("gov_.*")), 0o644))
+	code, out := g.ctl(t, "config", "apply", "--if-match=1", "--message=drop everything by mistake", cand)
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 2) }, 5*time.Second, 20*time.Millisecond, "version 2 did not reach every node")
+
+	// 150 series a second through each distributor until the rollback.
+	var series [][]string
+	for i := range 150 {
+		series = append(series, []string{"gov_ar_total", "i", strconv.Itoa(i)})
+	}
+	start := time.Now()
+	eventually(t, func(ct *assert.CollectT) bool {
+		for _, d := range g.dists {
+			g.writeVia(t, d, time.Now(), series...)
+		}
+		s := g.status(ct, g.dists[0])
+		return s.Active == 3
+	}, 30*time.Second, time.Second, "version 2 was never rolled back")
+	t.Logf("rolled back %s after the bad version was applied", time.Since(start).Round(100*time.Millisecond))
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 3) }, 5*time.Second, 20*time.Millisecond, "the rollback did not reach every node")
+
+	code, out = g.ctl(t, "config", "history")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "promgov:auto-rollback")
+	require.Contains(t, out, "automatic rollback of version 2 to version 1")
+	total := 0.0
+	for _, d := range g.dists {
+		total += metricSum(d.url("/metrics"), "promgov_config_auto_rollbacks_total")
+	}
+	require.InDelta(t, 1, total, 0, "one distributor rolled back; the other saw the store change")
+
+	dropped, _ := g.probe(t, "rolledback", "gov_ar_total", "gov_k_total")
+	require.Equal(t, 2, dropped, "after the rollback both distributors forward again")
+	// Nothing rolls the rollback back, and no version follows it.
+	require.EqualValues(t, 3, g.status(t, g.dists[1]).Active)
 }

@@ -109,8 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &config.UsageError{Err: err}
 	}
 	// Governance as code: with a store, the active version's rules and
-	// drop policy replace the file's, on every node (docs/governance.md).
-	gov, err := govsync.NewNode(cfg, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), logger, reg)
+	// drop policy replace the file's, on every node; what dist drops feeds
+	// the automatic rollback (docs/governance.md).
+	gov, err := govsync.NewNode(cfg, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), dist, logger, reg)
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}

@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// the file's (docs/governance.md).
 	gov, err := govsync.NewNode(cfg, config.RoleIngester, rg, func(doc govstore.Document) error {
 		return tracker.SetLimits(doc.Cardinality.Limits)
-	}, logger, reg)
+	}, nil, logger, reg) // ingesters drop nothing by rule: no automatic rollback here
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}

@@ -61,6 +61,10 @@ type Distributor struct {
 	limiter      RateLimiter // nil: no per-tenant rate limit
 	usageDropped prometheus.Counter
 
+	// Samples and histograms of valid series received, and those the
+	// governance dropped (GovernanceDrops).
+	govReceived, govDropped atomic.Uint64
+
 	// Instance limits (Config.MaxInflightPush*).
 	inflight atomic.Int64
 	budget   *remotewrite.ByteBudget
@@ -264,6 +268,14 @@ func decodeStatus(err error) int {
 	}
 }
 
+// GovernanceDrops returns, since start, the samples and histograms of the
+// valid series this distributor received and those the governance (rules
+// and the usage drop policy) dropped. Safe for concurrent use; both only
+// grow.
+func (d *Distributor) GovernanceDrops() (received, dropped uint64) {
+	return d.govReceived.Load(), d.govDropped.Load()
+}
+
 // pushError is the merged outcome of a failed fan-out.
 type pushError struct {
 	status int
@@ -276,7 +288,9 @@ func (d *Distributor) push(ctx context.Context, in *intake) (*ingesterv1.PushRes
 	// Series dropped by rules count as written: the sender must not retry
 	// them, and the rules did what the operator configured.
 	total := &ingesterv1.PushResponse{}
+	d.govReceived.Add(uint64(in.received.samples + in.received.histograms))
 	if gov := in.gov; gov != nil {
+		d.govDropped.Add(uint64(gov.stats.droppedSamples + gov.stats.droppedHistograms + gov.usage.droppedSamples + gov.usage.droppedHistograms))
 		d.logRules(ctx, in.tenant, in.valid, &gov.stats)
 		total.SamplesWritten = int64(gov.stats.droppedSamples)
 		total.HistogramsWritten = int64(gov.stats.droppedHistograms)

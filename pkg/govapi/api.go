@@ -314,40 +314,14 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if to, err = a.previousGood(ctx); err != nil {
+		prev, err := a.store.PreviousGood(ctx)
+		if err != nil {
 			a.storeError(w, err)
 			return
 		}
+		to = prev.Number
 	}
 	a.copyVersion(w, r, to, fmt.Sprintf("rollback to version %d", to))
-}
-
-// previousGood is the newest good enforce version whose body differs from
-// the active one's.
-func (a *API) previousGood(ctx context.Context) (uint64, error) {
-	st, err := a.store.Resolve(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if st.Active == nil {
-		return 0, fmt.Errorf("%w: no active version to roll back from", govstore.ErrNotFound)
-	}
-	for n := st.Active.Number - 1; n > 0; n-- {
-		if _, bad := st.Failed[n]; bad {
-			continue
-		}
-		v, err := a.store.Get(ctx, n)
-		if errors.Is(err, govstore.ErrCorrupt) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if v.Mode == govstore.ModeEnforce && v.Hash != st.Active.Hash {
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: no earlier good version differs from the active version %d", govstore.ErrNotFound, st.Active.Number)
 }
 
 func (a *API) copyVersion(w http.ResponseWriter, r *http.Request, n uint64, msg string) {

@@ -52,6 +52,24 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Timeout bounds one store operation.
 	Timeout time.Duration `yaml:"timeout"`
+	// AutoRollback rolls back a newly active version that drops too much.
+	AutoRollback AutoRollbackConfig `yaml:"auto_rollback"`
+}
+
+// AutoRollbackConfig is `governance.auto_rollback`: each distributor
+// watches a newly active version for Window and rolls it back when the
+// share of the samples it receives that the governance drops (rules and
+// drop_unused) rose by more than MaxDropShare over the share the previous
+// version dropped, once MinSamples were received.
+type AutoRollbackConfig struct {
+	// MaxDropShare is the largest tolerated rise of the dropped share
+	// (0.2: 20 points); 0 turns automatic rollback off.
+	MaxDropShare float64 `yaml:"max_drop_share"`
+	// Window is how long after it becomes active a version is watched.
+	Window time.Duration `yaml:"window"`
+	// MinSamples is how many samples a distributor must receive under the
+	// new version before it judges it.
+	MinSamples uint64 `yaml:"min_samples"`
 }
 
 // FilesystemConfig is a local directory.
@@ -101,6 +119,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.FileMode, prefix+"file-mode", FileModeStore, "What reloads do with the file's governance sections once the store has versions: store (the file only seeds an empty store; the store wins) or gitops (a changed file becomes a new version).")
 	fs.DurationVar(&c.PollInterval, prefix+"poll-interval", 10*time.Second, "How often nodes read the governance store besides the gossip notices.")
 	fs.DurationVar(&c.Timeout, prefix+"timeout", 10*time.Second, "Timeout of one governance store operation.")
+	fs.Float64Var(&c.AutoRollback.MaxDropShare, prefix+"auto-rollback.max-drop-share", 0, "Roll a newly active version back when the share of received samples the governance drops rises by more than this (0.2: 20 points) over the previous version's; 0 is off.")
+	fs.DurationVar(&c.AutoRollback.Window, prefix+"auto-rollback.window", 10*time.Minute, "How long after it becomes active a version is watched for automatic rollback.")
+	fs.Uint64Var(&c.AutoRollback.MinSamples, prefix+"auto-rollback.min-samples", 10000, "Samples a distributor must receive under a new version before judging it for automatic rollback.")
 }
 
 // Enabled reports whether a store is configured.
@@ -133,6 +154,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return errors.New("governance.timeout: must be > 0, e.g. 10s")
+	}
+	if a := c.AutoRollback; a.MaxDropShare < 0 || a.MaxDropShare > 1 {
+		return fmt.Errorf("governance.auto_rollback.max_drop_share: %g is not a share; use 0 (off) to 1, e.g. 0.2", a.MaxDropShare)
+	} else if a.MaxDropShare > 0 && a.Window <= 0 {
+		return errors.New("governance.auto_rollback.window: must be > 0 when max_drop_share is set, e.g. 10m")
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ type Node struct {
 	file    string
 	store   *govstore.Store
 	syncer  *Syncer
+	guard   *Guard // nil: no automatic rollback
 	logger  *slog.Logger
 	applyFn ApplyFunc
 
@@ -33,9 +34,10 @@ type Node struct {
 }
 
 // NewNode opens the store of cfg.Governance and joins rg's gossip; apply
-// applies a document on this node. It returns nil when no store is
+// applies a document on this node, and meter (distributors; nil on
+// ingesters) feeds the automatic rollback. It returns nil when no store is
 // configured.
-func NewNode(cfg *config.Config, role config.Role, rg *ring.Ring, apply ApplyFunc, logger *slog.Logger, reg prometheus.Registerer) (*Node, error) {
+func NewNode(cfg *config.Config, role config.Role, rg *ring.Ring, apply ApplyFunc, meter DropMeter, logger *slog.Logger, reg prometheus.Registerer) (*Node, error) {
 	if !cfg.Governance.Enabled() {
 		return nil, nil
 	}
@@ -44,8 +46,10 @@ func NewNode(cfg *config.Config, role config.Role, rg *ring.Ring, apply ApplyFun
 		return nil, err
 	}
 	n := &Node{cfg: cfg.Governance, role: role, file: cfg.File, store: store, logger: logger.With("component", "governance"), applyFn: apply}
+	n.guard = NewGuard(cfg.Governance.AutoRollback, meter, store, func(v uint64) { n.syncer.Notify(v) }, n.logger, reg)
 	n.syncer = New(store, n.apply, rg, Options{Node: rg.Self().Name, Role: string(role),
-		PollInterval: cfg.Governance.PollInterval, Timeout: cfg.Governance.Timeout, Logger: n.logger, Registerer: reg})
+		PollInterval: cfg.Governance.PollInterval, Timeout: cfg.Governance.Timeout, Logger: n.logger, Registerer: reg,
+		OnActive: n.guard.Activated})
 	rg.SetGossip(n.syncer)
 	return n, nil
 }
@@ -85,6 +89,13 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.role == config.RoleDistributor {
 		n.seed(ctx)
 	}
+	// The guard stops with ctx, before the store closes.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.guard.Run(ctx)
+	}()
+	defer func() { <-done }()
 	return n.syncer.Run(ctx)
 }
 

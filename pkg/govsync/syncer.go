@@ -36,6 +36,9 @@ type Options struct {
 	PollInterval, Timeout time.Duration
 	Logger                *slog.Logger
 	Registerer            prometheus.Registerer
+	// OnActive, if set, is called after this node applied a newly active
+	// version (the automatic-rollback Guard watches it).
+	OnActive func(v *govstore.Version)
 }
 
 // Syncer keeps this node on the store's active version. It implements
@@ -178,6 +181,13 @@ func (s *Syncer) Reconcile(ctx context.Context) {
 	s.shadowRun = nil
 	s.mu.Unlock()
 	s.opts.Logger.Info("governance version applied", "version", v.Number, "hash", v.Hash, "author", v.Author, "previous", cur)
+	s.activated(v, cur)
+}
+
+func (s *Syncer) activated(v *govstore.Version, cur uint64) {
+	if v.Number != cur && s.opts.OnActive != nil {
+		s.opts.OnActive(v)
+	}
 }
 
 // applyShadow runs the active version v with the shadow candidate sh beside
@@ -202,6 +212,7 @@ func (s *Syncer) applyShadow(ctx context.Context, v *govstore.Version, doc govst
 	s.mu.Lock()
 	s.shadowRun = &run
 	s.mu.Unlock()
+	s.activated(v, cur)
 	s.opts.Logger.Info("governance version applied with a shadow candidate", "version", v.Number, "shadow_version", sh.Number,
 		"shadow_rules", len(run.Rules), "shadow_limits", run.Limits, "shadow_drop_unused", run.DropUnused, "not_shadowed", len(run.NotShadowed))
 	return true
