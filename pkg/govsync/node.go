@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -86,37 +87,66 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	}
 	defer n.store.Close()
-	if n.role == config.RoleDistributor {
-		n.seed(ctx)
-	}
-	// The guard stops with ctx, before the store closes.
-	done := make(chan struct{})
+	// The guard and the seeding stop with ctx, before the store closes.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		_ = n.guard.Run(ctx)
 	}()
-	defer func() { <-done }()
+	if n.role == config.RoleDistributor {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.seedUntilDone(ctx)
+		}()
+	}
 	return n.syncer.Run(ctx)
 }
 
-func (n *Node) seed(ctx context.Context) {
+// seedUntilDone seeds the store from the file, retrying with backoff while
+// the store is unreachable: a store that is down when the first
+// distributor starts is seeded once it is back, without a restart.
+func (n *Node) seedUntilDone(ctx context.Context) {
+	backoff := time.Second
+	for !n.seed(ctx) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// seed seeds an empty store from the file (or, in gitops mode, writes the
+// file's sections when they changed). It reports false when the store
+// could not be read or written (worth retrying).
+func (n *Node) seed(ctx context.Context) bool {
 	_, body, err := govstore.DocumentFromFile(n.file)
 	if err != nil {
 		n.logger.Error("cannot seed the governance store from the file", "err", err)
-		return
+		return true // the file will not fix itself; a reload reports it
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
+	start := time.Now()
 	v, err := n.store.Seed(sctx, body, "seed:"+n.file)
 	switch {
 	case err != nil:
-		n.logger.Warn("cannot seed the governance store; the file's sections run until it is reachable", "err", err)
+		n.logger.Warn("cannot seed the governance store; the file's sections run until it is reachable, retrying",
+			"err", err, "took", time.Since(start))
+		return false
 	case v != nil:
 		n.logger.Info("governance store seeded from the file", "version", v.Number, "hash", v.Hash)
 		n.syncer.Notify(v.Number)
 	case n.cfg.FileMode == govstore.FileModeGitOps:
 		n.gitops(ctx, body)
+	default:
+		n.logger.Debug("governance store already seeded", "took", time.Since(start))
 	}
+	return true
 }
 
 // gitops writes the file's governance sections as a new version when they
