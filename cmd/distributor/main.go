@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	distributor.MountWrongWritePaths(mux) // 404s naming the write path
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
-	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, aggregation: fanOut.Aggregation, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
+	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
