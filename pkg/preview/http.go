@@ -91,6 +91,9 @@ func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error
 // Prometheus envelope. tenantHeader is the tenant header the read APIs
 // honour (X-Scope-OrgID).
 func Handler(c Cluster, tenantHeader string, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, govstore.MaxBodyBytes))
 		if err != nil {

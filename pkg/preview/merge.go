@@ -130,8 +130,7 @@ func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitReso
 	d := Data{Rules: []Rule{}, Limits: []Limit{}, Metrics: []Metric{}, Examples: []Example{}, Ingesters: len(parts)}
 	seen := map[mkey]bool{}
 	ruleIdx := map[string]int{}
-	after := map[mkey]*Output{} // series and rate per (tenant, output metric)
-	var outKeys []mkey
+	var all []Metric
 	for _, p := range parts {
 		d.SampledSeries += p.GetSampledSeries()
 		for _, pr := range p.GetRules() {
@@ -163,29 +162,7 @@ func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitReso
 			}
 			seen[k] = true
 			d.SampledMetrics++
-			m := metricOf(pm)
-			for _, o := range m.Outputs {
-				ok := mkey{m.Tenant, o.Metric}
-				if after[ok] == nil {
-					after[ok] = &Output{Metric: o.Metric}
-					outKeys = append(outKeys, ok)
-				}
-				after[ok].Series += o.Series
-				after[ok].SamplesRate += o.SamplesRate
-			}
-			t := &d.Totals
-			t.SeriesBefore += m.SeriesBefore
-			t.SeriesAfter += m.SeriesAfter
-			t.SeriesDropped += m.SeriesDropped
-			t.SeriesRewritten += m.SeriesRewritten
-			t.SeriesTagged += m.SeriesTagged
-			t.SamplesRateBefore += m.SamplesRateBefore
-			t.SamplesRateAfter += m.SamplesRateAfter
-			t.SamplesRateDropped += m.SamplesRateDropped
-			if changed(m) {
-				t.MetricsChanged++
-				d.Metrics = append(d.Metrics, m)
-			}
+			all = append(all, metricOf(pm))
 		}
 		for _, ex := range p.GetExamples() {
 			if len(d.Examples) < maxExamples {
@@ -193,7 +170,22 @@ func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitReso
 			}
 		}
 	}
-	d.applyLimits(lim, outKeys, after)
+	d.applyLimits(lim, all)
+	for _, m := range all {
+		t := &d.Totals
+		t.SeriesBefore += m.SeriesBefore
+		t.SeriesAfter += m.SeriesAfter
+		t.SeriesDropped += m.SeriesDropped
+		t.SeriesRewritten += m.SeriesRewritten
+		t.SeriesTagged += m.SeriesTagged
+		t.SamplesRateBefore += m.SamplesRateBefore
+		t.SamplesRateAfter += m.SamplesRateAfter
+		t.SamplesRateDropped += m.SamplesRateDropped
+		if changed(m) {
+			t.MetricsChanged++
+			d.Metrics = append(d.Metrics, m)
+		}
+	}
 	d.Totals.SeriesSaved = d.Totals.SeriesBefore - d.Totals.SeriesAfter
 	slices.SortFunc(d.Metrics, func(a, b Metric) int {
 		return cmp.Or(cmp.Compare(b.SeriesBefore-b.SeriesAfter, a.SeriesBefore-a.SeriesAfter),
@@ -212,60 +204,84 @@ type mkey struct{ tenant, metric string }
 
 // applyLimits checks the series after the rules of every (tenant, output
 // metric) against the candidate's max_series_per_metric, then every
-// tenant's total against max_series_per_tenant; enforced refusals leave the
-// totals after. A metric's refusals come before its tenant's: the tenant
-// limit counts what the metric limit admitted.
-func (d *Data) applyLimits(lim *cardinality.LimitResolver, keys []mkey, after map[mkey]*Output) {
+// tenant's total against max_series_per_tenant. An enforced refusal is
+// taken from the outputs that make up the refused total, in proportion,
+// so the metrics' series after (and the totals) are what would be written.
+// A metric's refusals come before its tenant's: the tenant limit counts
+// what the metric limit admitted.
+func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 	if lim == nil {
 		return
 	}
-	type tenantAcc struct{ series, rate float64 }
-	tenants := map[string]*tenantAcc{}
+	type part struct{ m, o int }
+	type acc struct {
+		series, rate float64
+		parts        []part
+	}
+	outputs := map[mkey]*acc{}
+	tenants := map[string]*acc{}
+	var keys []mkey
 	var order []string
-	refuse := func(l Limit, rate float64) {
-		if l.SeriesAfterRules > 0 {
-			l.SamplesRateRefused = rate * l.SeriesRefused / l.SeriesAfterRules
-		}
-		d.Limits = append(d.Limits, l)
-		if l.Mode == string(cardinality.ModeEnforce) {
-			d.Totals.SeriesRefused += l.SeriesRefused
-			d.Totals.SamplesRateRefused += l.SamplesRateRefused
-			d.Totals.SeriesAfter -= l.SeriesRefused
-			d.Totals.SamplesRateAfter -= l.SamplesRateRefused
+	for i, m := range all {
+		for j, o := range m.Outputs {
+			k := mkey{m.Tenant, o.Metric}
+			if outputs[k] == nil {
+				outputs[k] = &acc{}
+				keys = append(keys, k)
+			}
+			a := outputs[k]
+			a.series += o.Series
+			a.rate += o.SamplesRate
+			a.parts = append(a.parts, part{i, j})
 		}
 	}
-	for _, k := range keys {
-		o := after[k]
-		r := lim.Resolve(k.tenant, k.metric)
-		admitted, rate := o.Series, o.SamplesRate
-		if !r.Exempt && r.MaxSeriesPerMetric > 0 && o.Series > float64(r.MaxSeriesPerMetric) {
-			l := Limit{Limit: cardinality.LimitSeriesPerMetric, Tenant: k.tenant, Metric: k.metric, Max: r.MaxSeriesPerMetric,
-				Mode: string(r.SeriesPerMetricOn), SeriesAfterRules: o.Series, SeriesRefused: o.Series - float64(r.MaxSeriesPerMetric)}
-			refuse(l, o.SamplesRate)
-			if r.SeriesPerMetricOn == cardinality.ModeEnforce {
-				admitted = float64(r.MaxSeriesPerMetric)
-				rate -= d.Limits[len(d.Limits)-1].SamplesRateRefused
-			}
+	// refuse records a limit over a.series and, enforced, scales the parts
+	// down to max.
+	refuse := func(l Limit, a *acc) {
+		l.SeriesAfterRules, l.SeriesRefused = a.series, a.series-float64(l.Max)
+		l.SamplesRateRefused = a.rate * l.SeriesRefused / a.series
+		d.Limits = append(d.Limits, l)
+		if l.Mode != string(cardinality.ModeEnforce) {
+			return
 		}
+		d.Totals.SeriesRefused += l.SeriesRefused
+		d.Totals.SamplesRateRefused += l.SamplesRateRefused
+		keep := float64(l.Max) / a.series
+		for _, p := range a.parts {
+			m, o := &all[p.m], &all[p.m].Outputs[p.o]
+			m.SeriesAfter -= o.Series * (1 - keep)
+			m.SamplesRateAfter -= o.SamplesRate * (1 - keep)
+			o.Series *= keep
+			o.SamplesRate *= keep
+		}
+		a.series, a.rate = float64(l.Max), a.rate*keep
+	}
+	for _, k := range keys {
+		a := outputs[k]
+		r := lim.Resolve(k.tenant, k.metric)
 		if r.Exempt {
 			continue
 		}
+		if r.MaxSeriesPerMetric > 0 && a.series > float64(r.MaxSeriesPerMetric) {
+			refuse(Limit{Limit: cardinality.LimitSeriesPerMetric, Tenant: k.tenant, Metric: k.metric, Max: r.MaxSeriesPerMetric,
+				Mode: string(r.SeriesPerMetricOn)}, a)
+		}
 		t := tenants[k.tenant]
 		if t == nil {
-			t = &tenantAcc{}
+			t = &acc{}
 			tenants[k.tenant] = t
 			order = append(order, k.tenant)
 		}
-		t.series += admitted
-		t.rate += rate
+		t.series += a.series
+		t.rate += a.rate
+		t.parts = append(t.parts, a.parts...)
 	}
 	slices.Sort(order)
 	for _, tenant := range order {
 		t := tenants[tenant]
 		r := lim.Resolve(tenant, "")
 		if r.MaxSeriesPerTenant > 0 && t.series > float64(r.MaxSeriesPerTenant) {
-			refuse(Limit{Limit: cardinality.LimitSeriesPerTenant, Tenant: tenant, Max: r.MaxSeriesPerTenant, Mode: string(r.SeriesPerTenantOn),
-				SeriesAfterRules: t.series, SeriesRefused: t.series - float64(r.MaxSeriesPerTenant)}, t.rate)
+			refuse(Limit{Limit: cardinality.LimitSeriesPerTenant, Tenant: tenant, Max: r.MaxSeriesPerTenant, Mode: string(r.SeriesPerTenantOn)}, t)
 		}
 	}
 }
