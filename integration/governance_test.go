@@ -38,15 +38,23 @@ func startGovCluster(t *testing.T) *govCluster {
 	t.Helper()
 	requireIntegration(t)
 	weed := testweed.Start(t, "promgov-gov")
+	return startGovClusterWith(t, 2, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
+		"--governance.store.s3.endpoint="+weed.Endpoint, "--governance.store.s3.access-key="+testweed.AccessKey,
+		"--governance.store.s3.secret-key="+testweed.SecretKey, "--governance.store.s3.insecure",
+		"--governance.store.s3.region=us-east-1")
+}
+
+// startGovClusterWith starts dists distributors and 2 ingesters on the
+// governance store of storeArgs, seeded with no rules.
+func startGovClusterWith(t *testing.T, dists int, storeArgs ...string) *govCluster {
+	t.Helper()
+	requireIntegration(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "promgov.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte("rules: []\n"), 0o644))
 	g := &govCluster{cluster: &cluster{t: t, backend: startBackend(t), backendProtocol: 1}, cfgPath: cfgPath,
-		govArgs: []string{"--config.file=" + cfgPath, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
-			"--governance.store.s3.endpoint=" + weed.Endpoint, "--governance.store.s3.access-key=" + testweed.AccessKey,
-			"--governance.store.s3.secret-key=" + testweed.SecretKey, "--governance.store.s3.insecure",
-			"--governance.store.s3.region=us-east-1", "--governance.poll-interval=1m"}}
-	for i := range 2 {
+		govArgs: append([]string{"--config.file=" + cfgPath, "--governance.poll-interval=1m"}, storeArgs...)}
+	for i := range dists {
 		n := &node{name: fmt.Sprintf("distributor-%d", i+1), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
 		args := append([]string{"--web.listen-address=" + n.webAddr, "--memberlist.bind-address=" + n.gossipAddr,
 			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, g.govArgs...)
@@ -113,11 +121,11 @@ func (g *govCluster) status(t T, n *node) govStatus {
 	return s
 }
 
-// allOn reports whether every one of the 4 nodes runs version v, as
-// distributor 1 sees them.
+// allOn reports whether every node runs version v, as distributor 1 sees
+// them.
 func (g *govCluster) allOn(t T, v uint64) bool {
 	s := g.status(t, g.dists[0])
-	if len(s.Nodes) != 4 {
+	if len(s.Nodes) != len(g.dists)+len(g.ingesters) {
 		return false
 	}
 	for _, n := range s.Nodes {
