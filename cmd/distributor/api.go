@@ -29,7 +29,7 @@ type apiDeps struct {
 	// preview is the cluster-wide impact preview: every ingester's answer
 	// from its reservoir.
 	preview preview.Cluster
-	usage       usage.Reader
+	usage   usage.Reader
 	// outbox receives what the query tap records.
 	outbox *usage.AccessStats
 }
