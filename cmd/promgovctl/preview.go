@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,13 +26,7 @@ func (c *client) preview(ctx context.Context, body []byte, tenant string, exampl
 		return err
 	}
 	if asJSON {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, raw, "", "  "); err != nil {
-			return err
-		}
-		buf.WriteByte('\n')
-		_, err := buf.WriteTo(w)
-		return err
+		return printJSON(w, raw)
 	}
 	var d preview.Data
 	if err := json.Unmarshal(raw, &d); err != nil {
