@@ -10,6 +10,7 @@
 //	promgovctl config rollback [--to N] [--message M]
 //	promgovctl config preview [--tenant T] [--examples N] [-o table|json] FILE
 //	promgovctl suggestions list
+//	promgovctl suggestions propose [-o table|json] ID
 //	promgovctl check config FILE...    (as distributor check-config)
 //	promgovctl check rules FILE...     (rule unit tests, as distributor test-rules)
 //
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
 	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|rollback | suggestions list | check config|rules FILE...")
+		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|rollback | suggestions list|propose | check config|rules FILE...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return &usageError{"want a command: config get|history|diff|apply|preview|promote|rollback, suggestions list, check config|rules"}
+		return &usageError{"want a command: config get|history|diff|apply|preview|promote|rollback, suggestions list|propose, check config|rules"}
 	}
 	cmd, rest := args[0]+" "+args[1], args[2:]
 	switch cmd {
@@ -157,6 +158,19 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 		return c.post(ctx, path, *msg, stdout)
 	case "suggestions list":
 		return c.suggestions(ctx, stdout)
+	case "suggestions propose":
+		fs := newFlags(cmd)
+		output := fs.String("o", "table", "Output: table or json.")
+		if err := fs.Parse(rest); err != nil {
+			return &usageError{err.Error()}
+		}
+		if fs.NArg() != 1 {
+			return &usageError{"suggestions propose: want one suggestion ID (suggestions list shows them)"}
+		}
+		if *output != "table" && *output != "json" {
+			return &usageError{fmt.Sprintf("suggestions propose: -o %q: use table or json", *output)}
+		}
+		return c.propose(ctx, fs.Arg(0), *output == "json", stdout)
 	case "check config":
 		return config.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
 	case "check rules":

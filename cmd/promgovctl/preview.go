@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/promgov/promgov/pkg/preview"
@@ -33,6 +34,26 @@ func (c *client) preview(ctx context.Context, body []byte, tenant string, exampl
 		return fmt.Errorf("decode answer: %w", err)
 	}
 	return printPreview(w, &d)
+}
+
+// propose turns suggestion id into a shadow version and prints it with
+// its preview.
+func (c *client) propose(ctx context.Context, id string, asJSON bool, w io.Writer) error {
+	var raw json.RawMessage
+	if _, err := c.do(ctx, http.MethodPost, strings.Replace(preview.PathPropose, "{id}", url.PathEscape(id), 1), nil, nil, &raw); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, raw)
+	}
+	var p preview.Proposal
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	m := p.Version
+	fmt.Fprintf(w, "version %d written (%s, parent %d): %s\n", m.Number, m.Mode, m.Parent, m.Message)
+	fmt.Fprintf(w, "review it with: promgovctl config diff --to %d; make it active with: promgovctl config promote %d\n\n", m.Number, m.Number)
+	return printPreview(w, &p.Preview)
 }
 
 func printPreview(w io.Writer, d *preview.Data) error {
