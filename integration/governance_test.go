@@ -38,15 +38,15 @@ func startGovCluster(t *testing.T) *govCluster {
 	t.Helper()
 	requireIntegration(t)
 	weed := testweed.Start(t, "promgov-gov")
-	return startGovClusterWith(t, 2, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
+	return startGovClusterWith(t, 2, nil, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
 		"--governance.store.s3.endpoint="+weed.Endpoint, "--governance.store.s3.access-key="+testweed.AccessKey,
 		"--governance.store.s3.secret-key="+testweed.SecretKey, "--governance.store.s3.insecure",
 		"--governance.store.s3.region=us-east-1")
 }
 
-// startGovClusterWith starts dists distributors and 2 ingesters on the
-// governance store of storeArgs, seeded with no rules.
-func startGovClusterWith(t *testing.T, dists int, storeArgs ...string) *govCluster {
+// startGovClusterWith starts dists distributors (with distArgs too) and 2
+// ingesters on the governance store of storeArgs, seeded with no rules.
+func startGovClusterWith(t *testing.T, dists int, distArgs []string, storeArgs ...string) *govCluster {
 	t.Helper()
 	requireIntegration(t)
 	dir := t.TempDir()
@@ -57,7 +57,7 @@ func startGovClusterWith(t *testing.T, dists int, storeArgs ...string) *govClust
 	for i := range dists {
 		n := &node{name: fmt.Sprintf("distributor-%d", i+1), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
 		args := append([]string{"--web.listen-address=" + n.webAddr, "--memberlist.bind-address=" + n.gossipAddr,
-			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, g.govArgs...)
+			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, append(slices.Clone(distArgs), g.govArgs...)...)
 		if i > 0 {
 			args = append(args, "--memberlist.join="+g.dists[0].gossipAddr)
 		}
@@ -152,6 +152,19 @@ func (g *govCluster) ctl(t *testing.T, args ...string) (int, string) {
 	}
 	t.Logf("promgovctl %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
 	return code, out.String()
+}
+
+// ctlQuiet is ctl without logging, for polling; it returns stdout only.
+func (g *govCluster) ctlQuiet(args ...string) (int, string) {
+	cmd := exec.Command(filepath.Join(binDir, "promgovctl"), append([]string{"--address=http://" + g.dists[0].webAddr, "--user=ci"}, args...)...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		return -1, err.Error()
+	}
+	return 0, string(out)
 }
 
 // writeVia writes one sample of each series through distributor d.

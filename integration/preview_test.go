@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/preview"
+	"github.com/promgov/promgov/pkg/usage"
 )
 
 // previewTraffic is known traffic: 49 metrics of 20 series and
@@ -36,10 +39,13 @@ const previewSelector = `{__name__=~"preview_m.._total|api_requests_total"}`
 // TestGovernancePreviewLabelDrop: the preview of "labeldrop request_id on
 // api_requests_total" over live traffic reports the series saved within
 // 5 % of the truth, and once that candidate is applied, what reaches the
-// real Prometheus matches the preview's series after it.
+// real Prometheus matches the preview's series after it. Then the feedback
+// loop: a suggestion (an unused metric: no dashboard or rule reads any)
+// is proposed as a shadow version with its preview, changes nothing until
+// promoted, and once promoted stops reaching the backend.
 func TestGovernancePreviewLabelDrop(t *testing.T) {
 	store := t.TempDir()
-	g := startGovClusterWith(t, 1, "--governance.store.backend=filesystem", "--governance.store.filesystem.directory="+store)
+	g := startGovClusterWith(t, 1, []string{"--usage.reload-interval=1s"}, "--governance.store.backend=filesystem", "--governance.store.filesystem.directory="+store)
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
 
 	// Before: three rounds, in the past so the post-apply window below
@@ -99,12 +105,91 @@ func TestGovernancePreviewLabelDrop(t *testing.T) {
 	window := "[" + strconv.Itoa(int(time.Since(start).Seconds())+5) + "s]" // only what was written after the apply
 	var atBackend, apiAtBackend float64
 	eventually(t, func(ct *assert.CollectT) bool {
-		atBackend = instantCount(ct, g.backend, "count(last_over_time("+previewSelector+window+"))", last)
-		apiAtBackend = instantCount(ct, g.backend, "count(last_over_time(api_requests_total"+window+"))", last)
+		atBackend = countAt(ct, g.backend, "count(last_over_time("+previewSelector+window+"))", last)
+		apiAtBackend = countAt(ct, g.backend, "count(last_over_time(api_requests_total"+window+"))", last)
 		return atBackend == 990 && apiAtBackend == 10
 	}, 30*time.Second, 500*time.Millisecond, "after enforcement the backend should hold 990 series (api_requests_total: 10)")
 	t.Logf("MEASURE enforcement at the backend: %.0f series (api_requests_total %.0f); preview said %.1f (api_requests_total %.1f): %+.2f %%",
 		atBackend, apiAtBackend, d.Totals.SeriesAfter, api.SeriesAfter, 100*(d.Totals.SeriesAfter-atBackend)/atBackend)
 	require.InEpsilon(t, atBackend, d.Totals.SeriesAfter, 0.05, "the preview's series after vs the backend")
 	require.InEpsilon(t, 3980-atBackend, d.Totals.SeriesSaved, 0.05, "the preview's series saved vs the backend")
+
+	proposeUnusedMetric(t, g)
+}
+
+func proposeUnusedMetric(t *testing.T, g *govCluster) {
+	const metric = "preview_m07_total"
+	var id string
+	eventually(t, func(ct *assert.CollectT) bool {
+		code, out := g.ctlQuiet("suggestions", "list")
+		var ss []usage.Suggestion
+		if code != 0 || json.Unmarshal([]byte(out), &ss) != nil {
+			return false
+		}
+		for _, s := range ss {
+			if s.Kind == usage.SuggestDropMetrics && slices.Equal(s.Metrics, []string{metric}) {
+				id = s.ID
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 500*time.Millisecond, "no drop suggestion for %s", metric)
+	code, out := g.ctl(t, "suggestions", "propose", "-o", "json", id)
+	require.Equal(t, 0, code, out)
+	var p preview.Proposal
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	require.EqualValues(t, 3, p.Version.Number)
+	require.Equal(t, "shadow", string(p.Version.Mode))
+	require.Len(t, p.Preview.Metrics, 1)
+	require.Equal(t, metric, p.Preview.Metrics[0].Metric)
+	require.Equal(t, 20.0, p.Preview.Totals.SeriesDropped)
+	// The table form, for another unused metric (for docs/governance.md).
+	code, out = g.ctlQuiet("suggestions", "list")
+	require.Equal(t, 0, code, out)
+	var ss []usage.Suggestion
+	require.NoError(t, json.Unmarshal([]byte(out), &ss))
+	for _, s := range ss {
+		if s.Kind == usage.SuggestDropMetrics && slices.Equal(s.Metrics, []string{"preview_m08_total"}) {
+			code, out = g.ctl(t, "suggestions", "propose", s.ID)
+			require.Equal(t, 0, code, out)
+		}
+	}
+
+	// A shadow version changes nothing.
+	now := time.Now()
+	writeV1(t, g.cluster, now, previewTraffic(now)...)
+	eventually(t, func(ct *assert.CollectT) bool {
+		return countAt(ct, g.backend, "count(last_over_time("+metric+"[1ms]))", now) == 20
+	}, 30*time.Second, 500*time.Millisecond, "%s must still reach the backend while the proposal is in shadow", metric)
+
+	code, out = g.ctl(t, "config", "promote", "3")
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 5) }, 10*time.Second, 50*time.Millisecond, "the promoted version never reached every node")
+	after := time.Now()
+	writeV1(t, g.cluster, after, previewTraffic(after)...)
+	eventually(t, func(ct *assert.CollectT) bool {
+		return countAt(ct, g.backend, "count(last_over_time(preview_m06_total[1ms]))", after) == 20
+	}, 30*time.Second, 500*time.Millisecond, "the traffic after the promotion never reached the backend")
+	require.Zero(t, countAt(t, g.backend, "count(last_over_time("+metric+"[1ms]))", after), "%s still reaches the backend after the promotion", metric)
+}
+
+// countAt evaluates a query that returns one number at ts, to the
+// millisecond (0 for an empty result): with a [1ms] range it sees only
+// the samples written at ts.
+func countAt(t T, be *backend, query string, ts time.Time) float64 {
+	t.Helper()
+	var data struct {
+		Result []struct {
+			Value [2]any `json:"value"`
+		} `json:"result"`
+	}
+	apiGetVia(t, be.httpClient(), be.base(), "/api/v1/query", url.Values{
+		"query": {query}, "time": {strconv.FormatFloat(float64(ts.UnixMilli())/1000, 'f', 3, 64)},
+	}, &data)
+	if len(data.Result) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(data.Result[0].Value[1].(string), 64)
+	require.NoError(t, err)
+	return v
 }

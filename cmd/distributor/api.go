@@ -45,7 +45,7 @@ func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Lo
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
 	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(d.aggregation, rw.TenantHeader))
-	mux.Handle("POST "+preview.Path, preview.Handler(d.preview, rw.TenantHeader, logger))
+	mux.Handle("POST "+preview.Path, preview.Handler(d.preview, d.rules, rw.TenantHeader, logger))
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
 	tapped, err := mountQueryTap(mux, cfg.Usage, rw, d.outbox, logger, reg)
 	if err != nil {

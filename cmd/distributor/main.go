@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gov.Register(mux)
 	if store := gov.Store(); store != nil {
 		// Suggestions become shadow versions with their preview attached.
-		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut,
+		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
 			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger}))
 	}
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)

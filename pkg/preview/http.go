@@ -33,6 +33,40 @@ type Cluster interface {
 	Preview(ctx context.Context, req *ingesterv1.PreviewConfigRequest) ([]*ingesterv1.PreviewConfigResponse, error)
 }
 
+// Baseline is the ruleset in force (rules.Manager): a preview's "before"
+// and what it does not count as the candidate's change. Safe for
+// concurrent use.
+type Baseline interface {
+	Active() *rules.Ruleset
+}
+
+// baselineRules is the rules section of b's active ruleset as YAML.
+func baselineRules(b Baseline) (string, error) {
+	y, err := yaml.Marshal(struct {
+		Rules []rules.RuleConfig `yaml:"rules"`
+	}{b.Active().Engine.Config().Rules})
+	if err != nil {
+		return "", fmt.Errorf("encode the active rules: %w", err)
+	}
+	return string(y), nil
+}
+
+// ask asks every ingester for its preview of req against the rules in
+// force and merges the answers.
+func ask(ctx context.Context, c Cluster, b Baseline, req Request) (Data, error) {
+	base, err := baselineRules(b)
+	if err != nil {
+		return Data{}, err
+	}
+	parts, err := c.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, BaselineRules: base, Tenant: req.Tenant, MaxExamples: int32(req.Examples)})
+	if err != nil {
+		return Data{}, fmt.Errorf("impact preview: %w", err)
+	}
+	d := Merge(parts, req.Limits, req.Examples)
+	d.Candidate, d.Tenant = req.Hash, req.Tenant
+	return d, nil
+}
+
 // Request is a decoded preview request.
 type Request struct {
 	// Doc is the candidate, validated.
@@ -88,9 +122,9 @@ func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error
 }
 
 // Handler serves POST Path: the candidate in the body, the preview in the
-// Prometheus envelope. tenantHeader is the tenant header the read APIs
+// Prometheus envelope, against the rules in force (b). tenantHeader is the tenant header the read APIs
 // honour (X-Scope-OrgID).
-func Handler(c Cluster, tenantHeader string, logger *slog.Logger) http.Handler {
+func Handler(c Cluster, b Baseline, tenantHeader string, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,14 +144,12 @@ func Handler(c Cluster, tenantHeader string, logger *slog.Logger) http.Handler {
 			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
-		parts, err := c.Preview(r.Context(), &ingesterv1.PreviewConfigRequest{Rules: req.Rules, Tenant: req.Tenant, MaxExamples: int32(req.Examples)})
+		d, err := ask(r.Context(), c, b, req)
 		if err != nil {
 			logger.Warn("impact preview failed", "err", err)
-			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("impact preview: %w", err))
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", err)
 			return
 		}
-		d := Merge(parts, req.Limits, req.Examples)
-		d.Candidate, d.Tenant = req.Hash, req.Tenant
 		logger.Debug("impact preview", "candidate", d.Candidate, "ingesters", d.Ingesters, "metrics", d.SampledMetrics, "series_saved", d.Totals.SeriesSaved)
 		web.WriteJSON(w, d)
 	})

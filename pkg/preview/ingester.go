@@ -53,6 +53,14 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "candidate rules: %v", err)
 	}
+	bcfg, err := rules.LoadConfig([]byte(req.GetBaselineRules()))
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "baseline rules: %v", err)
+	}
+	base, err := rules.Compile(bcfg, nil)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "baseline rules: %v", err)
+	}
 	rows, err := p.stats.Metrics(ctx, cardinality.Query{Tenant: req.GetTenant(), Limit: -1})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cardinality rows: %v", err)
@@ -63,7 +71,7 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 		stats[mkey{r.Tenant, r.Name}] = r
 	}
 	maxEx := int(min(max(req.GetMaxExamples(), 0), MaxExamples))
-	c := newComputer(eng, maxEx)
+	c := newComputer(eng, base, maxEx)
 	for _, ms := range p.samples.Samples(req.GetTenant(), p.now()) {
 		if err := ctx.Err(); err != nil {
 			return nil, status.FromContextError(err).Err()
@@ -77,6 +85,7 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 // computer accumulates one ingester's answer.
 type computer struct {
 	eng      *rules.Engine
+	base     *rules.Engine
 	maxEx    int
 	perRule  int
 	out      ingesterv1.PreviewConfigResponse
@@ -90,8 +99,8 @@ type ruleAcc struct {
 	effects    map[string]*ingesterv1.PreviewEffect
 }
 
-func newComputer(eng *rules.Engine, maxEx int) *computer {
-	c := &computer{eng: eng, maxEx: maxEx, rules: map[string]*ruleAcc{}, examples: map[string]int{}}
+func newComputer(eng, base *rules.Engine, maxEx int) *computer {
+	c := &computer{eng: eng, base: base, maxEx: maxEx, rules: map[string]*ruleAcc{}, examples: map[string]int{}}
 	for i := range eng.Len() {
 		name := eng.RuleName(i)
 		c.rules[name] = &ruleAcc{effects: map[string]*ingesterv1.PreviewEffect{}}
@@ -121,7 +130,7 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 	pm := &ingesterv1.PreviewMetric{Tenant: ms.Tenant, Metric: ms.Metric, Series: uint64(n), SamplesRate: rate, Sampled: uint32(k), Exact: exact}
 	perSeries, perRate := n/float64(k), rate/float64(k)
 
-	outputs := map[string]*outputAcc{}
+	outputs, before := map[string]*outputAcc{}, map[string]*outputAcc{}
 	touched := map[string]map[string]bool{} // rule → effects seen in this metric
 	var tr rules.Trace
 	var dropped, rewritten, tagged int
@@ -129,7 +138,18 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 		tr.Reset()
 		wasRewritten, wasTagged := false, false
 		s := rules.Series{Tenant: ms.Tenant, Labels: ser.Labels, Meta: rules.Metadata{Type: typeOf(ser)}}
+		was := c.base.Apply(&s, nil)
+		if was.Action != rules.Dropped {
+			before = addOutput(before, was.Labels)
+		}
+		s = rules.Series{Tenant: ms.Tenant, Labels: ser.Labels, Meta: rules.Metadata{Type: typeOf(ser)}}
 		res := c.eng.Apply(&s, &tr)
+		if res.Action != rules.Dropped {
+			outputs = addOutput(outputs, res.Labels)
+		}
+		if sameOutcome(was, res) {
+			continue // what the active rules do already: not the change's
+		}
 		affected := false
 		for _, st := range tr.Steps {
 			for _, eff := range effectsOf(st) {
@@ -167,15 +187,6 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 		}
 		if res.Action == rules.Dropped {
 			dropped++
-		} else {
-			name := res.Labels.Get(model.MetricNameLabel)
-			o := outputs[name]
-			if o == nil {
-				o = &outputAcc{series: map[string]struct{}{}}
-				outputs[name] = o
-			}
-			o.sampled++
-			o.series[res.Labels.String()] = struct{}{}
 		}
 		if affected {
 			c.example(ms.Tenant, ser.Labels, res, tr.Steps)
@@ -185,21 +196,54 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 	pm.SamplesRateDropped = float64(dropped) * perRate
 	pm.SeriesRewritten = float64(rewritten) * perSeries
 	pm.SeriesTagged = float64(tagged) * perSeries
-	names := make([]string, 0, len(outputs))
-	for name := range outputs {
+	for _, o := range estimate(before, exact, perSeries, perRate) {
+		pm.SeriesBefore += o.Series
+		pm.SamplesRateBefore += o.SamplesRate
+	}
+	pm.Outputs = estimate(outputs, exact, perSeries, perRate)
+	c.out.Metrics = append(c.out.Metrics, pm)
+}
+
+// addOutput counts one sampled series written as ls.
+func addOutput(outs map[string]*outputAcc, ls labels.Labels) map[string]*outputAcc {
+	name := ls.Get(model.MetricNameLabel)
+	o := outs[name]
+	if o == nil {
+		o = &outputAcc{series: map[string]struct{}{}}
+		outs[name] = o
+	}
+	o.sampled++
+	o.series[ls.String()] = struct{}{}
+	return outs
+}
+
+// estimate scales the sampled outputs to series and samples/s, by output
+// metric name.
+func estimate(outs map[string]*outputAcc, exact bool, perSeries, perRate float64) []*ingesterv1.PreviewOutput {
+	names := make([]string, 0, len(outs))
+	for name := range outs {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	res := make([]*ingesterv1.PreviewOutput, 0, len(names))
 	for _, name := range names {
-		o := outputs[name]
-		pop := float64(o.sampled) * perSeries
-		series := distinct(pop, o.sampled, len(o.series))
+		o := outs[name]
+		series := distinct(float64(o.sampled)*perSeries, o.sampled, len(o.series))
 		if exact {
 			series = float64(len(o.series))
 		}
-		pm.Outputs = append(pm.Outputs, &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: float64(o.sampled) * perRate})
+		res = append(res, &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: float64(o.sampled) * perRate})
 	}
-	c.out.Metrics = append(c.out.Metrics, pm)
+	return res
+}
+
+// sameOutcome reports whether the baseline and the candidate write a
+// series the same way (or both drop it).
+func sameOutcome(a, b rules.Result) bool {
+	if (a.Action == rules.Dropped) != (b.Action == rules.Dropped) {
+		return false
+	}
+	return a.Action == rules.Dropped || labels.Equal(a.Labels, b.Labels)
 }
 
 // effectsOf names what one trace step did: its effect when a rule matched

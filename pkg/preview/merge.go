@@ -287,7 +287,7 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 }
 
 func metricOf(pm *ingesterv1.PreviewMetric) Metric {
-	m := Metric{Tenant: pm.GetTenant(), Metric: pm.GetMetric(), SeriesBefore: float64(pm.GetSeries()), SamplesRateBefore: pm.GetSamplesRate(),
+	m := Metric{Tenant: pm.GetTenant(), Metric: pm.GetMetric(), SeriesBefore: pm.GetSeriesBefore(), SamplesRateBefore: pm.GetSamplesRateBefore(),
 		SeriesDropped: pm.GetSeriesDropped(), SamplesRateDropped: pm.GetSamplesRateDropped(), SeriesRewritten: pm.GetSeriesRewritten(),
 		SeriesTagged: pm.GetSeriesTagged(), Sampled: int(pm.GetSampled()), Exact: pm.GetExact(), Outputs: []Output{}}
 	for _, o := range pm.GetOutputs() {

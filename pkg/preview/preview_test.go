@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
@@ -21,6 +23,7 @@ import (
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/record"
 	"github.com/promgov/promgov/pkg/reservoir"
+	"github.com/promgov/promgov/pkg/rules"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -122,9 +125,24 @@ func (l local) Preview(ctx context.Context, req *ingesterv1.PreviewConfigRequest
 	return []*ingesterv1.PreviewConfigResponse{r}, nil
 }
 
+// activeRules is a rules manager running the rules section of yml.
+func activeRules(t *testing.T, yml string) *rules.Manager {
+	t.Helper()
+	m := rules.NewManager(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	cfg, err := rules.LoadConfig([]byte(yml))
+	require.NoError(t, err)
+	require.NoError(t, m.Reload(cfg))
+	return m
+}
+
 func runPreview(t *testing.T, tf *traffic, body, query string) (int, Data, string) {
 	t.Helper()
-	srv := httptest.NewServer(Handler(local{NewIngester(tf.res, tf.tracker)}, "X-Scope-OrgID", nil))
+	return runPreviewOver(t, tf, activeRules(t, ""), body, query)
+}
+
+func runPreviewOver(t *testing.T, tf *traffic, active Baseline, body, query string) (int, Data, string) {
+	t.Helper()
+	srv := httptest.NewServer(Handler(local{NewIngester(tf.res, tf.tracker)}, active, "X-Scope-OrgID", nil))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+Path+query, "application/yaml", strings.NewReader(body))
 	require.NoError(t, err)
@@ -194,6 +212,39 @@ func TestPreviewKnownTraffic(t *testing.T) {
 		require.NotEmpty(t, ex.Trace, ex.Input)
 	}
 	require.Equal(t, "api_requests_total", byMetric[d.Metrics[0].Metric].Metric, "the most series saved come first")
+}
+
+// TestPreviewAgainstActiveRules: what the active rules already do is the
+// "before", not the candidate's change: the sample still holds series the
+// active label drop rewrites (sent before it was enforced), and the
+// candidate that adds a rule to it changes only what the new rule does.
+func TestPreviewAgainstActiveRules(t *testing.T) {
+	tf := knownTraffic(t)
+	const labeldrop = `
+rules:
+  - name: drop-request-id
+    scope: {selector: '{__name__="api_requests_total"}'}
+    relabel_configs:
+      - regex: request_id
+        action: labeldrop
+`
+	const more = labeldrop + `  - name: drop-debug
+    relabel_configs:
+      - source_labels: [__name__]
+        regex: debug_.*
+        action: drop
+`
+	code, d, msg := runPreviewOver(t, tf, activeRules(t, labeldrop), more, "")
+	require.Equal(t, http.StatusOK, code, msg)
+	require.Len(t, d.Metrics, 1)
+	require.Equal(t, "debug_events_total", d.Metrics[0].Metric)
+	require.Equal(t, 20.0, d.Totals.SeriesSaved)
+	require.InDelta(t, 10+20+40+30, d.Totals.SeriesBefore, 1, "before: after the active rules")
+	for _, r := range d.Rules {
+		if r.Rule == "drop-request-id" {
+			require.Empty(t, r.Effects, "the active rule's effects are not the change's")
+		}
+	}
 }
 
 func TestPreviewTenant(t *testing.T) {
@@ -268,7 +319,7 @@ func TestMergeTwoIngesters(t *testing.T) {
 	b.push("t", metricSeries("a_total", 30)) // a second owner during a ring change: counted once
 	var parts []*ingesterv1.PreviewConfigResponse
 	for _, tf := range []*traffic{a, b} {
-		r, err := NewIngester(tf.res, tf.tracker).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: "rules: []\n"})
+		r, err := NewIngester(tf.res, tf.tracker).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: "rules: []\n", BaselineRules: ""})
 		require.NoError(t, err)
 		parts = append(parts, r)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
-	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
 // PathPropose turns a suggestion into a candidate version (distributors
@@ -37,6 +36,7 @@ type ProposeDeps struct {
 	Store   *govstore.Store
 	Usage   usage.Reader
 	Cluster Cluster
+	Rules   Baseline
 	Timeout time.Duration
 	Logger  *slog.Logger
 }
@@ -47,8 +47,8 @@ type ProposeDeps struct {
 // shadow version (If-Match: the newest version). Nothing is enforced: a
 // person promotes it (POST .../versions/{n}/promote) or leaves it.
 func ProposeHandler(d ProposeDeps) http.Handler {
-	if d.Store == nil || d.Usage == nil || d.Cluster == nil {
-		panic("preview.ProposeHandler: Store, Usage and Cluster are required")
+	if d.Store == nil || d.Usage == nil || d.Cluster == nil || d.Rules == nil {
+		panic("preview.ProposeHandler: Store, Usage, Cluster and Rules are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -88,13 +88,11 @@ func ProposeHandler(d ProposeDeps) http.Handler {
 			web.WriteError(w, http.StatusBadRequest, "bad_data", fmt.Errorf("the proposed version is invalid: %w", err))
 			return
 		}
-		parts, err := d.Cluster.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, MaxExamples: DefaultExamples})
+		data, err := ask(ctx, d.Cluster, d.Rules, req)
 		if err != nil {
-			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("impact preview: %w", err))
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", err)
 			return
 		}
-		data := Merge(parts, req.Limits, DefaultExamples)
-		data.Candidate = req.Hash
 		author := strings.TrimSpace(r.Header.Get("X-Promgov-User"))
 		if author == "" {
 			author = "anonymous"

@@ -37,7 +37,7 @@ func TestPropose(t *testing.T) {
 
 	srv := httptest.NewServer(func() http.Handler {
 		mux := http.NewServeMux()
-		mux.Handle("POST "+PathPropose, ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Timeout: 10 * time.Second}))
+		mux.Handle("POST "+PathPropose, ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second}))
 		return mux
 	}())
 	defer srv.Close()

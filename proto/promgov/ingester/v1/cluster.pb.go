@@ -1863,7 +1863,11 @@ type PreviewConfigRequest struct {
 	// tenant restricts the preview to one tenant; empty is every tenant.
 	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// max_examples bounds the affected series answered with their traces.
-	MaxExamples   int32 `protobuf:"varint,3,opt,name=max_examples,json=maxExamples,proto3" json:"max_examples,omitempty"`
+	MaxExamples int32 `protobuf:"varint,3,opt,name=max_examples,json=maxExamples,proto3" json:"max_examples,omitempty"`
+	// baseline_rules is the active rules section (YAML): "before" is what
+	// they make of the sampled series, and only series whose outcome the
+	// candidate changes count as affected. Empty is no rules.
+	BaselineRules string `protobuf:"bytes,4,opt,name=baseline_rules,json=baselineRules,proto3" json:"baseline_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1917,6 +1921,13 @@ func (x *PreviewConfigRequest) GetMaxExamples() int32 {
 		return x.MaxExamples
 	}
 	return 0
+}
+
+func (x *PreviewConfigRequest) GetBaselineRules() string {
+	if x != nil {
+		return x.BaselineRules
+	}
+	return ""
 }
 
 type PreviewConfigResponse struct {
@@ -2014,8 +2025,12 @@ type PreviewMetric struct {
 	SamplesRateDropped float64          `protobuf:"fixed64,9,opt,name=samples_rate_dropped,json=samplesRateDropped,proto3" json:"samples_rate_dropped,omitempty"`
 	SeriesRewritten    float64          `protobuf:"fixed64,10,opt,name=series_rewritten,json=seriesRewritten,proto3" json:"series_rewritten,omitempty"`
 	SeriesTagged       float64          `protobuf:"fixed64,11,opt,name=series_tagged,json=seriesTagged,proto3" json:"series_tagged,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// series_before and samples_rate_before are the estimates after the
+	// baseline rules (what is written now).
+	SeriesBefore      float64 `protobuf:"fixed64,12,opt,name=series_before,json=seriesBefore,proto3" json:"series_before,omitempty"`
+	SamplesRateBefore float64 `protobuf:"fixed64,13,opt,name=samples_rate_before,json=samplesRateBefore,proto3" json:"samples_rate_before,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PreviewMetric) Reset() {
@@ -2121,6 +2136,20 @@ func (x *PreviewMetric) GetSeriesRewritten() float64 {
 func (x *PreviewMetric) GetSeriesTagged() float64 {
 	if x != nil {
 		return x.SeriesTagged
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSeriesBefore() float64 {
+	if x != nil {
+		return x.SeriesBefore
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSamplesRateBefore() float64 {
+	if x != nil {
+		return x.SamplesRateBefore
 	}
 	return 0
 }
@@ -2679,16 +2708,17 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x0ftracked_metrics\x18\x0f \x01(\x01R\x0etrackedMetrics\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"g\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8e\x01\n" +
 	"\x14PreviewConfigRequest\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\tR\x05rules\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12!\n" +
-	"\fmax_examples\x18\x03 \x01(\x05R\vmaxExamples\"\xf5\x01\n" +
+	"\fmax_examples\x18\x03 \x01(\x05R\vmaxExamples\x12%\n" +
+	"\x0ebaseline_rules\x18\x04 \x01(\tR\rbaselineRules\"\xf5\x01\n" +
 	"\x15PreviewConfigResponse\x12<\n" +
 	"\ametrics\x18\x01 \x03(\v2\".promgov.ingester.v1.PreviewMetricR\ametrics\x126\n" +
 	"\x05rules\x18\x02 \x03(\v2 .promgov.ingester.v1.PreviewRuleR\x05rules\x12?\n" +
 	"\bexamples\x18\x03 \x03(\v2#.promgov.ingester.v1.PreviewExampleR\bexamples\x12%\n" +
-	"\x0esampled_series\x18\x04 \x01(\x04R\rsampledSeries\"\x91\x03\n" +
+	"\x0esampled_series\x18\x04 \x01(\x04R\rsampledSeries\"\xe6\x03\n" +
 	"\rPreviewMetric\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
@@ -2701,7 +2731,9 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x14samples_rate_dropped\x18\t \x01(\x01R\x12samplesRateDropped\x12)\n" +
 	"\x10series_rewritten\x18\n" +
 	" \x01(\x01R\x0fseriesRewritten\x12#\n" +
-	"\rseries_tagged\x18\v \x01(\x01R\fseriesTagged\"b\n" +
+	"\rseries_tagged\x18\v \x01(\x01R\fseriesTagged\x12#\n" +
+	"\rseries_before\x18\f \x01(\x01R\fseriesBefore\x12.\n" +
+	"\x13samples_rate_before\x18\r \x01(\x01R\x11samplesRateBefore\"b\n" +
 	"\rPreviewOutput\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
 	"\x06series\x18\x02 \x01(\x01R\x06series\x12!\n" +
