@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,4 +297,33 @@ func TestMemoryPerMetric(t *testing.T) {
 	runtime.KeepAlive(r)
 	runtime.KeepAlive(batches)
 	runtime.KeepAlive(names)
+}
+
+// TestConcurrent: pushes, sweeps and previews at once (run with -race);
+// the bounds hold.
+func TestConcurrent(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	cfg := testConfig(16)
+	cfg.MaxMetrics = 5
+	r := New(cfg, nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		b, names := batchOf(0, series(fmt.Sprintf("m%d_total", g), 200)...)
+		wg.Go(func() {
+			for i := range 50 {
+				r.Offer("t", b, names, now.Add(time.Duration(i)*time.Second))
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 50 {
+			r.Sweep(now.Add(time.Duration(i) * time.Second))
+			_ = r.Samples("", now)
+			_ = r.Stats()
+		}
+	})
+	wg.Wait()
+	st := r.Stats()
+	require.LessOrEqual(t, st.Metrics, 5)
+	require.Equal(t, 4*16, st.Series)
 }
