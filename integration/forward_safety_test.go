@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,23 +39,11 @@ func writeSeriesAs(t *testing.T, writeURL, tenant string, ts time.Time, at map[i
 	require.Equal(t, http.StatusNoContent, code, body)
 }
 
-// instantCount evaluates query at ts on be (0 for an empty result).
+// instantCount evaluates query at ts on be, to the second (0 for an
+// empty result).
 func instantCount(t T, be *backend, query string, ts time.Time) float64 {
 	t.Helper()
-	var data struct {
-		Result []struct {
-			Value [2]any `json:"value"`
-		} `json:"result"`
-	}
-	apiGetVia(t, be.httpClient(), be.base(), "/api/v1/query", url.Values{
-		"query": {query}, "time": {strconv.FormatInt(ts.Unix(), 10)},
-	}, &data)
-	if len(data.Result) == 0 {
-		return 0
-	}
-	v, err := strconv.ParseFloat(data.Result[0].Value[1].(string), 64)
-	require.NoError(t, err)
-	return v
+	return countAt(t, be, query, ts.Truncate(time.Second))
 }
 
 // TestForwardPoisonSeries: one series a real Prometheus 3.16 refuses (a

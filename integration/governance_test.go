@@ -34,23 +34,32 @@ func govRule(regex string) string {
 	return "rules:\n  - name: drop-" + strings.TrimSuffix(regex, "_.*") + "\n    relabel_configs:\n      - source_labels: [__name__]\n        regex: " + regex + "\n        action: drop\n"
 }
 
-func startGovCluster(t *testing.T, extraArgs ...string) *govCluster {
+// startGovCluster starts 2 distributors (with distArgs too) and 2
+// ingesters on a governance store in a real S3 server (SeaweedFS).
+func startGovCluster(t *testing.T, distArgs ...string) *govCluster {
 	t.Helper()
 	requireIntegration(t)
 	weed := testweed.Start(t, "promgov-gov")
+	return startGovClusterWith(t, 2, distArgs, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
+		"--governance.store.s3.endpoint="+weed.Endpoint, "--governance.store.s3.access-key="+testweed.AccessKey,
+		"--governance.store.s3.secret-key="+testweed.SecretKey, "--governance.store.s3.insecure",
+		"--governance.store.s3.region=us-east-1")
+}
+
+// startGovClusterWith starts dists distributors (with distArgs too) and 2
+// ingesters on the governance store of storeArgs, seeded with no rules.
+func startGovClusterWith(t *testing.T, dists int, distArgs []string, storeArgs ...string) *govCluster {
+	t.Helper()
+	requireIntegration(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "promgov.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte("rules: []\n"), 0o644))
 	g := &govCluster{cluster: &cluster{t: t, backend: startBackend(t), backendProtocol: 1}, cfgPath: cfgPath,
-		govArgs: []string{"--config.file=" + cfgPath, "--governance.store.backend=s3", "--governance.store.s3.bucket=promgov-gov",
-			"--governance.store.s3.endpoint=" + weed.Endpoint, "--governance.store.s3.access-key=" + testweed.AccessKey,
-			"--governance.store.s3.secret-key=" + testweed.SecretKey, "--governance.store.s3.insecure",
-			"--governance.store.s3.region=us-east-1", "--governance.poll-interval=1m"}}
-	g.govArgs = append(g.govArgs, extraArgs...)
-	for i := range 2 {
+		govArgs: append([]string{"--config.file=" + cfgPath, "--governance.poll-interval=1m"}, storeArgs...)}
+	for i := range dists {
 		n := &node{name: fmt.Sprintf("distributor-%d", i+1), webAddr: freeAddr(t), gossipAddr: freeAddr(t)}
 		args := append([]string{"--web.listen-address=" + n.webAddr, "--memberlist.bind-address=" + n.gossipAddr,
-			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, g.govArgs...)
+			"--memberlist.node-name=" + n.name, "--distributor.push-timeout=5s"}, append(slices.Clone(distArgs), g.govArgs...)...)
 		if i > 0 {
 			args = append(args, "--memberlist.join="+g.dists[0].gossipAddr)
 		}
@@ -119,15 +128,15 @@ func (g *govCluster) status(t T, n *node) govStatus {
 	return s
 }
 
-// allOn reports whether every one of the 4 nodes runs version v with no
-// shadow candidate, as distributor 1 sees them.
+// allOn reports whether every node runs version v with no shadow
+// candidate, as distributor 1 sees them.
 func (g *govCluster) allOn(t T, v uint64) bool { return g.allOnShadow(t, v, 0) }
 
-// allOnShadow reports whether every one of the 4 nodes runs version v with
-// shadow candidate sh beside it (0: none).
+// allOnShadow reports whether every node runs version v with shadow
+// candidate sh beside it (0: none).
 func (g *govCluster) allOnShadow(t T, v, sh uint64) bool {
 	s := g.status(t, g.dists[0])
-	if len(s.Nodes) != 4 {
+	if len(s.Nodes) != len(g.dists)+len(g.ingesters) {
 		return false
 	}
 	for _, n := range s.Nodes {
@@ -154,6 +163,19 @@ func (g *govCluster) ctl(t *testing.T, args ...string) (int, string) {
 	}
 	t.Logf("promgovctl %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
 	return code, out.String()
+}
+
+// ctlQuiet is ctl without logging, for polling; it returns stdout only.
+func (g *govCluster) ctlQuiet(args ...string) (int, string) {
+	cmd := exec.Command(filepath.Join(binDir, "promgovctl"), append([]string{"--address=http://" + g.dists[0].webAddr, "--user=ci"}, args...)...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		return -1, err.Error()
+	}
+	return 0, string(out)
 }
 
 // writeVia writes one sample of each series through distributor d.

@@ -9,6 +9,7 @@ import (
 	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/preview"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -25,7 +26,10 @@ type apiDeps struct {
 	// aggregation is the cluster-wide aggregation API: every ingester's
 	// rows (as received, as written), merged.
 	aggregation aggregate.StatsSource
-	usage       usage.Reader
+	// preview is the cluster-wide impact preview: every ingester's answer
+	// from its reservoir.
+	preview preview.Cluster
+	usage   usage.Reader
 	// outbox receives what the query tap records.
 	outbox *usage.AccessStats
 }
@@ -41,6 +45,7 @@ func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Lo
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
 	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(d.aggregation, rw.TenantHeader))
+	mux.Handle("POST "+preview.Path, preview.Handler(d.preview, d.rules, rw.TenantHeader, logger))
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
 	tapped, err := mountQueryTap(mux, cfg.Usage, rw, d.outbox, logger, reg)
 	if err != nil {

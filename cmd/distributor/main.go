@@ -25,6 +25,7 @@ import (
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/govsync"
+	"github.com/promgov/promgov/pkg/preview"
 	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -138,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	distributor.MountWrongWritePaths(mux) // 404s naming the write path
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
-	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, aggregation: fanOut.Aggregation, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
+	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
@@ -147,6 +148,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	gov.Register(mux)
+	if store := gov.Store(); store != nil {
+		// Suggestions become shadow versions with their preview attached.
+		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
+			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger}))
+	}
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
 		return err

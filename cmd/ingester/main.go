@@ -32,6 +32,8 @@ import (
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ingester"
+	"github.com/promgov/promgov/pkg/preview"
+	"github.com/promgov/promgov/pkg/reservoir"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
@@ -103,7 +105,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("aggregations: %w", err)
 	}
-	svc := ingester.NewService(serviceDeps(walLog, tracker, aggEngine, cfg.Aggregate.Overflow, logger, reg))
+	// The impact preview's sample of each owned metric's series (nil when
+	// --preview.reservoir.series-per-metric=0).
+	res := reservoir.New(cfg.PreviewReservoir, reg)
+	svc := ingester.NewService(serviceDeps(walLog, tracker, aggEngine, cfg.Aggregate.Overflow, res, logger, reg))
 	grpcSrv, err := ingester.NewServer(cfg.Ingester, svc, logger, reg)
 	if err != nil {
 		return err
@@ -141,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Node: rg.Self().Name, State: tracker, Access: access,
 		Status:      ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
 		Aggregation: aggState(aggEngine),
+		Preview:     previewSource(res, tracker),
 	}))
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	grpcCreds, err := cfg.IngesterClient.DialOption()
@@ -239,6 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, sketchSync.Run)
 	proc.AddActor(&g, tracker.Run)
 	proc.AddActor(&g, accessSnap.Run)
+	proc.AddActor(&g, res.Run)
 	proc.AddActor(&g, func(ctx context.Context) error { return peerPool.Run(ctx, rg) })
 	if uiHistory != nil {
 		proc.AddActor(&g, uiHistory.Run)
@@ -275,12 +282,23 @@ func aggImporter(e *aggregate.Engine) cluster.AggregationImporter {
 	return e
 }
 
+// previewSource is the impact preview over the reservoir; none without one.
+func previewSource(res *reservoir.Reservoir, tracker *cardinality.Tracker) ingester.PreviewSource {
+	if res == nil {
+		return nil
+	}
+	return preview.NewIngester(res, tracker)
+}
+
 // serviceDeps are the Push service's parts: the engine aggregates when it
 // has rules and folds refused series when a limit overflows (overflow);
 // the others are the service's no-ops.
-func serviceDeps(log ingester.Log, tracker *cardinality.Tracker, e *aggregate.Engine, overflow bool,
+func serviceDeps(log ingester.Log, tracker *cardinality.Tracker, e *aggregate.Engine, overflow bool, res *reservoir.Reservoir,
 	logger *slog.Logger, reg prometheus.Registerer) ingester.ServiceDeps {
 	d := ingester.ServiceDeps{Log: log, Cardinality: tracker, Logger: logger, Registerer: reg}
+	if res != nil {
+		d.Sampler = res
+	}
 	if e != nil && e.HasRules() {
 		d.Aggregator = e
 	}

@@ -173,6 +173,11 @@ func (c *client) suggestions(ctx context.Context, w io.Writer) error {
 	if _, err := c.do(ctx, http.MethodGet, "/promgov/api/v1/usage/suggestions", nil, nil, &raw); err != nil {
 		return err
 	}
+	return printJSON(w, raw)
+}
+
+// printJSON writes an answer's data indented.
+func printJSON(w io.Writer, raw json.RawMessage) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return err

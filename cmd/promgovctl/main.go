@@ -8,7 +8,9 @@
 //	promgovctl config apply [--if-match N] [--message M] [--shadow] FILE
 //	promgovctl config promote [--message M] N
 //	promgovctl config rollback [--to N] [--message M]
+//	promgovctl config preview [--tenant T] [--examples N] [-o table|json] FILE
 //	promgovctl suggestions list
+//	promgovctl suggestions propose [-o table|json] ID
 //	promgovctl usage analyze [-o table|json] PATH...  (offline: what dashboards and rule files read)
 //	promgovctl check config FILE...    (as distributor check-config)
 //	promgovctl check rules FILE...     (rule unit tests, as distributor test-rules)
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
 	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|promote|rollback | suggestions list | usage analyze PATH... | check config|rules FILE...")
+		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|rollback | suggestions list|propose | usage analyze PATH... | check config|rules FILE...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return &usageError{"want a command: config get|history|diff|apply|promote|rollback, suggestions list, usage analyze, check config|rules"}
+		return &usageError{"want a command: config get|history|diff|apply|preview|promote|rollback, suggestions list|propose, usage analyze, check config|rules"}
 	}
 	cmd, rest := args[0]+" "+args[1], args[2:]
 	switch cmd {
@@ -113,6 +115,25 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 			return &usageError{err.Error()}
 		}
 		return c.apply(ctx, body, *ifMatch, *msg, *shadow, stdout)
+	case "config preview":
+		fs := newFlags(cmd)
+		tenant := fs.String("tenant", "", "Preview one tenant's traffic (default: every tenant).")
+		examples := fs.Int("examples", 5, "Affected series to show with their rule traces.")
+		output := fs.String("o", "table", "Output: table or json.")
+		if err := fs.Parse(rest); err != nil {
+			return &usageError{err.Error()}
+		}
+		if fs.NArg() != 1 {
+			return &usageError{"config preview: want one FILE (the candidate governance YAML)"}
+		}
+		if *output != "table" && *output != "json" {
+			return &usageError{fmt.Sprintf("config preview: -o %q: use table or json", *output)}
+		}
+		body, err := os.ReadFile(fs.Arg(0))
+		if err != nil {
+			return &usageError{err.Error()}
+		}
+		return c.preview(ctx, body, *tenant, *examples, *output == "json", stdout)
 	case "config promote":
 		fs := newFlags(cmd)
 		msg := fs.String("message", "", "Why.")
@@ -138,6 +159,19 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 		return c.post(ctx, path, *msg, stdout)
 	case "suggestions list":
 		return c.suggestions(ctx, stdout)
+	case "suggestions propose":
+		fs := newFlags(cmd)
+		output := fs.String("o", "table", "Output: table or json.")
+		if err := fs.Parse(rest); err != nil {
+			return &usageError{err.Error()}
+		}
+		if fs.NArg() != 1 {
+			return &usageError{"suggestions propose: want one suggestion ID (suggestions list shows them)"}
+		}
+		if *output != "table" && *output != "json" {
+			return &usageError{fmt.Sprintf("suggestions propose: -o %q: use table or json", *output)}
+		}
+		return c.propose(ctx, fs.Arg(0), *output == "json", stdout)
 	case "usage analyze":
 		fs := newFlags(cmd)
 		output := fs.String("o", "table", "Output: table or json.")

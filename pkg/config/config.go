@@ -27,6 +27,7 @@ import (
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ratelimit"
+	"github.com/promgov/promgov/pkg/reservoir"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -88,6 +89,10 @@ type Config struct {
 	// when set, rules, cardinality.limits and usage.drop_unused come from
 	// its active version and the file only seeds it.
 	Governance govstore.Config `yaml:"governance"`
+	// PreviewReservoir is the ingesters' sample of recently seen series
+	// per owned metric, the input of the impact preview
+	// (docs/governance.md, "Impact preview").
+	PreviewReservoir reservoir.Config `yaml:"preview_reservoir"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -159,6 +164,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.WAL.RegisterFlags("wal.", fs)
 		cfg.Cardinality.RegisterFlags("cardinality.", fs)
 		cfg.Aggregate.RegisterFlags("aggregations.", fs)
+		cfg.PreviewReservoir.RegisterFlags("preview.reservoir.", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterIngesterFlags("", fs)
 	}
@@ -305,6 +311,9 @@ func (c *Config) Validate(role Role) error {
 		}
 		if err := c.Aggregate.Validate(); err != nil {
 			return err
+		}
+		if err := c.PreviewReservoir.Validate(); err != nil {
+			return fmt.Errorf("preview_reservoir.%w", err)
 		}
 		if err := c.Usage.Validate(); err != nil {
 			return err

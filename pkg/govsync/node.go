@@ -65,6 +65,14 @@ func (n *Node) apply(doc govstore.Document) error {
 	return nil
 }
 
+// Store is the governance store; nil when none is configured.
+func (n *Node) Store() *govstore.Store {
+	if n == nil {
+		return nil
+	}
+	return n.store
+}
+
 // Register mounts the governance API (distributors) or only the rollout
 // status (ingesters) on mux.
 func (n *Node) Register(mux *http.ServeMux) {

@@ -54,6 +54,9 @@ type AnalyticsDeps struct {
 	// Aggregation is the aggregation state that ExportMetric hands to a
 	// metric's new owner; nil: none (no aggregation rules).
 	Aggregation AggregationState
+	// Preview answers PreviewConfig (a preview.Ingester over the
+	// reservoir); nil answers Unimplemented.
+	Preview PreviewSource
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -79,12 +82,13 @@ func (noStatus) NodeStatus() (*ingesterv1.NodeStatus, error) {
 type Analytics struct {
 	ingesterv1.UnimplementedClusterServiceServer
 
-	node   string
-	state  CardinalityState
-	access AccessState
-	status NodeStatusSource
-	agg    AggregationState
-	now    func() time.Time
+	node    string
+	state   CardinalityState
+	access  AccessState
+	status  NodeStatusSource
+	agg     AggregationState
+	preview PreviewSource
+	now     func() time.Time
 }
 
 var _ ingesterv1.ClusterServiceServer = (*Analytics)(nil)
@@ -104,7 +108,10 @@ func NewAnalytics(d AnalyticsDeps) *Analytics {
 	if d.Aggregation == nil {
 		d.Aggregation = noAggregation{}
 	}
-	return &Analytics{node: d.Node, state: d.State, access: d.Access, status: d.Status, agg: d.Aggregation, now: d.Now}
+	if d.Preview == nil {
+		d.Preview = noPreview{}
+	}
+	return &Analytics{node: d.Node, state: d.State, access: d.Access, status: d.Status, agg: d.Aggregation, preview: d.Preview, now: d.Now}
 }
 
 // QueryMetrics answers this ingester's rows of metrics, or of one metric

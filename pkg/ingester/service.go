@@ -71,6 +71,8 @@ type Service struct {
 	// overflowOn is false for NoOverflow: refused series are then not
 	// collected for it.
 	overflowOn bool
+	// sampler feeds the impact preview's reservoir (preview.go).
+	sampler Sampler
 
 	requests *prometheus.CounterVec
 	received *prometheus.CounterVec
@@ -98,6 +100,10 @@ type ServiceDeps struct {
 	OverflowPolicy OverflowPolicy
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+
+	// Sampler takes every push's series, as received, into the impact
+	// preview's reservoir; nil takes nothing.
+	Sampler Sampler
 }
 
 // NewService builds the Push service. It refuses pushes until Accept(true).
@@ -115,8 +121,12 @@ func NewService(d ServiceDeps) *Service {
 	if !overflowOn {
 		d.Overflow, d.OverflowPolicy = NoOverflow{}, NoOverflow{}
 	}
+	if d.Sampler == nil {
+		d.Sampler = noSampler{}
+	}
 	f := promauto.With(d.Registerer)
 	return &Service{
+		sampler:     d.Sampler,
 		scratch:     sync.Pool{New: func() any { return new(pushScratch) }},
 		log:         d.Log,
 		logger:      d.Logger,
@@ -166,6 +176,7 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
 	}
+	s.sampler.Offer(req.GetTenant(), batch, sc.names, time.Now())
 	// Cardinality limits: refused series are removed from the batch before
 	// the WAL append, so the WAL holds exactly what the answer below
 	// acknowledges; the answer counts the refusals.

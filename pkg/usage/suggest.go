@@ -1,6 +1,8 @@
 package usage
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"slices"
 	"sort"
@@ -52,6 +54,10 @@ type RelabelRule struct {
 // exactly the metrics it names (source_labels [__name__], an anchored
 // alternation of the names), never every series sent.
 type Suggestion struct {
+	// ID identifies the suggestion while the traffic and usage it comes
+	// from stay the same: a hash of its kind, metrics and labels
+	// (SuggestionID). POST /promgov/api/v1/suggestions/{id}/propose names it.
+	ID string `json:"id"`
 	// Kind is drop_metrics, labeldrop or labeldrop_metric.
 	Kind string `json:"kind"`
 	// Metrics are the affected metric names: exactly those the rules match.
@@ -111,6 +117,9 @@ func Suggest(r *Report) []Suggestion {
 		}
 		return slices.Compare(a.Labels, b.Labels) < 0
 	})
+	for i := range out {
+		out[i].ID = SuggestionID(out[i])
+	}
 	return out
 }
 
@@ -256,4 +265,16 @@ func alternation(names []string) string {
 	}
 	sort.Strings(q)
 	return strings.Join(q, "|")
+}
+
+// SuggestionID is the ID of a suggestion: the first 12 hex digits of the
+// SHA-256 of its kind, metrics and labels.
+func SuggestionID(s Suggestion) string {
+	h := sha256.New()
+	h.Write([]byte(s.Kind))
+	for _, part := range [][]string{s.Metrics, s.Labels} {
+		h.Write([]byte{0})
+		h.Write([]byte(strings.Join(part, "\x01")))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -87,7 +87,22 @@ func TestSuggest(t *testing.T) {
 		{Kind: SuggestAggregation, Metrics: []string{"up"}, Labels: []string{"instance"}, SeriesSaved: 8, SamplesRateSaved: 1 - 2.0/60, MergesSeries: true,
 			Aggregations: []aggregate.RuleConfig{aggRule("up", "instance")}},
 	}
-	require.Equal(t, want, ss)
+	require.Equal(t, withIDs(want), ss)
+	ids := map[string]bool{}
+	for _, s := range ss {
+		require.Len(t, s.ID, 12)
+		require.False(t, ids[s.ID], "IDs are unique")
+		ids[s.ID] = true
+	}
+	require.Equal(t, ss, Suggest(rep), "IDs are stable")
+}
+
+// withIDs sets the ID of every suggestion.
+func withIDs(ss []Suggestion) []Suggestion {
+	for i := range ss {
+		ss[i].ID = SuggestionID(ss[i])
+	}
+	return ss
 }
 
 // TestSuggestScopedToItsMetrics is the dangerous case seen after 12 minutes
@@ -118,11 +133,11 @@ func TestSuggestScopedToItsMetrics(t *testing.T) {
 	rep := Classify([]Consumer{dash}, AccessSnapshot{}, costs, time.Time{})
 	ss := Suggest(rep)
 	requireSafeSuggestions(t, rep, ss)
-	require.Equal(t, []Suggestion{{
+	require.Equal(t, withIDs([]Suggestion{{
 		Kind: SuggestAggregation, Metrics: []string{"m3_total", "m7_total"}, Labels: []string{"cluster"},
 		SeriesSaved: 11, SamplesRateSaved: (1 - 4.0/60) + (1 - 5.0/60), MergesSeries: true,
 		Aggregations: []aggregate.RuleConfig{aggRule("m3_total", "cluster"), aggRule("m7_total", "cluster")},
-	}}, ss)
+	}}), ss)
 }
 
 func TestSuggestNothingSavesNothing(t *testing.T) {

@@ -1855,6 +1855,724 @@ func (x *NodeStatus) GetTrackedMetrics() float64 {
 	return 0
 }
 
+type PreviewConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rules is the candidate's rules section as YAML (the configuration
+	// file's `rules:` list and `rules_*` settings).
+	Rules string `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	// tenant restricts the preview to one tenant; empty is every tenant.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// max_examples bounds the affected series answered with their traces.
+	MaxExamples int32 `protobuf:"varint,3,opt,name=max_examples,json=maxExamples,proto3" json:"max_examples,omitempty"`
+	// baseline_rules is the active rules section (YAML): "before" is what
+	// they make of the sampled series, and only series whose outcome the
+	// candidate changes count as affected. Empty is no rules.
+	BaselineRules string `protobuf:"bytes,4,opt,name=baseline_rules,json=baselineRules,proto3" json:"baseline_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewConfigRequest) Reset() {
+	*x = PreviewConfigRequest{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewConfigRequest) ProtoMessage() {}
+
+func (x *PreviewConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewConfigRequest.ProtoReflect.Descriptor instead.
+func (*PreviewConfigRequest) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PreviewConfigRequest) GetRules() string {
+	if x != nil {
+		return x.Rules
+	}
+	return ""
+}
+
+func (x *PreviewConfigRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *PreviewConfigRequest) GetMaxExamples() int32 {
+	if x != nil {
+		return x.MaxExamples
+	}
+	return 0
+}
+
+func (x *PreviewConfigRequest) GetBaselineRules() string {
+	if x != nil {
+		return x.BaselineRules
+	}
+	return ""
+}
+
+type PreviewConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// metrics has one row per sampled (tenant, metric).
+	Metrics []*PreviewMetric `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// rules has what each rule of the candidate would do, summed over this
+	// ingester's metrics.
+	Rules []*PreviewRule `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
+	// examples are affected sampled series with their rule traces.
+	Examples []*PreviewExample `protobuf:"bytes,3,rep,name=examples,proto3" json:"examples,omitempty"`
+	// sampled_series is the series of the reservoir the preview read.
+	SampledSeries uint64 `protobuf:"varint,4,opt,name=sampled_series,json=sampledSeries,proto3" json:"sampled_series,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewConfigResponse) Reset() {
+	*x = PreviewConfigResponse{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewConfigResponse) ProtoMessage() {}
+
+func (x *PreviewConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewConfigResponse.ProtoReflect.Descriptor instead.
+func (*PreviewConfigResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PreviewConfigResponse) GetMetrics() []*PreviewMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *PreviewConfigResponse) GetRules() []*PreviewRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *PreviewConfigResponse) GetExamples() []*PreviewExample {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+func (x *PreviewConfigResponse) GetSampledSeries() uint64 {
+	if x != nil {
+		return x.SampledSeries
+	}
+	return 0
+}
+
+// PreviewMetric is one (tenant, metric) before and after the candidate's
+// rules. Series counts after the rules are estimates (doubles).
+type PreviewMetric struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Metric string                 `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
+	// series and samples_rate are the metric's estimates now (the
+	// cardinality tracker's, or the sample itself when it holds every live
+	// series).
+	Series      uint64  `protobuf:"varint,3,opt,name=series,proto3" json:"series,omitempty"`
+	SamplesRate float64 `protobuf:"fixed64,4,opt,name=samples_rate,json=samplesRate,proto3" json:"samples_rate,omitempty"`
+	// sampled is the number of series in the reservoir's sample.
+	Sampled uint32 `protobuf:"varint,5,opt,name=sampled,proto3" json:"sampled,omitempty"`
+	// exact is set when the sample holds every live series of the metric.
+	Exact bool `protobuf:"varint,6,opt,name=exact,proto3" json:"exact,omitempty"`
+	// outputs are the metrics its series would be written as, with their
+	// estimated series and samples/s; empty when every series is dropped.
+	Outputs            []*PreviewOutput `protobuf:"bytes,7,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	SeriesDropped      float64          `protobuf:"fixed64,8,opt,name=series_dropped,json=seriesDropped,proto3" json:"series_dropped,omitempty"`
+	SamplesRateDropped float64          `protobuf:"fixed64,9,opt,name=samples_rate_dropped,json=samplesRateDropped,proto3" json:"samples_rate_dropped,omitempty"`
+	SeriesRewritten    float64          `protobuf:"fixed64,10,opt,name=series_rewritten,json=seriesRewritten,proto3" json:"series_rewritten,omitempty"`
+	SeriesTagged       float64          `protobuf:"fixed64,11,opt,name=series_tagged,json=seriesTagged,proto3" json:"series_tagged,omitempty"`
+	// series_before and samples_rate_before are the estimates after the
+	// baseline rules (what is written now).
+	SeriesBefore      float64 `protobuf:"fixed64,12,opt,name=series_before,json=seriesBefore,proto3" json:"series_before,omitempty"`
+	SamplesRateBefore float64 `protobuf:"fixed64,13,opt,name=samples_rate_before,json=samplesRateBefore,proto3" json:"samples_rate_before,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PreviewMetric) Reset() {
+	*x = PreviewMetric{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewMetric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewMetric) ProtoMessage() {}
+
+func (x *PreviewMetric) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewMetric.ProtoReflect.Descriptor instead.
+func (*PreviewMetric) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PreviewMetric) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *PreviewMetric) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *PreviewMetric) GetSeries() uint64 {
+	if x != nil {
+		return x.Series
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSamplesRate() float64 {
+	if x != nil {
+		return x.SamplesRate
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSampled() uint32 {
+	if x != nil {
+		return x.Sampled
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
+func (x *PreviewMetric) GetOutputs() []*PreviewOutput {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+func (x *PreviewMetric) GetSeriesDropped() float64 {
+	if x != nil {
+		return x.SeriesDropped
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSamplesRateDropped() float64 {
+	if x != nil {
+		return x.SamplesRateDropped
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSeriesRewritten() float64 {
+	if x != nil {
+		return x.SeriesRewritten
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSeriesTagged() float64 {
+	if x != nil {
+		return x.SeriesTagged
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSeriesBefore() float64 {
+	if x != nil {
+		return x.SeriesBefore
+	}
+	return 0
+}
+
+func (x *PreviewMetric) GetSamplesRateBefore() float64 {
+	if x != nil {
+		return x.SamplesRateBefore
+	}
+	return 0
+}
+
+type PreviewOutput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metric        string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Series        float64                `protobuf:"fixed64,2,opt,name=series,proto3" json:"series,omitempty"`
+	SamplesRate   float64                `protobuf:"fixed64,3,opt,name=samples_rate,json=samplesRate,proto3" json:"samples_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewOutput) Reset() {
+	*x = PreviewOutput{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewOutput) ProtoMessage() {}
+
+func (x *PreviewOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewOutput.ProtoReflect.Descriptor instead.
+func (*PreviewOutput) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PreviewOutput) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *PreviewOutput) GetSeries() float64 {
+	if x != nil {
+		return x.Series
+	}
+	return 0
+}
+
+func (x *PreviewOutput) GetSamplesRate() float64 {
+	if x != nil {
+		return x.SamplesRate
+	}
+	return 0
+}
+
+// PreviewRule is one rule of the candidate.
+type PreviewRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Mode          string                 `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	Effects       []*PreviewEffect       `protobuf:"bytes,4,rep,name=effects,proto3" json:"effects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewRule) Reset() {
+	*x = PreviewRule{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewRule) ProtoMessage() {}
+
+func (x *PreviewRule) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewRule.ProtoReflect.Descriptor instead.
+func (*PreviewRule) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PreviewRule) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PreviewRule) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PreviewRule) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *PreviewRule) GetEffects() []*PreviewEffect {
+	if x != nil {
+		return x.Effects
+	}
+	return nil
+}
+
+// PreviewEffect is what a rule would do with one kind of effect (the
+// trace's effects: dropped, rewritten, tagged, warned, would_* in shadow
+// mode, and renamed for a rewrite of the metric name).
+type PreviewEffect struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Effect      string                 `protobuf:"bytes,1,opt,name=effect,proto3" json:"effect,omitempty"`
+	Series      float64                `protobuf:"fixed64,2,opt,name=series,proto3" json:"series,omitempty"`
+	SamplesRate float64                `protobuf:"fixed64,3,opt,name=samples_rate,json=samplesRate,proto3" json:"samples_rate,omitempty"`
+	// metrics is the number of metrics it affects.
+	Metrics       uint32 `protobuf:"varint,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewEffect) Reset() {
+	*x = PreviewEffect{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewEffect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewEffect) ProtoMessage() {}
+
+func (x *PreviewEffect) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewEffect.ProtoReflect.Descriptor instead.
+func (*PreviewEffect) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PreviewEffect) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
+func (x *PreviewEffect) GetSeries() float64 {
+	if x != nil {
+		return x.Series
+	}
+	return 0
+}
+
+func (x *PreviewEffect) GetSamplesRate() float64 {
+	if x != nil {
+		return x.SamplesRate
+	}
+	return 0
+}
+
+func (x *PreviewEffect) GetMetrics() uint32 {
+	if x != nil {
+		return x.Metrics
+	}
+	return 0
+}
+
+// PreviewExample is one affected series with the candidate's decisions.
+type PreviewExample struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Input         string                 `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	Output        string                 `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	Action        string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Rule          string                 `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Trace         []*PreviewTraceStep    `protobuf:"bytes,7,rep,name=trace,proto3" json:"trace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewExample) Reset() {
+	*x = PreviewExample{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewExample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewExample) ProtoMessage() {}
+
+func (x *PreviewExample) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewExample.ProtoReflect.Descriptor instead.
+func (*PreviewExample) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PreviewExample) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetInput() string {
+	if x != nil {
+		return x.Input
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PreviewExample) GetTrace() []*PreviewTraceStep {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+// PreviewTraceStep is rules.TraceStep.
+type PreviewTraceStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Mode          string                 `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	InScope       bool                   `protobuf:"varint,4,opt,name=in_scope,json=inScope,proto3" json:"in_scope,omitempty"`
+	Matched       bool                   `protobuf:"varint,5,opt,name=matched,proto3" json:"matched,omitempty"`
+	TypeUnknown   bool                   `protobuf:"varint,6,opt,name=type_unknown,json=typeUnknown,proto3" json:"type_unknown,omitempty"`
+	Action        string                 `protobuf:"bytes,7,opt,name=action,proto3" json:"action,omitempty"`
+	Effect        string                 `protobuf:"bytes,8,opt,name=effect,proto3" json:"effect,omitempty"`
+	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	Before        string                 `protobuf:"bytes,10,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,11,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewTraceStep) Reset() {
+	*x = PreviewTraceStep{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewTraceStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewTraceStep) ProtoMessage() {}
+
+func (x *PreviewTraceStep) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewTraceStep.ProtoReflect.Descriptor instead.
+func (*PreviewTraceStep) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PreviewTraceStep) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetInScope() bool {
+	if x != nil {
+		return x.InScope
+	}
+	return false
+}
+
+func (x *PreviewTraceStep) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
+func (x *PreviewTraceStep) GetTypeUnknown() bool {
+	if x != nil {
+		return x.TypeUnknown
+	}
+	return false
+}
+
+func (x *PreviewTraceStep) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *PreviewTraceStep) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 var File_promgov_ingester_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
@@ -1990,7 +2708,67 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x0ftracked_metrics\x18\x0f \x01(\x01R\x0etrackedMetrics\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xa6\a\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8e\x01\n" +
+	"\x14PreviewConfigRequest\x12\x14\n" +
+	"\x05rules\x18\x01 \x01(\tR\x05rules\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12!\n" +
+	"\fmax_examples\x18\x03 \x01(\x05R\vmaxExamples\x12%\n" +
+	"\x0ebaseline_rules\x18\x04 \x01(\tR\rbaselineRules\"\xf5\x01\n" +
+	"\x15PreviewConfigResponse\x12<\n" +
+	"\ametrics\x18\x01 \x03(\v2\".promgov.ingester.v1.PreviewMetricR\ametrics\x126\n" +
+	"\x05rules\x18\x02 \x03(\v2 .promgov.ingester.v1.PreviewRuleR\x05rules\x12?\n" +
+	"\bexamples\x18\x03 \x03(\v2#.promgov.ingester.v1.PreviewExampleR\bexamples\x12%\n" +
+	"\x0esampled_series\x18\x04 \x01(\x04R\rsampledSeries\"\xe6\x03\n" +
+	"\rPreviewMetric\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06series\x18\x03 \x01(\x04R\x06series\x12!\n" +
+	"\fsamples_rate\x18\x04 \x01(\x01R\vsamplesRate\x12\x18\n" +
+	"\asampled\x18\x05 \x01(\rR\asampled\x12\x14\n" +
+	"\x05exact\x18\x06 \x01(\bR\x05exact\x12<\n" +
+	"\aoutputs\x18\a \x03(\v2\".promgov.ingester.v1.PreviewOutputR\aoutputs\x12%\n" +
+	"\x0eseries_dropped\x18\b \x01(\x01R\rseriesDropped\x120\n" +
+	"\x14samples_rate_dropped\x18\t \x01(\x01R\x12samplesRateDropped\x12)\n" +
+	"\x10series_rewritten\x18\n" +
+	" \x01(\x01R\x0fseriesRewritten\x12#\n" +
+	"\rseries_tagged\x18\v \x01(\x01R\fseriesTagged\x12#\n" +
+	"\rseries_before\x18\f \x01(\x01R\fseriesBefore\x12.\n" +
+	"\x13samples_rate_before\x18\r \x01(\x01R\x11samplesRateBefore\"b\n" +
+	"\rPreviewOutput\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06series\x18\x02 \x01(\x01R\x06series\x12!\n" +
+	"\fsamples_rate\x18\x03 \x01(\x01R\vsamplesRate\"\x87\x01\n" +
+	"\vPreviewRule\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x12<\n" +
+	"\aeffects\x18\x04 \x03(\v2\".promgov.ingester.v1.PreviewEffectR\aeffects\"|\n" +
+	"\rPreviewEffect\x12\x16\n" +
+	"\x06effect\x18\x01 \x01(\tR\x06effect\x12\x16\n" +
+	"\x06series\x18\x02 \x01(\x01R\x06series\x12!\n" +
+	"\fsamples_rate\x18\x03 \x01(\x01R\vsamplesRate\x12\x18\n" +
+	"\ametrics\x18\x04 \x01(\rR\ametrics\"\xd7\x01\n" +
+	"\x0ePreviewExample\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05input\x18\x02 \x01(\tR\x05input\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\tR\x06output\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12;\n" +
+	"\x05trace\x18\a \x03(\v2%.promgov.ingester.v1.PreviewTraceStepR\x05trace\"\x9c\x02\n" +
+	"\x10PreviewTraceStep\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x12\x19\n" +
+	"\bin_scope\x18\x04 \x01(\bR\ainScope\x12\x18\n" +
+	"\amatched\x18\x05 \x01(\bR\amatched\x12!\n" +
+	"\ftype_unknown\x18\x06 \x01(\bR\vtypeUnknown\x12\x16\n" +
+	"\x06action\x18\a \x01(\tR\x06action\x12\x16\n" +
+	"\x06effect\x18\b \x01(\tR\x06effect\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x16\n" +
+	"\x06before\x18\n" +
+	" \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\v \x01(\tR\x05after2\x8e\b\n" +
 	"\x0eClusterService\x12c\n" +
 	"\fQueryMetrics\x12(.promgov.ingester.v1.QueryMetricsRequest\x1a).promgov.ingester.v1.QueryMetricsResponse\x12c\n" +
 	"\fQueryTenants\x12(.promgov.ingester.v1.QueryTenantsRequest\x1a).promgov.ingester.v1.QueryTenantsResponse\x12Z\n" +
@@ -2000,7 +2778,8 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\vListMetrics\x12'.promgov.ingester.v1.ListMetricsRequest\x1a(.promgov.ingester.v1.ListMetricsResponse\x12c\n" +
 	"\fExportMetric\x12(.promgov.ingester.v1.ExportMetricRequest\x1a).promgov.ingester.v1.ExportMetricResponse\x12f\n" +
 	"\rGetNodeStatus\x12).promgov.ingester.v1.GetNodeStatusRequest\x1a*.promgov.ingester.v1.GetNodeStatusResponse\x12o\n" +
-	"\x10QueryAggregation\x12,.promgov.ingester.v1.QueryAggregationRequest\x1a-.promgov.ingester.v1.QueryAggregationResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\x10QueryAggregation\x12,.promgov.ingester.v1.QueryAggregationRequest\x1a-.promgov.ingester.v1.QueryAggregationResponse\x12f\n" +
+	"\rPreviewConfig\x12).promgov.ingester.v1.PreviewConfigRequest\x1a*.promgov.ingester.v1.PreviewConfigResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_cluster_proto_rawDescOnce sync.Once
@@ -2014,7 +2793,7 @@ func file_promgov_ingester_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_cluster_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*CardinalityQuery)(nil),         // 0: promgov.ingester.v1.CardinalityQuery
 	(*QueryMetricsRequest)(nil),      // 1: promgov.ingester.v1.QueryMetricsRequest
@@ -2045,7 +2824,15 @@ var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*GetNodeStatusRequest)(nil),     // 26: promgov.ingester.v1.GetNodeStatusRequest
 	(*GetNodeStatusResponse)(nil),    // 27: promgov.ingester.v1.GetNodeStatusResponse
 	(*NodeStatus)(nil),               // 28: promgov.ingester.v1.NodeStatus
-	nil,                              // 29: promgov.ingester.v1.NodeStatus.RefusedEntry
+	(*PreviewConfigRequest)(nil),     // 29: promgov.ingester.v1.PreviewConfigRequest
+	(*PreviewConfigResponse)(nil),    // 30: promgov.ingester.v1.PreviewConfigResponse
+	(*PreviewMetric)(nil),            // 31: promgov.ingester.v1.PreviewMetric
+	(*PreviewOutput)(nil),            // 32: promgov.ingester.v1.PreviewOutput
+	(*PreviewRule)(nil),              // 33: promgov.ingester.v1.PreviewRule
+	(*PreviewEffect)(nil),            // 34: promgov.ingester.v1.PreviewEffect
+	(*PreviewExample)(nil),           // 35: promgov.ingester.v1.PreviewExample
+	(*PreviewTraceStep)(nil),         // 36: promgov.ingester.v1.PreviewTraceStep
+	nil,                              // 37: promgov.ingester.v1.NodeStatus.RefusedEntry
 }
 var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: promgov.ingester.v1.QueryMetricsRequest.query:type_name -> promgov.ingester.v1.CardinalityQuery
@@ -2064,30 +2851,38 @@ var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	23, // 13: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
 	23, // 14: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
 	28, // 15: promgov.ingester.v1.GetNodeStatusResponse.status:type_name -> promgov.ingester.v1.NodeStatus
-	29, // 16: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
-	1,  // 17: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
-	5,  // 18: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
-	8,  // 19: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
-	21, // 20: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
-	10, // 21: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
-	13, // 22: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
-	16, // 23: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
-	26, // 24: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
-	18, // 25: promgov.ingester.v1.ClusterService.QueryAggregation:input_type -> promgov.ingester.v1.QueryAggregationRequest
-	2,  // 26: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
-	6,  // 27: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
-	9,  // 28: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
-	22, // 29: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
-	11, // 30: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
-	14, // 31: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
-	17, // 32: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
-	27, // 33: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
-	19, // 34: promgov.ingester.v1.ClusterService.QueryAggregation:output_type -> promgov.ingester.v1.QueryAggregationResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	37, // 16: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
+	31, // 17: promgov.ingester.v1.PreviewConfigResponse.metrics:type_name -> promgov.ingester.v1.PreviewMetric
+	33, // 18: promgov.ingester.v1.PreviewConfigResponse.rules:type_name -> promgov.ingester.v1.PreviewRule
+	35, // 19: promgov.ingester.v1.PreviewConfigResponse.examples:type_name -> promgov.ingester.v1.PreviewExample
+	32, // 20: promgov.ingester.v1.PreviewMetric.outputs:type_name -> promgov.ingester.v1.PreviewOutput
+	34, // 21: promgov.ingester.v1.PreviewRule.effects:type_name -> promgov.ingester.v1.PreviewEffect
+	36, // 22: promgov.ingester.v1.PreviewExample.trace:type_name -> promgov.ingester.v1.PreviewTraceStep
+	1,  // 23: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
+	5,  // 24: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
+	8,  // 25: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
+	21, // 26: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
+	10, // 27: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	13, // 28: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	16, // 29: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	26, // 30: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
+	18, // 31: promgov.ingester.v1.ClusterService.QueryAggregation:input_type -> promgov.ingester.v1.QueryAggregationRequest
+	29, // 32: promgov.ingester.v1.ClusterService.PreviewConfig:input_type -> promgov.ingester.v1.PreviewConfigRequest
+	2,  // 33: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
+	6,  // 34: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
+	9,  // 35: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
+	22, // 36: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
+	11, // 37: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	14, // 38: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	17, // 39: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	27, // 40: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
+	19, // 41: promgov.ingester.v1.ClusterService.QueryAggregation:output_type -> promgov.ingester.v1.QueryAggregationResponse
+	30, // 42: promgov.ingester.v1.ClusterService.PreviewConfig:output_type -> promgov.ingester.v1.PreviewConfigResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_cluster_proto_init() }
@@ -2101,7 +2896,7 @@ func file_promgov_ingester_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_cluster_proto_rawDesc), len(file_promgov_ingester_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

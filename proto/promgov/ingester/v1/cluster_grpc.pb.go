@@ -38,6 +38,7 @@ const (
 	ClusterService_ExportMetric_FullMethodName     = "/promgov.ingester.v1.ClusterService/ExportMetric"
 	ClusterService_GetNodeStatus_FullMethodName    = "/promgov.ingester.v1.ClusterService/GetNodeStatus"
 	ClusterService_QueryAggregation_FullMethodName = "/promgov.ingester.v1.ClusterService/QueryAggregation"
+	ClusterService_PreviewConfig_FullMethodName    = "/promgov.ingester.v1.ClusterService/PreviewConfig"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -83,6 +84,13 @@ type ClusterServiceClient interface {
 	// received and as written. Distributors merge every ingester's rows for
 	// the cluster-wide view (docs/aggregation.md, "Visibility").
 	QueryAggregation(ctx context.Context, in *QueryAggregationRequest, opts ...grpc.CallOption) (*QueryAggregationResponse, error)
+	// PreviewConfig answers what a candidate governance configuration's
+	// rules would do to the metrics this ingester owns, estimated from its
+	// reservoir of recently seen series scaled to each metric's cardinality
+	// (docs/governance.md, "Impact preview"). Distributors merge every
+	// ingester's answer and apply the candidate's limits. Read-only;
+	// INVALID_ARGUMENT names a bad field of the candidate.
+	PreviewConfig(ctx context.Context, in *PreviewConfigRequest, opts ...grpc.CallOption) (*PreviewConfigResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -183,6 +191,16 @@ func (c *clusterServiceClient) QueryAggregation(ctx context.Context, in *QueryAg
 	return out, nil
 }
 
+func (c *clusterServiceClient) PreviewConfig(ctx context.Context, in *PreviewConfigRequest, opts ...grpc.CallOption) (*PreviewConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewConfigResponse)
+	err := c.cc.Invoke(ctx, ClusterService_PreviewConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -226,6 +244,13 @@ type ClusterServiceServer interface {
 	// received and as written. Distributors merge every ingester's rows for
 	// the cluster-wide view (docs/aggregation.md, "Visibility").
 	QueryAggregation(context.Context, *QueryAggregationRequest) (*QueryAggregationResponse, error)
+	// PreviewConfig answers what a candidate governance configuration's
+	// rules would do to the metrics this ingester owns, estimated from its
+	// reservoir of recently seen series scaled to each metric's cardinality
+	// (docs/governance.md, "Impact preview"). Distributors merge every
+	// ingester's answer and apply the candidate's limits. Read-only;
+	// INVALID_ARGUMENT names a bad field of the candidate.
+	PreviewConfig(context.Context, *PreviewConfigRequest) (*PreviewConfigResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -262,6 +287,9 @@ func (UnimplementedClusterServiceServer) GetNodeStatus(context.Context, *GetNode
 }
 func (UnimplementedClusterServiceServer) QueryAggregation(context.Context, *QueryAggregationRequest) (*QueryAggregationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method QueryAggregation not implemented")
+}
+func (UnimplementedClusterServiceServer) PreviewConfig(context.Context, *PreviewConfigRequest) (*PreviewConfigResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PreviewConfig not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -446,6 +474,24 @@ func _ClusterService_QueryAggregation_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_PreviewConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).PreviewConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_PreviewConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).PreviewConfig(ctx, req.(*PreviewConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -488,6 +534,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "QueryAggregation",
 			Handler:    _ClusterService_QueryAggregation_Handler,
+		},
+		{
+			MethodName: "PreviewConfig",
+			Handler:    _ClusterService_PreviewConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

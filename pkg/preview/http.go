@@ -1,0 +1,156 @@
+package preview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/web"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
+)
+
+// Path is the preview API (distributors), beside the governance API's
+// /promgov/api/v1/config.
+const Path = web.APIPrefix + "/config/preview"
+
+// DefaultExamples is the examples of a preview that does not ask.
+const DefaultExamples = 20
+
+// Cluster asks every ingester for its preview (cluster.FanOut). Safe for
+// concurrent use.
+type Cluster interface {
+	Preview(ctx context.Context, req *ingesterv1.PreviewConfigRequest) ([]*ingesterv1.PreviewConfigResponse, error)
+}
+
+// Baseline is the ruleset in force (rules.Manager): a preview's "before"
+// and what it does not count as the candidate's change. Safe for
+// concurrent use.
+type Baseline interface {
+	Active() *rules.Ruleset
+}
+
+// baselineRules is the rules section of b's active ruleset as YAML.
+func baselineRules(b Baseline) (string, error) {
+	y, err := yaml.Marshal(struct {
+		Rules []rules.RuleConfig `yaml:"rules"`
+	}{b.Active().Engine.Config().Rules})
+	if err != nil {
+		return "", fmt.Errorf("encode the active rules: %w", err)
+	}
+	return string(y), nil
+}
+
+// ask asks every ingester for its preview of req against the rules in
+// force and merges the answers.
+func ask(ctx context.Context, c Cluster, b Baseline, req Request) (Data, error) {
+	base, err := baselineRules(b)
+	if err != nil {
+		return Data{}, err
+	}
+	parts, err := c.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, BaselineRules: base, Tenant: req.Tenant, MaxExamples: int32(req.Examples)})
+	if err != nil {
+		return Data{}, fmt.Errorf("impact preview: %w", err)
+	}
+	d := Merge(parts, req.Limits, req.Examples)
+	d.Candidate, d.Tenant = req.Hash, req.Tenant
+	return d, nil
+}
+
+// Request is a decoded preview request.
+type Request struct {
+	// Doc is the candidate, validated.
+	Doc govstore.Document
+	// Hash is the content hash of its canonical YAML.
+	Hash string
+	// Rules is the candidate's rules section as YAML, for the ingesters.
+	Rules string
+	// Limits resolves the candidate's cardinality limits.
+	Limits *cardinality.LimitResolver
+	// Tenant restricts the preview; empty is every tenant.
+	Tenant string
+	// Examples bounds the affected series answered with traces.
+	Examples int
+}
+
+// DecodeRequest decodes a preview request: body is the candidate governance
+// YAML (as PUT /promgov/api/v1/config takes it), query its parameters
+// (examples), tenant the request's tenant (web.RequestTenant). Every error
+// names the field or parameter.
+func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error) {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return Request{}, errors.New("no candidate: send the governance YAML (rules, cardinality.limits, usage.drop_unused) as the body")
+	}
+	doc, canon, err := govstore.Normalize(body)
+	if err != nil {
+		return Request{}, err
+	}
+	rc := rules.DefaultConfig()
+	rc.Rules = doc.Rules
+	if _, err := rules.Compile(rc, nil); err != nil {
+		return Request{}, err
+	}
+	ry, err := yaml.Marshal(struct {
+		Rules []rules.RuleConfig `yaml:"rules"`
+	}{doc.Rules})
+	if err != nil {
+		return Request{}, fmt.Errorf("encode the candidate's rules: %w", err)
+	}
+	lim, err := cardinality.NewLimitResolver(doc.Cardinality.Limits)
+	if err != nil {
+		return Request{}, fmt.Errorf("cardinality.limits.%w", err)
+	}
+	req := Request{Doc: doc, Hash: govstore.ContentHash(canon), Rules: string(ry), Limits: lim, Tenant: tenant, Examples: DefaultExamples}
+	if s := query.Get("examples"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > MaxExamples {
+			return Request{}, fmt.Errorf("examples: %q is not a number from 0 to %d", s, MaxExamples)
+		}
+		req.Examples = n
+	}
+	return req, nil
+}
+
+// Handler serves POST Path: the candidate in the body, the preview in the
+// Prometheus envelope, against the rules in force (b). tenantHeader is the tenant header the read APIs
+// honour (X-Scope-OrgID).
+func Handler(c Cluster, b Baseline, tenantHeader string, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, govstore.MaxBodyBytes))
+		if err != nil {
+			web.WriteError(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("body: %w (limit %d bytes)", err, govstore.MaxBodyBytes))
+			return
+		}
+		tenant, err := web.RequestTenant(r, tenantHeader)
+		if err != nil {
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		req, err := DecodeRequest(body, r.URL.Query(), tenant)
+		if err != nil {
+			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		d, err := ask(r.Context(), c, b, req)
+		if err != nil {
+			logger.Warn("impact preview failed", "err", err)
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", err)
+			return
+		}
+		logger.Debug("impact preview", "candidate", d.Candidate, "ingesters", d.Ingesters, "metrics", d.SampledMetrics, "series_saved", d.Totals.SeriesSaved)
+		web.WriteJSON(w, d)
+	})
+}

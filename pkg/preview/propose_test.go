@@ -1,0 +1,82 @@
+package preview
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore/providers/filesystem"
+
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/usage"
+)
+
+// TestPropose: an unused metric's suggestion becomes a shadow version
+// whose preview drops exactly that metric; nothing is enforced.
+func TestPropose(t *testing.T) {
+	tf := knownTraffic(t)
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	require.NoError(t, err)
+	store := govstore.New(bkt)
+	ctx := context.Background()
+	_, err = store.Write(ctx, govstore.WriteRequest{Body: []byte("rules: []\n"), IfMatch: 0, Author: "seed"})
+	require.NoError(t, err)
+
+	costs := usage.StaticCosts{{Name: "debug_events_total", Series: 20, SamplesRate: 2, Labels: []usage.LabelCost{{Name: "instance"}}}}
+	mgr, err := usage.NewManager(usage.DefaultConfig(), usage.Deps{Access: usage.NewAccessStats(10, 10), Costs: costs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	mgr.Refresh(ctx)
+	sugs := usage.Suggest(mgr.Report())
+	require.Len(t, sugs, 1)
+	require.Equal(t, usage.SuggestDropMetrics, sugs[0].Kind)
+
+	srv := httptest.NewServer(func() http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("POST "+PathPropose, ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second}))
+		return mux
+	}())
+	defer srv.Close()
+	post := func(id string) (int, Proposal, string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/promgov/api/v1/suggestions/"+id+"/propose", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Promgov-User", "alice")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var env struct {
+			Status string   `json:"status"`
+			Data   Proposal `json:"data"`
+			Error  string   `json:"error"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+		return resp.StatusCode, env.Data, env.Error
+	}
+
+	code, _, msg := post("000000000000")
+	require.Equal(t, http.StatusNotFound, code)
+	require.Contains(t, msg, "no suggestion")
+
+	code, p, msg := post(sugs[0].ID)
+	require.Equal(t, http.StatusOK, code, msg)
+	require.EqualValues(t, 2, p.Version.Number)
+	require.Equal(t, govstore.ModeShadow, p.Version.Mode)
+	require.Equal(t, "alice", p.Version.Author)
+	require.Equal(t, sugs[0].ID, p.Suggestion.ID)
+	require.Equal(t, 20.0, p.Preview.Totals.SeriesDropped)
+	require.Equal(t, 1, p.Preview.Totals.MetricsChanged)
+	require.Equal(t, "debug_events_total", p.Preview.Metrics[0].Metric)
+
+	st, err := store.Resolve(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.Active.Number, "a proposal is not enforced")
+	require.EqualValues(t, 2, st.Shadow.Number)
+	doc, err := govstore.ParseDocument([]byte(st.Shadow.Body))
+	require.NoError(t, err)
+	require.Len(t, doc.Rules, 1)
+	require.Equal(t, "suggestion-"+sugs[0].ID, doc.Rules[0].Name)
+}
