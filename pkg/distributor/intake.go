@@ -55,6 +55,7 @@ const (
 // or resolved by the decoder's path, in request order.
 type seriesRec struct {
 	kind uint8
+	raw  []byte     // the series' field in the payload
 	val  cacheValue // outcome, output labels (hit), placement, rule, message
 	// hit: its sample fields are samples[samplesFrom:samplesTo]; extras and
 	// meta say what else its entry carries.
@@ -104,8 +105,10 @@ type intake struct {
 	scanner     remotewrite.Scanner
 	recs        []seriesRec
 	samples     [][]byte
-	arena       []byte // cache values copied out
-	key         []byte // the key being built
+	keys        []cacheKey // of the keyed series, in request order
+	keyRecs     []int32    // their recs
+	cands       []uint64   // their cache slots (probe)
+	key         []byte     // the key being built
 	misses      [][]byte
 	missRecs    []int32
 	sub         []byte
@@ -153,8 +156,8 @@ func (ip *intakePool) put(in *intake) {
 	clear(in.parts)
 	in.scanner.Reset()
 	*in = intake{
-		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), arena: kept(in.arena),
-		key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
+		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), keys: kept(in.keys),
+		keyRecs: kept(in.keyRecs), cands: kept(in.cands), key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
 		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
 		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo,
 	}
@@ -185,6 +188,7 @@ func (in *intake) run(payload []byte) error {
 		// Malformed or over a limit: the decoder names the problem.
 		return in.decodeAll(payload)
 	}
+	in.lookup()
 	if len(in.misses) > 0 || in.scanner.HasMetadata() {
 		in.sub = in.scanner.SubRequest(in.sub[:0], in.proto, in.misses)
 		dec, err := in.d.decoder.DecodePayload(in.proto, in.sub, true)
@@ -204,7 +208,7 @@ func (in *intake) run(payload []byte) error {
 // decodeAll takes every series of payload through the decoder's path.
 func (in *intake) decodeAll(payload []byte) error {
 	in.recs, in.samples, in.misses, in.missRecs = in.recs[:0], in.samples[:0], in.misses[:0], in.missRecs[:0]
-	in.arena = in.arena[:0]
+	in.keys, in.keyRecs = in.keys[:0], in.keyRecs[:0]
 	dec, err := in.d.decoder.DecodePayload(in.proto, payload, true)
 	if err != nil {
 		return err
@@ -293,30 +297,45 @@ func (in *intake) metadataOf(s *remotewrite.ScannedSeries) rules.Metadata {
 	return md
 }
 
-// scanned is pass 1 for one series: a cache hit is copied out, anything
-// else waits for the decoder.
+// scanned is pass 1 for one series: a simple series is keyed for the
+// cache lookup, the others wait for the decoder.
 func (in *intake) scanned(s *remotewrite.ScannedSeries) {
-	rec := seriesRec{kind: recMiss}
+	rec := seriesRec{kind: recMiss, raw: s.Raw}
 	if s.Simple {
-		key := in.keyOf(s)
-		h := in.gen.hashKey(key)
-		var hit bool
-		if in.arena, hit = in.gen.get(h, in.arena, &rec.val); hit {
-			rec.kind = recHit
-			rec.samplesFrom = int32(len(in.samples))
-			in.samples = append(in.samples, s.Samples...)
-			rec.samplesTo = int32(len(in.samples))
-			rec.extras = s.StartTimestamps || s.Meta.Present()
-			rec.meta = s.Meta
-			rec.counts = counts{samples: len(s.Samples)}
-			in.recs = append(in.recs, rec)
-			return
-		}
-		rec.keyed, rec.keyHash = true, h
+		rec.keyed, rec.keyHash = true, in.gen.hashKey(in.keyOf(s))
+		rec.samplesFrom = int32(len(in.samples))
+		in.samples = append(in.samples, s.Samples...)
+		rec.samplesTo = int32(len(in.samples))
+		rec.extras = s.StartTimestamps || s.Meta.Present()
+		rec.meta = s.Meta
+		in.keys = append(in.keys, rec.keyHash)
+		in.keyRecs = append(in.keyRecs, int32(len(in.recs)))
 	}
-	in.missRecs = append(in.missRecs, int32(len(in.recs)))
-	in.misses = append(in.misses, s.Raw)
 	in.recs = append(in.recs, rec)
+}
+
+// lookup ends pass 1: every keyed series of the request is looked up at
+// once (their cache misses overlap), the hits take their values, and the
+// rest wait for the decoder, in request order.
+func (in *intake) lookup() {
+	in.cands = slices.Grow(in.cands[:0], len(in.keys))[:len(in.keys)]
+	in.gen.probe(in.keys, in.cands)
+	for i, c := range in.cands {
+		if c == 0 {
+			continue
+		}
+		rec := &in.recs[in.keyRecs[i]]
+		if in.gen.value(c, in.keys[i], &rec.val) || in.gen.get(in.keys[i], &rec.val) {
+			rec.kind = recHit
+			rec.counts = counts{samples: int(rec.samplesTo - rec.samplesFrom)}
+		}
+	}
+	for i := range in.recs {
+		if in.recs[i].kind == recMiss {
+			in.missRecs = append(in.missRecs, int32(i))
+			in.misses = append(in.misses, in.recs[i].raw)
+		}
+	}
 }
 
 // absorb is pass 2: what the decoder made of the missed series (validated,
