@@ -121,6 +121,8 @@ type intake struct {
 	spare       []*part // parts of earlier requests, their buffers kept
 	metadata    []prompb.MetricMetadata
 	metaMemo    map[string]rules.Metadata // type cache lookups of this request (withMeta)
+	replays     []replay                  // rule effects of the hits (place)
+	changes     []int                     // series changed, by rule index (place)
 
 	// Outcome.
 	rejected     int
@@ -159,7 +161,7 @@ func (ip *intakePool) put(in *intake) {
 		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), keys: kept(in.keys),
 		keyRecs: kept(in.keyRecs), cands: kept(in.cands), key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
 		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
-		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo,
+		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo, replays: in.replays[:0], changes: in.changes[:0],
 	}
 	clear(in.metaMemo)
 	ip.p.Put(in)
@@ -439,6 +441,9 @@ func (in *intake) remember(rec *seriesRec, lbls labels.Labels) {
 // (or counted as dropped), and the family metadata by family name.
 func (in *intake) place() error {
 	gov := in.gov
+	if gov != nil && gov.eng != nil {
+		defer in.countRules()
+	}
 	for i := range in.recs {
 		rec := &in.recs[i]
 		if rec.kind == recGone {
@@ -446,7 +451,7 @@ func (in *intake) place() error {
 		}
 		if rec.kind == recHit {
 			if gov != nil && gov.eng != nil {
-				gov.eng.Replay(&rec.val.fx)
+				in.replay(&rec.val.fx)
 			}
 			if rec.val.sorted {
 				in.sorted++
@@ -455,12 +460,11 @@ func (in *intake) place() error {
 			in.received.add(rec.counts)
 		}
 		if gov != nil && rec.val.rule >= 0 {
-			rule := gov.eng.RuleName(int(rec.val.rule))
 			if rec.val.outcome == outcomeDropped {
-				gov.stats.drop(rule, rec.val.msg, rec.counts)
+				gov.stats.drop(gov.eng.RuleName(int(rec.val.rule)), rec.val.msg, rec.counts)
 				continue
 			}
-			gov.stats.change(rule)
+			in.changed(int(rec.val.rule))
 		}
 		if rec.val.outcome == outcomeDropped {
 			continue // only with gov: a rule dropped it
@@ -494,6 +498,49 @@ func (in *intake) place() error {
 		p.metadata = append(p.metadata, md)
 	}
 	return nil
+}
+
+// replay counts the rule effects of a cache hit, made once per distinct
+// effects at the end of the request (countRules): the counters are shared
+// by every request, the hits of a request mostly share their effects.
+func (in *intake) replay(fx *rules.Effects) {
+	for i := range in.replays {
+		if in.replays[i].fx == *fx {
+			in.replays[i].n++
+			return
+		}
+	}
+	in.replays = append(in.replays, replay{fx: *fx, n: 1})
+}
+
+// changed counts a series rule i changed, summed at the end of the request
+// (countRules).
+func (in *intake) changed(i int) {
+	for len(in.changes) <= i {
+		in.changes = append(in.changes, 0)
+	}
+	in.changes[i]++
+}
+
+// countRules makes the rule counter increments replay and changed
+// gathered.
+func (in *intake) countRules() {
+	eng := in.gov.eng
+	for i := range in.replays {
+		eng.ReplayN(&in.replays[i].fx, in.replays[i].n)
+	}
+	for i, n := range in.changes {
+		if n > 0 {
+			in.gov.stats.change(eng.RuleName(i), n)
+		}
+	}
+	in.replays, in.changes = in.replays[:0], in.changes[:0]
+}
+
+// replay is the rule effects of n cache hits.
+type replay struct {
+	fx rules.Effects
+	n  int
 }
 
 // appendHit appends the entry of a series found in the cache.

@@ -254,7 +254,7 @@ func processCPU() time.Duration {
 func (c cpuClock) report(b *testing.B, perOp int) {
 	n := float64(b.N) * float64(perOp)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/series")
-	b.ReportMetric(float64((processCPU() - c.start).Nanoseconds())/n, "cpu-ns/series")
+	b.ReportMetric(float64((processCPU()-c.start).Nanoseconds())/n, "cpu-ns/series")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.Mallocs-c.mallocs)/n, "allocs/series")
