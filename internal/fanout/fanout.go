@@ -10,9 +10,9 @@ import (
 	"sync"
 )
 
-// Each calls fn for every item, each in its own goroutine, waits for all of
-// them and returns their errors (in no particular order; nil when none
-// failed). fn gets the item's index, so it can store a result in a slice
+// Each calls fn for every item, each in its own goroutine (the last in the
+// caller's), waits for all of them and returns their errors (in no
+// particular order; nil when none failed). fn gets the item's index, so it can store a result in a slice
 // without locking; anything else it shares it must synchronise.
 //
 // A panic in fn does not kill the process from a goroutine no request edge
@@ -26,23 +26,30 @@ func Each[T any](items []T, fn func(i int, item T) error) []error {
 		errs []error
 		pan  *Panic
 	)
-	for i, it := range items {
-		wg.Go(func() {
-			defer func() {
-				if v := recover(); v != nil {
-					mu.Lock()
-					if pan == nil {
-						pan = &Panic{Value: v, Stack: debug.Stack()}
-					}
-					mu.Unlock()
-				}
-			}()
-			if err := fn(i, it); err != nil {
+	call := func(i int, it T) {
+		defer func() {
+			if v := recover(); v != nil {
 				mu.Lock()
-				errs = append(errs, err)
+				if pan == nil {
+					pan = &Panic{Value: v, Stack: debug.Stack()}
+				}
 				mu.Unlock()
 			}
-		})
+		}()
+		if err := fn(i, it); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	// The last call runs in the caller's goroutine, which would only wait
+	// otherwise: a fan-out to one item (one ingester) starts no goroutine.
+	for i, it := range items {
+		if i == len(items)-1 {
+			call(i, it)
+			break
+		}
+		wg.Go(func() { call(i, it) })
 	}
 	wg.Wait()
 	if pan != nil {

@@ -69,9 +69,9 @@ func (g *cacheGen) entries() int {
 	n := 0
 	for i := range g.shards {
 		sh := &g.shards[i]
-		sh.mu.RLock()
+		sh.mu.Lock()
 		n += sh.n
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return n
 }

@@ -19,6 +19,10 @@ const serviceConfig = `{
   "healthCheckConfig": {"serviceName": "promgov.ingester.v1.IngesterService"}
 }`
 
+// pushWriteBufferSize is the gRPC write buffer of a connection to an
+// ingester.
+const pushWriteBufferSize = 256 << 10
+
 // clientPool is the distributor's grpcpool.Pool: one connection per
 // ingester, with client-side health checking, reused for every push and by
 // the analytics fan-out. It is safe for concurrent use.
@@ -34,6 +38,10 @@ func newClientPool(maxSendMsgSize int, dialOpts ...grpc.DialOption) *clientPool 
 		// The batch of a Push goes to the transport as it is (the codec
 		// passes every other message to the default one).
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
+		// A push of a few hundred series (tens of KiB) leaves in one write
+		// instead of one per 32 KiB (gRPC's default); the buffer is
+		// pooled between writes.
+		grpc.WithWriteBufferSize(pushWriteBufferSize),
 	}, dialOpts...)...)}
 }
 

@@ -55,6 +55,7 @@ const (
 // or resolved by the decoder's path, in request order.
 type seriesRec struct {
 	kind uint8
+	raw  []byte     // the series' field in the payload
 	val  cacheValue // outcome, output labels (hit), placement, rule, message
 	// hit: its sample fields are samples[samplesFrom:samplesTo]; extras and
 	// meta say what else its entry carries.
@@ -104,8 +105,10 @@ type intake struct {
 	scanner     remotewrite.Scanner
 	recs        []seriesRec
 	samples     [][]byte
-	arena       []byte // cache values copied out
-	key         []byte // the key being built
+	keys        []cacheKey // of the keyed series, in request order
+	keyRecs     []int32    // their recs
+	cands       []uint64   // their cache slots (probe)
+	key         []byte     // the key being built
 	misses      [][]byte
 	missRecs    []int32
 	sub         []byte
@@ -118,6 +121,8 @@ type intake struct {
 	spare       []*part // parts of earlier requests, their buffers kept
 	metadata    []prompb.MetricMetadata
 	metaMemo    map[string]rules.Metadata // type cache lookups of this request (withMeta)
+	replays     []replay                  // rule effects of the hits (place)
+	changes     []int                     // series changed, by rule index (place)
 
 	// Outcome.
 	rejected     int
@@ -153,10 +158,10 @@ func (ip *intakePool) put(in *intake) {
 	clear(in.parts)
 	in.scanner.Reset()
 	*in = intake{
-		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), arena: kept(in.arena),
-		key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
+		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), keys: kept(in.keys),
+		keyRecs: kept(in.keyRecs), cands: kept(in.cands), key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
 		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
-		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo,
+		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo, replays: in.replays[:0], changes: in.changes[:0],
 	}
 	clear(in.metaMemo)
 	ip.p.Put(in)
@@ -185,6 +190,7 @@ func (in *intake) run(payload []byte) error {
 		// Malformed or over a limit: the decoder names the problem.
 		return in.decodeAll(payload)
 	}
+	in.lookup()
 	if len(in.misses) > 0 || in.scanner.HasMetadata() {
 		in.sub = in.scanner.SubRequest(in.sub[:0], in.proto, in.misses)
 		dec, err := in.d.decoder.DecodePayload(in.proto, in.sub, true)
@@ -204,7 +210,7 @@ func (in *intake) run(payload []byte) error {
 // decodeAll takes every series of payload through the decoder's path.
 func (in *intake) decodeAll(payload []byte) error {
 	in.recs, in.samples, in.misses, in.missRecs = in.recs[:0], in.samples[:0], in.misses[:0], in.missRecs[:0]
-	in.arena = in.arena[:0]
+	in.keys, in.keyRecs = in.keys[:0], in.keyRecs[:0]
 	dec, err := in.d.decoder.DecodePayload(in.proto, payload, true)
 	if err != nil {
 		return err
@@ -293,30 +299,45 @@ func (in *intake) metadataOf(s *remotewrite.ScannedSeries) rules.Metadata {
 	return md
 }
 
-// scanned is pass 1 for one series: a cache hit is copied out, anything
-// else waits for the decoder.
+// scanned is pass 1 for one series: a simple series is keyed for the
+// cache lookup, the others wait for the decoder.
 func (in *intake) scanned(s *remotewrite.ScannedSeries) {
-	rec := seriesRec{kind: recMiss}
+	rec := seriesRec{kind: recMiss, raw: s.Raw}
 	if s.Simple {
-		key := in.keyOf(s)
-		h := in.gen.hashKey(key)
-		var hit bool
-		if in.arena, hit = in.gen.get(h, in.arena, &rec.val); hit {
-			rec.kind = recHit
-			rec.samplesFrom = int32(len(in.samples))
-			in.samples = append(in.samples, s.Samples...)
-			rec.samplesTo = int32(len(in.samples))
-			rec.extras = s.StartTimestamps || s.Meta.Present()
-			rec.meta = s.Meta
-			rec.counts = counts{samples: len(s.Samples)}
-			in.recs = append(in.recs, rec)
-			return
-		}
-		rec.keyed, rec.keyHash = true, h
+		rec.keyed, rec.keyHash = true, in.gen.hashKey(in.keyOf(s))
+		rec.samplesFrom = int32(len(in.samples))
+		in.samples = append(in.samples, s.Samples...)
+		rec.samplesTo = int32(len(in.samples))
+		rec.extras = s.StartTimestamps || s.Meta.Present()
+		rec.meta = s.Meta
+		in.keys = append(in.keys, rec.keyHash)
+		in.keyRecs = append(in.keyRecs, int32(len(in.recs)))
 	}
-	in.missRecs = append(in.missRecs, int32(len(in.recs)))
-	in.misses = append(in.misses, s.Raw)
 	in.recs = append(in.recs, rec)
+}
+
+// lookup ends pass 1: every keyed series of the request is looked up at
+// once (their cache misses overlap), the hits take their values, and the
+// rest wait for the decoder, in request order.
+func (in *intake) lookup() {
+	in.cands = slices.Grow(in.cands[:0], len(in.keys))[:len(in.keys)]
+	in.gen.probe(in.keys, in.cands)
+	for i, c := range in.cands {
+		if c == 0 {
+			continue
+		}
+		rec := &in.recs[in.keyRecs[i]]
+		if in.gen.value(c, in.keys[i], &rec.val) || in.gen.get(in.keys[i], &rec.val) {
+			rec.kind = recHit
+			rec.counts = counts{samples: int(rec.samplesTo - rec.samplesFrom)}
+		}
+	}
+	for i := range in.recs {
+		if in.recs[i].kind == recMiss {
+			in.missRecs = append(in.missRecs, int32(i))
+			in.misses = append(in.misses, in.recs[i].raw)
+		}
+	}
 }
 
 // absorb is pass 2: what the decoder made of the missed series (validated,
@@ -420,6 +441,9 @@ func (in *intake) remember(rec *seriesRec, lbls labels.Labels) {
 // (or counted as dropped), and the family metadata by family name.
 func (in *intake) place() error {
 	gov := in.gov
+	if gov != nil && gov.eng != nil {
+		defer in.countRules()
+	}
 	for i := range in.recs {
 		rec := &in.recs[i]
 		if rec.kind == recGone {
@@ -427,7 +451,7 @@ func (in *intake) place() error {
 		}
 		if rec.kind == recHit {
 			if gov != nil && gov.eng != nil {
-				gov.eng.Replay(&rec.val.fx)
+				in.replay(&rec.val.fx)
 			}
 			if rec.val.sorted {
 				in.sorted++
@@ -436,12 +460,11 @@ func (in *intake) place() error {
 			in.received.add(rec.counts)
 		}
 		if gov != nil && rec.val.rule >= 0 {
-			rule := gov.eng.RuleName(int(rec.val.rule))
 			if rec.val.outcome == outcomeDropped {
-				gov.stats.drop(rule, rec.val.msg, rec.counts)
+				gov.stats.drop(gov.eng.RuleName(int(rec.val.rule)), rec.val.msg, rec.counts)
 				continue
 			}
-			gov.stats.change(rule)
+			in.changed(int(rec.val.rule))
 		}
 		if rec.val.outcome == outcomeDropped {
 			continue // only with gov: a rule dropped it
@@ -475,6 +498,49 @@ func (in *intake) place() error {
 		p.metadata = append(p.metadata, md)
 	}
 	return nil
+}
+
+// replay counts the rule effects of a cache hit, made once per distinct
+// effects at the end of the request (countRules): the counters are shared
+// by every request, the hits of a request mostly share their effects.
+func (in *intake) replay(fx *rules.Effects) {
+	for i := range in.replays {
+		if in.replays[i].fx == *fx {
+			in.replays[i].n++
+			return
+		}
+	}
+	in.replays = append(in.replays, replay{fx: *fx, n: 1})
+}
+
+// changed counts a series rule i changed, summed at the end of the request
+// (countRules).
+func (in *intake) changed(i int) {
+	for len(in.changes) <= i {
+		in.changes = append(in.changes, 0)
+	}
+	in.changes[i]++
+}
+
+// countRules makes the rule counter increments replay and changed
+// gathered.
+func (in *intake) countRules() {
+	eng := in.gov.eng
+	for i := range in.replays {
+		eng.ReplayN(&in.replays[i].fx, in.replays[i].n)
+	}
+	for i, n := range in.changes {
+		if n > 0 {
+			in.gov.stats.change(eng.RuleName(i), n)
+		}
+	}
+	in.replays, in.changes = in.replays[:0], in.changes[:0]
+}
+
+// replay is the rule effects of n cache hits.
+type replay struct {
+	fx rules.Effects
+	n  int
 }
 
 // appendHit appends the entry of a series found in the cache.

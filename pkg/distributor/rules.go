@@ -60,10 +60,10 @@ func (st *ruleStats) drop(rule string, msg []byte, c counts) {
 	}
 }
 
-// change counts a series a rule rewrote or tagged.
-func (st *ruleStats) change(rule string) {
-	st.ruleCount(rule).changed++
-	st.changed++
+// change counts n series a rule rewrote or tagged.
+func (st *ruleStats) change(rule string, n int) {
+	st.ruleCount(rule).changed += n
+	st.changed += n
 }
 
 func (st *ruleStats) ruleCount(rule string) *ruleCount {

@@ -2,11 +2,9 @@ package distributor
 
 import (
 	"encoding/binary"
-	"math/rand/v2"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/promgov/promgov/pkg/rules"
 )
@@ -20,22 +18,27 @@ import (
 //
 // The key is what the outcome is a pure function of: tenant, the series'
 // labels as sent (remotewrite.ScannedSeries.Key) and, when a rule reads
-// metadata, its type and unit. It is identified by 96 bits of two
-// independently seeded xxhashes: among n series two collide with
-// probability about n²/2⁹⁷ (10⁻¹⁷ for a million), and the key's bytes need
-// not be kept. The seeds are random per generation, so a sender cannot
-// craft two series (of its own or of two tenants) that meet in the cache.
+// metadata, its type and unit. It is identified by 128 bits of two
+// independently seeded hashes (hash/maphash): among n series two collide
+// with probability about n²/2¹²⁹, and the key's bytes need not be kept.
+// The seeds are random per generation, so a sender cannot craft two series
+// (of its own or of two tenants) that meet in the cache.
 //
 // Layout, for the memory latency that dominates a lookup among many
-// series: a sharded open-addressing index (16 bytes a slot, hash and
-// where) points into an append-only arena where each value lies in one
-// piece, in the order series were first seen, so a sender's request, which
-// repeats its order, reads the arena nearly sequentially.
+// series: a sharded open-addressing index of 8-byte slots (a 32-bit tag
+// and where the value is: eight slots a cache line) points into an
+// append-only arena where each value lies in one piece, headed by the
+// key's full identity, in the order series were first seen, so a sender's
+// request, which repeats its order, reads the arena nearly sequentially.
+// Lookups take no lock (slots and tables are published atomically, values
+// are written before their slot and never again), and a request looks all
+// its series up in one tight loop (probe), so that the cache misses of its
+// series overlap instead of following one another.
 //
 // Bounded: a generation holds at most maxBytes of values; when full, the
 // next series seen starts a new, empty one (and the ruleset's generation
 // ends with it: a reload starts one too). No pointers for the GC to scan
-// but the arena chunks. Safe for concurrent use.
+// but the arena chunks and the index tables. Safe for concurrent use.
 type seriesCache struct {
 	maxBytes int
 	gen      atomic.Pointer[cacheGen]
@@ -48,13 +51,13 @@ const (
 	// cacheMaxValue bounds one value (larger series are not cached).
 	cacheMaxValue = 16 << 10
 	// cacheValueHeader is the fixed part of a value in the arena.
-	cacheValueHeader = 48
+	cacheValueHeader = 64
 )
 
 // cacheGen is the cache of one ruleset until it fills up.
 type cacheGen struct {
 	eng    *rules.Engine // nil: no rules
-	seeds  [2]uint64     // of hashKey
+	seeds  [2]maphash.Seed
 	shards [seriesCacheShards]cacheShard
 
 	amu    sync.Mutex
@@ -64,19 +67,19 @@ type cacheGen struct {
 	full   atomic.Bool
 }
 
+// cacheShard is one part of the index. Readers load its table without a
+// lock; writers hold mu, and replace the table by a larger copy to grow it.
 type cacheShard struct {
-	mu    sync.RWMutex
-	slots []cacheSlot // power of two, at most half used
-	n     int
+	mu  sync.Mutex
+	tab atomic.Pointer[cacheTable] // nil until the first put
+	n   int                        // slots used
+	_   [40]byte                   // one cache line a shard: writers do not disturb readers of the next
 }
 
-// cacheSlot is one index entry; h1 == 0 marks an empty slot (a hash of 0
-// is stored as 1).
-type cacheSlot struct {
-	h1  uint64
-	h2  uint32 // second hash's low half; with h1, 96 bits of key identity
-	ref uint32 // chunk << cacheChunkBits | offset of the value
-}
+// cacheTable is a shard's open-addressing index: a power of two of slots,
+// at most half used. A slot is tag<<32 | ref (the value's chunk <<
+// cacheChunkBits | offset); 0 is empty (tags are odd).
+type cacheTable struct{ slots []uint64 }
 
 // cacheValue is what a lookup copies out of an entry (out and msg into
 // the caller's buffer).
@@ -112,7 +115,7 @@ func (c *seriesCache) generation(eng *rules.Engine) *cacheGen {
 			return g
 		}
 		ng := &cacheGen{eng: eng, chunks: make([]*[cacheChunkSize]byte, max(1, c.maxBytes/cacheChunkSize)),
-			seeds: [2]uint64{rand.Uint64(), rand.Uint64()}}
+			seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 		if c.maxBytes <= 0 {
 			ng.chunks = nil // the cache is off: every put is refused
 		}
@@ -127,75 +130,94 @@ type cacheKey struct{ h1, h2 uint64 }
 
 // hashKey hashes a cache key with g's seeds.
 func (g *cacheGen) hashKey(key []byte) cacheKey {
-	var d xxhash.Digest
-	d.ResetWithSeed(g.seeds[0])
-	_, _ = d.Write(key)
-	h1 := d.Sum64()
-	if h1 == 0 {
-		h1 = 1
-	}
-	d.ResetWithSeed(g.seeds[1])
-	_, _ = d.Write(key)
-	return cacheKey{h1: h1, h2: d.Sum64()}
+	return cacheKey{h1: maphash.Bytes(g.seeds[0], key), h2: maphash.Bytes(g.seeds[1], key)}
 }
 
-func (k cacheKey) shard() int { return int(k.h1>>32) % seriesCacheShards }
+// shard is the key's index shard (the top bits of h1; a table's slot
+// comes from its low bits).
+func (k cacheKey) shard() int { return int(k.h1 >> 58) }
 
-// find returns the slot of k in sh (sh.mu held) and whether it holds k.
-func (sh *cacheShard) find(k cacheKey) (int, bool) {
-	if len(sh.slots) == 0 {
-		return -1, false
-	}
-	mask := len(sh.slots) - 1
-	for i := int(k.h1) & mask; ; i = (i + 1) & mask {
-		s := &sh.slots[i]
-		if s.h1 == k.h1 && s.h2 == uint32(k.h2) {
-			return i, true
+// tag is what a slot keeps of the key (odd, so never 0).
+func (k cacheKey) tag() uint64 { return (k.h2>>32 | 1) << 32 }
+
+// slotRef is where a slot's value lies in the arena.
+func slotRef(slot uint64) uint32 { return uint32(slot) }
+
+// probe looks every key up in one pass, for the memory-level parallelism
+// of independent loads: cands[i] is keys[i]'s candidate (the first slot
+// with its tag, to be checked by value), 0 when it is not in the cache.
+func (g *cacheGen) probe(keys []cacheKey, cands []uint64) {
+	for i, k := range keys {
+		cands[i] = 0
+		t := g.shards[k.shard()].tab.Load()
+		if t == nil {
+			continue
 		}
-		if s.h1 == 0 {
-			return i, false
+		mask := uint64(len(t.slots) - 1)
+		tag := k.tag()
+		for j := k.h1 & mask; ; j = (j + 1) & mask {
+			s := atomic.LoadUint64(&t.slots[j])
+			if s == 0 {
+				break
+			}
+			if s&^(1<<32-1) == tag {
+				cands[i] = s
+				break
+			}
 		}
 	}
 }
 
-// get looks k up and, on a hit, appends the value's bytes to buf and fills
-// v (whose slices then alias buf's new tail). It returns the extended
-// buffer and whether it hit.
-func (g *cacheGen) get(k cacheKey, buf []byte, v *cacheValue) ([]byte, bool) {
-	sh := &g.shards[k.shard()]
-	sh.mu.RLock()
-	i, ok := sh.find(k)
-	var ref uint32
-	if ok {
-		ref = sh.slots[i].ref
-	}
-	sh.mu.RUnlock()
-	if !ok {
-		return buf, false
-	}
-	// The value was written before its slot was published under sh.mu,
-	// and is never written again.
+// value reads the value of candidate slot cand into v when it is k's;
+// false when it belongs to another key with the same tag.
+func (g *cacheGen) value(cand uint64, k cacheKey, v *cacheValue) bool {
+	// The value was written before its slot was published, and is never
+	// written again: v's slices alias the arena, which lives as long as g.
+	ref := slotRef(cand)
 	chunk := g.chunks[ref>>cacheChunkBits]
 	off := int(ref & (cacheChunkSize - 1))
 	h := chunk[off : off+cacheValueHeader]
-	outLen := int(binary.LittleEndian.Uint32(h[40:]))
-	msgLen := int(binary.LittleEndian.Uint16(h[44:]))
-	*v = cacheValue{
-		outHash:   binary.LittleEndian.Uint64(h[0:]),
-		placeHash: binary.LittleEndian.Uint64(h[8:]),
-		fx:        rules.DecodeEffects((*[rules.EffectsSize]byte)(h[16:])),
-		rule:      int16(binary.LittleEndian.Uint16(h[32:])),
-		outcome:   h[34],
-		sorted:    h[35] != 0,
-		nameOff:   int(binary.LittleEndian.Uint16(h[36:])),
-		nameLen:   int(binary.LittleEndian.Uint16(h[38:])),
+	if binary.LittleEndian.Uint64(h[0:]) != k.h1 || binary.LittleEndian.Uint64(h[8:]) != k.h2 {
+		return false
 	}
-	start := len(buf)
-	buf = append(buf, chunk[off+cacheValueHeader:off+cacheValueHeader+outLen+msgLen]...)
+	outLen := int(binary.LittleEndian.Uint32(h[56:]))
+	msgLen := int(binary.LittleEndian.Uint16(h[60:]))
+	*v = cacheValue{
+		outHash:   binary.LittleEndian.Uint64(h[16:]),
+		placeHash: binary.LittleEndian.Uint64(h[24:]),
+		fx:        rules.DecodeEffects((*[rules.EffectsSize]byte)(h[32:])),
+		rule:      int16(binary.LittleEndian.Uint16(h[48:])),
+		outcome:   h[50],
+		sorted:    h[51] != 0,
+		nameOff:   int(binary.LittleEndian.Uint16(h[52:])),
+		nameLen:   int(binary.LittleEndian.Uint16(h[54:])),
+	}
+	start := off + cacheValueHeader
 	end := start + outLen
-	v.out = buf[start:end:end]
-	v.msg = buf[end:]
-	return buf, true
+	v.out = chunk[start:end:end]
+	v.msg = chunk[end : end+msgLen : end+msgLen]
+	return true
+}
+
+// get looks k up and, on a hit, fills v (whose slices then alias the
+// arena, valid as long as g is). probe and value are its fast path, for
+// many keys at once.
+func (g *cacheGen) get(k cacheKey, v *cacheValue) bool {
+	t := g.shards[k.shard()].tab.Load()
+	if t == nil {
+		return false
+	}
+	mask := uint64(len(t.slots) - 1)
+	tag := k.tag()
+	for j := k.h1 & mask; ; j = (j + 1) & mask {
+		s := atomic.LoadUint64(&t.slots[j])
+		if s == 0 {
+			return false
+		}
+		if s&^(1<<32-1) == tag && g.value(s, k, v) {
+			return true
+		}
+	}
 }
 
 // put remembers k's value; out and msg are copied.
@@ -204,43 +226,47 @@ func (g *cacheGen) put(k cacheKey, v *cacheValue) {
 	if size > cacheMaxValue || !v.fx.Replayable() || v.nameOff+v.nameLen > 1<<16 || len(v.msg) >= 1<<16 || g.chunks == nil {
 		return // a huge series, an outcome the cache cannot replay, or no cache
 	}
-	sh := &g.shards[k.shard()]
-	sh.mu.RLock()
-	_, ok := sh.find(k)
-	sh.mu.RUnlock()
-	if ok {
+	if g.get(k, &cacheValue{}) {
 		return // put concurrently
 	}
 	ref, dst, ok := g.alloc(size)
 	if !ok {
 		return
 	}
-	binary.LittleEndian.PutUint64(dst[0:], v.outHash)
-	binary.LittleEndian.PutUint64(dst[8:], v.placeHash)
-	v.fx.Encode((*[rules.EffectsSize]byte)(dst[16:]))
-	binary.LittleEndian.PutUint16(dst[32:], uint16(v.rule))
-	dst[34] = v.outcome
-	dst[35] = 0
+	binary.LittleEndian.PutUint64(dst[0:], k.h1)
+	binary.LittleEndian.PutUint64(dst[8:], k.h2)
+	binary.LittleEndian.PutUint64(dst[16:], v.outHash)
+	binary.LittleEndian.PutUint64(dst[24:], v.placeHash)
+	v.fx.Encode((*[rules.EffectsSize]byte)(dst[32:]))
+	binary.LittleEndian.PutUint16(dst[48:], uint16(v.rule))
+	dst[50] = v.outcome
+	dst[51] = 0
 	if v.sorted {
-		dst[35] = 1
+		dst[51] = 1
 	}
-	binary.LittleEndian.PutUint16(dst[36:], uint16(v.nameOff))
-	binary.LittleEndian.PutUint16(dst[38:], uint16(v.nameLen))
-	binary.LittleEndian.PutUint32(dst[40:], uint32(len(v.out)))
-	binary.LittleEndian.PutUint16(dst[44:], uint16(len(v.msg)))
+	binary.LittleEndian.PutUint16(dst[52:], uint16(v.nameOff))
+	binary.LittleEndian.PutUint16(dst[54:], uint16(v.nameLen))
+	binary.LittleEndian.PutUint32(dst[56:], uint32(len(v.out)))
+	binary.LittleEndian.PutUint16(dst[60:], uint16(len(v.msg)))
 	copy(dst[cacheValueHeader:], v.out)
 	copy(dst[cacheValueHeader+len(v.out):], v.msg)
 
+	sh := &g.shards[k.shard()]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if (sh.n+1)*2 > len(sh.slots) {
-		sh.grow()
-	}
-	i, ok := sh.find(k)
-	if ok {
+	if g.get(k, &cacheValue{}) {
 		return // put concurrently; this copy stays unused in the arena
 	}
-	sh.slots[i] = cacheSlot{h1: k.h1, h2: uint32(k.h2), ref: ref}
+	t := sh.tab.Load()
+	if t == nil || (sh.n+1)*2 > len(t.slots) {
+		t = g.grow(sh, t)
+	}
+	mask := uint64(len(t.slots) - 1)
+	j := k.h1 & mask
+	for t.slots[j] != 0 {
+		j = (j + 1) & mask
+	}
+	atomic.StoreUint64(&t.slots[j], k.tag()|uint64(ref))
 	sh.n++
 }
 
@@ -265,14 +291,33 @@ func (g *cacheGen) alloc(size int) (ref uint32, dst []byte, ok bool) {
 	return uint32(g.cur)<<cacheChunkBits | uint32(off), g.chunks[g.cur][off : off+size], true
 }
 
-// grow doubles sh's index (sh.mu held).
-func (sh *cacheShard) grow() {
-	old := sh.slots
-	sh.slots = make([]cacheSlot, max(64, 2*len(old)))
-	for _, s := range old {
-		if s.h1 != 0 {
-			i, _ := sh.find(cacheKey{h1: s.h1, h2: uint64(s.h2)})
-			sh.slots[i] = s
+// grow publishes a copy of old (nil: none) twice as large (sh.mu held).
+// Readers of the old table may miss what is put after: a miss, which the
+// put that follows it finds and skips.
+func (g *cacheGen) grow(sh *cacheShard, old *cacheTable) *cacheTable {
+	n := 64
+	if old != nil {
+		n = 2 * len(old.slots)
+	}
+	t := &cacheTable{slots: make([]uint64, n)}
+	if old != nil {
+		mask := uint64(n - 1)
+		for _, s := range old.slots {
+			if s == 0 {
+				continue
+			}
+			// The slot's position comes from its key's h1, which only the
+			// value keeps.
+			ref := slotRef(s)
+			h1 := binary.LittleEndian.Uint64(g.chunks[ref>>cacheChunkBits][ref&(cacheChunkSize-1):])
+			for j := h1 & mask; ; j = (j + 1) & mask {
+				if t.slots[j] == 0 {
+					t.slots[j] = s
+					break
+				}
+			}
 		}
 	}
+	sh.tab.Store(t)
+	return t
 }

@@ -345,7 +345,7 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 			continue
 		}
 		var got cacheValue
-		_, hit := g.get(key, nil, &got)
+		hit := g.get(key, &got)
 		require.True(t, hit, "a series just put is found")
 		require.Equal(t, uint64(i), got.outHash)
 		require.Equal(t, "m", string(got.name()))
@@ -354,7 +354,7 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	}
 	require.Greater(t, gens, 1, "a full generation gives way to a new one")
 	g = c.generation(nil)
-	_, hit := g.get(g.hashKey([]byte("t\xffother")), nil, &cacheValue{})
+	hit := g.get(g.hashKey([]byte("t\xffother")), &cacheValue{})
 	require.False(t, hit)
 
 	cfg, err := rules.LoadConfig([]byte(testRules))
@@ -363,7 +363,7 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	require.NoError(t, err)
 	g2 := c.generation(eng)
 	require.NotSame(t, g, g2, "a new ruleset starts an empty generation")
-	_, hit = g2.get(g2.hashKey([]byte("t\xff00000001-some-labels-as-sent")), nil, &cacheValue{})
+	hit = g2.get(g2.hashKey([]byte("t\xff00000001-some-labels-as-sent")), &cacheValue{})
 	require.False(t, hit)
 	require.Same(t, g2, c.generation(eng))
 }

@@ -127,16 +127,12 @@ func (sc *Scanner) Scan(d *Decoder, proto Protocol, payload []byte, fn func(*Sca
 	}
 	n := 0
 	for b := payload; len(b) > 0; {
-		num, typ, tn := protowire.ConsumeTag(b)
-		if tn < 0 {
+		num, typ, tn, end := nextField(b)
+		if end < 0 {
 			return false
 		}
-		vn := protowire.ConsumeFieldValue(num, typ, b[tn:])
-		if vn < 0 {
-			return false
-		}
-		field, v := b[:tn+vn], b[tn:tn+vn]
-		b = b[tn+vn:]
+		field, v := b[:end], b[tn:end]
+		b = b[end:]
 		if typ != protowire.BytesType {
 			if (proto == ProtocolV1 && (num == fieldWriteTimeseries || num == fieldWriteMetadata)) ||
 				(proto == ProtocolV2 && (num == fieldV2Symbols || num == fieldV2Timeseries)) {
@@ -180,6 +176,28 @@ func (sc *Scanner) Scan(d *Decoder, proto Protocol, payload []byte, fn func(*Sca
 	return true
 }
 
+// nextField splits the first field off b: its number and type, the
+// length of its tag and of the whole field; fn < 0 when b does not start
+// with a well-formed field. A length-delimited field with a one-byte tag
+// and length (most fields of a series) takes a short path.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, tn, fn int) {
+	if len(b) >= 2 && b[0] >= 8 && b[0] < 0x80 && b[0]&7 == byte(protowire.BytesType) && b[1] < 0x80 {
+		if n := 2 + int(b[1]); n <= len(b) {
+			return protowire.Number(b[0] >> 3), protowire.BytesType, 1, n
+		}
+		return 0, 0, -1, -1
+	}
+	num, typ, tn = protowire.ConsumeTag(b)
+	if tn < 0 {
+		return 0, 0, -1, -1
+	}
+	vn := protowire.ConsumeFieldValue(num, typ, b[tn:])
+	if vn < 0 {
+		return 0, 0, -1, -1
+	}
+	return num, typ, tn, tn + vn
+}
+
 // spanOf locates b (a slice of the payload) in the payload.
 func (sc *Scanner) spanOf(b []byte) span {
 	off := uint32(cap(sc.payload) - cap(b))
@@ -198,16 +216,12 @@ func (sc *Scanner) scanV1(i int, raw, b []byte, fn func(*ScannedSeries)) bool {
 	s := sc.begin(i, raw)
 	labels := 0
 	for len(b) > 0 {
-		num, typ, tn := protowire.ConsumeTag(b)
-		if tn < 0 {
+		num, typ, tn, end := nextField(b)
+		if end < 0 {
 			return false
 		}
-		vn := protowire.ConsumeFieldValue(num, typ, b[tn:])
-		if vn < 0 {
-			return false
-		}
-		field := b[:tn+vn]
-		b = b[tn+vn:]
+		field := b[:end]
+		b = b[end:]
 		if typ != protowire.BytesType {
 			s.Simple = false
 			continue
@@ -241,16 +255,12 @@ func (sc *Scanner) scanV2(i int, raw, b []byte, fn func(*ScannedSeries)) bool {
 	s := sc.begin(i, raw)
 	sc.refs = sc.refs[:0]
 	for len(b) > 0 {
-		num, typ, tn := protowire.ConsumeTag(b)
-		if tn < 0 {
+		num, typ, tn, end := nextField(b)
+		if end < 0 {
 			return false
 		}
-		vn := protowire.ConsumeFieldValue(num, typ, b[tn:])
-		if vn < 0 {
-			return false
-		}
-		field := b[:tn+vn]
-		b = b[tn+vn:]
+		field := b[:end]
+		b = b[end:]
 		switch {
 		case num == fieldV2SeriesLabels && typ == protowire.VarintType:
 			r, _ := protowire.ConsumeVarint(field[tn:])
@@ -372,6 +382,12 @@ func simpleSample(b []byte, v2 bool) bool {
 	v, n := protowire.ConsumeBytes(b)
 	if n < 0 {
 		return false
+	}
+	// What every sender sends: value then timestamp, one-byte tags.
+	if len(v) >= 10 && v[0] == 0x09 && v[9] == 0x10 {
+		if _, xn := protowire.ConsumeVarint(v[10:]); xn > 0 && 10+xn == len(v) {
+			return true
+		}
 	}
 	for len(v) > 0 {
 		num, typ, tn := protowire.ConsumeTag(v)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/promgov/promgov/pkg/record"
 )
@@ -147,4 +148,27 @@ func TestScanLeavesOverLimitToDecoder(t *testing.T) {
 			require.False(t, sc.Scan(d, tc.proto, tc.encode(ok, ok, ok), func(*ScannedSeries) {}), "3 series over a limit of 2")
 		})
 	}
+}
+
+// FuzzNextField: nextField's short path splits every input exactly as
+// protowire does.
+func FuzzNextField(f *testing.F) {
+	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	f.Add([]byte{0x0a, 0x05, 0x00})
+	f.Add([]byte{0x02, 0x00})
+	f.Add([]byte{0x09, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		num, typ, tn, end := nextField(b)
+		wnum, wtyp, wtn := protowire.ConsumeTag(b)
+		if wtn < 0 {
+			require.Negative(t, end)
+			return
+		}
+		vn := protowire.ConsumeFieldValue(wnum, wtyp, b[wtn:])
+		if vn < 0 {
+			require.Negative(t, end)
+			return
+		}
+		require.Equal(t, []int{int(wnum), int(wtyp), wtn, wtn + vn}, []int{int(num), int(typ), tn, end})
+	})
 }

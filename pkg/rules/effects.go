@@ -66,6 +66,24 @@ func (e *Engine) Replay(fx *Effects) {
 	}
 }
 
+// ReplayN is Replay n times, each counter incremented once by n.
+func (e *Engine) ReplayN(fx *Effects, n int) {
+	if n <= 0 {
+		return
+	}
+	for _, op := range fx.ops[:fx.n] {
+		r := e.rules[op>>3]
+		switch kind := op & 7; kind {
+		case effectTypeUnknown:
+			r.metrics.typeUnknown.add(n)
+		case effectInvalid:
+			e.metrics.invalidN(r.name, n)
+		default:
+			r.metrics.series[kind].add(n)
+		}
+	}
+}
+
 // RuleName returns the name of the rule at index i (as Result.Rule names
 // it), for callers that keep rule indexes.
 func (e *Engine) RuleName(i int) string { return e.rules[i].name }

@@ -44,6 +44,14 @@ func (m *Metrics) invalid(rule string) {
 	m.invalidVec.WithLabelValues(rule).Inc()
 }
 
+// invalidN is invalid n times.
+func (m *Metrics) invalidN(rule string, n int) {
+	if m == nil {
+		return
+	}
+	m.invalidVec.WithLabelValues(rule).Add(float64(n))
+}
+
 // forgetExcept deletes the series of rules not in keep, so removed rules do
 // not linger after a reload.
 func (m *Metrics) forgetExcept(old, keep []*rule) {
@@ -71,6 +79,12 @@ type counter struct{ c prometheus.Counter }
 func (c counter) inc() {
 	if c.c != nil {
 		c.c.Inc()
+	}
+}
+
+func (c counter) add(n int) {
+	if c.c != nil {
+		c.c.Add(float64(n))
 	}
 }
 
