@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -95,7 +96,7 @@ func quoteName(n string) string {
 func metricNames(series []labels.Labels) []string {
 	seen := map[string]bool{}
 	for _, s := range series {
-		seen[s.Get(labels.MetricName)] = true
+		seen[s.Get(model.MetricNameLabel)] = true
 	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {

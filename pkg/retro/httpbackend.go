@@ -161,7 +161,7 @@ func (b *HTTPBackend) ListSeries(ctx context.Context, selector string, start, en
 func (b *HTTPBackend) labelNames(ctx context.Context, names []string) ([]string, error) {
 	params := url.Values{"start": {"0"}}
 	for _, n := range names {
-		params.Add("match[]", exactSelector(labels.FromStrings(labels.MetricName, n), nil))
+		params.Add("match[]", exactSelector(labels.FromStrings(model.MetricNameLabel, n), nil))
 	}
 	var out []string
 	if err := b.apiGet(ctx, "list label names", "/api/v1/labels", params, &out); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgov/promgov/pkg/rules"
@@ -182,10 +183,10 @@ func plan(ctx context.Context, be Backend, eng *rules.Engine, spec *Spec, batch 
 			dr.SamplesDropped += it.Samples
 		} else {
 			dr.SamplesRewritten += it.Samples
-			if it.Source.Get(labels.MetricName) != it.Target.Get(labels.MetricName) {
+			if it.Source.Get(model.MetricNameLabel) != it.Target.Get(model.MetricNameLabel) {
 				dr.SeriesRenamed++
 			}
-			if !labels.Equal(it.Source.DropMetricName(), it.Target.DropMetricName()) {
+			if !labels.Equal(it.Source.DropReserved(isName), it.Target.DropReserved(isName)) {
 				dr.SeriesRelabelled++
 			}
 		}
@@ -210,3 +211,5 @@ func mergeError(dr DryRun) error {
 	}
 	return fmt.Errorf("%d stored series would merge into fewer series (first: %v ← %d series); a rewrite cannot merge series whose samples share timestamps: aggregate them with an aggregation rule instead, or narrow the selector", dr.SeriesMerged, dr.Merges[0].Target, len(dr.Merges[0].Sources))
 }
+
+func isName(n string) bool { return n == model.MetricNameLabel }
