@@ -237,6 +237,7 @@ func TestRetrospectiveRewrite(t *testing.T) {
 			p := j.Progress
 			t.Logf("%s: %d series, %d samples in %d batches at %.0f series/s, %.0f samples/s (throttles off, 1 batch at a time)",
 				kind, p.SeriesDone, p.SamplesWritten, p.BatchesDone, p.SeriesPerSecond, p.SamplesPerSecond)
+			t.Logf("%s", strings.Join(j.Log, "\n"))
 			assert.EqualValues(t, 200, p.SeriesDone)
 			assert.EqualValues(t, 200*retroSamples, p.SamplesWritten)
 			assert.EqualValues(t, 200, p.SeriesDeleted)

@@ -45,6 +45,18 @@ type HTTPBackendConfig struct {
 	MaxSamplesPerWrite int `json:"-"`
 }
 
+// Validate checks the kind and the URL; errors name the field.
+func (cfg HTTPBackendConfig) Validate() error {
+	if cfg.Kind != KindPrometheus && cfg.Kind != KindVictoriaMetrics {
+		return fmt.Errorf("backend.kind %q: %w (use %s or %s; Mimir, Thanos and others have no delete API)", cfg.Kind, ErrUnsupported, KindPrometheus, KindVictoriaMetrics)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("backend.url %q: want http(s)://host:port", cfg.URL)
+	}
+	return nil
+}
+
 // HTTPBackend is a Prometheus or VictoriaMetrics single-node backend. Safe for
 // concurrent use.
 type HTTPBackend struct {
@@ -58,12 +70,8 @@ type HTTPBackend struct {
 // pkg/forward's Client to <URL>/api/v1/write (Remote Write 2.0, falling back
 // to 1.0 for VictoriaMetrics).
 func NewHTTPBackend(cfg HTTPBackendConfig, logger *slog.Logger) (*HTTPBackend, error) {
-	if cfg.Kind != KindPrometheus && cfg.Kind != KindVictoriaMetrics {
-		return nil, fmt.Errorf("backend.kind %q: %w (use %s or %s; Mimir, Thanos and others have no delete API)", cfg.Kind, ErrUnsupported, KindPrometheus, KindVictoriaMetrics)
-	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("backend.url %q: want http(s)://host:port", cfg.URL)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.MaxSamplesPerWrite <= 0 {
 		cfg.MaxSamplesPerWrite = 10000

@@ -41,6 +41,7 @@ type Manager struct {
 	mu      sync.Mutex
 	jobs    map[string]*Job
 	cancels map[string]context.CancelFunc
+	restart map[string]bool // resumed while stopping
 	runCtx  context.Context // nil until Run starts
 	wg      sync.WaitGroup
 }
@@ -64,7 +65,7 @@ func NewManager(d ManagerDeps) (*Manager, error) {
 			return NewHTTPBackend(c, logger)
 		}
 	}
-	m := &Manager{d: d, store: jobStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}}
+	m := &Manager{d: d, store: jobStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}, restart: map[string]bool{}}
 	list, err := m.store.list()
 	if err != nil {
 		return nil, fmt.Errorf("retrospective.directory: %w", err)
@@ -110,6 +111,9 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 		}
 		b := *m.d.Backend
 		spec.Backend = &b
+	}
+	if err := spec.Backend.Validate(); err != nil {
+		return nil, &BadRequestError{Err: err}
 	}
 	be, err := m.d.NewBackend(*spec.Backend)
 	if err != nil {
@@ -164,7 +168,7 @@ func preflight(ctx context.Context, be Backend, spec *Spec) error {
 
 // startLocked runs job id if Run has started. m.mu is held.
 func (m *Manager) startLocked(id string) {
-	if m.runCtx == nil || m.cancels[id] != nil {
+	if m.runCtx == nil || m.runCtx.Err() != nil || m.cancels[id] != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.runCtx)
@@ -175,8 +179,12 @@ func (m *Manager) startLocked(id string) {
 		defer cancel()
 		m.run(ctx, id)
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		delete(m.cancels, id)
-		m.mu.Unlock()
+		if m.restart[id] {
+			delete(m.restart, id)
+			m.startLocked(id)
+		}
 	}()
 }
 
@@ -239,9 +247,6 @@ func (m *Manager) Resume(id string) (*Job, error) {
 	if j.State != StatePaused && j.State != StateCancelled {
 		return nil, &ConflictError{Msg: fmt.Sprintf("job %s is %s; only paused or cancelled jobs resume", id, j.State)}
 	}
-	if m.cancels[id] != nil {
-		return nil, &ConflictError{Msg: fmt.Sprintf("job %s is still stopping; try again", id)}
-	}
 	j.State = StateQueued
 	j.Error = ""
 	j.Updated = m.d.Now().UTC()
@@ -249,7 +254,11 @@ func (m *Manager) Resume(id string) (*Job, error) {
 	if err := m.store.save(j); err != nil {
 		return nil, err
 	}
-	m.startLocked(id)
+	if m.cancels[id] != nil {
+		m.restart[id] = true // still stopping: start again when it has stopped
+	} else {
+		m.startLocked(id)
+	}
 	return copyJob(j), nil
 }
 

@@ -98,6 +98,8 @@ func (m *Manager) run(ctx context.Context, id string) {
 // batchResult is what one batch did.
 type batchResult struct {
 	series, read, written, deleted int64
+	// time spent in each step
+	readT, writeT, verifyT, deleteT time.Duration
 }
 
 // execute runs the batches not yet done, MaxConcurrency at a time, and
@@ -127,7 +129,8 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 					errOnce.Do(func() { first = fmt.Errorf("batch %d: %w", b, err); cancel() })
 					return
 				}
-				m.d.Logger.Info("retrospective batch done", "job", id, "batch", b, "series", res.series, "samples_read", res.read, "samples_written", res.written, "series_deleted", res.deleted)
+				m.d.Logger.Info("retrospective batch done", "job", id, "batch", b, "series", res.series, "samples_read", res.read, "samples_written", res.written, "series_deleted", res.deleted,
+					"read", res.readT, "write", res.writeT, "verify", res.verifyT, "delete", res.deleteT)
 				err = m.update(id, func(j *Job) {
 					p := &j.Progress
 					j.Done[b] = true
@@ -142,7 +145,8 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 					if p.SeriesPerSecond > 0 {
 						p.ETASeconds = math.Round(float64(p.SeriesTotal-p.SeriesDone) / p.SeriesPerSecond)
 					}
-					j.logf("batch %d: %d series, read %d samples, wrote %d, deleted %d series", b, res.series, res.read, res.written, res.deleted)
+					j.logf("batch %d: %d series, read %d samples, wrote %d, deleted %d series (read %s, write %s, verify %s, delete %s)", b, res.series, res.read, res.written, res.deleted,
+						res.readT.Round(time.Millisecond), res.writeT.Round(time.Millisecond), res.verifyT.Round(time.Millisecond), res.deleteT.Round(time.Millisecond))
 				})
 				if err != nil {
 					errOnce.Do(func() { first = fmt.Errorf("checkpoint batch %d: %w", b, err); cancel() })
@@ -184,10 +188,13 @@ func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item
 			del = append(del, it.Source)
 		}
 	}
+	t := time.Now()
+	step := func(d *time.Duration) { now := time.Now(); *d = now.Sub(t); t = now }
 	src, err := be.Read(ctx, rewrite, spec.startMs(), spec.endMs())
 	if err != nil {
 		return res, err
 	}
+	step(&res.readT)
 	out := make([]Series, len(src))
 	for i, s := range src {
 		res.read += int64(len(s.Samples))
@@ -196,18 +203,22 @@ func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item
 	if err := lim.samples(ctx, int(res.read)); err != nil {
 		return res, err
 	}
+	t = time.Now() // the throttle's wait is not the backend's time
 	if err := be.Write(ctx, out); err != nil {
 		return res, err
 	}
+	step(&res.writeT)
 	res.written = res.read
 	if err := m.verify(ctx, be, spec, out); err != nil {
 		return res, err
 	}
+	step(&res.verifyT)
 	if len(del) > 0 {
 		if err := be.Delete(ctx, del, spec.startMs(), spec.endMs()); err != nil {
 			return res, err
 		}
 		res.deleted = int64(len(del))
+		step(&res.deleteT)
 	}
 	return res, nil
 }
