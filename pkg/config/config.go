@@ -27,6 +27,7 @@ import (
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ratelimit"
+	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -88,6 +89,9 @@ type Config struct {
 	// when set, rules, cardinality.limits and usage.drop_unused come from
 	// its active version and the file only seeds it.
 	Governance govstore.Config `yaml:"governance"`
+	// Retrospective is where retrospective jobs run (distributors,
+	// docs/retrospective.md).
+	Retrospective retro.Config `yaml:"retrospective"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -148,6 +152,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
+		cfg.Retrospective.RegisterFlags("retrospective.", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterFlags("", fs)
 	case RoleIngester:
@@ -284,6 +289,9 @@ func (c *Config) Validate(role Role) error {
 			return err
 		}
 		if err := c.RateLimits.Validate(); err != nil {
+			return err
+		}
+		if err := c.Retrospective.Validate(); err != nil {
 			return err
 		}
 		if err := c.Rules.Validate(); err != nil {

@@ -3,6 +3,8 @@ package retro
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -24,11 +26,17 @@ type Config struct {
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
 	// MaxSamplesPerWrite bounds one remote write request.
 	MaxSamplesPerWrite int `yaml:"max_samples_per_write"`
+	// BackendKind is the default backend's kind: prometheus or
+	// victoriametrics.
+	BackendKind string `yaml:"backend_kind"`
+	// BackendURL is the default backend's base URL; empty: the forwarding
+	// backend's URL (backend.url) without /api/v1/write.
+	BackendURL string `yaml:"backend_url"`
 }
 
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
-	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000}
+	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, BackendKind: KindPrometheus}
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "retrospective.").
@@ -40,6 +48,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSeries, prefix+"batch-series", d.BatchSeries, "Series per batch of a retrospective job (one checkpoint per batch).")
 	fs.DurationVar(&c.VerifyTimeout, prefix+"verify-timeout", d.VerifyTimeout, "How long a batch waits for its copy to be readable before the job pauses.")
 	fs.IntVar(&c.MaxSamplesPerWrite, prefix+"max-samples-per-write", d.MaxSamplesPerWrite, "Samples per remote write request of a retrospective job.")
+	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus or victoriametrics.")
+	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
 }
 
 // Validate checks the settings; errors name the field.
@@ -55,6 +65,21 @@ func (c *Config) Validate() error {
 		return errors.New("retrospective.verify_timeout: must be positive")
 	case c.MaxSamplesPerWrite <= 0:
 		return errors.New("retrospective.max_samples_per_write: must be positive")
+	case c.BackendKind != KindPrometheus && c.BackendKind != KindVictoriaMetrics:
+		return fmt.Errorf("retrospective.backend_kind %q: use %s or %s", c.BackendKind, KindPrometheus, KindVictoriaMetrics)
 	}
 	return nil
+}
+
+// DefaultBackend is the backend jobs use when they name none: BackendURL, or
+// the forwarding backend's remote write URL without /api/v1/write.
+func (c *Config) DefaultBackend(remoteWriteURL string) *HTTPBackendConfig {
+	u := c.BackendURL
+	if u == "" {
+		u = strings.TrimSuffix(strings.TrimRight(remoteWriteURL, "/"), "/api/v1/write")
+	}
+	if u == "" {
+		return nil
+	}
+	return &HTTPBackendConfig{Kind: c.BackendKind, URL: u}
 }

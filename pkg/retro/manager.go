@@ -86,6 +86,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		switch j.State {
 		case StateQueued, StatePlanning, StateRunning:
 			m.d.Logger.Info("resuming retrospective job", "job", id, "state", j.State)
+			j.logf("resuming after a restart from its checkpoint (%d of %d batches done)", j.Progress.BatchesDone, j.Progress.BatchesTotal)
+			if err := m.store.save(j); err != nil {
+				m.d.Logger.Warn("cannot save a retrospective job", "job", id, "err", err)
+			}
 			m.startLocked(id)
 		}
 	}
