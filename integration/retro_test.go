@@ -163,6 +163,7 @@ func startRetroManager(t *testing.T, kind, base string) *retro.Manager {
 	cfg := retro.DefaultConfig()
 	cfg.Directory = t.TempDir()
 	cfg.VerifyTimeout = time.Minute
+	cfg.BatchSeries = 20
 	m, err := retro.NewManager(retro.ManagerDeps{Config: cfg, Backend: &retro.HTTPBackendConfig{Kind: kind, URL: base}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -230,12 +231,13 @@ func TestRetrospectiveRewrite(t *testing.T) {
 			assert.Empty(t, storedSamples(t, b, kind, `http_requests_total`), "a dry run wrote")
 
 			spec.Mode, spec.DeleteOriginals = retro.ModeExecute, true
+			spec.Throttles.MaxConcurrency = 4
 			j, err = m.Submit(context.Background(), spec)
 			require.NoError(t, err)
 			j = waitJob(t, m, j.ID, retro.StateSucceeded, retro.StatePaused, retro.StateFailed)
 			require.Equal(t, retro.StateSucceeded, j.State, "execute: %s\n%s", j.Error, strings.Join(j.Log, "\n"))
 			p := j.Progress
-			t.Logf("%s: %d series, %d samples in %d batches at %.0f series/s, %.0f samples/s (throttles off, 1 batch at a time)",
+			t.Logf("%s: %d series, %d samples in %d batches at %.0f series/s, %.0f samples/s (throttles off, 4 batches of 20 series at a time)",
 				kind, p.SeriesDone, p.SamplesWritten, p.BatchesDone, p.SeriesPerSecond, p.SamplesPerSecond)
 			t.Logf("%s", strings.Join(j.Log, "\n"))
 			assert.EqualValues(t, 200, p.SeriesDone)
