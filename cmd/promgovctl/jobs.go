@@ -156,9 +156,13 @@ func printJob(w io.Writer, j *retro.Job, output string) error {
 		fmt.Fprintf(w, "error: %s\n", j.Error)
 	}
 	if d := j.DryRun; d != nil {
-		fmt.Fprintf(w, "dry run: %d series matched, %d unchanged, %d affected (%d renamed, %d relabelled, %d dropped, %d merged) into %d series; %d samples (%d rewritten, %d dropped); estimated %.0fs at the throttles\n",
+		est := "no throttle set"
+		if d.EstimatedSeconds > 0 {
+			est = fmt.Sprintf("estimated %.0fs at the throttles", d.EstimatedSeconds)
+		}
+		fmt.Fprintf(w, "dry run: %d series matched, %d unchanged, %d affected (%d renamed, %d relabelled, %d dropped, %d merged) into %d series; %d samples (%d rewritten, %d dropped); %s\n",
 			d.SeriesMatched, d.SeriesUnchanged, d.SeriesAffected, d.SeriesRenamed, d.SeriesRelabelled, d.SeriesDropped, d.SeriesMerged, d.TargetSeries,
-			d.SamplesAffected, d.SamplesRewritten, d.SamplesDropped, d.EstimatedSeconds)
+			d.SamplesAffected, d.SamplesRewritten, d.SamplesDropped, est)
 		for _, ex := range d.Examples {
 			fmt.Fprintf(w, "  %s (%s): %v -> %v\n", ex.Action, ex.Rule, ex.Before, ex.After)
 		}

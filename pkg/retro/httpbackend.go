@@ -235,6 +235,11 @@ func (b *HTTPBackend) remoteRead(ctx context.Context, series []labels.Labels, st
 	if err != nil {
 		return nil, err
 	}
+	return parseReadResponse(body)
+}
+
+// parseReadResponse decodes a remote read answer (snappy, SAMPLES).
+func parseReadResponse(body []byte) ([]Series, error) {
 	dec, err := snappy.Decode(nil, body)
 	if err != nil {
 		return nil, fmt.Errorf("remote read: decode answer: %w", err)
@@ -253,6 +258,11 @@ func (b *HTTPBackend) remoteRead(ctx context.Context, series []labels.Labels, st
 			}
 			sb.Sort()
 			ls := sb.Labels()
+			if len(ts.Histograms) > 0 {
+				// Copying only the float samples and then deleting the
+				// series would lose the histograms.
+				return nil, fmt.Errorf("remote read: %s has native histogram samples: %w (narrow the selector to float series)", ls, ErrUnsupported)
+			}
 			if seen[ls.String()] {
 				continue
 			}
@@ -283,6 +293,11 @@ func (b *HTTPBackend) export(ctx context.Context, series []labels.Labels, start,
 	if err != nil {
 		return nil, err
 	}
+	return parseExport(body)
+}
+
+// parseExport decodes /api/v1/export's JSON lines.
+func parseExport(body []byte) ([]Series, error) {
 	var out []Series
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 1<<20), maxAnswerBytes)
