@@ -16,8 +16,9 @@ import (
 	"github.com/promgov/promgov/pkg/retro"
 )
 
-// retroCtl runs promgovctl against addr and returns its exit code and output.
-func retroCtl(t *testing.T, addr string, args ...string) (int, string) {
+// runCtl runs promgovctl against the distributor at addr and returns its
+// exit code and output.
+func runCtl(t *testing.T, addr string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "promgovctl"), append([]string{"--address=http://" + addr, "--user=ci"}, args...)...)
 	var out bytes.Buffer
@@ -69,15 +70,15 @@ func TestRetrospectiveResumesAfterKill(t *testing.T) {
 	d := startRetroDistributor(t, webAddr, gossipAddr, dir, b.base())
 	rangeArgs := []string{"--candidate=" + cand, `--selector={job="retro"}`, "--start=" + end.Add(-150*time.Minute).Format(time.RFC3339), "--end=" + end.Add(time.Second).Format(time.RFC3339)}
 
-	code, out := retroCtl(t, webAddr, append([]string{"jobs", "retrospective", "--wait"}, rangeArgs...)...)
+	code, out := runCtl(t, webAddr, append([]string{"jobs", "retrospective", "--wait"}, rangeArgs...)...)
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "dry run: 210 series matched, 10 unchanged, 200 affected (200 renamed, 200 relabelled, 0 dropped, 0 merged) into 200 series; 48000 samples")
 
-	code, out = retroCtl(t, webAddr, "jobs", "retrospective", "--selector=up{", "--start=1h")
+	code, out = runCtl(t, webAddr, "jobs", "retrospective", "--selector=up{", "--start=1h")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "selector")
 
-	code, out = retroCtl(t, webAddr, append([]string{"jobs", "retrospective", "--execute", "--delete-originals", "--max-series-per-second=40", "-o", "json"}, rangeArgs...)...)
+	code, out = runCtl(t, webAddr, append([]string{"jobs", "retrospective", "--execute", "--delete-originals", "--max-series-per-second=40", "-o", "json"}, rangeArgs...)...)
 	require.Equal(t, 0, code, out)
 	var j retro.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &j))
@@ -106,11 +107,11 @@ func TestRetrospectiveResumesAfterKill(t *testing.T) {
 
 	startRetroDistributor(t, webAddr, gossipAddr, dir, b.base())
 	require.Eventually(t, func() bool { return get().State == retro.StateSucceeded }, 2*time.Minute, 50*time.Millisecond)
-	code, out = retroCtl(t, webAddr, "jobs", "get", j.ID)
+	code, out = runCtl(t, webAddr, "jobs", "get", j.ID)
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "progress: 200/200 series, 10/10 batches")
 	assert.Contains(t, out, "resuming")
-	code, out = retroCtl(t, webAddr, "jobs", "list")
+	code, out = runCtl(t, webAddr, "jobs", "list")
 	require.Equal(t, 0, code)
 	assert.Equal(t, 3, strings.Count(out, "\n"), out) // header and two jobs
 

@@ -99,18 +99,7 @@ func (b *HTTPBackend) Close() {
 
 // apiGet calls a Prometheus-style JSON API and decodes its data.
 func (b *HTTPBackend) apiGet(ctx context.Context, op, path string, params url.Values, out any) error {
-	method, body := http.MethodGet, io.Reader(nil)
-	if params != nil {
-		method, body = http.MethodPost, strings.NewReader(params.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, b.base+path, body)
-	if err != nil {
-		return err
-	}
-	if params != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	answer, err := b.do(op, req)
+	answer, err := b.call(ctx, op, path, params)
 	if err != nil {
 		return err
 	}
@@ -126,6 +115,26 @@ func (b *HTTPBackend) apiGet(ctx context.Context, op, path string, params url.Va
 		return fmt.Errorf("%s: %s", op, env.Error)
 	}
 	return json.Unmarshal(env.Data, out)
+}
+
+// pathDeleteSeries is the admin API's delete of Prometheus and VictoriaMetrics.
+const pathDeleteSeries = "/api/v1/admin/tsdb/delete_series"
+
+// call GETs path (params nil) or POSTs params as a form, and returns the
+// answer's body.
+func (b *HTTPBackend) call(ctx context.Context, op, path string, params url.Values) ([]byte, error) {
+	method, body := http.MethodGet, io.Reader(nil)
+	if params != nil {
+		method, body = http.MethodPost, strings.NewReader(params.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if params != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return b.do(op, req)
 }
 
 func (b *HTTPBackend) do(op string, req *http.Request) ([]byte, error) {
@@ -284,12 +293,7 @@ func (b *HTTPBackend) export(ctx context.Context, series []labels.Labels, start,
 		return nil, err
 	}
 	params := url.Values{"match[]": sels, "start": {msToParam(start)}, "end": {msToParam(end)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/api/v1/export", strings.NewReader(params.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	body, err := b.do("export", req)
+	body, err := b.call(ctx, "export", "/api/v1/export", params)
 	if err != nil {
 		return nil, err
 	}
@@ -397,12 +401,7 @@ func (b *HTTPBackend) Delete(ctx context.Context, series []labels.Labels, start,
 			}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/api/v1/admin/tsdb/delete_series", strings.NewReader(params.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	_, err = b.do("delete series", req)
+	_, err = b.call(ctx, "delete series", pathDeleteSeries, params)
 	return adminError(err)
 }
 
@@ -424,12 +423,7 @@ func (b *HTTPBackend) CheckDelete(ctx context.Context) error {
 		params.Set("start", "0")
 		params.Set("end", "1")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/api/v1/admin/tsdb/delete_series", strings.NewReader(params.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	_, err = b.do("probe the admin API", req)
+	_, err := b.call(ctx, "probe the admin API", pathDeleteSeries, params)
 	return adminError(err)
 }
 
