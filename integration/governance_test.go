@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -151,18 +150,7 @@ func (g *govCluster) allOnShadow(t T, v, sh uint64) bool {
 // output.
 func (g *govCluster) ctl(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "promgovctl"), append([]string{"--address=http://" + g.dists[0].webAddr, "--user=ci"}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	t.Logf("promgovctl %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
-	return code, out.String()
+	return runCtl(t, g.dists[0].webAddr, args...)
 }
 
 // ctlQuiet is ctl without logging, for polling; it returns stdout only.

@@ -153,6 +153,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
 			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger}))
 	}
+	jobs, err := newRetro(cfg, rulesMgr, logger)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	jobs.Register(mux)
 	webSrv, err := web.New(cfg.Web, mux, reg, dist.Ready, logger)
 	if err != nil {
 		return err
@@ -175,6 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, gov.Run)
 	proc.AddActor(&g, webSrv.Run)
+	proc.AddActor(&g, jobs.Run)
 	proc.AddActor(&g, shipper.Run)
 	proc.AddActor(&g, usageMgr.Run)
 	if uiHistory != nil {

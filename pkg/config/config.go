@@ -28,6 +28,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/ratelimit"
 	"github.com/promgov/promgov/pkg/reservoir"
+	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -93,6 +94,9 @@ type Config struct {
 	// per owned metric, the input of the impact preview
 	// (docs/governance.md, "Impact preview").
 	PreviewReservoir reservoir.Config `yaml:"preview_reservoir"`
+	// Retrospective is where retrospective jobs run (distributors,
+	// docs/retrospective.md).
+	Retrospective retro.Config `yaml:"retrospective"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -153,6 +157,7 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
 		cfg.Rules = rules.DefaultConfig()
 		cfg.Rules.RegisterFlags("", fs)
+		cfg.Retrospective.RegisterFlags("retrospective.", fs)
 		cfg.Usage = usage.DefaultConfig()
 		cfg.Usage.RegisterFlags("", fs)
 	case RoleIngester:
@@ -290,6 +295,9 @@ func (c *Config) Validate(role Role) error {
 			return err
 		}
 		if err := c.RateLimits.Validate(); err != nil {
+			return err
+		}
+		if err := c.Retrospective.Validate(); err != nil {
 			return err
 		}
 		if err := c.Rules.Validate(); err != nil {

@@ -1,0 +1,85 @@
+package retro
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the `retrospective:` section: where jobs are kept and the
+// process-wide safety settings.
+type Config struct {
+	// Directory holds the jobs and their checkpoints.
+	Directory string `yaml:"directory"`
+	// DisableDelete refuses every job that asks to delete originals.
+	DisableDelete bool `yaml:"disable_delete"`
+	// ConfirmAboveSeries: executing a job over more stored series needs
+	// confirm: true.
+	ConfirmAboveSeries int `yaml:"confirm_above_series"`
+	// BatchSeries is the number of series per batch (one checkpoint each).
+	BatchSeries int `yaml:"batch_series"`
+	// VerifyTimeout bounds how long a batch waits for its copy to be
+	// readable (VictoriaMetrics makes written data searchable after about
+	// a second).
+	VerifyTimeout time.Duration `yaml:"verify_timeout"`
+	// MaxSamplesPerWrite bounds one remote write request.
+	MaxSamplesPerWrite int `yaml:"max_samples_per_write"`
+	// BackendKind is the default backend's kind: prometheus or
+	// victoriametrics.
+	BackendKind string `yaml:"backend_kind"`
+	// BackendURL is the default backend's base URL; empty: the forwarding
+	// backend's URL (backend.url) without /api/v1/write.
+	BackendURL string `yaml:"backend_url"`
+}
+
+// DefaultConfig returns the flag defaults.
+func DefaultConfig() Config {
+	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, BackendKind: KindPrometheus}
+}
+
+// RegisterFlags registers the flags under prefix (e.g. "retrospective.").
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	d := DefaultConfig()
+	fs.StringVar(&c.Directory, prefix+"directory", d.Directory, "Directory of retrospective jobs and their checkpoints.")
+	fs.BoolVar(&c.DisableDelete, prefix+"disable-delete", d.DisableDelete, "Refuse every retrospective job that asks to delete originals.")
+	fs.IntVar(&c.ConfirmAboveSeries, prefix+"confirm-above-series", d.ConfirmAboveSeries, "Executing a retrospective job over more stored series needs confirm: true.")
+	fs.IntVar(&c.BatchSeries, prefix+"batch-series", d.BatchSeries, "Series per batch of a retrospective job (one checkpoint per batch).")
+	fs.DurationVar(&c.VerifyTimeout, prefix+"verify-timeout", d.VerifyTimeout, "How long a batch waits for its copy to be readable before the job pauses.")
+	fs.IntVar(&c.MaxSamplesPerWrite, prefix+"max-samples-per-write", d.MaxSamplesPerWrite, "Samples per remote write request of a retrospective job.")
+	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus or victoriametrics.")
+	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
+}
+
+// Validate checks the settings; errors name the field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Directory == "":
+		return errors.New("retrospective.directory: must not be empty")
+	case c.ConfirmAboveSeries < 0:
+		return errors.New("retrospective.confirm_above_series: must not be negative")
+	case c.BatchSeries <= 0:
+		return errors.New("retrospective.batch_series: must be positive")
+	case c.VerifyTimeout <= 0:
+		return errors.New("retrospective.verify_timeout: must be positive")
+	case c.MaxSamplesPerWrite <= 0:
+		return errors.New("retrospective.max_samples_per_write: must be positive")
+	case c.BackendKind != KindPrometheus && c.BackendKind != KindVictoriaMetrics:
+		return fmt.Errorf("retrospective.backend_kind %q: use %s or %s", c.BackendKind, KindPrometheus, KindVictoriaMetrics)
+	}
+	return nil
+}
+
+// DefaultBackend is the backend jobs use when they name none: BackendURL, or
+// the forwarding backend's remote write URL without /api/v1/write.
+func (c *Config) DefaultBackend(remoteWriteURL string) *HTTPBackendConfig {
+	u := c.BackendURL
+	if u == "" {
+		u = strings.TrimSuffix(strings.TrimRight(remoteWriteURL, "/"), "/api/v1/write")
+	}
+	if u == "" {
+		return nil
+	}
+	return &HTTPBackendConfig{Kind: c.BackendKind, URL: u}
+}

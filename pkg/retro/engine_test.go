@@ -1,0 +1,402 @@
+package retro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// candidate renames old_metric, normalises ids in path and drops debug_metric.
+const candidate = `rules:
+- name: rename
+  relabel_configs:
+  - source_labels: [__name__]
+    regex: old_metric
+    target_label: __name__
+    replacement: new_metric
+- name: ids
+  action: rewrite
+  labels:
+    normalize:
+    - labels: [path]
+      builtin: [number]
+- name: no-debug
+  relabel_configs:
+  - source_labels: [__name__]
+    regex: debug_metric
+    action: drop
+`
+
+var (
+	t0  = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rng = [2]time.Time{t0, t0.Add(time.Hour)}
+)
+
+// fill adds n series old_metric{instance="i<k>",path="/users/<id>"} with 10
+// samples each and returns what they must become.
+func fill(m *memBackend, n int) map[string][]Sample {
+	want := map[string][]Sample{}
+	for k := 0; k < n; k++ {
+		var smp []Sample
+		for i := 0; i < 10; i++ {
+			smp = append(smp, Sample{T: t0.Add(time.Duration(i) * time.Minute).UnixMilli(), V: float64(k*100 + i)})
+		}
+		inst := fmt.Sprintf("i%d", k)
+		m.add(labels.FromStrings("__name__", "old_metric", "instance", inst, "path", fmt.Sprintf("/users/%d", 1000+k)), smp...)
+		want[labels.FromStrings("__name__", "new_metric", "instance", inst, "path", "/users/:id").String()] = smp
+	}
+	return want
+}
+
+func testConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Directory = t.TempDir()
+	cfg.BatchSeries = 2
+	cfg.VerifyTimeout = 200 * time.Millisecond
+	return cfg
+}
+
+// startManager runs a Manager on be until the test ends (or stop is called).
+func startManager(t *testing.T, cfg Config, be Backend) (m *Manager, stop func()) {
+	t.Helper()
+	m, err := NewManager(ManagerDeps{Config: cfg, Backend: &HTTPBackendConfig{Kind: KindPrometheus, URL: "http://127.0.0.1:1"},
+		NewBackend: func(HTTPBackendConfig) (Backend, error) { return be, nil }})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			require.NoError(t, <-done)
+		}
+	}
+	t.Cleanup(stop)
+	return m, stop
+}
+
+func spec(mode string, del bool) Spec {
+	return Spec{Candidate: candidate, Selector: `{__name__=~".+"}`, Start: rng[0], End: rng[1], Mode: mode, DeleteOriginals: del}
+}
+
+func wait(t *testing.T, m *Manager, id string, states ...string) *Job {
+	t.Helper()
+	var j *Job
+	require.Eventually(t, func() bool {
+		var err error
+		j, err = m.Get(id)
+		require.NoError(t, err)
+		for _, s := range states {
+			if j.State == s {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 5*time.Millisecond, "job never reached %v", states)
+	return j
+}
+
+func submit(t *testing.T, m *Manager, s Spec) *Job {
+	t.Helper()
+	j, err := m.Submit(context.Background(), s)
+	require.NoError(t, err)
+	return j
+}
+
+func TestDryRunCounts(t *testing.T) {
+	be := newMem()
+	fill(be, 5)
+	be.add(labels.FromStrings("__name__", "debug_metric", "x", "1"), Sample{T: t0.UnixMilli(), V: 1}, Sample{T: t0.Add(time.Minute).UnixMilli(), V: 2})
+	be.add(labels.FromStrings("__name__", "kept_metric"), Sample{T: t0.UnixMilli(), V: 1})
+	be.add(labels.FromStrings("__name__", "kept_metric", "path", "/a/7"), Sample{T: t0.Add(-time.Hour).UnixMilli(), V: 1}) // outside the range
+	// Two series that become one.
+	be.add(labels.FromStrings("__name__", "m2", "path", "/a/1"), Sample{T: t0.UnixMilli(), V: 1})
+	be.add(labels.FromStrings("__name__", "m2", "path", "/a/2"), Sample{T: t0.UnixMilli(), V: 2})
+	before := be.dump()
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec("", false)).ID, StateSucceeded)
+	dr := j.DryRun
+	assert.Equal(t, DryRun{SeriesMatched: 9, SeriesUnchanged: 1, SeriesAffected: 8, SeriesRenamed: 5, SeriesRelabelled: 7, SeriesDropped: 1,
+		SeriesMerged: 2, TargetSeries: 6, SamplesAffected: 54, SamplesRewritten: 52, SamplesDropped: 2}, DryRun{
+		SeriesMatched: dr.SeriesMatched, SeriesUnchanged: dr.SeriesUnchanged, SeriesAffected: dr.SeriesAffected, SeriesRenamed: dr.SeriesRenamed,
+		SeriesRelabelled: dr.SeriesRelabelled, SeriesDropped: dr.SeriesDropped, SeriesMerged: dr.SeriesMerged, TargetSeries: dr.TargetSeries,
+		SamplesAffected: dr.SamplesAffected, SamplesRewritten: dr.SamplesRewritten, SamplesDropped: dr.SamplesDropped})
+	require.Len(t, dr.Merges, 1)
+	assert.Equal(t, map[string]string{"__name__": "m2", "path": "/a/:id"}, dr.Merges[0].Target)
+	assert.Len(t, dr.Merges[0].Sources, 2)
+	assert.Len(t, dr.Examples, 8)
+	assert.Equal(t, before, be.dump(), "a dry run changed the backend")
+
+	// The same plan cannot execute: it would merge.
+	j = wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StateFailed)
+	assert.Contains(t, j.Error, "merge")
+	assert.Equal(t, before, be.dump(), "a refused job changed the backend")
+}
+
+func TestEstimate(t *testing.T) {
+	assert.InDelta(t, 50.0, Throttles{MaxSeriesPerSecond: 10, MaxSamplesPerSecond: 1000}.estimate(500, 20000), 1e-9)
+	assert.InDelta(t, 20.0, Throttles{MaxSeriesPerSecond: 100, MaxSamplesPerSecond: 1000}.estimate(500, 20000), 1e-9)
+	assert.Zero(t, Throttles{}.estimate(500, 20000))
+}
+
+func TestExecuteMovesEverySample(t *testing.T) {
+	be := newMem()
+	want := fill(be, 5)
+	be.add(labels.FromStrings("__name__", "debug_metric"), Sample{T: t0.UnixMilli(), V: 1})
+	be.add(labels.FromStrings("__name__", "kept_metric"), Sample{T: t0.UnixMilli(), V: 1})
+	want[labels.FromStrings("__name__", "kept_metric").String()] = []Sample{{T: t0.UnixMilli(), V: 1}}
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StateSucceeded, StatePaused, StateFailed)
+	require.Equal(t, StateSucceeded, j.State, j.Error)
+	assert.Equal(t, want, be.dump())
+	assert.EqualValues(t, 6, j.Progress.SeriesDone)
+	assert.EqualValues(t, 50, j.Progress.SamplesWritten)
+	assert.EqualValues(t, 6, j.Progress.SeriesDeleted)
+	assert.Equal(t, 3, j.Progress.BatchesDone)
+	assert.Equal(t, []bool{true, true, true}, j.Done)
+
+	// Re-running it finds nothing to do.
+	j = wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StateSucceeded)
+	assert.Zero(t, j.DryRun.SeriesAffected)
+	assert.Zero(t, j.Progress.BatchesTotal)
+	assert.Equal(t, want, be.dump())
+}
+
+func TestExecuteWithoutDeleteKeepsOriginals(t *testing.T) {
+	be := newMem()
+	want := fill(be, 3)
+	for k, v := range be.dump() {
+		want[k] = v
+	}
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, false)).ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+	assert.Zero(t, j.Progress.SeriesDeleted)
+	assert.Zero(t, be.deleteCalls)
+}
+
+func TestFailingWritePausesAndResumes(t *testing.T) {
+	be := newMem()
+	want := fill(be, 6)
+	be.failWriteAfter = 1
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StatePaused)
+	assert.Contains(t, j.Error, "503")
+	assert.Equal(t, []bool{true, false, false}, j.Done)
+	assert.Len(t, be.dump(), 6, "originals of unfinished batches must stay: 2 copied, 4 originals")
+	_, err := m.Resume(j.ID) // still failing
+	require.NoError(t, err)
+	wait(t, m, j.ID, StatePaused)
+
+	be.mu.Lock()
+	be.failWriteAfter = -1
+	be.mu.Unlock()
+	_, err = m.Resume(j.ID)
+	require.NoError(t, err)
+	j = wait(t, m, j.ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+	assert.EqualValues(t, 6, j.Progress.SeriesDone)
+	assert.EqualValues(t, 60, j.Progress.SamplesWritten)
+}
+
+func TestUnverifiedCopyIsNeverDeleted(t *testing.T) {
+	be := newMem()
+	fill(be, 2)
+	before := be.dump()
+	be.lostWrites = true
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StatePaused)
+	assert.Contains(t, j.Error, "copy not verified")
+	assert.Contains(t, j.Error, "originals kept")
+	assert.Zero(t, be.deleteCalls)
+	assert.Equal(t, before, be.dump())
+}
+
+func TestFailingDeleteResumesWithoutDuplicates(t *testing.T) {
+	be := newMem()
+	want := fill(be, 4)
+	be.failDelete = errors.New("delete series: backend answered 500")
+	m, _ := startManager(t, testConfig(t), be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StatePaused)
+	assert.Contains(t, j.Error, "500")
+	be.mu.Lock()
+	be.failDelete = nil
+	be.mu.Unlock()
+	_, err := m.Resume(j.ID)
+	require.NoError(t, err)
+	wait(t, m, j.ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+}
+
+// blockingBackend holds the second Write until release is closed or the
+// call's context ends.
+type blockingBackend struct {
+	*memBackend
+	entered chan struct{}
+	release chan struct{}
+	n       int
+}
+
+func (b *blockingBackend) Write(ctx context.Context, s []Series) error {
+	b.mu.Lock()
+	b.n++
+	n := b.n
+	b.mu.Unlock()
+	if n == 2 {
+		close(b.entered)
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.memBackend.Write(ctx, s)
+}
+
+func TestRestartResumesFromCheckpoint(t *testing.T) {
+	mem := newMem()
+	want := fill(mem, 6)
+	be := &blockingBackend{memBackend: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	cfg := testConfig(t)
+	m, stop := startManager(t, cfg, be)
+	j := submit(t, m, spec(ModeExecute, true))
+	<-be.entered
+	stop() // the process stops in the middle of batch 1
+	stored, err := jobStore{dir: cfg.Directory}.list()
+	require.NoError(t, err)
+	require.Len(t, stored, 1)
+	assert.Equal(t, StateRunning, stored[0].State)
+	assert.Equal(t, []bool{true, false, false}, stored[0].Done)
+
+	close(be.release)
+	m2, _ := startManager(t, cfg, be)
+	done := wait(t, m2, j.ID, StateSucceeded)
+	assert.Equal(t, want, mem.dump())
+	assert.EqualValues(t, 6, done.Progress.SeriesDone)
+	assert.EqualValues(t, 60, done.Progress.SamplesWritten)
+	assert.Equal(t, 4, be.n, "batch 0 was written again") // batch 0, the interrupted batch 1, then batches 1 and 2
+}
+
+func TestCancel(t *testing.T) {
+	mem := newMem()
+	want := fill(mem, 6)
+	be := &blockingBackend{memBackend: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	m, _ := startManager(t, testConfig(t), be)
+	j := submit(t, m, spec(ModeExecute, true))
+	<-be.entered
+	c, err := m.Cancel(j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateCancelled, c.State)
+	_, err = m.Cancel(j.ID)
+	var conflict *ConflictError
+	require.ErrorAs(t, err, &conflict)
+	close(be.release)
+	require.Eventually(t, func() bool {
+		_, err := m.Resume(j.ID)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	wait(t, m, j.ID, StateSucceeded)
+	assert.Equal(t, want, mem.dump())
+}
+
+func TestSubmitRefusesBadInput(t *testing.T) {
+	for name, tc := range map[string]struct {
+		spec    func(s *Spec)
+		cfg     func(c *Config)
+		be      func(b *memBackend)
+		wantErr string
+	}{
+		"bad selector":      {spec: func(s *Spec) { s.Selector = `{__name__=~"(" }` }, wantErr: "selector"},
+		"no selector":       {spec: func(s *Spec) { s.Selector = "" }, wantErr: "selector is required"},
+		"empty range":       {spec: func(s *Spec) { s.End = s.Start }, wantErr: "range: end"},
+		"future":            {spec: func(s *Spec) { s.End = time.Now().Add(time.Hour) }, wantErr: "in the future"},
+		"no start":          {spec: func(s *Spec) { s.Start = time.Time{} }, wantErr: "start and end are required"},
+		"bad mode":          {spec: func(s *Spec) { s.Mode = "now" }, wantErr: "mode"},
+		"bad candidate":     {spec: func(s *Spec) { s.Candidate = "rules:\n- name: x\n  action: explode\n" }, wantErr: "candidate"},
+		"unknown rule":      {spec: func(s *Spec) { s.Rule = "nope" }, wantErr: `rule "nope"`},
+		"no rules":          {spec: func(s *Spec) { s.Candidate = "" }, wantErr: "candidate is required"},
+		"negative throttle": {spec: func(s *Spec) { s.Throttles.MaxSeriesPerSecond = -1 }, wantErr: "throttles"},
+		"deletes disabled": {spec: func(s *Spec) { s.Mode, s.DeleteOriginals = ModeExecute, true },
+			cfg: func(c *Config) { c.DisableDelete = true }, wantErr: "deletes are disabled"},
+		"admin API off": {spec: func(s *Spec) { s.Mode, s.DeleteOriginals = ModeExecute, true },
+			be: func(b *memBackend) { b.adminOff = true }, wantErr: "admin API is disabled"},
+		"confirm": {spec: func(s *Spec) { s.Mode = ModeExecute }, cfg: func(c *Config) { c.ConfirmAboveSeries = 2 }, wantErr: "confirm"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			be := newMem()
+			fill(be, 3)
+			before := be.dump()
+			cfg := testConfig(t)
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			if tc.be != nil {
+				tc.be(be)
+			}
+			m, _ := startManager(t, cfg, be)
+			s := spec("", false)
+			tc.spec(&s)
+			_, err := m.Submit(context.Background(), s)
+			var bad *BadRequestError
+			require.ErrorAs(t, err, &bad)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.Empty(t, m.List())
+			assert.Equal(t, before, be.dump())
+		})
+	}
+}
+
+func TestConfirmLetsABigJobRun(t *testing.T) {
+	be := newMem()
+	want := fill(be, 3)
+	cfg := testConfig(t)
+	cfg.ConfirmAboveSeries = 2
+	m, _ := startManager(t, cfg, be)
+	s := spec(ModeExecute, true)
+	s.Confirm = true
+	wait(t, m, submit(t, m, s).ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+}
+
+func TestUnsupportedBackend(t *testing.T) {
+	_, err := NewHTTPBackend(HTTPBackendConfig{Kind: "mimir", URL: "http://127.0.0.1:1"}, nil)
+	require.ErrorIs(t, err, ErrUnsupported)
+	assert.Contains(t, err.Error(), "backend.kind")
+	_, err = NewHTTPBackend(HTTPBackendConfig{Kind: KindPrometheus, URL: "ftp://x"}, nil)
+	assert.ErrorContains(t, err, "backend.url")
+}
+
+func TestNothingToDoFinishesAtOnce(t *testing.T) {
+	be := newMem()
+	fill(be, 3)
+	m, _ := startManager(t, testConfig(t), be)
+	s := spec(ModeExecute, true)
+	s.Selector = `{__name__="absent"}`
+	j := wait(t, m, submit(t, m, s).ID, StateSucceeded)
+	assert.Zero(t, j.DryRun.SeriesMatched)
+	assert.Zero(t, j.Progress.SeriesDone)
+}
+
+func TestThrottledRunStillCompletes(t *testing.T) {
+	be := newMem()
+	want := fill(be, 4)
+	m, _ := startManager(t, testConfig(t), be)
+	s := spec(ModeExecute, true)
+	s.Throttles = Throttles{MaxSeriesPerSecond: 1000, MaxSamplesPerSecond: 15, MaxConcurrency: 2}
+	j := wait(t, m, submit(t, m, s).ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+	assert.InDelta(t, 40.0/15, j.DryRun.EstimatedSeconds, 1e-9)
+}

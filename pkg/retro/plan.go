@@ -1,0 +1,215 @@
+package retro
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgov/promgov/pkg/rules"
+)
+
+// Actions of a planned series.
+const (
+	ActionRewrite = "rewrite" // written under new labels, original deleted
+	ActionDrop    = "drop"    // a rule drops it: deleted, nothing written
+)
+
+// Item is one stored series a job changes.
+type Item struct {
+	Source  labels.Labels `json:"-"`
+	Target  labels.Labels `json:"-"`
+	Action  string        `json:"action"`
+	Rule    string        `json:"rule,omitempty"`
+	Samples int64         `json:"samples"`
+	// Merged is set when several sources share Target.
+	Merged bool `json:"merged,omitempty"`
+}
+
+// itemJSON is Item with its label sets as maps, for the job store.
+type itemJSON struct {
+	Source  map[string]string `json:"source"`
+	Target  map[string]string `json:"target,omitempty"`
+	Action  string            `json:"action"`
+	Rule    string            `json:"rule,omitempty"`
+	Samples int64             `json:"samples"`
+	Merged  bool              `json:"merged,omitempty"`
+}
+
+func (it Item) toJSON() itemJSON {
+	j := itemJSON{Source: it.Source.Map(), Action: it.Action, Rule: it.Rule, Samples: it.Samples, Merged: it.Merged}
+	if it.Action == ActionRewrite {
+		j.Target = it.Target.Map()
+	}
+	return j
+}
+
+func (j itemJSON) item() Item {
+	return Item{Source: labels.FromMap(j.Source), Target: labels.FromMap(j.Target), Action: j.Action, Rule: j.Rule, Samples: j.Samples, Merged: j.Merged}
+}
+
+// Example is one series before and after, for the dry run report.
+type Example struct {
+	Action string            `json:"action"`
+	Rule   string            `json:"rule,omitempty"`
+	Before map[string]string `json:"before"`
+	After  map[string]string `json:"after,omitempty"`
+}
+
+// Merge is a target several stored series would become.
+type Merge struct {
+	Target  map[string]string   `json:"target"`
+	Sources []map[string]string `json:"sources"`
+}
+
+// DryRun is what a job would do; nothing in the backend changes to build it.
+type DryRun struct {
+	SeriesMatched    int64     `json:"series_matched"`   // stored series the selector matches with samples in the range
+	SeriesUnchanged  int64     `json:"series_unchanged"` // no rule changes them
+	SeriesAffected   int64     `json:"series_affected"`
+	SeriesRenamed    int64     `json:"series_renamed"`    // metric name changes
+	SeriesRelabelled int64     `json:"series_relabelled"` // another label changes
+	SeriesDropped    int64     `json:"series_dropped"`
+	SeriesMerged     int64     `json:"series_merged"` // sources that share a target with another source
+	TargetSeries     int64     `json:"target_series"` // series written
+	SamplesAffected  int64     `json:"samples_affected"`
+	SamplesRewritten int64     `json:"samples_rewritten"`
+	SamplesDropped   int64     `json:"samples_dropped"`
+	Merges           []Merge   `json:"merges,omitempty"` // at most maxExamples
+	Examples         []Example `json:"examples,omitempty"`
+	// EstimatedSeconds is the execution time at the job's throttles (0 when
+	// none is set).
+	EstimatedSeconds float64 `json:"estimated_seconds"`
+	// PlanSeconds is how long the dry run took (it reads every sample).
+	PlanSeconds float64 `json:"plan_seconds"`
+}
+
+const maxExamples = 10
+
+// plan lists the series, runs them through eng and counts their samples.
+// progress is called after every batch read.
+func plan(ctx context.Context, be Backend, eng *rules.Engine, spec *Spec, batch int, lim *limiter, progress func(done, total int)) ([]Item, DryRun, error) {
+	began := time.Now()
+	var dr DryRun
+	listed, err := be.ListSeries(ctx, spec.Selector, spec.startMs(), spec.endMs())
+	if err != nil {
+		return nil, dr, err
+	}
+	sort.Slice(listed, func(i, j int) bool { return labels.Compare(listed[i], listed[j]) < 0 })
+	var items []Item
+	for _, ls := range listed {
+		res := eng.Apply(&rules.Series{Tenant: spec.Tenant, Labels: ls}, nil)
+		switch res.Action {
+		case rules.Dropped:
+			items = append(items, Item{Source: ls, Action: ActionDrop, Rule: res.Rule})
+		case rules.Changed:
+			if labels.Equal(res.Labels, ls) {
+				continue
+			}
+			items = append(items, Item{Source: ls, Target: res.Labels, Action: ActionRewrite, Rule: res.Rule})
+		}
+	}
+	// Count samples (and leave out series without any in the range).
+	counts := make(map[string]int64, len(listed))
+	for i := 0; i < len(listed); i += batch {
+		part := listed[i:min(i+batch, len(listed))]
+		if err := lim.series(ctx, len(part)); err != nil {
+			return nil, dr, err
+		}
+		got, err := be.Read(ctx, part, spec.startMs(), spec.endMs())
+		if err != nil {
+			return nil, dr, err
+		}
+		for _, s := range got {
+			counts[s.Labels.String()] = int64(len(s.Samples))
+			if err := lim.samples(ctx, len(s.Samples)); err != nil {
+				return nil, dr, err
+			}
+		}
+		if progress != nil {
+			progress(min(i+batch, len(listed)), len(listed))
+		}
+	}
+	for _, ls := range listed {
+		if counts[ls.String()] > 0 {
+			dr.SeriesMatched++
+		}
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if it.Samples = counts[it.Source.String()]; it.Samples > 0 {
+			kept = append(kept, it)
+		}
+	}
+	items = kept
+	byTarget := map[string][]int{}
+	for i, it := range items {
+		if it.Action == ActionRewrite {
+			k := it.Target.String()
+			byTarget[k] = append(byTarget[k], i)
+		}
+	}
+	targets := make([]string, 0, len(byTarget))
+	for k := range byTarget {
+		targets = append(targets, k)
+	}
+	sort.Strings(targets)
+	for _, k := range targets {
+		idx := byTarget[k]
+		if len(idx) < 2 {
+			continue
+		}
+		m := Merge{Target: items[idx[0]].Target.Map()}
+		for _, i := range idx {
+			items[i].Merged = true
+			m.Sources = append(m.Sources, items[i].Source.Map())
+		}
+		if len(dr.Merges) < maxExamples {
+			dr.Merges = append(dr.Merges, m)
+		}
+	}
+	dr.TargetSeries = int64(len(byTarget))
+	for _, it := range items {
+		dr.SeriesAffected++
+		dr.SamplesAffected += it.Samples
+		if it.Merged {
+			dr.SeriesMerged++
+		}
+		if it.Action == ActionDrop {
+			dr.SeriesDropped++
+			dr.SamplesDropped += it.Samples
+		} else {
+			dr.SamplesRewritten += it.Samples
+			if it.Source.Get(model.MetricNameLabel) != it.Target.Get(model.MetricNameLabel) {
+				dr.SeriesRenamed++
+			}
+			if !labels.Equal(it.Source.DropReserved(isName), it.Target.DropReserved(isName)) {
+				dr.SeriesRelabelled++
+			}
+		}
+		if len(dr.Examples) < maxExamples {
+			ex := Example{Action: it.Action, Rule: it.Rule, Before: it.Source.Map()}
+			if it.Action == ActionRewrite {
+				ex.After = it.Target.Map()
+			}
+			dr.Examples = append(dr.Examples, ex)
+		}
+	}
+	dr.SeriesUnchanged = dr.SeriesMatched - dr.SeriesAffected
+	dr.EstimatedSeconds = spec.Throttles.estimate(dr.SeriesAffected, dr.SamplesAffected)
+	dr.PlanSeconds = time.Since(began).Seconds()
+	return items, dr, nil
+}
+
+// mergeError explains why a plan with merges cannot execute.
+func mergeError(dr DryRun) error {
+	if dr.SeriesMerged == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d stored series would merge into fewer series (first: %v ← %d series); a rewrite cannot merge series whose samples share timestamps: aggregate them with an aggregation rule instead, or narrow the selector", dr.SeriesMerged, dr.Merges[0].Target, len(dr.Merges[0].Sources))
+}
+
+func isName(n string) bool { return n == model.MetricNameLabel }

@@ -1,0 +1,264 @@
+package retro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"golang.org/x/time/rate"
+	"gopkg.in/yaml.v3"
+
+	"github.com/promgov/promgov/pkg/govstore"
+	"github.com/promgov/promgov/pkg/rules"
+)
+
+// Modes of a job.
+const (
+	ModeDryRun  = "dry_run"
+	ModeExecute = "execute"
+)
+
+// Spec is what a job is asked to do (the body of POST .../jobs/retrospective).
+type Spec struct {
+	// Rules to apply: Candidate (an inline governance document, YAML), or
+	// Version (a stored governance version; 0 with no Candidate is the
+	// active one); Rule narrows either to the one rule of that name.
+	Candidate string `json:"candidate,omitempty"`
+	Version   uint64 `json:"version,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	// Selector chooses the stored series (PromQL series selector).
+	Selector string `json:"selector"`
+	// Start and End bound the samples rewritten (inclusive).
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Tenant is the tenant rule scopes see and remote write sends.
+	Tenant string `json:"tenant,omitempty"`
+	// Backend defaults to the process's configured one.
+	Backend *HTTPBackendConfig `json:"backend,omitempty"`
+	// Mode is dry_run (default) or execute.
+	Mode string `json:"mode,omitempty"`
+	// DeleteOriginals deletes each batch's originals once their copy is
+	// verified.
+	DeleteOriginals bool      `json:"delete_originals,omitempty"`
+	Throttles       Throttles `json:"throttles"`
+	// Confirm is required to execute over more than Config.ConfirmAboveSeries
+	// series.
+	Confirm bool `json:"confirm,omitempty"`
+}
+
+func (s *Spec) startMs() int64 { return s.Start.UnixMilli() }
+func (s *Spec) endMs() int64   { return s.End.UnixMilli() }
+
+// BadRequestError is a job that cannot start; HTTP answers 400 with it.
+type BadRequestError struct{ Err error }
+
+func (e *BadRequestError) Error() string { return e.Err.Error() }
+func (e *BadRequestError) Unwrap() error { return e.Err }
+
+func badRequest(format string, args ...any) error {
+	return &BadRequestError{Err: fmt.Errorf(format, args...)}
+}
+
+// validate checks what needs no backend nor store.
+func (s *Spec) validate(now time.Time) error {
+	if s.Mode == "" {
+		s.Mode = ModeDryRun
+	}
+	if s.Mode != ModeDryRun && s.Mode != ModeExecute {
+		return badRequest("mode %q: want %s or %s", s.Mode, ModeDryRun, ModeExecute)
+	}
+	if s.Selector == "" {
+		return badRequest("selector is required (a PromQL series selector such as {__name__=~\"http_.*\"})")
+	}
+	if _, err := parser.NewParser(parser.Options{}).ParseMetricSelector(s.Selector); err != nil {
+		return badRequest("selector %q: %v", s.Selector, err)
+	}
+	if s.Start.IsZero() || s.End.IsZero() {
+		return badRequest("start and end are required (RFC 3339 times)")
+	}
+	if !s.End.After(s.Start) {
+		return badRequest("range: end %s is not after start %s", s.End.Format(time.RFC3339), s.Start.Format(time.RFC3339))
+	}
+	if s.End.After(now.Add(10 * time.Minute)) {
+		return badRequest("range: end %s is in the future", s.End.Format(time.RFC3339))
+	}
+	if s.Candidate != "" && s.Version != 0 {
+		return badRequest("candidate and version: give one of them")
+	}
+	if s.Mode == ModeDryRun && s.DeleteOriginals {
+		s.DeleteOriginals = false
+	}
+	return s.Throttles.validate()
+}
+
+// Throttles bound the load a job puts on the backend; 0 means no bound.
+type Throttles struct {
+	MaxSeriesPerSecond  float64 `json:"max_series_per_second,omitempty"`
+	MaxSamplesPerSecond float64 `json:"max_samples_per_second,omitempty"`
+	// MaxConcurrency is the number of batches in flight (default 1).
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
+}
+
+func (t *Throttles) validate() error {
+	if t.MaxSeriesPerSecond < 0 || t.MaxSamplesPerSecond < 0 || t.MaxConcurrency < 0 {
+		return badRequest("throttles: max_series_per_second, max_samples_per_second and max_concurrency must not be negative")
+	}
+	if t.MaxConcurrency == 0 {
+		t.MaxConcurrency = 1
+	}
+	if t.MaxConcurrency > 64 {
+		return badRequest("throttles.max_concurrency %d: at most 64", t.MaxConcurrency)
+	}
+	return nil
+}
+
+// estimate is the seconds series and samples take at the throttles (the
+// slower of the two; 0 when neither is set).
+func (t Throttles) estimate(series, samples int64) float64 {
+	var s float64
+	if t.MaxSeriesPerSecond > 0 {
+		s = float64(series) / t.MaxSeriesPerSecond
+	}
+	if t.MaxSamplesPerSecond > 0 {
+		s = math.Max(s, float64(samples)/t.MaxSamplesPerSecond)
+	}
+	return s
+}
+
+// limiter applies Throttles' rates; its zero rates never wait.
+type limiter struct{ seriesL, samplesL *rate.Limiter }
+
+func newLimiter(t Throttles) *limiter {
+	l := &limiter{}
+	if t.MaxSeriesPerSecond > 0 {
+		l.seriesL = rate.NewLimiter(rate.Limit(t.MaxSeriesPerSecond), max(1, int(t.MaxSeriesPerSecond)))
+	}
+	if t.MaxSamplesPerSecond > 0 {
+		l.samplesL = rate.NewLimiter(rate.Limit(t.MaxSamplesPerSecond), max(1, int(t.MaxSamplesPerSecond)))
+	}
+	return l
+}
+
+func waitN(ctx context.Context, l *rate.Limiter, n int) error {
+	if l == nil {
+		return ctx.Err()
+	}
+	for n > 0 {
+		k := min(n, l.Burst())
+		if err := l.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (l *limiter) series(ctx context.Context, n int) error  { return waitN(ctx, l.seriesL, n) }
+func (l *limiter) samples(ctx context.Context, n int) error { return waitN(ctx, l.samplesL, n) }
+
+// RuleSource gives the rules of a stored governance version (0: the active
+// one). Safe for concurrent use.
+type RuleSource interface {
+	Rules(ctx context.Context, version uint64) ([]rules.RuleConfig, error)
+}
+
+// StoreRules reads versions from the governance store.
+type StoreRules struct{ Store *govstore.Store }
+
+// Rules implements RuleSource.
+func (s StoreRules) Rules(ctx context.Context, version uint64) ([]rules.RuleConfig, error) {
+	var v *govstore.Version
+	if version == 0 {
+		st, err := s.Store.Resolve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st.Active == nil {
+			return nil, badRequest("version: the store has no active version")
+		}
+		v = st.Active
+	} else {
+		var err error
+		if v, err = s.Store.Get(ctx, version); err != nil {
+			if errors.Is(err, govstore.ErrNotFound) {
+				return nil, badRequest("version %d: %v", version, err)
+			}
+			return nil, err
+		}
+	}
+	doc, err := govstore.ParseDocument([]byte(v.Body))
+	if err != nil {
+		return nil, badRequest("version %d: %v", v.Number, err)
+	}
+	return doc.Rules, nil
+}
+
+// ActiveRules is the rules a distributor runs, without a store: only
+// version 0 exists.
+type ActiveRules struct{ Manager *rules.Manager }
+
+// Rules implements RuleSource.
+func (a ActiveRules) Rules(_ context.Context, version uint64) ([]rules.RuleConfig, error) {
+	if version != 0 {
+		return nil, badRequest("version %d: no governance store is configured (--governance.store.backend); give the rules as candidate", version)
+	}
+	return a.Manager.Active().Engine.Config().Rules, nil
+}
+
+// resolveRules returns the rules spec asks for, as the YAML kept in the job.
+func resolveRules(ctx context.Context, spec *Spec, src RuleSource) (string, *rules.Engine, error) {
+	var list []rules.RuleConfig
+	if spec.Candidate != "" {
+		doc, err := govstore.ParseDocument([]byte(spec.Candidate))
+		if err != nil {
+			return "", nil, badRequest("candidate: %v", err)
+		}
+		list = doc.Rules
+	} else {
+		if src == nil {
+			return "", nil, badRequest("candidate is required: this node has no governance rules to read versions from")
+		}
+		var err error
+		if list, err = src.Rules(ctx, spec.Version); err != nil {
+			return "", nil, err
+		}
+	}
+	if spec.Rule != "" {
+		var one []rules.RuleConfig
+		for _, r := range list {
+			if r.Name == spec.Rule {
+				one = append(one, r)
+			}
+		}
+		if len(one) == 0 {
+			return "", nil, badRequest("rule %q: no rule of that name in the chosen rules", spec.Rule)
+		}
+		list = one
+	}
+	if len(list) == 0 {
+		return "", nil, badRequest("rules: the chosen rules are empty, nothing to apply")
+	}
+	b, err := yaml.Marshal(struct {
+		Rules []rules.RuleConfig `yaml:"rules"`
+	}{list})
+	if err != nil {
+		return "", nil, err
+	}
+	eng, err := compileRules(string(b))
+	if err != nil {
+		return "", nil, badRequest("rules: %v", err)
+	}
+	return string(b), eng, nil
+}
+
+// compileRules compiles the rules YAML a job keeps.
+func compileRules(y string) (*rules.Engine, error) {
+	cfg, err := rules.LoadConfig([]byte(y))
+	if err != nil {
+		return nil, err
+	}
+	return rules.Compile(cfg, nil)
+}
