@@ -23,6 +23,7 @@ import (
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ratelimit"
@@ -40,19 +41,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case cmdCheckConfig:
-			return config.CheckConfigCommand("distributor", args[1:], stdout)
+			return distributorconfig.CheckConfigCommand("distributor", args[1:], stdout)
 		case cmdTestRules:
 			return testRules(args[1:], stdout)
 		}
 	}
-	cfg, err := config.Parse(config.RoleDistributor, args, stderr)
+	cfg, err := distributorconfig.Parse(args, stderr)
 	if errors.Is(err, config.ErrVersion) {
 		return proc.PrintVersion(stdout, "distributor")
 	}
 	if err != nil {
 		return err
 	}
-	logger, logLevel := config.NewLogger(cfg, stderr)
+	logger, logLevel := config.NewLogger(&cfg.Common, stderr)
 	logger = logger.With("component", "distributor")
 	proc.LogStart(logger)
 	reg := proc.NewRegistry()
@@ -117,18 +118,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// Governance as code: with a store, the active version's rules and
 	// drop policy replace the file's, on every node (docs/governance.md).
-	gov, err := govsync.NewNode(cfg, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), logger, reg)
+	gov, err := govsync.NewNode(&cfg.Common, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), logger, reg)
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
 	reloader := proc.NewReloader(func() error {
-		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
+		parse := func() (*distributorconfig.Config, error) { return distributorconfig.Parse(args, io.Discard) }
+		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *distributorconfig.Config) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
 				return err
 			}
-			if err := gov.OnReload(next); err != nil {
+			doc, err := gov.OnReload(&next.Common)
+			if err != nil {
 				return err
+			}
+			if doc != nil {
+				next.Rules.Rules = doc.Rules
+				next.Usage.DropUnused = doc.Usage.DropUnused
 			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
 				return err

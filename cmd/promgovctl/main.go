@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/rules"
 )
 
@@ -138,7 +139,7 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 	case "suggestions list":
 		return c.suggestions(ctx, stdout)
 	case "check config":
-		return config.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
+		return distributorconfig.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
 	case "check rules":
 		return checkRules(rest, stdout)
 	}
