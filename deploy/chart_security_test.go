@@ -68,7 +68,7 @@ func TestChartSecurity(t *testing.T) {
 				args = append(args, strings.ReplaceAll(a, "/etc/promgov/", local+"/"))
 			}
 			cfg := renderedConfig(t, objs, role, args)
-			require.NotEmpty(t, cfg.Web.ConfigFile)
+			require.NotEmpty(t, cfg.Base().Web.ConfigFile)
 		})
 	}
 

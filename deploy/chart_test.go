@@ -19,6 +19,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 )
 
 // Names of the rendered objects for release "pg".
@@ -209,7 +210,7 @@ func checkChart(t *testing.T, objs []object) {
 			}
 		}
 		require.True(t, mounted, "the ingester does not mount the PVC %s", pvc.Name)
-		cfg := renderedConfig(t, objs, config.RoleIngester, ing.Args)
+		cfg := renderedIngesterConfig(t, objs, ing.Args)
 		require.Positive(t, cfg.WAL.MaxSizeBytes, "an unbounded WAL fills its volume")
 		require.Less(t, cfg.WAL.MaxSizeBytes, size.Value(), "wal.max_size_bytes must leave room on the %s volume for the snapshots", size.String())
 
@@ -365,7 +366,7 @@ func requireConfigMount(t *testing.T, tpl *corev1.PodTemplateSpec, c *corev1.Con
 // renderedConfig parses the rendered ConfigMap with the container's flags
 // as the binary would (a missing or invalid setting fails), with the pod's
 // environment and the file's path replaced.
-func renderedConfig(t *testing.T, objs []object, role config.Role, args []string) *config.Config {
+func renderedConfig(t *testing.T, objs []object, role config.Role, args []string) config.Binary {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "promgov.yml")
 	require.NoError(t, os.WriteFile(file, []byte(one[*corev1.ConfigMap](t, objs, configMapName).Data["promgov.yml"]), 0o644))
@@ -378,9 +379,21 @@ func renderedConfig(t *testing.T, objs []object, role config.Role, args []string
 		local = append(local, a)
 	}
 	var stderr bytes.Buffer
-	cfg, err := config.Parse(role, local, &stderr)
+	var cfg config.Binary
+	var err error
+	if role == config.RoleIngester {
+		cfg, err = config.ParseIngester(local, &stderr)
+	} else {
+		cfg, err = distributorconfig.Parse(local, &stderr)
+	}
 	require.NoError(t, err, "%s flags %v: %s", role, local, stderr.String())
 	return cfg
+}
+
+// renderedIngesterConfig is renderedConfig of an ingester.
+func renderedIngesterConfig(t *testing.T, objs []object, args []string) *config.IngesterConfig {
+	t.Helper()
+	return renderedConfig(t, objs, config.RoleIngester, args).(*config.IngesterConfig)
 }
 
 func hasServicePort(svc *corev1.Service, name string) bool {

@@ -20,8 +20,6 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-
-	"github.com/promgov/promgov/pkg/config"
 )
 
 // No Terraform provider can be downloaded here, so `terraform validate`
@@ -244,7 +242,7 @@ func TestTerraformExamples(t *testing.T) {
 				require.Equal(t, sc.AsString(), *sts.Spec.VolumeClaimTemplates[0].Spec.StorageClassName)
 			}
 			ing := container(t, &sts.Spec.Template, "ingester")
-			cfg := renderedConfig(t, objs, config.RoleIngester, ing.Args)
+			cfg := renderedIngesterConfig(t, objs, ing.Args)
 			require.Equal(t, inputs["backend_url"].AsString(), cfg.Backend.URL)
 			if tl, ok := inputs["tenant_limits"]; ok {
 				for tenant := range tl.AsValueMap() {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/preview"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -39,7 +39,7 @@ type apiDeps struct {
 // for one release, redirects from the paths promgov's APIs had under
 // /api/v1 that are not the Prometheus API's (GET /api/v1/rules is the
 // backend's when the tap is mounted).
-func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Logger, reg prometheus.Registerer) error {
+func mountAPI(mux *http.ServeMux, cfg *distributorconfig.Config, d apiDeps, logger *slog.Logger, reg prometheus.Registerer) error {
 	rw := cfg.Distributor.RemoteWrite
 	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(d.rules, aggregationRules(cfg, logger), logger))
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
@@ -62,7 +62,7 @@ func mountAPI(mux *http.ServeMux, cfg *config.Config, d apiDeps, logger *slog.Lo
 // aggregationRules compiles the ingesters' aggregation rules (the shared
 // file's aggregations:) for the rules test API; nil when there are none or
 // they are invalid (the ingesters refuse them).
-func aggregationRules(cfg *config.Config, logger *slog.Logger) rules.AggregationDescriber {
+func aggregationRules(cfg *distributorconfig.Config, logger *slog.Logger) rules.AggregationDescriber {
 	e, err := aggregate.New(aggregate.Config{Rules: cfg.Aggregate.Rules}, nil, nil)
 	if err != nil {
 		logger.Warn("aggregations: invalid, not shown by the rules test API", "err", err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
@@ -35,7 +35,7 @@ func authRoutes() auth.Routes {
 
 // newAuth returns the middleware enforcing the identities (none:
 // authorisation off).
-func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
+func newAuth(cfg *distributorconfig.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
 	return auth.Setup(cfg.Auth, cfg.Web.ConfigFile, auth.Options{
 		Routes: authRoutes(), TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader, Logger: logger.With("component", "auth"), Registerer: reg,
 	})

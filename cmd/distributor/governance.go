@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/rules"
@@ -13,7 +13,7 @@ import (
 // distributorGovernance applies a governance version on a distributor:
 // its rules (under this node's rules_* settings) and its drop_unused
 // policy, both or neither.
-func distributorGovernance(cfg *config.Config, rulesMgr *rules.Manager, usageMgr *usage.Manager) govsync.ApplyFunc {
+func distributorGovernance(cfg *distributorconfig.Config, rulesMgr *rules.Manager, usageMgr *usage.Manager) govsync.ApplyFunc {
 	return func(doc govstore.Document) error {
 		if err := doc.Usage.DropUnused.Validate(); err != nil {
 			return fmt.Errorf("usage.drop_unused: %w", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/preview"
@@ -41,19 +42,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case cmdCheckConfig:
-			return config.CheckConfigCommand("distributor", args[1:], stdout)
+			return distributorconfig.CheckConfigCommand("distributor", args[1:], stdout)
 		case cmdTestRules:
 			return testRules(args[1:], stdout)
 		}
 	}
-	cfg, err := config.Parse(config.RoleDistributor, args, stderr)
+	cfg, err := distributorconfig.Parse(args, stderr)
 	if errors.Is(err, config.ErrVersion) {
 		return proc.PrintVersion(stdout, "distributor")
 	}
 	if err != nil {
 		return err
 	}
-	logger, logLevel := config.NewLogger(cfg, stderr)
+	logger, logLevel := config.NewLogger(&cfg.Common, stderr)
 	logger = logger.With("component", "distributor")
 	proc.LogStart(logger)
 	reg := proc.NewRegistry()
@@ -75,11 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
-	dist := distributor.New(cfg.Distributor, rg, logger, reg, grpcCreds)
-	limiter := ratelimit.New(cfg.RateLimits, func() int { return healthyDistributors(rg) }, reg)
-	dist.SetRateLimiter(limiter)
-	dist.SetRules(rulesMgr, rules.NewTypeCache(cfg.Rules.TypeCacheSize))
-	fanOut := cluster.NewFanOut(cfg.Cluster, cluster.FanOutDeps{Members: rg, Clients: dist, Logger: logger, Registerer: reg})
+	// The connections to the ingesters, shared by the pushes and every
+	// cluster call; the distributor is built last, with all it uses.
+	clients := distributor.NewClients(cfg.Distributor, grpcCreds)
+	fanOut := cluster.NewFanOut(cfg.Cluster, cluster.FanOutDeps{Members: rg, Clients: clients, Logger: logger, Registerer: reg})
 
 	// Usage intelligence: sources reloaded by usageMgr.Run; the query tap
 	// and query logs record into outbox, which the shipper sends to each
@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rw := cfg.Distributor.RemoteWrite
 	outbox := usage.NewAccessStats(cfg.Usage.Queries.MaxMetrics, cfg.Usage.Queries.MaxUsersPerMetric)
 	shipper := cluster.NewAccessShipper(cfg.Usage.Queries.ShipInterval, cfg.Cluster.QueryTimeout, cluster.AccessShipperDeps{
-		Ring: rg, Clients: dist, Outbox: outbox, Logger: logger, Registerer: reg,
+		Ring: rg, Clients: clients, Outbox: outbox, Logger: logger, Registerer: reg,
 	})
 	usageMgr, err := usage.NewManager(cfg.Usage, usage.Deps{
 		Sources:    usage.SourcesFromConfig(cfg.Usage, outbox, rw.DefaultTenant),
@@ -102,9 +102,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
-	// Always consulted: with mode off it selects nothing, and a reload can
-	// turn it on.
-	dist.SetDropPolicy(usageMgr.Policy())
+	// A reload changes what rulesMgr, the drop policy and limiter apply,
+	// never the distributor's dependencies. The drop policy is always
+	// consulted: with mode off it selects nothing, and a reload can turn it
+	// on.
+	limiter := ratelimit.New(cfg.RateLimits, func() int { return healthyDistributors(rg) }, reg)
+	dist := distributor.New(cfg.Distributor, distributor.Deps{
+		Ring: rg, Pusher: clients,
+		Rules: rulesMgr, Types: rules.NewTypeCache(cfg.Rules.TypeCacheSize),
+		DropPolicy: usageMgr.Policy(), RateLimiter: limiter,
+		Logger: logger, Registerer: reg,
+	})
 	authMW, err := newAuth(cfg, logger, reg)
 	if err != nil {
 		return &config.UsageError{Err: err}
@@ -112,18 +120,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Governance as code: with a store, the active version's rules and
 	// drop policy replace the file's, on every node; what dist drops feeds
 	// the automatic rollback (docs/governance.md).
-	gov, err := govsync.NewNode(cfg, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), dist, logger, reg)
+	gov, err := govsync.NewNode(&cfg.Common, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), dist, logger, reg)
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
 	reloader := proc.NewReloader(func() error {
-		return proc.ReloadConfig(config.RoleDistributor, args, cfg, logLevel, logger, func(next *config.Config) error {
+		parse := func() (*distributorconfig.Config, error) { return distributorconfig.Parse(args, io.Discard) }
+		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *distributorconfig.Config) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
 				return err
 			}
-			if err := gov.OnReload(next); err != nil {
+			doc, err := gov.OnReload(&next.Common)
+			if err != nil {
 				return err
+			}
+			if doc != nil {
+				next.Rules.Rules = doc.Rules
+				next.Usage.DropUnused = doc.Usage.DropUnused
 			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
 				return err
@@ -143,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
-	uiHistory, err := mountUI(mux, cfg, uiDeps{ring: rg, clients: dist, cardinality: fanOut, usage: usageMgr, gatherer: reg}, logger)
+	uiHistory, err := mountUI(mux, cfg, uiDeps{ring: rg, clients: clients, cardinality: fanOut, usage: usageMgr, gatherer: reg}, logger)
 	if err != nil {
 		return err
 	}
@@ -173,7 +187,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//  5. usage manager: stop reloading sources (the shipper and the
 	//     manager's fan-outs use the distributor's ingester connections, so
 	//     they stop before them);
-	//  6. distributor: close the ingester connections;
+	//  6. ingester connections: closed (Run also closes those to
+	//     ingesters that left the ring while it runs);
 	//  7. ring: leave the memberlist cluster.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
@@ -186,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if uiHistory != nil {
 		proc.AddActor(&g, uiHistory.Run)
 	}
-	proc.AddActor(&g, dist.Run)
+	proc.AddActor(&g, func(ctx context.Context) error { return clients.Run(ctx, rg) })
 	proc.AddActor(&g, rg.Run)
 	return proc.RunGroup(&g, logger)
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"log/slog"
 
-	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/rules"
 )
@@ -11,7 +11,7 @@ import (
 // newRetro builds the retrospective job manager: jobs read versions from the
 // governance store when there is one, the active rules otherwise, and run in
 // this process (docs/retrospective.md).
-func newRetro(cfg *config.Config, rulesMgr *rules.Manager, logger *slog.Logger) (*retro.Manager, error) {
+func newRetro(cfg *distributorconfig.Config, rulesMgr *rules.Manager, logger *slog.Logger) (*retro.Manager, error) {
 	var src retro.RuleSource = retro.ActiveRules{Manager: rulesMgr}
 	if cfg.Governance.Enabled() {
 		st, err := cfg.Governance.Open()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/ui"
 	"github.com/promgov/promgov/pkg/usage"
@@ -26,7 +26,7 @@ type uiDeps struct {
 // mountUI mounts the node status API and, unless --ui.enabled=false, the
 // web UI at / (the cluster's view: every ingester's health over the GetNodeStatus
 // RPC). It returns the UI's history sampler to run, nil without the UI.
-func mountUI(mux *http.ServeMux, cfg *config.Config, d uiDeps, logger *slog.Logger) (*ui.History, error) {
+func mountUI(mux *http.ServeMux, cfg *distributorconfig.Config, d uiDeps, logger *slog.Logger) (*ui.History, error) {
 	self := d.ring.Self().Name
 	mux.Handle("GET "+ui.PathNodeStatus, ui.NodeStatusHandler(d.gatherer, self, ui.RoleDistributor))
 	if !cfg.UI.Enabled {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/config"
-	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
@@ -29,14 +27,4 @@ func mountAPI(mux *http.ServeMux, analytics http.Handler, logger *slog.Logger) {
 	mux.Handle("GET "+cardinality.PathPrefix, analytics)
 	mux.Handle("GET "+usage.PathAccess, analytics)
 	web.RedirectLegacy(mux, logger, "GET "+cardinality.PathPrefix, "GET "+usage.PathAccess, "GET "+ring.PathStatus)
-}
-
-// tenantHeader is the header the analytics API reads the tenant from: the
-// cluster's tenant header (distributor.tenant_header in the shared file),
-// X-Scope-OrgID by default.
-func tenantHeader(cfg *config.Config) string {
-	if h := cfg.Distributor.RemoteWrite.TenantHeader; h != "" {
-		return h
-	}
-	return remotewrite.DefaultTenantHeader
 }

@@ -28,8 +28,8 @@ func authRoutes() auth.Routes {
 
 // newAuth returns the middleware enforcing the identities (none:
 // authorisation off).
-func newAuth(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
+func newAuth(cfg *config.IngesterConfig, logger *slog.Logger, reg prometheus.Registerer) (*auth.Middleware, error) {
 	return auth.Setup(cfg.Auth, cfg.Web.ConfigFile, auth.Options{
-		Routes: authRoutes(), TenantHeader: tenantHeader(cfg), Logger: logger.With("component", "auth"), Registerer: reg,
+		Routes: authRoutes(), TenantHeader: cfg.TenantHeader(), Logger: logger.With("component", "auth"), Registerer: reg,
 	})
 }

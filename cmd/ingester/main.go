@@ -47,16 +47,16 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "check-config" {
-		return config.CheckConfigCommand("ingester", args[1:], stdout)
+		return config.IngesterCheckConfigCommand(args[1:], stdout)
 	}
-	cfg, err := config.Parse(config.RoleIngester, args, stderr)
+	cfg, err := config.ParseIngester(args, stderr)
 	if errors.Is(err, config.ErrVersion) {
 		return proc.PrintVersion(stdout, "ingester")
 	}
 	if err != nil {
 		return err
 	}
-	logger, logLevel := config.NewLogger(cfg, stderr)
+	logger, logLevel := config.NewLogger(&cfg.Common, stderr)
 	logger = logger.With("component", "ingester")
 	proc.LogStart(logger)
 	reg := proc.NewRegistry()
@@ -138,9 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The analytics API answers on the web port in JSON and, for
 	// distributors, over the cluster service; peers sync tenant sketches
 	// and hand off moved metrics over it too.
-	analyticsMux := analyticsAPI(tracker, access, tenantHeader(cfg), logger)
+	analyticsMux := analyticsAPI(tracker, access, cfg.TenantHeader(), logger)
 	if aggEngine != nil {
-		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggregate.EngineStats(aggEngine), tenantHeader(cfg)))
+		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggregate.EngineStats(aggEngine), cfg.TenantHeader()))
 	}
 	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{
 		Node: rg.Self().Name, State: tracker, Access: access,
@@ -169,20 +169,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// Governance as code: with a store, the active version's limits replace
 	// the file's (docs/governance.md).
-	gov, err := govsync.NewNode(cfg, config.RoleIngester, rg, func(doc govstore.Document) error {
+	gov, err := govsync.NewNode(&cfg.Common, config.RoleIngester, rg, func(doc govstore.Document) error {
 		return tracker.SetLimits(doc.Cardinality.Limits)
 	}, nil, logger, reg) // ingesters drop nothing by rule: no automatic rollback here
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
 	reloader := proc.NewReloader(func() error {
-		return proc.ReloadConfig(config.RoleIngester, args, cfg, logLevel, logger, func(next *config.Config) error {
+		parse := func() (*config.IngesterConfig, error) { return config.ParseIngester(args, io.Discard) }
+		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *config.IngesterConfig) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
 				return err
 			}
-			if err := gov.OnReload(next); err != nil {
+			doc, err := gov.OnReload(&next.Common)
+			if err != nil {
 				return err
+			}
+			if doc != nil {
+				next.Cardinality.Limits = doc.Cardinality.Limits
 			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
 				return fmt.Errorf("cardinality.%w", err)

@@ -16,14 +16,14 @@ import (
 // the GetNodeStatus RPC) and, unless
 // --ui.enabled=false, the web UI at / (this ingester's own view). It
 // returns the UI's history sampler to run, nil without the UI.
-func mountUI(mux *http.ServeMux, cfg *config.Config, node string, tracker *cardinality.Tracker, g prometheus.Gatherer, logger *slog.Logger) (*ui.History, error) {
+func mountUI(mux *http.ServeMux, cfg *config.IngesterConfig, node string, tracker *cardinality.Tracker, g prometheus.Gatherer, logger *slog.Logger) (*ui.History, error) {
 	mux.Handle("GET "+ui.PathNodeStatus, ui.NodeStatusHandler(g, node, ui.RoleIngester))
 	if !cfg.UI.Enabled {
 		return nil, nil
 	}
 	hist := ui.NewHistory(cfg.UI, tracker, g, logger.With("component", "ui"))
 	u, err := ui.New(ui.Deps{
-		Role: ui.RoleIngester, Node: node, API: mux, TenantHeader: tenantHeader(cfg), Scope: auth.RequestScope,
+		Role: ui.RoleIngester, Node: node, API: mux, TenantHeader: cfg.TenantHeader(), Scope: auth.RequestScope,
 		Gatherer: g, Cardinality: tracker, History: hist, Logger: logger.With("component", "ui"),
 	})
 	if err != nil {

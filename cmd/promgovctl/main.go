@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/promgov/promgov/pkg/config"
+	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/rules"
 )
 
@@ -184,7 +185,7 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 		}
 		return analyzeUsage(fs.Args(), *output, stdout)
 	case "check config":
-		return config.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
+		return distributorconfig.CheckConfigCommand("promgovctl check", append([]string{}, rest...), stdout)
 	case "check rules":
 		return checkRules(rest, stdout)
 	}

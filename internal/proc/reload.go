@@ -115,34 +115,30 @@ func (r *Reloader) Handler() http.Handler {
 }
 
 // ReloadConfig is a binary's reload: it re-reads the configuration exactly
-// as at the start (the file, then the flags in args), hands it to apply
-// for the parts the binary changes at run time, then sets the log level
-// and logs, once per field, every change that needs a restart
-// (config.RestartFields against started, the configuration the process
-// started with). A file that does not parse or validate, or an apply
-// error, changes nothing that apply did not.
-func ReloadConfig(role config.Role, args []string, started *config.Config, level *slog.LevelVar, logger *slog.Logger,
-	apply func(next *config.Config) error) error {
-	next, err := config.Parse(role, args, io.Discard)
+// as at the start with parse (the file, then the flags of the binary's
+// arguments), hands it to apply for the parts the binary changes at run
+// time, then sets the log level and logs, once per field, every change
+// that needs a restart (config.RestartFields against started, the
+// configuration the process started with). A file that does not parse or
+// validate, or an apply error, changes nothing that apply did not.
+func ReloadConfig[C config.Binary](parse func() (C, error), started C, level *slog.LevelVar, logger *slog.Logger,
+	apply func(next C) error) error {
+	next, err := parse()
 	if err != nil {
-		var ue *config.UsageError
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return err
+		return config.UnwrapUsage(err)
 	}
-	if next.File == "" {
+	if next.Base().File == "" {
 		return errors.New("no --config.file was given: there is nothing to reload")
 	}
 	if err := apply(next); err != nil {
 		return err
 	}
-	l, err := config.ParseLevel(next.LogLevel)
+	l, err := config.ParseLevel(next.Base().LogLevel)
 	if err != nil {
 		return fmt.Errorf("log_level: %w", err) // unreachable: Parse validated it
 	}
 	level.Set(l)
-	for _, f := range config.RestartFields(role, started, next) {
+	for _, f := range config.RestartFields(started, next) {
 		logger.Warn("configuration change needs restart; the running value stays until then", "field", f)
 	}
 	return nil

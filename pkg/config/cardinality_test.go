@@ -34,7 +34,7 @@ cardinality:
       - metric: "http_.*"
         max_series_per_metric: 20000
 `)
-	cfg, err := Parse(RoleIngester, []string{"--config.file=" + file, "--cardinality.limits.max-values-per-label=77"}, &bytes.Buffer{})
+	cfg, err := ParseIngester([]string{"--config.file=" + file, "--cardinality.limits.max-values-per-label=77"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	c := cfg.Cardinality
 	require.Equal(t, 30*time.Minute, c.Window)
@@ -47,10 +47,6 @@ cardinality:
 	require.Equal(t, "http_.*", c.Limits.Metrics[0].Metric)
 	require.Equal(t, 2*time.Second, cfg.Cluster.SyncInterval)
 
-	// The distributor reads the same file and ignores the section.
-	_, err = Parse(RoleDistributor, []string{"--config.file=" + file}, &bytes.Buffer{})
-	require.NoError(t, err)
-
 	for name, tc := range map[string]struct {
 		yaml, want string
 	}{
@@ -60,7 +56,7 @@ cardinality:
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := writeFile(t, "backend:\n  url: http://x/api/v1/write\n"+tc.yaml)
-			_, err := Parse(RoleIngester, []string{"--config.file=" + f}, &bytes.Buffer{})
+			_, err := ParseIngester([]string{"--config.file=" + f}, &bytes.Buffer{})
 			var ue *UsageError
 			require.True(t, errors.As(err, &ue), "want a UsageError, got %v", err)
 			require.Contains(t, err.Error(), tc.want)

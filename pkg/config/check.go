@@ -5,74 +5,60 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/promgov/promgov/pkg/rules"
 )
-
-// CheckReport is what CheckFile found in a valid file.
-type CheckReport struct {
-	// Rules is the number of governance rules.
-	Rules int
-	// Notes are settings the file leaves to the command line.
-	Notes []string
-}
 
 // placeholderBackendURL stands in for a backend.url the file leaves to
 // the ingesters' --backend.url, so that the other ingester sections are
 // still checked.
 const placeholderBackendURL = "http://backend.url.is.given.by.flag/api/v1/write"
 
-// CheckFile validates a configuration file as both binaries load it: every
-// section a distributor reads (the rules compiled) and every section an
-// ingester reads, so a file that passes starts both. Flags are not
-// considered, except that a backend.url missing from the file is a note
-// (ingesters are often given --backend.url), not an error.
-func CheckFile(path string) (CheckReport, error) {
-	var rep CheckReport
-	dist, err := Parse(RoleDistributor, []string{"--config.file=" + path}, io.Discard)
-	if err != nil {
-		return rep, fmt.Errorf("as a distributor loads it: %w", unwrapUsage(err))
-	}
-	eng, err := rules.Compile(dist.Rules, nil)
-	if err != nil {
-		return rep, fmt.Errorf("as a distributor loads it: %w", err)
-	}
-	rep.Rules = eng.Len()
+// NoteNoBackendURL is CheckIngesterFile's note for a file without
+// backend.url.
+const NoteNoBackendURL = "backend.url is not set: start every ingester with --backend.url"
 
+// CheckIngesterFile validates a configuration file as an ingester loads
+// it: the common sections and every ingester section, the names of the
+// distributor's sections (not their content: distributor check-config
+// checks them). Flags are not considered, except that a backend.url
+// missing from the file is a note (ingesters are often given
+// --backend.url), not an error.
+func CheckIngesterFile(path string) (notes []string, err error) {
 	// backend.url is the one ingester setting without a default; a file
 	// that leaves it to --backend.url is checked with a stand-in.
 	args := []string{"--config.file=" + path}
 	if fileBackendURL(path) == "" {
 		args = append(args, "--backend.url="+placeholderBackendURL)
-		rep.Notes = append(rep.Notes, "backend.url is not set: start every ingester with --backend.url")
+		notes = append(notes, NoteNoBackendURL)
 	}
-	if _, err := Parse(RoleIngester, args, io.Discard); err != nil {
-		return rep, fmt.Errorf("as an ingester loads it: %w", unwrapUsage(err))
+	if _, err := ParseIngester(args, io.Discard); err != nil {
+		return nil, fmt.Errorf("as an ingester loads it: %w", UnwrapUsage(err))
 	}
-	return rep, nil
+	return notes, nil
 }
 
-// CheckConfigCommand is the check-config subcommand of both binaries
-// (bin names the binary in its usage text): it checks every file with
-// CheckFile and prints one line per file. Invalid files make a UsageError
-// (exit code 2), like the server's own start would.
-func CheckConfigCommand(bin string, args []string, stdout io.Writer) error {
-	files, err := SubcommandFiles(bin, "check-config",
-		"Validate promgov configuration files as both binaries load them: every distributor and every ingester section, rules and limits compiled.",
-		args, stdout)
+// CheckFunc checks one configuration file: what it found (printed after
+// SUCCESS) and notes, or what is wrong.
+type CheckFunc func(path string) (summary string, notes []string, err error)
+
+// CheckConfigCommand is the check-config subcommand (bin names the binary
+// in its usage text, about says what it checks): it checks every file
+// with check and prints one line per file. Invalid files make a
+// UsageError (exit code 2), like the server's own start would.
+func CheckConfigCommand(bin, about string, check CheckFunc, args []string, stdout io.Writer) error {
+	files, err := SubcommandFiles(bin, "check-config", about, args, stdout)
 	if err != nil {
 		return err
 	}
 	var failed []string
 	for _, f := range files {
-		rep, err := CheckFile(f)
+		summary, notes, err := check(f)
 		if err != nil {
 			fmt.Fprintf(stdout, "FAILED %s: %v\n", f, err)
 			failed = append(failed, f)
 			continue
 		}
-		fmt.Fprintf(stdout, "SUCCESS %s: valid for distributors and ingesters, %d rules\n", f, rep.Rules)
-		for _, n := range rep.Notes {
+		fmt.Fprintf(stdout, "SUCCESS %s: %s\n", f, summary)
+		for _, n := range notes {
 			fmt.Fprintf(stdout, "  note: %s\n", n)
 		}
 	}
@@ -80,6 +66,17 @@ func CheckConfigCommand(bin string, args []string, stdout io.Writer) error {
 		return &UsageError{Err: fmt.Errorf("%d of %d configuration files are invalid: %v", len(failed), len(files), failed)}
 	}
 	return nil
+}
+
+// IngesterCheckConfigCommand is the ingester's check-config: every file as
+// an ingester loads it (CheckIngesterFile).
+func IngesterCheckConfigCommand(args []string, stdout io.Writer) error {
+	return CheckConfigCommand("ingester",
+		"Validate promgov configuration files as an ingester loads them: the common and ingester sections, limits compiled. The distributor's sections are checked by name only: run distributor check-config for them.",
+		func(path string) (string, []string, error) {
+			notes, err := CheckIngesterFile(path)
+			return "valid for ingesters (distributor sections: run distributor check-config)", notes, err
+		}, args, stdout)
 }
 
 // SubcommandFiles parses a subcommand's arguments: one or more files.
@@ -105,17 +102,17 @@ func SubcommandFiles(bin, name, about string, args []string, out io.Writer) ([]s
 }
 
 // fileBackendURL is the backend.url the file sets ("" when it sets none or
-// cannot be read, which the distributor's parse reported already).
+// cannot be read, which the parse reports).
 func fileBackendURL(path string) string {
-	var cfg Config
+	var cfg IngesterConfig
 	if err := loadFile(path, &cfg); err != nil {
 		return ""
 	}
 	return cfg.Backend.URL
 }
 
-// unwrapUsage returns the configuration error inside a UsageError.
-func unwrapUsage(err error) error {
+// UnwrapUsage returns the configuration error inside a UsageError.
+func UnwrapUsage(err error) error {
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		return ue.Err

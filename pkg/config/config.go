@@ -1,6 +1,11 @@
 // Package config is the one YAML file both promgov binaries share and the
 // Prometheus-style flags that override it. Precedence, lowest first: the
 // packages' defaults, the --config.file YAML, the flags given.
+//
+// Each binary has its own configuration type, Common plus the sections it
+// runs: IngesterConfig here, the distributor's in
+// pkg/config/distributorconfig, so that the ingester links none of the
+// distributor's packages (rules, rate limits, the distributor itself).
 package config
 
 import (
@@ -10,34 +15,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/internal/cli"
-	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/auth"
-	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/clustertls"
-	"github.com/promgov/promgov/pkg/distributor"
-	"github.com/promgov/promgov/pkg/forward"
 	"github.com/promgov/promgov/pkg/govstore"
-	"github.com/promgov/promgov/pkg/ingester"
-	"github.com/promgov/promgov/pkg/ratelimit"
-	"github.com/promgov/promgov/pkg/reservoir"
-	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/ring"
-	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
-	"github.com/promgov/promgov/pkg/usage"
-	"github.com/promgov/promgov/pkg/wal"
 	"github.com/promgov/promgov/pkg/web"
 )
 
-// Role selects which sections and flags a binary uses.
+// Role names a binary: the sections and flags it uses.
 type Role string
 
 // The binaries.
@@ -46,9 +41,11 @@ const (
 	RoleIngester    Role = "ingester"
 )
 
-// Config is the whole configuration file. Each binary reads the sections it
-// needs and ignores the others, so one file serves the cluster.
-type Config struct {
+// Common are the sections of the configuration file both binaries read.
+// Each binary's configuration embeds it next to its own sections
+// (IngesterConfig here, the distributor's in pkg/config/distributorconfig),
+// so a binary links only the packages of the sections it runs.
+type Common struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is logfmt (the default, as Prometheus) or json.
 	LogFormat string     `yaml:"log_format"`
@@ -58,48 +55,56 @@ type Config struct {
 	// IngesterClient is the TLS of gRPC connections to ingesters
 	// (distributors and ingesters both dial them).
 	IngesterClient clustertls.ClientConfig `yaml:"ingester_client"`
-	// RateLimits is the distributors' per-tenant ingestion rate limits.
-	RateLimits  ratelimit.Config      `yaml:"rate_limits"`
-	Memberlist  ring.Config           `yaml:"memberlist"`
-	Distributor distributor.Config    `yaml:"distributor"`
-	Ingester    ingester.Config       `yaml:"ingester"`
-	Backend     forward.BackendConfig `yaml:"backend"`
-	// Backends lists several backends, each forwarded to independently
-	// (see forward.Backends); then backend: and --backend.url stay unset.
-	Backends []forward.BackendConfig `yaml:"backends"`
-	Forward  forward.Config          `yaml:"forward"`
-	WAL      wal.Config              `yaml:"wal"`
-	// Cardinality is the ingesters' cardinality tracking and its `limits:`
-	// (see docs/cardinality.md).
-	Cardinality cardinality.Config `yaml:"cardinality"`
+	Memberlist     ring.Config             `yaml:"memberlist"`
 	// Cluster configures peer sketch sync and ring-change handoff
 	// (ingesters) and the analytics API fan-out (distributors).
 	Cluster cluster.Config `yaml:"cluster"`
-	// Rules is the distributor's governance rules section: the top-level
-	// `rules:` list and `rules_*` settings (see docs/rules.md).
-	Rules rules.Config `yaml:",inline"`
-	// Aggregate is the ingesters' aggregation rules: the top-level
-	// `aggregations:` list, next to `rules:` (see docs/aggregation.md).
-	Aggregate aggregate.Config `yaml:",inline"`
-	// Usage is the distributor's usage intelligence: sources, the query tap
-	// (--query.backend-url) and the drop_unused policy (see docs/usage.md).
-	Usage usage.Config `yaml:"usage"`
 	// UI is the built-in web UI (both roles).
 	UI ui.Config `yaml:"ui"`
 	// Governance is the versioned governance store (docs/governance.md):
 	// when set, rules, cardinality.limits and usage.drop_unused come from
 	// its active version and the file only seeds it.
 	Governance govstore.Config `yaml:"governance"`
-	// PreviewReservoir is the ingesters' sample of recently seen series
-	// per owned metric, the input of the impact preview
-	// (docs/governance.md, "Impact preview").
-	PreviewReservoir reservoir.Config `yaml:"preview_reservoir"`
-	// Retrospective is where retrospective jobs run (distributors,
-	// docs/retrospective.md).
-	Retrospective retro.Config `yaml:"retrospective"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
+
+// Foreign holds the sections of the shared file that the other binary
+// reads, undecoded: a binary checks only their names (Unmarshal), so one
+// file serves the cluster and a misspelt section is still an error. The
+// other binary validates their content (distributor check-config checks
+// both).
+type Foreign map[string]yaml.Node
+
+// Binary is one binary's configuration: Common and its own sections.
+type Binary interface {
+	// Base returns the common sections.
+	Base() *Common
+	// Role is the binary.
+	Role() Role
+	// RegisterFlags registers the flags of the binary's own sections, with
+	// their current values as defaults.
+	RegisterFlags(fs *flag.FlagSet)
+	// Loaded is called once the file at path was decoded, before the
+	// flags are applied over it.
+	Loaded(path string)
+	// Validate checks the binary's own sections; errors name the field.
+	Validate() error
+	// ForeignSections returns the other binary's sections found in the
+	// file.
+	ForeignSections() Foreign
+}
+
+// The top-level sections of the file that only one binary reads. A binary
+// accepts the other's without decoding them; distributorconfig's tests pin
+// these lists to the two configuration types.
+var (
+	DistributorSections = []string{"rate_limits", "rules", "rules_name_validation_scheme", "rules_tag_label",
+		"rules_type_cache_size", "rules_test_max_body_bytes", "retrospective"}
+	// backend is read by both: the distributor's retrospective jobs default
+	// to the forwarding backend (distributorconfig.BackendView).
+	IngesterSections = []string{"ingester", "backends", "forward", "wal", "cardinality", "preview_reservoir"}
+)
 
 // The default addresses: every interface, like Prometheus, and a port of
 // each binary's own so that a distributor and an ingester can share a host
@@ -126,11 +131,13 @@ var ErrVersion = errors.New("--version was given")
 // (internal/cli).
 type UsageError = cli.UsageError
 
-// Parse builds the configuration of a binary from its arguments. It returns
-// flag.ErrHelp (wrapped in nothing) when -h was asked for, and ErrVersion
-// when --version was.
-func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
-	cfg := &Config{}
+// Parse fills b, a binary's configuration holding its defaults, from the
+// binary's arguments: flags over the --config.file YAML over the defaults.
+// It returns flag.ErrHelp (wrapped in nothing) when -h was asked for,
+// ErrVersion when --version was, and a UsageError for a bad flag or
+// configuration. about is printed at the top of -h.
+func Parse(b Binary, args []string, stderr io.Writer, about string) error {
+	cfg, role := b.Base(), b.Role()
 	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var file string
@@ -150,114 +157,85 @@ func Parse(role Role, args []string, stderr io.Writer) (*Config, error) {
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	cfg.UI.RegisterFlags("ui.", fs)
 	cfg.Governance.RegisterFlags("governance.", fs)
-	switch role {
-	case RoleDistributor:
-		cfg.Distributor = distributor.DefaultConfig()
-		cfg.Distributor.RegisterFlags(distributor.FlagPrefix, fs)
-		cfg.RateLimits.RegisterFlags("rate-limit.", fs)
-		cfg.Rules = rules.DefaultConfig()
-		cfg.Rules.RegisterFlags("", fs)
-		cfg.Retrospective.RegisterFlags("retrospective.", fs)
-		cfg.Usage = usage.DefaultConfig()
-		cfg.Usage.RegisterFlags("", fs)
-	case RoleIngester:
-		cfg.Ingester = ingester.DefaultConfig()
-		cfg.Ingester.RegisterFlags("grpc.", fs)
-		cfg.Ingester.RegisterInstanceFlags("ingester.", fs)
-		cfg.Backend.RegisterFlags("backend.", fs)
-		cfg.Forward.RegisterFlags("forward.", fs)
-		cfg.WAL.RegisterFlags("wal.", fs)
-		cfg.Cardinality.RegisterFlags("cardinality.", fs)
-		cfg.Aggregate.RegisterFlags("aggregations.", fs)
-		cfg.PreviewReservoir.RegisterFlags("preview.reservoir.", fs)
-		cfg.Usage = usage.DefaultConfig()
-		cfg.Usage.RegisterIngesterFlags("", fs)
-	}
+	b.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of promgov %s:\n", role)
-		if role == RoleIngester {
-			fmt.Fprintln(stderr, "\nDURABILITY: a push is acknowledged only after it is in the write-ahead log (--wal.dir).")
-			fmt.Fprintln(stderr, "--wal.sync-policy: \"always\" and \"group\" (default) fsync before acknowledging, so nothing")
-			fmt.Fprintln(stderr, "acknowledged is lost even on power loss; \"interval\" acknowledges after the write and fsyncs")
-			fmt.Fprintln(stderr, "every --wal.sync-interval: a killed process loses nothing, a kernel crash or power loss")
-			fmt.Fprintln(stderr, "can lose up to that interval of acknowledged data. See docs/wal.md.")
+		if about != "" {
+			fmt.Fprintln(stderr)
+			fmt.Fprint(stderr, about)
 		}
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+			return err
 		}
-		return nil, &UsageError{Err: err}
+		return &UsageError{Err: err}
 	}
 	if *showVersion {
-		return nil, ErrVersion
+		return ErrVersion
 	}
 	if fs.NArg() > 0 {
-		return nil, &UsageError{Err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
+		return &UsageError{Err: fmt.Errorf("unexpected arguments %q; every option is a --flag", fs.Args())}
 	}
 	cfg.File = file
 	if file != "" {
-		if err := loadFile(file, cfg); err != nil {
-			return nil, &UsageError{Err: err}
+		if err := loadFile(file, b); err != nil {
+			return &UsageError{Err: err}
 		}
-		// Files named in a backend's HTTP settings (password_file, ca_file,
-		// ...) are relative to the configuration file.
-		dir := filepath.Dir(file)
-		cfg.Backend.HTTP.SetDirectory(dir)
-		for i := range cfg.Backends {
-			cfg.Backends[i].HTTP.SetDirectory(dir)
-		}
+		b.Loaded(file)
 		// Flags given on the command line win over the file.
 		if err := fs.Parse(args); err != nil {
-			return nil, &UsageError{Err: err}
+			return &UsageError{Err: err}
 		}
 	}
-	if err := cfg.Validate(role); err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("invalid configuration: %w", err)}
-	}
-	if role == RoleIngester {
-		cfg.defaultIngesterPaths()
-	}
-	return cfg, nil
-}
-
-// defaultIngesterPaths puts the cardinality and query statistics snapshots
-// next to the WAL unless the configuration names their files.
-func (c *Config) defaultIngesterPaths() {
-	if c.Cardinality.SnapshotPath == "" {
-		c.Cardinality.SnapshotPath = filepath.Join(c.WAL.Dir, "cardinality.snapshot")
-	}
-	if c.Aggregate.SnapshotPath == "" {
-		c.Aggregate.SnapshotPath = filepath.Join(c.WAL.Dir, "aggregation.snapshot")
-	}
-	if c.Usage.Queries.SnapshotPath == "" {
-		c.Usage.Queries.SnapshotPath = filepath.Join(c.WAL.Dir, "access.snapshot")
-	}
-}
-
-func loadFile(path string, cfg *Config) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read --config.file: %w", err)
-	}
-	return Unmarshal(b, cfg)
-}
-
-// Unmarshal decodes YAML onto cfg, refusing unknown fields so that a typo is
-// an error rather than a silently ignored setting.
-func Unmarshal(b []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("parse configuration file: %w", err)
+	if err := Validate(b); err != nil {
+		return &UsageError{Err: fmt.Errorf("invalid configuration: %w", err)}
 	}
 	return nil
 }
 
-// Validate checks the sections role uses.
-func (c *Config) Validate(role Role) error {
+func loadFile(path string, b Binary) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read --config.file: %w", err)
+	}
+	return Unmarshal(data, b)
+}
+
+// Unmarshal decodes YAML onto b, refusing unknown fields so that a typo is
+// an error rather than a silently ignored setting: b's own sections are
+// decoded strictly, the other binary's are accepted by name.
+func Unmarshal(data []byte, b Binary) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(b); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parse configuration file: %w", err)
+	}
+	other := DistributorSections
+	if b.Role() == RoleDistributor {
+		other = IngesterSections
+	}
+	keys := slices.Sorted(maps.Keys(b.ForeignSections()))
+	for _, k := range keys {
+		if !slices.Contains(other, k) {
+			return fmt.Errorf("parse configuration file: line %d: field %s not found: it is no section of the configuration file", b.ForeignSections()[k].Line, k)
+		}
+	}
+	return nil
+}
+
+// Validate checks the common sections and then b's own.
+func Validate(b Binary) error {
+	if err := b.Base().validate(); err != nil {
+		return err
+	}
+	return b.Validate()
+}
+
+// validate checks the common sections.
+func (c *Common) validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err
 	}
@@ -286,49 +264,7 @@ func (c *Config) Validate(role Role) error {
 	if err := c.UI.Validate(); err != nil {
 		return err
 	}
-	if err := c.Governance.Validate(); err != nil {
-		return err
-	}
-	switch role {
-	case RoleDistributor:
-		if err := c.Distributor.Validate(); err != nil {
-			return err
-		}
-		if err := c.RateLimits.Validate(); err != nil {
-			return err
-		}
-		if err := c.Retrospective.Validate(); err != nil {
-			return err
-		}
-		if err := c.Rules.Validate(); err != nil {
-			return err
-		}
-		return c.Usage.Validate()
-	case RoleIngester:
-		if err := c.Ingester.Validate(); err != nil {
-			return err
-		}
-		if _, err := forward.ResolveBackends(c.Backend, c.Backends); err != nil {
-			return err
-		}
-		if err := c.WAL.Validate(); err != nil {
-			return err
-		}
-		if err := c.Cardinality.Validate(); err != nil {
-			return fmt.Errorf("cardinality.%w", err)
-		}
-		if err := c.Aggregate.Validate(); err != nil {
-			return err
-		}
-		if err := c.PreviewReservoir.Validate(); err != nil {
-			return fmt.Errorf("preview_reservoir.%w", err)
-		}
-		if err := c.Usage.Validate(); err != nil {
-			return err
-		}
-		return c.Forward.Validate()
-	}
-	return fmt.Errorf("unknown role %q", role)
+	return c.Governance.Validate()
 }
 
 // ParseLevel parses --log.level.
@@ -342,7 +278,7 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // NewLogger builds the process logger on w in c's log format, and the level
 // a configuration reload may change.
-func NewLogger(c *Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+func NewLogger(c *Common, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	l, _ := ParseLevel(c.LogLevel) // checked by Validate
 	level.Set(l)

@@ -11,11 +11,11 @@ func usedFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "rate_limits", "memberlist", "cluster", "distributor",
-			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage", "governance"}
+			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage", "governance", "retrospective", "backend.url"}
 	case RoleIngester:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
-			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance"}
+			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance", "preview_reservoir"}
 	}
 	return nil
 }
@@ -37,9 +37,10 @@ func ReloadableFields(role Role) []string {
 // RestartFields lists, as YAML paths, the fields role reads whose value
 // differs between running and next but which a reload does not apply:
 // they need a restart to take effect.
-func RestartFields(role Role, running, next *Config) []string {
+func RestartFields(running, next Binary) []string {
+	role := running.Role()
 	var changed []string
-	diffFields("", reflect.ValueOf(*running), reflect.ValueOf(*next), &changed)
+	diffFields("", reflect.ValueOf(running).Elem(), reflect.ValueOf(next).Elem(), &changed)
 	var out []string
 	for _, f := range changed {
 		if covers(usedFields(role), f) && !covers(ReloadableFields(role), f) {
@@ -71,7 +72,7 @@ func diffFields(prefix string, a, b reflect.Value, out *[]string) {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
+		if name == "-" || f.Type == foreignType {
 			continue
 		}
 		path := prefix
@@ -87,6 +88,10 @@ func diffFields(prefix string, a, b reflect.Value, out *[]string) {
 		diffFields(path, a.Field(i), b.Field(i), out)
 	}
 }
+
+// foreignType is the other binary's sections, which a binary does not
+// read.
+var foreignType = reflect.TypeFor[Foreign]()
 
 // hasYAMLTags reports whether a struct type describes a YAML section
 // (rather than a value such as a time or a regexp).

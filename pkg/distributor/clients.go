@@ -8,6 +8,7 @@ import (
 	_ "google.golang.org/grpc/health" // enables client-side health checking
 
 	"github.com/promgov/promgov/internal/grpcpool"
+	"github.com/promgov/promgov/pkg/cluster"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -23,21 +24,27 @@ const serviceConfig = `{
 // ingester.
 const pushWriteBufferSize = 256 << 10
 
-// clientPool is the distributor's grpcpool.Pool: one connection per
-// ingester, with client-side health checking, reused for every push and by
-// the analytics fan-out. It is safe for concurrent use.
-type clientPool struct {
-	*grpcpool.Pool
+// Clients are a distributor's connections to the ingesters (a
+// grpcpool.Pool): one per ingester, with client-side health checking,
+// reused for every push (Push, the Distributor's Pusher) and by the
+// cluster calls (Client: the analytics fan-out, the query statistics
+// shipper). It is safe for concurrent use. Run closes the connections to
+// ingesters that left the ring, and all of them when it returns.
+type Clients struct {
+	pool *grpcpool.Pool
 }
 
-// newClientPool dials with the defaults and then dialOpts, which may
-// replace the (plaintext) transport credentials.
-func newClientPool(maxSendMsgSize int, dialOpts ...grpc.DialOption) *clientPool {
-	return &clientPool{grpcpool.New(append([]grpc.DialOption{
+var _ cluster.Clients = (*Clients)(nil)
+
+// NewClients dials with the defaults (cfg's send size, the Push codec,
+// health checking) and then dialOpts, which may replace the (plaintext)
+// transport credentials (e.g. clustertls.ClientConfig.DialOption).
+func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
+	return &Clients{grpcpool.New(append([]grpc.DialOption{
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// The batch of a Push goes to the transport as it is (the codec
 		// passes every other message to the default one).
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxSendMsgSize), grpc.ForceCodecV2(ingesterv1.NewCodec())),
 		// A push of a few hundred series (tens of KiB) leaves in one write
 		// instead of one per 32 KiB (gRPC's default); the buffer is
 		// pooled between writes.
@@ -46,24 +53,37 @@ func newClientPool(maxSendMsgSize int, dialOpts ...grpc.DialOption) *clientPool 
 }
 
 // Push sends req to the ingester at addr.
-func (p *clientPool) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	conn, err := p.conn(addr)
+func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+	conn, err := c.conn(addr)
 	if err != nil {
 		return nil, err
 	}
 	return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
 }
 
-func (p *clientPool) conn(addr string) (*grpc.ClientConn, error) {
-	c, err := p.Conn(addr)
+// Client returns a cluster-service client of the ingester at addr over the
+// connection pushes use.
+func (c *Clients) Client(addr string) (ingesterv1.ClusterServiceClient, error) {
+	conn, err := c.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return ingesterv1.NewClusterServiceClient(conn), nil
+}
+
+func (c *Clients) conn(addr string) (*grpc.ClientConn, error) {
+	conn, err := c.pool.Conn(addr)
 	if err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
-	return c, nil
+	return conn, nil
 }
 
-// retain closes connections to addresses not in keep (ingesters that left).
-func (p *clientPool) retain(keep map[string]bool) { p.Retain(keep) }
+// Run keeps the connections to the members of m and closes the others
+// (grpcpool.Pool.Run) until ctx ends; then it closes every connection.
+func (c *Clients) Run(ctx context.Context, m grpcpool.Membership) error {
+	return c.pool.Run(ctx, m)
+}
 
-// close closes every connection.
-func (p *clientPool) close() { p.Close() }
+// Close closes every connection; later calls fail. It is idempotent.
+func (c *Clients) Close() { c.pool.Close() }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -39,7 +38,7 @@ type Pusher interface {
 	Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error)
 }
 
-var _ Pusher = (*clientPool)(nil)
+var _ Pusher = (*Clients)(nil)
 
 // Distributor serves POST /api/v1/write.
 type Distributor struct {
@@ -47,7 +46,6 @@ type Distributor struct {
 	decoder *remotewrite.Decoder
 	ring    Placer
 	pusher  Pusher
-	pool    *clientPool // nil when a Pusher was injected
 	logger  *slog.Logger
 	m       *metrics
 
@@ -70,42 +68,65 @@ type Distributor struct {
 	budget   *remotewrite.ByteBudget
 }
 
-// New builds a distributor that pushes over gRPC to the ingesters in r.
-//
-// dialOpts follow the defaults of every connection to an ingester, so they
-// may replace the plaintext transport credentials (e.g.
-// clustertls.ClientConfig.DialOption).
-func New(cfg Config, r Placer, logger *slog.Logger, reg prometheus.Registerer, dialOpts ...grpc.DialOption) *Distributor {
-	pool := newClientPool(cfg.MaxSendMsgSize, dialOpts...)
-	d := NewWithPusher(cfg, r, pool, logger, reg)
-	d.pool = pool
-	return d
+// Deps are what a Distributor works with, all given at construction: a
+// Distributor has no setters. Ring and Pusher are required; the others are
+// optional, nil meaning the feature is off. What changes at run time
+// (reloaded rules, a reloaded drop policy or rate limits) changes behind
+// these interfaces, never by replacing them.
+type Deps struct {
+	// Ring gives the placement every request is split by.
+	Ring Placer
+	// Pusher sends each owning ingester its batch: the cluster's
+	// connections (NewClients) in production; tests inject faults with it.
+	Pusher Pusher
+	// Rules gives the active governance ruleset, read once per request, so
+	// a reload (rules.Manager.Reload) applies from the next request on.
+	Rules RulesSource
+	// Types remembers RW 1.0 family metadata for the rules that read a
+	// series' type or unit; nil: RW 1.0 series have no type.
+	Types *rules.TypeCache
+	// DropPolicy is consulted for every series after the rules, on its final
+	// metric name; dropped series count as written, like rule drops.
+	DropPolicy DropPolicy
+	// RateLimiter checks every request's samples and histograms against its
+	// tenant's rate before anything is pushed.
+	RateLimiter RateLimiter
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
-// NewWithPusher builds a distributor with an injected Pusher (tests use it to
-// inject faults a real ingester cannot produce on demand).
-func NewWithPusher(cfg Config, r Placer, p Pusher, logger *slog.Logger, reg prometheus.Registerer) *Distributor {
-	d := &Distributor{
+// New builds a distributor from its configuration and dependencies. It
+// panics without the required ones (a wiring error).
+func New(cfg Config, d Deps) *Distributor {
+	if d.Ring == nil || d.Pusher == nil {
+		panic("distributor.New: Ring and Pusher are required")
+	}
+	dist := &Distributor{
 		cfg:     cfg,
 		decoder: remotewrite.NewDecoder(cfg.RemoteWrite, FlagPrefix),
-		ring:    r,
-		pusher:  p,
-		logger:  logger,
-		m:       newMetrics(reg),
+		ring:    d.Ring,
+		pusher:  d.Pusher,
+		logger:  d.Logger,
+		m:       newMetrics(d.Registerer),
 
-		usageDropped: newUsageDropped(reg),
+		rules:      d.Rules,
+		types:      d.Types,
+		dropPolicy: d.DropPolicy,
+		limiter:    d.RateLimiter,
+
+		usageDropped: newUsageDropped(d.Registerer),
 		cache:        newSeriesCache(cacheBytes(cfg.SeriesCacheBytes)),
 	}
-	d.budget = remotewrite.NewByteBudget(cfg.MaxInflightPushBytes, func(used, n, max int64) error {
-		d.m.overloaded.WithLabelValues("max_inflight_push_bytes").Inc()
+	dist.budget = remotewrite.NewByteBudget(cfg.MaxInflightPushBytes, func(used, n, max int64) error {
+		dist.m.overloaded.WithLabelValues("max_inflight_push_bytes").Inc()
 		return fmt.Errorf("%w: this distributor holds %d bytes of requests in flight and this one needs %d more, over -distributor.max-inflight-push-bytes=%d; retry later or at another distributor",
 			remotewrite.ErrOverloaded, used, n, max)
 	})
-	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
+	promauto.With(d.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "promgov_distributor_inflight_bytes",
 		Help: "Bytes remote-write requests hold while read and decoded (what -distributor.max-inflight-push-bytes bounds).",
-	}, func() float64 { return float64(d.budget.Used()) })
-	return d
+	}, func() float64 { return float64(dist.budget.Used()) })
+	return dist
 }
 
 // cacheBytes resolves Config.SeriesCacheBytes (0: default, < 0: off).
@@ -119,42 +140,12 @@ func cacheBytes(n int) int {
 	return n
 }
 
-// SetRules makes the distributor apply src's active ruleset to every series
-// before placing it, with types remembering RW 1.0 family metadata (nil:
-// RW 1.0 series have no type). Call it before serving requests.
-func (d *Distributor) SetRules(src RulesSource, types *rules.TypeCache) {
-	d.rules, d.types = src, types
-}
-
 // Ready reports nil once at least one ingester is ACTIVE in the ring.
 func (d *Distributor) Ready() error {
 	if len(d.ring.Placement().Ingesters()) == 0 {
 		return errors.New("no ACTIVE ingester in the ring")
 	}
 	return nil
-}
-
-// Run closes connections to ingesters that left the ring, until ctx ends.
-func (d *Distributor) Run(ctx context.Context) error {
-	if d.pool == nil {
-		<-ctx.Done()
-		return nil
-	}
-	defer d.pool.close()
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			keep := map[string]bool{}
-			for _, m := range d.ring.Placement().Ingesters() {
-				keep[m.GRPCAddress] = true
-			}
-			d.pool.retain(keep)
-		}
-	}
 }
 
 // ServeHTTP implements the remote-write receiver.

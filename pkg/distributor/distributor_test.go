@@ -28,6 +28,7 @@ import (
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/wal"
+	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
 func TestMain(m *testing.M) {
@@ -77,6 +78,8 @@ func (s staticPlacer) Placement() *ring.Placement { return s.p }
 
 type testCluster struct {
 	dist      *Distributor
+	cfg       Config
+	deps      Deps // what dist was built with
 	members   []ring.Member
 	recorders map[string]*recorder // by member name
 }
@@ -120,12 +123,27 @@ func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Co
 	if mod != nil {
 		mod(&cfg)
 	}
-	tc.dist = New(cfg, staticPlacer{p}, logger, prometheus.NewRegistry())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tc.dist.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	clients := NewClients(cfg)
+	tc.cfg = cfg
+	tc.deps = Deps{Ring: staticPlacer{p}, Pusher: clients, Logger: logger, Registerer: prometheus.NewRegistry()}
+	tc.dist = New(cfg, tc.deps)
+	t.Cleanup(clients.Close)
 	return tc
+}
+
+// with rebuilds tc's distributor with its dependencies changed by mod, on
+// the same connections (a Distributor takes them all at construction).
+func (tc *testCluster) with(mod func(*Deps)) {
+	mod(&tc.deps)
+	tc.deps.Registerer = prometheus.NewRegistry()
+	tc.dist = New(tc.cfg, tc.deps)
+}
+
+// noPusher is the Pusher of tests that never push: it fails every call.
+type noPusher struct{}
+
+func (noPusher) Push(context.Context, string, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+	return nil, errors.New("this test pushes nothing")
 }
 
 func v1Body(t *testing.T, req *prompb.WriteRequest) []byte {
@@ -262,7 +280,7 @@ func TestNoIngestersAnswers503(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := ring.NewPlacement(ring.PlacementConfig{PartitionCount: 7, ReplicationFactor: 2, Load: 1.25}, nil)
 	require.NoError(t, err)
-	d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: time.Second, RetryAfter: time.Second}, staticPlacer{p}, nil, logger, nil)
+	d := New(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: time.Second, RetryAfter: time.Second}, Deps{Ring: staticPlacer{p}, Pusher: noPusher{}, Logger: logger})
 	require.Error(t, d.Ready())
 	w := post(t, d, "application/x-protobuf", v1Body(t, manyMetrics(1)), "")
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)

@@ -41,7 +41,9 @@ func TestPushGoroutinePanicReachesTheEdge(t *testing.T) {
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	logger := slog.New(slog.DiscardHandler)
-	d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: time.Second}, staticPlacer{p}, panicPusher{addr: "a1"}, logger, reg)
+	d := New(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: time.Second}, Deps{
+		Ring: staticPlacer{p}, Pusher: panicPusher{addr: "a1"}, Logger: logger, Registerer: reg,
+	})
 	h := recovery.New(logger, reg).HTTP(d)
 
 	body := v1Body(t, manyMetrics(50)) // spread over both ingesters

@@ -17,11 +17,6 @@ type RateLimiter interface {
 
 var _ RateLimiter = (*ratelimit.Limiter)(nil)
 
-// SetRateLimiter makes the distributor check every request's samples and
-// histograms against l before pushing them (nil: no limit). Call it before
-// serving requests.
-func (d *Distributor) SetRateLimiter(l RateLimiter) { d.limiter = l }
-
 // rateLimited answers 429 with Retry-After and reports true when in's
 // tenant is over its rate. Nothing of a refused request is written.
 func (d *Distributor) rateLimited(w http.ResponseWriter, in *intake) bool {

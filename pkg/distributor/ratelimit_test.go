@@ -16,9 +16,11 @@ import (
 // written.
 func TestRateLimitAnswers429(t *testing.T) {
 	tc := newTestCluster(t, 2, 5e9)
-	tc.dist.SetRateLimiter(ratelimit.New(ratelimit.Config{
-		Tenants: map[string]ratelimit.Limit{"small": {SamplesPerSecond: 1, Burst: 100}},
-	}, nil, prometheus.NewRegistry()))
+	tc.with(func(d *Deps) {
+		d.RateLimiter = ratelimit.New(ratelimit.Config{
+			Tenants: map[string]ratelimit.Limit{"small": {SamplesPerSecond: 1, Burst: 100}},
+		}, nil, prometheus.NewRegistry())
+	})
 	body := v1Body(t, manyMetrics(20)) // 60 samples
 
 	w := post(t, tc.dist, "application/x-protobuf", body, "small")

@@ -55,7 +55,7 @@ func withRules(t *testing.T, tc *testCluster, doc string) *rules.Manager {
 	require.NoError(t, err)
 	m := rules.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	require.NoError(t, m.Reload(cfg))
-	tc.dist.SetRules(m, rules.NewTypeCache(100))
+	tc.with(func(d *Deps) { d.Rules, d.Types = m, rules.NewTypeCache(100) })
 	return m
 }
 
@@ -251,10 +251,11 @@ func BenchmarkIntake(b *testing.B) {
 					payload, wantSorted = unsorted[proto], n // every time, hits included
 				}
 				b.Run(name, func(b *testing.B) {
-					d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cache}, staticPlacer{p}, nil, logger, nil)
+					deps := Deps{Ring: staticPlacer{p}, Pusher: noPusher{}, Logger: logger}
 					if ruleset == "realistic" {
-						d.SetRules(staticRules{eng}, rules.NewTypeCache(100))
+						deps.Rules, deps.Types = staticRules{eng}, rules.NewTypeCache(100)
 					}
+					d := New(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cache}, deps)
 					run := func() {
 						in := d.intakePool.get()
 						in.d, in.tenant, in.proto, in.placement = d, "team-a", proto, p

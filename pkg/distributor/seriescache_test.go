@@ -89,11 +89,12 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 	newSystem := func(cacheBytes int) system {
 		s := system{log: &pushLog{}, reg: prometheus.NewRegistry()}
 		logger := slog.New(slog.DiscardHandler)
-		s.d = NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes, PushTimeout: time.Second}, staticPlacer{p}, s.log, logger, s.reg)
 		m := rules.NewManager(logger, s.reg)
 		require.NoError(t, m.Reload(cfg))
-		s.d.SetRules(m, rules.NewTypeCache(100))
-		s.d.SetDropPolicy(dropNames{names: map[string]bool{"unused_total": true}, enforce: true})
+		s.d = New(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes, PushTimeout: time.Second}, Deps{
+			Ring: staticPlacer{p}, Pusher: s.log, Rules: m, Types: rules.NewTypeCache(100),
+			DropPolicy: dropNames{names: map[string]bool{"unused_total": true}, enforce: true}, Logger: logger, Registerer: s.reg,
+		})
 		return s
 	}
 	cached, plain := newSystem(0), newSystem(-1)
@@ -260,9 +261,9 @@ func newIntakeHarness(f *testing.F) *intakeHarness {
 
 // distributor is a distributor with the given series cache bound (< 0: off).
 func (h *intakeHarness) distributor(cacheBytes int) *Distributor {
-	d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes}, staticPlacer{h.p}, nil, nil, nil)
-	d.SetRules(staticRules{h.eng}, rules.NewTypeCache(10))
-	return d
+	return New(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes}, Deps{
+		Ring: staticPlacer{h.p}, Pusher: noPusher{}, Rules: staticRules{h.eng}, Types: rules.NewTypeCache(10),
+	})
 }
 
 // render runs one intake of payload on d and renders its outcome and

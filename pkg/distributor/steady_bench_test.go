@@ -104,15 +104,15 @@ func benchPlacement(tb testing.TB, n int) *ring.Placement {
 func benchDistributor(tb testing.TB, p *ring.Placement, pusher Pusher, withRules bool) *Distributor {
 	tb.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10e9, RetryAfter: 1e9}, staticPlacer{p}, pusher, logger, nil)
+	deps := Deps{Ring: staticPlacer{p}, Pusher: pusher, Logger: logger}
 	if withRules {
 		cfg, err := rules.LoadConfig([]byte(perfRules))
 		require.NoError(tb, err)
 		eng, err := rules.Compile(cfg, rules.NewMetrics(nil))
 		require.NoError(tb, err)
-		d.SetRules(staticRules{eng}, rules.NewTypeCache(100))
+		deps.Rules, deps.Types = staticRules{eng}, rules.NewTypeCache(100)
 	}
-	return d
+	return New(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10e9, RetryAfter: 1e9}, deps)
 }
 
 // BenchmarkSteadyIntake measures the distributor's per-series cost from

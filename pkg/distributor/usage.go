@@ -38,11 +38,6 @@ func newUsageDropped(reg prometheus.Registerer) prometheus.Counter {
 	})
 }
 
-// SetDropPolicy makes the distributor consult p for every series after the
-// governance rules and drop the series when the verdict says Drop. Dropped
-// series count as written, like rule drops. Call it before serving requests.
-func (d *Distributor) SetDropPolicy(p DropPolicy) { d.dropPolicy = p }
-
 // dropUnused reports whether gov's drop policy drops a series named name,
 // and counts it if so.
 func (gov *governance) dropUnused(name string, c counts) bool {

@@ -71,7 +71,7 @@ rules:
 			policy: dropNames{names: map[string]bool{"renamed_from_total": true}, enforce: true}, wantSeries: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := NewWithPusher(Config{RemoteWrite: remotewrite.DefaultConfig()}, staticPlacer{p}, nil, nil, nil)
+			d := New(Config{RemoteWrite: remotewrite.DefaultConfig()}, Deps{Ring: staticPlacer{p}, Pusher: noPusher{}})
 			// Twice: decoded first, then from the series cache.
 			for range 2 {
 				var pool governorPool

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -24,7 +24,7 @@ const MaxBodyBytes = 4 << 20
 // stay in the file.
 type Document struct {
 	// Rules is the distributors' ordered `rules:` list.
-	Rules []rules.RuleConfig `yaml:"rules"`
+	Rules []ruleconfig.RuleConfig `yaml:"rules"`
 	// Cardinality holds the ingesters' `cardinality.limits`.
 	Cardinality CardinalitySection `yaml:"cardinality"`
 	// Usage holds the distributors' `usage.drop_unused` policy.
@@ -77,7 +77,7 @@ func ParseDocument(b []byte) (Document, error) {
 // node configured with the legacy scheme may still reject a version, which
 // then is marked failed.
 func (d *Document) Validate() error {
-	rc := rules.DefaultConfig()
+	rc := ruleconfig.DefaultConfig()
 	rc.Rules = d.Rules
 	if err := rc.Validate(); err != nil {
 		return err

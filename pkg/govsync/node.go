@@ -38,7 +38,7 @@ type Node struct {
 // applies a document on this node, and meter (distributors; nil on
 // ingesters) feeds the automatic rollback. It returns nil when no store is
 // configured.
-func NewNode(cfg *config.Config, role config.Role, rg *ring.Ring, apply ApplyFunc, meter DropMeter, logger *slog.Logger, reg prometheus.Registerer) (*Node, error) {
+func NewNode(cfg *config.Common, role config.Role, rg *ring.Ring, apply ApplyFunc, meter DropMeter, logger *slog.Logger, reg prometheus.Registerer) (*Node, error) {
 	if !cfg.Governance.Enabled() {
 		return nil, nil
 	}
@@ -186,30 +186,27 @@ func (n *Node) gitops(ctx context.Context, body []byte) {
 
 // OnReload is called with the re-read configuration before a reload
 // applies it. With a store, the governed sections come from the active
-// version: next's are replaced by it (after, in gitops mode, a
-// distributor wrote the file's sections as a new version).
-func (n *Node) OnReload(next *config.Config) error {
+// version: it returns the applied version's document, whose sections
+// replace next's (rules, cardinality.limits, usage.drop_unused; each
+// binary takes those it reads), after, in gitops mode, a distributor wrote
+// the file's sections as a new version. It returns nil without a store or
+// before a version was applied: the file's sections apply.
+func (n *Node) OnReload(next *config.Common) (*govstore.Document, error) {
 	if n == nil {
-		return nil
+		return nil, nil
 	}
 	if n.role == config.RoleDistributor && n.cfg.FileMode == govstore.FileModeGitOps {
-		if _, body, err := govstore.DocumentFromFile(next.File); err == nil {
-			n.gitops(context.Background(), body)
-			n.syncer.Reconcile(context.Background())
-		} else {
-			return err
+		_, body, err := govstore.DocumentFromFile(next.File)
+		if err != nil {
+			return nil, err
 		}
+		n.gitops(context.Background(), body)
+		n.syncer.Reconcile(context.Background())
 	} else {
 		n.logger.Info("reload: the governed sections (rules, cardinality.limits, usage.drop_unused) come from the governance store; the file's are ignored",
 			"file_mode", n.cfg.FileMode)
 	}
 	n.mu.Lock()
-	doc := n.doc
-	n.mu.Unlock()
-	if doc != nil {
-		next.Rules.Rules = doc.Rules
-		next.Cardinality.Limits = doc.Cardinality.Limits
-		next.Usage.DropUnused = doc.Usage.DropUnused
-	}
-	return nil
+	defer n.mu.Unlock()
+	return n.doc, nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
-	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 )
 
 // rule is one compiled rule.
@@ -51,14 +51,14 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	scheme, _ := cfg.scheme()
+	scheme, _ := cfg.Scheme()
 	e := &Engine{scheme: scheme, cfg: cfg, metrics: metrics}
 	e.scratchs.New = func() any {
 		return &scratch{lb: labels.NewBuilder(labels.EmptyLabels()), buf: make([]byte, 0, 256)}
 	}
 	for i := range cfg.Rules {
 		rc := &cfg.Rules[i]
-		r, err := compileRule(rc, scheme, cfg.tagLabel(), metrics)
+		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics)
 		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
 		}
@@ -70,12 +70,12 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 }
 
 func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics) (*rule, error) {
-	kind, _ := rc.kind()
+	kind, _ := rc.Kind()
 	r := &rule{
 		name:     rc.Name,
 		kind:     kind,
 		kid:      kindIDOf(kind),
-		mode:     rc.mode(),
+		mode:     rc.EffectiveMode(),
 		action:   rc.Action,
 		tagLabel: rc.TagLabel,
 		tenants:  slices.Clone(rc.Scope.Tenants),
@@ -84,7 +84,7 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		r.tagLabel = defaultTag
 	}
 	if rc.Scope.Selector != "" {
-		ms, err := parseSelector(rc.Scope.Selector)
+		ms, err := ruleconfig.ParseSelector(rc.Scope.Selector)
 		if err != nil {
 			return nil, fmt.Errorf("scope.selector: %w", err)
 		}
@@ -133,31 +133,13 @@ func (st *relabelStep) matchSource(v string) bool {
 func compileRelabel(cfgs []*relabel.Config, scheme model.ValidationScheme) ([]relabelStep, error) {
 	out := make([]relabelStep, 0, len(cfgs))
 	for i, c := range cfgs {
-		if c == nil {
-			return nil, fmt.Errorf("relabel_configs[%d]: empty entry; remove it", i)
-		}
-		cp := *c
-		if cp.NameValidationScheme == model.UnsetValidation {
-			cp.NameValidationScheme = scheme
-		}
-		if cp.Regex.Regexp == nil {
-			cp.Regex = relabel.MustNewRegexp("")
-		}
-		if err := cp.Validate(scheme); err != nil {
-			return nil, fmt.Errorf("relabel_configs[%d]: %w", i, err)
-		}
-		fm, err := labels.NewFastRegexMatcher(cp.Regex.String())
+		cp, fm, err := ruleconfig.PrepareRelabel(c, scheme)
 		if err != nil {
-			return nil, fmt.Errorf("relabel_configs[%d]: regex: %w", i, err)
+			return nil, fmt.Errorf("relabel_configs[%d]: %w", i, err)
 		}
 		out = append(out, relabelStep{cfg: &cp, fm: fm, memo: newMatchMemo(fm), dropReason: relabelDropReason(i, &cp)})
 	}
 	return out, nil
-}
-
-// parseSelector parses a PromQL series selector into matchers.
-func parseSelector(s string) ([]*labels.Matcher, error) {
-	return parser.NewParser(parser.Options{}).ParseMetricSelector(s)
 }
 
 // inScope reports whether the rule applies to the series viewed by v.

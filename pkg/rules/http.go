@@ -269,8 +269,8 @@ func RulesHandler(m *Manager) http.Handler {
 		data := RulesData{Hash: active.Hash, LoadedAt: active.LoadedAt, YAML: string(y), Rules: make([]RuleSummary, 0, len(cfg.Rules))}
 		for i := range cfg.Rules {
 			rc := &cfg.Rules[i]
-			kind, _ := rc.kind()
-			data.Rules = append(data.Rules, RuleSummary{Name: rc.Name, Kind: kind, Mode: rc.mode(), Action: rc.Action, Scope: rc.Scope, Config: rc})
+			kind, _ := rc.Kind()
+			data.Rules = append(data.Rules, RuleSummary{Name: rc.Name, Kind: kind, Mode: rc.EffectiveMode(), Action: rc.Action, Scope: rc.Scope, Config: rc})
 		}
 		web.WriteJSON(w, data)
 	})

@@ -191,9 +191,6 @@ func (n *normalizer) apply(v string) string {
 	return v
 }
 
-// hashSuffixLen is the length of "~" plus 16 hex digits added by hash overflow.
-const hashSuffixLen = 17
-
 // shorten cuts v to at most maxLen bytes (at a UTF-8 boundary); with hash it
 // keeps a prefix and appends "~" and the xxhash of the whole value.
 func shorten(v string, maxLen int, hash bool) string {

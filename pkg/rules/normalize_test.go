@@ -60,7 +60,9 @@ func TestNormalizerChangesMatchesApply(t *testing.T) {
 	inputs := []string{"", "x", "abc", " Abc ", "123", "a-b--c", "/u/123", "ÄÖÜ", "abcdefghijklmnopqrstuvwxyz0123456789", "日本語テキストテキストテキスト"}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			require.NoError(t, c.validate("x"))
+			cfg := DefaultConfig()
+			cfg.Rules = []RuleConfig{{Name: "x", Action: ActionRewrite, Labels: &LabelsConfig{Normalize: []NormalizeConfig{c}}}}
+			require.NoError(t, cfg.Validate())
 			n, err := compileNormalizer(&c)
 			require.NoError(t, err)
 			for _, in := range inputs {

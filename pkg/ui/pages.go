@@ -15,7 +15,6 @@ import (
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ring"
-	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
 )
@@ -35,7 +34,7 @@ type overviewData struct {
 	IngestNow      float64
 	RefusedChart   LineChart
 	RefusedRateNow float64
-	Ruleset        *rules.RulesData
+	Ruleset        *activeRules
 	Top            []cardinality.MetricCardinality
 	HistorySpan    string
 	// Cluster is false for a tenant-scoped caller: the cluster-wide parts
@@ -127,8 +126,8 @@ func (u *UI) overviewCluster(ctx context.Context, r *http.Request, d *overviewDa
 		d.Refused = append(d.Refused, row)
 	}
 	if u.d.Role == RoleDistributor {
-		d.Ruleset = &rules.RulesData{}
-		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, d.Ruleset))
+		d.Ruleset = &activeRules{}
+		errs = append(errs, u.api.get(ctx, r, pathRules, nil, d.Ruleset))
 	}
 }
 
@@ -271,17 +270,17 @@ type metricData struct {
 	History LineChart
 	Usage   *usage.MetricReport
 	Rules   []ruleRow
-	Applied *rules.TestResult
+	Applied *testResult
 	// Trace is the "why was this series dropped" answer.
 	TraceInput  string
 	TraceTenant string
-	Trace       *rules.TestResult
+	Trace       *testResult
 	TraceError  string
 	IsDist      bool
 }
 
 type ruleRow struct {
-	rules.RuleSummary
+	ruleSummary
 	Counters []kv
 }
 
@@ -321,8 +320,8 @@ func (u *UI) metric(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.IsDist {
-		var data rules.RulesData
-		errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &data))
+		var data activeRules
+		errs = append(errs, u.api.get(ctx, r, pathRules, nil, &data))
 		d.Rules = u.ruleRows(data)
 		// What the active rules do to the bare metric name.
 		if res, err := u.trace(ctx, r, d.Tenant, d.Name); err == nil {
@@ -388,9 +387,9 @@ func metricLabels(rows []cardinality.MetricCardinality) (cardinality.MetricCardi
 
 // trace runs one series (PromQL notation) through the active rules with
 // the rules test API, which counts nothing into the rule metrics.
-func (u *UI) trace(ctx context.Context, r *http.Request, tenant, series string) (*rules.TestResult, error) {
-	var data rules.TestResponseData
-	err := u.api.post(ctx, r, rules.PathTest, rules.TestRequest{Tenant: tenant, Series: []rules.TestSeries{{Series: series}}}, &data)
+func (u *UI) trace(ctx context.Context, r *http.Request, tenant, series string) (*testResult, error) {
+	var data testResponseData
+	err := u.api.post(ctx, r, pathRulesTest, testRequest{Tenant: tenant, Series: []testSeries{{Series: series}}}, &data)
 	if err != nil {
 		return nil, err
 	}
@@ -401,11 +400,11 @@ func (u *UI) trace(ctx context.Context, r *http.Request, tenant, series string) 
 }
 
 // ruleRows joins the active rules with their counters.
-func (u *UI) ruleRows(data rules.RulesData) []ruleRow {
+func (u *UI) ruleRows(data activeRules) []ruleRow {
 	counters := RuleCounters(u.d.Gatherer)
 	out := make([]ruleRow, 0, len(data.Rules))
 	for _, rs := range data.Rules {
-		out = append(out, ruleRow{RuleSummary: rs, Counters: sortedKV(counters[rs.Name])})
+		out = append(out, ruleRow{ruleSummary: rs, Counters: sortedKV(counters[rs.Name])})
 	}
 	return out
 }
@@ -470,7 +469,7 @@ func (u *UI) usage(w http.ResponseWriter, r *http.Request) {
 }
 
 type rulesData struct {
-	Ruleset rules.RulesData
+	Ruleset activeRules
 	Rules   []ruleRow
 	// Suggest are the first suggestions (those saving the most series) of
 	// SuggestTotal; nil before the first classification.
@@ -488,7 +487,7 @@ func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var d rulesData
 	var errs []error
-	errs = append(errs, u.api.get(ctx, r, rules.PathRules, nil, &d.Ruleset))
+	errs = append(errs, u.api.get(ctx, r, pathRules, nil, &d.Ruleset))
 	d.Rules = u.ruleRows(d.Ruleset)
 	if view := u.reports.get(u.d.Usage.Report()); view != nil {
 		d.Classified = true

@@ -5,14 +5,11 @@ import (
 	"net"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/ingester"
-	"github.com/promgov/promgov/pkg/remotewrite"
-	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
@@ -28,18 +25,15 @@ func TestClientReusesPushConnections(t *testing.T) {
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Stop(); <-done }()
 
-	p, err := ring.NewPlacement(ring.PlacementConfig{PartitionCount: 7, ReplicationFactor: 20, Load: 1.25}, nil)
-	require.NoError(t, err)
-	cfg := Config{RemoteWrite: remotewrite.DefaultConfig(), MaxSendMsgSize: 1 << 20}
-	d := New(cfg, staticPlacer{p}, nil, prometheus.NewRegistry())
-	defer d.pool.close()
-	c, err := d.Client(ln.Addr().String())
+	clients := NewClients(Config{MaxSendMsgSize: 1 << 20})
+	c, err := clients.Client(ln.Addr().String())
 	require.NoError(t, err)
 	// The push connections check gRPC health, which this bare server does
 	// not serve: the check is skipped then, and the call goes through.
 	_, err = c.QueryTenants(context.Background(), &ingesterv1.QueryTenantsRequest{Query: &ingesterv1.CardinalityQuery{}})
 	require.NoError(t, err)
 
-	_, err = NewWithPusher(cfg, staticPlacer{p}, nil, nil, nil).Client("127.0.0.1:1")
-	require.ErrorIs(t, err, errNoPool)
+	clients.Close()
+	_, err = clients.Client(ln.Addr().String())
+	require.Error(t, err, "a closed pool dials nothing")
 }

@@ -1,12 +1,15 @@
-package rules
+package ruleconfig
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // Mode says whether a rule changes series (enforce) or only counts what it
@@ -170,7 +173,9 @@ type LimitsConfig struct {
 }
 
 // kind returns the rule kind, or "" when none or several are set.
-func (r *RuleConfig) kind() (string, int) {
+// Kind returns the rule's kind (KindRelabel, ...) and how many kinds it
+// sets (a valid rule sets exactly one).
+func (r *RuleConfig) Kind() (string, int) {
 	n, k := 0, ""
 	if len(r.RelabelConfigs) > 0 {
 		n, k = n+1, KindRelabel
@@ -187,8 +192,8 @@ func (r *RuleConfig) kind() (string, int) {
 	return k, n
 }
 
-// mode returns the effective mode.
-func (r *RuleConfig) mode() Mode {
+// EffectiveMode returns the rule's mode, ModeEnforce when unset.
+func (r *RuleConfig) EffectiveMode() Mode {
 	if r.Mode == "" {
 		return ModeEnforce
 	}
@@ -215,11 +220,11 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 		}
 	}
 	if r.Scope.Selector != "" {
-		if _, err := parseSelector(r.Scope.Selector); err != nil {
+		if _, err := ParseSelector(r.Scope.Selector); err != nil {
 			return fmt.Errorf("%s.scope.selector: %w; write a selector such as {job=~\"api.*\"}", path, err)
 		}
 	}
-	kind, n := r.kind()
+	kind, n := r.Kind()
 	if n != 1 {
 		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits (found %d)", path, n)
 	}
@@ -227,8 +232,10 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 		if r.Action != "" {
 			return fmt.Errorf("%s.action: relabel rules take no action (relabel_configs decide); remove it", path)
 		}
-		if _, err := compileRelabel(r.RelabelConfigs, scheme); err != nil {
-			return fmt.Errorf("%s.%w", path, err)
+		for i, c := range r.RelabelConfigs {
+			if _, _, err := PrepareRelabel(c, scheme); err != nil {
+				return fmt.Errorf("%s.relabel_configs[%d]: %w", path, i, err)
+			}
 		}
 		return nil
 	}
@@ -340,8 +347,8 @@ func validateOverflow(lenField, overflowField string, maxLen int, o Overflow) er
 	switch o {
 	case "", OverflowTruncate:
 	case OverflowHash:
-		if maxLen > 0 && maxLen < hashSuffixLen+1 {
-			return fmt.Errorf("%s: must be at least %d with %s hash, got %d", lenField, hashSuffixLen+1, overflowField, maxLen)
+		if maxLen > 0 && maxLen < HashSuffixLen+1 {
+			return fmt.Errorf("%s: must be at least %d with %s hash, got %d", lenField, HashSuffixLen+1, overflowField, maxLen)
 		}
 	default:
 		return fmt.Errorf("%s: unknown overflow %q; use truncate or hash", overflowField, o)
@@ -363,4 +370,38 @@ func (l *LimitsConfig) validate(path string, rewrite bool) error {
 		return fmt.Errorf("%s: no limit set; set max_labels, max_label_name_length or max_label_value_length", path)
 	}
 	return nil
+}
+
+// HashSuffixLen is the length of "~" plus 16 hex digits added by hash
+// overflow.
+const HashSuffixLen = 17
+
+// ParseSelector parses a PromQL series selector (a rule's scope.selector)
+// into matchers.
+func ParseSelector(s string) ([]*labels.Matcher, error) {
+	return parser.NewParser(parser.Options{}).ParseMetricSelector(s)
+}
+
+// PrepareRelabel checks one entry of relabel_configs and returns it ready
+// to apply: a copy with the name validation scheme and the default regex
+// filled in, and the matcher of its regex.
+func PrepareRelabel(c *relabel.Config, scheme model.ValidationScheme) (relabel.Config, *labels.FastRegexMatcher, error) {
+	if c == nil {
+		return relabel.Config{}, nil, errors.New("empty entry; remove it")
+	}
+	cp := *c
+	if cp.NameValidationScheme == model.UnsetValidation {
+		cp.NameValidationScheme = scheme
+	}
+	if cp.Regex.Regexp == nil {
+		cp.Regex = relabel.MustNewRegexp("")
+	}
+	if err := cp.Validate(scheme); err != nil {
+		return relabel.Config{}, nil, err
+	}
+	fm, err := labels.NewFastRegexMatcher(cp.Regex.String())
+	if err != nil {
+		return relabel.Config{}, nil, fmt.Errorf("regex: %w", err)
+	}
+	return cp, fm, nil
 }

@@ -1,13 +1,13 @@
-package config
+package distributorconfig
 
 import (
 	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/promgov/promgov/pkg/config"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,7 +21,7 @@ func TestCheckFile(t *testing.T) {
 		wantRules int
 		wantNote  string
 	}{
-		"the example file": {file: "@../../deploy/promgov.yml"},
+		"the example file": {file: "@../../../deploy/promgov.yml"},
 		"rules are compiled": {
 			file:      "rules:\n  - name: drop-debug\n    relabel_configs: [{source_labels: [__name__], regex: 'debug_.*', action: drop}]\n",
 			wantRules: 1, wantNote: "backend.url is not set",
@@ -75,13 +75,13 @@ func TestCheckFile(t *testing.T) {
 			}
 			// What passes the check starts both binaries (given the
 			// --backend.url the note asks for).
-			_, err = Parse(RoleDistributor, []string{"--config.file=" + path}, &bytes.Buffer{})
+			_, err = Parse([]string{"--config.file=" + path}, &bytes.Buffer{})
 			require.NoError(t, err)
 			args := []string{"--config.file=" + path}
 			if len(rep.Notes) > 0 {
 				args = append(args, "--backend.url=http://p:9090/api/v1/write")
 			}
-			_, err = Parse(RoleIngester, args, &bytes.Buffer{})
+			_, err = config.ParseIngester(args, &bytes.Buffer{})
 			require.NoError(t, err)
 		})
 	}
@@ -91,26 +91,26 @@ func TestCheckConfigCommand(t *testing.T) {
 	good := writeFile(t, "backend: {url: http://p:9090/api/v1/write}\n")
 	bad := writeFile(t, "wal: {sync_policy: bogus}\n")
 	var out bytes.Buffer
-	require.NoError(t, CheckConfigCommand("ingester", []string{good}, &out))
+	require.NoError(t, CheckConfigCommand("distributor", []string{good}, &out))
 	require.Equal(t, "SUCCESS "+good+": valid for distributors and ingesters, 0 rules\n", out.String())
 
 	out.Reset()
-	err := CheckConfigCommand("ingester", []string{good, bad}, &out)
-	var ue *UsageError
+	err := CheckConfigCommand("distributor", []string{good, bad}, &out)
+	var ue *config.UsageError
 	require.ErrorAs(t, err, &ue, "an invalid file exits with code 2")
 	require.Contains(t, out.String(), "FAILED "+bad+": as an ingester loads it")
 
 	out.Reset()
-	require.ErrorAs(t, CheckConfigCommand("ingester", nil, &out), &ue)
-	require.Contains(t, out.String(), "Usage: ingester check-config FILE...")
+	require.ErrorAs(t, CheckConfigCommand("distributor", nil, &out), &ue)
+	require.Contains(t, out.String(), "Usage: distributor check-config FILE...")
 }
 
 // TestDefaultAddresses: both binaries listen on every interface, each on
 // ports of its own, so that they can share a host.
 func TestDefaultAddresses(t *testing.T) {
-	dist, err := Parse(RoleDistributor, nil, &bytes.Buffer{})
+	dist, err := Parse(nil, &bytes.Buffer{})
 	require.NoError(t, err)
-	ing, err := Parse(RoleIngester, []string{"--backend.url=http://p:9090/api/v1/write"}, &bytes.Buffer{})
+	ing, err := config.ParseIngester([]string{"--backend.url=http://p:9090/api/v1/write"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, ":9500", dist.Web.ListenAddress)
 	require.Equal(t, ":7946", dist.Memberlist.BindAddress)
@@ -119,37 +119,13 @@ func TestDefaultAddresses(t *testing.T) {
 	require.Equal(t, ":9095", ing.Ingester.ListenAddress)
 
 	var help bytes.Buffer
-	_, err = Parse(RoleIngester, []string{"-h"}, &help)
+	_, err = config.ParseIngester([]string{"-h"}, &help)
 	require.Error(t, err)
 	require.Contains(t, help.String(), `(default ":9501")`, "-h shows the ingester's own default")
 }
 
-func TestLogFormat(t *testing.T) {
-	for name, tc := range map[string]struct {
-		args []string
-		want string
-	}{
-		"logfmt by default": {nil, `level=INFO msg=hello k=v`},
-		"json":              {[]string{"--log.format=json"}, `"level":"INFO","msg":"hello","k":"v"}`},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := Parse(RoleDistributor, tc.args, &bytes.Buffer{})
-			require.NoError(t, err)
-			var out bytes.Buffer
-			logger, level := NewLogger(cfg, &out)
-			logger.Info("hello", "k", "v")
-			logger.Debug("hidden")
-			level.Set(slog.LevelDebug)
-			logger.Debug("shown")
-			require.Contains(t, out.String(), tc.want)
-			require.NotContains(t, out.String(), "hidden")
-			require.Contains(t, out.String(), "shown", "the level can change at run time")
-		})
-	}
-}
-
 func FuzzCheckFile(f *testing.F) {
-	for _, p := range []string{"../../deploy/promgov.yml", "../../deploy/local/promgov.yml"} {
+	for _, p := range []string{"../../../deploy/promgov.yml", "../../../deploy/local/promgov.yml"} {
 		b, err := os.ReadFile(p)
 		require.NoError(f, err)
 		f.Add(b)

@@ -1,4 +1,4 @@
-package config
+package distributorconfig
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -24,7 +25,7 @@ usage:
     grace_period: 720h
     deny: ["up"]
 `)
-	cfg, err := Parse(RoleDistributor, []string{"--config.file=" + file, "--usage.drop-unused.mode=enforce"}, &bytes.Buffer{})
+	cfg, err := Parse([]string{"--config.file=" + file, "--usage.drop-unused.mode=enforce"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	u := cfg.Usage
 	require.Equal(t, time.Minute, u.ReloadInterval)
@@ -36,7 +37,7 @@ usage:
 	require.Equal(t, 720*time.Hour, u.DropUnused.GracePeriod)
 	require.Equal(t, []string{"up"}, u.DropUnused.Deny)
 
-	cfg, err = Parse(RoleDistributor, []string{"--query.backend-url=http://b:9090"}, &bytes.Buffer{})
+	cfg, err = Parse([]string{"--query.backend-url=http://b:9090"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "http://b:9090", cfg.Usage.Queries.BackendURL)
 
@@ -51,8 +52,8 @@ usage:
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := writeFile(t, tc.yaml)
-			_, err := Parse(RoleDistributor, []string{"--config.file=" + f}, &bytes.Buffer{})
-			var ue *UsageError
+			_, err := Parse([]string{"--config.file=" + f}, &bytes.Buffer{})
+			var ue *config.UsageError
 			require.True(t, errors.As(err, &ue), "want a UsageError, got %v", err)
 			require.Contains(t, err.Error(), tc.want)
 		})
