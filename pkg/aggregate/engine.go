@@ -59,7 +59,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, e
 		if iv == 0 {
 			iv = model.Duration(DefaultOverflowInterval)
 		}
-		r, err := compile(RuleConfig{Name: OverflowRuleName, Match: "__overflow__", Without: []string{OverflowValue}, Interval: iv})
+		r, err := compile(RuleConfig{Name: OverflowRuleName, Match: "__overflow__", Without: []string{OverflowValue}, Interval: iv, MaxDelay: cfg.OverflowMaxDelay})
 		if err != nil {
 			return nil, err
 		}
