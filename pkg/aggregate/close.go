@@ -42,8 +42,24 @@ const (
 func (e *Engine) Close(now time.Time, owns Owns) []Output {
 	ms := now.UnixMilli()
 	byTenant := map[string]*Output{}
-	for _, r := range e.rules {
+	set := e.set.Load()
+	for _, r := range set.rules {
 		r.close(e, ms, owns, byTenant)
+	}
+	var done []*rule
+	for _, r := range set.retiring { // predecessors first
+		r.close(e, ms, owns, byTenant)
+		if r.handedOver() {
+			done = append(done, r)
+			if n := r.next.Load(); n != nil {
+				// Its successor takes every entry from now on (a late
+				// one is late there too), and may hand over in turn.
+				n.handing.Store(false)
+			}
+		}
+	}
+	if len(done) > 0 {
+		e.endRetirement(done)
 	}
 	out := make([]Output, 0, len(byTenant))
 	for _, o := range byTenant {
@@ -71,6 +87,9 @@ func (r *rule) close(e *Engine, now int64, owns Owns, byTenant map[string]*Outpu
 			w := g.windows[0]
 			g.windows = g.windows[1:]
 			fh, ok := g.closeWindow(w, r.outputs, vals)
+			if ok && g.carry != nil {
+				fh = addCarry(g, vals, fh)
+			}
 			if !ok || !emit {
 				continue
 			}
@@ -97,6 +116,7 @@ func (r *rule) close(e *Engine, now int64, owns Owns, byTenant map[string]*Outpu
 		r.expire(e, key, g, now)
 	}
 	r.m.out.Add(float64(written))
+	r.forgetPrev(now)
 }
 
 // expire forgets the inputs and the group when they have been idle long

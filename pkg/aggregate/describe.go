@@ -45,7 +45,7 @@ var metricTypes = map[string]writev2.Metadata_MetricType{
 // Safe for concurrent use.
 func (e *Engine) Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []Effect {
 	name := ls.Get(model.MetricNameLabel)
-	rs := e.byName[name]
+	rs := e.set.Load().byName[name]
 	if len(rs) == 0 {
 		return nil
 	}

@@ -63,6 +63,12 @@ type group struct {
 	total   float64
 	totalH  *histogram.FloatHistogram
 	seen    int64 // ms of the newest sample, for expiry
+	// carry is the group of a replaced version of the rule (carryFrom)
+	// with the same output series: its total (read under carryFrom's lock)
+	// is added to this group's counter outputs, so they continue it
+	// (reload.go).
+	carry     *group
+	carryFrom *rule
 }
 
 // output is one output series of a group.
