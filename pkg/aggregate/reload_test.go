@@ -315,3 +315,21 @@ func countEntries(b []byte) int {
 	}
 	return n
 }
+
+// TestDescriberSet: the rules test API's describer shows the rules of the
+// last Set only; invalid rules show none.
+func TestDescriberSet(t *testing.T) {
+	var d Describer
+	ls := pod("c_total", "pod", "a", "svc", "x")
+	require.Nil(t, d.Describe("t", ls, "counter", false), "the zero value describes none")
+	require.NoError(t, d.Set([]RuleConfig{rule10s("start", "c_total", nil)}))
+	require.Equal(t, "start", d.Describe("t", ls, "counter", false)[0].Rule)
+	require.NoError(t, d.Set([]RuleConfig{rule10s("reloaded", "c_total", nil)}))
+	effects := d.Describe("t", ls, "counter", false)
+	require.Len(t, effects, 1)
+	require.Equal(t, "reloaded", effects[0].Rule, "nothing of the start-up rules is left")
+	require.ErrorContains(t, d.Set([]RuleConfig{{Name: "bad", Match: "c_total", Interval: model.Duration(time.Second)}}), "by or without")
+	require.Nil(t, d.Describe("t", ls, "counter", false))
+	require.NoError(t, d.Set(nil))
+	require.Nil(t, d.Describe("t", ls, "counter", false))
+}

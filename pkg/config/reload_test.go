@@ -3,10 +3,13 @@ package config
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/forward"
 )
 
@@ -45,6 +48,19 @@ usage:
 			c.Backends = append(c.Backends, forward.BackendConfig{Name: "b", URL: "http://b/w",
 				WriteRelabelConfigs: []*relabel.Config{{Action: relabel.Drop}}})
 		}, want: []string{"backends"}},
+		"ingester: aggregation rules and their bounds reload": {role: RoleIngester, edit: func(c *Config) {
+			c.Aggregate.Rules = append(c.Aggregate.Rules, aggregate.RuleConfig{Name: "a", Match: "m", By: []string{"svc"}, Interval: model.Duration(time.Minute)})
+			c.Aggregate.MaxGroups = 7
+			c.Aggregate.OverflowInterval = model.Duration(time.Minute)
+			c.Aggregate.OverflowMaxDelay = model.Duration(time.Second)
+		}},
+		"ingester: the aggregation snapshot path needs a restart": {role: RoleIngester, edit: func(c *Config) {
+			c.Aggregate.SnapshotPath = "/elsewhere"
+		}, want: []string{"aggregations_snapshot_path"}},
+		"distributor: aggregation rules reload (rules test API)": {role: RoleDistributor, edit: func(c *Config) {
+			c.Aggregate.Rules = append(c.Aggregate.Rules, aggregate.RuleConfig{Name: "a", Match: "m", By: []string{"svc"}, Interval: model.Duration(time.Minute)})
+			c.Aggregate.SnapshotPath = "/elsewhere" // not the distributor's
+		}},
 		"ingester: distributor sections are not its business": {role: RoleIngester, edit: func(c *Config) {
 			c.Rules.Rules = nil
 			c.Usage.DropUnused.Mode = "enforce"

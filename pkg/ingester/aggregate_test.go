@@ -79,3 +79,59 @@ func TestPushWithoutRulesIsUntouched(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, eng, "no rules, no engine: the push path does nothing more")
 }
+
+// TestPushGainsRulesOnReload: an ingester started without aggregation
+// rules writes batches untouched, and aggregates once a reload adds a rule;
+// once the rule is removed and its interval closed, it writes them again.
+func TestPushGainsRulesOnReload(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		written []string
+	)
+	log := appendFunc(func(_ context.Context, b forward.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ts := range b.Request.Timeseries {
+			ls, err := ts.ToLabels(&labels.ScratchBuilder{}, b.Request.Symbols)
+			if err != nil {
+				return err
+			}
+			written = append(written, ls.String())
+		}
+		return nil
+	})
+	eng, err := aggregate.NewEngine(aggregate.Config{}, nil, nil)
+	require.NoError(t, err)
+	svc := NewService(ServiceDeps{Log: log, Aggregator: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry()})
+	svc.Accept(true)
+	start := time.Now().Truncate(10 * time.Second).Add(-time.Minute)
+	pushAt := func(ts time.Time, v float64) {
+		t.Helper()
+		st := writev2.NewSymbolTable()
+		req := writev2.Request{Timeseries: []writev2.TimeSeries{{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "req_total", "pod", "a"), nil),
+			Samples:    []writev2.Sample{{Value: v, Timestamp: ts.UnixMilli()}},
+			Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER},
+		}}}
+		req.Symbols = st.Symbols()
+		b, err := req.Marshal()
+		require.NoError(t, err)
+		_, err = svc.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "t", Request: b})
+		require.NoError(t, err)
+	}
+	pushAt(start, 1)
+	require.Equal(t, []string{`{__name__="req_total", pod="a"}`}, written, "no rules: written as it is")
+	rule := aggregate.RuleConfig{Name: "r", Match: "req_total", Without: []string{"pod"}, Interval: pmodel.Duration(10 * time.Second), MaxDelay: pmodel.Duration(time.Second)}
+	_, err = eng.Reload(aggregate.Config{Rules: []aggregate.RuleConfig{rule}}, start)
+	require.NoError(t, err)
+	pushAt(start.Add(time.Second), 2)
+	pushAt(start.Add(2*time.Second), 5)
+	require.Len(t, written, 1, "the rule added by the reload takes the series")
+	_, err = eng.Reload(aggregate.Config{}, start.Add(3*time.Second))
+	require.NoError(t, err)
+	pushAt(start.Add(11*time.Second), 6) // after the removed rule's hand-over
+	agg := aggregate.NewService(eng, "", WALOutputs{Log: log}, nil, nil, nil)
+	agg.Flush(context.Background())
+	require.Equal(t, []string{`{__name__="req_total", pod="a"}`, `{__name__="req_total", pod="a"}`, `{__name__="req_total:sum_without_pod"}`}, written)
+	require.False(t, eng.HasRules())
+}
