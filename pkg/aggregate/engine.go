@@ -343,6 +343,7 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 			var fh *histogram.FloatHistogram
 			if ph.IsFloatHistogram() {
 				fh = ph.ToFloatHistogram()
+				g.floatH = true
 			} else {
 				fh = ph.ToIntHistogram().ToFloat(nil)
 			}

@@ -35,6 +35,7 @@ type groupSnap struct {
 	Tenant, Metric string
 	Part, Kind     uint8
 	Hist           bool
+	FloatH         bool // a float histogram was among the inputs
 	Type           int32
 	Kept           []labels.Label
 	Total          float64
@@ -135,7 +136,7 @@ func validGroup(g *groupSnap) error {
 // replaced rule's group. r.mu is held.
 func (r *rule) snapGroup(g *group) groupSnap {
 	gs := groupSnap{
-		Tenant: g.tenant, Metric: g.metric, Part: uint8(g.part), Kind: uint8(g.kind), Hist: g.hist, Type: g.typ,
+		Tenant: g.tenant, Metric: g.metric, Part: uint8(g.part), Kind: uint8(g.kind), Hist: g.hist, FloatH: g.floatH, Type: g.typ,
 		Kept: g.kept, Total: g.total, TotalH: copyH(g.totalH), Seen: g.seen,
 	}
 	if g.carry != nil {
@@ -285,6 +286,7 @@ func (r *rule) mergeGroup(e *Engine, gs *groupSnap) {
 		r.m.groups.Add(float64(len(g.out)))
 	}
 	g.total += gs.Total
+	g.floatH = g.floatH || gs.FloatH
 	if gs.TotalH != nil {
 		_ = addInto(&g.totalH, gs.TotalH)
 	}

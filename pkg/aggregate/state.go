@@ -54,6 +54,10 @@ type group struct {
 	part   part
 	kind   kind
 	hist   bool // native histograms (counter kind)
+	// floatH: a float histogram was among the inputs, so the output is a
+	// float histogram; while every input is an integer histogram the sum
+	// is written as one.
+	floatH bool
 	typ    int32
 	kept   []labels.Label // kept labels, sorted
 	out    []output       // one per rule output
