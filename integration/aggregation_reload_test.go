@@ -60,7 +60,7 @@ func reloadAggBody(t *testing.T, step int, ts time.Time) []byte {
 // increaseWhere sums, over every series of selector, the increase between
 // consecutive stored samples whose time (s) keep accepts, resets corrected:
 // what an exact aggregation of those samples grows by.
-func increaseWhere(t *testing.T, b *backend, selector string, keep func(ts float64) bool) float64 {
+func increaseWhere(t T, b *backend, selector string, keep func(ts float64) bool) float64 {
 	t.Helper()
 	total := 0.0
 	for _, s := range b.rawSamples(t, selector) {

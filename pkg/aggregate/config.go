@@ -143,23 +143,21 @@ func defaultMaxDelay(interval time.Duration) time.Duration {
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotPath, prefix+"snapshot-path", "", "File aggregation state is snapshotted to and restored from (default: aggregation.snapshot in --wal.dir).")
 	c.OverflowInterval = model.Duration(DefaultOverflowInterval)
-	fs.Func(prefix+"overflow-interval", "Aggregation interval of the __overflow__ series of cardinality limits with on_limit: overflow (default 30s).", func(s string) error {
-		d, err := model.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		c.OverflowInterval = d
-		return nil
-	})
-	fs.Func(prefix+"overflow-max-delay", "How long after an __overflow__ interval's end its samples still count; later ones are dropped, counted (default: a fifth of the overflow interval, between 1s and 30s).", func(s string) error {
-		d, err := model.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		c.OverflowMaxDelay = d
-		return nil
-	})
+	fs.Func(prefix+"overflow-interval", "Aggregation interval of the __overflow__ series of cardinality limits with on_limit: overflow (default 30s).", durationFlag(&c.OverflowInterval))
+	fs.Func(prefix+"overflow-max-delay", "How long after an __overflow__ interval's end its samples still count; later ones are dropped, counted (default: a fifth of the overflow interval, between 1s and 30s).", durationFlag(&c.OverflowMaxDelay))
 	fs.IntVar(&c.MaxGroups, prefix+"max-groups", DefaultMaxGroups, "Maximum aggregation output series (groups) one ingester keeps state for; inputs of further groups pass through, counted.")
+}
+
+// durationFlag parses a flag's value (a Prometheus duration) into dst.
+func durationFlag(dst *model.Duration) func(string) error {
+	return func(s string) error {
+		d, err := model.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
 }
 
 // Validate checks every rule; errors name the rule and the field.
