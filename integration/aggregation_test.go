@@ -165,23 +165,7 @@ func instant(t T, b *backend, query string, ts time.Time, key string) map[string
 // aggregation's counter output must have grown by.
 func exactIncrease(t T, b *backend, selector string) float64 {
 	t.Helper()
-	total := 0.0
-	for _, s := range b.rawSamples(t, selector) {
-		prev := math.NaN()
-		for _, v := range s.Values {
-			x, err := strconv.ParseFloat(v[1].(string), 64)
-			require.NoError(t, err)
-			switch {
-			case math.IsNaN(prev):
-			case x >= prev:
-				total += x - prev
-			default:
-				total += x
-			}
-			prev = x
-		}
-	}
-	return total
+	return increaseWhere(t, b, selector, func(float64) bool { return true })
 }
 
 // outputValues returns the stored samples of one output series, in time

@@ -19,6 +19,9 @@ import (
 // apiDeps are what the distributor's HTTP APIs read.
 type apiDeps struct {
 	rules *rules.Manager
+	// aggregations are the ingesters' aggregation rules, as the rules test
+	// API shows them (replaced on every reload).
+	aggregations *aggregate.Describer
 	// cardinality is the cluster-wide cardinality API: every ingester
 	// answers over the gRPC connections the distributor pushes on, merged
 	// by sketch union.
@@ -41,7 +44,7 @@ type apiDeps struct {
 // backend's when the tap is mounted).
 func mountAPI(mux *http.ServeMux, cfg *distributorconfig.Config, d apiDeps, logger *slog.Logger, reg prometheus.Registerer) error {
 	rw := cfg.Distributor.RemoteWrite
-	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(d.rules, aggregationRules(cfg, logger), logger))
+	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(d.rules, d.aggregations, logger))
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
 	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(d.aggregation, rw.TenantHeader))
@@ -59,17 +62,12 @@ func mountAPI(mux *http.ServeMux, cfg *distributorconfig.Config, d apiDeps, logg
 	return nil
 }
 
-// aggregationRules compiles the ingesters' aggregation rules (the shared
-// file's aggregations:) for the rules test API; nil when there are none or
-// they are invalid (the ingesters refuse them).
-func aggregationRules(cfg *distributorconfig.Config, logger *slog.Logger) rules.AggregationDescriber {
-	e, err := aggregate.New(aggregate.Config{Rules: cfg.Aggregate.Rules}, nil, nil)
-	if err != nil {
+// setAggregations gives the rules test API the aggregation rules of the
+// shared file's aggregations: (at the start and on every reload); none
+// when they are invalid (the ingesters refuse them, and the distributor
+// does not fail for a section it only shows).
+func setAggregations(d *aggregate.Describer, cfg *distributorconfig.Config, logger *slog.Logger) {
+	if err := d.Set(cfg.Aggregate.Rules); err != nil {
 		logger.Warn("aggregations: invalid, not shown by the rules test API", "err", err)
-		return nil
 	}
-	if e == nil {
-		return nil
-	}
-	return e
 }

@@ -20,6 +20,7 @@ import (
 	okrun "github.com/oklog/run"
 
 	"github.com/promgov/promgov/internal/proc"
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
@@ -124,6 +125,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
+	// The ingesters' aggregation rules, as the rules test API shows them.
+	aggRules := new(aggregate.Describer)
+	setAggregations(aggRules, cfg, logger)
 	reloader := proc.NewReloader(func() error {
 		parse := func() (*distributorconfig.Config, error) { return distributorconfig.Parse(args, io.Discard) }
 		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *distributorconfig.Config) error {
@@ -144,6 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			authMW.SetPolicy(policy)
 			limiter.SetConfig(next.RateLimits)
+			setAggregations(aggRules, next, logger)
 			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
 		})
 	}, logger, reg)
@@ -153,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	distributor.MountWrongWritePaths(mux) // 404s naming the write path
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
-	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
+	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, aggregations: aggRules, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)

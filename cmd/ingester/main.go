@@ -2,8 +2,9 @@
 // hashes to it and forwards what it accepts to the storage backend.
 //
 // SIGHUP and POST /-/reload re-read the configuration: the cardinality
-// limits (exemptions included) and the log level change at once; every
-// other changed field is logged as needing a restart (docs/operations.md).
+// limits (exemptions included), the aggregation rules and the log level
+// change at once; every other changed field is logged as needing a restart
+// (docs/operations.md).
 //
 //	ingester check-config FILE...   validate configuration files for both binaries
 package main
@@ -98,10 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Error("writing the cardinality snapshot failed", "err", err)
 		}
 	}()
-	// Aggregation rules (docs/aggregation.md): none, no engine and nothing
-	// more on the push path.
+	// Aggregation rules (docs/aggregation.md): the engine exists without
+	// rules too, so that a reload can add some; without any, a push costs
+	// it one atomic load.
 	cfg.Aggregate.Overflow = cfg.Cardinality.Limits.UsesOverflow()
-	aggEngine, err := aggregate.New(cfg.Aggregate, logger.With("component", "aggregation"), reg)
+	aggLogger := logger.With("component", "aggregation")
+	aggEngine, err := aggregate.NewEngine(cfg.Aggregate, aggLogger, reg)
 	if err != nil {
 		return fmt.Errorf("aggregations: %w", err)
 	}
@@ -118,13 +121,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("ring: %w", err)
 	}
 	lifecycle := ingester.NewLifecycle(grpcSrv, rg, cfg.Ingester.LeaveDrainPeriod, logger)
-	var aggSvc *aggregate.Service
-	if aggEngine != nil {
-		aggSvc = aggregate.NewService(aggEngine, cfg.Aggregate.SnapshotPath, ingester.WALOutputs{Log: walLog},
-			ingester.RingOwns(rg), logger.With("component", "aggregation"), reg)
-		if err := aggSvc.Restore(); err != nil {
-			return err
-		}
+	aggSvc := aggregate.NewService(aggEngine, cfg.Aggregate.SnapshotPath, ingester.WALOutputs{Log: walLog},
+		ingester.RingOwns(rg), aggLogger, reg)
+	if err := aggSvc.Restore(); err != nil {
+		return err
 	}
 
 	// Query statistics of the metrics this ingester owns: distributors
@@ -139,13 +139,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// distributors, over the cluster service; peers sync tenant sketches
 	// and hand off moved metrics over it too.
 	analyticsMux := analyticsAPI(tracker, access, cfg.TenantHeader(), logger)
-	if aggEngine != nil {
-		analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggregate.EngineStats(aggEngine), cfg.TenantHeader()))
-	}
+	analyticsMux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(aggregate.EngineStats(aggEngine), cfg.TenantHeader()))
 	grpcSrv.RegisterCluster(ingester.NewAnalytics(ingester.AnalyticsDeps{
 		Node: rg.Self().Name, State: tracker, Access: access,
 		Status:      ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
-		Aggregation: aggState(aggEngine),
+		Aggregation: aggEngine,
 		Preview:     previewSource(res, tracker),
 	}))
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
@@ -159,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Members: rg, Clients: peerPool, Store: tracker, Logger: logger, Registerer: reg,
 	})
 	handoff := cluster.NewHandoff(cfg.Cluster, cluster.HandoffDeps{
-		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Aggregation: aggImporter(aggEngine),
+		Ring: rg, Clients: peerPool, Store: tracker, Access: access, Aggregation: aggEngine,
 		Logger: logger, Registerer: reg,
 	})
 
@@ -180,6 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *config.IngesterConfig) error {
 			policy, err := auth.Load(next.Auth, next.Web.ConfigFile)
 			if err != nil {
+				return err
+			}
+			if err := reloadAggregations(aggEngine, cfg, next, aggLogger); err != nil {
 				return err
 			}
 			doc, err := gov.OnReload(&next.Common)
@@ -205,9 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rg.RegisterRoutes(mux)
 	gov.Register(mux)
 	mountAPI(mux, analyticsMux, logger)
-	if aggEngine != nil {
-		mux.Handle("GET "+aggregate.PathMetrics, analyticsMux)
-	}
+	mux.Handle("GET "+aggregate.PathMetrics, analyticsMux)
 	uiHistory, err := mountUI(mux, cfg, rg.Self().Name, tracker, reg, logger)
 	if err != nil {
 		return err
@@ -240,11 +239,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
 	proc.AddActor(&g, lifecycle.Run)
-	if aggSvc != nil {
-		// 2b. aggregation: after pushes stopped, the last intervals due are
-		// closed and the state snapshotted.
-		proc.AddActor(&g, aggSvc.Run)
-	}
+	// 2b. aggregation: after pushes stopped, the last intervals due are
+	// closed and the state snapshotted.
+	proc.AddActor(&g, aggSvc.Run)
 	proc.AddActor(&g, fwd.Run)
 	proc.AddActor(&g, handoff.Run)
 	proc.AddActor(&g, sketchSync.Run)
@@ -269,22 +266,22 @@ func ringReady(r *ring.Ring) error {
 	return nil
 }
 
-// aggState is the engine as the cluster service exports it; none without
-// aggregation rules.
-func aggState(e *aggregate.Engine) ingester.AggregationState {
-	if e == nil {
-		return nil
+// reloadAggregations applies the aggregation rules of next at once
+// (aggregate.Engine.Reload). The overflow aggregation keeps the state it
+// started with: turning it on needs a restart, since the push path was
+// built without it.
+func reloadAggregations(e *aggregate.Engine, started, next *config.IngesterConfig, logger *slog.Logger) error {
+	c := next.Aggregate
+	c.Overflow = started.Aggregate.Overflow
+	sum, err := e.Reload(c, time.Now())
+	if err != nil {
+		return fmt.Errorf("aggregations: %w", err)
 	}
-	return e
-}
-
-// aggImporter is the engine as the handoff imports into it; none without
-// aggregation rules.
-func aggImporter(e *aggregate.Engine) cluster.AggregationImporter {
-	if e == nil {
-		return nil
+	if len(sum.Added)+len(sum.Changed)+len(sum.Removed) > 0 {
+		logger.Info("aggregation rules reloaded; replaced and removed rules hand over at the end of their open interval",
+			"added", sum.Added, "changed", sum.Changed, "removed", sum.Removed, "unchanged", len(sum.Unchanged))
 	}
-	return e
+	return nil
 }
 
 // previewSource is the impact preview over the reservoir; none without one.
@@ -295,19 +292,18 @@ func previewSource(res *reservoir.Reservoir, tracker *cardinality.Tracker) inges
 	return preview.NewIngester(res, tracker)
 }
 
-// serviceDeps are the Push service's parts: the engine aggregates when it
-// has rules and folds refused series when a limit overflows (overflow);
-// the others are the service's no-ops.
+// serviceDeps are the Push service's parts: the engine aggregates (with
+// the rules a reload gives it) and folds refused series when a limit
+// overflows (overflow); the reservoir samples for the preview; the others
+// are the service's no-ops.
 func serviceDeps(log ingester.Log, tracker *cardinality.Tracker, e *aggregate.Engine, overflow bool, res *reservoir.Reservoir,
 	logger *slog.Logger, reg prometheus.Registerer) ingester.ServiceDeps {
 	d := ingester.ServiceDeps{Log: log, Cardinality: tracker, Logger: logger, Registerer: reg}
 	if res != nil {
 		d.Sampler = res
 	}
-	if e != nil && e.HasRules() {
-		d.Aggregator = e
-	}
-	if e != nil && overflow {
+	d.Aggregator = e
+	if overflow {
 		d.Overflow, d.OverflowPolicy = e, tracker
 	}
 	return d

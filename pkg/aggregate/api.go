@@ -37,7 +37,7 @@ func (e *Engine) Stats() []MetricStats {
 // for concurrent use.
 func (e *Engine) StatsOf(tenant string) []MetricStats {
 	var out []MetricStats
-	for _, r := range e.rules {
+	for _, r := range e.set.Load().all() {
 		idx := map[[2]string]int{}
 		r.mu.Lock()
 		for _, g := range r.groups {

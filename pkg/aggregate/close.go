@@ -42,8 +42,24 @@ const (
 func (e *Engine) Close(now time.Time, owns Owns) []Output {
 	ms := now.UnixMilli()
 	byTenant := map[string]*Output{}
-	for _, r := range e.rules {
+	set := e.set.Load()
+	for _, r := range set.rules {
 		r.close(e, ms, owns, byTenant)
+	}
+	var done []*rule
+	for _, r := range set.retiring { // predecessors first
+		r.close(e, ms, owns, byTenant)
+		if r.handedOver() {
+			done = append(done, r)
+			if n := r.next.Load(); n != nil {
+				// Its successor takes every entry from now on (a late
+				// one is late there too), and may hand over in turn.
+				n.handing.Store(false)
+			}
+		}
+	}
+	if len(done) > 0 {
+		e.endRetirement(done)
 	}
 	out := make([]Output, 0, len(byTenant))
 	for _, o := range byTenant {
@@ -71,6 +87,9 @@ func (r *rule) close(e *Engine, now int64, owns Owns, byTenant map[string]*Outpu
 			w := g.windows[0]
 			g.windows = g.windows[1:]
 			fh, ok := g.closeWindow(w, r.outputs, vals)
+			if ok && g.carry != nil {
+				fh = addCarry(g, vals, fh)
+			}
 			if !ok || !emit {
 				continue
 			}
@@ -86,7 +105,7 @@ func (r *rule) close(e *Engine, now int64, owns Owns, byTenant map[string]*Outpu
 			}
 			ts := w.start + r.interval - 1
 			for i := range g.out {
-				o.Batch = appendOutput(o.Batch, &g.out[i], g.typeFor(r.outputs[i]), ts, vals[i], fh)
+				o.Batch = appendOutput(o.Batch, &g.out[i], g.typeFor(r.outputs[i]), ts, vals[i], fh, !g.floatH)
 				o.Samples++
 				written++
 			}
@@ -97,6 +116,7 @@ func (r *rule) close(e *Engine, now int64, owns Owns, byTenant map[string]*Outpu
 		r.expire(e, key, g, now)
 	}
 	r.m.out.Add(float64(written))
+	r.forgetPrev(now)
 }
 
 // expire forgets the inputs and the group when they have been idle long
@@ -129,12 +149,16 @@ func (g *group) typeFor(op string) int32 {
 }
 
 // appendOutput appends the record entry of one output sample (a float, or
-// fh when not nil).
-func appendOutput(dst []byte, o *output, typ int32, ts int64, v float64, fh *histogram.FloatHistogram) []byte {
+// fh when not nil: an integer histogram when ints is set and every count
+// of fh is a whole number, as the sum of integer histograms is).
+func appendOutput(dst []byte, o *output, typ int32, ts int64, v float64, fh *histogram.FloatHistogram, ints bool) []byte {
 	var body []byte
 	samples, hists := 0, 0
 	if fh != nil {
 		ph := prompb.FromFloatHistogram(ts, fh)
+		if ih, ok := toIntHistogram(fh); ints && ok {
+			ph = prompb.FromIntHistogram(ts, ih)
+		}
 		b, err := ph.Marshal()
 		if err != nil {
 			return dst
@@ -157,4 +181,49 @@ func appendOutput(dst []byte, o *output, typ int32, ts int64, v float64, fh *his
 	dst = append(dst, o.series...)
 	dst = append(dst, body...)
 	return record.AppendMetadataField(dst, typ, nil, nil)
+}
+
+// maxExactInt bounds the counts toIntHistogram converts: every whole number
+// up to it is exact as a float64.
+const maxExactInt = 1 << 53
+
+// toIntHistogram is fh as an integer histogram, when every count is a whole
+// number (the sum of integer histograms' increases always is, below 2^53).
+func toIntHistogram(fh *histogram.FloatHistogram) (*histogram.Histogram, bool) {
+	whole := func(v float64) bool { return v >= 0 && v < maxExactInt && v == math.Trunc(v) }
+	if !whole(fh.Count) || !whole(fh.ZeroCount) {
+		return nil, false
+	}
+	h := &histogram.Histogram{
+		CounterResetHint: fh.CounterResetHint, Schema: fh.Schema, ZeroThreshold: fh.ZeroThreshold,
+		ZeroCount: uint64(fh.ZeroCount), Count: uint64(fh.Count), Sum: fh.Sum,
+		PositiveSpans: slices.Clone(fh.PositiveSpans), NegativeSpans: slices.Clone(fh.NegativeSpans),
+		CustomValues: slices.Clone(fh.CustomValues),
+	}
+	var ok bool
+	if h.PositiveBuckets, ok = deltaBuckets(fh.PositiveBuckets, whole); !ok {
+		return nil, false
+	}
+	if h.NegativeBuckets, ok = deltaBuckets(fh.NegativeBuckets, whole); !ok {
+		return nil, false
+	}
+	return h, h.Validate() == nil
+}
+
+// deltaBuckets encodes absolute bucket counts as an integer histogram's
+// deltas; false when a count is not a whole number.
+func deltaBuckets(counts []float64, whole func(float64) bool) ([]int64, bool) {
+	if len(counts) == 0 {
+		return nil, true
+	}
+	out := make([]int64, len(counts))
+	prev := int64(0)
+	for i, c := range counts {
+		if !whole(c) {
+			return nil, false
+		}
+		out[i] = int64(c) - prev
+		prev = int64(c)
+	}
+	return out, true
 }

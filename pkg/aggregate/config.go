@@ -33,6 +33,10 @@ type Config struct {
 	// OverflowInterval is the aggregation interval of __overflow__ series
 	// (cardinality limits with on_limit: overflow).
 	OverflowInterval model.Duration `yaml:"aggregations_overflow_interval,omitempty" json:"aggregations_overflow_interval,omitempty"`
+	// OverflowMaxDelay is the max_delay of __overflow__ series: how long
+	// after an overflow interval's end its samples still count. 0: the
+	// rules' default, a fifth of the interval between 1s and 30s.
+	OverflowMaxDelay model.Duration `yaml:"aggregations_overflow_max_delay,omitempty" json:"aggregations_overflow_max_delay,omitempty"`
 	// Overflow enables the __overflow__ aggregation; the ingester sets it
 	// when a cardinality limit has on_limit: overflow.
 	Overflow bool `yaml:"-" json:"-"`
@@ -139,15 +143,21 @@ func defaultMaxDelay(interval time.Duration) time.Duration {
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotPath, prefix+"snapshot-path", "", "File aggregation state is snapshotted to and restored from (default: aggregation.snapshot in --wal.dir).")
 	c.OverflowInterval = model.Duration(DefaultOverflowInterval)
-	fs.Func(prefix+"overflow-interval", "Aggregation interval of the __overflow__ series of cardinality limits with on_limit: overflow (default 30s).", func(s string) error {
+	fs.Func(prefix+"overflow-interval", "Aggregation interval of the __overflow__ series of cardinality limits with on_limit: overflow (default 30s).", durationFlag(&c.OverflowInterval))
+	fs.Func(prefix+"overflow-max-delay", "How long after an __overflow__ interval's end its samples still count; later ones are dropped, counted (default: a fifth of the overflow interval, between 1s and 30s).", durationFlag(&c.OverflowMaxDelay))
+	fs.IntVar(&c.MaxGroups, prefix+"max-groups", DefaultMaxGroups, "Maximum aggregation output series (groups) one ingester keeps state for; inputs of further groups pass through, counted.")
+}
+
+// durationFlag parses a flag's value (a Prometheus duration) into dst.
+func durationFlag(dst *model.Duration) func(string) error {
+	return func(s string) error {
 		d, err := model.ParseDuration(s)
 		if err != nil {
 			return err
 		}
-		c.OverflowInterval = d
+		*dst = d
 		return nil
-	})
-	fs.IntVar(&c.MaxGroups, prefix+"max-groups", DefaultMaxGroups, "Maximum aggregation output series (groups) one ingester keeps state for; inputs of further groups pass through, counted.")
+	}
 }
 
 // Validate checks every rule; errors name the rule and the field.
@@ -157,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if iv := time.Duration(c.OverflowInterval); iv != 0 && (iv < time.Second || iv%time.Second != 0 || iv > time.Hour) {
 		return fmt.Errorf("aggregations_overflow_interval %s: use a whole number of seconds between 1s and 1h", iv)
+	}
+	if err := c.validOverflowMaxDelay(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i := range c.Rules {
@@ -171,6 +184,19 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("aggregations[%d]: name %q is used by another rule; rule names must be unique", i, r.Name)
 		}
 		seen[r.Name] = true
+	}
+	return nil
+}
+
+// validOverflowMaxDelay checks aggregations_overflow_max_delay against the
+// overflow interval: like a rule's max_delay, at most 10 intervals.
+func (c *Config) validOverflowMaxDelay() error {
+	iv := time.Duration(c.OverflowInterval)
+	if iv == 0 {
+		iv = DefaultOverflowInterval
+	}
+	if md := time.Duration(c.OverflowMaxDelay); md < 0 || md > 10*iv {
+		return fmt.Errorf("aggregations_overflow_max_delay %s: must be between 0 (the default, a fifth of the interval) and 10 overflow intervals (%s)", md, 10*iv)
 	}
 	return nil
 }

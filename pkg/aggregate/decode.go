@@ -28,6 +28,9 @@ type parsed struct {
 	exemplars int
 	typ       writev2.Metadata_MetricType
 	overflow  []string // labels set to __overflow__ (the overflow rule)
+	// newestT caches newest() once newestOK.
+	newestT  int64
+	newestOK bool
 }
 
 // value returns the value of label name ("" when absent).
@@ -44,7 +47,7 @@ func (p *parsed) value(name string) ([]byte, bool) {
 // false when a sample or label is malformed.
 func (p *parsed) parse(series []byte) bool {
 	p.labels, p.samples, p.hists = p.labels[:0], p.samples[:0], p.hists[:0]
-	p.exemplars, p.typ = 0, writev2.Metadata_METRIC_TYPE_UNSPECIFIED
+	p.exemplars, p.typ, p.newestOK = 0, writev2.Metadata_METRIC_TYPE_UNSPECIFIED, false
 	b := series
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)

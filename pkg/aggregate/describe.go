@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -45,7 +47,7 @@ var metricTypes = map[string]writev2.Metadata_MetricType{
 // Safe for concurrent use.
 func (e *Engine) Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []Effect {
 	name := ls.Get(model.MetricNameLabel)
-	rs := e.byName[name]
+	rs := e.set.Load().byName[name]
 	if len(rs) == 0 {
 		return nil
 	}
@@ -93,4 +95,27 @@ func (e *Engine) Describe(tenant string, ls labels.Labels, typ string, nativeHis
 		out = append(out, ef)
 	}
 	return out
+}
+
+// Describer is what a set of aggregation rules does to a series, for a
+// process that only describes them (the distributor's rules test API):
+// Set replaces the rules whole, so a reload leaves nothing of the previous
+// ones. The zero value describes none. Safe for concurrent use.
+type Describer struct{ e atomic.Pointer[Engine] }
+
+// Set compiles rules and describes with them from now on. On error
+// (invalid rules) it describes none and returns the error.
+func (d *Describer) Set(rules []RuleConfig) error {
+	e, err := New(Config{Rules: rules}, nil, nil)
+	d.e.Store(e) // nil on error or without rules: none
+	return err
+}
+
+// Describe is Engine.Describe with the rules of the last Set.
+func (d *Describer) Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []Effect {
+	e := d.e.Load()
+	if e == nil {
+		return nil
+	}
+	return e.Describe(tenant, ls, typ, nativeHistogram)
 }

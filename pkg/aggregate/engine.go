@@ -1,14 +1,12 @@
 package aggregate
 
 import (
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -17,27 +15,35 @@ import (
 	"github.com/promgov/promgov/pkg/record"
 )
 
-// Engine holds the aggregation rules and their state. Process and Close are
-// safe for concurrent use (each rule has its own lock).
+// Engine holds the aggregation rules and their state. Every method is safe
+// for concurrent use: the rules in force are an immutable ruleSet read
+// without a lock and replaced whole by Reload; each rule's state has its
+// own lock.
 type Engine struct {
-	rules     []*rule
-	byName    map[string][]*rule // input metric name → rules reading it
+	set       atomic.Pointer[ruleSet]
+	setMu     sync.Mutex // serialises the writers of set: Reload, the end of a retirement
 	types     typeMemory
-	maxGroups int64
+	maxGroups atomic.Int64
 	groups    atomic.Int64
-	overflow  *rule // the __overflow__ aggregation; nil: off
 	m         *metrics
 	logger    *slog.Logger
 	scratch   sync.Pool // *parsed
 }
 
 // New compiles cfg's rules. It returns nil (and no error) when there are
-// none: the ingester then skips aggregation entirely. reg and logger may be
-// nil.
+// none: a caller whose rules cannot change then skips aggregation
+// entirely. reg and logger may be nil.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
 	if len(cfg.Rules) == 0 && !cfg.Overflow {
 		return nil, nil
 	}
+	return NewEngine(cfg, logger, reg)
+}
+
+// NewEngine is New for a process whose rules can change (Reload): it
+// returns an engine even without rules. With none, Process costs one atomic
+// load. reg and logger may be nil.
+func NewEngine(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -45,62 +51,38 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Engine, e
 		logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		byName:    map[string][]*rule{},
-		maxGroups: int64(cfg.MaxGroups),
-		m:         newMetrics(reg),
-		logger:    logger,
-		scratch:   sync.Pool{New: func() any { return new(parsed) }},
+		m:       newMetrics(reg),
+		logger:  logger,
+		scratch: sync.Pool{New: func() any { return new(parsed) }},
 	}
-	if e.maxGroups == 0 {
-		e.maxGroups = DefaultMaxGroups
+	e.setMaxGroups(cfg.MaxGroups)
+	set, _, err := e.compileSet(cfg, &ruleSet{}, 0)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Overflow {
-		iv := cfg.OverflowInterval
-		if iv == 0 {
-			iv = model.Duration(DefaultOverflowInterval)
-		}
-		r, err := compile(RuleConfig{Name: OverflowRuleName, Match: "__overflow__", Without: []string{OverflowValue}, Interval: iv})
-		if err != nil {
-			return nil, err
-		}
-		r.overflow = true
-		r.m = e.m.forRule(OverflowRuleName)
-		e.rules = append(e.rules, r)
-		e.overflow = r
-	}
-	for _, c := range cfg.Rules {
-		r, err := compile(c)
-		if err != nil {
-			return nil, fmt.Errorf("aggregations (%s): %w", c.Name, err)
-		}
-		r.m = e.m.forRule(c.Name)
-		e.rules = append(e.rules, r)
-		for _, n := range r.inputNames() {
-			e.byName[n] = append(e.byName[n], r)
-		}
-	}
+	e.set.Store(set)
 	return e, nil
 }
 
-// HasRules reports whether any aggregation rule is configured.
-func (e *Engine) HasRules() bool { return len(e.byName) > 0 }
+func (e *Engine) setMaxGroups(n int) {
+	if n == 0 {
+		n = DefaultMaxGroups
+	}
+	e.maxGroups.Store(int64(n))
+}
+
+// HasRules reports whether any aggregation rule is configured (or still
+// closing the intervals it had open when a reload removed it).
+func (e *Engine) HasRules() bool { return len(e.set.Load().routing) > 0 }
 
 // RememberType records the Remote Write 1.0 metadata type of a family
 // (typ as prompb.MetricMetadata_MetricType, which has writev2's values).
 func (e *Engine) RememberType(tenant, family string, typ int32) {
-	if e.byName[family] == nil && !e.readsFamily(family) {
+	set := e.set.Load()
+	if set.routing[family] == nil && !set.families[family] {
 		return
 	}
 	e.types.set(tenant, family, writev2.Metadata_MetricType(typ))
-}
-
-func (e *Engine) readsFamily(family string) bool {
-	for _, r := range e.rules {
-		if r.family == family {
-			return true
-		}
-	}
-	return false
 }
 
 // Taken is what Process took out of a batch: series aggregated away (and
@@ -124,12 +106,16 @@ func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, T
 		taken Taken
 		i     int
 	)
+	set := e.set.Load()
+	if len(set.routing) == 0 {
+		return batch, taken
+	}
 	p := e.scratch.Get().(*parsed)
 	defer e.scratch.Put(p)
 	it := record.NewIter(batch)
 	for ; it.Next(); i++ {
 		ent := it.Entry()
-		rs := e.byName[names[i]]
+		rs := set.routing[names[i]]
 		if rs != nil && e.entry(tenant, names[i], ent, rs, p) {
 			if kept == nil {
 				kept = append(make([]byte, 0, it.Offset()), batch[:it.Offset()]...)
@@ -162,7 +148,7 @@ func (e *Engine) entry(tenant, name string, ent *record.Entry, rs []*rule, p *pa
 	}
 	take, keep := false, false
 	for _, r := range rs {
-		if !r.appliesTo(tenant) || !r.matches(p) {
+		if !r.appliesTo(tenant) || !r.matches(p) || !r.owns(p) {
 			continue
 		}
 		ok := e.apply(r, tenant, name, ent.Hash, p)
@@ -312,6 +298,10 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.retired { // a reload removed it and its last interval closed
+		r.m.drop(ReasonLate, n)
+		return true
+	}
 	g := r.group(e, tenant, name, pt, k, hist, int32(typ), p)
 	if g == nil {
 		r.m.pass(ReasonMaxGroups, n)
@@ -330,6 +320,14 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 			invalid++
 		}
 	}
+	if r.prev != nil && r.join && g.inputs[h] == nil {
+		// A replaced rule's successor: the input carries on from the base
+		// its predecessor had, so the increase between the two is kept.
+		if in := r.prev.takeInput(tenant, name, pt, k, hist, h, p); in != nil {
+			g.inputs[h] = in
+		}
+	}
+	until := r.until.Load() // retiring: samples from its hand-over on are not its
 	before := len(g.inputs)
 	if hist {
 		for _, b := range p.hists {
@@ -338,9 +336,14 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 				count(invalidSample)
 				continue
 			}
+			if until != 0 && ph.Timestamp >= until {
+				count(lateSample)
+				continue
+			}
 			var fh *histogram.FloatHistogram
 			if ph.IsFloatHistogram() {
 				fh = ph.ToFloatHistogram()
+				g.floatH = true
 			} else {
 				fh = ph.ToIntHistogram().ToFloat(nil)
 			}
@@ -348,6 +351,10 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 		}
 	} else {
 		for _, s := range p.samples {
+			if until != 0 && s.t >= until {
+				count(lateSample)
+				continue
+			}
 			count(g.addFloat(h, s, r.start(s.t), s.t < r.closed))
 		}
 	}
@@ -372,6 +379,32 @@ func (r *rule) start(t int64) int64 {
 // group returns the group of an input, creating it (nil when
 // aggregations_max_groups is reached). r.mu is held.
 func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool, typ int32, p *parsed) *group {
+	key := r.keyOf(tenant, name, pt, k, p)
+	if g, ok := r.groups[string(key)]; ok {
+		return g
+	}
+	if e.groups.Add(1) > e.maxGroups.Load() {
+		e.groups.Add(-1)
+		return nil
+	}
+	var kept []labels.Label
+	for _, l := range p.labels {
+		if v, ok := r.kept(l, pt, p); ok {
+			kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
+		}
+	}
+	g := r.newGroup(tenant, name, pt, k, hist, typ, sortedKept(kept))
+	if r.prev != nil && k == kindCounter {
+		g.carryFrom, g.carry = r.prev.sameOutputs(key, g)
+	}
+	r.groups[string(key)] = g
+	r.m.groups.Add(float64(len(g.out)))
+	return g
+}
+
+// keyOf builds the key of the group an input belongs to in r.keyBuf. r.mu
+// is held.
+func (r *rule) keyOf(tenant, name string, pt part, k kind, p *parsed) []byte {
 	key := append(r.keyBuf[:0], tenant...)
 	key = append(key, 0xff)
 	key = append(key, name...)
@@ -385,23 +418,7 @@ func (r *rule) group(e *Engine, tenant, name string, pt part, k kind, hist bool,
 		}
 	}
 	r.keyBuf = key
-	if g, ok := r.groups[string(key)]; ok {
-		return g
-	}
-	if e.groups.Add(1) > e.maxGroups {
-		e.groups.Add(-1)
-		return nil
-	}
-	var kept []labels.Label
-	for _, l := range p.labels {
-		if v, ok := r.kept(l, pt, p); ok {
-			kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
-		}
-	}
-	g := r.newGroup(tenant, name, pt, k, hist, typ, sortedKept(kept))
-	r.groups[string(key)] = g
-	r.m.groups.Add(float64(len(g.out)))
-	return g
+	return key
 }
 
 // newGroup builds an empty group.
@@ -452,7 +469,8 @@ func (e *Engine) Overflow(tenant string, batch []byte, labelsOf func(tenant, met
 		taken Taken
 		rest  []byte
 	)
-	if e.overflow == nil {
+	set := e.set.Load()
+	if len(set.overflows) == 0 {
 		return taken, batch
 	}
 	p := e.scratch.Get().(*parsed)
@@ -463,8 +481,14 @@ func (e *Engine) Overflow(tenant string, batch []byte, labelsOf func(tenant, met
 		name := string(record.MetricName(ent.Series))
 		ls, ok := labelsOf(tenant, name)
 		if ok && p.parse(ent.Series) {
+			ok = false
 			p.overflow = ls
-			ok = e.apply(e.overflow, tenant, name, ent.Hash, p)
+			for _, r := range set.overflows { // the overflow rule, or a version leaving
+				if r.owns(p) {
+					ok = e.apply(r, tenant, name, ent.Hash, p)
+					break
+				}
+			}
 			p.overflow = nil
 		}
 		if !ok {

@@ -64,9 +64,10 @@ func nativeHist(ls labels.Labels, t int64, h *histogram.Histogram, fh *histogram
 
 // point is one output sample.
 type point struct {
-	T int64
-	V float64
-	H *histogram.FloatHistogram
+	T   int64
+	V   float64
+	H   *histogram.FloatHistogram
+	Int bool // H was written as an integer histogram
 }
 
 // outputs decodes Close's outputs: series (labels string) → points.
@@ -91,7 +92,7 @@ func outputs(tb testing.TB, outs []Output) map[string][]point {
 			for _, hb := range p.hists {
 				var ph prompb.Histogram
 				require.NoError(tb, ph.Unmarshal(hb))
-				got[key] = append(got[key], point{T: ph.Timestamp, H: ph.ToFloatHistogram()})
+				got[key] = append(got[key], point{T: ph.Timestamp, H: ph.ToFloatHistogram(), Int: !ph.IsFloatHistogram()})
 			}
 		}
 		require.NoError(tb, it.Err())

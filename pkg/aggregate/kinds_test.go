@@ -99,6 +99,7 @@ func TestNativeHistograms(t *testing.T) {
 	require.Len(t, ps, 1)
 	h := ps[0].H
 	require.NotNil(t, h)
+	require.False(t, ps[0].Int, "a float input makes the sum a float histogram")
 	// a: +2 then reset +1 → count 4+2=6, sum 2+1=3; b: +3 → count 3, sum 3.
 	require.Equal(t, int32(0), h.Schema, "merged at the lower schema")
 	require.InDelta(t, 9, h.Count, 1e-9)
@@ -109,6 +110,75 @@ func TestNativeHistograms(t *testing.T) {
 		bucketTotal += it.At().Count
 	}
 	require.InDelta(t, 9, bucketTotal+h.ZeroCount, 1e-9, "every observation in a bucket")
+}
+
+// TestNativeIntegerHistograms: when every input is an integer histogram,
+// the sum is written as an integer histogram (as Prometheus sums them),
+// also across a schema reduction, a reset and a snapshot; one float input
+// makes it a float histogram for good.
+func TestNativeIntegerHistograms(t *testing.T) {
+	ih := func(schema int32, n uint64) *histogram.Histogram {
+		return &histogram.Histogram{Schema: schema, Count: n * 3, Sum: 1.5 * float64(n), ZeroThreshold: 0.001, ZeroCount: n,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []int64{int64(n), 0}}
+	}
+	e := mustEngine(t, rule10s("n", "rpc", nil))
+	push := func(e *Engine, ins ...in) {
+		b, names := batchOf(t, ins...)
+		kept, _ := e.Process("t", b, names)
+		require.Empty(t, kept)
+	}
+	push(e, nativeHist(pod("rpc", "pod", "a"), 1000, ih(1, 1), nil), nativeHist(pod("rpc", "pod", "b"), 1000, ih(0, 2), nil))
+	push(e, nativeHist(pod("rpc", "pod", "a"), 4000, ih(1, 4), nil), nativeHist(pod("rpc", "pod", "b"), 4000, ih(0, 7), nil))
+	push(e, nativeHist(pod("rpc", "pod", "a"), 7000, ih(1, 2), nil)) // reset: +all of it
+	var c clock
+	const out = `t/{__name__="rpc:sum_without_pod"}`
+	ps := outputs(t, e.Close(c.at(12000), nil))[out]
+	require.Len(t, ps, 1)
+	require.True(t, ps[0].Int, "integer inputs, integer sum")
+	h := ps[0].H
+	// a: +3 then reset +2 = 5 per unit, b: +5: count 3·10, zero 10, sum 15.
+	require.Equal(t, int32(0), h.Schema, "merged at the lower schema")
+	require.Equal(t, 30.0, h.Count)
+	require.Equal(t, 10.0, h.ZeroCount)
+	require.Equal(t, 15.0, h.Sum)
+
+	// The state survives a snapshot as integers; a float input turns the
+	// output into a float histogram.
+	snap, err := e.Snapshot()
+	require.NoError(t, err)
+	e2 := mustEngine(t, rule10s("n", "rpc", nil))
+	require.NoError(t, e2.Restore(snap))
+	push(e2, nativeHist(pod("rpc", "pod", "b"), 14000, ih(0, 8), nil))
+	ps = outputs(t, e2.Close(c.at(22000), nil))[out]
+	require.True(t, ps[0].Int)
+	require.Equal(t, 33.0, ps[0].H.Count)
+	push(e2, nativeHist(pod("rpc", "pod", "b"), 24000, nil, ih(0, 9).ToFloat(nil)))
+	ps = outputs(t, e2.Close(c.at(32000), nil))[out]
+	require.False(t, ps[0].Int, "a float input makes it a float histogram")
+	require.Equal(t, 36.0, ps[0].H.Count)
+}
+
+func TestToIntHistogram(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fh *histogram.FloatHistogram
+		ok bool
+	}{
+		"whole counts": {&histogram.FloatHistogram{Count: 6, ZeroCount: 1, Sum: 0.5, PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}},
+			PositiveBuckets: []float64{2, 1}, NegativeSpans: []histogram.Span{{Offset: 1, Length: 1}}, NegativeBuckets: []float64{2}}, true},
+		"a fraction":      {&histogram.FloatHistogram{Count: 1.5, PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{1.5}}, false},
+		"bucket fraction": {&histogram.FloatHistogram{Count: 2, PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []float64{1.5, 0.5}}, false},
+		"custom buckets": {&histogram.FloatHistogram{Schema: histogram.CustomBucketsSchema, Count: 3, PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}},
+			PositiveBuckets: []float64{1, 2}, CustomValues: []float64{0.5}}, true},
+		"beyond 2^53": {&histogram.FloatHistogram{Count: 1 << 54, PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{1 << 54}}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, ok := toIntHistogram(tc.fh)
+			require.Equal(t, tc.ok, ok)
+			if ok {
+				require.True(t, tc.fh.Equals(h.ToFloat(nil)), "same histogram: %s vs %s", tc.fh, h)
+			}
+		})
+	}
 }
 
 func TestNativeCustomBuckets(t *testing.T) {

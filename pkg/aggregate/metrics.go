@@ -69,6 +69,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 var reasons = []string{ReasonLate, ReasonOutOfOrder, ReasonInvalid, ReasonSummaryQuantile, ReasonExemplar,
 	ReasonUnknownType, ReasonWrongType, ReasonUnsupported, ReasonMaxGroups}
 
+// deleteRule forgets the children of a rule a reload removed.
+func (m *metrics) deleteRule(name string) {
+	for _, v := range []*prometheus.GaugeVec{m.inputSeries, m.groups} {
+		v.DeleteLabelValues(name)
+	}
+	for _, v := range []*prometheus.CounterVec{m.samplesIn, m.samplesOut} {
+		v.DeleteLabelValues(name)
+	}
+	for _, r := range reasons {
+		for _, v := range []*prometheus.CounterVec{m.dropped, m.passed, m.passedSeries} {
+			v.DeleteLabelValues(name, r)
+		}
+	}
+}
+
 // ruleMetrics are one rule's children, resolved once.
 type ruleMetrics struct {
 	inputSeries, groups prometheus.Gauge

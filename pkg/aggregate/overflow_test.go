@@ -3,7 +3,9 @@ package aggregate
 import (
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,4 +41,31 @@ func TestStats(t *testing.T) {
 		counter(pod("c_total", "pod", "c", "svc", "y"), 1, 1))
 	e.Process("t", b, names)
 	require.Equal(t, []MetricStats{{Rule: "r", Tenant: "t", Metric: "c_total", InputSeries: 3, OutputSeries: 2}}, e.Stats())
+}
+
+// TestOverflowMaxDelay: aggregations_overflow_max_delay sets how long an
+// overflow interval stays open after its end (default: interval/5).
+func TestOverflowMaxDelay(t *testing.T) {
+	for name, tc := range map[string]struct {
+		maxDelay         time.Duration
+		openAt, closedAt int64 // ms
+	}{
+		"default: a fifth of 10s": {0, 11_999, 12_000},
+		"configured 5s":           {5 * time.Second, 14_999, 15_000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e, err := New(Config{Overflow: true, OverflowInterval: model.Duration(10 * time.Second), OverflowMaxDelay: model.Duration(tc.maxDelay)}, nil, nil)
+			require.NoError(t, err)
+			labelsOf := func(string, string) ([]string, bool) { return []string{"pod"}, true }
+			for _, ts := range []int64{1000, 9000} {
+				b, _ := batchOf(t, counter(pod("req_total", "pod", "a"), ts, float64(ts)))
+				taken, _ := e.Overflow("t", b, labelsOf)
+				require.Equal(t, 1, taken.Series)
+			}
+			var c clock
+			require.Empty(t, e.Close(c.at(tc.openAt), nil), "still within max_delay")
+			got := outputs(t, e.Close(c.at(tc.closedAt), nil))
+			require.Equal(t, []point{{T: 9999, V: 8000}}, got[`t/{__name__="req_total", pod="__overflow__"}`])
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -50,6 +51,25 @@ type rule struct {
 	closed int64
 	keyBuf []byte
 	m      *ruleMetrics
+
+	// Reload hand-over (reload.go). until, on a rule a reload replaced or
+	// removed, is where its time ends: the end (ms) of the last interval it
+	// still aggregates; 0 while the rule is in force.
+	until atomic.Int64
+	// next is the rule that replaced this one (nil: removed); set under
+	// e.setMu.
+	next atomic.Pointer[rule]
+	// retired: the rule closed its last interval and gave its state up.
+	// r.mu.
+	retired bool
+	// A replacement takes over at from (its predecessor's until): while
+	// handing is set (the predecessor still aggregates), entries before
+	// from are the predecessor's. prev is the predecessor, whose input
+	// bases the replacement takes over (r.mu), for inputExpiry after from.
+	from    int64
+	handing atomic.Bool
+	prev    *rule
+	join    bool // take prev's input bases (a changed rule, not one added again)
 }
 
 // compile builds a rule from its (validated) configuration.

@@ -35,6 +35,7 @@ type groupSnap struct {
 	Tenant, Metric string
 	Part, Kind     uint8
 	Hist           bool
+	FloatH         bool // a float histogram was among the inputs
 	Type           int32
 	Kept           []labels.Label
 	Total          float64
@@ -131,11 +132,19 @@ func validGroup(g *groupSnap) error {
 	return nil
 }
 
-// snapGroup copies g's state. r.mu is held.
-func snapGroup(g *group) groupSnap {
+// snapGroup copies g's state, with the total it carries on from a
+// replaced rule's group. r.mu is held.
+func (r *rule) snapGroup(g *group) groupSnap {
 	gs := groupSnap{
-		Tenant: g.tenant, Metric: g.metric, Part: uint8(g.part), Kind: uint8(g.kind), Hist: g.hist, Type: g.typ,
+		Tenant: g.tenant, Metric: g.metric, Part: uint8(g.part), Kind: uint8(g.kind), Hist: g.hist, FloatH: g.floatH, Type: g.typ,
 		Kept: g.kept, Total: g.total, TotalH: copyH(g.totalH), Seen: g.seen,
+	}
+	if g.carry != nil {
+		t, th := carried(g.carryFrom, g.carry)
+		gs.Total += t
+		if th != nil {
+			_ = addInto(&gs.TotalH, th)
+		}
 	}
 	for h, in := range g.inputs {
 		gs.Inputs = append(gs.Inputs, inputSnap{Hash: h, FirstT: in.firstT, LastT: in.lastT, FirstV: in.firstV, LastV: in.lastV,
@@ -164,11 +173,11 @@ func copyH(h *histogram.FloatHistogram) *histogram.FloatHistogram {
 // Snapshot encodes the whole state.
 func (e *Engine) Snapshot() ([]byte, error) {
 	var s stateSnap
-	for _, r := range e.rules {
+	for _, r := range e.set.Load().rules {
 		r.mu.Lock()
 		rs := ruleSnap{Name: r.cfg.Name, Fingerprint: r.fingerprint, Closed: r.closed}
 		for _, g := range r.groups {
-			rs.Groups = append(rs.Groups, snapGroup(g))
+			rs.Groups = append(rs.Groups, r.snapGroup(g))
 		}
 		r.mu.Unlock()
 		s.Rules = append(s.Rules, rs)
@@ -193,14 +202,14 @@ func (e *Engine) Restore(b []byte) error {
 // ImportMetric. It returns nil when there is none.
 func (e *Engine) ExportMetric(tenant, metric string, forget bool) ([]byte, error) {
 	var s stateSnap
-	for _, r := range e.rules {
+	for _, r := range e.set.Load().rules {
 		r.mu.Lock()
 		rs := ruleSnap{Name: r.cfg.Name, Fingerprint: r.fingerprint, Closed: r.closed}
 		for key, g := range r.groups {
 			if g.tenant != tenant || g.metric != metric {
 				continue
 			}
-			rs.Groups = append(rs.Groups, snapGroup(g))
+			rs.Groups = append(rs.Groups, r.snapGroup(g))
 			if forget {
 				r.dropGroup(e, key, g)
 			}
@@ -239,7 +248,7 @@ func (r *rule) dropGroup(e *Engine, key string, g *group) {
 func (e *Engine) merge(s *stateSnap, restore bool) {
 	for _, rs := range s.Rules {
 		var r *rule
-		for _, x := range e.rules {
+		for _, x := range e.set.Load().rules {
 			if x.cfg.Name == rs.Name {
 				r = x
 			}
@@ -268,7 +277,7 @@ func (r *rule) mergeGroup(e *Engine, gs *groupSnap) {
 	key := groupKey(gs.Tenant, gs.Metric, kind(gs.Kind), gs.Kept, r.keyBuf[:0])
 	g, ok := r.groups[string(key)]
 	if !ok {
-		if e.groups.Add(1) > e.maxGroups {
+		if e.groups.Add(1) > e.maxGroups.Load() {
 			e.groups.Add(-1)
 			return
 		}
@@ -277,6 +286,7 @@ func (r *rule) mergeGroup(e *Engine, gs *groupSnap) {
 		r.m.groups.Add(float64(len(g.out)))
 	}
 	g.total += gs.Total
+	g.floatH = g.floatH || gs.FloatH
 	if gs.TotalH != nil {
 		_ = addInto(&g.totalH, gs.TotalH)
 	}

@@ -119,7 +119,7 @@ func TestSnapshotDropsChangedRule(t *testing.T) {
 	require.NoError(t, err)
 	e2 := mustEngine(t, rule10s("r", "c_total", func(r *RuleConfig) { r.Without = nil; r.By = []string{"svc", "pod"} }))
 	require.NoError(t, e2.Restore(snap))
-	require.Empty(t, e2.rules[0].groups)
+	require.Empty(t, e2.set.Load().rules[0].groups)
 }
 
 func FuzzDecodeState(f *testing.F) {

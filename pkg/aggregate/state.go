@@ -54,6 +54,10 @@ type group struct {
 	part   part
 	kind   kind
 	hist   bool // native histograms (counter kind)
+	// floatH: a float histogram was among the inputs, so the output is a
+	// float histogram; while every input is an integer histogram the sum
+	// is written as one.
+	floatH bool
 	typ    int32
 	kept   []labels.Label // kept labels, sorted
 	out    []output       // one per rule output
@@ -63,6 +67,12 @@ type group struct {
 	total   float64
 	totalH  *histogram.FloatHistogram
 	seen    int64 // ms of the newest sample, for expiry
+	// carry is the group of a replaced version of the rule (carryFrom)
+	// with the same output series: its total (read under carryFrom's lock)
+	// is added to this group's counter outputs, so they continue it
+	// (reload.go).
+	carry     *group
+	carryFrom *rule
 }
 
 // output is one output series of a group.

@@ -11,11 +11,13 @@ func usedFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "rate_limits", "memberlist", "cluster", "distributor",
-			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage", "governance", "retrospective", "backend.url"}
+			"rules", "rules_name_validation_scheme", "rules_tag_label", "rules_type_cache_size", "rules_test_max_body_bytes", "usage", "governance", "retrospective", "backend.url",
+			"aggregations"} // shown by the rules test API
 	case RoleIngester:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
-			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance", "preview_reservoir"}
+			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance", "preview_reservoir",
+			"aggregations", "aggregations_snapshot_path", "aggregations_max_groups", "aggregations_overflow_interval", "aggregations_overflow_max_delay"}
 	}
 	return nil
 }
@@ -27,9 +29,10 @@ func ReloadableFields(role Role) []string {
 	switch role {
 	case RoleDistributor:
 		return []string{"log_level", "auth", "rate_limits", "rules", "rules_name_validation_scheme", "rules_tag_label", "rules_test_max_body_bytes",
-			"usage.load_timeout", "usage.dashboards", "usage.rules", "usage.queries.log_files", "usage.drop_unused"}
+			"usage.load_timeout", "usage.dashboards", "usage.rules", "usage.queries.log_files", "usage.drop_unused", "aggregations"}
 	case RoleIngester:
-		return []string{"log_level", "auth", "cardinality.limits"}
+		return []string{"log_level", "auth", "cardinality.limits",
+			"aggregations", "aggregations_max_groups", "aggregations_overflow_interval", "aggregations_overflow_max_delay"}
 	}
 	return nil
 }

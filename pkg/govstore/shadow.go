@@ -8,7 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -50,7 +50,7 @@ func ShadowRuleName(name string, version uint64) string {
 func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 	run := ShadowRun{Version: n, Rules: []string{}}
 	out := active
-	out.Rules = append([]rules.RuleConfig(nil), active.Rules...)
+	out.Rules = append([]ruleconfig.RuleConfig(nil), active.Rules...)
 
 	activeIdx := make(map[string]int, len(active.Rules))
 	for i, r := range active.Rules {
@@ -59,7 +59,7 @@ func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 	candNames := make(map[string]bool, len(candidate.Rules))
 	// insertAfter[i] holds the shadow rules that go after active rule i
 	// (-1: before every active rule).
-	insertAfter := map[int][]rules.RuleConfig{}
+	insertAfter := map[int][]ruleconfig.RuleConfig{}
 	prev := -1
 	for _, r := range candidate.Rules {
 		candNames[r.Name] = true
@@ -71,7 +71,7 @@ func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 		}
 		s := r
 		s.Name = ShadowRuleName(r.Name, n)
-		s.Mode = rules.ModeShadow
+		s.Mode = ruleconfig.ModeShadow
 		insertAfter[prev] = append(insertAfter[prev], s)
 		run.Rules = append(run.Rules, s.Name)
 		if i, ok := activeIdx[r.Name]; ok {
@@ -79,7 +79,7 @@ func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 		}
 	}
 	if len(run.Rules) > 0 {
-		merged := make([]rules.RuleConfig, 0, len(out.Rules)+len(run.Rules))
+		merged := make([]ruleconfig.RuleConfig, 0, len(out.Rules)+len(run.Rules))
 		merged = append(merged, insertAfter[-1]...)
 		for i, r := range out.Rules {
 			merged = append(merged, r)

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/cardinality"
-	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 	"github.com/promgov/promgov/pkg/usage"
 )
 
@@ -28,7 +28,7 @@ func names(d Document) []string {
 	var out []string
 	for _, r := range d.Rules {
 		s := r.Name
-		if r.Mode == rules.ModeShadow {
+		if r.Mode == ruleconfig.ModeShadow {
 			s += "(shadow)"
 		}
 		out = append(out, s)

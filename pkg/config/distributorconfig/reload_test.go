@@ -3,11 +3,14 @@ package distributorconfig
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/forward"
 )
@@ -48,6 +51,19 @@ usage:
 			c.Backends = append(c.Backends, forward.BackendConfig{Name: "b", URL: "http://b/w",
 				WriteRelabelConfigs: []*relabel.Config{{Action: relabel.Drop}}})
 		}, want: []string{"backends"}},
+		"ingester: aggregation rules and their bounds reload": {ingester: func(c *config.IngesterConfig) {
+			c.Aggregate.Rules = append(c.Aggregate.Rules, aggregate.RuleConfig{Name: "a", Match: "m", By: []string{"svc"}, Interval: model.Duration(time.Minute)})
+			c.Aggregate.MaxGroups = 7
+			c.Aggregate.OverflowInterval = model.Duration(time.Minute)
+			c.Aggregate.OverflowMaxDelay = model.Duration(time.Second)
+		}},
+		"ingester: the aggregation snapshot path needs a restart": {ingester: func(c *config.IngesterConfig) {
+			c.Aggregate.SnapshotPath = "/elsewhere"
+		}, want: []string{"aggregations_snapshot_path"}},
+		"distributor: aggregation rules reload (rules test API)": {distributor: func(c *Config) {
+			c.Aggregate.Rules = append(c.Aggregate.Rules, aggregate.RuleConfig{Name: "a", Match: "m", By: []string{"svc"}, Interval: model.Duration(time.Minute)})
+			c.Aggregate.SnapshotPath = "/elsewhere" // not the distributor's
+		}},
 		"ingester: distributor sections are not its business": {ingester: func(c *config.IngesterConfig) {
 			c.Other["rules"] = yaml.Node{Kind: yaml.SequenceNode}
 			c.Usage.DropUnused.Mode = "enforce"
