@@ -81,7 +81,9 @@ func (u *UI) aggregation(w http.ResponseWriter, r *http.Request) {
 	}
 	d := aggregationData{Filter: strings.TrimSpace(r.FormValue("filter")), Series: r.FormValue("series"),
 		Tenant: strings.TrimSpace(r.FormValue("tenant")), Type: r.FormValue("type"), Candidate: r.PostFormValue("candidate"), Types: metricTypes}
-	if !slices.Contains(metricTypes, d.Type) {
+	if _, given := r.Form["type"]; !given {
+		d.Type = "counter" // what aggregation rules usually read
+	} else if !slices.Contains(metricTypes, d.Type) {
 		d.Type = ""
 	}
 	_, err := u.permits(r, http.MethodPost, rules.PathTest)
