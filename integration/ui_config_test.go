@@ -253,6 +253,9 @@ func TestUIConfigAndAggregationInBrowser(t *testing.T) {
 		b.open(base + "/ui/config/diff?from=4&to=5")
 		assert.Contains(t, b.text("#diff .del"), "drop-candidate", "the rollback removes the promoted rule")
 		b.shot("distributor-config-rolled-back")
+		b.open(base + "/")
+		assert.Contains(t, b.text("#config-version"), "v5")
+		assert.Contains(t, b.text("#config-version"), "configuration version, on all 3 nodes", "the overview shows the active version")
 	})
 
 	t.Run("aggregation", func(t *testing.T) {

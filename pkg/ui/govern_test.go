@@ -62,6 +62,7 @@ func TestConfigPages(t *testing.T) {
 	c.writeVersion(t, "1", "", govDoc2, "second "+hostile)
 	c.writeVersion(t, "2", "shadow", govDoc1+"  - name: drop-c\n    relabel_configs:\n      - source_labels: [__name__]\n        regex: c_.*\n        action: drop\n", "candidate")
 
+	require.Contains(t, c.get(t, "/"), `<p class="n">v2</p><p><a href="/ui/config">configuration version</a>: 1 of 2 nodes not on it yet</p>`, "the overview")
 	page := c.get(t, PathConfig)
 	require.Contains(t, page, `Version <strong>2</strong>`, "the active version")
 	require.Contains(t, page, "1 of 2 nodes are not on version 2 yet: ingester-1", "the rollout")
