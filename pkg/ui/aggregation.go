@@ -42,8 +42,6 @@ type aggRule struct {
 type aggCandidate struct {
 	usage.Suggestion
 	YAML string
-	// Series is an example input (PromQL notation) for the test form.
-	Series string
 }
 
 type aggregationData struct {
@@ -163,9 +161,6 @@ func aggregationCandidates(view *reportView) []aggCandidate {
 		c := aggCandidate{Suggestion: s}
 		if b, err := yaml.Marshal(map[string]any{"aggregations": s.Aggregations}); err == nil {
 			c.YAML = truncate(string(b), previewChars)
-		}
-		if len(s.Metrics) > 0 && len(s.Labels) > 0 {
-			c.Series = s.Metrics[0] + `{` + s.Labels[0] + `="example"}`
 		}
 		out = append(out, c)
 		if len(out) == shownCandidates {

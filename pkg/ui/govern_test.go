@@ -7,10 +7,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/govapi"
+	"github.com/promgov/promgov/pkg/usage"
 )
 
 // rolloutStub is the rollout status of two nodes, one lagging.
@@ -172,4 +176,21 @@ func TestAggregationPage(t *testing.T) {
 	rec = c.form(t, PathAggregation, v)
 	require.Equal(t, http.StatusForbidden, rec.Code)
 	require.Contains(t, rec.Body.String(), "candidate not tested: identity &#34;reader&#34; lacks the admin role")
+}
+
+// TestAggregationCandidates: the aggregation suggestions, and only they,
+// are listed as `aggregations:` YAML, in the classification's order.
+func TestAggregationCandidates(t *testing.T) {
+	v := newReportView(&usage.Report{})
+	v.sugOnce.Do(func() {
+		v.sug = []usage.Suggestion{
+			{Kind: usage.SuggestDropMetrics, Metrics: []string{"unused_total"}, SeriesSaved: 900},
+			{Kind: usage.SuggestAggregation, Metrics: []string{"requests_total"}, Labels: []string{"pod"}, SeriesSaved: 400, MergesSeries: true,
+				Aggregations: []aggregate.RuleConfig{{Name: "requests_total_without_pod", Match: "requests_total", Without: []string{"pod"}, Interval: model.Duration(time.Minute)}}},
+		}
+	})
+	got := aggregationCandidates(v)
+	require.Len(t, got, 1)
+	require.Equal(t, []string{"requests_total"}, got[0].Metrics)
+	require.Equal(t, "aggregations:\n    - name: requests_total_without_pod\n      match: requests_total\n      without:\n        - pod\n      interval: 1m\n", got[0].YAML)
 }
