@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,6 +46,26 @@ type browser struct {
 	t   *testing.T
 	ctx context.Context
 	dir string
+	// auth is the Authorization header every request sends ("": none).
+	auth string
+}
+
+// as makes every request of the tab (and open's check) send the
+// Authorization header h; "" sends none.
+func (b *browser) as(h string) {
+	b.t.Helper()
+	b.auth = h
+	headers := network.Headers{}
+	if h != "" {
+		headers["Authorization"] = h
+	}
+	require.NoError(b.t, b.run(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return chromedp.Void{}, err
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
+		return chromedp.Void{}, err
+	}))
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -89,7 +111,12 @@ func value[T any](b *browser, a chromedp.Action[T]) T {
 // element).
 func (b *browser) open(u string) {
 	b.t.Helper()
-	resp, err := http.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(b.t, err)
+	if b.auth != "" {
+		req.Header.Set("Authorization", b.auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(b.t, err)
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()

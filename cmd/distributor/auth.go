@@ -10,6 +10,7 @@ import (
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/govapi"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -19,12 +20,23 @@ import (
 
 // authRoutes is what each distributor route requires (docs/security.md):
 // remote write needs write for the request's tenant, the analytics APIs
-// read for theirs, a rules test (candidate rulesets) admin; the query tap
-// proxies a backend that holds every tenant, so it needs read for all.
+// read for theirs, a rules test (candidate rulesets) admin, and so do the
+// UI's form for candidate aggregations; changing the governance
+// configuration (the API and the UI's promote and rollback) is an audited
+// admin action; the query tap proxies a backend that holds every tenant,
+// so it needs read for all.
 func authRoutes() auth.Routes {
+	rulesTest := auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}
+	configChange := auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "config_change"}
 	return append(append(auth.CommonRoutes(),
 		auth.Route{Method: http.MethodPost, Path: distributor.WritePath, Access: auth.Access{Role: auth.RoleWrite, Scope: auth.ScopeWriteTenant}},
-		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}},
+		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: rulesTest},
+		auth.Route{Method: http.MethodPost, Path: ui.PathAggregation, Access: rulesTest},
+		auth.Route{Method: http.MethodPut, Path: govapi.PathConfig, Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: govapi.PathVersions + "/", Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: govapi.PathRollback, Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: ui.PathConfigPromote, Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: ui.PathConfigRollback, Access: configChange},
 		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodPost, Path: web.LegacyAPIPrefix + "/", Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeCluster}},

@@ -162,7 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
-	uiHistory, err := mountUI(mux, cfg, uiDeps{ring: rg, clients: clients, cardinality: fanOut, usage: usageMgr, gatherer: reg}, logger)
+	uiHistory, err := mountUI(mux, cfg, uiDeps{ring: rg, clients: clients, cardinality: fanOut, usage: usageMgr, gatherer: reg,
+		governance: gov != nil, auth: authMW}, logger)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,11 @@ type uiDeps struct {
 	cardinality cardinality.Source
 	usage       usage.Reader
 	gatherer    prometheus.Gatherer
+	// governance: the governance store's API is mounted (the
+	// configuration versions pages read it).
+	governance bool
+	// auth says which actions a page's viewer may take.
+	auth *auth.Middleware
 }
 
 // mountUI mounts the node status API and, unless --ui.enabled=false, the
@@ -35,6 +40,7 @@ func mountUI(mux *http.ServeMux, cfg *distributorconfig.Config, d uiDeps, logger
 	hist := ui.NewHistory(cfg.UI, d.cardinality, d.gatherer, logger.With("component", "ui"))
 	u, err := ui.New(ui.Deps{
 		Role: ui.RoleDistributor, Node: self, API: mux, TenantHeader: cfg.Distributor.RemoteWrite.TenantHeader, Scope: auth.RequestScope,
+		Governance: d.governance, Permits: d.auth.Permits,
 		Gatherer: d.gatherer, Cardinality: d.cardinality, Usage: d.usage, History: hist, Logger: logger.With("component", "ui"),
 		Nodes: &ui.ClusterNodes{Members: d.ring, Clients: d.clients, Timeout: cfg.Cluster.QueryTimeout},
 	})

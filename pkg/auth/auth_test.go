@@ -195,3 +195,52 @@ func FuzzParse(f *testing.F) {
 		_, _ = p.Authenticate(r, NewPasswordCache())
 	})
 }
+
+// TestPermits: a page asks whether its viewer may also call another route
+// and gets the route's own refusal; nothing is counted as denied.
+func TestPermits(t *testing.T) {
+	routes := append(CommonRoutes(),
+		Route{Method: http.MethodPost, Path: "/ui/config/rollback", Access: Access{Role: RoleAdmin, Scope: ScopeCluster, Action: "config_change"}},
+		Route{Method: http.MethodGet, Path: "/promgov/api/v1/cardinality/", Access: Access{Role: RoleRead, Scope: ScopeReadTenant}},
+	)
+	reg := prometheus.NewRegistry()
+	m := NewMiddleware(testPolicy(t), Options{Routes: routes, TenantHeader: "X-Scope-OrgID", Registerer: reg})
+	for name, tc := range map[string]struct {
+		cred           func(r *http.Request)
+		method, path   string
+		wantWho, wantE string
+	}{
+		"admin may roll back": {cred: func(r *http.Request) {
+			r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{{Subject: pkix.Name{CommonName: "ops.example"}}}}}
+		}, method: "POST", path: "/ui/config/rollback", wantWho: "ops"},
+		"reader may not roll back": {cred: func(r *http.Request) { r.SetBasicAuth("toolkit-user", "x") }, method: "POST", path: "/ui/config/rollback",
+			wantWho: "all-writer", wantE: `identity "all-writer" lacks the admin role this action needs`},
+		"unlisted POST is admin": {cred: func(r *http.Request) { r.SetBasicAuth("toolkit-user", "x") }, method: "POST", path: "/promgov/api/v1/other",
+			wantWho: "all-writer", wantE: "lacks the admin role"},
+		"scoped reader reads own tenant": {cred: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken) }, method: "GET",
+			path: "/promgov/api/v1/cardinality/metrics", wantWho: "reader-ab"},
+		"scoped reader may not read the cluster": {cred: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken) }, method: "GET",
+			path: "/promgov/api/v1/rules", wantWho: "reader-ab", wantE: "answers for the whole cluster"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var who string
+			var err error
+			h := m.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { who, err = m.Permits(r, tc.method, tc.path) }))
+			r := httptest.NewRequest(http.MethodGet, "/promgov/api/v1/cardinality/metrics", nil) // a page every identity may open
+			tc.cred(r)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			require.Equal(t, tc.wantWho, who)
+			if tc.wantE == "" {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, tc.wantE)
+			}
+		})
+	}
+	require.Zero(t, testutil.CollectAndCount(m.denied), "a permission check is not a refused request")
+
+	off := NewMiddleware(nil, Options{Routes: routes, Registerer: prometheus.NewRegistry()})
+	who, err := off.Permits(httptest.NewRequest("GET", "/", nil), "POST", "/ui/config/rollback")
+	require.NoError(t, err, "authorisation off: everyone may")
+	require.Equal(t, "anonymous", who)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -336,4 +337,38 @@ func RequestScope(r *http.Request) (tenants []string, all bool) {
 		return nil, true
 	}
 	return id.Tenants(), false
+}
+
+// Permits reports whether the caller of r, as the middleware authorised
+// it, may also call method path with r's tenant header and parameters (the
+// routes' role and scope, without authenticating again or counting a
+// refusal), and names the caller. Pages use it to show only the actions
+// their viewer may take and to refuse the others with the message the
+// route itself would answer. With authorisation off every caller may, as
+// "anonymous".
+func (m *Middleware) Permits(r *http.Request, method, path string) (who string, err error) {
+	id := IdentityFrom(r.Context())
+	if m.policy.Load() == nil {
+		if id == nil {
+			id = Anonymous
+		}
+		return id.Name, nil
+	}
+	if id == nil {
+		return "", errors.New("the request was not authenticated")
+	}
+	h := r.Clone(r.Context())
+	h.Method = method
+	h.URL = &url.URL{Path: path, RawQuery: r.URL.RawQuery}
+	acc := m.opts.Routes.Classify(h)
+	if acc.Scope == ScopePublic {
+		return id.Name, nil
+	}
+	if !id.Has(acc.Role) {
+		return id.Name, fmt.Errorf("identity %q lacks the %s role this action needs", id.Name, acc.Role)
+	}
+	if err := m.authorizeTenant(h, acc.Scope, id); err != nil {
+		return id.Name, err
+	}
+	return id.Name, nil
 }

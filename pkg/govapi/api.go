@@ -55,15 +55,24 @@ func New(store *govstore.Store, sync Notifier, timeout time.Duration, logger *sl
 	return &API{store: store, sync: sync, timeout: timeout, logger: logger}
 }
 
-// Register mounts the API on mux.
+// Register mounts the API on mux. The writes refuse cross-origin browser
+// requests (403): a page of another site cannot make a browser that holds
+// an admin's credentials (basic auth, a client certificate) change the
+// configuration. Clients that are not browsers (promgovctl, curl) send
+// neither Sec-Fetch-Site nor Origin and are not affected.
 func (a *API) Register(mux *http.ServeMux) {
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fail(w, http.StatusForbidden, "forbidden", errors.New("cross-origin browser request refused: change the configuration from promgov's own UI, promgovctl or an API client"), nil)
+	}))
+	write := func(h http.HandlerFunc) http.Handler { return csrf.Handler(h) }
 	mux.HandleFunc("GET "+PathConfig, a.getConfig)
-	mux.HandleFunc("PUT "+PathConfig, a.putConfig)
+	mux.Handle("PUT "+PathConfig, write(a.putConfig))
 	mux.HandleFunc("GET "+PathVersions, a.listVersions)
 	mux.HandleFunc("GET "+PathVersions+"/{n}", a.getVersion)
-	mux.HandleFunc("POST "+PathVersions+"/{n}/promote", a.promote)
+	mux.Handle("POST "+PathVersions+"/{n}/promote", write(a.promote))
 	mux.HandleFunc("GET "+PathDiff, a.diff)
-	mux.HandleFunc("POST "+PathRollback, a.rollback)
+	mux.Handle("POST "+PathRollback, write(a.rollback))
 	a.RegisterStatus(mux)
 }
 

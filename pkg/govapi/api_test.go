@@ -125,3 +125,37 @@ func TestAPIStoreUnreachable(t *testing.T) {
 	code, _ = do(t, mux, "GET", PathConfig, "", nil)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 }
+
+// TestAPICrossOriginWrites: a browser request from another site cannot
+// write, promote or roll back (403 in the envelope, nothing stored); the
+// same origin, and clients that are not browsers, can.
+func TestAPICrossOriginWrites(t *testing.T) {
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	require.NoError(t, err)
+	mux, n := newAPI(t, bkt)
+	code, out := do(t, mux, "PUT", PathConfig, doc1, map[string]string{"If-Match": "0"})
+	require.Equal(t, http.StatusOK, code, out)
+	code, out = do(t, mux, "PUT", PathConfig+"?mode=shadow", doc2, map[string]string{"If-Match": "1"})
+	require.Equal(t, http.StatusOK, code, out)
+	for name, tc := range map[string]struct{ method, path string }{
+		"write":    {"PUT", PathConfig},
+		"promote":  {"POST", PathVersions + "/2/promote"},
+		"rollback": {"POST", PathRollback + "?to=1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}} {
+				hdr["If-Match"] = "2"
+				code, out := do(t, mux, tc.method, tc.path, doc2, hdr)
+				require.Equal(t, http.StatusForbidden, code, out)
+				require.Equal(t, "forbidden", out["errorType"])
+				require.Contains(t, out["error"], "cross-origin browser request refused")
+			}
+		})
+	}
+	code, out = do(t, mux, "GET", PathVersions, "", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	require.Equal(t, http.StatusOK, code, "reads are not affected")
+	require.Len(t, out["data"].(map[string]any)["versions"], 2, "nothing was written")
+	code, out = do(t, mux, "POST", PathVersions+"/2/promote", "", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, []uint64{1, 2, 3}, n.got, "every write is announced, the shadow one too")
+}

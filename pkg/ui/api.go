@@ -36,7 +36,7 @@ func (e *apiError) Error() string {
 
 // get calls GET path?params and decodes the envelope's data into out.
 func (c *apiClient) get(ctx context.Context, from *http.Request, path string, params url.Values, out any) error {
-	return c.do(ctx, from, http.MethodGet, path, params, "", nil, out)
+	return c.do(ctx, from, http.MethodGet, path, params, nil, nil, out)
 }
 
 // post calls POST path with a JSON body and decodes the data into out.
@@ -45,25 +45,28 @@ func (c *apiClient) post(ctx context.Context, from *http.Request, path string, b
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, from, http.MethodPost, path, nil, "application/json", b, out)
+	return c.do(ctx, from, http.MethodPost, path, nil, http.Header{"Content-Type": {"application/json"}}, b, out)
 }
 
-func (c *apiClient) do(ctx context.Context, from *http.Request, method, path string, params url.Values, contentType string, body []byte, out any) error {
+// do calls method path?params with the headers hdr (beside those copied
+// from the page request) and body, and decodes the envelope's data into
+// out (unless nil).
+func (c *apiClient) do(ctx context.Context, from *http.Request, method, path string, params url.Values, hdr http.Header, body []byte, out any) error {
 	u := &url.URL{Path: path, RawQuery: params.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.RemoteAddr = "ui"
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
 	if from != nil {
 		for _, h := range append(forwardedHeaders, c.tenantHeader) {
 			if v := from.Header.Get(h); h != "" && v != "" {
 				req.Header.Set(h, v)
 			}
 		}
+	}
+	for k, vs := range hdr {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	rec := httptest.NewRecorder()
 	c.h.ServeHTTP(rec, req)

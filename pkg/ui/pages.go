@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/govapi"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
@@ -35,8 +36,10 @@ type overviewData struct {
 	RefusedChart   LineChart
 	RefusedRateNow float64
 	Ruleset        *activeRules
-	Top            []cardinality.MetricCardinality
-	HistorySpan    string
+	// Config is the governance store's rollout (nil without a store).
+	Config      *rolloutStatus
+	Top         []cardinality.MetricCardinality
+	HistorySpan string
 	// Cluster is false for a tenant-scoped caller: the cluster-wide parts
 	// are left out.
 	Cluster bool
@@ -128,6 +131,10 @@ func (u *UI) overviewCluster(ctx context.Context, r *http.Request, d *overviewDa
 	if u.d.Role == RoleDistributor {
 		d.Ruleset = &activeRules{}
 		errs = append(errs, u.api.get(ctx, r, pathRules, nil, d.Ruleset))
+	}
+	if u.d.Governance {
+		d.Config = &rolloutStatus{}
+		errs = append(errs, u.api.get(ctx, r, govapi.PathStatus, nil, d.Config))
 	}
 }
 

@@ -38,6 +38,14 @@ const (
 	PathUsage     = "/ui/usage"
 	PathRules     = "/ui/rules"
 	PathStatic    = "/ui/static/"
+	// The configuration versions (a distributor with a governance store).
+	PathConfig         = "/ui/config"
+	PathConfigDiff     = "/ui/config/diff"
+	PathConfigPromote  = "/ui/config/promote"
+	PathConfigRollback = "/ui/config/rollback"
+	// PathAggregation is the aggregation page; POSTed, it tests candidate
+	// aggregation rules.
+	PathAggregation = "/ui/aggregation"
 )
 
 // Deps are what the UI reads.
@@ -65,6 +73,15 @@ type Deps struct {
 	// and the cluster's totals); nil: every caller sees all (authorisation
 	// off). Called concurrently.
 	Scope func(r *http.Request) (tenants []string, all bool)
+	// Governance: the distributor serves the governance store's API
+	// (pkg/govapi); false: the configuration pages say how to turn it on.
+	Governance bool
+	// Permits says whether the caller of r may also call method path of
+	// the API, and names it (the author of the versions it writes): the
+	// pages offer only the actions it may take and refuse the others with
+	// the route's own message (auth.Middleware.Permits). nil: everyone
+	// may, as "anonymous" (authorisation off). Called concurrently.
+	Permits func(r *http.Request, method, path string) (who string, err error)
 	// History holds the charts' time series; nil draws none.
 	History *History
 	Logger  *slog.Logger
@@ -108,7 +125,7 @@ func New(d Deps) (*UI, error) {
 	} else {
 		u.snap = NewSnapshot(d.Cardinality, DefaultConfig().SnapshotInterval, d.Logger)
 	}
-	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules"} {
+	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules", "config", "diff", "aggregation"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -127,6 +144,20 @@ func (u *UI) Register(mux *http.ServeMux) {
 	if u.d.Role == RoleDistributor {
 		mux.HandleFunc("GET "+PathUsage, u.usage)
 		mux.HandleFunc("GET "+PathRules, u.rules)
+		mux.HandleFunc("GET "+PathConfig, u.configPage)
+		mux.HandleFunc("GET "+PathConfigDiff, u.diffPage)
+		mux.HandleFunc("GET "+PathAggregation, u.aggregation)
+		// The forms POSTed from the pages: refused unless they come from
+		// a page of the same origin (a browser's Sec-Fetch-Site or
+		// Origin), so another site cannot make a signed-in browser
+		// change the configuration.
+		csrf := http.NewCrossOriginProtection()
+		csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "refused: this form was not sent from a page of this promgov (a cross-origin browser request)", http.StatusForbidden)
+		}))
+		mux.Handle("POST "+PathConfigPromote, csrf.Handler(http.HandlerFunc(u.configAction)))
+		mux.Handle("POST "+PathConfigRollback, csrf.Handler(http.HandlerFunc(u.configAction)))
+		mux.Handle("POST "+PathAggregation, csrf.Handler(http.HandlerFunc(u.aggregation)))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET "+PathStatic, http.StripPrefix(PathStatic, cacheStatic(http.FileServerFS(static))))
@@ -152,6 +183,11 @@ type page struct {
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, name, title string, errs []error, data any) {
+	u.renderStatus(w, r, http.StatusOK, name, title, errs, data)
+}
+
+// renderStatus renders a page answered with code.
+func (u *UI) renderStatus(w http.ResponseWriter, r *http.Request, code int, name, title string, errs []error, data any) {
 	p := page{Title: title, Nav: name, Role: u.d.Role, Node: u.d.Node, Now: time.Now().UTC().Format(time.RFC3339), Data: data}
 	for _, err := range errs {
 		if err != nil {
@@ -170,6 +206,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, name, title string, 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(code)
 	_, _ = buf.WriteTo(w)
 	_ = r
 }
@@ -204,9 +241,10 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"sub": func(a, b float64) float64 { return a - b },
-	"add": func(a, b float64) float64 { return a + b },
-	"f":   func(v uint64) float64 { return float64(v) },
+	"sub":  func(a, b float64) float64 { return a - b },
+	"add":  func(a, b float64) float64 { return a + b },
+	"f":    func(v uint64) float64 { return float64(v) },
+	"sub1": func(n uint64) uint64 { return n - 1 },
 	// rate is a per-second rate, "n/a" when unknown (NaN: under two
 	// history samples).
 	"rate": func(v float64) string {

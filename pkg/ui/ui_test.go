@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -18,9 +19,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore/providers/filesystem"
 	"go.uber.org/goleak"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
+	"github.com/promgov/promgov/pkg/govapi"
+	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -105,7 +110,20 @@ func newTestCluster(tb testing.TB, nMetrics int) *testCluster {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(tr, "X-Scope-OrgID", nil))
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(rm))
-	mux.Handle("POST "+rules.PathTest, rules.TestHandler(rm, nil))
+	agg, err := aggregate.New(aggregate.Config{Rules: []aggregate.RuleConfig{{Name: "by-service", Match: "agg_requests_total",
+		Without: []string{"pod"}, Interval: model.Duration(30 * time.Second)}}}, nil, nil)
+	require.NoError(tb, err)
+	mux.Handle("POST "+rules.PathTest, rules.TestHandlerWithAggregations(rm, agg, nil))
+	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(func(context.Context, string) ([]aggregate.MetricStats, error) {
+		return []aggregate.MetricStats{
+			{Rule: "by-service", Tenant: "team-a", Metric: "agg_requests_total", InputSeries: 5, OutputSeries: 2},
+			{Rule: "by-service", Tenant: "team-b", Metric: "agg_requests_total", InputSeries: 5, OutputSeries: 2},
+			{Rule: "latency", Tenant: "team-a", Metric: "evil_" + hostile, InputSeries: 10, OutputSeries: 1},
+		}, nil
+	}, "X-Scope-OrgID"))
+	bkt, err := filesystem.NewBucket(tb.TempDir())
+	require.NoError(tb, err)
+	govapi.New(govstore.New(bkt), rolloutStub{}, 5*time.Second, slog.New(slog.DiscardHandler)).Register(mux)
 	rep := usage.Classify(nil, usage.AccessSnapshot{}, costs, now)
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(&usageReader{rep: rep, policy: policy}, "X-Scope-OrgID"))
 	rg.RegisterRoutes(mux)
@@ -113,7 +131,7 @@ func newTestCluster(tb testing.TB, nMetrics int) *testCluster {
 	hist := NewHistory(hcfg, tr, reg, nil)
 	hist.Sample(context.Background(), now.Add(-time.Minute))
 	hist.Sample(context.Background(), now)
-	u, err := New(Deps{Role: RoleDistributor, Node: "dist-1", API: mux, TenantHeader: "X-Scope-OrgID", Gatherer: reg, Cardinality: tr,
+	u, err := New(Deps{Role: RoleDistributor, Node: "dist-1", API: mux, TenantHeader: "X-Scope-OrgID", Gatherer: reg, Cardinality: tr, Governance: true,
 		Usage: &usageReader{rep: rep, policy: policy}, History: hist})
 	require.NoError(tb, err)
 	u.Register(mux)
