@@ -32,6 +32,11 @@ type Series struct {
 	Samples int
 	// Bytes is the series' share of the batch's encoded size.
 	Bytes int
+
+	// tn and m are what Prefetch found for Tenant and Metric; Observe uses
+	// and clears them.
+	tn *tenantState
+	m  *metricState
 }
 
 // LabelSource builds one series' label set; see Series.LabelsFrom. Observe
@@ -164,9 +169,15 @@ type tenantState struct {
 
 // metricState is one (tenant, metric).
 type metricState struct {
-	mu   sync.Mutex
-	name string
-	dead bool
+	mu sync.Mutex
+	// probe is the slot array Observe probes first (admitted's, or seen's
+	// without it), published for Prefetch, which reads it without mu. It
+	// is refreshed by observeMetric whenever the set's slots change, so it
+	// may briefly name an array the set has dropped: a prefetch of it is
+	// wasted, never wrong.
+	probe atomic.Pointer[[]hashSlot]
+	name  string
+	dead  bool
 
 	gen   uint64
 	lim   effectiveLimits

@@ -64,7 +64,7 @@ func TestGovernBatch(t *testing.T) {
 			var sc pushScratch
 			_, err = countBatch(batch, &sc)
 			require.NoError(t, err)
-			kept, g := governBatch(tr, "team-a", batch, sc.names, time.Now(), false)
+			kept, g := governBatch(tr, "team-a", batch, &sc, time.Now(), false)
 			req, _, err := record.ToV2Request(kept, nil)
 			require.NoError(t, err)
 			require.Equal(t, tc.refused, g.refused)
@@ -114,12 +114,12 @@ func BenchmarkGovernBatch(b *testing.B) {
 			_, err = countBatch(batch, &sc)
 			require.NoError(b, err)
 			now := time.Now()
-			governBatch(tr, "t", batch, sc.names, now, false)
+			governBatch(tr, "t", batch, &sc, now, false)
 			b.ReportAllocs()
 			cpu := startCPU()
 			b.ResetTimer()
 			for range b.N {
-				governBatch(tr, "t", batch, sc.names, now, false)
+				governBatch(tr, "t", batch, &sc, now, false)
 			}
 			cpu.report(b, len(req.Timeseries))
 		})
@@ -139,7 +139,7 @@ func BenchmarkGovernBatchWide(b *testing.B) {
 	require.NoError(b, err)
 	type push struct {
 		batch []byte
-		names []string
+		sc    *pushScratch
 	}
 	var pushes []push
 	for lo := 0; lo < total; lo += perPush {
@@ -155,21 +155,21 @@ func BenchmarkGovernBatchWide(b *testing.B) {
 		}
 		req.Symbols = st.Symbols()
 		batch := record.FromV2(nil, req)
-		var sc pushScratch
-		_, err = countBatch(batch, &sc)
+		sc := new(pushScratch)
+		_, err = countBatch(batch, sc)
 		require.NoError(b, err)
-		pushes = append(pushes, push{batch: batch, names: append([]string(nil), sc.names...)})
+		pushes = append(pushes, push{batch: batch, sc: sc})
 	}
 	now := time.Now()
 	for _, p := range pushes {
-		governBatch(tr, "t", p.batch, p.names, now, false)
+		governBatch(tr, "t", p.batch, p.sc, now, false)
 	}
 	b.ReportAllocs()
 	cpu := startCPU()
 	b.ResetTimer()
 	for i := range b.N {
 		p := pushes[i%len(pushes)]
-		governBatch(tr, "t", p.batch, p.names, now, false)
+		governBatch(tr, "t", p.batch, p.sc, now, false)
 	}
 	cpu.report(b, perPush)
 }
