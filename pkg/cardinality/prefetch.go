@@ -20,6 +20,8 @@ func (t *Tracker) Prefetch(ss []Series) {
 		tn   *tenantState
 		name string
 	)
+	// First the metrics, then their slots: the slot's address depends on
+	// the metric's state, so their misses overlap best in two passes.
 	for i := range ss {
 		s := &ss[i]
 		s.tn, s.m = nil, nil
@@ -38,9 +40,16 @@ func (t *Tracker) Prefetch(ss []Series) {
 			continue
 		}
 		s.tn, s.m = tn, m
-		if p := m.probe.Load(); p != nil && s.Hash != 0 {
-			sl := *p
-			prefetch.Line(uintptr(unsafe.Pointer(&sl[int(mix(fixKey(s.Hash)))&(len(sl)-1)])))
+		prefetch.Line(uintptr(unsafe.Pointer(&m.probeBase))) // with m.mu, which Observe locks
+	}
+	for i := range ss {
+		s := &ss[i]
+		if s.m == nil || s.Hash == 0 {
+			continue
+		}
+		if base := s.m.probeBase.Load(); base != 0 {
+			slot := mix(fixKey(s.Hash)) & s.m.probeMask.Load()
+			prefetch.Line(base + uintptr(slot)*unsafe.Sizeof(hashSlot{}))
 		}
 	}
 }
@@ -52,16 +61,14 @@ func (m *metricState) publishProbe() {
 	if m.admitted != nil {
 		set = m.admitted
 	}
-	sl := set.slots
-	p := m.probe.Load()
-	if len(sl) == 0 {
-		if p != nil {
-			m.probe.Store(nil)
-		}
+	var base uintptr
+	if len(set.slots) > 0 {
+		base = uintptr(unsafe.Pointer(unsafe.SliceData(set.slots)))
+	}
+	mask := uint64(max(len(set.slots)-1, 0))
+	if m.probeBase.Load() == base && m.probeMask.Load() == mask {
 		return
 	}
-	if p != nil && len(*p) == len(sl) && &(*p)[0] == &sl[0] {
-		return
-	}
-	m.probe.Store(&sl)
+	m.probeMask.Store(mask)
+	m.probeBase.Store(base)
 }

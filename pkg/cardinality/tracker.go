@@ -170,14 +170,16 @@ type tenantState struct {
 // metricState is one (tenant, metric).
 type metricState struct {
 	mu sync.Mutex
-	// probe is the slot array Observe probes first (admitted's, or seen's
-	// without it), published for Prefetch, which reads it without mu. It
-	// is refreshed by observeMetric whenever the set's slots change, so it
-	// may briefly name an array the set has dropped: a prefetch of it is
-	// wasted, never wrong.
-	probe atomic.Pointer[[]hashSlot]
-	name  string
-	dead  bool
+	// probeBase and probeMask locate the slot array Observe probes first
+	// (admitted's, or seen's without it) for Prefetch, which reads them
+	// without mu. They are published by publishProbe whenever the set's
+	// slots change, one after the other, so a reader may see a stale or
+	// mismatched pair: its prefetch is wasted, never wrong (a prefetch
+	// never faults, and the address is never dereferenced).
+	probeBase atomic.Uintptr
+	probeMask atomic.Uint64
+	name      string
+	dead      bool
 
 	gen   uint64
 	lim   effectiveLimits
