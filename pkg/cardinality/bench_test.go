@@ -114,6 +114,8 @@ func BenchmarkMemory(b *testing.B) {
 		{name: "big-metric/unlimited", metrics: 1, series: 1_000_000, subWindows: 1},
 		{name: "big-metric/limited", metrics: 1, series: 1_000_000, limited: true, subWindows: 1},
 		{name: "big-metric/limited/6-subwindows", metrics: 1, series: 1_000_000, limited: true, subWindows: 6},
+		{name: "1M-series-1000-metrics/unlimited", metrics: 1000, series: 1000, subWindows: 1},
+		{name: "1M-series-1000-metrics/limited", metrics: 1000, series: 1000, limited: true, subWindows: 1},
 		{name: "small-metrics/unlimited", metrics: 20_000, series: 10, subWindows: 1},
 		{name: "small-metrics/limited", metrics: 20_000, series: 10, limited: true, subWindows: 1},
 		{name: "small-metrics/limited/6-subwindows", metrics: 20_000, series: 10, limited: true, subWindows: 6},

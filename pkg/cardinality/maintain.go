@@ -149,6 +149,7 @@ func (t *Tracker) sweepMetric(m *metricState, cur int64, idleBefore uint32) bool
 		t.nAdmitted.Add(-int64(m.admitted.evictBefore(idleBefore)))
 		live = live || m.admitted.len() > 0
 	}
+	m.publishProbe()
 	for name, ls := range m.labels {
 		l := ls.values.expire(cur, t.n)
 		if ls.drop != nil {

@@ -41,6 +41,14 @@ func (t *Tracker) Observe(s *Series, now time.Time) Decision {
 	if h == 0 {
 		h = s.labels().Hash()
 	}
+	if tn, m := s.tn, s.m; m != nil {
+		s.tn, s.m = nil, nil // a hint from Prefetch, for this observation only
+		if tn.name == s.Tenant && m.name == s.Metric {
+			if d, ok := t.observeMetric(tn, m, s, h, epoch); ok {
+				return d
+			}
+		}
+	}
 	for {
 		tn := t.tenant(s.Tenant)
 		m, untracked := t.metric(tn, s.Metric, now)
@@ -135,6 +143,7 @@ func (t *Tracker) observeMetric(tn *tenantState, m *metricState, s *Series, h ui
 	} else {
 		d = Decision{Admit: true}
 	}
+	m.publishProbe()
 	m.mu.Unlock()
 
 	t.observeTenant(tn, epoch, h, admit, v.kind >= 0)

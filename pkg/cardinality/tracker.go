@@ -32,6 +32,11 @@ type Series struct {
 	Samples int
 	// Bytes is the series' share of the batch's encoded size.
 	Bytes int
+
+	// tn and m are what Prefetch found for Tenant and Metric; Observe uses
+	// and clears them.
+	tn *tenantState
+	m  *metricState
 }
 
 // LabelSource builds one series' label set; see Series.LabelsFrom. Observe
@@ -164,9 +169,17 @@ type tenantState struct {
 
 // metricState is one (tenant, metric).
 type metricState struct {
-	mu   sync.Mutex
-	name string
-	dead bool
+	mu sync.Mutex
+	// probeBase and probeMask locate the slot array Observe probes first
+	// (admitted's, or seen's without it) for Prefetch, which reads them
+	// without mu. They are published by publishProbe whenever the set's
+	// slots change, one after the other, so a reader may see a stale or
+	// mismatched pair: its prefetch is wasted, never wrong (a prefetch
+	// never faults, and the address is never dereferenced).
+	probeBase atomic.Uintptr
+	probeMask atomic.Uint64
+	name      string
+	dead      bool
 
 	gen   uint64
 	lim   effectiveLimits

@@ -183,7 +183,7 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	var gov governed
 	var took aggregate.Taken
 	if c.series > 0 {
-		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc.names, time.Now(), s.overflowOn)
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc, time.Now(), s.overflowOn)
 		if g.refused > 0 {
 			if len(g.perMetric) > 0 { // on_limit: overflow
 				took = s.overflowRefused(req.GetTenant(), &g)
@@ -262,6 +262,7 @@ func batchOf(req *ingesterv1.PushRequest) ([]byte, error) {
 type pushScratch struct {
 	names  []string // metric name of each entry, aliasing the batch
 	record []byte   // the WAL record
+	gov    governScratch
 }
 
 // maxKeptRecord bounds the record buffer a pushScratch keeps.

@@ -1,0 +1,74 @@
+package cardinality
+
+import (
+	"unsafe"
+
+	"github.com/promgov/promgov/internal/prefetch"
+)
+
+// Prefetch prepares the series of a batch for Observe: it looks up each
+// series' tenant and metric (remembered in the Series, so Observe does not
+// look them up again) and starts loading the slot of the series' hash in
+// the metric's set of series. Observe then finds that slot in the cache:
+// the probes of a batch, each one random memory read, overlap instead of
+// stalling one after the other. Call it on a few (8-32) series, then
+// Observe each of them, unchanged, in order; a series whose tenant or
+// metric is not tracked yet is simply not prepared. Safe for concurrent
+// use; it changes nothing in the tracker.
+func (t *Tracker) Prefetch(ss []Series) {
+	var (
+		tn   *tenantState
+		name string
+	)
+	// First the metrics, then their slots: the slot's address depends on
+	// the metric's state, so their misses overlap best in two passes.
+	for i := range ss {
+		s := &ss[i]
+		s.tn, s.m = nil, nil
+		if tn == nil || s.Tenant != name {
+			t.mu.RLock()
+			tn, name = t.tenants[s.Tenant], s.Tenant
+			t.mu.RUnlock()
+			if tn == nil {
+				continue
+			}
+		}
+		tn.mu.RLock()
+		m := tn.metrics[s.Metric]
+		tn.mu.RUnlock()
+		if m == nil {
+			continue
+		}
+		s.tn, s.m = tn, m
+		prefetch.Line(uintptr(unsafe.Pointer(&m.probeBase))) // with m.mu, which Observe locks
+	}
+	for i := range ss {
+		s := &ss[i]
+		if s.m == nil || s.Hash == 0 {
+			continue
+		}
+		if base := s.m.probeBase.Load(); base != 0 {
+			slot := mix(fixKey(s.Hash)) & s.m.probeMask.Load()
+			prefetch.Line(base + uintptr(slot)*unsafe.Sizeof(hashSlot{}))
+		}
+	}
+}
+
+// publishProbe makes the slots Observe probes first for m visible to
+// Prefetch. Called with m.mu, after every change of m's sets.
+func (m *metricState) publishProbe() {
+	set := &m.seen
+	if m.admitted != nil {
+		set = m.admitted
+	}
+	var base uintptr
+	if len(set.slots) > 0 {
+		base = uintptr(unsafe.Pointer(unsafe.SliceData(set.slots)))
+	}
+	mask := uint64(max(len(set.slots)-1, 0))
+	if m.probeBase.Load() == base && m.probeMask.Load() == mask {
+		return
+	}
+	m.probeMask.Store(mask)
+	m.probeBase.Store(base)
+}

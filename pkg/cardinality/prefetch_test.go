@@ -1,0 +1,87 @@
+package cardinality
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPrefetchSameDecisions: observing series prepared by Prefetch decides
+// and counts exactly like observing them unprepared, refusals included.
+func TestPrefetchSameDecisions(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Defaults.MaxSeriesPerMetric = 30
+	c := newClock()
+	plain, prepared := newTracker(t, cfg, c), newTracker(t, cfg, c)
+	now := c.now()
+	var batch []Series
+	for round := range 3 {
+		batch = batch[:0]
+		for i := range 40 {
+			for _, metric := range []string{"a", "b"} {
+				batch = append(batch, *mkSeries("t", metric, i+round*5))
+			}
+		}
+		for start := 0; start < len(batch); start += 16 {
+			chunk := batch[start:min(start+16, len(batch))]
+			prepared.Prefetch(chunk)
+			for i := range chunk {
+				want := plain.Observe(&Series{Tenant: chunk[i].Tenant, Metric: chunk[i].Metric, Hash: chunk[i].Hash, Labels: chunk[i].Labels, Samples: 1, Bytes: 100}, now)
+				got := prepared.Observe(&chunk[i], now)
+				require.Equal(t, want, got, "round %d series %d", round, start+i)
+				require.Nil(t, chunk[i].m, "a prepared series' hint is used once")
+			}
+		}
+	}
+	require.Equal(t, plain.nAdmitted.Load(), prepared.nAdmitted.Load())
+	require.EqualValues(t, 60, prepared.nAdmitted.Load())
+}
+
+// TestPrefetchStaleHint: a hint that no longer matches the series (its
+// metric changed after Prefetch) or names a metric swept meanwhile is not
+// used; the series is observed under its own metric.
+func TestPrefetchStaleHint(t *testing.T) {
+	cfg := testConfig()
+	c := newClock()
+	tr := newTracker(t, cfg, c)
+	now := c.now()
+	tr.Observe(mkSeries("t", "a", 1), now)
+	tr.Observe(mkSeries("t", "b", 1), now)
+
+	ss := []Series{*mkSeries("t", "a", 2)}
+	tr.Prefetch(ss)
+	require.NotNil(t, ss[0].m)
+	ss[0].Metric = "b" // changed after Prefetch
+	require.True(t, tr.Observe(&ss[0], now).Admit)
+	tr.Prefetch([]Series{*mkSeries("t", "a", 3)}) // a does not count b's series
+	rows := seriesByMetric(t, tr)
+	require.Equal(t, map[string]uint64{"a": 1, "b": 2}, rows)
+
+	ss = []Series{*mkSeries("t", "a", 4)}
+	tr.Prefetch(ss)
+	m := ss[0].m
+	m.mu.Lock()
+	m.dead = true // swept between Prefetch and Observe
+	m.mu.Unlock()
+	tr.tenant("t").mu.Lock()
+	delete(tr.tenant("t").metrics, "a")
+	tr.tenant("t").mu.Unlock()
+	require.True(t, tr.Observe(&ss[0], now).Admit)
+	require.Equal(t, map[string]uint64{"a": 1, "b": 2}, seriesByMetric(t, tr), "observed on a new state of a")
+}
+
+func seriesByMetric(t *testing.T, tr *Tracker) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, tn := range tr.tenantList() {
+		for _, m := range tn.metricList() {
+			m.mu.Lock()
+			cur, _ := m.series.maxEpoch()
+			n, _, err := m.series.window(cur, tr.n, tr.cfg.Precision, false)
+			m.mu.Unlock()
+			require.NoError(t, err)
+			out[m.name] = n
+		}
+	}
+	return out
+}
