@@ -347,3 +347,35 @@ func TestGovernanceAutoRollback(t *testing.T) {
 	// Nothing rolls the rollback back, and no version follows it.
 	require.EqualValues(t, 3, g.status(t, g.dists[1]).Active)
 }
+
+// TestGovernanceVersionedAggregations: aggregation rules are part of a
+// governance version. Applied through promgovctl, the version's rule runs
+// on the owning ingester (its outputs reach Prometheus, its inputs do not)
+// without an ingester restart or file edit.
+func TestGovernanceVersionedAggregations(t *testing.T) {
+	store := t.TempDir()
+	g := startGovClusterWith(t, 1, nil, "--governance.store.backend=filesystem", "--governance.store.filesystem.directory="+store)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
+
+	cand := filepath.Join(t.TempDir(), "cand.yml")
+	require.NoError(t, os.WriteFile(cand, []byte("aggregations:\n  - {name: gov-requests, match: gov_agg_total, without: [pod], interval: 5s, max_delay: 2s}\n"), 0o644))
+	code, out := g.ctl(t, "config", "apply", "--if-match=1", "--message=aggregate pod away", cand)
+	require.Equal(t, 0, code, out)
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 2) }, 5*time.Second, 20*time.Millisecond, "version 2 did not reach every node")
+
+	// Pods 1, 2 and 3 (pod 0 appears only at step 25): svc a is pod 2
+	// (3 a step), svc b pods 1 and 3 (2 + 4 a step).
+	gen := &aggGen{counter: "gov_agg_total", pods: 4, countersOnly: true}
+	clock := newStepClock()
+	var last time.Time
+	for gen.step = 0; gen.step < 20; gen.step++ {
+		last = clock.tick()
+		aggSend(t, g.writeURL(), gen.body(t, last), aggTenant)
+	}
+	waitLastInterval(t, g.backend, `{__name__="gov_agg_total:sum_without_pod"}`, last)
+	for svc, want := range map[string]float64{"a": 19 * 3, "b": 19 * (2 + 4)} {
+		vs := outputValues(t, g.backend, `{__name__="gov_agg_total:sum_without_pod", svc="`+svc+`"}`)
+		require.Equal(t, want, vs[len(vs)-1], "svc=%s: the output's total is the inputs' increase: %v", svc, vs)
+	}
+	require.Empty(t, backendSeries(t, g.cluster, `gov_agg_total`), "the inputs were aggregated away, none written")
+}

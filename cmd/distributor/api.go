@@ -62,12 +62,13 @@ func mountAPI(mux *http.ServeMux, cfg *distributorconfig.Config, d apiDeps, logg
 	return nil
 }
 
-// setAggregations gives the rules test API the aggregation rules of the
-// shared file's aggregations: (at the start and on every reload); none
-// when they are invalid (the ingesters refuse them, and the distributor
-// does not fail for a section it only shows).
-func setAggregations(d *aggregate.Describer, cfg *distributorconfig.Config, logger *slog.Logger) {
-	if err := d.Set(cfg.Aggregate.Rules); err != nil {
+// setAggregations gives the rules test API the ingesters' aggregation
+// rules (the shared file's aggregations: at the start and on every reload,
+// or the active governance version's); none when they are invalid (the
+// ingesters refuse them, and the distributor does not fail for a section
+// it only shows).
+func setAggregations(d *aggregate.Describer, rs []aggregate.RuleConfig, logger *slog.Logger) {
+	if err := d.Set(rs); err != nil {
 		logger.Warn("aggregations: invalid, not shown by the rules test API", "err", err)
 	}
 }

@@ -121,13 +121,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Governance as code: with a store, the active version's rules and
 	// drop policy replace the file's, on every node; what dist drops feeds
 	// the automatic rollback (docs/governance.md).
-	gov, err := govsync.NewNode(&cfg.Common, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr), dist, logger, reg)
+	// The ingesters' aggregation rules, as the rules test API shows them
+	// (the file's, or the active governance version's).
+	aggRules := new(aggregate.Describer)
+	setAggregations(aggRules, cfg.Aggregate.Rules, logger)
+	gov, err := govsync.NewNode(&cfg.Common, config.RoleDistributor, rg, distributorGovernance(cfg, rulesMgr, usageMgr, aggRules, logger), dist, logger, reg)
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
-	// The ingesters' aggregation rules, as the rules test API shows them.
-	aggRules := new(aggregate.Describer)
-	setAggregations(aggRules, cfg, logger)
 	reloader := proc.NewReloader(func() error {
 		parse := func() (*distributorconfig.Config, error) { return distributorconfig.Parse(args, io.Discard) }
 		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *distributorconfig.Config) error {
@@ -142,13 +143,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if doc != nil {
 				next.Rules.Rules = doc.Rules
 				next.Usage.DropUnused = doc.Usage.DropUnused
+				if doc.Aggregations != nil {
+					next.Aggregate.Rules = *doc.Aggregations
+				}
 			}
 			if err := rulesMgr.Reload(next.Rules); err != nil {
 				return err
 			}
 			authMW.SetPolicy(policy)
 			limiter.SetConfig(next.RateLimits)
-			setAggregations(aggRules, next, logger)
+			setAggregations(aggRules, next.Aggregate.Rules, logger)
 			return usageMgr.ApplyConfig(next.Usage, usage.SourcesFromConfig(next.Usage, outbox, next.Distributor.RemoteWrite.DefaultTenant))
 		})
 	}, logger, reg)

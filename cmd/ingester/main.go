@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -165,9 +166,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
-	// Governance as code: with a store, the active version's limits replace
-	// the file's (docs/governance.md).
+	// Governance as code: with a store, the active version's limits and
+	// aggregation rules replace the file's (docs/governance.md); the
+	// file's other aggregation settings (max groups, overflow) stay.
+	aggs := &aggregationSettings{file: cfg.Aggregate, overflow: cfg.Aggregate.Overflow, engine: aggEngine, logger: aggLogger}
 	gov, err := govsync.NewNode(&cfg.Common, config.RoleIngester, rg, func(doc govstore.Document) error {
+		if err := aggs.apply(nil, doc.Aggregations); err != nil {
+			return err
+		}
 		return tracker.SetLimits(doc.Cardinality.Limits)
 	}, nil, logger, reg) // ingesters drop nothing by rule: no automatic rollback here
 	if err != nil {
@@ -180,15 +186,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if err := reloadAggregations(aggEngine, cfg, next, aggLogger); err != nil {
-				return err
-			}
 			doc, err := gov.OnReload(&next.Common)
 			if err != nil {
 				return err
 			}
+			versioned := (*[]aggregate.RuleConfig)(nil)
 			if doc != nil {
 				next.Cardinality.Limits = doc.Cardinality.Limits
+				versioned = doc.Aggregations
+			}
+			if err := aggs.apply(&next.Aggregate, versioned); err != nil {
+				return err
 			}
 			if err := tracker.SetLimits(next.Cardinality.Limits); err != nil {
 				return fmt.Errorf("cardinality.%w", err)
@@ -266,19 +274,41 @@ func ringReady(r *ring.Ring) error {
 	return nil
 }
 
-// reloadAggregations applies the aggregation rules of next at once
-// (aggregate.Engine.Reload). The overflow aggregation keeps the state it
+// aggregationSettings applies aggregation rules at once
+// (aggregate.Engine.Reload): the file's, or a governance version's over
+// the file's other settings. The overflow aggregation keeps the state it
 // started with: turning it on needs a restart, since the push path was
-// built without it.
-func reloadAggregations(e *aggregate.Engine, started, next *config.IngesterConfig, logger *slog.Logger) error {
-	c := next.Aggregate
-	c.Overflow = started.Aggregate.Overflow
-	sum, err := e.Reload(c, time.Now())
+// built without it. Safe for concurrent use (a reload and a version).
+type aggregationSettings struct {
+	mu       sync.Mutex
+	file     aggregate.Config // the file's, as last loaded
+	overflow bool
+	engine   *aggregate.Engine
+	logger   *slog.Logger
+}
+
+// apply runs file (nil: the file as last loaded) with versioned's rules
+// when the governance version holds some (nil: the file's rules).
+func (a *aggregationSettings) apply(file *aggregate.Config, versioned *[]aggregate.RuleConfig) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.file
+	if file != nil {
+		c = *file
+	}
+	if versioned != nil {
+		c.Rules = *versioned
+	}
+	c.Overflow = a.overflow
+	sum, err := a.engine.Reload(c, time.Now())
 	if err != nil {
 		return fmt.Errorf("aggregations: %w", err)
 	}
+	if file != nil {
+		a.file = *file
+	}
 	if len(sum.Added)+len(sum.Changed)+len(sum.Removed) > 0 {
-		logger.Info("aggregation rules reloaded; replaced and removed rules hand over at the end of their open interval",
+		a.logger.Info("aggregation rules reloaded; replaced and removed rules hand over at the end of their open interval",
 			"added", sum.Added, "changed", sum.Changed, "removed", sum.Removed, "unchanged", len(sum.Unchanged))
 	}
 	return nil

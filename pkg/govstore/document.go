@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 	"github.com/promgov/promgov/pkg/usage"
@@ -29,6 +30,11 @@ type Document struct {
 	Cardinality CardinalitySection `yaml:"cardinality"`
 	// Usage holds the distributors' `usage.drop_unused` policy.
 	Usage UsageSection `yaml:"usage"`
+	// Aggregations is the ingesters' `aggregations:` list. nil (the key
+	// absent, as in versions written before aggregations were versioned)
+	// leaves each ingester's file in force; `aggregations: []` removes
+	// every rule.
+	Aggregations *[]aggregate.RuleConfig `yaml:"aggregations,omitempty"`
 }
 
 // CardinalitySection is the governed part of the `cardinality:` section.
@@ -87,6 +93,11 @@ func (d *Document) Validate() error {
 	}
 	if err := d.Usage.DropUnused.Validate(); err != nil {
 		return fmt.Errorf("usage.drop_unused: %w", err)
+	}
+	if d.Aggregations != nil {
+		if err := (&aggregate.Config{Rules: *d.Aggregations}).Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

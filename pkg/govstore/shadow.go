@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/rules/ruleconfig"
 	"github.com/promgov/promgov/pkg/usage"
@@ -20,6 +21,9 @@ type ShadowRun struct {
 	// Rules are the names the candidate's new and changed rules run under,
 	// in shadow mode (their promgov_rules_* series carry mode="shadow").
 	Rules []string `json:"rules"`
+	// Aggregations are the names the candidate's new and changed
+	// aggregation rules run under, in shadow mode.
+	Aggregations []string `json:"aggregations,omitempty"`
 	// Limits is set when the candidate's cardinality limits run in shadow.
 	Limits bool `json:"limits"`
 	// DropUnused is set when the candidate's drop policy runs in shadow.
@@ -93,6 +97,8 @@ func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 		}
 	}
 
+	out.Aggregations, run.Aggregations, run.NotShadowed = shadowAggregations(active.Aggregations, candidate.Aggregations, n, run.NotShadowed)
+
 	if !sameYAML(active.Cardinality.Limits, candidate.Cardinality.Limits) {
 		if enforcesLimits(active.Cardinality.Limits) {
 			run.NotShadowed = append(run.NotShadowed, "cardinality.limits: the active version enforces limits, and a limit cannot run in shadow beside an enforced one; preview the candidate instead")
@@ -111,6 +117,48 @@ func WithShadow(active, candidate Document, n uint64) (Document, ShadowRun) {
 		}
 	}
 	return out, run
+}
+
+// shadowAggregations is the active aggregation rules plus a shadow copy
+// (ShadowRuleName, mode shadow: it counts what it would aggregate and
+// writes nothing) of each rule the candidate adds or changes. Aggregation
+// rules do not see each other's outputs, so the copies go last. A
+// candidate without the key changes nothing.
+func shadowAggregations(active, candidate *[]aggregate.RuleConfig, n uint64, notShadowed []string) (*[]aggregate.RuleConfig, []string, []string) {
+	if candidate == nil || sameYAML(active, candidate) {
+		return active, nil, notShadowed
+	}
+	if active == nil {
+		return nil, nil, append(notShadowed, "aggregations: the active version leaves them to each ingester's file, so the candidate's cannot run beside them; preview and promote it")
+	}
+	act := *active
+	byName := make(map[string]aggregate.RuleConfig, len(act))
+	for _, r := range act {
+		byName[r.Name] = r
+	}
+	merged := append([]aggregate.RuleConfig(nil), act...)
+	var names []string
+	kept := map[string]bool{}
+	for _, r := range *candidate {
+		kept[r.Name] = true
+		if a, ok := byName[r.Name]; ok && sameYAML(a, r) {
+			continue
+		}
+		s := r
+		s.Name = ShadowRuleName(r.Name, n)
+		s.Mode = aggregate.ModeShadow
+		merged = append(merged, s)
+		names = append(names, s.Name)
+	}
+	for _, r := range act {
+		if !kept[r.Name] {
+			notShadowed = append(notShadowed, fmt.Sprintf("aggregations: %q is removed by the candidate; it keeps aggregating until the candidate is promoted", r.Name))
+		}
+	}
+	if len(names) == 0 {
+		return active, nil, notShadowed
+	}
+	return &merged, names, notShadowed
 }
 
 // sameYAML compares two configuration values by their YAML form (their

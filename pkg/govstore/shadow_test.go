@@ -120,3 +120,58 @@ func TestWithShadow(t *testing.T) {
 		})
 	}
 }
+
+func TestDocumentAggregations(t *testing.T) {
+	none := mustDoc(t, "rules: []\n")
+	require.Nil(t, none.Aggregations, "no key: each ingester's file stays in force")
+	c, err := none.Canonical()
+	require.NoError(t, err)
+	require.NotContains(t, string(c), "aggregations", "documents without aggregations hash as before")
+
+	empty := mustDoc(t, "aggregations: []\n")
+	require.NotNil(t, empty.Aggregations)
+	require.Empty(t, *empty.Aggregations)
+	c, err = empty.Canonical()
+	require.NoError(t, err)
+	require.Contains(t, string(c), "aggregations: []", "an explicit empty list removes every rule and survives canonicalisation")
+
+	_, err = ParseDocument([]byte("aggregations: [{name: a, match: m, by: [x], without: [y], interval: 1m}]\n"))
+	require.ErrorContains(t, err, "aggregations[0] (a)")
+}
+
+func TestWithShadowAggregations(t *testing.T) {
+	const aggA = "  - {name: a, match: m_total, without: [pod], interval: 1m}\n"
+	const aggA2 = "  - {name: a, match: m_total, without: [pod, instance], interval: 1m}\n"
+	const aggB = "  - {name: b, match: n_total, without: [pod], interval: 1m}\n"
+	aggNames := func(d Document) []string {
+		var out []string
+		if d.Aggregations == nil {
+			return nil
+		}
+		for _, r := range *d.Aggregations {
+			out = append(out, r.Name+"("+string(r.Mode)+")")
+		}
+		return out
+	}
+	tests := map[string]struct {
+		active, candidate string
+		want              []string
+		shadow            []string
+		notShadowed       int
+	}{
+		"unchanged":                      {active: "aggregations:\n" + aggA, candidate: "aggregations:\n" + aggA, want: []string{"a()"}},
+		"changed and added":              {active: "aggregations:\n" + aggA, candidate: "aggregations:\n" + aggA2 + aggB, want: []string{"a()", "a@v7(shadow)", "b@v7(shadow)"}, shadow: []string{"a@v7", "b@v7"}},
+		"removed":                        {active: "aggregations:\n" + aggA + aggB, candidate: "aggregations:\n" + aggA, want: []string{"a()", "b()"}, notShadowed: 1},
+		"candidate without the key":      {active: "aggregations:\n" + aggA, candidate: "rules: []", want: []string{"a()"}},
+		"active leaves them to the file": {active: "rules: []", candidate: "aggregations:\n" + aggB, notShadowed: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			merged, run := WithShadow(mustDoc(t, tc.active), mustDoc(t, tc.candidate), 7)
+			require.NoError(t, merged.Validate())
+			require.Equal(t, tc.want, aggNames(merged))
+			require.Equal(t, tc.shadow, run.Aggregations)
+			require.Len(t, run.NotShadowed, tc.notShadowed, "%v", run.NotShadowed)
+		})
+	}
+}
