@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
-	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/promgov/promgov/pkg/govstore"
 )
@@ -44,12 +43,8 @@ func TestGuard(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			b, err := filesystem.NewBucket(t.TempDir())
-			require.NoError(t, err)
-			store := govstore.New(b)
+			store, v1 := seededStore(t, t.TempDir())
 			ctx := context.Background()
-			v1, err := store.Seed(ctx, ruleDoc("one"), "seed")
-			require.NoError(t, err)
 			m := &meter{}
 			var notified []uint64
 			reg := prometheus.NewRegistry()
@@ -91,12 +86,8 @@ func TestGuard(t *testing.T) {
 	}
 
 	t.Run("another distributor rolled back first", func(t *testing.T) {
-		b, err := filesystem.NewBucket(t.TempDir())
-		require.NoError(t, err)
-		store := govstore.New(b)
+		store, v1 := seededStore(t, t.TempDir())
 		ctx := context.Background()
-		v1, err := store.Seed(ctx, ruleDoc("one"), "seed")
-		require.NoError(t, err)
 		m := &meter{}
 		g := NewGuard(cfg, m, store, func(uint64) { t.Fatal("no notice expected") }, nil, nil)
 		g.Activated(v1)

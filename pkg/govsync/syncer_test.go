@@ -76,14 +76,22 @@ func startNode(t *testing.T, name, dir string, join ...string) *testNode {
 	return n
 }
 
-func TestRolloutOverGossip(t *testing.T) {
-	dir := t.TempDir()
+// seededStore is a filesystem store in dir seeded with rule "one" (its
+// version 1).
+func seededStore(t *testing.T, dir string) (*govstore.Store, *govstore.Version) {
+	t.Helper()
 	b, err := filesystem.NewBucket(dir)
 	require.NoError(t, err)
 	store := govstore.New(b)
-	ctx := context.Background()
-	_, err = store.Seed(ctx, ruleDoc("one"), "seed")
+	v1, err := store.Seed(context.Background(), ruleDoc("one"), "seed")
 	require.NoError(t, err)
+	return store, v1
+}
+
+func TestRolloutOverGossip(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := seededStore(t, dir)
+	ctx := context.Background()
 
 	a := startNode(t, "a", dir)
 	bn := startNode(t, "b", dir, a.ring.BindAddress())
@@ -153,12 +161,8 @@ func FuzzGossipMessage(f *testing.F) {
 // alone again; promoting a candidate makes it the only one.
 func TestShadowCandidateRunsBesideActive(t *testing.T) {
 	dir := t.TempDir()
-	b, err := filesystem.NewBucket(dir)
-	require.NoError(t, err)
-	store := govstore.New(b)
+	store, _ := seededStore(t, dir)
 	ctx := context.Background()
-	_, err = store.Seed(ctx, ruleDoc("one"), "seed")
-	require.NoError(t, err)
 	a := startNode(t, "a", dir)
 	bn := startNode(t, "b", dir, a.ring.BindAddress())
 	require.Eventually(t, func() bool { return a.running() == "one" && bn.running() == "one" }, 10*time.Second, 20*time.Millisecond)
