@@ -61,8 +61,10 @@ func TestHostilePluginsRejectedAtLoad(t *testing.T) {
 			kind:   KindInvalidModule, message: "is not a WebAssembly module",
 		},
 		"truncated webassembly": {
-			module: func(t *testing.T) string { return writeFile(t, "x.wasm", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01")) },
-			kind:   KindInvalidModule, message: "does not compile",
+			module: func(t *testing.T) string {
+				return writeFile(t, "x.wasm", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01"))
+			},
+			kind: KindInvalidModule, message: "does not compile",
 		},
 		"empty module": {
 			module: func(t *testing.T) string { return writeFile(t, "x.wasm", []byte("\x00asm\x01\x00\x00\x00")) },
