@@ -11,8 +11,12 @@ import (
 // The buffers shared with the host: in is what promgov_alloc hands out (the
 // host writes the configuration or a batch into it), out holds the last
 // verdicts or error message. Both are reused, so their contents are valid
-// until the next call of any export, as the ABI says.
-var in, out []byte
+// until the next call of any export, as the ABI says. slab backs the
+// Series' Labels, reused from batch to batch.
+var (
+	in, out []byte
+	slab    []Label
+)
 
 // bufPtr is the guest address of b's first byte.
 func bufPtr(b []byte) uint32 {
@@ -66,7 +70,7 @@ func exportEvaluate(ptr, n uint32) uint64 {
 		panic(errNotRegistered.Error())
 	}
 	var err error
-	out, err = EvaluateBatch(input(ptr, n), registered.evaluate, out[:0])
+	out, err = evaluateBatch(input(ptr, n), registered.evaluate, out[:0], &slab)
 	if err != nil {
 		panic("promgov sdk: " + err.Error())
 	}
