@@ -27,8 +27,9 @@ const (
 	// ExportVersion: () -> i32, the ABI version the plugin was built for.
 	ExportVersion = "promgov_abi_version"
 	// ExportAlloc: (size i32) -> i32, a guest-owned buffer of at least
-	// size bytes for the host to write into, valid until the next call of
-	// any export.
+	// size bytes for the host to write into. It stays valid, and the
+	// guest does not write to it, until the next promgov_alloc: the host
+	// reuses it for every input that fits.
 	ExportAlloc = "promgov_alloc"
 	// ExportInit: (ptr, len i32) -> i64, called once per instance with the
 	// plugin configuration; 0 on success, else ptr<<32|len of a UTF-8
