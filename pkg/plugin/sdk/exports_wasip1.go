@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"errors"
 	"unsafe"
 
 	"github.com/promgov/promgov/pkg/plugin/abi"
@@ -75,4 +76,18 @@ func exportEvaluate(ptr, n uint32) uint64 {
 		panic("promgov sdk: " + err.Error())
 	}
 	return abi.Pack(bufPtr(out), uint32(len(out)))
+}
+
+// errNotRegistered is init's answer when no plugin registered.
+var errNotRegistered = errors.New("no plugin registered: call sdk.Register from an init function of the main package")
+
+// configure runs the registered configure function on a copy of config.
+func configure(config []byte) error {
+	if registered == nil {
+		return errNotRegistered
+	}
+	if registered.configure == nil {
+		return nil
+	}
+	return registered.configure(append([]byte(nil), config...))
 }

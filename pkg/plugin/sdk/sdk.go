@@ -136,20 +136,6 @@ func Register(configure ConfigureFunc, evaluate EvaluateFunc) {
 	registered = &handler{configure: configure, evaluate: evaluate}
 }
 
-// errNotRegistered is init's answer when no plugin registered.
-var errNotRegistered = errors.New("no plugin registered: call sdk.Register from an init function of the main package")
-
-// configure runs the registered configure function on a copy of config.
-func configure(config []byte) error {
-	if registered == nil {
-		return errNotRegistered
-	}
-	if registered.configure == nil {
-		return nil
-	}
-	return registered.configure(append([]byte(nil), config...))
-}
-
 // EvaluateBatch decodes a batch in the ABI's layout, calls evaluate for
 // each series and appends the encoded verdicts to out. It is what the
 // promgov_evaluate export runs; it is exported so that a plugin's logic can
