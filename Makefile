@@ -72,7 +72,7 @@ BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all deps build image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
+.PHONY: all deps build plugins image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
 
 all: build
 
@@ -81,8 +81,17 @@ all: build
 deps:
 	./.ci/deps
 
-build:
+build: plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# The example WebAssembly governance plugins (docs/plugins.md), built as
+# WASI reactors with the standard toolchain: bin/plugins/<name>.wasm.
+PLUGINS := $(notdir $(wildcard examples/plugins/*))
+plugins:
+	@mkdir -p $(BIN)/plugins
+	for p in $(PLUGINS); do \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/plugins/$$p.wasm ./examples/plugins/$$p || exit 1; \
+	done
 
 image: BUILD_USER = promgov@image
 image:

@@ -1,0 +1,87 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// OnError is what a batch gets when its plugin fails.
+type OnError string
+
+// The on_error values.
+const (
+	OnErrorKeep OnError = "keep" // forward the batch's series unchanged (the default)
+	OnErrorDrop OnError = "drop" // drop the batch's series
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultMaxMemoryPages = 256 // 16 MiB: a Go plugin starts with about 3.5 MiB
+	DefaultTimeout        = 100 * time.Millisecond
+	// MaxModuleBytes bounds the module file Load reads.
+	MaxModuleBytes = 64 << 20
+	// maxMemoryPages is wasm32's limit, 4 GiB.
+	maxMemoryPages = 65536
+)
+
+// Config is one plugin's configuration, part of a governance rule of kind
+// plugin. It has no flags: plugins are configured with the rules they serve.
+type Config struct {
+	// Module is the path of the .wasm file.
+	Module string `yaml:"module" json:"module"`
+	// Config is passed to the plugin's init as bytes, once per instance
+	// (its format is the plugin's: the examples take JSON).
+	Config string `yaml:"config,omitempty" json:"config,omitempty"`
+	// OnError is the verdict for a batch the plugin fails on: keep
+	// (default) or drop.
+	OnError OnError `yaml:"on_error,omitempty" json:"on_error,omitempty"`
+	// MaxMemoryPages bounds each instance's linear memory, in 64 KiB
+	// pages (0: DefaultMaxMemoryPages).
+	MaxMemoryPages uint32 `yaml:"max_memory_pages,omitempty" json:"max_memory_pages,omitempty"`
+	// Timeout bounds one batch, waiting for an instance included
+	// (0: DefaultTimeout).
+	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// MaxInstances bounds the instances run concurrently (0: GOMAXPROCS).
+	MaxInstances int `yaml:"max_instances,omitempty" json:"max_instances,omitempty"`
+}
+
+// withDefaults returns c with the zero values replaced by the defaults
+// (MaxInstances is resolved by Load).
+func (c Config) withDefaults() Config {
+	if c.OnError == "" {
+		c.OnError = OnErrorKeep
+	}
+	if c.MaxMemoryPages == 0 {
+		c.MaxMemoryPages = DefaultMaxMemoryPages
+	}
+	if c.Timeout == 0 {
+		c.Timeout = model.Duration(DefaultTimeout)
+	}
+	return c
+}
+
+// Validate checks c, naming the field and the fix.
+func (c *Config) Validate() error {
+	if c.Module == "" {
+		return errors.New("module: empty; set the path of the plugin's .wasm file")
+	}
+	switch c.OnError {
+	case "", OnErrorKeep, OnErrorDrop:
+	default:
+		return fmt.Errorf("on_error: %q is not keep or drop", c.OnError)
+	}
+	if c.MaxMemoryPages > maxMemoryPages {
+		return fmt.Errorf("max_memory_pages: %d is over wasm32's %d (4 GiB); use at most %d, e.g. %d (16 MiB)",
+			c.MaxMemoryPages, maxMemoryPages, maxMemoryPages, DefaultMaxMemoryPages)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout: %s is negative; use e.g. %s, or 0 for the default", c.Timeout, model.Duration(DefaultTimeout))
+	}
+	if c.MaxInstances < 0 {
+		return fmt.Errorf("max_instances: %d is negative; use 0 for GOMAXPROCS or a positive number", c.MaxInstances)
+	}
+	return nil
+}
