@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"syscall"
+	"time"
 
 	okrun "github.com/oklog/run"
 
@@ -64,6 +65,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// log level (below) on SIGHUP and POST /-/reload; an invalid reload
 	// keeps the old config.
 	rulesMgr := rules.NewManager(logger, reg)
+	// The rules' WebAssembly plugins are released once the group below has
+	// stopped, i.e. after the write path (stop order 8).
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rulesMgr.Close(cctx)
+	}()
 	if err := rulesMgr.Reload(cfg.Rules); err != nil {
 		return &config.UsageError{Err: err}
 	}
@@ -199,7 +207,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//     they stop before them);
 	//  6. ingester connections: closed (Run also closes those to
 	//     ingesters that left the ring while it runs);
-	//  7. ring: leave the memberlist cluster.
+	//  7. ring: leave the memberlist cluster;
+	//  8. (deferred above) the rules' plugins are closed.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)

@@ -97,9 +97,11 @@ func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error
 	}
 	rc := rules.DefaultConfig()
 	rc.Rules = doc.Rules
-	if _, err := rules.Compile(rc, nil); err != nil {
+	eng, err := rules.Compile(rc, nil)
+	if err != nil {
 		return Request{}, err
 	}
+	_ = eng.Close(context.Background()) // compiled only to validate
 	ry, err := yaml.Marshal(struct {
 		Rules []rules.RuleConfig `yaml:"rules"`
 	}{doc.Rules})

@@ -53,6 +53,7 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "candidate rules: %v", err)
 	}
+	defer eng.Close(context.Background())
 	bcfg, err := rules.LoadConfig([]byte(req.GetBaselineRules()))
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "baseline rules: %v", err)
@@ -61,6 +62,7 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "baseline rules: %v", err)
 	}
+	defer base.Close(context.Background())
 	rows, err := p.stats.Metrics(ctx, cardinality.Query{Tenant: req.GetTenant(), Limit: -1})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cardinality rows: %v", err)

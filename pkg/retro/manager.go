@@ -126,7 +126,10 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	if c, ok := be.(interface{ Close() }); ok {
 		defer c.Close()
 	}
-	rulesYAML, _, err := resolveRules(ctx, &spec, m.d.Rules)
+	rulesYAML, eng, err := resolveRules(ctx, &spec, m.d.Rules)
+	if eng != nil {
+		_ = eng.Close(ctx) // only the YAML is kept; the job compiles it when it runs
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 		fail(StateFailed, err)
 		return
 	}
+	defer eng.Close(context.Background())
 	spec := j.Spec
 	lim := newLimiter(spec.Throttles)
 	items, planned, err := m.store.loadPlan(id)

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"unsafe"
@@ -27,6 +29,7 @@ type rule struct {
 	naming  *namingRule
 	labels  *labelsRule
 	limits  *limitsRule
+	plugin  *pluginRule
 
 	metrics ruleMetrics
 }
@@ -43,11 +46,28 @@ type verdict struct {
 	reason string
 	// typeUnknown is true when type-dependent checks were skipped.
 	typeUnknown bool
+	// transient is true when the verdict must not be remembered for the
+	// series: a plugin failed and its on_error verdict stood in.
+	transient bool
 }
 
 // Compile validates cfg and builds an Engine. metrics may be nil (nothing is
-// counted), which is what candidate rulesets of the test API use.
+// counted), which is what candidate rulesets of the test API use. Rules of
+// kind plugin load their modules here (compile, start, self-test); the
+// engine owns them and Close releases them.
 func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
+	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
+	e, err := compile(cfg, metrics, l)
+	if err != nil {
+		_ = closeAll(context.Background(), l.loaded)
+		return nil, err
+	}
+	e.owned = l.loaded
+	return e, nil
+}
+
+// compile is Compile with plugins loaded by l.
+func compile(cfg Config, metrics *Metrics, l pluginLoader) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -58,7 +78,7 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	}
 	for i := range cfg.Rules {
 		rc := &cfg.Rules[i]
-		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics)
+		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics, l)
 		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
 		}
@@ -69,7 +89,7 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	return e, nil
 }
 
-func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics) (*rule, error) {
+func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics, l pluginLoader) (*rule, error) {
 	kind, _ := rc.Kind()
 	r := &rule{
 		name:     rc.Name,
@@ -102,6 +122,14 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		r.labels, err = compileLabels(rc.Labels)
 	case KindLimits:
 		r.limits = compileLimits(rc.Limits)
+	case KindPlugin:
+		p, err := l.load(r.name, *rc.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("plugin: %w", err)
+		}
+		r.plugin = newPluginRule(p)
+		r.metrics = metrics.forRule(r.name, r.mode, ActionDrop, ActionRewrite, ActionTag)
+		return r, nil
 	}
 	r.metrics = metrics.forRule(r.name, r.mode, r.action)
 	return r, err
@@ -158,8 +186,13 @@ func (r *rule) inScope(tenant string, v *lview) bool {
 // eval runs the rule on ls (which sc.view views). wantLabels asks for the resulting labels of
 // rewrite and tag verdicts (not needed to only count a shadow hit).
 func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) verdict {
-	if r.kind == KindRelabel {
+	switch r.kid {
+	case kindRelabel:
 		return r.evalRelabel(ls, sc)
+	case kindPlugin:
+		v, failed := r.plugin.eval(sc.tenant, ls, md, r, wantLabels)
+		v.transient = failed
+		return v
 	}
 	var (
 		reason      string

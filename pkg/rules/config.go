@@ -36,6 +36,7 @@ const (
 	KindNaming  = ruleconfig.KindNaming
 	KindLabels  = ruleconfig.KindLabels
 	KindLimits  = ruleconfig.KindLimits
+	KindPlugin  = ruleconfig.KindPlugin
 
 	OverflowTruncate = ruleconfig.OverflowTruncate
 	OverflowHash     = ruleconfig.OverflowHash

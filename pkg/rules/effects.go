@@ -44,6 +44,14 @@ func (fx *Effects) typeUnknownMask(mask uint64) {
 	}
 }
 
+// forget makes fx not replayable: the outcome it goes with must not be
+// remembered (a plugin's on_error verdict).
+func (fx *Effects) forget() {
+	if fx != nil {
+		fx.over = true
+	}
+}
+
 // Replayable reports whether Replay can make every increment recorded.
 func (fx *Effects) Replayable() bool { return !fx.over }
 

@@ -1,11 +1,14 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgov/promgov/pkg/plugin"
 )
 
 // Metadata is what is known about a series' metric family.
@@ -107,6 +110,19 @@ type Engine struct {
 	// noShortcuts evaluates every rule fully (no probe, no name cache), for
 	// tests that prove the shortcuts change nothing.
 	noShortcuts bool
+	// owned are the plugins Compile loaded for this engine, which Close
+	// releases (a Manager's engines own none: the Manager does).
+	owned []*plugin.Plugin
+}
+
+// Close releases the plugins the engine owns (rules of kind plugin
+// compiled with Compile), waiting until ctx is done at most for their
+// batches in flight. An engine without plugins has nothing to release; the
+// engines of a Manager are released by Manager.Close.
+func (e *Engine) Close(ctx context.Context) error {
+	owned := e.owned
+	e.owned = nil
+	return closeAll(ctx, owned)
 }
 
 // scratch is per-Apply working state, pooled so that Apply does not allocate.
@@ -118,6 +134,8 @@ type scratch struct {
 	isSet bool // lb holds the view's labels plus relabel changes
 	buf   []byte
 	key   []byte // series cache key
+	// tenant of the series being evaluated, for plugin rules.
+	tenant string
 }
 
 // get returns the value of name in the labels being relabelled.
@@ -167,6 +185,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
+	sc.tenant = s.Tenant
 	useCache := tr == nil && !e.noShortcuts
 	count := tr == nil // traces never count into the live rule metrics
 	var h uint64
@@ -213,6 +232,11 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 		if maybe {
 			v = r.eval(cur, &s.Meta, sc, r.mode == ModeEnforce || tr != nil)
 			typeUnknown = typeUnknown || v.typeUnknown
+			if v.transient {
+				// An on_error verdict: neither cache may remember it.
+				cacheable = false
+				fx.forget()
+			}
 		}
 		if typeUnknown {
 			if i < 64 {

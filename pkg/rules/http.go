@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,6 +212,7 @@ func runTestRequest(active *Ruleset, req TestRequest, agg AggregationDescriber) 
 		if eng, err = Compile(cfg, nil); err != nil {
 			return TestResponseData{}, fmt.Errorf("candidate rules: %w", err)
 		}
+		defer eng.Close(context.Background())
 		hash, err := configHash(cfg)
 		if err != nil {
 			return TestResponseData{}, err

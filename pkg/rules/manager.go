@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -30,8 +31,9 @@ type Manager struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	reloadMu sync.Mutex // serialises Reload
+	reloadMu sync.Mutex // serialises Reload and Close
 	active   atomic.Pointer[Ruleset]
+	plugins  *pluginSet // the active ruleset's plugins; under reloadMu
 
 	rulesActive prometheus.Gauge
 }
@@ -43,10 +45,12 @@ func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	metrics := NewMetrics(reg)
 	m := &Manager{
 		logger:  logger,
-		metrics: NewMetrics(reg),
+		metrics: metrics,
 		now:     time.Now,
+		plugins: &pluginSet{metrics: metrics.pluginMetrics(), logger: logger.With("component", "plugin")},
 		rulesActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "promgov_rules_active",
 			Help: "Number of rules in the active ruleset.",
@@ -71,7 +75,8 @@ func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
 func (m *Manager) Reload(cfg Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	e, err := Compile(cfg, m.metrics)
+	l := m.plugins.loader()
+	e, err := compile(cfg, m.metrics, l)
 	if err == nil {
 		var hash string
 		hash, err = configHash(cfg)
@@ -79,14 +84,25 @@ func (m *Manager) Reload(cfg Config) error {
 			old := m.active.Load()
 			now := m.now()
 			m.active.Store(&Ruleset{Engine: e, Hash: hash, LoadedAt: now})
+			l.commit()
 			m.metrics.forgetExcept(old.Engine.rules, e.rules)
 			m.rulesActive.Set(float64(e.Len()))
 			m.logger.Info("rules config reloaded", "rules", e.Len(), "hash", hash)
 			return nil
 		}
 	}
+	l.abort()
 	m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
 	return fmt.Errorf("reload rules: %w", err)
+}
+
+// Close releases the active ruleset's plugins, waiting until ctx is done
+// at most for their batches in flight; series applied afterwards get each
+// plugin's on_error verdict. Call it once the write path has stopped.
+func (m *Manager) Close(ctx context.Context) error {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	return m.plugins.close(ctx)
 }
 
 // ReloadFile loads the rules section of the configuration file at path and

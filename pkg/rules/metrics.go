@@ -2,6 +2,8 @@ package rules
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promgov/promgov/pkg/plugin"
 )
 
 // Metrics holds the per-rule counters shared by every Engine compiled with
@@ -11,6 +13,7 @@ type Metrics struct {
 	series      *prometheus.CounterVec
 	typeUnknown *prometheus.CounterVec
 	invalidVec  *prometheus.CounterVec
+	plugins     *plugin.Metrics
 }
 
 // NewMetrics creates the rule counters and registers them with reg (which
@@ -33,7 +36,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.series, m.typeUnknown, m.invalidVec)
 	}
+	m.plugins = plugin.NewMetrics(reg)
 	return m
+}
+
+// pluginMetrics returns the plugin metrics (nil for a nil m).
+func (m *Metrics) pluginMetrics() *plugin.Metrics {
+	if m == nil {
+		return nil
+	}
+	return m.plugins
 }
 
 // invalid counts a series dropped as invalid after rule.

@@ -13,6 +13,7 @@ const (
 	kindNaming
 	kindLabels
 	kindLimits
+	kindPlugin
 )
 
 func kindIDOf(kind string) kindID {
@@ -23,6 +24,8 @@ func kindIDOf(kind string) kindID {
 		return kindLabels
 	case KindLimits:
 		return kindLimits
+	case KindPlugin:
+		return kindPlugin
 	default:
 		return kindRelabel
 	}
@@ -50,6 +53,8 @@ func (r *rule) probe(md *Metadata, sc *scratch) (maybe, typeUnknown bool) {
 		return !r.naming.ok(name, r.naming.needsLe && v.has(labels.BucketLabel), md), typeUnknown
 	case kindLabels:
 		return !r.labels.okView(v), false
+	case kindPlugin:
+		return true, false // only the plugin knows
 	default:
 		return !r.limits.okView(v), false
 	}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -139,6 +140,7 @@ func RunTests(path string) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("compile rules for %s: %w", path, err)
 	}
+	defer eng.Close(context.Background())
 	rep.Rules = eng.Len()
 	for gi, g := range tf.Tests {
 		gr, err := runGroup(eng, g)
@@ -284,5 +286,6 @@ func CheckConfigFile(path string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("compile rules config %s: %w", path, err)
 	}
+	defer eng.Close(context.Background())
 	return eng.Len(), nil
 }

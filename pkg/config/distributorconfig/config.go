@@ -7,6 +7,7 @@
 package distributorconfig
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -128,6 +129,7 @@ func CheckFile(path string) (CheckReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("as a distributor loads it: %w", err)
 	}
+	defer eng.Close(context.Background()) // its plugins, loaded and self-tested
 	rep.Rules = eng.Len()
 	rep.Notes, err = config.CheckIngesterFile(path)
 	return rep, err

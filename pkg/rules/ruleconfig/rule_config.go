@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/promgov/promgov/pkg/plugin"
 )
 
 // Mode says whether a rule changes series (enforce) or only counts what it
@@ -44,10 +46,11 @@ const (
 	KindNaming  = "naming"  // naming
 	KindLabels  = "labels"  // labels
 	KindLimits  = "limits"  // limits
+	KindPlugin  = "plugin"  // plugin: a WebAssembly module (docs/plugins.md)
 )
 
 // RuleConfig is one entry of the `rules:` list. Exactly one of
-// RelabelConfigs, Naming, Labels and Limits must be set.
+// RelabelConfigs, Naming, Labels, Limits and Plugin must be set.
 type RuleConfig struct {
 	// Name identifies the rule in results, traces and metrics.
 	Name string `yaml:"name" json:"name"`
@@ -69,6 +72,9 @@ type RuleConfig struct {
 	Labels *LabelsConfig `yaml:"labels,omitempty" json:"labels,omitempty"`
 	// Limits holds size limits.
 	Limits *LimitsConfig `yaml:"limits,omitempty" json:"limits,omitempty"`
+	// Plugin runs a WebAssembly governance plugin; its verdict per series
+	// (keep, drop, rewrite or tag) is the rule's action.
+	Plugin *plugin.Config `yaml:"plugin,omitempty" json:"plugin,omitempty"`
 }
 
 // ScopeConfig restricts a rule. An empty scope matches every series.
@@ -189,6 +195,9 @@ func (r *RuleConfig) Kind() (string, int) {
 	if r.Limits != nil {
 		n, k = n+1, KindLimits
 	}
+	if r.Plugin != nil {
+		n, k = n+1, KindPlugin
+	}
 	return k, n
 }
 
@@ -226,7 +235,16 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 	}
 	kind, n := r.Kind()
 	if n != 1 {
-		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits (found %d)", path, n)
+		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits, plugin (found %d)", path, n)
+	}
+	if kind == KindPlugin {
+		if r.Action != "" {
+			return fmt.Errorf("%s.action: plugin rules take no action (the plugin's verdict decides; on_error says what a failure does); remove it", path)
+		}
+		if err := r.Plugin.Validate(); err != nil {
+			return fmt.Errorf("%s.plugin.%w", path, err)
+		}
+		return nil
 	}
 	if kind == KindRelabel {
 		if r.Action != "" {

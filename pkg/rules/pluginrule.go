@@ -1,0 +1,234 @@
+package rules
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgov/promgov/pkg/plugin"
+)
+
+// pluginRule is a rule of kind plugin: a WebAssembly module
+// (pkg/plugin, docs/plugins.md) whose verdict per series is the rule's
+// action. The engine calls it one series at a time, like every rule; what
+// makes it cheap in steady state is that its verdicts are remembered like
+// every rule's outcome (the engine's cache of untouched series and the
+// distributor's series cache), so a repeat series does not cross into the
+// sandbox again. A verdict that came from on_error (a trap, a timeout, bad
+// output) is never remembered.
+type pluginRule struct {
+	p       *plugin.Plugin
+	scratch sync.Pool // *pluginScratch
+}
+
+type pluginScratch struct {
+	in  [1]plugin.Input
+	out []plugin.Verdict
+}
+
+func newPluginRule(p *plugin.Plugin) *pluginRule {
+	pr := &pluginRule{p: p}
+	pr.scratch.New = func() any { return &pluginScratch{out: make([]plugin.Verdict, 0, 1)} }
+	return pr
+}
+
+// eval asks the plugin about one series. failed reports that the verdict
+// is the configuration's on_error, which must not be remembered.
+func (pr *pluginRule) eval(tenant string, ls labels.Labels, md *Metadata, r *rule, wantLabels bool) (v verdict, failed bool) {
+	ps := pr.scratch.Get().(*pluginScratch)
+	defer pr.scratch.Put(ps)
+	ps.in[0] = plugin.Input{Tenant: tenant, Labels: ls, Type: md.Type}
+	out, err := pr.p.Eval(context.Background(), ps.in[:], ps.out[:0])
+	ps.out = out
+	ps.in[0] = plugin.Input{}
+	failed = err != nil
+	if len(out) != 1 {
+		return verdict{}, true // unreachable: Eval answers every series
+	}
+	pv := out[0]
+	switch pv.Action {
+	case plugin.Drop:
+		return verdict{hit: true, action: ActionDrop, reason: pluginReason(r.name, pv.Reason)}, failed
+	case plugin.Rewrite:
+		v = verdict{hit: true, action: ActionRewrite, reason: pluginReason(r.name, pv.Reason)}
+		if wantLabels {
+			v.labels = pv.Labels
+		}
+		if labels.Equal(pv.Labels, ls) {
+			return verdict{}, failed
+		}
+		return v, failed
+	case plugin.Tag:
+		v = verdict{hit: true, action: ActionTag, reason: pluginReason(r.name, pv.Reason)}
+		lb := labels.NewBuilder(ls)
+		if pv.Labels.IsEmpty() {
+			lb.Set(r.tagLabel, r.name)
+		} else {
+			pv.Labels.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
+		}
+		out := lb.Labels()
+		if labels.Equal(out, ls) { // already tagged: nothing would change
+			return verdict{}, failed
+		}
+		if wantLabels {
+			v.labels = out
+		}
+		return v, failed
+	default:
+		return verdict{}, failed
+	}
+}
+
+func pluginReason(rule, reason string) string {
+	if reason == "" {
+		return fmt.Sprintf("plugin %q", rule)
+	}
+	return reason
+}
+
+// pluginLoader loads the plugin of a rule. Compile's loads every plugin
+// afresh and the engine owns them; a Manager's reuses the plugins of the
+// previous ruleset whose module and configuration did not change.
+type pluginLoader interface {
+	load(name string, cfg plugin.Config) (*plugin.Plugin, error)
+}
+
+// freshLoader loads every plugin and remembers them so the engine can close
+// them.
+type freshLoader struct {
+	metrics *plugin.Metrics
+	logger  *slog.Logger
+	loaded  []*plugin.Plugin
+}
+
+func (l *freshLoader) load(name string, cfg plugin.Config) (*plugin.Plugin, error) {
+	p, err := plugin.Load(context.Background(), name, cfg, l.metrics, l.logger)
+	if err != nil {
+		return nil, err
+	}
+	l.loaded = append(l.loaded, p)
+	return p, nil
+}
+
+// closeAll closes every plugin in ps, waiting at most until ctx is done for
+// their batches in flight.
+func closeAll(ctx context.Context, ps []*plugin.Plugin) error {
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, p.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// pluginKey identifies a loaded plugin for reuse across reloads: the rule
+// name, its configuration and the module file's content.
+type pluginKey struct {
+	name   string
+	cfg    string
+	module [sha256.Size]byte
+}
+
+func keyOf(name string, cfg plugin.Config) (pluginKey, error) {
+	b, err := os.ReadFile(cfg.Module)
+	if err != nil {
+		return pluginKey{}, err
+	}
+	// The configuration as text: every field is comparable and printable.
+	return pluginKey{name: name, cfg: fmt.Sprintf("%#v", cfg), module: sha256.Sum256(b)}, nil
+}
+
+// pluginSet is a Manager's loaded plugins. A reload reuses the plugins
+// whose rule name, configuration and module content are unchanged (loading
+// compiles the module, which takes up to a second), loads the others, and
+// closes the ones the new ruleset no longer uses once it is active.
+// Reload serialises its use (Manager.reloadMu).
+type pluginSet struct {
+	metrics *plugin.Metrics
+	logger  *slog.Logger
+	active  map[pluginKey]*plugin.Plugin
+}
+
+// reloadLoader loads for one reload; it records what the new ruleset uses.
+type reloadLoader struct {
+	set  *pluginSet
+	used map[pluginKey]*plugin.Plugin
+	// fresh are the plugins this reload loaded: closed if it fails.
+	fresh []*plugin.Plugin
+}
+
+func (ps *pluginSet) loader() *reloadLoader {
+	return &reloadLoader{set: ps, used: map[pluginKey]*plugin.Plugin{}}
+}
+
+func (l *reloadLoader) load(name string, cfg plugin.Config) (*plugin.Plugin, error) {
+	key, err := keyOf(name, cfg)
+	if err != nil {
+		return nil, &plugin.Error{Plugin: name, Kind: plugin.KindInvalidModule, Err: err}
+	}
+	if p, ok := l.set.active[key]; ok {
+		l.used[key] = p
+		return p, nil
+	}
+	p, err := plugin.Load(context.Background(), name, cfg, l.set.metrics, l.set.logger)
+	if err != nil {
+		return nil, err
+	}
+	l.used[key] = p
+	l.fresh = append(l.fresh, p)
+	return p, nil
+}
+
+// abort closes what a failed reload loaded.
+func (l *reloadLoader) abort() {
+	ctx, cancel := context.WithTimeout(context.Background(), pluginCloseTimeout)
+	defer cancel()
+	_ = closeAll(ctx, l.fresh)
+}
+
+// commit makes the reload's plugins the active set and closes the plugins
+// no longer used, after waiting (bounded) for their batches in flight.
+func (l *reloadLoader) commit() {
+	var gone []*plugin.Plugin
+	names := make(map[string]bool, len(l.used))
+	for key := range l.used {
+		names[key.name] = true
+	}
+	for key, p := range l.set.active {
+		if _, ok := l.used[key]; !ok {
+			gone = append(gone, p)
+			if !names[key.name] {
+				l.set.metrics.Forget(key.name)
+			}
+		}
+	}
+	l.set.active = l.used
+	if len(gone) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pluginCloseTimeout)
+	defer cancel()
+	if err := closeAll(ctx, gone); err != nil {
+		l.set.logger.Warn("closing plugins a reload removed", "err", err)
+	}
+}
+
+// close closes every active plugin.
+func (ps *pluginSet) close(ctx context.Context) error {
+	all := make([]*plugin.Plugin, 0, len(ps.active))
+	for _, p := range ps.active {
+		all = append(all, p)
+	}
+	ps.active = nil
+	return closeAll(ctx, all)
+}
+
+// pluginCloseTimeout bounds how long a reload waits for the batches in
+// flight of the plugins it removes.
+const pluginCloseTimeout = 5 * time.Second
