@@ -9,7 +9,10 @@
 //   - labels: required, forbidden and allowed label names and label value
 //     normalisation (regex replace, lower-casing, trimming, maximum length,
 //     built-in normalisers for ids that explode cardinality);
-//   - limits: maximum label count, label name length and value length.
+//   - limits: maximum label count, label name length and value length;
+//   - plugin: a WebAssembly module (pkg/plugin) whose verdict per series is
+//     the rule's action, run in a sandbox with a memory limit and a
+//     deadline, its on_error verdict taken when it fails.
 //
 // Every rule has a mode (enforce or shadow), an optional scope (tenants and a
 // series selector) and, for the non-relabel kinds, an action (drop, rewrite,
