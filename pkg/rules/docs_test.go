@@ -23,16 +23,21 @@ func TestDocsExamples(t *testing.T) {
 		b = b[:strings.Index(b, "```")]
 		switch {
 		case strings.HasPrefix(b, "rules:"):
-			cfg, err := LoadConfig([]byte(b))
+			// The plugin example names the installed path of the
+			// requireteam example: build it and load it from here.
+			doc := strings.ReplaceAll(b, "/etc/promgov/plugins/requireteam.wasm",
+				plugins.Build(t, "../../examples/plugins/requireteam"))
+			cfg, err := LoadConfig([]byte(doc))
 			require.NoError(t, err, b)
-			_, err = Compile(cfg, nil)
+			e, err := Compile(cfg, nil)
 			require.NoError(t, err)
+			require.NoError(t, e.Close(t.Context()))
 			ruleBlocks = append(ruleBlocks, b)
 		case strings.HasPrefix(b, "# rules_test.yaml"):
 			unitTest = b
 		}
 	}
-	require.Len(t, ruleBlocks, 4, "one example per rule kind")
+	require.Len(t, ruleBlocks, 5, "one example per rule kind")
 	require.NotEmpty(t, unitTest)
 
 	dir := t.TempDir()
