@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -30,8 +32,12 @@ const (
 // Config is one plugin's configuration, part of a governance rule of kind
 // plugin. It has no flags: plugins are configured with the rules they serve.
 type Config struct {
-	// Module is the path of the .wasm file.
+	// Module is the path of the .wasm file, or an http(s) URL it is
+	// downloaded from at load (pin it with SHA256).
 	Module string `yaml:"module" json:"module"`
+	// SHA256 is the hex SHA-256 of the module; when set, a module with
+	// other bytes is refused at load (recommended for URLs).
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
 	// Config is passed to the plugin's init as bytes, once per instance
 	// (its format is the plugin's: the examples take JSON).
 	Config string `yaml:"config,omitempty" json:"config,omitempty"`
@@ -67,6 +73,11 @@ func (c Config) withDefaults() Config {
 func (c *Config) Validate() error {
 	if c.Module == "" {
 		return errors.New("module: empty; set the path of the plugin's .wasm file")
+	}
+	if c.SHA256 != "" {
+		if b, err := hex.DecodeString(c.SHA256); err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("sha256: %q is not 64 hex digits; use the output of sha256sum on the module", c.SHA256)
+		}
 	}
 	switch c.OnError {
 	case "", OnErrorKeep, OnErrorDrop:

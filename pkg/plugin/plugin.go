@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -88,7 +87,7 @@ func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog
 	}
 	fail := func(kind Kind, err error) *Error { return &Error{Plugin: name, Kind: kind, Err: err} }
 
-	code, err := readModule(cfg.Module)
+	code, err := ReadModule(ctx, cfg)
 	if err != nil {
 		return nil, fail(KindInvalidModule, err)
 	}
@@ -156,26 +155,6 @@ func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog
 		p.slots <- nil
 	}
 	return p, nil
-}
-
-// readModule reads at most MaxModuleBytes of path and checks the wasm magic.
-func readModule(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	code, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(code) > MaxModuleBytes {
-		return nil, fmt.Errorf("%s is over %d MiB", path, MaxModuleBytes>>20)
-	}
-	if !bytes.HasPrefix(code, []byte("\x00asm")) {
-		return nil, fmt.Errorf("%s is not a WebAssembly module (no \\0asm header)", path)
-	}
-	return code, nil
 }
 
 // The ABI's exports and their signatures.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -136,7 +135,7 @@ type pluginKey struct {
 }
 
 func keyOf(name string, cfg plugin.Config) (pluginKey, error) {
-	b, err := os.ReadFile(cfg.Module)
+	b, err := plugin.ReadModule(context.Background(), cfg)
 	if err != nil {
 		return pluginKey{}, err
 	}
