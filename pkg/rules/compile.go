@@ -31,24 +31,11 @@ type rule struct {
 	limits  *limitsRule
 	plugin  *pluginRule
 
-	metrics ruleMetrics
-}
+	// stage decides; the fields above keep the built-in kinds' compiled
+	// form for the engine's allocation-free pre-checks (probe, name cache).
+	stage Stage
 
-// verdict is what one rule found for one series.
-type verdict struct {
-	// hit is true when the rule has something to do with the series.
-	hit bool
-	// action taken (or, in shadow mode, that would be taken).
-	action Action
-	// labels after the rule, set for rewrite and tag when labels were wanted.
-	labels labels.Labels
-	// reason explains the hit.
-	reason string
-	// typeUnknown is true when type-dependent checks were skipped.
-	typeUnknown bool
-	// transient is true when the verdict must not be remembered for the
-	// series: a plugin failed and its on_error verdict stood in.
-	transient bool
+	metrics ruleMetrics
 }
 
 // Compile validates cfg and builds an Engine. metrics may be nil (nothing is
@@ -57,7 +44,7 @@ type verdict struct {
 // engine owns them and Close releases them.
 func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
-	e, err := compile(cfg, metrics, l)
+	e, err := compile(cfg, metrics, NewRegistry(), l)
 	if err != nil {
 		_ = closeAll(context.Background(), l.loaded)
 		return nil, err
@@ -66,19 +53,30 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	return e, nil
 }
 
-// compile is Compile with plugins loaded by l.
-func compile(cfg Config, metrics *Metrics, l pluginLoader) (*Engine, error) {
+// CompileWith is Compile with the rule kinds of kinds (NewRegistry plus
+// any registered for this build).
+func CompileWith(cfg Config, metrics *Metrics, kinds *Registry) (*Engine, error) {
+	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
+	e, err := compile(cfg, metrics, kinds, l)
+	if err != nil {
+		_ = closeAll(context.Background(), l.loaded)
+		return nil, err
+	}
+	e.owned = l.loaded
+	return e, nil
+}
+
+// compile is Compile with the kinds of reg and plugins loaded by l.
+func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	scheme, _ := cfg.Scheme()
 	e := &Engine{scheme: scheme, cfg: cfg, metrics: metrics}
-	e.scratchs.New = func() any {
-		return &scratch{lb: labels.NewBuilder(labels.EmptyLabels()), buf: make([]byte, 0, 256)}
-	}
+	e.scratchs.New = func() any { return newScratch() }
 	for i := range cfg.Rules {
 		rc := &cfg.Rules[i]
-		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics, l)
+		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics, reg, l)
 		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
 		}
@@ -89,8 +87,12 @@ func compile(cfg Config, metrics *Metrics, l pluginLoader) (*Engine, error) {
 	return e, nil
 }
 
-func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics, l pluginLoader) (*rule, error) {
+func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics, reg *Registry, l pluginLoader) (*rule, error) {
 	kind, _ := rc.Kind()
+	k, ok := reg.Kind(kind)
+	if !ok {
+		return nil, fmt.Errorf("kind %q is not registered in this build", kind)
+	}
 	r := &rule{
 		name:     rc.Name,
 		kind:     kind,
@@ -110,29 +112,50 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		}
 		r.matchers = ms
 	}
-	var err error
-	switch kind {
-	case KindRelabel:
-		r.relabel, err = compileRelabel(rc.RelabelConfigs, scheme)
-		r.metrics = metrics.forRule(r.name, r.mode, ActionDrop, ActionRewrite)
-		return r, err
-	case KindNaming:
-		r.naming = compileNaming(rc.Naming)
-	case KindLabels:
-		r.labels, err = compileLabels(rc.Labels)
-	case KindLimits:
-		r.limits = compileLimits(rc.Limits)
-	case KindPlugin:
-		p, err := l.load(r.name, *rc.Plugin)
-		if err != nil {
-			return nil, fmt.Errorf("plugin: %w", err)
-		}
-		r.plugin = newPluginRule(p)
-		r.metrics = metrics.forRule(r.name, r.mode, ActionDrop, ActionRewrite, ActionTag)
-		return r, nil
+	st, err := k.New(rc, StageEnv{Scheme: scheme, TagLabel: r.tagLabel, plugins: l})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
-	r.metrics = metrics.forRule(r.name, r.mode, r.action)
-	return r, err
+	r.stage = st
+	// The built-in kinds' compiled form, for the pre-checks.
+	switch st := st.(type) {
+	case *relabelStage:
+		r.relabel = st.steps
+	case *pluginRule:
+		r.plugin = st
+	case *checkStage:
+		switch c := st.c.(type) {
+		case namingChecker:
+			r.naming = c.namingRule
+		case labelsChecker:
+			r.labels = c.labelsRule
+		case limitsChecker:
+			r.limits = c.limitsRule
+		}
+	}
+	if r.kid != kindOther && !r.hasCompiledForm() {
+		r.kid = kindOther // a kind registered under a built-in's name: no pre-check
+	}
+	r.metrics = metrics.forRule(r.name, r.mode, k.Actions(rc)...)
+	return r, nil
+}
+
+// hasCompiledForm reports whether the rule holds the compiled form its kid
+// pre-checks read.
+func (r *rule) hasCompiledForm() bool {
+	switch r.kid {
+	case kindRelabel:
+		return r.relabel != nil
+	case kindNaming:
+		return r.naming != nil
+	case kindLabels:
+		return r.labels != nil
+	case kindLimits:
+		return r.limits != nil
+	case kindPlugin:
+		return r.plugin != nil
+	}
+	return false
 }
 
 // relabelStep is one relabel config plus a fast matcher for its regex, used
@@ -183,56 +206,13 @@ func (r *rule) inScope(tenant string, v *lview) bool {
 	return true
 }
 
-// eval runs the rule on ls (which sc.view views). wantLabels asks for the resulting labels of
-// rewrite and tag verdicts (not needed to only count a shadow hit).
-func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) verdict {
-	switch r.kid {
-	case kindRelabel:
-		return r.evalRelabel(ls, sc)
-	case kindPlugin:
-		v, failed := r.plugin.eval(sc.tenant, ls, md, r, wantLabels)
-		v.transient = failed
-		return v
-	}
-	var (
-		reason      string
-		typeUnknown bool
-	)
-	switch r.kind {
-	case KindNaming:
-		reason, typeUnknown = r.naming.check(ls, md)
-	case KindLabels:
-		reason = r.labels.check(ls)
-	case KindLimits:
-		reason = r.limits.check(ls)
-	}
-	v := verdict{hit: reason != "", action: r.action, reason: reason, typeUnknown: typeUnknown}
-	if !v.hit || !wantLabels {
-		return v
-	}
-	switch r.action {
-	case ActionTag:
-		if ls.Get(r.tagLabel) == r.name {
-			// Already tagged by this rule: nothing would change.
-			v.labels = ls
-			break
-		}
-		sc.lb.Reset(ls)
-		sc.lb.Set(r.tagLabel, r.name)
-		v.labels = sc.lb.Labels()
-	case ActionRewrite:
-		sc.lb.Reset(ls)
-		switch r.kind {
-		case KindNaming:
-			r.naming.fix(sc.lb, ls, md)
-		case KindLabels:
-			r.labels.fix(sc.lb)
-		case KindLimits:
-			r.limits.fix(sc.lb)
-		}
-		v.labels = sc.lb.Labels()
-	}
-	return v
+// eval runs the rule's stage on ls (which sc.view views). wantLabels asks
+// for the resulting labels of rewrite and tag verdicts (not needed to only
+// count a shadow hit).
+func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) StageVerdict {
+	in := &sc.in
+	in.Labels, in.Meta, in.WantLabels = ls, *md, wantLabels
+	return r.stage.Eval(in)
 }
 
 // evalRelabel runs the relabel configs one by one through
@@ -240,10 +220,10 @@ func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool
 // (drop/keep/replace whose regex outcome means "do nothing") are skipped
 // without touching the builder, which keeps untouched series allocation-free.
 // sc.view must view ls.
-func (r *rule) evalRelabel(ls labels.Labels, sc *scratch) verdict {
+func evalRelabel(steps []relabelStep, ls labels.Labels, sc *scratch) StageVerdict {
 	sc.isSet = false
-	for i := range r.relabel {
-		st := &r.relabel[i]
+	for i := range steps {
+		st := &steps[i]
 		if st.noop(sc) {
 			continue
 		}
@@ -251,24 +231,24 @@ func (r *rule) evalRelabel(ls labels.Labels, sc *scratch) verdict {
 		// returns false exactly when noop found the regex outcome that
 		// means "drop", so there is no need to load the builder.
 		if st.cfg.Action == relabel.Drop || st.cfg.Action == relabel.Keep {
-			return verdict{hit: true, action: ActionDrop, reason: st.dropReason}
+			return StageVerdict{Action: ActionDrop, Reason: st.dropReason}
 		}
 		if !sc.isSet {
 			sc.lb.Reset(ls)
 			sc.isSet = true
 		}
 		if !relabel.ProcessBuilder(sc.lb, st.cfg) {
-			return verdict{hit: true, action: ActionDrop, reason: st.dropReason}
+			return StageVerdict{Action: ActionDrop, Reason: st.dropReason}
 		}
 	}
 	if !sc.isSet {
-		return verdict{}
+		return StageVerdict{}
 	}
 	out := sc.lb.Labels()
 	if labels.Equal(out, ls) {
-		return verdict{}
+		return StageVerdict{}
 	}
-	return verdict{hit: true, action: ActionRewrite, labels: out, reason: "rewritten by relabel_configs"}
+	return StageVerdict{Action: ActionRewrite, Labels: out, Reason: "rewritten by relabel_configs"}
 }
 
 // noop reports whether the config certainly leaves the labels unchanged: a

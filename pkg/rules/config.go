@@ -6,16 +6,17 @@ import "github.com/promgov/promgov/pkg/rules/ruleconfig"
 // versions or reads it need not link the engine); these are its names in
 // the engine's package.
 type (
-	Config          = ruleconfig.Config
-	RuleConfig      = ruleconfig.RuleConfig
-	ScopeConfig     = ruleconfig.ScopeConfig
-	NamingConfig    = ruleconfig.NamingConfig
-	LabelsConfig    = ruleconfig.LabelsConfig
-	NormalizeConfig = ruleconfig.NormalizeConfig
-	LimitsConfig    = ruleconfig.LimitsConfig
-	Mode            = ruleconfig.Mode
-	Action          = ruleconfig.Action
-	Overflow        = ruleconfig.Overflow
+	Config           = ruleconfig.Config
+	RuleConfig       = ruleconfig.RuleConfig
+	ScopeConfig      = ruleconfig.ScopeConfig
+	NamingConfig     = ruleconfig.NamingConfig
+	LabelsConfig     = ruleconfig.LabelsConfig
+	NormalizeConfig  = ruleconfig.NormalizeConfig
+	LimitsConfig     = ruleconfig.LimitsConfig
+	DeprecatedConfig = ruleconfig.DeprecatedConfig
+	Mode             = ruleconfig.Mode
+	Action           = ruleconfig.Action
+	Overflow         = ruleconfig.Overflow
 )
 
 // See ruleconfig.
@@ -37,6 +38,8 @@ const (
 	KindLabels  = ruleconfig.KindLabels
 	KindLimits  = ruleconfig.KindLimits
 	KindPlugin  = ruleconfig.KindPlugin
+
+	KindDeprecated = ruleconfig.KindDeprecated
 
 	OverflowTruncate = ruleconfig.OverflowTruncate
 	OverflowHash     = ruleconfig.OverflowHash

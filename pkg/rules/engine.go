@@ -134,8 +134,12 @@ type scratch struct {
 	isSet bool // lb holds the view's labels plus relabel changes
 	buf   []byte
 	key   []byte // series cache key
-	// tenant of the series being evaluated, for plugin rules.
-	tenant string
+	// in is the stage input, kept here so passing it does not allocate.
+	in StageInput
+}
+
+func newScratch() *scratch {
+	return &scratch{lb: labels.NewBuilder(labels.EmptyLabels()), buf: make([]byte, 0, 256)}
 }
 
 // get returns the value of name in the labels being relabelled.
@@ -185,7 +189,6 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
-	sc.tenant = s.Tenant
 	useCache := tr == nil && !e.noShortcuts
 	count := tr == nil // traces never count into the live rule metrics
 	var h uint64
@@ -214,6 +217,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 		skip = e.names.skipMask(cur.Get(model.MetricNameLabel), e.rules, sc)
 	}
 	sc.view.reset(cur)
+	sc.in = StageInput{Tenant: s.Tenant, Builder: sc.lb, sc: sc}
 	for i, r := range e.rules {
 		if skip != 0 && skip&e.names.ruleBit[i] != 0 {
 			continue
@@ -228,11 +232,11 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 		if !e.noShortcuts {
 			maybe, typeUnknown = r.probe(&s.Meta, sc)
 		}
-		var v verdict
+		var v StageVerdict
 		if maybe {
 			v = r.eval(cur, &s.Meta, sc, r.mode == ModeEnforce || tr != nil)
-			typeUnknown = typeUnknown || v.typeUnknown
-			if v.transient {
+			typeUnknown = typeUnknown || v.TypeUnknown
+			if v.Transient {
 				// An on_error verdict: neither cache may remember it.
 				cacheable = false
 				fx.forget()
@@ -249,7 +253,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 			}
 			fx.add(i, effectTypeUnknown)
 		}
-		if !v.hit {
+		if !v.hit() {
 			if tr != nil {
 				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: typeUnknown, Effect: EffectNone})
 			}
@@ -257,25 +261,25 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 		}
 		hit = true
 		if count {
-			r.metrics.series[actionIndex(v.action)].inc()
+			r.metrics.series[actionIndex(v.Action)].inc()
 		}
-		fx.add(i, uint8(actionIndex(v.action)))
+		fx.add(i, uint8(actionIndex(v.Action)))
 		if tr != nil {
 			tr.add(r.traceStep(v, cur))
 		}
 		if r.mode == ModeShadow {
 			continue
 		}
-		switch v.action {
+		switch v.Action {
 		case ActionDrop:
-			return Result{Action: Dropped, Labels: cur, Rule: r.name, Reason: v.reason}
+			return Result{Action: Dropped, Labels: cur, Rule: r.name, Reason: v.Reason}
 		case ActionRewrite, ActionTag:
-			if !labels.Equal(v.labels, cur) { // e.g. already tagged by this rule
-				cur = v.labels
+			if !labels.Equal(v.Labels, cur) { // e.g. already tagged by this rule
+				cur = v.Labels
 				changed = true
 				skip = 0
 				sc.view.reset(cur)
-				lastRule, lastReason, lastIdx = r.name, v.reason, i
+				lastRule, lastReason, lastIdx = r.name, v.Reason, i
 			}
 		}
 	}

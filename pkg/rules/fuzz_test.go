@@ -136,7 +136,7 @@ func FuzzRelabelCompat(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.rules = []*rule{{name: "r", kind: KindRelabel, mode: ModeEnforce, relabel: steps}}
+		e.rules = []*rule{{name: "r", kind: KindRelabel, mode: ModeEnforce, relabel: steps, stage: &relabelStage{steps: steps}}}
 		res := e.Apply(&Series{Labels: in}, nil)
 		switch {
 		case !keep:

@@ -34,6 +34,7 @@ type Manager struct {
 	reloadMu sync.Mutex // serialises Reload and Close
 	active   atomic.Pointer[Ruleset]
 	plugins  *pluginSet // the active ruleset's plugins; under reloadMu
+	kinds    *Registry
 
 	rulesActive prometheus.Gauge
 }
@@ -50,6 +51,7 @@ func NewManager(logger *slog.Logger, reg prometheus.Registerer) *Manager {
 		logger:  logger,
 		metrics: metrics,
 		now:     time.Now,
+		kinds:   NewRegistry(),
 		plugins: &pluginSet{metrics: metrics.pluginMetrics(), logger: logger.With("component", "plugin")},
 		rulesActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "promgov_rules_active",
@@ -76,7 +78,7 @@ func (m *Manager) Reload(cfg Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
 	l := m.plugins.loader()
-	e, err := compile(cfg, m.metrics, l)
+	e, err := compile(cfg, m.metrics, m.kinds, l)
 	if err == nil {
 		var hash string
 		hash, err = configHash(cfg)

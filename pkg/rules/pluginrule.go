@@ -23,8 +23,9 @@ import (
 // sandbox again. A verdict that came from on_error (a trap, a timeout, bad
 // output) is never remembered.
 type pluginRule struct {
-	p       *plugin.Plugin
-	scratch sync.Pool // *pluginScratch
+	p              *plugin.Plugin
+	name, tagLabel string
+	scratch        sync.Pool // *pluginScratch
 }
 
 type pluginScratch struct {
@@ -32,56 +33,58 @@ type pluginScratch struct {
 	out []plugin.Verdict
 }
 
-func newPluginRule(p *plugin.Plugin) *pluginRule {
-	pr := &pluginRule{p: p}
+func newPluginRule(p *plugin.Plugin, name, tagLabel string) *pluginRule {
+	pr := &pluginRule{p: p, name: name, tagLabel: tagLabel}
 	pr.scratch.New = func() any { return &pluginScratch{out: make([]plugin.Verdict, 0, 1)} }
 	return pr
 }
 
-// eval asks the plugin about one series. failed reports that the verdict
-// is the configuration's on_error, which must not be remembered.
-func (pr *pluginRule) eval(tenant string, ls labels.Labels, md *Metadata, r *rule, wantLabels bool) (v verdict, failed bool) {
+// Eval asks the plugin about one series (a batch of one: the engine works
+// series by series, and the caches keep repeat series away from it).
+func (pr *pluginRule) Eval(in *StageInput) StageVerdict {
 	ps := pr.scratch.Get().(*pluginScratch)
 	defer pr.scratch.Put(ps)
-	ps.in[0] = plugin.Input{Tenant: tenant, Labels: ls, Type: md.Type}
+	ls := in.Labels
+	ps.in[0] = plugin.Input{Tenant: in.Tenant, Labels: ls, Type: in.Meta.Type}
 	out, err := pr.p.Eval(context.Background(), ps.in[:], ps.out[:0])
 	ps.out = out
 	ps.in[0] = plugin.Input{}
-	failed = err != nil
+	failed := err != nil
 	if len(out) != 1 {
-		return verdict{}, true // unreachable: Eval answers every series
+		return StageVerdict{Transient: true} // unreachable: Eval answers every series
 	}
 	pv := out[0]
 	switch pv.Action {
 	case plugin.Drop:
-		return verdict{hit: true, action: ActionDrop, reason: pluginReason(r.name, pv.Reason)}, failed
+		return StageVerdict{Action: ActionDrop, Reason: pluginReason(pr.name, pv.Reason), Transient: failed}
 	case plugin.Rewrite:
-		v = verdict{hit: true, action: ActionRewrite, reason: pluginReason(r.name, pv.Reason)}
-		if wantLabels {
-			v.labels = pv.Labels
-		}
 		if labels.Equal(pv.Labels, ls) {
-			return verdict{}, failed
+			return StageVerdict{Transient: failed}
 		}
-		return v, failed
+		v := StageVerdict{Action: ActionRewrite, Reason: pluginReason(pr.name, pv.Reason), Transient: failed}
+		if in.WantLabels {
+			v.Labels = pv.Labels
+		}
+		return v
 	case plugin.Tag:
-		v = verdict{hit: true, action: ActionTag, reason: pluginReason(r.name, pv.Reason)}
-		lb := labels.NewBuilder(ls)
+		lb := in.Builder
+		lb.Reset(ls)
 		if pv.Labels.IsEmpty() {
-			lb.Set(r.tagLabel, r.name)
+			lb.Set(pr.tagLabel, pr.name)
 		} else {
 			pv.Labels.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
 		}
 		out := lb.Labels()
 		if labels.Equal(out, ls) { // already tagged: nothing would change
-			return verdict{}, failed
+			return StageVerdict{Transient: failed}
 		}
-		if wantLabels {
-			v.labels = out
+		v := StageVerdict{Action: ActionTag, Reason: pluginReason(pr.name, pv.Reason), Transient: failed}
+		if in.WantLabels {
+			v.Labels = out
 		}
-		return v, failed
+		return v
 	default:
-		return verdict{}, failed
+		return StageVerdict{Transient: failed}
 	}
 }
 

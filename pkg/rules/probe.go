@@ -14,6 +14,9 @@ const (
 	kindLabels
 	kindLimits
 	kindPlugin
+	// kindOther is every other kind: no allocation-free pre-check, the
+	// stage always runs.
+	kindOther
 )
 
 func kindIDOf(kind string) kindID {
@@ -26,8 +29,10 @@ func kindIDOf(kind string) kindID {
 		return kindLimits
 	case KindPlugin:
 		return kindPlugin
-	default:
+	case KindRelabel:
 		return kindRelabel
+	default:
+		return kindOther
 	}
 }
 
@@ -53,10 +58,10 @@ func (r *rule) probe(md *Metadata, sc *scratch) (maybe, typeUnknown bool) {
 		return !r.naming.ok(name, r.naming.needsLe && v.has(labels.BucketLabel), md), typeUnknown
 	case kindLabels:
 		return !r.labels.okView(v), false
-	case kindPlugin:
-		return true, false // only the plugin knows
-	default:
+	case kindLimits:
 		return !r.limits.okView(v), false
+	default:
+		return true, false // only the stage knows
 	}
 }
 

@@ -74,21 +74,21 @@ func (t *Trace) String() string {
 }
 
 // traceStep builds the step for a rule that matched.
-func (r *rule) traceStep(v verdict, before labels.Labels) TraceStep {
+func (r *rule) traceStep(v StageVerdict, before labels.Labels) TraceStep {
 	st := TraceStep{
 		Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, Matched: true,
-		TypeUnknown: v.typeUnknown, Action: v.action, Reason: v.reason, Before: before.String(),
+		TypeUnknown: v.TypeUnknown, Action: v.Action, Reason: v.Reason, Before: before.String(),
 	}
 	shadow := r.mode == ModeShadow
-	switch v.action {
+	switch v.Action {
 	case ActionDrop:
 		st.Effect = pick(shadow, EffectWouldDrop, EffectDropped)
 	case ActionRewrite:
 		st.Effect = pick(shadow, EffectWouldRewr, EffectRewritten)
-		st.After = v.labels.String()
+		st.After = v.Labels.String()
 	case ActionTag:
 		st.Effect = pick(shadow, EffectWouldTag, EffectTagged)
-		st.After = v.labels.String()
+		st.After = v.Labels.String()
 	default:
 		st.Effect = pick(shadow, EffectWouldWarn, EffectWarned)
 	}

@@ -47,6 +47,9 @@ const (
 	KindLabels  = "labels"  // labels
 	KindLimits  = "limits"  // limits
 	KindPlugin  = "plugin"  // plugin: a WebAssembly module (docs/plugins.md)
+	// KindDeprecated is deprecated: metrics from deprecated libraries (the
+	// worked example of docs/stages.md).
+	KindDeprecated = "deprecated"
 )
 
 // RuleConfig is one entry of the `rules:` list. Exactly one of
@@ -75,6 +78,34 @@ type RuleConfig struct {
 	// Plugin runs a WebAssembly governance plugin; its verdict per series
 	// (keep, drop, rewrite or tag) is the rule's action.
 	Plugin *plugin.Config `yaml:"plugin,omitempty" json:"plugin,omitempty"`
+	// Deprecated names metrics of deprecated libraries by prefix.
+	Deprecated *DeprecatedConfig `yaml:"deprecated,omitempty" json:"deprecated,omitempty"`
+}
+
+// DeprecatedConfig names deprecated metrics: those whose name starts with
+// one of Prefixes (e.g. the metrics of a client library being retired).
+// The rule's action applies to them (drop, tag or warn; a name cannot be
+// fixed by rewrite).
+type DeprecatedConfig struct {
+	// Prefixes of deprecated metric names.
+	Prefixes []string `yaml:"prefixes" json:"prefixes"`
+	// Use says what to use instead, added to the reason.
+	Use string `yaml:"use,omitempty" json:"use,omitempty"`
+}
+
+func (d *DeprecatedConfig) validate(path string, action Action) error {
+	if len(d.Prefixes) == 0 {
+		return fmt.Errorf("%s.prefixes: required; list the deprecated metric name prefixes, e.g. [\"old_client_\"]", path)
+	}
+	for i, p := range d.Prefixes {
+		if p == "" {
+			return fmt.Errorf("%s.prefixes[%d]: empty prefix; remove it", path, i)
+		}
+	}
+	if action == ActionRewrite {
+		return fmt.Errorf("%s: a deprecated metric cannot be fixed by action rewrite; use drop, tag or warn", path)
+	}
+	return nil
 }
 
 // ScopeConfig restricts a rule. An empty scope matches every series.
@@ -198,6 +229,9 @@ func (r *RuleConfig) Kind() (string, int) {
 	if r.Plugin != nil {
 		n, k = n+1, KindPlugin
 	}
+	if r.Deprecated != nil {
+		n, k = n+1, KindDeprecated
+	}
 	return k, n
 }
 
@@ -235,7 +269,7 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 	}
 	kind, n := r.Kind()
 	if n != 1 {
-		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits, plugin (found %d)", path, n)
+		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits, plugin, deprecated (found %d)", path, n)
 	}
 	if kind == KindPlugin {
 		if r.Action != "" {
@@ -268,6 +302,8 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 	switch kind {
 	case KindNaming:
 		return r.Naming.validate(path+".naming", rewrite)
+	case KindDeprecated:
+		return r.Deprecated.validate(path+".deprecated", r.Action)
 	case KindLabels:
 		return r.Labels.validate(path+".labels", rewrite)
 	default:
