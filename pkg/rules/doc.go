@@ -12,7 +12,14 @@
 //   - limits: maximum label count, label name length and value length;
 //   - plugin: a WebAssembly module (pkg/plugin) whose verdict per series is
 //     the rule's action, run in a sandbox with a memory limit and a
-//     deadline, its on_error verdict taken when it fails.
+//     deadline, its on_error verdict taken when it fails;
+//   - deprecated: metric names with deprecated prefixes (the worked example
+//     of a kind added to the registry, docs/stages.md).
+//
+// Each rule compiles into a Stage (stage.go), the one interface every kind
+// implements; NewRegistry lists the kinds a configuration may name. The
+// engine applies scopes, modes, counters, traces and caches around the
+// stages the same way for every kind.
 //
 // Every rule has a mode (enforce or shadow), an optional scope (tenants and a
 // series selector) and, for the non-relabel kinds, an action (drop, rewrite,

@@ -37,7 +37,7 @@ func TestDocsExamples(t *testing.T) {
 			unitTest = b
 		}
 	}
-	require.Len(t, ruleBlocks, 5, "one example per rule kind")
+	require.Len(t, ruleBlocks, 6, "one example per rule kind")
 	require.NotEmpty(t, unitTest)
 
 	dir := t.TempDir()
