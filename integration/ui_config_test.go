@@ -40,8 +40,9 @@ type uiGovCluster struct {
 
 // startUIGovCluster starts a backend, a distributor (authorisation on,
 // governance store, aggregation rules known to the rules test API) and two
-// ingesters on the same store and aggregation rules.
-func startUIGovCluster(t *testing.T) *uiGovCluster {
+// ingesters on the same store and aggregation rules; extra are more
+// distributor flags.
+func startUIGovCluster(t *testing.T, extra ...string) *uiGovCluster {
 	t.Helper()
 	requireIntegration(t)
 	dir := t.TempDir()
@@ -80,7 +81,7 @@ aggregations:
 		"--auth.config-file=" + authCfg,
 		"--ui.history-interval=1s",
 		"--ui.snapshot-interval=1s",
-	}, gov...)...)
+	}, append(gov, extra...)...)...)
 	c.distributor = n
 	for range 2 {
 		cardAddIngester(c, gov...)

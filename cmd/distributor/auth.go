@@ -11,6 +11,7 @@ import (
 	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
 	"github.com/promgov/promgov/pkg/govapi"
+	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/ui"
@@ -22,12 +23,14 @@ import (
 // remote write needs write for the request's tenant, the analytics APIs
 // read for theirs, a rules test (candidate rulesets) admin, and so do the
 // UI's form for candidate aggregations; changing the governance
-// configuration (the API and the UI's promote and rollback) is an audited
-// admin action; the query tap proxies a backend that holds every tenant,
+// configuration (the API and the UI's promote, reject and rollback, and
+// proposing a suggestion) is an audited admin action, and so are starting,
+// cancelling and resuming retrospective jobs (the API and the UI's forms); the query tap proxies a backend that holds every tenant,
 // so it needs read for all.
 func authRoutes() auth.Routes {
 	rulesTest := auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "rules_test"}
 	configChange := auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "config_change"}
+	jobControl := auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "retrospective_job"}
 	return append(append(auth.CommonRoutes(),
 		auth.Route{Method: http.MethodPost, Path: distributor.WritePath, Access: auth.Access{Role: auth.RoleWrite, Scope: auth.ScopeWriteTenant}},
 		auth.Route{Method: http.MethodPost, Path: rules.PathTest, Access: rulesTest},
@@ -37,6 +40,11 @@ func authRoutes() auth.Routes {
 		auth.Route{Method: http.MethodPost, Path: govapi.PathRollback, Access: configChange},
 		auth.Route{Method: http.MethodPost, Path: ui.PathConfigPromote, Access: configChange},
 		auth.Route{Method: http.MethodPost, Path: ui.PathConfigRollback, Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: ui.PathConfigReject, Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: web.APIPrefix + "/suggestions/", Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: ui.PathSuggestions + "/", Access: configChange},
+		auth.Route{Method: http.MethodPost, Path: retro.PathJobs + "/", Access: jobControl},
+		auth.Route{Method: http.MethodPost, Path: ui.PathJobs + "/", Access: jobControl},
 		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodPost, Path: web.LegacyAPIPrefix + "/", Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeCluster}},

@@ -1,11 +1,13 @@
 // Package govapi serves the governance store's HTTP API under
 // /promgov/api/v1: the current configuration and its version, writes with
-// optimistic concurrency (If-Match), the history, diffs, promote, rollback
-// and the cluster's rollout status. Answers use the Prometheus API envelope.
+// optimistic concurrency (If-Match), the history, diffs, promote, rollback,
+// reject of shadow candidates, the proposals' previews and the cluster's
+// rollout status. Answers use the Prometheus API envelope.
 package govapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +73,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathVersions, a.listVersions)
 	mux.HandleFunc("GET "+PathVersions+"/{n}", a.getVersion)
 	mux.Handle("POST "+PathVersions+"/{n}/promote", write(a.promote))
+	mux.Handle("POST "+PathVersions+"/{n}/reject", write(a.reject))
+	mux.HandleFunc("GET "+PathVersions+"/{n}/proposal", a.proposal)
 	mux.HandleFunc("GET "+PathDiff, a.diff)
 	mux.Handle("POST "+PathRollback, write(a.rollback))
 	a.RegisterStatus(mux)
@@ -196,6 +200,7 @@ func (a *API) writeVersion(w http.ResponseWriter, r *http.Request, req govstore.
 type VersionsData struct {
 	Versions []govstore.Meta                `json:"versions"`
 	Failed   map[uint64]govstore.FailedMark `json:"failed"`
+	Rejected map[uint64]govstore.RejectMark `json:"rejected"`
 	Corrupt  []string                       `json:"corrupt"`
 }
 
@@ -212,7 +217,12 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	d := VersionsData{Versions: metas, Failed: failed, Corrupt: []string{}}
+	rejected, err := a.store.Rejected(ctx)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	d := VersionsData{Versions: metas, Failed: failed, Rejected: rejected, Corrupt: []string{}}
 	if d.Versions == nil {
 		d.Versions = []govstore.Meta{}
 	}
@@ -356,6 +366,47 @@ func (a *API) copyVersion(w http.ResponseWriter, r *http.Request, n uint64, msg 
 		msg += ": " + m
 	}
 	a.writeVersion(w, r, govstore.WriteRequest{Body: []byte(src.Body), IfMatch: im, Author: author(r), Message: msg, Mode: govstore.ModeEnforce})
+}
+
+// reject marks shadow version n rejected (X-Promgov-User: who,
+// X-Promgov-Message: why): no node stages it again. Nothing else changes:
+// the active version stays, history keeps the candidate.
+func (a *API) reject(w http.ResponseWriter, r *http.Request) {
+	n, err := parseVersion(r.PathValue("n"), "version")
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	m, err := a.store.Reject(ctx, n, author(r), r.Header.Get(HeaderMessage))
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	a.logger.Info("governance shadow version rejected", "version", n, "by", m.By, "reason", m.Reason)
+	// The nodes read the store again and stop running its shadow copies.
+	a.sync.Notify(n)
+	ok(w, m)
+}
+
+// proposal answers the suggestion and preview a proposal (POST
+// /promgov/api/v1/suggestions/{id}/propose) was written with; 404 for a
+// version that is not a proposal.
+func (a *API) proposal(w http.ResponseWriter, r *http.Request) {
+	n, err := parseVersion(r.PathValue("n"), "version")
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	b, err := a.store.Proposal(ctx, n)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	ok(w, json.RawMessage(b))
 }
 
 func (a *API) status(w http.ResponseWriter, _ *http.Request) { ok(w, a.sync.Status()) }

@@ -159,3 +159,57 @@ func TestAPICrossOriginWrites(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, out)
 	require.Equal(t, []uint64{1, 2, 3}, n.got, "every write is announced, the shadow one too")
 }
+
+func TestRejectShadowCandidate(t *testing.T) {
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	require.NoError(t, err)
+	mux, n := newAPI(t, bkt)
+	code, out := do(t, mux, "PUT", PathConfig, doc1, map[string]string{"If-Match": "0"})
+	require.Equal(t, http.StatusOK, code, out)
+	code, out = do(t, mux, "PUT", PathConfig+"?mode=shadow", doc2, map[string]string{"If-Match": "1"})
+	require.Equal(t, http.StatusOK, code, out)
+	code, out = do(t, mux, "GET", PathConfig, "", nil)
+	require.Equal(t, http.StatusOK, code, out)
+	require.EqualValues(t, 2, out["data"].(map[string]any)["shadow"].(map[string]any)["version"], "version 2 is staged")
+
+	cases := []struct {
+		name, path, origin string
+		want               int
+		wantErr            string
+	}{
+		{name: "enforce version", path: PathVersions + "/1/reject", want: http.StatusBadRequest, wantErr: "only shadow candidates are rejected"},
+		{name: "unknown version", path: PathVersions + "/7/reject", want: http.StatusNotFound},
+		{name: "cross-origin browser", path: PathVersions + "/2/reject", origin: "https://evil.example", want: http.StatusForbidden},
+		{name: "the candidate", path: PathVersions + "/2/reject", want: http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{HeaderUser: "bob", HeaderMessage: "saves too little"}
+			if tc.origin != "" {
+				hdr["Origin"], hdr["Sec-Fetch-Site"] = tc.origin, "cross-site"
+			}
+			code, out := do(t, mux, "POST", tc.path, "", hdr)
+			require.Equal(t, tc.want, code, out)
+			if tc.wantErr != "" {
+				require.Contains(t, out["error"], tc.wantErr)
+			}
+		})
+	}
+	require.Equal(t, []uint64{1, 2, 2}, n.got, "the nodes are told to read the store again")
+	code, out = do(t, mux, "GET", PathConfig, "", nil)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Nil(t, out["data"].(map[string]any)["shadow"], "a rejected candidate is not staged")
+	require.EqualValues(t, 1, out["data"].(map[string]any)["version"].(map[string]any)["version"], "the active version stays")
+	code, out = do(t, mux, "GET", PathVersions, "", nil)
+	require.Equal(t, http.StatusOK, code, out)
+	rej := out["data"].(map[string]any)["rejected"].(map[string]any)["2"].(map[string]any)
+	require.Equal(t, "bob", rej["by"])
+	require.Equal(t, "saves too little", rej["reason"])
+
+	code, out = do(t, mux, "GET", PathVersions+"/2/proposal", "", nil)
+	require.Equal(t, http.StatusNotFound, code, out)
+	require.NoError(t, govstore.New(bkt).SaveProposal(t.Context(), 2, []byte(`{"suggestion":{"id":"x"}}`)))
+	code, out = do(t, mux, "GET", PathVersions+"/2/proposal", "", nil)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, "x", out["data"].(map[string]any)["suggestion"].(map[string]any)["id"])
+}

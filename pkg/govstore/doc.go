@@ -10,6 +10,8 @@
 //	versions/<number, 20 digits>.json   a Version: metadata and the YAML body
 //	failed/<number, 20 digits>.json     a node rejected that version
 //	claims/<number>/<random>            a writer's claim on the next number
+//	rejected/<number, 20 digits>.json   a person rejected that shadow version
+//	proposals/<number, 20 digits>.json  the suggestion and preview a proposal was written with
 //
 // Writes are optimistic: a write names the version it edits and fails with
 // a *ConflictError carrying the current version when that is not the newest.

@@ -217,10 +217,12 @@ type State struct {
 	// corrupted; nil when there is none.
 	Active *Version
 	// Shadow is the newest shadow version newer than Active that is neither
-	// failed nor corrupted; nil when there is none.
+	// failed, rejected nor corrupted; nil when there is none.
 	Shadow *Version
 	// Failed are the versions marked failed.
 	Failed map[uint64]FailedMark
+	// Rejected are the shadow versions a person rejected.
+	Rejected map[uint64]RejectMark
 	// Corrupt are the errors of corrupted versions.
 	Corrupt []error
 }
@@ -235,7 +237,11 @@ func (s *Store) Resolve(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st := State{Failed: failed}
+	rejected, err := s.Rejected(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Failed: failed, Rejected: rejected}
 	if len(ns) > 0 {
 		st.Head = ns[len(ns)-1]
 	}
@@ -252,9 +258,9 @@ func (s *Store) Resolve(ctx context.Context) (State, error) {
 		case err != nil:
 			return State{}, err
 		}
-		if v.Mode == ModeEnforce {
+		if _, rej := rejected[n]; v.Mode == ModeEnforce {
 			st.Active = v
-		} else if st.Shadow == nil {
+		} else if st.Shadow == nil && !rej {
 			st.Shadow = v
 		}
 	}

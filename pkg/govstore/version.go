@@ -122,4 +122,8 @@ const (
 	dirVersions = "versions/"
 	dirFailed   = "failed/"
 	dirClaims   = "claims/"
+	// dirRejected marks shadow versions a person rejected; dirProposals
+	// keeps the preview a proposal was written with.
+	dirRejected  = "rejected/"
+	dirProposals = "proposals/"
 )

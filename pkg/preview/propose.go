@@ -2,6 +2,7 @@ package preview
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,8 +45,10 @@ type ProposeDeps struct {
 // ProposeHandler serves POST PathPropose: the suggestion's rules are
 // added as one rule (named suggestion-<id>) to the active version's
 // document, the result is previewed on live traffic and written as a
-// shadow version (If-Match: the newest version). Nothing is enforced: a
-// person promotes it (POST .../versions/{n}/promote) or leaves it.
+// shadow version (If-Match: the newest version), with the proposal (the
+// suggestion and the preview) kept beside it in the store. Nothing is
+// enforced: a person promotes it (POST .../versions/{n}/promote) or
+// rejects it (POST .../versions/{n}/reject).
 func ProposeHandler(d ProposeDeps) http.Handler {
 	if d.Store == nil || d.Usage == nil || d.Cluster == nil || d.Rules == nil {
 		panic("preview.ProposeHandler: Store, Usage, Cluster and Rules are required")
@@ -103,10 +106,20 @@ func ProposeHandler(d ProposeDeps) http.Handler {
 			proposeStoreError(w, err)
 			return
 		}
+		prop := Proposal{Version: v.Metadata(), Suggestion: *sug, Preview: data}
+		// The preview is kept beside the version, for whoever reviews it
+		// (GET .../config/versions/{n}/proposal, the UI's versions page).
+		// The version is written either way: a preview that could not be
+		// kept is logged, and the answer still carries it.
+		if b, err := json.Marshal(prop); err != nil {
+			d.Logger.Warn("cannot encode a proposal's preview", "version", v.Number, "err", err)
+		} else if err := d.Store.SaveProposal(ctx, v.Number, b); err != nil {
+			d.Logger.Warn("cannot keep a proposal's preview in the governance store", "version", v.Number, "err", err)
+		}
 		d.Logger.Info("suggestion proposed", "suggestion", id, "kind", sug.Kind, "version", v.Number, "author", author,
 			"series_saved_preview", data.Totals.SeriesSaved)
 		w.Header().Set("X-Promgov-Version", strconv.FormatUint(v.Number, 10))
-		web.WriteJSON(w, Proposal{Version: v.Metadata(), Suggestion: *sug, Preview: data})
+		web.WriteJSON(w, prop)
 	})
 }
 

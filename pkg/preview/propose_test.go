@@ -79,4 +79,12 @@ func TestPropose(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, doc.Rules, 1)
 	require.Equal(t, "suggestion-"+sugs[0].ID, doc.Rules[0].Name)
+
+	// The preview is kept beside the version for its review.
+	kept, err := store.Proposal(ctx, 2)
+	require.NoError(t, err)
+	var back Proposal
+	require.NoError(t, json.Unmarshal(kept, &back))
+	require.Equal(t, p.Preview.Totals, back.Preview.Totals)
+	require.Equal(t, sugs[0].ID, back.Suggestion.ID)
 }

@@ -36,11 +36,17 @@ type rolloutNode struct {
 
 type versionRow struct {
 	govstore.Meta
-	Active bool
-	Failed *govstore.FailedMark
+	Active   bool
+	Failed   *govstore.FailedMark
+	Rejected *govstore.RejectMark
 	// Promote: a shadow version that may be made active; Rollback: an
-	// earlier good enforce version whose body differs from the active one.
-	Promote, Rollback bool
+	// earlier good enforce version whose body differs from the active one;
+	// Reject: a shadow candidate newer than the active version, not
+	// rejected yet.
+	Promote, Rollback, Reject bool
+	// Proposal is the preview a proposal was written with (nil: the
+	// version is not a proposal, or may no longer be promoted).
+	Proposal *proposalView
 }
 
 type configPageData struct {
@@ -55,8 +61,12 @@ type configPageData struct {
 	// not.
 	MayChange bool
 	WhyNot    string
-	// Written is the version a promote or rollback just wrote.
-	Written *govstore.Meta
+	// Written is the version a promote or rollback just wrote; Rejected
+	// the version just rejected.
+	Written  *govstore.Meta
+	Rejected *govstore.RejectMark
+	// Proposals are the rows with a proposal, newest first.
+	Proposals []*versionRow
 	// Message is the form's message after a refused action.
 	Message string
 }
@@ -73,6 +83,13 @@ func (u *UI) configPage(w http.ResponseWriter, r *http.Request) {
 		for i := range d.Versions {
 			if d.Versions[i].Number == n {
 				d.Written = &d.Versions[i].Meta
+			}
+		}
+	}
+	if n, err := strconv.ParseUint(r.URL.Query().Get("rejected"), 10, 64); err == nil && n > 0 {
+		for i := range d.Versions {
+			if d.Versions[i].Number == n {
+				d.Rejected = d.Versions[i].Rejected
 			}
 		}
 	}
@@ -115,6 +132,12 @@ func (u *UI) configData(ctx context.Context, r *http.Request) (configPageData, [
 	for _, v := range vs.Versions {
 		d.Head = max(d.Head, v.Number)
 	}
+	errs = append(errs, u.proposals(ctx, r, d.Versions)...)
+	for i := range d.Versions {
+		if d.Versions[i].Proposal != nil {
+			d.Proposals = append(d.Proposals, &d.Versions[i])
+		}
+	}
 	return d, errs
 }
 
@@ -128,14 +151,20 @@ func versionRows(vs govapi.VersionsData, active *govapi.ConfigData) []versionRow
 		if f, ok := vs.Failed[m.Number]; ok {
 			row.Failed = &f
 		}
+		if rj, ok := vs.Rejected[m.Number]; ok {
+			row.Rejected = &rj
+		}
+		candidate := row.Failed == nil && row.Rejected == nil && m.Mode == govstore.ModeShadow
 		if active != nil {
 			a := active.Version
 			row.Active = m.Number == a.Number
 			good := row.Failed == nil && m.Hash != a.Hash
-			row.Promote = good && m.Mode == govstore.ModeShadow && m.Number > a.Number
+			row.Promote = good && candidate && m.Number > a.Number
 			row.Rollback = good && m.Mode == govstore.ModeEnforce && m.Number < a.Number
+			row.Reject = candidate && m.Number > a.Number
 		} else {
-			row.Promote = row.Failed == nil && m.Mode == govstore.ModeShadow
+			row.Promote = candidate
+			row.Reject = candidate
 		}
 		rows = append(rows, row)
 	}
@@ -230,7 +259,9 @@ func diffLines(diff string) []diffLine {
 // maxFormBytes bounds the body of the UI's forms.
 const maxFormBytes = 64 << 10
 
-// configAction serves POST /ui/config/promote and /ui/config/rollback: it
+// configAction serves POST /ui/config/promote, /ui/config/rollback and
+// /ui/config/reject (a reject keeps the active version and marks the
+// candidate rejected; its message is the reason): it
 // calls the governance API in-process as the viewer (author: the
 // identity's name; If-Match: the newest version the page showed, so a
 // change made meanwhile is refused as a conflict, not overwritten) and
@@ -263,6 +294,13 @@ func (u *UI) configAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		path = govapi.PathVersions + "/" + strconv.FormatUint(n, 10) + "/promote"
+	case PathConfigReject:
+		n, err := strconv.ParseUint(r.PostForm.Get("version"), 10, 64)
+		if err != nil || n == 0 {
+			fail(http.StatusBadRequest, fmt.Errorf("version: %q is not a version number", r.PostForm.Get("version")))
+			return
+		}
+		path = govapi.PathVersions + "/" + strconv.FormatUint(n, 10) + "/reject"
 	default:
 		path = govapi.PathRollback
 		if to := strings.TrimSpace(r.PostForm.Get("to")); to != "" {
@@ -280,6 +318,21 @@ func (u *UI) configAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if im := strings.TrimSpace(r.PostForm.Get("if_match")); im != "" {
 		hdr.Set("If-Match", im)
+	}
+	if r.URL.Path == PathConfigReject {
+		var m govstore.RejectMark
+		if err := u.api.do(ctx, r, http.MethodPost, path, nil, hdr, nil, &m); err != nil {
+			code := http.StatusBadGateway
+			var ae *apiError
+			if errors.As(err, &ae) {
+				code = ae.Status
+			}
+			fail(code, fmt.Errorf("not rejected: %w", err))
+			return
+		}
+		u.d.Logger.Info("shadow version rejected from the UI", "by", who, "version", m.Version, "reason", m.Reason)
+		http.Redirect(w, r, PathConfig+"?rejected="+strconv.FormatUint(m.Version, 10), http.StatusSeeOther)
+		return
 	}
 	var written govstore.Meta
 	if err := u.api.do(ctx, r, http.MethodPost, path, params, hdr, nil, &written); err != nil {

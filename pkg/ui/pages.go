@@ -484,24 +484,42 @@ type rulesData struct {
 	SuggestTotal int
 	SuggestAll   string
 	Classified   bool
+	// Governance: suggestions can be proposed as shadow versions;
+	// MayPropose: the viewer may (WhyNotPropose says why not).
+	Governance, MayPropose bool
+	WhyNotPropose          string
 }
 
 // shownSuggestions is how many suggestions the Rules page lists.
 const shownSuggestions = 20
 
-func (u *UI) rules(w http.ResponseWriter, r *http.Request) {
+func (u *UI) rules(w http.ResponseWriter, r *http.Request) { u.renderRules(w, r, http.StatusOK, nil) }
+
+// renderRules renders the rules page answered with code, with actErr (a
+// refused proposal) first among its errors.
+func (u *UI) renderRules(w http.ResponseWriter, r *http.Request, code int, actErr error) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
 	var d rulesData
-	var errs []error
+	errs := []error{actErr}
 	errs = append(errs, u.api.get(ctx, r, pathRules, nil, &d.Ruleset))
+	d.Governance = u.d.Governance
+	if d.Governance {
+		// The example id stands for any: the propose routes share their
+		// access.
+		_, err := u.permits(r, http.MethodPost, proposeAPIPath("ID"))
+		d.MayPropose = err == nil
+		if err != nil {
+			d.WhyNotPropose = err.Error()
+		}
+	}
 	d.Rules = u.ruleRows(d.Ruleset)
 	if view := u.reports.get(u.d.Usage.Report()); view != nil {
 		d.Classified = true
 		d.Suggest, d.SuggestTotal = view.suggestions(shownSuggestions)
 	}
 	d.SuggestAll = usage.PathSuggestions + "?limit=-1"
-	u.render(w, r, "rules", "Rules and configuration", errs, d)
+	u.renderStatus(w, r, code, "rules", "Rules and configuration", errs, d)
 }
 
 // scope is which tenants the caller may see (all: every one, and the

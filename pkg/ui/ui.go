@@ -46,6 +46,13 @@ const (
 	// PathAggregation is the aggregation page; POSTed, it tests candidate
 	// aggregation rules.
 	PathAggregation = "/ui/aggregation"
+	// PathJobs lists the retrospective jobs; PathJobs/{id} is one job, and
+	// POST PathJobs/{id}/cancel and /resume act on it.
+	PathJobs = "/ui/jobs"
+	// PathSuggestions/{id}/propose (POST) proposes a suggestion as a
+	// shadow version; PathConfigReject (POST) rejects a shadow version.
+	PathSuggestions  = "/ui/suggestions"
+	PathConfigReject = "/ui/config/reject"
 )
 
 // Deps are what the UI reads.
@@ -125,7 +132,7 @@ func New(d Deps) (*UI, error) {
 	} else {
 		u.snap = NewSnapshot(d.Cardinality, DefaultConfig().SnapshotInterval, d.Logger)
 	}
-	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules", "config", "diff", "aggregation"} {
+	for _, p := range []string{"overview", "offenders", "metric", "usage", "rules", "config", "diff", "aggregation", "jobs", "job"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -158,6 +165,11 @@ func (u *UI) Register(mux *http.ServeMux) {
 		mux.Handle("POST "+PathConfigPromote, csrf.Handler(http.HandlerFunc(u.configAction)))
 		mux.Handle("POST "+PathConfigRollback, csrf.Handler(http.HandlerFunc(u.configAction)))
 		mux.Handle("POST "+PathAggregation, csrf.Handler(http.HandlerFunc(u.aggregation)))
+		mux.HandleFunc("GET "+PathJobs, u.jobsPage)
+		mux.HandleFunc("GET "+PathJobs+"/{id}", u.jobPage)
+		mux.Handle("POST "+PathJobs+"/{id}/{action}", csrf.Handler(http.HandlerFunc(u.jobAction)))
+		mux.Handle("POST "+PathSuggestions+"/{id}/propose", csrf.Handler(http.HandlerFunc(u.propose)))
+		mux.Handle("POST "+PathConfigReject, csrf.Handler(http.HandlerFunc(u.configAction)))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET "+PathStatic, http.StripPrefix(PathStatic, cacheStatic(http.FileServerFS(static))))
@@ -180,6 +192,8 @@ type page struct {
 	Now    string
 	Errors []string
 	Data   any
+	// Refresh: pageOpts.Refresh.
+	Refresh int
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, name, title string, errs []error, data any) {
@@ -188,7 +202,19 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, name, title string, 
 
 // renderStatus renders a page answered with code.
 func (u *UI) renderStatus(w http.ResponseWriter, r *http.Request, code int, name, title string, errs []error, data any) {
-	p := page{Title: title, Nav: name, Role: u.d.Role, Node: u.d.Node, Now: time.Now().UTC().Format(time.RFC3339), Data: data}
+	u.renderPage(w, r, code, name, title, errs, data, pageOpts{})
+}
+
+// pageOpts are what a few pages add to the layout.
+type pageOpts struct {
+	// Refresh reloads the page every so many seconds (0: never), for a
+	// page that shows something moving (a running job).
+	Refresh int
+}
+
+// renderPage renders a page answered with code, with opts.
+func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, code int, name, title string, errs []error, data any, opts pageOpts) {
+	p := page{Title: title, Nav: name, Role: u.d.Role, Node: u.d.Node, Now: time.Now().UTC().Format(time.RFC3339), Data: data, Refresh: opts.Refresh}
 	for _, err := range errs {
 		if err != nil {
 			p.Errors = append(p.Errors, err.Error())
@@ -241,10 +267,12 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"sub":  func(a, b float64) float64 { return a - b },
-	"add":  func(a, b float64) float64 { return a + b },
-	"f":    func(v uint64) float64 { return float64(v) },
-	"sub1": func(n uint64) uint64 { return n - 1 },
+	"sub":    func(a, b float64) float64 { return a - b },
+	"add":    func(a, b float64) float64 { return a + b },
+	"f":      func(v uint64) float64 { return float64(v) },
+	"sub1":   func(n uint64) uint64 { return n - 1 },
+	"labels": labelsText,
+	"i64":    func(v int64) float64 { return float64(v) },
 	// rate is a per-second rate, "n/a" when unknown (NaN: under two
 	// history samples).
 	"rate": func(v float64) string {

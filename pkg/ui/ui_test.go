@@ -67,6 +67,7 @@ type testCluster struct {
 	ui      *UI
 	tracker *cardinality.Tracker
 	hist    *History
+	store   *govstore.Store
 }
 
 func newTestCluster(tb testing.TB, nMetrics int) *testCluster {
@@ -123,7 +124,10 @@ func newTestCluster(tb testing.TB, nMetrics int) *testCluster {
 	}, "X-Scope-OrgID"))
 	bkt, err := filesystem.NewBucket(tb.TempDir())
 	require.NoError(tb, err)
-	govapi.New(govstore.New(bkt), rolloutStub{}, 5*time.Second, slog.New(slog.DiscardHandler)).Register(mux)
+	store := govstore.New(bkt)
+	govapi.New(store, rolloutStub{}, 5*time.Second, slog.New(slog.DiscardHandler)).Register(mux)
+	jobs := newTestJobs(tb, 20)
+	jobs.Register(mux)
 	rep := usage.Classify(nil, usage.AccessSnapshot{}, costs, now)
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(&usageReader{rep: rep, policy: policy}, "X-Scope-OrgID"))
 	rg.RegisterRoutes(mux)
@@ -135,7 +139,7 @@ func newTestCluster(tb testing.TB, nMetrics int) *testCluster {
 		Usage: &usageReader{rep: rep, policy: policy}, History: hist})
 	require.NoError(tb, err)
 	u.Register(mux)
-	return &testCluster{mux: mux, ui: u, tracker: tr, hist: hist}
+	return &testCluster{mux: mux, ui: u, tracker: tr, hist: hist, store: store}
 }
 
 func (c *testCluster) get(tb testing.TB, path string) string {
@@ -222,6 +226,7 @@ func TestHistoryIsBounded(t *testing.T) {
 // metric 0 with 500 series) through the real APIs in-process.
 func BenchmarkPages(b *testing.B) {
 	c := newTestCluster(b, 100_000)
+	c.proposal(b)
 	for name, path := range map[string]string{
 		"overview":         "/",
 		"offenders":        PathOffenders,
@@ -231,6 +236,10 @@ func BenchmarkPages(b *testing.B) {
 		"metric_trace":     PathMetric + "?" + url.Values{"name": {"exploding_total"}, "series": {`exploding_total{id="1"}`}}.Encode(),
 		"usage":            PathUsage,
 		"rules":            PathRules,
+		"jobs":             PathJobs,
+		"job":              PathJobs + "/" + testJobExec,
+		"job_dry_run":      PathJobs + "/" + testJobDry,
+		"config_proposal":  PathConfig,
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
