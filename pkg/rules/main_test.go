@@ -1,14 +1,12 @@
 package rules
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/promgov/promgov/pkg/plugin/plugintest"
 )
@@ -16,23 +14,7 @@ import (
 // plugins builds the example WebAssembly plugins once per test binary.
 var plugins *plugintest.Builder
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "promgov-rules-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	plugins = plugintest.NewBuilder(dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(plugintest.Main(m, &plugins)) }
 
 // compileYAML loads and compiles a rules config document.
 func compileYAML(t testing.TB, doc string) *Engine {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/promgov/promgov/pkg/plugin"
 	"github.com/promgov/promgov/pkg/plugin/plugintest"
@@ -16,23 +14,7 @@ import (
 
 var builder *plugintest.Builder
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "promgov-costcenter-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	builder = plugintest.NewBuilder(dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(plugintest.Main(m, &builder)) }
 
 // TestCostCenter: the built module derives cost_center from namespace.
 func TestCostCenter(t *testing.T) {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/promgov/promgov/pkg/plugin"
 	"github.com/promgov/promgov/pkg/plugin/plugintest"
@@ -18,23 +16,7 @@ import (
 
 var builder *plugintest.Builder
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "promgov-requireteam-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	builder = plugintest.NewBuilder(dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(plugintest.Main(m, &builder)) }
 
 func load(t testing.TB, config string) *plugin.Plugin {
 	t.Helper()

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Builder builds plugins into a directory, each once. It is safe for
@@ -66,4 +68,26 @@ func (b *Builder) build(pkg string, flags ...string) (string, error) {
 		}
 	})
 	return bd.path, bd.err
+}
+
+// Main is a TestMain for packages that build plugins: it makes a temporary
+// build directory, sets *b to a Builder on it, runs the tests, removes the
+// directory and, when the tests passed, fails on leaked goroutines. It
+// returns the exit code for os.Exit.
+func Main(m *testing.M, b **Builder) int {
+	dir, err := os.MkdirTemp("", "promgov-plugins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*b = NewBuilder(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }
