@@ -240,10 +240,20 @@ func parseVersion(s, what string) (uint64, error) {
 	return n, nil
 }
 
-func (a *API) getVersion(w http.ResponseWriter, r *http.Request) {
+// versionArg parses the {n} of the request's path; a bad one is answered
+// 400 and good is false.
+func versionArg(w http.ResponseWriter, r *http.Request) (n uint64, good bool) {
 	n, err := parseVersion(r.PathValue("n"), "version")
 	if err != nil {
 		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+		return 0, false
+	}
+	return n, true
+}
+
+func (a *API) getVersion(w http.ResponseWriter, r *http.Request) {
+	n, good := versionArg(w, r)
+	if !good {
 		return
 	}
 	ctx, cancel := a.ctx(r)
@@ -312,9 +322,8 @@ func (a *API) diff(w http.ResponseWriter, r *http.Request) {
 // promote makes version n (typically a shadow candidate) active as a new
 // enforce version with n's body.
 func (a *API) promote(w http.ResponseWriter, r *http.Request) {
-	n, err := parseVersion(r.PathValue("n"), "version")
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+	n, good := versionArg(w, r)
+	if !good {
 		return
 	}
 	a.copyVersion(w, r, n, fmt.Sprintf("promote version %d", n))
@@ -372,9 +381,8 @@ func (a *API) copyVersion(w http.ResponseWriter, r *http.Request, n uint64, msg 
 // X-Promgov-Message: why): no node stages it again. Nothing else changes:
 // the active version stays, history keeps the candidate.
 func (a *API) reject(w http.ResponseWriter, r *http.Request) {
-	n, err := parseVersion(r.PathValue("n"), "version")
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+	n, good := versionArg(w, r)
+	if !good {
 		return
 	}
 	ctx, cancel := a.ctx(r)
@@ -394,9 +402,8 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 // /promgov/api/v1/suggestions/{id}/propose) was written with; 404 for a
 // version that is not a proposal.
 func (a *API) proposal(w http.ResponseWriter, r *http.Request) {
-	n, err := parseVersion(r.PathValue("n"), "version")
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad_data", err, nil)
+	n, good := versionArg(w, r)
+	if !good {
 		return
 	}
 	ctx, cancel := a.ctx(r)

@@ -56,25 +56,7 @@ func (s *Store) Reject(ctx context.Context, n uint64, by, reason string) (Reject
 
 // Rejected returns the versions marked rejected.
 func (s *Store) Rejected(ctx context.Context) (map[uint64]RejectMark, error) {
-	out := make(map[uint64]RejectMark)
-	err := s.bkt.Iter(ctx, dirRejected, func(name string) error {
-		n, ok := parseNumber(name, dirRejected)
-		if !ok {
-			return nil
-		}
-		m := RejectMark{Version: n}
-		if r, err := s.bkt.Get(ctx, name); err == nil {
-			_ = json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&m)
-			_ = r.Close()
-			m.Version = n
-		}
-		out[n] = m
-		return nil
-	})
-	if err != nil {
-		return nil, unavailable("list rejected versions", err)
-	}
-	return out, nil
+	return readMarks(ctx, s, dirRejected, "list rejected versions", func(m *RejectMark, n uint64) { m.Version = n })
 }
 
 // SaveProposal keeps b (a JSON document: the suggestion and the preview a

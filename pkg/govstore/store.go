@@ -175,23 +175,30 @@ func (s *Store) List(ctx context.Context) ([]Meta, []error, error) {
 
 // Failed returns the versions marked failed.
 func (s *Store) Failed(ctx context.Context) (map[uint64]FailedMark, error) {
-	out := make(map[uint64]FailedMark)
-	err := s.bkt.Iter(ctx, dirFailed, func(name string) error {
-		n, ok := parseNumber(name, dirFailed)
+	return readMarks(ctx, s, dirFailed, "list failed versions", func(m *FailedMark, n uint64) { m.Version = n })
+}
+
+// readMarks reads every mark under dir (one small JSON object per version,
+// named by its number); an unreadable mark still counts, with only its
+// version set.
+func readMarks[M any](ctx context.Context, s *Store, dir, what string, setVersion func(*M, uint64)) (map[uint64]M, error) {
+	out := make(map[uint64]M)
+	err := s.bkt.Iter(ctx, dir, func(name string) error {
+		n, ok := parseNumber(name, dir)
 		if !ok {
 			return nil
 		}
-		m := FailedMark{Version: n}
+		var m M
 		if r, err := s.bkt.Get(ctx, name); err == nil {
 			_ = json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&m)
 			_ = r.Close()
-			m.Version = n
 		}
+		setVersion(&m, n)
 		out[n] = m
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable("list failed versions", err)
+		return nil, unavailable(what, err)
 	}
 	return out, nil
 }
