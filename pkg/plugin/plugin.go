@@ -212,8 +212,17 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	stderr := &headWriter{}
 	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, p.modCfg.WithStderr(stderr))
 	if err != nil {
-		e := &Error{Plugin: p.name, Kind: KindInit, Err: fmt.Errorf("start an instance: %w", err), Stderr: stderr.String()}
-		return nil, e
+		// Starting runs the module's _initialize within ctx: when ctx ran
+		// out (a batch's deadline), that is a timeout or a cancel, not a
+		// module that cannot start.
+		kind := KindInit
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			kind = KindTimeout
+		case ctx.Err() != nil:
+			kind = KindCanceled
+		}
+		return nil, &Error{Plugin: p.name, Kind: kind, Err: fmt.Errorf("start an instance: %w", err), Stderr: stderr.String()}
 	}
 	p.metrics.started()
 	return &instance{
