@@ -96,7 +96,7 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 	r := &rule{
 		name:     rc.Name,
 		kind:     kind,
-		kid:      kindIDOf(kind),
+		kid:      kindOther,
 		mode:     rc.EffectiveMode(),
 		action:   rc.Action,
 		tagLabel: rc.TagLabel,
@@ -117,45 +117,25 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
 	r.stage = st
-	// The built-in kinds' compiled form, for the pre-checks.
+	// The built-in stages' compiled form, for the pre-checks; the kid
+	// follows the stage itself, so any other stage gets none.
 	switch st := st.(type) {
 	case *relabelStage:
-		r.relabel = st.steps
+		r.kid, r.relabel = kindRelabel, st.steps
 	case *pluginRule:
-		r.plugin = st
+		r.kid, r.plugin = kindPlugin, st
 	case *checkStage:
 		switch c := st.c.(type) {
 		case namingChecker:
-			r.naming = c.namingRule
+			r.kid, r.naming = kindNaming, c.namingRule
 		case labelsChecker:
-			r.labels = c.labelsRule
+			r.kid, r.labels = kindLabels, c.labelsRule
 		case limitsChecker:
-			r.limits = c.limitsRule
+			r.kid, r.limits = kindLimits, c.limitsRule
 		}
-	}
-	if r.kid != kindOther && !r.hasCompiledForm() {
-		r.kid = kindOther // a kind registered under a built-in's name: no pre-check
 	}
 	r.metrics = metrics.forRule(r.name, r.mode, k.Actions(rc)...)
 	return r, nil
-}
-
-// hasCompiledForm reports whether the rule holds the compiled form its kid
-// pre-checks read.
-func (r *rule) hasCompiledForm() bool {
-	switch r.kid {
-	case kindRelabel:
-		return r.relabel != nil
-	case kindNaming:
-		return r.naming != nil
-	case kindLabels:
-		return r.labels != nil
-	case kindLimits:
-		return r.limits != nil
-	case kindPlugin:
-		return r.plugin != nil
-	}
-	return false
 }
 
 // relabelStep is one relabel config plus a fast matcher for its regex, used

@@ -19,23 +19,6 @@ const (
 	kindOther
 )
 
-func kindIDOf(kind string) kindID {
-	switch kind {
-	case KindNaming:
-		return kindNaming
-	case KindLabels:
-		return kindLabels
-	case KindLimits:
-		return kindLimits
-	case KindPlugin:
-		return kindPlugin
-	case KindRelabel:
-		return kindRelabel
-	default:
-		return kindOther
-	}
-}
-
 // probe is the hot-path pre-check of a rule on a series in its scope: it
 // reports false only when the rule certainly leaves the series alone (then
 // eval would return no hit), and whether type checks were skipped for lack
