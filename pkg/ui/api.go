@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 )
@@ -16,8 +15,7 @@ import (
 var forwardedHeaders = []string{"Authorization", "Cookie", "X-Scope-OrgID"}
 
 // apiClient calls promgov's API handler in-process on behalf of a page
-// request (answers recorded with httptest.ResponseRecorder). Safe for
-// concurrent use.
+// request (answers recorded in an answer). Safe for concurrent use.
 type apiClient struct {
 	h            http.Handler
 	tenantHeader string
@@ -68,7 +66,7 @@ func (c *apiClient) do(ctx context.Context, from *http.Request, method, path str
 	for k, vs := range hdr {
 		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
-	rec := httptest.NewRecorder()
+	rec := &answer{Code: http.StatusOK, header: http.Header{}}
 	c.h.ServeHTTP(rec, req)
 	var env struct {
 		Status string          `json:"status"`
@@ -90,6 +88,29 @@ func (c *apiClient) do(ctx context.Context, from *http.Request, method, path str
 		return nil
 	}
 	return json.Unmarshal(env.Data, out)
+}
+
+// answer records what an in-process API handler answers (what
+// httptest.ResponseRecorder does, without linking a test package into the
+// binaries).
+type answer struct {
+	Code        int
+	Body        bytes.Buffer
+	header      http.Header
+	wroteHeader bool
+}
+
+func (a *answer) Header() http.Header { return a.header }
+
+func (a *answer) WriteHeader(code int) {
+	if !a.wroteHeader {
+		a.Code, a.wroteHeader = code, true
+	}
+}
+
+func (a *answer) Write(b []byte) (int, error) {
+	a.wroteHeader = true
+	return a.Body.Write(b)
 }
 
 func truncate(s string, n int) string {
