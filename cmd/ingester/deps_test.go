@@ -30,6 +30,9 @@ func TestIngesterLinksNoDistributorPackage(t *testing.T) {
 		"github.com/promgov/promgov/pkg/distributor",
 		"github.com/promgov/promgov/pkg/ratelimit",
 		"github.com/promgov/promgov/pkg/config/distributorconfig",
+		// A test package: it registers a flag at init (pkg/ui used it
+		// outside tests).
+		"net/http/httptest",
 	} {
 		if deps[forbidden] {
 			t.Errorf("cmd/ingester links %s; find the import with go list -deps -f '{{.ImportPath}}: {{.Imports}}' ./cmd/ingester", forbidden)
