@@ -40,11 +40,6 @@ type Config struct {
 	// payloads before they are allocated); a request that would pass it is
 	// answered 503 with Retry-After. 0: no bound.
 	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
-	// MaxPushesInFlightPerIngester bounds the Pushes in flight to one
-	// ingester; the parts of requests that arrive meanwhile wait and leave
-	// together in the next Push (one gRPC call and one WAL record for
-	// several requests). 0 sends every request's part at once, alone.
-	MaxPushesInFlightPerIngester int `yaml:"max_pushes_in_flight_per_ingester"`
 }
 
 // Defaults of the instance limits.
@@ -52,10 +47,6 @@ const (
 	DefaultMaxInflightPushRequests = 2000
 	DefaultMaxInflightPushBytes    = 256 << 20
 )
-
-// DefaultMaxPushesInFlightPerIngester is the default of
-// Config.MaxPushesInFlightPerIngester.
-const DefaultMaxPushesInFlightPerIngester = 2
 
 // DefaultSeriesCacheBytes is the default bound of the series cache: about
 // 250,000 series of a few labels.
@@ -67,7 +58,6 @@ func DefaultConfig() Config {
 		RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10 * time.Second, RetryAfter: 5 * time.Second,
 		MaxSendMsgSize: 100 << 20, SeriesCacheBytes: DefaultSeriesCacheBytes,
 		MaxInflightPushRequests: DefaultMaxInflightPushRequests, MaxInflightPushBytes: DefaultMaxInflightPushBytes,
-		MaxPushesInFlightPerIngester: DefaultMaxPushesInFlightPerIngester,
 	}
 }
 
@@ -84,7 +74,6 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", c.MaxSendMsgSize, "Largest Push the distributor sends to one ingester, in bytes.")
 	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", c.MaxInflightPushRequests, "Most remote-write requests served at once; more are answered 503 with Retry-After before their body is read. 0 means no bound.")
 	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", c.MaxInflightPushBytes, "Most bytes remote-write requests hold at once while read and decoded (compressed bodies as they arrive, decompressed payloads before allocation); a request that would pass it is answered 503 with Retry-After. 0 means no bound.")
-	fs.IntVar(&c.MaxPushesInFlightPerIngester, prefix+"max-pushes-in-flight-per-ingester", c.MaxPushesInFlightPerIngester, "Most Pushes in flight to one ingester; parts of requests that arrive meanwhile wait and leave together in the next Push (one gRPC call and one WAL record for several requests). 0 pushes every request's part at once, alone.")
 	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", c.SeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
 }
 
@@ -101,9 +90,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSendMsgSize <= 0 {
 		return errors.New("distributor.grpc_max_send_msg_size: must be positive")
-	}
-	if c.MaxPushesInFlightPerIngester < 0 {
-		return fmt.Errorf("distributor.max_pushes_in_flight_per_ingester: %d is negative; set a positive bound, or 0 to push every request's parts alone", c.MaxPushesInFlightPerIngester)
 	}
 	if c.MaxInflightPushRequests < 0 {
 		return fmt.Errorf("distributor.max_inflight_push_requests: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushRequests)

@@ -49,7 +49,6 @@ type Distributor struct {
 	logger  *slog.Logger
 	m       *metrics
 
-	pushes     *coalescer
 	rules      RulesSource      // nil: no governance rules
 	types      *rules.TypeCache // RW 1.0 family metadata for type-dependent rules
 	govPool    governorPool
@@ -118,14 +117,6 @@ func New(cfg Config, d Deps) *Distributor {
 		usageDropped: newUsageDropped(d.Registerer),
 		cache:        newSeriesCache(cacheBytes(cfg.SeriesCacheBytes)),
 	}
-	dist.pushes = newCoalescer(d.Pusher, cfg, func(code string, s float64, parts int) {
-		dist.m.pushDuration.WithLabelValues(code).Observe(s)
-		dist.m.pushParts.Add(float64(parts))
-	})
-	promauto.With(d.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "promgov_distributor_push_parts_waiting",
-		Help: "Parts of remote-write requests waiting for a Push to their ingester (-distributor.max-pushes-in-flight-per-ingester).",
-	}, func() float64 { return float64(dist.pushes.waiting()) })
 	dist.budget = remotewrite.NewByteBudget(cfg.MaxInflightPushBytes, func(used, n, max int64) error {
 		dist.m.overloaded.WithLabelValues("max_inflight_push_bytes").Inc()
 		return fmt.Errorf("%w: this distributor holds %d bytes of requests in flight and this one needs %d more, over -distributor.max-inflight-push-bytes=%d; retry later or at another distributor",
@@ -372,12 +363,18 @@ func (d *Distributor) logRules(ctx context.Context, tenant string, series int, s
 }
 
 func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*ingesterv1.PushResponse, error) {
-	resp, err := d.pushes.push(ctx, p.owner.GRPCAddress, &pending{
-		tenant: tenant, batch: p.batch, metadata: ingester.MetadataToProto(p.metadata),
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := d.pusher.Push(ctx, p.owner.GRPCAddress, &ingesterv1.PushRequest{
+		Tenant:   tenant,
+		Series:   p.batch,
+		Metadata: ingester.MetadataToProto(p.metadata),
 	})
+	d.m.pushDuration.WithLabelValues(status.Code(err).String()).Observe(time.Since(start).Seconds())
 	if err != nil {
-		// The transport, or another request's Push, may still hold the
-		// batch: it is not reused.
+		// The transport may still hold the batch (ingesterv1.Codec): it is
+		// not reused.
 		p.batch = nil
 	}
 	return resp, err

@@ -119,8 +119,6 @@ func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Co
 		PushTimeout:    timeout,
 		RetryAfter:     3 * time.Second,
 		MaxSendMsgSize: 64 << 20,
-
-		MaxPushesInFlightPerIngester: DefaultMaxPushesInFlightPerIngester,
 	}
 	if mod != nil {
 		mod(&cfg)

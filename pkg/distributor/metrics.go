@@ -9,7 +9,6 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	pushDuration  *prometheus.HistogramVec
-	pushParts     prometheus.Counter
 	samples       prometheus.Counter
 	invalidSeries prometheus.Counter
 	inflight      prometheus.Gauge
@@ -36,10 +35,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets:                     prometheus.DefBuckets,
 			NativeHistogramBucketFactor: 1.1,
 		}, []string{"code"}),
-		pushParts: f.NewCounter(prometheus.CounterOpts{
-			Name: "promgov_distributor_ingester_push_parts_total",
-			Help: "Parts of remote-write requests sent to ingesters; over the count of promgov_distributor_ingester_push_duration_seconds it is how many requests a Push carries on average.",
-		}),
 		inflight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "promgov_distributor_inflight_requests",
 			Help: "Remote-write requests being received, decoded or pushed.",

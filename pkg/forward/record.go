@@ -5,7 +5,6 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/promgov/promgov/pkg/record"
@@ -27,32 +26,6 @@ func AppendRecord(dst []byte, req *ingesterv1.PushRequest) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// AppendRecordParts appends to dst the record AppendRecord would of a push
-// of tenant with metadata whose series batch is the concatenation of
-// parts, without joining them first.
-func AppendRecordParts(dst []byte, tenant string, metadata []*ingesterv1.MetricMetadata, parts [][]byte) ([]byte, error) {
-	b, err := AppendRecord(dst, &ingesterv1.PushRequest{Tenant: tenant, Metadata: metadata})
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n == 0 {
-		return b, nil
-	}
-	b = protowire.AppendTag(b, recordFieldSeries, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(n))
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b, nil
-}
-
-// recordFieldSeries is ingesterv1.PushRequest.series.
-const recordFieldSeries = 4
 
 // walRecord is a WAL record as the forwarder uses it.
 type walRecord struct {

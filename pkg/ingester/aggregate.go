@@ -37,6 +37,15 @@ func (NoAggregation) Process(_ string, batch []byte, _ []string) ([]byte, aggreg
 	return batch, aggregate.Taken{}
 }
 
+// aggregateBatch runs the aggregator over an admitted batch; names are
+// those of countBatch.
+func (s *Service) aggregateBatch(req *ingesterv1.PushRequest, batch []byte, names []string) ([]byte, aggregate.Taken) {
+	for _, m := range req.GetMetadata() {
+		s.agg.RememberType(req.GetTenant(), m.GetMetricFamilyName(), m.GetType())
+	}
+	return s.agg.Process(req.GetTenant(), batch, names)
+}
+
 // WALOutputs appends aggregation outputs to the WAL as batch records, like
 // pushed series (aggregate.Log).
 type WALOutputs struct{ Log Log }

@@ -166,49 +166,49 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPartEnds(req.GetPartEnds(), len(batch)); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "invalid push: %v", err)
-	}
 	sc := s.scratch.Get().(*pushScratch)
 	defer func() {
 		clear(sc.names) // no reference to the batch outlives the push
-		clear(sc.kept)
 		s.scratch.Put(sc)
 	}()
-	tenant := req.GetTenant()
-	for _, m := range req.GetMetadata() {
-		s.agg.RememberType(tenant, m.GetMetricFamilyName(), m.GetType())
+	var c counted
+	c, err = countBatch(batch, sc)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
 	}
-	// Each part (one distributor request; a push without part_ends is one
-	// part) is governed as if it had come alone, and answered alone.
-	ends := req.GetPartEnds()
-	if len(ends) == 0 {
-		ends = append(sc.ends[:0], uint32(len(batch)))
-		sc.ends = ends
-	}
-	var (
-		total counted
-		resps = make([]*ingesterv1.PushResponse, len(ends))
-		from  uint32
-	)
-	sc.kept = sc.kept[:0]
-	for i, end := range ends {
-		kept, c, resp, err := s.governPart(tenant, batch[from:end], sc)
-		if err != nil {
-			return nil, err
-		}
-		from = end
-		resps[i] = resp
-		total.add(c)
-		if c.series > 0 {
-			sc.kept = append(sc.kept, kept)
+	s.sampler.Offer(req.GetTenant(), batch, sc.names, time.Now())
+	// Cardinality limits: refused series are removed from the batch before
+	// the WAL append, so the WAL holds exactly what the answer below
+	// acknowledges; the answer counts the refusals.
+	var gov governed
+	var took aggregate.Taken
+	if c.series > 0 {
+		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc, time.Now(), s.overflowOn)
+		if g.refused > 0 {
+			if len(g.perMetric) > 0 { // on_limit: overflow
+				took = s.overflowRefused(req.GetTenant(), &g)
+			}
+			batch, gov = kept, g
+			if c, err = countBatch(batch, sc); err != nil {
+				return nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
+			}
 		}
 	}
-	if total.series == 0 && len(req.GetMetadata()) == 0 {
-		return merged(req, resps), nil
+	// Aggregation: series aggregated away are taken out before the WAL;
+	// they count as written (the rule took them).
+	if c.series > 0 {
+		rest, t := s.aggregateBatch(req, batch, sc.names)
+		if t.Series > 0 {
+			batch, took = rest, took.Add(t)
+			if c, err = countBatch(batch, sc); err != nil {
+				return nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
+			}
+		}
 	}
-	// One WAL record for every part: what the answers acknowledge.
-	payload, err := forward.AppendRecordParts(sc.record[:0], tenant, req.GetMetadata(), sc.kept)
+	if c.series == 0 && len(req.GetMetadata()) == 0 {
+		return gov.response(withTaken(took, &ingesterv1.PushResponse{})), nil
+	}
+	payload, err := forward.AppendRecord(sc.record[:0], &ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
@@ -228,96 +228,14 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 		}
 		return nil, status.Errorf(codes.Unavailable, "append batch: %v", err)
 	}
-	s.received.WithLabelValues("samples").Add(float64(total.samples))
-	s.received.WithLabelValues("histograms").Add(float64(total.histograms))
-	s.received.WithLabelValues("exemplars").Add(float64(total.exemplars))
-	return merged(req, resps), nil
-}
-
-// governPart validates and counts one part of a push, offers it to the
-// preview's sampler, and applies the cardinality limits and the
-// aggregation rules to it. It returns the series to write (part itself,
-// or a new batch), what they carry, and the part's answer, valid once they
-// are written.
-func (s *Service) governPart(tenant string, part []byte, sc *pushScratch) ([]byte, counted, *ingesterv1.PushResponse, error) {
-	c, err := countBatch(part, sc)
-	if err != nil {
-		return nil, c, nil, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
-	}
-	s.sampler.Offer(tenant, part, sc.names, time.Now())
-	// Cardinality limits: refused series are removed from the batch before
-	// the WAL append, so the WAL holds exactly what the answer below
-	// acknowledges; the answer counts the refusals.
-	var gov governed
-	var took aggregate.Taken
-	if c.series > 0 {
-		kept, g := governBatch(s.cardinality, tenant, part, sc, time.Now(), s.overflowOn)
-		if g.refused > 0 {
-			if len(g.perMetric) > 0 { // on_limit: overflow
-				took = s.overflowRefused(tenant, &g)
-			}
-			part, gov = kept, g
-			if c, err = countBatch(part, sc); err != nil {
-				return nil, c, nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
-			}
-		}
-	}
-	// Aggregation: series aggregated away are taken out before the WAL;
-	// they count as written (the rule took them).
-	if c.series > 0 {
-		rest, t := s.agg.Process(tenant, part, sc.names)
-		if t.Series > 0 {
-			part, took = rest, took.Add(t)
-			if c, err = countBatch(part, sc); err != nil {
-				return nil, c, nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
-			}
-		}
-	}
-	return part, c, gov.response(withTaken(took, &ingesterv1.PushResponse{
+	s.received.WithLabelValues("samples").Add(float64(c.samples))
+	s.received.WithLabelValues("histograms").Add(float64(c.histograms))
+	s.received.WithLabelValues("exemplars").Add(float64(c.exemplars))
+	return gov.response(withTaken(took, &ingesterv1.PushResponse{
 		SamplesWritten:    int64(c.samples),
 		HistogramsWritten: int64(c.histograms),
 		ExemplarsWritten:  int64(c.exemplars),
 	})), nil
-}
-
-// checkPartEnds checks a push's part_ends against its batch's length n:
-// ascending, within the batch, the last one at its end. (That each end
-// falls between entries is checked when the part is read.)
-func checkPartEnds(ends []uint32, n int) error {
-	if len(ends) == 0 {
-		return nil
-	}
-	var prev uint32
-	for i, e := range ends {
-		if e < prev || int(e) > n {
-			return fmt.Errorf("part_ends[%d]=%d is outside [%d, %d] (part ends ascend within the series batch)", i, e, prev, n)
-		}
-		prev = e
-	}
-	if int(prev) != n {
-		return fmt.Errorf("the last of part_ends is %d, not the series batch's length %d", prev, n)
-	}
-	return nil
-}
-
-// merged is the answer to req from its parts' answers: the one part's for
-// a push that was not coalesced; else their sums, with every part's answer
-// in Parts.
-func merged(req *ingesterv1.PushRequest, parts []*ingesterv1.PushResponse) *ingesterv1.PushResponse {
-	if len(req.GetPartEnds()) == 0 {
-		return parts[0]
-	}
-	r := &ingesterv1.PushResponse{Parts: parts}
-	for _, p := range parts {
-		r.SamplesWritten += p.SamplesWritten
-		r.HistogramsWritten += p.HistogramsWritten
-		r.ExemplarsWritten += p.ExemplarsWritten
-		r.RefusedSeries += p.RefusedSeries
-		if r.RefusedMessage == "" {
-			r.RefusedMessage = p.RefusedMessage
-		}
-	}
-	return r
 }
 
 // batchOf returns the series batch of req: its series, or its Remote Write
@@ -344,8 +262,6 @@ func batchOf(req *ingesterv1.PushRequest) ([]byte, error) {
 type pushScratch struct {
 	names  []string // metric name of each entry, aliasing the batch
 	record []byte   // the WAL record
-	ends   []uint32 // part ends of a push without part_ends (one part)
-	kept   [][]byte // what each part keeps, in order
 	gov    governScratch
 }
 
@@ -355,13 +271,6 @@ const maxKeptRecord = 8 << 20
 // counted is what a batch carries.
 type counted struct {
 	series, samples, histograms, exemplars int
-}
-
-func (c *counted) add(o counted) {
-	c.series += o.series
-	c.samples += o.samples
-	c.histograms += o.histograms
-	c.exemplars += o.exemplars
 }
 
 // countBatch validates every entry of batch and counts what it carries;

@@ -39,7 +39,7 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok || len(req.GetSeries()) == 0 {
 		return c.base.Marshal(v)
 	}
-	head := &PushRequest{Tenant: req.GetTenant(), Request: req.GetRequest(), Metadata: req.GetMetadata(), PartEnds: req.GetPartEnds()}
+	head := &PushRequest{Tenant: req.GetTenant(), Request: req.GetRequest(), Metadata: req.GetMetadata()}
 	b, err := proto.MarshalOptions{}.MarshalAppend(nil, head)
 	if err != nil {
 		return nil, err
@@ -49,11 +49,8 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(b), mem.SliceBuffer(req.GetSeries())}, nil
 }
 
-// fieldSeries and fieldPartEnds are PushRequest.series and .part_ends.
-const (
-	fieldSeries   = 4
-	fieldPartEnds = 5
-)
+// fieldSeries is PushRequest.series.
+const fieldSeries = 4
 
 // Unmarshal implements encoding.CodecV2.
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -74,16 +71,6 @@ func ParsePush(b []byte, req *PushRequest) error {
 			return protowire.ParseError(n)
 		}
 		b = b[n:]
-		if num == fieldPartEnds && typ == protowire.VarintType {
-			// An unpacked element, which parsers must accept.
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			b = b[m:]
-			req.PartEnds = append(req.PartEnds, uint32(v))
-			continue
-		}
 		if typ != protowire.BytesType {
 			// An unknown field, or a known one of another wire type, which
 			// proto.Unmarshal keeps as unknown too.
@@ -115,15 +102,6 @@ func ParsePush(b []byte, req *PushRequest) error {
 			req.Metadata = append(req.Metadata, md)
 		case fieldSeries:
 			req.Series = v
-		case fieldPartEnds: // packed
-			for len(v) > 0 {
-				e, k := protowire.ConsumeVarint(v)
-				if k < 0 {
-					return fmt.Errorf("push request part_ends: %w", protowire.ParseError(k))
-				}
-				v = v[k:]
-				req.PartEnds = append(req.PartEnds, uint32(e))
-			}
 		}
 	}
 	return nil

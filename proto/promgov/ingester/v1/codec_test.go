@@ -16,7 +16,6 @@ func TestCodecMatchesDefault(t *testing.T) {
 	for name, msg := range map[string]*PushRequest{
 		"series and metadata": {Tenant: "t", Series: []byte{1, 2, 3, 0xff}, Metadata: []*MetricMetadata{{Type: 1, MetricFamilyName: "up", Help: "h"}}},
 		"legacy request":      {Tenant: "t", Request: []byte{0x22, 0x00}},
-		"coalesced parts":     {Tenant: "t", Series: []byte{1, 2, 3, 4}, PartEnds: []uint32{1, 1, 4}},
 		"empty":               {},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -47,10 +46,6 @@ func FuzzParsePush(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(seed)
 	f.Add([]byte{0x0a, 0x01, 0xff})
-	parts, err := proto.Marshal(&PushRequest{Series: []byte{1, 2}, PartEnds: []uint32{1, 2}})
-	require.NoError(f, err)
-	f.Add(parts)
-	f.Add([]byte{0x28, 0x01, 0x28, 0x02}) // part_ends unpacked
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ours, want PushRequest
 		errOurs := ParsePush(b, &ours)

@@ -46,14 +46,7 @@ type PushRequest struct {
 	// series is the batch in pkg/record's form: one entry per series, its
 	// labels' hash, counts and a Remote Write 1.0 TimeSeries (with promgov's
 	// Remote Write 2.0 extras). When set, request is empty.
-	Series []byte `protobuf:"bytes,4,opt,name=series,proto3" json:"series,omitempty"`
-	// part_ends, when set, says that series holds the batches of several
-	// requests a distributor coalesced into one push (same tenant): part i
-	// is series[part_ends[i-1]:part_ends[i]] (from 0 for the first), the
-	// last end is len(series). The ingester governs each part as if it had
-	// come alone and answers each in PushResponse.parts, in order; it writes
-	// the kept series of all parts in one WAL record.
-	PartEnds      []uint32 `protobuf:"varint,5,rep,packed,name=part_ends,json=partEnds,proto3" json:"part_ends,omitempty"`
+	Series        []byte `protobuf:"bytes,4,opt,name=series,proto3" json:"series,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -112,13 +105,6 @@ func (x *PushRequest) GetMetadata() []*MetricMetadata {
 func (x *PushRequest) GetSeries() []byte {
 	if x != nil {
 		return x.Series
-	}
-	return nil
-}
-
-func (x *PushRequest) GetPartEnds() []uint32 {
-	if x != nil {
-		return x.PartEnds
 	}
 	return nil
 }
@@ -208,13 +194,8 @@ type PushResponse struct {
 	// refused_message names the limit, the metric and the tenant of the first
 	// refused series.
 	RefusedMessage string `protobuf:"bytes,5,opt,name=refused_message,json=refusedMessage,proto3" json:"refused_message,omitempty"`
-	// parts answers each part of a coalesced push (PushRequest.part_ends),
-	// in order, as the ingester would have answered it alone; the fields
-	// above then hold their sums (refused_message: the first part's that
-	// has one).
-	Parts         []*PushResponse `protobuf:"bytes,6,rep,name=parts,proto3" json:"parts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PushResponse) Reset() {
@@ -282,36 +263,27 @@ func (x *PushResponse) GetRefusedMessage() string {
 	return ""
 }
 
-func (x *PushResponse) GetParts() []*PushResponse {
-	if x != nil {
-		return x.Parts
-	}
-	return nil
-}
-
 var File_promgov_ingester_v1_ingester_proto protoreflect.FileDescriptor
 
 const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\n" +
-	"\"promgov/ingester/v1/ingester.proto\x12\x13promgov.ingester.v1\"\xb5\x01\n" +
+	"\"promgov/ingester/v1/ingester.proto\x12\x13promgov.ingester.v1\"\x98\x01\n" +
 	"\vPushRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\fR\arequest\x12?\n" +
 	"\bmetadata\x18\x03 \x03(\v2#.promgov.ingester.v1.MetricMetadataR\bmetadata\x12\x16\n" +
-	"\x06series\x18\x04 \x01(\fR\x06series\x12\x1b\n" +
-	"\tpart_ends\x18\x05 \x03(\rR\bpartEnds\"z\n" +
+	"\x06series\x18\x04 \x01(\fR\x06series\"z\n" +
 	"\x0eMetricMetadata\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\x05R\x04type\x12,\n" +
 	"\x12metric_family_name\x18\x02 \x01(\tR\x10metricFamilyName\x12\x12\n" +
 	"\x04help\x18\x04 \x01(\tR\x04help\x12\x12\n" +
-	"\x04unit\x18\x05 \x01(\tR\x04unit\"\x9c\x02\n" +
+	"\x04unit\x18\x05 \x01(\tR\x04unit\"\xe3\x01\n" +
 	"\fPushResponse\x12'\n" +
 	"\x0fsamples_written\x18\x01 \x01(\x03R\x0esamplesWritten\x12-\n" +
 	"\x12histograms_written\x18\x02 \x01(\x03R\x11histogramsWritten\x12+\n" +
 	"\x11exemplars_written\x18\x03 \x01(\x03R\x10exemplarsWritten\x12%\n" +
 	"\x0erefused_series\x18\x04 \x01(\x03R\rrefusedSeries\x12'\n" +
-	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage\x127\n" +
-	"\x05parts\x18\x06 \x03(\v2!.promgov.ingester.v1.PushResponseR\x05parts2^\n" +
+	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage2^\n" +
 	"\x0fIngesterService\x12K\n" +
 	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
@@ -335,14 +307,13 @@ var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
 }
 var file_promgov_ingester_v1_ingester_proto_depIdxs = []int32{
 	1, // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
-	2, // 1: promgov.ingester.v1.PushResponse.parts:type_name -> promgov.ingester.v1.PushResponse
-	0, // 2: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
-	2, // 3: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	0, // 1: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
+	2, // 2: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_ingester_proto_init() }
