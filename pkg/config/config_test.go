@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promgov/promgov/pkg/forward"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -25,7 +27,7 @@ func TestPrecedence(t *testing.T) {
 	require.Equal(t, "http://file:9090/api/v1/write", cfg.Backend.URL, "file overrides the default")
 	require.Equal(t, 2, cfg.Backend.Protocol, "a flag overrides the file")
 	require.Equal(t, 7, cfg.Forward.MaxShards)
-	require.Equal(t, 2000, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
+	require.Equal(t, forward.DefaultMaxSamplesPerSend, cfg.Forward.MaxSamplesPerSend, "defaults survive for fields the file omits")
 }
 
 func TestBackendsFromFile(t *testing.T) {

@@ -64,10 +64,17 @@ type Config struct {
 	MaxSplitRequests int `yaml:"max_split_requests"`
 }
 
+// DefaultMaxSamplesPerSend is vmagent's request size rather than
+// Prometheus's 2,000: on the issue-12 workload (1 ingester, 10 rules),
+// interleaved, it measured +11 % samples per proxy CPU-second (medians of
+// 3: 649k against 585k), and the backend handles five times fewer
+// requests. A request of 10,000 samples is about 1-2 MB before snappy.
+const DefaultMaxSamplesPerSend = 10000
+
 // DefaultConfig returns a Config with the flag defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxSamplesPerSend: 2000,
+		MaxSamplesPerSend: DefaultMaxSamplesPerSend,
 		BatchSendDeadline: 5 * time.Second,
 		MinShards:         1,
 		MaxShards:         50,
@@ -103,7 +110,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	switch {
 	case c.MaxSamplesPerSend <= 0:
-		return fmt.Errorf("forward.max_samples_per_send: %d must be positive; e.g. 2000", c.MaxSamplesPerSend)
+		return fmt.Errorf("forward.max_samples_per_send: %d must be positive; e.g. 10000", c.MaxSamplesPerSend)
 	case c.BatchSendDeadline <= 0:
 		return fmt.Errorf("forward.batch_send_deadline: %s must be positive; e.g. 5s", c.BatchSendDeadline)
 	case c.Concurrency != 0:

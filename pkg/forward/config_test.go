@@ -46,12 +46,12 @@ backend:
   protocol: 1
 forward:
   min_backoff: 10ms
-  max_pending_samples: 5000
+  max_pending_samples: 50000
 `), &doc))
 	require.Equal(t, "http://vm:8428/api/v1/write", doc.Backend.URL)
 	require.Equal(t, 30*time.Second, doc.Backend.Timeout)
 	require.Equal(t, 10*time.Millisecond, doc.Forward.MinBackoff)
-	require.Equal(t, 5000, doc.Forward.MaxPendingSamples)
+	require.Equal(t, 50000, doc.Forward.MaxPendingSamples)
 	require.NoError(t, doc.Backend.Validate())
 	require.NoError(t, doc.Forward.Validate())
 }
