@@ -35,7 +35,11 @@ type verdict struct {
 // series is refused by the first enforced limit it would exceed. Sketches
 // count every attempt, refused ones included.
 func (t *Tracker) Observe(s *Series, now time.Time) Decision {
-	t.m.observed.Inc()
+	if s.counted {
+		s.counted = false
+	} else {
+		t.m.observed.Inc()
+	}
 	epoch := epochOf(now, t.sub)
 	h := s.Hash
 	if h == 0 {

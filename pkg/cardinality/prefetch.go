@@ -17,30 +17,40 @@ import (
 // use; it changes nothing in the tracker.
 func (t *Tracker) Prefetch(ss []Series) {
 	var (
-		tn   *tenantState
-		name string
+		tn     *tenantState
+		name   string
+		m      *metricState
+		metric string
 	)
+	// One increment of the shared counter for the batch, not one per
+	// series (Observe skips the series counted here).
+	t.m.observed.Add(float64(len(ss)))
 	// First the metrics, then their slots: the slot's address depends on
 	// the metric's state, so their misses overlap best in two passes.
+	// Senders send a metric's series together: a series of the previous
+	// one's metric reuses its lookup (no lock; Observe checks that the
+	// metric is still alive under its lock).
 	for i := range ss {
 		s := &ss[i]
-		s.tn, s.m = nil, nil
+		s.tn, s.m, s.counted = nil, nil, true
 		if tn == nil || s.Tenant != name {
 			t.mu.RLock()
-			tn, name = t.tenants[s.Tenant], s.Tenant
+			tn, name, m = t.tenants[s.Tenant], s.Tenant, nil
 			t.mu.RUnlock()
 			if tn == nil {
 				continue
 			}
 		}
-		tn.mu.RLock()
-		m := tn.metrics[s.Metric]
-		tn.mu.RUnlock()
-		if m == nil {
-			continue
+		if m == nil || s.Metric != metric {
+			tn.mu.RLock()
+			m, metric = tn.metrics[s.Metric], s.Metric
+			tn.mu.RUnlock()
+			if m == nil {
+				continue
+			}
+			prefetch.Line(uintptr(unsafe.Pointer(&m.probeBase))) // with m.mu, which Observe locks
 		}
 		s.tn, s.m = tn, m
-		prefetch.Line(uintptr(unsafe.Pointer(&m.probeBase))) // with m.mu, which Observe locks
 	}
 	for i := range ss {
 		s := &ss[i]

@@ -3,38 +3,55 @@ package cardinality
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
 // TestPrefetchSameDecisions: observing series prepared by Prefetch decides
-// and counts exactly like observing them unprepared, refusals included.
+// and counts exactly like observing them unprepared, refusals included,
+// whether a batch's metrics alternate or its series come metric by metric
+// (Prefetch then looks a metric up once).
 func TestPrefetchSameDecisions(t *testing.T) {
-	cfg := testConfig()
-	cfg.Limits.Defaults.MaxSeriesPerMetric = 30
-	c := newClock()
-	plain, prepared := newTracker(t, cfg, c), newTracker(t, cfg, c)
-	now := c.now()
-	var batch []Series
-	for round := range 3 {
-		batch = batch[:0]
-		for i := range 40 {
-			for _, metric := range []string{"a", "b"} {
-				batch = append(batch, *mkSeries("t", metric, i+round*5))
+	for name, grouped := range map[string]bool{"alternating metrics": false, "metric by metric": true} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.Defaults.MaxSeriesPerMetric = 30
+			c := newClock()
+			plain, prepared := newTracker(t, cfg, c), newTracker(t, cfg, c)
+			now := c.now()
+			var batch []Series
+			for round := range 3 {
+				batch = batch[:0]
+				if grouped {
+					for _, metric := range []string{"a", "b"} {
+						for i := range 40 {
+							batch = append(batch, *mkSeries("t", metric, i+round*5))
+						}
+					}
+				} else {
+					for i := range 40 {
+						for _, metric := range []string{"a", "b"} {
+							batch = append(batch, *mkSeries("t", metric, i+round*5))
+						}
+					}
+				}
+				for start := 0; start < len(batch); start += 16 {
+					chunk := batch[start:min(start+16, len(batch))]
+					prepared.Prefetch(chunk)
+					for i := range chunk {
+						want := plain.Observe(&Series{Tenant: chunk[i].Tenant, Metric: chunk[i].Metric, Hash: chunk[i].Hash, Labels: chunk[i].Labels, Samples: 1, Bytes: 100}, now)
+						got := prepared.Observe(&chunk[i], now)
+						require.Equal(t, want, got, "round %d series %d", round, start+i)
+						require.Nil(t, chunk[i].m, "a prepared series' hint is used once")
+					}
+				}
 			}
-		}
-		for start := 0; start < len(batch); start += 16 {
-			chunk := batch[start:min(start+16, len(batch))]
-			prepared.Prefetch(chunk)
-			for i := range chunk {
-				want := plain.Observe(&Series{Tenant: chunk[i].Tenant, Metric: chunk[i].Metric, Hash: chunk[i].Hash, Labels: chunk[i].Labels, Samples: 1, Bytes: 100}, now)
-				got := prepared.Observe(&chunk[i], now)
-				require.Equal(t, want, got, "round %d series %d", round, start+i)
-				require.Nil(t, chunk[i].m, "a prepared series' hint is used once")
-			}
-		}
+			require.Equal(t, plain.nAdmitted.Load(), prepared.nAdmitted.Load())
+			require.EqualValues(t, 60, prepared.nAdmitted.Load())
+			require.Equal(t, 240.0, testutil.ToFloat64(plain.m.observed))
+			require.Equal(t, 240.0, testutil.ToFloat64(prepared.m.observed), "a prepared series is counted once, by Prefetch")
+		})
 	}
-	require.Equal(t, plain.nAdmitted.Load(), prepared.nAdmitted.Load())
-	require.EqualValues(t, 60, prepared.nAdmitted.Load())
 }
 
 // TestPrefetchStaleHint: a hint that no longer matches the series (its

@@ -34,9 +34,11 @@ type Series struct {
 	Bytes int
 
 	// tn and m are what Prefetch found for Tenant and Metric; Observe uses
-	// and clears them.
-	tn *tenantState
-	m  *metricState
+	// and clears them. counted: Prefetch counted the series in
+	// promgov_cardinality_observed_series_total (once for its batch).
+	tn      *tenantState
+	m       *metricState
+	counted bool
 }
 
 // LabelSource builds one series' label set; see Series.LabelsFrom. Observe
