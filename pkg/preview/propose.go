@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/rules"
 	"github.com/promgov/promgov/pkg/usage"
@@ -44,7 +46,7 @@ type ProposeDeps struct {
 
 // ProposeHandler serves POST PathPropose: the suggestion's rules are
 // added as one rule (named suggestion-<id>) to the active version's
-// document, the result is previewed on live traffic and written as a
+// document (an aggregation suggestion's rules to its aggregations), the result is previewed on live traffic and written as a
 // shadow version (If-Match: the newest version), with the proposal (the
 // suggestion and the preview) kept beside it in the store. Nothing is
 // enforced: a person promotes it (POST .../versions/{n}/promote) or
@@ -81,7 +83,7 @@ func ProposeHandler(d ProposeDeps) http.Handler {
 			proposeStoreError(w, err)
 			return
 		}
-		body, err := proposedBody(st, sug)
+		body, note, err := proposedBody(st, sug)
 		if err != nil {
 			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -101,7 +103,7 @@ func ProposeHandler(d ProposeDeps) http.Handler {
 			author = "anonymous"
 		}
 		v, err := d.Store.Write(ctx, govstore.WriteRequest{Body: body, IfMatch: st.Head, Author: author, Mode: govstore.ModeShadow,
-			Message: fmt.Sprintf("proposal from suggestion %s: %s %s (saves %d series)", id, sug.Kind, strings.Join(sug.Metrics, ","), sug.SeriesSaved)})
+			Message: fmt.Sprintf("proposal from suggestion %s: %s %s (saves %d series)%s", id, sug.Kind, strings.Join(sug.Metrics, ","), sug.SeriesSaved, note)})
 		if err != nil {
 			proposeStoreError(w, err)
 			return
@@ -124,34 +126,55 @@ func ProposeHandler(d ProposeDeps) http.Handler {
 }
 
 // proposedBody is the active version's document (the defaults on an empty
-// store) with the suggestion's rules appended as one rule.
-func proposedBody(st govstore.State, s *usage.Suggestion) ([]byte, error) {
-	if len(s.Rules) == 0 {
-		return nil, fmt.Errorf("suggestion %s (%s) has no rules: aggregation suggestions go to the ingesters' aggregations:, which the governance store does not version yet", s.ID, s.Kind)
-	}
+// store) with the suggestion applied: its relabelling rules appended as
+// one rule named suggestion-<id>, or its aggregation rules appended to the
+// document's aggregations. A document that left aggregations to each
+// ingester's file (no aggregations: key) gets a list of its own; the
+// version's message says so, and promoting it makes the ingesters apply
+// that list instead of their file's.
+func proposedBody(st govstore.State, s *usage.Suggestion) (body []byte, note string, err error) {
 	doc := govstore.DefaultDocument()
 	if st.Active != nil {
-		var err error
 		if doc, err = govstore.ParseDocument([]byte(st.Active.Body)); err != nil {
-			return nil, fmt.Errorf("the active version %d: %w", st.Active.Number, err)
+			return nil, "", fmt.Errorf("the active version %d: %w", st.Active.Number, err)
 		}
 	}
-	name := "suggestion-" + s.ID
-	for _, r := range doc.Rules {
-		if r.Name == name {
-			return nil, fmt.Errorf("the active version already has rule %s: suggestion %s is applied", name, s.ID)
+	switch {
+	case len(s.Aggregations) > 0:
+		var aggs []aggregate.RuleConfig
+		if doc.Aggregations != nil {
+			aggs = slices.Clone(*doc.Aggregations)
+		} else {
+			note = "; the version now holds the aggregations (the ingesters' files' aggregations: no longer apply once it is promoted)"
 		}
+		for _, a := range s.Aggregations {
+			if slices.ContainsFunc(aggs, func(r aggregate.RuleConfig) bool { return r.Name == a.Name }) {
+				return nil, "", fmt.Errorf("the active version already has aggregation rule %s: suggestion %s is applied", a.Name, s.ID)
+			}
+		}
+		aggs = append(aggs, s.Aggregations...)
+		doc.Aggregations = &aggs
+	case len(s.Rules) > 0:
+		name := "suggestion-" + s.ID
+		for _, r := range doc.Rules {
+			if r.Name == name {
+				return nil, "", fmt.Errorf("the active version already has rule %s: suggestion %s is applied", name, s.ID)
+			}
+		}
+		y, err := yaml.Marshal(map[string]any{"name": name, "relabel_configs": s.Rules})
+		if err != nil {
+			return nil, "", err
+		}
+		var rc rules.RuleConfig
+		if err := yaml.Unmarshal(y, &rc); err != nil {
+			return nil, "", fmt.Errorf("suggestion %s: %w", s.ID, err)
+		}
+		doc.Rules = append(doc.Rules, rc)
+	default:
+		return nil, "", fmt.Errorf("suggestion %s (%s) has neither rules nor aggregations to propose", s.ID, s.Kind)
 	}
-	y, err := yaml.Marshal(map[string]any{"name": name, "relabel_configs": s.Rules})
-	if err != nil {
-		return nil, err
-	}
-	var rc rules.RuleConfig
-	if err := yaml.Unmarshal(y, &rc); err != nil {
-		return nil, fmt.Errorf("suggestion %s: %w", s.ID, err)
-	}
-	doc.Rules = append(doc.Rules, rc)
-	return doc.Canonical()
+	body, err = doc.Canonical()
+	return body, note, err
 }
 
 func proposeStoreError(w http.ResponseWriter, err error) {

@@ -65,7 +65,11 @@ func (v *reportView) suggestions(n int) ([]suggestionRow, int) {
 		if v.totalSeries > 0 {
 			row.Share = float64(s.SeriesSaved) / v.totalSeries
 		}
-		if b, err := yaml.Marshal(s.Rules); err == nil {
+		var rules any = s.Rules
+		if len(s.Aggregations) > 0 {
+			rules = map[string]any{"aggregations": s.Aggregations}
+		}
+		if b, err := yaml.Marshal(rules); err == nil {
 			row.YAML = truncate(string(b), previewChars)
 		}
 		out = append(out, row)
