@@ -180,10 +180,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	gov.Register(mux)
+	var autoPropose *preview.AutoProposer // nil: off
 	if store := gov.Store(); store != nil {
-		// Suggestions become shadow versions with their preview attached.
-		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
-			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger}))
+		// Suggestions become shadow versions with their preview attached,
+		// on request and, if configured, on an interval.
+		pd := preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
+			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger, Notify: gov.Notify}
+		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(pd))
+		autoPropose = preview.NewAutoProposer(cfg.Governance.AutoPropose, preview.NewProposer(pd), logger.With("component", "auto-propose"), reg)
 	}
 	jobs, err := newRetro(cfg, rulesMgr, logger)
 	if err != nil {
@@ -198,7 +202,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Stop order (each interrupt waits for its actor):
 	//  1. signals;
-	//  2. the SIGHUP reload loop;
+	//  2. the SIGHUP reload loop, then the auto-proposer (it writes to
+	//     the store), then the governance node (closes the store);
 	//  3. HTTP: stop accepting writes and queries and finish in-flight ones,
 	//     which still push to ingesters;
 	//  4. query statistics shipper: send what the tap recorded last;
@@ -212,6 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
+	proc.AddActor(&g, autoPropose.Run)
 	proc.AddActor(&g, gov.Run)
 	proc.AddActor(&g, webSrv.Run)
 	proc.AddActor(&g, jobs.Run)

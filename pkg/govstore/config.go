@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"github.com/thanos-io/objstore/providers/s3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/promgov/promgov/pkg/usage"
 )
 
 // Store backends.
@@ -54,7 +57,30 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// AutoRollback rolls back a newly active version that drops too much.
 	AutoRollback AutoRollbackConfig `yaml:"auto_rollback"`
+	// AutoPropose proposes suggestions on an interval.
+	AutoPropose AutoProposeConfig `yaml:"auto_propose"`
 }
+
+// AutoProposeConfig is `governance.auto_propose`: every Interval, the
+// usage suggestions of the enabled Kinds that save at least MinSeriesSaved
+// series and were never proposed are proposed, at most MaxPerRun at a
+// time, the biggest saving first. A proposal is a shadow version: every
+// node runs it in shadow, and nothing is enforced until a person promotes
+// it. Off unless both Interval and Kinds are set.
+type AutoProposeConfig struct {
+	// Interval is how often the suggestions are looked at; 0 is off.
+	Interval time.Duration `yaml:"interval"`
+	// Kinds are the suggestion kinds proposed (drop_metrics, labeldrop,
+	// labeldrop_metric, aggregation); none is proposed unless listed.
+	Kinds []string `yaml:"kinds"`
+	// MaxPerRun bounds the proposals written per interval.
+	MaxPerRun int `yaml:"max_per_run"`
+	// MinSeriesSaved is the least a suggestion must save to be proposed.
+	MinSeriesSaved uint64 `yaml:"min_series_saved"`
+}
+
+// Enabled reports whether suggestions are proposed automatically.
+func (a AutoProposeConfig) Enabled() bool { return a.Interval > 0 && len(a.Kinds) > 0 }
 
 // AutoRollbackConfig is `governance.auto_rollback`: each distributor
 // watches a newly active version for Window and rolls it back when the
@@ -70,6 +96,25 @@ type AutoRollbackConfig struct {
 	// MinSamples is how many samples a distributor must receive under the
 	// new version before it judges it.
 	MinSamples uint64 `yaml:"min_samples"`
+}
+
+// SuggestionKinds are the kinds governance.auto_propose.kinds may name
+// (usage.Suggestion.Kind).
+var SuggestionKinds = []string{usage.SuggestDropMetrics, usage.SuggestLabelDrop, usage.SuggestMetricLabelDrop, usage.SuggestAggregation}
+
+func (a AutoProposeConfig) validate() error {
+	if a.Interval < 0 {
+		return fmt.Errorf("governance.auto_propose.interval: %s is negative; use 0 (off) or e.g. 1h", a.Interval)
+	}
+	for _, k := range a.Kinds {
+		if !slices.Contains(SuggestionKinds, k) {
+			return fmt.Errorf("governance.auto_propose.kinds: %q is not a suggestion kind; use some of %s", k, strings.Join(SuggestionKinds, ", "))
+		}
+	}
+	if a.Enabled() && a.MaxPerRun < 1 {
+		return fmt.Errorf("governance.auto_propose.max_per_run: %d must be at least 1 when auto_propose is on", a.MaxPerRun)
+	}
+	return nil
 }
 
 // FilesystemConfig is a local directory.
@@ -122,6 +167,18 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Float64Var(&c.AutoRollback.MaxDropShare, prefix+"auto-rollback.max-drop-share", 0, "Roll a newly active version back when the share of received samples the governance drops rises by more than this (0.2: 20 points) over the previous version's; 0 is off.")
 	fs.DurationVar(&c.AutoRollback.Window, prefix+"auto-rollback.window", 10*time.Minute, "How long after it becomes active a version is watched for automatic rollback.")
 	fs.Uint64Var(&c.AutoRollback.MinSamples, prefix+"auto-rollback.min-samples", 10000, "Samples a distributor must receive under a new version before judging it for automatic rollback.")
+	fs.DurationVar(&c.AutoPropose.Interval, prefix+"auto-propose.interval", 0, "How often suggestions of the kinds in --governance.auto-propose.kinds are proposed (as shadow versions, never promoted); 0 is off.")
+	fs.Func(prefix+"auto-propose.kinds", "Comma-separated suggestion kinds proposed automatically (drop_metrics, labeldrop, labeldrop_metric, aggregation); none by default.", func(v string) error {
+		c.AutoPropose.Kinds = nil
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				c.AutoPropose.Kinds = append(c.AutoPropose.Kinds, k)
+			}
+		}
+		return nil
+	})
+	fs.IntVar(&c.AutoPropose.MaxPerRun, prefix+"auto-propose.max-per-run", 1, "Most suggestions proposed automatically per interval.")
+	fs.Uint64Var(&c.AutoPropose.MinSeriesSaved, prefix+"auto-propose.min-series-saved", 100, "Least series a suggestion must save to be proposed automatically.")
 }
 
 // Enabled reports whether a store is configured.
@@ -154,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return errors.New("governance.timeout: must be > 0, e.g. 10s")
+	}
+	if err := c.AutoPropose.validate(); err != nil {
+		return err
 	}
 	if a := c.AutoRollback; a.MaxDropShare < 0 || a.MaxDropShare > 1 {
 		return fmt.Errorf("governance.auto_rollback.max_drop_share: %g is not a share; use 0 (off) to 1, e.g. 0.2", a.MaxDropShare)

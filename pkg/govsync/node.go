@@ -73,6 +73,15 @@ func (n *Node) Store() *govstore.Store {
 	return n.store
 }
 
+// Notify announces version v, written on this node, to the cluster (the
+// rollout's gossip notice); a nil Node does nothing.
+func (n *Node) Notify(v uint64) {
+	if n == nil {
+		return
+	}
+	n.syncer.Notify(v)
+}
+
 // Register mounts the governance API (distributors) or only the rollout
 // status (ingesters) on mux.
 func (n *Node) Register(mux *http.ServeMux) {

@@ -1,0 +1,54 @@
+package govstore
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigValidate(t *testing.T) {
+	valid := func() Config {
+		var c Config
+		c.RegisterFlags("governance.", flag.NewFlagSet("t", flag.ContinueOnError))
+		c.Backend, c.Filesystem.Directory = BackendFilesystem, t.TempDir()
+		return c
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Config)
+		want string // "" valid
+	}{
+		"defaults": {mod: func(*Config) {}},
+		"auto_propose on": {mod: func(c *Config) {
+			c.AutoPropose.Interval, c.AutoPropose.Kinds = time.Hour, []string{"drop_metrics", "aggregation"}
+		}},
+		"auto_propose unknown kind": {mod: func(c *Config) { c.AutoPropose.Kinds = []string{"drop_everything"} }, want: `governance.auto_propose.kinds: "drop_everything" is not a suggestion kind`},
+		"auto_propose negative":     {mod: func(c *Config) { c.AutoPropose.Interval = -time.Second }, want: "governance.auto_propose.interval"},
+		"auto_propose none per run": {mod: func(c *Config) {
+			c.AutoPropose.Interval, c.AutoPropose.Kinds, c.AutoPropose.MaxPerRun = time.Hour, []string{"labeldrop"}, 0
+		}, want: "governance.auto_propose.max_per_run"},
+		"auto_rollback over 1": {mod: func(c *Config) { c.AutoRollback.MaxDropShare = 1.5 }, want: "governance.auto_rollback.max_drop_share"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := valid()
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestAutoProposeKindsFlag(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags("governance.", fs)
+	require.NoError(t, fs.Parse([]string{"--governance.auto-propose.kinds=drop_metrics, labeldrop", "--governance.auto-propose.interval=1h"}))
+	require.Equal(t, []string{"drop_metrics", "labeldrop"}, c.AutoPropose.Kinds)
+	require.True(t, c.AutoPropose.Enabled())
+	require.Equal(t, 1, c.AutoPropose.MaxPerRun)
+}
