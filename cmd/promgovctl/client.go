@@ -168,6 +168,21 @@ func (c *client) post(ctx context.Context, path, msg string, w io.Writer) error 
 	return nil
 }
 
+// reject rejects shadow version n: no node stages it again; the active
+// version stays.
+func (c *client) reject(ctx context.Context, n uint64, reason string, w io.Writer) error {
+	var m govstore.RejectMark
+	if _, err := c.do(ctx, http.MethodPost, fmt.Sprintf("/promgov/api/v1/config/versions/%d/reject", n), nil, map[string]string{govapi.HeaderMessage: reason}, &m); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "version %d rejected by %s", m.Version, m.By)
+	if m.Reason != "" {
+		fmt.Fprintf(w, ": %s", m.Reason)
+	}
+	fmt.Fprintln(w, "; the active version is unchanged")
+	return nil
+}
+
 func (c *client) suggestions(ctx context.Context, w io.Writer) error {
 	var raw json.RawMessage
 	if _, err := c.do(ctx, http.MethodGet, "/promgov/api/v1/usage/suggestions", nil, nil, &raw); err != nil {

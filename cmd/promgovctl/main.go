@@ -7,6 +7,7 @@
 //	promgovctl config diff [--from N] [--to N]
 //	promgovctl config apply [--if-match N] [--message M] [--shadow] FILE
 //	promgovctl config promote [--message M] N
+//	promgovctl config reject [--message REASON] N
 //	promgovctl config rollback [--to N] [--message M]
 //	promgovctl config preview [--tenant T] [--examples N] [-o table|json] FILE
 //	promgovctl suggestions list
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
 	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|rollback | suggestions list|propose | usage analyze PATH... | check config|rules FILE... | jobs retrospective|list|get|cancel|resume")
+		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|reject|rollback | suggestions list|propose | usage analyze PATH... | check config|rules FILE... | jobs retrospective|list|get|cancel|resume")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return &usageError{"want a command: config get|history|diff|apply|preview|promote|rollback, suggestions list|propose, usage analyze, check config|rules, jobs retrospective|list|get|cancel|resume"}
+		return &usageError{"want a command: config get|history|diff|apply|preview|promote|reject|rollback, suggestions list|propose, usage analyze, check config|rules, jobs retrospective|list|get|cancel|resume"}
 	}
 	cmd, rest := args[0]+" "+args[1], args[2:]
 	switch cmd {
@@ -150,6 +151,17 @@ func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) e
 			return err
 		}
 		return c.post(ctx, fmt.Sprintf("/promgov/api/v1/config/versions/%d/promote", n), *msg, stdout)
+	case "config reject":
+		fs := newFlags(cmd)
+		msg := fs.String("message", "", "Why it is rejected.")
+		if err := fs.Parse(rest); err != nil {
+			return &usageError{err.Error()}
+		}
+		n, err := versionArg(fs.Args())
+		if err != nil {
+			return err
+		}
+		return c.reject(ctx, n, *msg, stdout)
 	case "config rollback":
 		fs := newFlags(cmd)
 		to := fs.Uint64("to", 0, "Version to make active again (default: the previous good one).")
