@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Node: rg.Self().Name, State: tracker, Access: access,
 		Status:      ui.StatusSource{Gatherer: reg, Node: rg.Self().Name, Role: ui.RoleIngester},
 		Aggregation: aggEngine,
-		Preview:     previewSource(res, tracker),
+		Preview:     previewSource(res, tracker, aggEngine),
 	}))
 	// Connections to peers, closed as peers leave the ring (peerPool.Run).
 	grpcCreds, err := cfg.IngesterClient.DialOption()
@@ -314,12 +314,13 @@ func (a *aggregationSettings) apply(file *aggregate.Config, versioned *[]aggrega
 	return nil
 }
 
-// previewSource is the impact preview over the reservoir; none without one.
-func previewSource(res *reservoir.Reservoir, tracker *cardinality.Tracker) ingester.PreviewSource {
+// previewSource is the impact preview over the reservoir, with the
+// aggregation rules the ingester runs; none without a reservoir.
+func previewSource(res *reservoir.Reservoir, tracker *cardinality.Tracker, agg *aggregate.Engine) ingester.PreviewSource {
 	if res == nil {
 		return nil
 	}
-	return preview.NewIngester(res, tracker)
+	return preview.NewIngester(res, tracker, agg)
 }
 
 // serviceDeps are the Push service's parts: the engine aggregates (with

@@ -58,7 +58,7 @@ func TestPushFeedsPreview(t *testing.T) {
 	require.Len(t, got[0].Series, 3, "the refused series is part of the demand the preview sees")
 	require.Equal(t, writev2.Metadata_METRIC_TYPE_COUNTER, got[0].Series[0].Type)
 
-	a := NewAnalytics(AnalyticsDeps{State: tr, Access: usage.NewAccessStats(0, 0), Preview: preview.NewIngester(res, tr)})
+	a := NewAnalytics(AnalyticsDeps{State: tr, Access: usage.NewAccessStats(0, 0), Preview: preview.NewIngester(res, tr, nil)})
 	pr, err := a.PreviewConfig(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: "rules:\n  - name: drop-a\n    scope: {selector: '{pod=\"a\"}'}\n    relabel_configs: [{action: drop, source_labels: [pod], regex: a}]\n"})
 	require.NoError(t, err)
 	require.Len(t, pr.GetMetrics(), 1)

@@ -35,7 +35,7 @@ func TestAutoPropose(t *testing.T) {
 		return store
 	}
 	newPolicy := func(t *testing.T, store *govstore.Store, cfg govstore.AutoProposeConfig, reg prometheus.Registerer) *AutoProposer {
-		p := NewProposer(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second})
+		p := NewProposer(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker, nil)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second})
 		return NewAutoProposer(cfg, p, slog.New(slog.DiscardHandler), reg)
 	}
 	on := govstore.AutoProposeConfig{Interval: time.Hour, Kinds: []string{usage.SuggestDropMetrics}, MaxPerRun: 1, MinSeriesSaved: 10}

@@ -58,7 +58,8 @@ func ask(ctx context.Context, c Cluster, b Baseline, req Request) (Data, error) 
 	if err != nil {
 		return Data{}, err
 	}
-	parts, err := c.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, BaselineRules: base, Tenant: req.Tenant, MaxExamples: int32(req.Examples)})
+	parts, err := c.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, BaselineRules: base, Tenant: req.Tenant, MaxExamples: int32(req.Examples),
+		Aggregations: req.Aggregations, AggregationsVersioned: req.Doc.Aggregations != nil})
 	if err != nil {
 		return Data{}, fmt.Errorf("impact preview: %w", err)
 	}
@@ -75,6 +76,10 @@ type Request struct {
 	Hash string
 	// Rules is the candidate's rules section as YAML, for the ingesters.
 	Rules string
+	// Aggregations is the candidate's aggregations list as YAML, for the
+	// ingesters (when Doc.Aggregations is set; else the ingesters keep
+	// theirs).
+	Aggregations string
 	// Limits resolves the candidate's cardinality limits.
 	Limits *cardinality.LimitResolver
 	// Tenant restricts the preview; empty is every tenant.
@@ -108,11 +113,17 @@ func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error
 	if err != nil {
 		return Request{}, fmt.Errorf("encode the candidate's rules: %w", err)
 	}
+	var aggs []byte
+	if doc.Aggregations != nil {
+		if aggs, err = yaml.Marshal(*doc.Aggregations); err != nil {
+			return Request{}, fmt.Errorf("encode the candidate's aggregations: %w", err)
+		}
+	}
 	lim, err := cardinality.NewLimitResolver(doc.Cardinality.Limits)
 	if err != nil {
 		return Request{}, fmt.Errorf("cardinality.limits.%w", err)
 	}
-	req := Request{Doc: doc, Hash: govstore.ContentHash(canon), Rules: string(ry), Limits: lim, Tenant: tenant, Examples: DefaultExamples}
+	req := Request{Doc: doc, Hash: govstore.ContentHash(canon), Rules: string(ry), Aggregations: string(aggs), Limits: lim, Tenant: tenant, Examples: DefaultExamples}
 	if s := query.Get("examples"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > MaxExamples {

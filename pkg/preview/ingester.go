@@ -3,13 +3,17 @@ package preview
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/reservoir"
 	"github.com/promgov/promgov/pkg/rules"
@@ -25,21 +29,36 @@ type Sampler interface {
 	Samples(tenant string, now time.Time) []reservoir.MetricSample
 }
 
+// Aggregations says what aggregation rules do to a series
+// (aggregate.Engine and aggregate.Describer implement it). Safe for
+// concurrent use; it changes no state.
+type Aggregations interface {
+	Describe(tenant string, ls labels.Labels, typ string, nativeHistogram bool) []aggregate.Effect
+}
+
+var _ Aggregations = (*aggregate.Engine)(nil)
+
 // Ingester answers ClusterService.PreviewConfig on an ingester. Safe for
 // concurrent use.
 type Ingester struct {
 	samples Sampler
 	stats   cardinality.Source
+	running Aggregations // nil: none
 	now     func() time.Time
 }
 
 // NewIngester previews from samples, scaled with the metrics' cardinality
-// rows of stats (the ingester's cardinality.Tracker).
-func NewIngester(samples Sampler, stats cardinality.Source) *Ingester {
+// rows of stats (the ingester's cardinality.Tracker); running are the
+// aggregation rules the ingester runs (nil: none), applied after the rules
+// before and, unless the candidate has its own, after.
+func NewIngester(samples Sampler, stats cardinality.Source, running Aggregations) *Ingester {
 	if samples == nil || stats == nil {
 		panic("preview.NewIngester: samples and stats are required")
 	}
-	return &Ingester{samples: samples, stats: stats, now: time.Now}
+	if running == (*aggregate.Engine)(nil) {
+		running = nil
+	}
+	return &Ingester{samples: samples, stats: stats, running: running, now: time.Now}
 }
 
 // Preview runs req's candidate rules over the sample of every metric this
@@ -63,6 +82,18 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 		return nil, status.Errorf(codes.InvalidArgument, "baseline rules: %v", err)
 	}
 	defer base.Close(context.Background())
+	after := p.running
+	if req.GetAggregationsVersioned() {
+		var cand aggregate.Config
+		if err := yaml.Unmarshal([]byte(req.GetAggregations()), &cand.Rules); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "candidate aggregations: %v", err)
+		}
+		var d aggregate.Describer
+		if err := d.Set(cand.Rules); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "candidate aggregations: %v", err)
+		}
+		after = &d
+	}
 	rows, err := p.stats.Metrics(ctx, cardinality.Query{Tenant: req.GetTenant(), Limit: -1})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cardinality rows: %v", err)
@@ -74,6 +105,7 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 	}
 	maxEx := int(min(max(req.GetMaxExamples(), 0), MaxExamples))
 	c := newComputer(eng, base, maxEx)
+	c.aggBefore, c.aggAfter = p.running, after
 	for _, ms := range p.samples.Samples(req.GetTenant(), p.now()) {
 		if err := ctx.Err(); err != nil {
 			return nil, status.FromContextError(err).Err()
@@ -86,14 +118,17 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 
 // computer accumulates one ingester's answer.
 type computer struct {
-	eng      *rules.Engine
-	base     *rules.Engine
-	maxEx    int
-	perRule  int
-	out      ingesterv1.PreviewConfigResponse
-	rules    map[string]*ruleAcc
-	order    []string
-	examples map[string]int // per rule
+	eng  *rules.Engine
+	base *rules.Engine
+	// aggBefore and aggAfter are the aggregation rules applied after the
+	// baseline's and the candidate's rules (nil: none).
+	aggBefore, aggAfter Aggregations
+	maxEx               int
+	perRule             int
+	out                 ingesterv1.PreviewConfigResponse
+	rules               map[string]*ruleAcc
+	order               []string
+	examples            map[string]int // per rule
 }
 
 type ruleAcc struct {
@@ -116,6 +151,9 @@ func newComputer(eng, base *rules.Engine, maxEx int) *computer {
 type outputAcc struct {
 	sampled int
 	series  map[string]struct{}
+	// interval is set for an aggregation's output: one sample per series
+	// and interval, whatever its inputs send.
+	interval time.Duration
 }
 
 // metric previews one metric's sample. row is its cardinality row (known
@@ -141,16 +179,20 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 		wasRewritten, wasTagged := false, false
 		s := rules.Series{Tenant: ms.Tenant, Labels: ser.Labels, Meta: rules.Metadata{Type: typeOf(ser)}}
 		was := c.base.Apply(&s, nil)
+		var wasAgg, resAgg aggOutcome
 		if was.Action != rules.Dropped {
-			before = addOutput(before, was.Labels)
+			before, wasAgg = aggregated(before, c.aggBefore, ms.Tenant, ser, was.Labels)
 		}
 		s = rules.Series{Tenant: ms.Tenant, Labels: ser.Labels, Meta: rules.Metadata{Type: typeOf(ser)}}
 		res := c.eng.Apply(&s, &tr)
 		if res.Action != rules.Dropped {
-			outputs = addOutput(outputs, res.Labels)
+			outputs, resAgg = aggregated(outputs, c.aggAfter, ms.Tenant, ser, res.Labels)
 		}
-		if sameOutcome(was, res) {
+		if sameOutcome(was, res) && wasAgg.written == resAgg.written {
 			continue // what the active rules do already: not the change's
+		}
+		for _, e := range resAgg.effects {
+			c.countAggregation(e, perSeries, perRate, touched)
 		}
 		affected := false
 		for _, st := range tr.Steps {
@@ -203,20 +245,123 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 		pm.SamplesRateBefore += o.SamplesRate
 	}
 	pm.Outputs = estimate(outputs, exact, perSeries, perRate)
+	pm.NamesUnchanged = sameNames(before, outputs)
 	c.out.Metrics = append(c.out.Metrics, pm)
 }
 
 // addOutput counts one sampled series written as ls.
 func addOutput(outs map[string]*outputAcc, ls labels.Labels) map[string]*outputAcc {
-	name := ls.Get(model.MetricNameLabel)
+	return addOutputKey(outs, ls.Get(model.MetricNameLabel), ls.String(), 0)
+}
+
+func addOutputKey(outs map[string]*outputAcc, name, series string, interval time.Duration) map[string]*outputAcc {
 	o := outs[name]
 	if o == nil {
-		o = &outputAcc{series: map[string]struct{}{}}
+		o = &outputAcc{series: map[string]struct{}{}, interval: interval}
 		outs[name] = o
 	}
 	o.sampled++
-	o.series[ls.String()] = struct{}{}
+	o.series[series] = struct{}{}
 	return outs
+}
+
+// aggOutcome is what aggregation rules made of one series: how it is
+// written (its outputs, and itself unless aggregated away) and each rule's
+// effect on it.
+type aggOutcome struct {
+	written string
+	effects []aggregate.Effect
+}
+
+// aggregated counts one sampled series written as ls through the
+// aggregation rules agg (nil: none): its outputs when an enforced rule
+// aggregates it (and the series itself when the rule keeps its input),
+// nothing when one drops it, else the series.
+func aggregated(outs map[string]*outputAcc, agg Aggregations, tenant string, ser reservoir.Series, ls labels.Labels) (map[string]*outputAcc, aggOutcome) {
+	var (
+		out  aggOutcome
+		keep = true
+		w    strings.Builder
+	)
+	if agg != nil {
+		for _, ef := range agg.Describe(tenant, ls, string(typeOf(ser)), nativeHistogram(ser, ls)) {
+			if ef.Mode == aggregate.ModeShadow || ef.Action == aggregate.EffectPassedThrough {
+				if ef.Action == aggregate.EffectAggregated {
+					out.effects = append(out.effects, ef) // would_aggregate
+				}
+				continue
+			}
+			out.effects = append(out.effects, ef)
+			if ef.Action != aggregate.EffectAggregated {
+				keep = false // dropped (a summary's quantiles)
+				continue
+			}
+			iv, _ := model.ParseDuration(ef.Interval)
+			for _, o := range ef.Outputs {
+				outs = addOutputKey(outs, nameOf(o), o, time.Duration(iv))
+				w.WriteString(o)
+				w.WriteByte('\n')
+			}
+			keep = keep && ef.KeepInput
+		}
+	}
+	if keep {
+		outs = addOutput(outs, ls)
+		w.WriteString("(itself)")
+	}
+	out.written = w.String()
+	return outs, out
+}
+
+// countAggregation adds one affected sampled series to the effect of the
+// aggregation rule of ef (a row "aggregations: <rule>" of the preview's
+// rules): aggregated, would_aggregate (shadow) or dropped.
+func (c *computer) countAggregation(ef aggregate.Effect, perSeries, perRate float64, touched map[string]map[string]bool) {
+	effect := ef.Action
+	if ef.Mode == aggregate.ModeShadow {
+		effect = "would_aggregate"
+	}
+	name := "aggregations: " + ef.Rule
+	acc := c.rules[name]
+	if acc == nil {
+		acc = &ruleAcc{effects: map[string]*ingesterv1.PreviewEffect{}}
+		c.rules[name] = acc
+		c.order = append(c.order, name)
+	}
+	acc.kind, acc.mode = "aggregation", string(ef.Mode)
+	e := acc.effects[effect]
+	if e == nil {
+		e = &ingesterv1.PreviewEffect{Effect: effect}
+		acc.effects[effect] = e
+	}
+	e.Series += perSeries
+	e.SamplesRate += perRate
+	if touched[name] == nil {
+		touched[name] = map[string]bool{}
+	}
+	if !touched[name][effect] {
+		touched[name][effect] = true
+		e.Metrics++
+	}
+}
+
+// nativeHistogram guesses whether a sampled series carries native
+// histograms (the reservoir keeps labels and type, not samples): a
+// histogram-typed series that is none of a classic histogram's parts.
+func nativeHistogram(ser reservoir.Series, ls labels.Labels) bool {
+	if ser.Type != writev2.Metadata_METRIC_TYPE_HISTOGRAM && ser.Type != writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM {
+		return false
+	}
+	if ls.Has("le") {
+		return false
+	}
+	name := ls.Get(model.MetricNameLabel)
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		if strings.HasSuffix(name, suf) {
+			return false
+		}
+	}
+	return true
 }
 
 // estimate scales the sampled outputs to series and samples/s, by output
@@ -234,9 +379,26 @@ func estimate(outs map[string]*outputAcc, exact bool, perSeries, perRate float64
 		if exact {
 			series = float64(len(o.series))
 		}
-		res = append(res, &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: float64(o.sampled) * perRate})
+		rate := float64(o.sampled) * perRate
+		if o.interval > 0 { // an aggregation's output: one sample per series and interval
+			rate = series / o.interval.Seconds()
+		}
+		res = append(res, &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: rate})
 	}
 	return res
+}
+
+// sameNames reports whether a and b hold the same output metrics.
+func sameNames(a, b map[string]*outputAcc) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name := range a {
+		if b[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // sameOutcome reports whether the baseline and the candidate write a

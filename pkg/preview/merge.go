@@ -101,6 +101,8 @@ type Metric struct {
 	Sampled            int      `json:"sampled"`
 	// Exact is set when the sample held every live series of the metric.
 	Exact bool `json:"exact"`
+
+	namesUnchanged bool // written under the same names before and after
 }
 
 // Output is a metric the series of a previewed metric would be written as.
@@ -289,7 +291,8 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 func metricOf(pm *ingesterv1.PreviewMetric) Metric {
 	m := Metric{Tenant: pm.GetTenant(), Metric: pm.GetMetric(), SeriesBefore: pm.GetSeriesBefore(), SamplesRateBefore: pm.GetSamplesRateBefore(),
 		SeriesDropped: pm.GetSeriesDropped(), SamplesRateDropped: pm.GetSamplesRateDropped(), SeriesRewritten: pm.GetSeriesRewritten(),
-		SeriesTagged: pm.GetSeriesTagged(), Sampled: int(pm.GetSampled()), Exact: pm.GetExact(), Outputs: []Output{}}
+		SeriesTagged: pm.GetSeriesTagged(), Sampled: int(pm.GetSampled()), Exact: pm.GetExact(), Outputs: []Output{},
+		namesUnchanged: pm.GetNamesUnchanged()}
 	for _, o := range pm.GetOutputs() {
 		m.Outputs = append(m.Outputs, Output{Metric: o.GetMetric(), Series: o.GetSeries(), SamplesRate: o.GetSamplesRate()})
 		m.SeriesAfter += o.GetSeries()
@@ -301,7 +304,7 @@ func metricOf(pm *ingesterv1.PreviewMetric) Metric {
 // changed reports whether the candidate changes m: series saved or added,
 // samples dropped, a series rewritten or tagged, or a new name.
 func changed(m Metric) bool {
-	renamed := len(m.Outputs) != 1 || m.Outputs[0].Metric != m.Metric
+	renamed := !m.namesUnchanged && (len(m.Outputs) != 1 || m.Outputs[0].Metric != m.Metric)
 	return m.SeriesBefore-m.SeriesAfter >= 0.5 || m.SeriesAfter-m.SeriesBefore >= 0.5 || m.SeriesDropped > 0 ||
 		m.SeriesRewritten > 0 || m.SeriesTagged > 0 || (renamed && m.SeriesBefore > 0)
 }

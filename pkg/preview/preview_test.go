@@ -142,7 +142,7 @@ func runPreview(t *testing.T, tf *traffic, body, query string) (int, Data, strin
 
 func runPreviewOver(t *testing.T, tf *traffic, active Baseline, body, query string) (int, Data, string) {
 	t.Helper()
-	srv := httptest.NewServer(Handler(local{NewIngester(tf.res, tf.tracker)}, active, "X-Scope-OrgID", nil))
+	srv := httptest.NewServer(Handler(local{NewIngester(tf.res, tf.tracker, nil)}, active, "X-Scope-OrgID", nil))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+Path+query, "application/yaml", strings.NewReader(body))
 	require.NoError(t, err)
@@ -305,7 +305,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		require.True(t, strings.HasPrefix(req.Hash, "sha256:"))
 		// What the ingesters get compiles there too.
 		tf := newTraffic(t)
-		_, err = NewIngester(tf.res, tf.tracker).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: req.Rules})
+		_, err = NewIngester(tf.res, tf.tracker, nil).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: req.Rules})
 		require.NoError(t, err)
 	})
 }
@@ -319,7 +319,7 @@ func TestMergeTwoIngesters(t *testing.T) {
 	b.push("t", metricSeries("a_total", 30)) // a second owner during a ring change: counted once
 	var parts []*ingesterv1.PreviewConfigResponse
 	for _, tf := range []*traffic{a, b} {
-		r, err := NewIngester(tf.res, tf.tracker).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: "rules: []\n", BaselineRules: ""})
+		r, err := NewIngester(tf.res, tf.tracker, nil).Preview(context.Background(), &ingesterv1.PreviewConfigRequest{Rules: "rules: []\n", BaselineRules: ""})
 		require.NoError(t, err)
 		parts = append(parts, r)
 	}

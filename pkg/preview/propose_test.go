@@ -38,7 +38,7 @@ func TestPropose(t *testing.T) {
 
 	srv := httptest.NewServer(func() http.Handler {
 		mux := http.NewServeMux()
-		mux.Handle("POST "+PathPropose, ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second}))
+		mux.Handle("POST "+PathPropose, ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker, nil)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second}))
 		return mux
 	}())
 	defer srv.Close()
@@ -134,7 +134,7 @@ func TestProposeAggregation(t *testing.T) {
 			store := govstore.New(bkt)
 			_, err = store.Write(ctx, govstore.WriteRequest{Body: []byte(tc.active), IfMatch: 0, Author: "seed"})
 			require.NoError(t, err)
-			h := ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second})
+			h := ProposeHandler(ProposeDeps{Store: store, Usage: mgr, Cluster: local{NewIngester(tf.res, tf.tracker, nil)}, Rules: activeRules(t, ""), Timeout: 10 * time.Second})
 			req := httptest.NewRequest(http.MethodPost, "/promgov/api/v1/suggestions/"+sug.ID+"/propose", nil)
 			req.SetPathValue("id", sug.ID)
 			w := httptest.NewRecorder()

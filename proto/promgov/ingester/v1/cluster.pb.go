@@ -1868,8 +1868,14 @@ type PreviewConfigRequest struct {
 	// they make of the sampled series, and only series whose outcome the
 	// candidate changes count as affected. Empty is no rules.
 	BaselineRules string `protobuf:"bytes,4,opt,name=baseline_rules,json=baselineRules,proto3" json:"baseline_rules,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// aggregations is the candidate's `aggregations:` list as YAML, when
+	// aggregations_versioned (the candidate has the key); otherwise the
+	// candidate keeps the aggregation rules the ingester runs. "Before"
+	// applies the rules the ingester runs.
+	Aggregations          string `protobuf:"bytes,5,opt,name=aggregations,proto3" json:"aggregations,omitempty"`
+	AggregationsVersioned bool   `protobuf:"varint,6,opt,name=aggregations_versioned,json=aggregationsVersioned,proto3" json:"aggregations_versioned,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *PreviewConfigRequest) Reset() {
@@ -1928,6 +1934,20 @@ func (x *PreviewConfigRequest) GetBaselineRules() string {
 		return x.BaselineRules
 	}
 	return ""
+}
+
+func (x *PreviewConfigRequest) GetAggregations() string {
+	if x != nil {
+		return x.Aggregations
+	}
+	return ""
+}
+
+func (x *PreviewConfigRequest) GetAggregationsVersioned() bool {
+	if x != nil {
+		return x.AggregationsVersioned
+	}
+	return false
 }
 
 type PreviewConfigResponse struct {
@@ -2029,8 +2049,12 @@ type PreviewMetric struct {
 	// baseline rules (what is written now).
 	SeriesBefore      float64 `protobuf:"fixed64,12,opt,name=series_before,json=seriesBefore,proto3" json:"series_before,omitempty"`
 	SamplesRateBefore float64 `protobuf:"fixed64,13,opt,name=samples_rate_before,json=samplesRateBefore,proto3" json:"samples_rate_before,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// names_unchanged is set when the metric is written under the same
+	// names before and after the candidate (which an aggregation's output
+	// name makes differ from the metric's own).
+	NamesUnchanged bool `protobuf:"varint,14,opt,name=names_unchanged,json=namesUnchanged,proto3" json:"names_unchanged,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PreviewMetric) Reset() {
@@ -2152,6 +2176,13 @@ func (x *PreviewMetric) GetSamplesRateBefore() float64 {
 		return x.SamplesRateBefore
 	}
 	return 0
+}
+
+func (x *PreviewMetric) GetNamesUnchanged() bool {
+	if x != nil {
+		return x.NamesUnchanged
+	}
+	return false
 }
 
 type PreviewOutput struct {
@@ -2708,17 +2739,19 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\x0ftracked_metrics\x18\x0f \x01(\x01R\x0etrackedMetrics\x1a:\n" +
 	"\fRefusedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8e\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xe9\x01\n" +
 	"\x14PreviewConfigRequest\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\tR\x05rules\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12!\n" +
 	"\fmax_examples\x18\x03 \x01(\x05R\vmaxExamples\x12%\n" +
-	"\x0ebaseline_rules\x18\x04 \x01(\tR\rbaselineRules\"\xf5\x01\n" +
+	"\x0ebaseline_rules\x18\x04 \x01(\tR\rbaselineRules\x12\"\n" +
+	"\faggregations\x18\x05 \x01(\tR\faggregations\x125\n" +
+	"\x16aggregations_versioned\x18\x06 \x01(\bR\x15aggregationsVersioned\"\xf5\x01\n" +
 	"\x15PreviewConfigResponse\x12<\n" +
 	"\ametrics\x18\x01 \x03(\v2\".promgov.ingester.v1.PreviewMetricR\ametrics\x126\n" +
 	"\x05rules\x18\x02 \x03(\v2 .promgov.ingester.v1.PreviewRuleR\x05rules\x12?\n" +
 	"\bexamples\x18\x03 \x03(\v2#.promgov.ingester.v1.PreviewExampleR\bexamples\x12%\n" +
-	"\x0esampled_series\x18\x04 \x01(\x04R\rsampledSeries\"\xe6\x03\n" +
+	"\x0esampled_series\x18\x04 \x01(\x04R\rsampledSeries\"\x8f\x04\n" +
 	"\rPreviewMetric\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x16\n" +
@@ -2733,7 +2766,8 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	" \x01(\x01R\x0fseriesRewritten\x12#\n" +
 	"\rseries_tagged\x18\v \x01(\x01R\fseriesTagged\x12#\n" +
 	"\rseries_before\x18\f \x01(\x01R\fseriesBefore\x12.\n" +
-	"\x13samples_rate_before\x18\r \x01(\x01R\x11samplesRateBefore\"b\n" +
+	"\x13samples_rate_before\x18\r \x01(\x01R\x11samplesRateBefore\x12'\n" +
+	"\x0fnames_unchanged\x18\x0e \x01(\bR\x0enamesUnchanged\"b\n" +
 	"\rPreviewOutput\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
 	"\x06series\x18\x02 \x01(\x01R\x06series\x12!\n" +
