@@ -32,7 +32,10 @@ type apiDeps struct {
 	// preview is the cluster-wide impact preview: every ingester's answer
 	// from its reservoir.
 	preview preview.Cluster
-	usage   usage.Reader
+	// dropUnused is the usage drop policy, which previews a candidate's
+	// usage.drop_unused.
+	dropUnused preview.DropUnused
+	usage      usage.Reader
 	// outbox receives what the query tap records.
 	outbox *usage.AccessStats
 }
@@ -48,7 +51,8 @@ func mountAPI(mux *http.ServeMux, cfg *distributorconfig.Config, d apiDeps, logg
 	mux.Handle("GET "+rules.PathRules, rules.RulesHandler(d.rules))
 	mux.Handle("GET "+cardinality.PathPrefix, cardinality.NewHandler(d.cardinality, rw.TenantHeader, logger))
 	mux.Handle("GET "+aggregate.PathMetrics, aggregate.Handler(d.aggregation, rw.TenantHeader))
-	mux.Handle("POST "+preview.Path, preview.Handler(d.preview, d.rules, rw.TenantHeader, logger))
+	mux.Handle("POST "+preview.Path, preview.Handler(preview.HandlerDeps{Cluster: d.preview, Rules: d.rules, DropUnused: d.dropUnused,
+		TenantHeader: rw.TenantHeader, Logger: logger}))
 	mux.Handle("GET "+usage.PathPrefix, usage.NewAPI(d.usage, rw.TenantHeader))
 	tapped, err := mountQueryTap(mux, cfg.Usage, rw, d.outbox, logger, reg)
 	if err != nil {

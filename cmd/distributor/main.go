@@ -170,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	distributor.MountWrongWritePaths(mux) // 404s naming the write path
 	mux.Handle("POST /-/reload", reloader.Handler())
 	mux.Handle("PUT /-/reload", reloader.Handler())
-	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, aggregations: aggRules, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
+	if err := mountAPI(mux, cfg, apiDeps{rules: rulesMgr, aggregations: aggRules, cardinality: fanOut, aggregation: fanOut.Aggregation, preview: fanOut, dropUnused: usageMgr.Policy(), usage: usageMgr, outbox: outbox}, logger, reg); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	rg.RegisterRoutes(mux)
@@ -185,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Suggestions become shadow versions with their preview attached,
 		// on request and, if configured, on an interval.
 		pd := preview.ProposeDeps{Store: store, Usage: usageMgr, Cluster: fanOut, Rules: rulesMgr,
-			Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger, Notify: gov.Notify}
+			DropUnused: usageMgr.Policy(), Timeout: 2*cfg.Governance.Timeout + cfg.Cluster.QueryTimeout, Logger: logger, Notify: gov.Notify}
 		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(pd))
 		autoPropose = preview.NewAutoProposer(cfg.Governance.AutoPropose, preview.NewProposer(pd), logger.With("component", "auto-propose"), reg)
 	}

@@ -85,6 +85,9 @@ func printPreview(w io.Writer, d *preview.Data) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if d.DropUnusedBlocked != "" {
+		fmt.Fprintf(w, "usage.drop_unused would drop nothing now: %s\n", d.DropUnusedBlocked)
+	}
 
 	if len(d.Limits) > 0 {
 		fmt.Fprintln(w, "\nLIMITS")

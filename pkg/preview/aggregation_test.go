@@ -2,6 +2,7 @@ package preview
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/aggregate"
+	"github.com/promgov/promgov/pkg/usage"
 )
 
 // TestPreviewAggregations: the preview applies the candidate's
@@ -32,7 +34,7 @@ func TestPreviewAggregations(t *testing.T) {
 		}
 		req, err := DecodeRequest([]byte(candidate), url.Values{}, "")
 		require.NoError(t, err)
-		d, err := ask(context.Background(), local{NewIngester(tf.res, tf.tracker, agg)}, activeRules(t, ""), req)
+		d, err := ask(context.Background(), local{NewIngester(tf.res, tf.tracker, agg)}, activeRules(t, ""), nil, req)
 		require.NoError(t, err)
 		byMetric := map[string]Metric{}
 		for _, m := range d.Metrics {
@@ -81,4 +83,72 @@ func TestPreviewAggregations(t *testing.T) {
 		require.InDelta(t, 10, api.SeriesBefore, 1)
 		require.InEpsilon(t, 3000, api.SeriesAfter, 0.05, "the inputs are written again")
 	})
+}
+
+// TestPreviewDropUnused: a candidate's usage.drop_unused is previewed from
+// the distributor's running drop policy (its clocks of how long each
+// metric has been unused), on the metric names the candidate's rules
+// write, before the limits.
+func TestPreviewDropUnused(t *testing.T) {
+	tf := knownTraffic(t)
+	ctx := context.Background()
+	costs := usage.StaticCosts{{Name: "debug_events_total", Series: 20, SamplesRate: 2}}
+	mgr, err := usage.NewManager(usage.DefaultConfig(), usage.Deps{Access: usage.NewAccessStats(10, 10), Costs: costs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	mgr.Refresh(ctx) // debug_events_total: unused from now on; the running policy is off
+	preview := func(t *testing.T, candidate string) (Data, map[string]Metric) {
+		t.Helper()
+		req, err := DecodeRequest([]byte(candidate), url.Values{}, "")
+		require.NoError(t, err)
+		d, err := ask(ctx, local{NewIngester(tf.res, tf.tracker, nil)}, activeRules(t, ""), mgr.Policy(), req)
+		require.NoError(t, err)
+		byMetric := map[string]Metric{}
+		for _, m := range d.Metrics {
+			byMetric[m.Metric] = m
+		}
+		return d, byMetric
+	}
+	rowOf := func(d Data) *Rule {
+		for i := range d.Rules {
+			if d.Rules[i].Rule == "usage.drop_unused" {
+				return &d.Rules[i]
+			}
+		}
+		return nil
+	}
+
+	d, byMetric := preview(t, "usage:\n  drop_unused: {mode: enforce, grace_period: 1ns}\n")
+	require.Empty(t, d.DropUnusedBlocked)
+	require.Equal(t, 1, d.Totals.MetricsChanged)
+	dbg := byMetric["debug_events_total"]
+	require.Equal(t, 20.0, dbg.SeriesDropped)
+	require.Zero(t, dbg.SeriesAfter)
+	require.Equal(t, 20.0, d.Totals.SeriesDropped)
+	row := rowOf(d)
+	require.NotNil(t, row)
+	require.Equal(t, []Effect{{Effect: "dropped", Series: 20, SamplesRate: row.Effects[0].SamplesRate, Metrics: 1}}, row.Effects)
+
+	d, _ = preview(t, "usage:\n  drop_unused: {mode: shadow, grace_period: 1ns}\n")
+	require.Zero(t, d.Totals.MetricsChanged, "shadow changes nothing")
+	require.Equal(t, "would_drop", rowOf(d).Effects[0].Effect)
+
+	d, _ = preview(t, "usage:\n  drop_unused: {mode: enforce, grace_period: 1ns, deny: ['debug_.*']}\n")
+	require.Zero(t, d.Totals.MetricsChanged)
+	require.Nil(t, rowOf(d))
+
+	d, _ = preview(t, "usage:\n  drop_unused: {mode: enforce, grace_period: 720h}\n")
+	require.Equal(t, usage.BlockedDataTooYoung, d.DropUnusedBlocked, "the usage data is younger than the grace period")
+	require.Zero(t, d.Totals.MetricsChanged)
+
+	// The policy checks the name the rules write: renamed, the metric is
+	// no longer the unused one.
+	d, byMetric = preview(t, `rules:
+  - name: rename-debug
+    relabel_configs:
+      - {source_labels: [__name__], regex: debug_(.*), target_label: __name__, replacement: dbg_$1}
+usage:
+  drop_unused: {mode: enforce, grace_period: 1ns}
+`)
+	require.Nil(t, rowOf(d))
+	require.Equal(t, 20.0, byMetric["debug_events_total"].SeriesAfter)
 }

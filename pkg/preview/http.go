@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/web"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
@@ -40,6 +42,15 @@ type Baseline interface {
 	Active() *rules.Ruleset
 }
 
+// DropUnused is the distributor's usage drop policy as the preview asks
+// it (usage.Policy): what a candidate usage.drop_unused would select now.
+// Safe for concurrent use.
+type DropUnused interface {
+	WouldDrop(cfg usage.DropConfig, now time.Time) (names map[string]bool, blocked string, err error)
+}
+
+var _ DropUnused = (*usage.Policy)(nil)
+
 // baselineRules is the rules section of b's active ruleset as YAML.
 func baselineRules(b Baseline) (string, error) {
 	y, err := yaml.Marshal(struct {
@@ -52,18 +63,27 @@ func baselineRules(b Baseline) (string, error) {
 }
 
 // ask asks every ingester for its preview of req against the rules in
-// force and merges the answers.
-func ask(ctx context.Context, c Cluster, b Baseline, req Request) (Data, error) {
+// force and merges the answers, with what the candidate's
+// usage.drop_unused would drop (drop nil: not previewed).
+func ask(ctx context.Context, c Cluster, b Baseline, drop DropUnused, req Request) (Data, error) {
 	base, err := baselineRules(b)
 	if err != nil {
 		return Data{}, err
+	}
+	var du *dropUnused
+	if drop != nil {
+		names, blocked, err := drop.WouldDrop(req.Doc.Usage.DropUnused, time.Now())
+		if err != nil {
+			return Data{}, fmt.Errorf("usage.drop_unused: %w", err)
+		}
+		du = &dropUnused{names: names, mode: req.Doc.Usage.DropUnused.Mode, blocked: blocked}
 	}
 	parts, err := c.Preview(ctx, &ingesterv1.PreviewConfigRequest{Rules: req.Rules, BaselineRules: base, Tenant: req.Tenant, MaxExamples: int32(req.Examples),
 		Aggregations: req.Aggregations, AggregationsVersioned: req.Doc.Aggregations != nil})
 	if err != nil {
 		return Data{}, fmt.Errorf("impact preview: %w", err)
 	}
-	d := Merge(parts, req.Limits, req.Examples)
+	d := merge(parts, req.Limits, du, req.Examples)
 	d.Candidate, d.Tenant = req.Hash, req.Tenant
 	return d, nil
 }
@@ -134,10 +154,28 @@ func DecodeRequest(body []byte, query url.Values, tenant string) (Request, error
 	return req, nil
 }
 
+// HandlerDeps are what the preview handler works with: Cluster and Rules
+// are required.
+type HandlerDeps struct {
+	Cluster Cluster
+	// Rules is the ruleset in force: the preview's "before".
+	Rules Baseline
+	// DropUnused previews a candidate's usage.drop_unused; nil: not
+	// previewed.
+	DropUnused DropUnused
+	// TenantHeader is the tenant header the read APIs honour
+	// (X-Scope-OrgID).
+	TenantHeader string
+	Logger       *slog.Logger
+}
+
 // Handler serves POST Path: the candidate in the body, the preview in the
-// Prometheus envelope, against the rules in force (b). tenantHeader is the tenant header the read APIs
-// honour (X-Scope-OrgID).
-func Handler(c Cluster, b Baseline, tenantHeader string, logger *slog.Logger) http.Handler {
+// Prometheus envelope, against the rules in force.
+func Handler(hd HandlerDeps) http.Handler {
+	c, b, tenantHeader, logger := hd.Cluster, hd.Rules, hd.TenantHeader, hd.Logger
+	if c == nil || b == nil {
+		panic("preview.Handler: Cluster and Rules are required")
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -157,7 +195,7 @@ func Handler(c Cluster, b Baseline, tenantHeader string, logger *slog.Logger) ht
 			web.WriteError(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
-		d, err := ask(r.Context(), c, b, req)
+		d, err := ask(r.Context(), c, b, hd.DropUnused, req)
 		if err != nil {
 			logger.Warn("impact preview failed", "err", err)
 			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", err)

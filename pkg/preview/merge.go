@@ -6,6 +6,7 @@ import (
 
 	"github.com/promgov/promgov/pkg/cardinality"
 	"github.com/promgov/promgov/pkg/rules"
+	"github.com/promgov/promgov/pkg/usage"
 	ingesterv1 "github.com/promgov/promgov/proto/promgov/ingester/v1"
 )
 
@@ -36,6 +37,9 @@ type Data struct {
 	SampledSeries  uint64 `json:"sampled_series"`
 	SampledMetrics int    `json:"sampled_metrics"`
 	Ingesters      int    `json:"ingesters"`
+	// DropUnusedBlocked says why the candidate's usage.drop_unused would
+	// select nothing now (no_data, source_unhealthy, data_too_young).
+	DropUnusedBlocked string `json:"drop_unused_blocked,omitempty"`
 }
 
 // Totals sums over every sampled metric.
@@ -129,6 +133,19 @@ const MaxMetricRows = 1000
 // Merge merges the answers of every ingester and applies the candidate's
 // limits (lim) to the series after its rules.
 func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitResolver, maxExamples int) Data {
+	return merge(parts, lim, nil, maxExamples)
+}
+
+// dropUnused is what a candidate's usage.drop_unused selects now.
+type dropUnused struct {
+	names   map[string]bool
+	mode    string
+	blocked string // why it selects none (usage.Blocked*), "" when not blocked
+}
+
+// merge is Merge applying du (nil: none) after the rules and before the
+// limits, as the write path does.
+func merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitResolver, du *dropUnused, maxExamples int) Data {
 	d := Data{Rules: []Rule{}, Limits: []Limit{}, Metrics: []Metric{}, Examples: []Example{}, Ingesters: len(parts)}
 	seen := map[mkey]bool{}
 	ruleIdx := map[string]int{}
@@ -172,6 +189,7 @@ func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitReso
 			}
 		}
 	}
+	d.applyDropUnused(du, all)
 	d.applyLimits(lim, all)
 	for _, m := range all {
 		t := &d.Totals
@@ -199,6 +217,54 @@ func Merge(parts []*ingesterv1.PreviewConfigResponse, lim *cardinality.LimitReso
 		d.Metrics = d.Metrics[:MaxMetricRows]
 	}
 	return d
+}
+
+// applyDropUnused applies the candidate's usage.drop_unused to the outputs
+// of every metric (the distributor checks a series' final metric name,
+// after the rules): in enforce mode what it selects is dropped, in shadow
+// mode only counted. It adds a rule row usage.drop_unused.
+func (d *Data) applyDropUnused(du *dropUnused, all []Metric) {
+	if du == nil {
+		return
+	}
+	d.DropUnusedBlocked = du.blocked
+	if len(du.names) == 0 {
+		return
+	}
+	enforce := du.mode == usage.ModeEnforce
+	e := Effect{Effect: "would_drop"}
+	if enforce {
+		e.Effect = "dropped"
+	}
+	for i := range all {
+		m := &all[i]
+		hit := false
+		kept := m.Outputs[:0]
+		for _, o := range m.Outputs {
+			if !du.names[o.Metric] {
+				kept = append(kept, o)
+				continue
+			}
+			hit = true
+			e.Series += o.Series
+			e.SamplesRate += o.SamplesRate
+			if !enforce {
+				kept = append(kept, o)
+				continue
+			}
+			m.SeriesAfter -= o.Series
+			m.SamplesRateAfter -= o.SamplesRate
+			m.SeriesDropped += o.Series
+			m.SamplesRateDropped += o.SamplesRate
+		}
+		m.Outputs = kept
+		if hit {
+			e.Metrics++
+		}
+	}
+	if e.Metrics > 0 {
+		d.Rules = append(d.Rules, Rule{Rule: "usage.drop_unused", Kind: "drop_unused", Mode: du.mode, Effects: []Effect{e}})
+	}
 }
 
 // mkey is a (tenant, metric).

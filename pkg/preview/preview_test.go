@@ -142,7 +142,7 @@ func runPreview(t *testing.T, tf *traffic, body, query string) (int, Data, strin
 
 func runPreviewOver(t *testing.T, tf *traffic, active Baseline, body, query string) (int, Data, string) {
 	t.Helper()
-	srv := httptest.NewServer(Handler(local{NewIngester(tf.res, tf.tracker, nil)}, active, "X-Scope-OrgID", nil))
+	srv := httptest.NewServer(Handler(HandlerDeps{Cluster: local{NewIngester(tf.res, tf.tracker, nil)}, Rules: active, TenantHeader: "X-Scope-OrgID"}))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+Path+query, "application/yaml", strings.NewReader(body))
 	require.NoError(t, err)

@@ -43,6 +43,9 @@ type ProposeDeps struct {
 	Rules   Baseline
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// DropUnused previews the candidate's usage.drop_unused (nil: not
+	// previewed).
+	DropUnused DropUnused
 	// Notify announces a version written (govsync's gossip notice); nil:
 	// the nodes find it at their next poll.
 	Notify func(uint64)
@@ -132,7 +135,7 @@ func (p *Proposer) Propose(ctx context.Context, sug *usage.Suggestion, author st
 	if err != nil {
 		return Proposal{}, &ProposeError{http.StatusBadRequest, fmt.Errorf("the proposed version is invalid: %w", err)}
 	}
-	data, err := ask(ctx, d.Cluster, d.Rules, req)
+	data, err := ask(ctx, d.Cluster, d.Rules, d.DropUnused, req)
 	if err != nil {
 		return Proposal{}, &ProposeError{http.StatusServiceUnavailable, err}
 	}

@@ -65,10 +65,12 @@ type dropSet struct {
 // by the Manager after each classification; Check is the write-path hot
 // path and is safe for concurrent use with Update.
 type Policy struct {
-	mu          sync.Mutex // guards cfg, allow, deny and unusedSince
+	mu          sync.Mutex // guards cfg, allow, deny, unusedSince, health and updated
 	cfg         DropConfig
 	allow, deny []*regexp.Regexp
 	unusedSince map[string]time.Time
+	health      Health // at the last Update
+	updated     bool   // with a classification
 
 	current atomic.Pointer[dropSet]
 
@@ -167,16 +169,20 @@ func (p *Policy) setBlocked(reason string) {
 }
 
 // eligible applies allow/deny.
-func (p *Policy) eligible(name string) bool {
-	for _, re := range p.deny {
+func (p *Policy) eligible(name string) bool { return eligible(name, p.allow, p.deny) }
+
+// eligible reports whether name may be dropped: deny wins, then an empty
+// allow list allows every name.
+func eligible(name string, allow, deny []*regexp.Regexp) bool {
+	for _, re := range deny {
 		if re.MatchString(name) {
 			return false
 		}
 	}
-	if len(p.allow) == 0 {
+	if len(allow) == 0 {
 		return true
 	}
-	for _, re := range p.allow {
+	for _, re := range allow {
 		if re.MatchString(name) {
 			return true
 		}
@@ -188,6 +194,7 @@ func (p *Policy) eligible(name string) bool {
 func (p *Policy) Update(rep *Report, h Health, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.health, p.updated = h, rep != nil
 	status := PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(), UpdatedAt: now, Candidates: []string{}}
 	set := &dropSet{names: map[string]struct{}{}, mode: p.cfg.Mode}
 	reason := ""
@@ -237,6 +244,38 @@ func (p *Policy) Update(rep *Report, h Health, now time.Time) {
 	p.setBlocked(reason)
 	p.candidates.Set(float64(len(set.names)))
 	p.current.Store(set)
+}
+
+// WouldDrop returns what cfg would select now, from this policy's
+// observations (how long each metric has been unused, with every source
+// healthy) as of its last Update: the metric names, and why it would
+// select none when it is blocked (Blocked* reasons). It changes nothing;
+// the impact preview uses it for a candidate's usage.drop_unused.
+func (p *Policy) WouldDrop(cfg DropConfig, now time.Time) (names map[string]bool, blocked string, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, "", err
+	}
+	names = map[string]bool{}
+	if cfg.Mode == "" || cfg.Mode == ModeOff {
+		return names, "", nil
+	}
+	allow, deny := compileAnchored(cfg.Allow), compileAnchored(cfg.Deny)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.updated:
+		return names, BlockedNoData, nil
+	case !p.health.Healthy:
+		return names, BlockedSourceUnhealthy, nil
+	case now.Sub(p.health.Since) < cfg.GracePeriod:
+		return names, BlockedDataTooYoung, nil
+	}
+	for name, since := range p.unusedSince {
+		if now.Sub(since) >= cfg.GracePeriod && eligible(name, allow, deny) {
+			names[name] = true
+		}
+	}
+	return names, "", nil
 }
 
 // Check returns the verdict for a metric name. It is cheap and lock-free.

@@ -251,3 +251,48 @@ func TestPolicyFailSafeOnIncompleteQueryStats(t *testing.T) {
 	step(time.Hour)
 	require.True(t, p.Check("lonely").Drop)
 }
+
+// TestPolicyWouldDrop: what a candidate drop configuration would select
+// now, from the running policy's clocks, whatever the running policy's own
+// mode; it changes nothing.
+func TestPolicyWouldDrop(t *testing.T) {
+	e := newPolicyEnv(t, DropConfig{Mode: ModeOff, GracePeriod: time.Hour})
+	p := e.mgr.Policy()
+	enforce := DropConfig{Mode: ModeEnforce, GracePeriod: time.Hour}
+
+	names, blocked, err := p.WouldDrop(enforce, e.clock.Now())
+	require.NoError(t, err)
+	require.Empty(t, names)
+	require.Equal(t, BlockedNoData, blocked, "before any classification")
+
+	e.step(0)
+	names, blocked, err = p.WouldDrop(enforce, e.clock.Now())
+	require.NoError(t, err)
+	require.Empty(t, names)
+	require.Equal(t, BlockedDataTooYoung, blocked)
+
+	e.step(time.Hour)
+	all := map[string]bool{"dead_input": true, "lonely": true, "lonely_bucket": true, "pat_x": true, "queried_metric": true}
+	for name, tc := range map[string]struct {
+		cfg     DropConfig
+		want    map[string]bool
+		blocked string
+	}{
+		"enforce":            {cfg: enforce, want: all},
+		"shadow selects too": {cfg: DropConfig{Mode: ModeShadow, GracePeriod: time.Hour}, want: all},
+		"longer grace":       {cfg: DropConfig{Mode: ModeEnforce, GracePeriod: 2 * time.Hour}, want: map[string]bool{}, blocked: BlockedDataTooYoung},
+		"deny":               {cfg: DropConfig{Mode: ModeEnforce, GracePeriod: time.Hour, Deny: []string{"lonely.*", "pat_.*"}}, want: map[string]bool{"dead_input": true, "queried_metric": true}},
+		"allow":              {cfg: DropConfig{Mode: ModeEnforce, GracePeriod: time.Hour, Allow: []string{"dead_.*"}}, want: map[string]bool{"dead_input": true}},
+		"off":                {cfg: DropConfig{Mode: ModeOff}, want: map[string]bool{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			names, blocked, err := p.WouldDrop(tc.cfg, e.clock.Now())
+			require.NoError(t, err)
+			require.Equal(t, tc.blocked, blocked)
+			require.Equal(t, tc.want, names)
+		})
+	}
+	require.Equal(t, Verdict{}, p.Check("lonely"), "the running policy (off) is unchanged")
+	_, _, err = p.WouldDrop(DropConfig{Mode: "sometimes"}, e.clock.Now())
+	require.ErrorContains(t, err, "usage.drop_unused.mode")
+}
