@@ -92,9 +92,13 @@ func printPreview(w io.Writer, d *preview.Data) error {
 	if len(d.Limits) > 0 {
 		fmt.Fprintln(w, "\nLIMITS")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LIMIT\tTENANT\tMETRIC\tMAX\tMODE\tSERIES AFTER RULES\tREFUSED\tSAMPLES/S REFUSED")
+		fmt.Fprintln(tw, "LIMIT\tTENANT\tMETRIC\tLABEL (VALUES)\tMAX\tMODE\tSERIES AFTER RULES\tREFUSED\tSAMPLES/S REFUSED")
 		for _, l := range d.Limits {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Limit, l.Tenant, l.Metric, l.Max, l.Mode, num(l.SeriesAfterRules), num(l.SeriesRefused), num(l.SamplesRateRefused))
+			label := ""
+			if l.Label != "" {
+				label = fmt.Sprintf("%s (%s)", l.Label, num(l.Values))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Limit, l.Tenant, l.Metric, label, l.Max, l.Mode, num(l.SeriesAfterRules), num(l.SeriesRefused), num(l.SamplesRateRefused))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

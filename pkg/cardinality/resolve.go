@@ -8,6 +8,8 @@ type ResolvedLimits struct {
 	SeriesPerMetricOn  Mode
 	MaxSeriesPerTenant int64
 	SeriesPerTenantOn  Mode
+	MaxValuesPerLabel  int64
+	ValuesPerLabelOn   Mode
 }
 
 // LimitResolver answers the limits of a configuration that is not (yet)
@@ -38,5 +40,6 @@ func (r *LimitResolver) Resolve(tenant, metric string) ResolvedLimits {
 		Exempt:             e.exempt,
 		MaxSeriesPerMetric: e.seriesPerMetric.max, SeriesPerMetricOn: mode(e.seriesPerMetric),
 		MaxSeriesPerTenant: e.seriesPerTenant.max, SeriesPerTenantOn: mode(e.seriesPerTenant),
+		MaxValuesPerLabel: e.valuesPerLabel.max, ValuesPerLabelOn: mode(e.valuesPerLabel),
 	}
 }

@@ -152,3 +152,42 @@ usage:
 	require.Nil(t, rowOf(d))
 	require.Equal(t, 20.0, byMetric["debug_events_total"].SeriesAfter)
 }
+
+// TestPreviewValuesPerLabel: max_values_per_label is checked against each
+// output label's distinct values estimated from the sample (request_id:
+// 3000 values, every sampled one distinct), refusing about 1 - max/values
+// of the metric's series when enforced, before max_series_per_metric.
+func TestPreviewValuesPerLabel(t *testing.T) {
+	tf := knownTraffic(t)
+	run := func(t *testing.T, mode string) Data {
+		t.Helper()
+		req, err := DecodeRequest([]byte(`cardinality:
+  limits:
+    metrics:
+      - metric: api_requests_total
+        max_values_per_label: 100
+        max_values_per_label_mode: `+mode+`
+`), url.Values{}, "")
+		require.NoError(t, err)
+		d, err := ask(context.Background(), local{NewIngester(tf.res, tf.tracker, nil)}, activeRules(t, ""), nil, req)
+		require.NoError(t, err)
+		return d
+	}
+	d := run(t, "enforce")
+	require.Len(t, d.Limits, 1, "%+v", d.Limits)
+	l := d.Limits[0]
+	require.Equal(t, "max_values_per_label", l.Limit)
+	require.Equal(t, "api_requests_total", l.Metric)
+	require.Equal(t, "request_id", l.Label, "instance (10 values) and job (1) are under the limit")
+	require.EqualValues(t, 100, l.Max)
+	require.InEpsilon(t, 3000, l.Values, 0.05)
+	require.InEpsilon(t, 2900, l.SeriesRefused, 0.05)
+	require.InEpsilon(t, 2900, d.Totals.SeriesRefused, 0.05)
+	require.InEpsilon(t, 100, d.Metrics[0].SeriesAfter, 0.1)
+
+	d = run(t, "shadow")
+	require.Len(t, d.Limits, 1)
+	require.Equal(t, "shadow", d.Limits[0].Mode)
+	require.Zero(t, d.Totals.SeriesRefused, "a shadow limit refuses nothing")
+	require.Zero(t, d.Totals.MetricsChanged)
+}

@@ -151,6 +151,9 @@ func newComputer(eng, base *rules.Engine, maxEx int) *computer {
 type outputAcc struct {
 	sampled int
 	series  map[string]struct{}
+	// values are the distinct values of each label (not for an
+	// aggregation's outputs, which no limit counts).
+	values map[string]map[string]struct{}
 	// interval is set for an aggregation's output: one sample per series
 	// and interval, whatever its inputs send.
 	interval time.Duration
@@ -251,7 +254,24 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 
 // addOutput counts one sampled series written as ls.
 func addOutput(outs map[string]*outputAcc, ls labels.Labels) map[string]*outputAcc {
-	return addOutputKey(outs, ls.Get(model.MetricNameLabel), ls.String(), 0)
+	name := ls.Get(model.MetricNameLabel)
+	outs = addOutputKey(outs, name, ls.String(), 0)
+	o := outs[name]
+	if o.values == nil {
+		o.values = map[string]map[string]struct{}{}
+	}
+	ls.Range(func(l labels.Label) {
+		if l.Name == model.MetricNameLabel {
+			return
+		}
+		vs := o.values[l.Name]
+		if vs == nil {
+			vs = map[string]struct{}{}
+			o.values[l.Name] = vs
+		}
+		vs[l.Value] = struct{}{}
+	})
+	return outs
 }
 
 func addOutputKey(outs map[string]*outputAcc, name, series string, interval time.Duration) map[string]*outputAcc {
@@ -383,7 +403,20 @@ func estimate(outs map[string]*outputAcc, exact bool, perSeries, perRate float64
 		if o.interval > 0 { // an aggregation's output: one sample per series and interval
 			rate = series / o.interval.Seconds()
 		}
-		res = append(res, &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: rate})
+		po := &ingesterv1.PreviewOutput{Metric: name, Series: series, SamplesRate: rate}
+		lnames := make([]string, 0, len(o.values))
+		for l := range o.values {
+			lnames = append(lnames, l)
+		}
+		slices.Sort(lnames)
+		for _, l := range lnames {
+			v := distinct(float64(o.sampled)*perSeries, o.sampled, len(o.values[l]))
+			if exact {
+				v = float64(len(o.values[l]))
+			}
+			po.Labels = append(po.Labels, &ingesterv1.PreviewLabelValues{Name: l, Values: v})
+		}
+		res = append(res, po)
 	}
 	return res
 }

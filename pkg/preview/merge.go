@@ -81,6 +81,10 @@ type Limit struct {
 	Tenant string `json:"tenant"`
 	// Metric is empty for max_series_per_tenant.
 	Metric string `json:"metric,omitempty"`
+	// Label and Values are max_values_per_label's: the label and its
+	// estimated distinct values after the rules.
+	Label  string  `json:"label,omitempty"`
+	Values float64 `json:"values,omitempty"`
 	Max    int64  `json:"max"`
 	// Mode is enforce (refused) or shadow (only counted).
 	Mode               string  `json:"mode"`
@@ -114,6 +118,8 @@ type Output struct {
 	Metric      string  `json:"metric"`
 	Series      float64 `json:"series"`
 	SamplesRate float64 `json:"samples_rate"`
+
+	values map[string]float64 // estimated distinct values per label
 }
 
 // Example is one affected sampled series.
@@ -285,6 +291,7 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 	type acc struct {
 		series, rate float64
 		parts        []part
+		values       map[string]float64 // per label, the most any part saw
 	}
 	outputs := map[mkey]*acc{}
 	tenants := map[string]*acc{}
@@ -301,12 +308,18 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 			a.series += o.Series
 			a.rate += o.SamplesRate
 			a.parts = append(a.parts, part{i, j})
+			for l, v := range o.values {
+				if a.values == nil {
+					a.values = map[string]float64{}
+				}
+				a.values[l] = max(a.values[l], v)
+			}
 		}
 	}
 	// refuse records a limit over a.series and, enforced, scales the parts
 	// down to max.
-	refuse := func(l Limit, a *acc) {
-		l.SeriesAfterRules, l.SeriesRefused = a.series, a.series-float64(l.Max)
+	refuse := func(l Limit, a *acc, kept float64) {
+		l.SeriesAfterRules, l.SeriesRefused = a.series, a.series-kept
 		l.SamplesRateRefused = a.rate * l.SeriesRefused / a.series
 		d.Limits = append(d.Limits, l)
 		if l.Mode != string(cardinality.ModeEnforce) {
@@ -314,7 +327,7 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 		}
 		d.Totals.SeriesRefused += l.SeriesRefused
 		d.Totals.SamplesRateRefused += l.SamplesRateRefused
-		keep := float64(l.Max) / a.series
+		keep := kept / a.series
 		for _, p := range a.parts {
 			m, o := &all[p.m], &all[p.m].Outputs[p.o]
 			m.SeriesAfter -= o.Series * (1 - keep)
@@ -322,7 +335,7 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 			o.Series *= keep
 			o.SamplesRate *= keep
 		}
-		a.series, a.rate = float64(l.Max), a.rate*keep
+		a.series, a.rate = kept, a.rate*keep
 	}
 	for _, k := range keys {
 		a := outputs[k]
@@ -330,9 +343,25 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 		if r.Exempt {
 			continue
 		}
+		if r.MaxValuesPerLabel > 0 {
+			// A series whose value would be beyond the first max values of
+			// a label is refused: at steady state, about 1 - max/values of
+			// the output's series, for the label that refuses the most.
+			worst, wv := "", 0.0
+			for l, v := range a.values {
+				if v > float64(r.MaxValuesPerLabel) && (v > wv || v == wv && l < worst) {
+					worst, wv = l, v
+				}
+			}
+			if worst != "" {
+				keep := float64(r.MaxValuesPerLabel) / wv
+				refuse(Limit{Limit: cardinality.LimitValuesPerLabel, Tenant: k.tenant, Metric: k.metric, Label: worst, Values: wv,
+					Max: r.MaxValuesPerLabel, Mode: string(r.ValuesPerLabelOn)}, a, a.series*keep)
+			}
+		}
 		if r.MaxSeriesPerMetric > 0 && a.series > float64(r.MaxSeriesPerMetric) {
 			refuse(Limit{Limit: cardinality.LimitSeriesPerMetric, Tenant: k.tenant, Metric: k.metric, Max: r.MaxSeriesPerMetric,
-				Mode: string(r.SeriesPerMetricOn)}, a)
+				Mode: string(r.SeriesPerMetricOn)}, a, float64(r.MaxSeriesPerMetric))
 		}
 		t := tenants[k.tenant]
 		if t == nil {
@@ -349,7 +378,7 @@ func (d *Data) applyLimits(lim *cardinality.LimitResolver, all []Metric) {
 		t := tenants[tenant]
 		r := lim.Resolve(tenant, "")
 		if r.MaxSeriesPerTenant > 0 && t.series > float64(r.MaxSeriesPerTenant) {
-			refuse(Limit{Limit: cardinality.LimitSeriesPerTenant, Tenant: tenant, Max: r.MaxSeriesPerTenant, Mode: string(r.SeriesPerTenantOn)}, t)
+			refuse(Limit{Limit: cardinality.LimitSeriesPerTenant, Tenant: tenant, Max: r.MaxSeriesPerTenant, Mode: string(r.SeriesPerTenantOn)}, t, float64(r.MaxSeriesPerTenant))
 		}
 	}
 }
@@ -360,7 +389,14 @@ func metricOf(pm *ingesterv1.PreviewMetric) Metric {
 		SeriesTagged: pm.GetSeriesTagged(), Sampled: int(pm.GetSampled()), Exact: pm.GetExact(), Outputs: []Output{},
 		namesUnchanged: pm.GetNamesUnchanged()}
 	for _, o := range pm.GetOutputs() {
-		m.Outputs = append(m.Outputs, Output{Metric: o.GetMetric(), Series: o.GetSeries(), SamplesRate: o.GetSamplesRate()})
+		out := Output{Metric: o.GetMetric(), Series: o.GetSeries(), SamplesRate: o.GetSamplesRate()}
+		for _, l := range o.GetLabels() {
+			if out.values == nil {
+				out.values = map[string]float64{}
+			}
+			out.values[l.GetName()] = l.GetValues()
+		}
+		m.Outputs = append(m.Outputs, out)
 		m.SeriesAfter += o.GetSeries()
 		m.SamplesRateAfter += o.GetSamplesRate()
 	}

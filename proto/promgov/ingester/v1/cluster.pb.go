@@ -2186,10 +2186,13 @@ func (x *PreviewMetric) GetNamesUnchanged() bool {
 }
 
 type PreviewOutput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Metric        string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
-	Series        float64                `protobuf:"fixed64,2,opt,name=series,proto3" json:"series,omitempty"`
-	SamplesRate   float64                `protobuf:"fixed64,3,opt,name=samples_rate,json=samplesRate,proto3" json:"samples_rate,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Metric      string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Series      float64                `protobuf:"fixed64,2,opt,name=series,proto3" json:"series,omitempty"`
+	SamplesRate float64                `protobuf:"fixed64,3,opt,name=samples_rate,json=samplesRate,proto3" json:"samples_rate,omitempty"`
+	// labels are the output's label names with their estimated distinct
+	// values (what max_values_per_label counts).
+	Labels        []*PreviewLabelValues `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2245,6 +2248,65 @@ func (x *PreviewOutput) GetSamplesRate() float64 {
 	return 0
 }
 
+func (x *PreviewOutput) GetLabels() []*PreviewLabelValues {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type PreviewLabelValues struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Values        float64                `protobuf:"fixed64,2,opt,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewLabelValues) Reset() {
+	*x = PreviewLabelValues{}
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewLabelValues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewLabelValues) ProtoMessage() {}
+
+func (x *PreviewLabelValues) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewLabelValues.ProtoReflect.Descriptor instead.
+func (*PreviewLabelValues) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PreviewLabelValues) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PreviewLabelValues) GetValues() float64 {
+	if x != nil {
+		return x.Values
+	}
+	return 0
+}
+
 // PreviewRule is one rule of the candidate.
 type PreviewRule struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2258,7 +2320,7 @@ type PreviewRule struct {
 
 func (x *PreviewRule) Reset() {
 	*x = PreviewRule{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2332,7 @@ func (x *PreviewRule) String() string {
 func (*PreviewRule) ProtoMessage() {}
 
 func (x *PreviewRule) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[33]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2345,7 @@ func (x *PreviewRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewRule.ProtoReflect.Descriptor instead.
 func (*PreviewRule) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{33}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PreviewRule) GetRule() string {
@@ -2330,7 +2392,7 @@ type PreviewEffect struct {
 
 func (x *PreviewEffect) Reset() {
 	*x = PreviewEffect{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2404,7 @@ func (x *PreviewEffect) String() string {
 func (*PreviewEffect) ProtoMessage() {}
 
 func (x *PreviewEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[34]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2417,7 @@ func (x *PreviewEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewEffect.ProtoReflect.Descriptor instead.
 func (*PreviewEffect) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{34}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PreviewEffect) GetEffect() string {
@@ -2402,7 +2464,7 @@ type PreviewExample struct {
 
 func (x *PreviewExample) Reset() {
 	*x = PreviewExample{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2476,7 @@ func (x *PreviewExample) String() string {
 func (*PreviewExample) ProtoMessage() {}
 
 func (x *PreviewExample) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[35]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2489,7 @@ func (x *PreviewExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewExample.ProtoReflect.Descriptor instead.
 func (*PreviewExample) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{35}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PreviewExample) GetTenant() string {
@@ -2499,7 +2561,7 @@ type PreviewTraceStep struct {
 
 func (x *PreviewTraceStep) Reset() {
 	*x = PreviewTraceStep{}
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2573,7 @@ func (x *PreviewTraceStep) String() string {
 func (*PreviewTraceStep) ProtoMessage() {}
 
 func (x *PreviewTraceStep) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[36]
+	mi := &file_promgov_ingester_v1_cluster_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2586,7 @@ func (x *PreviewTraceStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewTraceStep.ProtoReflect.Descriptor instead.
 func (*PreviewTraceStep) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{36}
+	return file_promgov_ingester_v1_cluster_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PreviewTraceStep) GetRule() string {
@@ -2767,11 +2829,15 @@ const file_promgov_ingester_v1_cluster_proto_rawDesc = "" +
 	"\rseries_tagged\x18\v \x01(\x01R\fseriesTagged\x12#\n" +
 	"\rseries_before\x18\f \x01(\x01R\fseriesBefore\x12.\n" +
 	"\x13samples_rate_before\x18\r \x01(\x01R\x11samplesRateBefore\x12'\n" +
-	"\x0fnames_unchanged\x18\x0e \x01(\bR\x0enamesUnchanged\"b\n" +
+	"\x0fnames_unchanged\x18\x0e \x01(\bR\x0enamesUnchanged\"\xa3\x01\n" +
 	"\rPreviewOutput\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
 	"\x06series\x18\x02 \x01(\x01R\x06series\x12!\n" +
-	"\fsamples_rate\x18\x03 \x01(\x01R\vsamplesRate\"\x87\x01\n" +
+	"\fsamples_rate\x18\x03 \x01(\x01R\vsamplesRate\x12?\n" +
+	"\x06labels\x18\x04 \x03(\v2'.promgov.ingester.v1.PreviewLabelValuesR\x06labels\"@\n" +
+	"\x12PreviewLabelValues\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06values\x18\x02 \x01(\x01R\x06values\"\x87\x01\n" +
 	"\vPreviewRule\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -2827,7 +2893,7 @@ func file_promgov_ingester_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_cluster_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_promgov_ingester_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*CardinalityQuery)(nil),         // 0: promgov.ingester.v1.CardinalityQuery
 	(*QueryMetricsRequest)(nil),      // 1: promgov.ingester.v1.QueryMetricsRequest
@@ -2862,11 +2928,12 @@ var file_promgov_ingester_v1_cluster_proto_goTypes = []any{
 	(*PreviewConfigResponse)(nil),    // 30: promgov.ingester.v1.PreviewConfigResponse
 	(*PreviewMetric)(nil),            // 31: promgov.ingester.v1.PreviewMetric
 	(*PreviewOutput)(nil),            // 32: promgov.ingester.v1.PreviewOutput
-	(*PreviewRule)(nil),              // 33: promgov.ingester.v1.PreviewRule
-	(*PreviewEffect)(nil),            // 34: promgov.ingester.v1.PreviewEffect
-	(*PreviewExample)(nil),           // 35: promgov.ingester.v1.PreviewExample
-	(*PreviewTraceStep)(nil),         // 36: promgov.ingester.v1.PreviewTraceStep
-	nil,                              // 37: promgov.ingester.v1.NodeStatus.RefusedEntry
+	(*PreviewLabelValues)(nil),       // 33: promgov.ingester.v1.PreviewLabelValues
+	(*PreviewRule)(nil),              // 34: promgov.ingester.v1.PreviewRule
+	(*PreviewEffect)(nil),            // 35: promgov.ingester.v1.PreviewEffect
+	(*PreviewExample)(nil),           // 36: promgov.ingester.v1.PreviewExample
+	(*PreviewTraceStep)(nil),         // 37: promgov.ingester.v1.PreviewTraceStep
+	nil,                              // 38: promgov.ingester.v1.NodeStatus.RefusedEntry
 }
 var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: promgov.ingester.v1.QueryMetricsRequest.query:type_name -> promgov.ingester.v1.CardinalityQuery
@@ -2885,38 +2952,39 @@ var file_promgov_ingester_v1_cluster_proto_depIdxs = []int32{
 	23, // 13: promgov.ingester.v1.MetricAccess.stats:type_name -> promgov.ingester.v1.AccessStats
 	23, // 14: promgov.ingester.v1.PatternAccess.stats:type_name -> promgov.ingester.v1.AccessStats
 	28, // 15: promgov.ingester.v1.GetNodeStatusResponse.status:type_name -> promgov.ingester.v1.NodeStatus
-	37, // 16: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
+	38, // 16: promgov.ingester.v1.NodeStatus.refused:type_name -> promgov.ingester.v1.NodeStatus.RefusedEntry
 	31, // 17: promgov.ingester.v1.PreviewConfigResponse.metrics:type_name -> promgov.ingester.v1.PreviewMetric
-	33, // 18: promgov.ingester.v1.PreviewConfigResponse.rules:type_name -> promgov.ingester.v1.PreviewRule
-	35, // 19: promgov.ingester.v1.PreviewConfigResponse.examples:type_name -> promgov.ingester.v1.PreviewExample
+	34, // 18: promgov.ingester.v1.PreviewConfigResponse.rules:type_name -> promgov.ingester.v1.PreviewRule
+	36, // 19: promgov.ingester.v1.PreviewConfigResponse.examples:type_name -> promgov.ingester.v1.PreviewExample
 	32, // 20: promgov.ingester.v1.PreviewMetric.outputs:type_name -> promgov.ingester.v1.PreviewOutput
-	34, // 21: promgov.ingester.v1.PreviewRule.effects:type_name -> promgov.ingester.v1.PreviewEffect
-	36, // 22: promgov.ingester.v1.PreviewExample.trace:type_name -> promgov.ingester.v1.PreviewTraceStep
-	1,  // 23: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
-	5,  // 24: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
-	8,  // 25: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
-	21, // 26: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
-	10, // 27: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
-	13, // 28: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
-	16, // 29: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
-	26, // 30: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
-	18, // 31: promgov.ingester.v1.ClusterService.QueryAggregation:input_type -> promgov.ingester.v1.QueryAggregationRequest
-	29, // 32: promgov.ingester.v1.ClusterService.PreviewConfig:input_type -> promgov.ingester.v1.PreviewConfigRequest
-	2,  // 33: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
-	6,  // 34: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
-	9,  // 35: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
-	22, // 36: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
-	11, // 37: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
-	14, // 38: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
-	17, // 39: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
-	27, // 40: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
-	19, // 41: promgov.ingester.v1.ClusterService.QueryAggregation:output_type -> promgov.ingester.v1.QueryAggregationResponse
-	30, // 42: promgov.ingester.v1.ClusterService.PreviewConfig:output_type -> promgov.ingester.v1.PreviewConfigResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	33, // 21: promgov.ingester.v1.PreviewOutput.labels:type_name -> promgov.ingester.v1.PreviewLabelValues
+	35, // 22: promgov.ingester.v1.PreviewRule.effects:type_name -> promgov.ingester.v1.PreviewEffect
+	37, // 23: promgov.ingester.v1.PreviewExample.trace:type_name -> promgov.ingester.v1.PreviewTraceStep
+	1,  // 24: promgov.ingester.v1.ClusterService.QueryMetrics:input_type -> promgov.ingester.v1.QueryMetricsRequest
+	5,  // 25: promgov.ingester.v1.ClusterService.QueryTenants:input_type -> promgov.ingester.v1.QueryTenantsRequest
+	8,  // 26: promgov.ingester.v1.ClusterService.GetAccess:input_type -> promgov.ingester.v1.GetAccessRequest
+	21, // 27: promgov.ingester.v1.ClusterService.RecordAccess:input_type -> promgov.ingester.v1.RecordAccessRequest
+	10, // 28: promgov.ingester.v1.ClusterService.TenantSketches:input_type -> promgov.ingester.v1.TenantSketchesRequest
+	13, // 29: promgov.ingester.v1.ClusterService.ListMetrics:input_type -> promgov.ingester.v1.ListMetricsRequest
+	16, // 30: promgov.ingester.v1.ClusterService.ExportMetric:input_type -> promgov.ingester.v1.ExportMetricRequest
+	26, // 31: promgov.ingester.v1.ClusterService.GetNodeStatus:input_type -> promgov.ingester.v1.GetNodeStatusRequest
+	18, // 32: promgov.ingester.v1.ClusterService.QueryAggregation:input_type -> promgov.ingester.v1.QueryAggregationRequest
+	29, // 33: promgov.ingester.v1.ClusterService.PreviewConfig:input_type -> promgov.ingester.v1.PreviewConfigRequest
+	2,  // 34: promgov.ingester.v1.ClusterService.QueryMetrics:output_type -> promgov.ingester.v1.QueryMetricsResponse
+	6,  // 35: promgov.ingester.v1.ClusterService.QueryTenants:output_type -> promgov.ingester.v1.QueryTenantsResponse
+	9,  // 36: promgov.ingester.v1.ClusterService.GetAccess:output_type -> promgov.ingester.v1.GetAccessResponse
+	22, // 37: promgov.ingester.v1.ClusterService.RecordAccess:output_type -> promgov.ingester.v1.RecordAccessResponse
+	11, // 38: promgov.ingester.v1.ClusterService.TenantSketches:output_type -> promgov.ingester.v1.TenantSketchesResponse
+	14, // 39: promgov.ingester.v1.ClusterService.ListMetrics:output_type -> promgov.ingester.v1.ListMetricsResponse
+	17, // 40: promgov.ingester.v1.ClusterService.ExportMetric:output_type -> promgov.ingester.v1.ExportMetricResponse
+	27, // 41: promgov.ingester.v1.ClusterService.GetNodeStatus:output_type -> promgov.ingester.v1.GetNodeStatusResponse
+	19, // 42: promgov.ingester.v1.ClusterService.QueryAggregation:output_type -> promgov.ingester.v1.QueryAggregationResponse
+	30, // 43: promgov.ingester.v1.ClusterService.PreviewConfig:output_type -> promgov.ingester.v1.PreviewConfigResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_cluster_proto_init() }
@@ -2930,7 +2998,7 @@ func file_promgov_ingester_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_cluster_proto_rawDesc), len(file_promgov_ingester_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
