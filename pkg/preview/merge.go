@@ -85,7 +85,7 @@ type Limit struct {
 	// estimated distinct values after the rules.
 	Label  string  `json:"label,omitempty"`
 	Values float64 `json:"values,omitempty"`
-	Max    int64  `json:"max"`
+	Max    int64   `json:"max"`
 	// Mode is enforce (refused) or shadow (only counted).
 	Mode               string  `json:"mode"`
 	SeriesAfterRules   float64 `json:"series_after_rules"`
