@@ -73,6 +73,10 @@ func metricCosts(rows []cardinality.MetricCardinality) []usage.MetricCost {
 		}
 		a.cost.Series += r.Series
 		a.cost.SamplesRate += r.SamplesRate
+		a.cost.RefusedSeries += r.RefusedSeries
+		if r.Limit > 0 {
+			a.cost.LimitUse = max(a.cost.LimitUse, float64(r.Series+r.RefusedSeries)/float64(r.Limit))
+		}
 		for _, l := range r.Labels {
 			lc := a.labels[l.Name]
 			if lc == nil {

@@ -49,6 +49,14 @@ func TestMetricCosts(t *testing.T) {
 			rows: []cardinality.MetricCardinality{{Name: "m", Tenant: "a", Series: 100, Labels: []cardinality.LabelCardinality{{Name: "job", Values: 1, SeriesWithout: 102}}}},
 			want: []usage.MetricCost{{Name: "m", Series: 100, Labels: []usage.LabelCost{{Name: "job", Values: 1, SeriesWithout: 100}}}},
 		},
+		"limits: the most used tenant's share, refusals summed": {
+			rows: []cardinality.MetricCardinality{
+				{Name: "m", Tenant: "a", Series: 80, RefusedSeries: 20, Limit: 100},
+				{Name: "m", Tenant: "b", Series: 30, Limit: 100},
+				{Name: "m", Tenant: "c", Series: 500}, // unlimited
+			},
+			want: []usage.MetricCost{{Name: "m", Series: 610, LimitUse: 1.0, RefusedSeries: 20}},
+		},
 		"metrics sorted by name, no labels": {
 			rows: []cardinality.MetricCardinality{{Name: "b", Series: 1}, {Name: "a", Series: 2}},
 			want: []usage.MetricCost{{Name: "a", Series: 2}, {Name: "b", Series: 1}},

@@ -71,7 +71,8 @@ type AutoProposeConfig struct {
 	// Interval is how often the suggestions are looked at; 0 is off.
 	Interval time.Duration `yaml:"interval"`
 	// Kinds are the suggestion kinds proposed (drop_metrics, labeldrop,
-	// labeldrop_metric, aggregation); none is proposed unless listed.
+	// labeldrop_metric, aggregation, limit_aggregation); none is proposed
+	// unless listed.
 	Kinds []string `yaml:"kinds"`
 	// MaxPerRun bounds the proposals written per interval.
 	MaxPerRun int `yaml:"max_per_run"`
@@ -100,7 +101,7 @@ type AutoRollbackConfig struct {
 
 // SuggestionKinds are the kinds governance.auto_propose.kinds may name
 // (usage.Suggestion.Kind).
-var SuggestionKinds = []string{usage.SuggestDropMetrics, usage.SuggestLabelDrop, usage.SuggestMetricLabelDrop, usage.SuggestAggregation}
+var SuggestionKinds = []string{usage.SuggestDropMetrics, usage.SuggestLabelDrop, usage.SuggestMetricLabelDrop, usage.SuggestAggregation, usage.SuggestLimitAggregation}
 
 func (a AutoProposeConfig) validate() error {
 	if a.Interval < 0 {
@@ -168,7 +169,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.AutoRollback.Window, prefix+"auto-rollback.window", 10*time.Minute, "How long after it becomes active a version is watched for automatic rollback.")
 	fs.Uint64Var(&c.AutoRollback.MinSamples, prefix+"auto-rollback.min-samples", 10000, "Samples a distributor must receive under a new version before judging it for automatic rollback.")
 	fs.DurationVar(&c.AutoPropose.Interval, prefix+"auto-propose.interval", 0, "How often suggestions of the kinds in --governance.auto-propose.kinds are proposed (as shadow versions, never promoted); 0 is off.")
-	fs.Func(prefix+"auto-propose.kinds", "Comma-separated suggestion kinds proposed automatically (drop_metrics, labeldrop, labeldrop_metric, aggregation); none by default.", func(v string) error {
+	fs.Func(prefix+"auto-propose.kinds", "Comma-separated suggestion kinds proposed automatically (drop_metrics, labeldrop, labeldrop_metric, aggregation, limit_aggregation); none by default.", func(v string) error {
 		c.AutoPropose.Kinds = nil
 		for _, k := range strings.Split(v, ",") {
 			if k = strings.TrimSpace(k); k != "" {

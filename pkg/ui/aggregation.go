@@ -155,7 +155,7 @@ func aggregationCandidates(view *reportView) []aggCandidate {
 	view.sugOnce.Do(func() { view.sug = usage.Suggest(view.rep) })
 	var out []aggCandidate
 	for _, s := range view.sug {
-		if s.Kind != usage.SuggestAggregation || len(s.Aggregations) == 0 {
+		if (s.Kind != usage.SuggestAggregation && s.Kind != usage.SuggestLimitAggregation) || len(s.Aggregations) == 0 {
 			continue
 		}
 		c := aggCandidate{Suggestion: s}

@@ -50,6 +50,12 @@ type MetricCost struct {
 	SamplesRate float64
 	// Labels are the metric's label names (other than __name__) with costs.
 	Labels []LabelCost
+	// LimitUse is the largest share of its max_series_per_metric the
+	// metric's series take in a tenant, refused series included (0: no
+	// limit).
+	LimitUse float64
+	// RefusedSeries are the series a limit refused (estimated).
+	RefusedSeries uint64
 }
 
 // CostSource supplies the metrics seen in traffic and their cost (the
@@ -97,6 +103,10 @@ type MetricReport struct {
 	AllLabels bool `json:"all_labels,omitempty"`
 	// Reason explains unused: no_readers or only_unused_recording_rules.
 	Reason string `json:"reason,omitempty"`
+	// LimitUse and RefusedSeries are from the CostSource: the share of its
+	// max_series_per_metric the metric takes, and the series refused.
+	LimitUse      float64 `json:"limit_use,omitempty"`
+	RefusedSeries uint64  `json:"refused_series,omitempty"`
 
 	labels []LabelCost
 }
@@ -212,7 +222,8 @@ func Classify(consumers []Consumer, access AccessSnapshot, costs []MetricCost, n
 
 	rep := &Report{At: now, Metrics: make([]MetricReport, 0, len(costs))}
 	for _, cost := range costs {
-		m := MetricReport{Name: cost.Name, Series: cost.Series, SamplesRate: cost.SamplesRate, UsedBy: []UsedBy{}, labels: cost.Labels}
+		m := MetricReport{Name: cost.Name, Series: cost.Series, SamplesRate: cost.SamplesRate, UsedBy: []UsedBy{}, labels: cost.Labels,
+			LimitUse: cost.LimitUse, RefusedSeries: cost.RefusedSeries}
 		seen := map[UsedBy]struct{}{}
 		usedLabels := map[string]struct{}{}
 		allLabels := false

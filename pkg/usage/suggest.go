@@ -29,7 +29,16 @@ const (
 	// broken), so the suggestion is an aggregation rule per metric
 	// (docs/aggregation.md), not a labeldrop.
 	SuggestAggregation = "aggregation"
+	// SuggestLimitAggregation relieves a metric over or near its
+	// max_series_per_metric (a top offender): its label whose aggregation
+	// saves the most series is aggregated away, whether readers use it or
+	// not (ReadersAffected says when they do).
+	SuggestLimitAggregation = "limit_aggregation"
 )
+
+// NearLimitShare is the share of its max_series_per_metric from which a
+// metric is near its limit and gets a limit_aggregation suggestion.
+const NearLimitShare = 0.8
 
 // SuggestedAggregationInterval is the interval of suggested aggregation
 // rules.
@@ -76,6 +85,12 @@ type Suggestion struct {
 	// Aggregations are the `aggregations:` entries of an aggregation
 	// suggestion, one per metric.
 	Aggregations []aggregate.RuleConfig `json:"aggregations,omitempty"`
+	// ReadersAffected is set on a limit_aggregation whose label a live
+	// reader (dashboard, rule, query) uses: they would see it no more.
+	ReadersAffected bool `json:"readers_affected,omitempty"`
+	// LimitUse is, for a limit_aggregation, the metric's series (refused
+	// ones included) over its max_series_per_metric.
+	LimitUse float64 `json:"limit_use,omitempty"`
 }
 
 // familySuffixes are the suffixes of histogram/summary/counter components.
@@ -101,6 +116,7 @@ func family(name string) string {
 func Suggest(r *Report) []Suggestion {
 	out := suggestDropMetrics(r)
 	out = append(out, suggestLabelDrops(r)...)
+	out = append(out, suggestLimitRelief(r, out)...)
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.SeriesSaved != b.SeriesSaved {
@@ -241,6 +257,49 @@ func groups[T any](items []T, split bool) [][]T {
 	out := make([][]T, len(items))
 	for i, it := range items {
 		out[i] = []T{it}
+	}
+	return out
+}
+
+// suggestLimitRelief suggests, for every metric over its limit (refusing
+// series) or near it (NearLimitShare), aggregating away the label that
+// saves the most series, unless an aggregation suggestion (of an unused
+// label) already covers that metric and label.
+func suggestLimitRelief(r *Report, have []Suggestion) []Suggestion {
+	covered := map[[2]string]bool{}
+	for _, s := range have {
+		if s.Kind == SuggestAggregation {
+			for _, m := range s.Metrics {
+				covered[[2]string{m, s.Labels[0]}] = true
+			}
+		}
+	}
+	var out []Suggestion
+	for _, m := range r.Metrics {
+		if m.State == StateUnused || (m.RefusedSeries == 0 && m.LimitUse < NearLimitShare) {
+			continue
+		}
+		var best LabelCost
+		var bestSeries uint64
+		var bestRate float64
+		for _, lc := range m.labels {
+			if lc.Name == "le" || lc.Name == "quantile" {
+				continue // a histogram's or summary's structure
+			}
+			if series, rate := labelSaving(m, lc); series > bestSeries || series == bestSeries && series > 0 && lc.Name < best.Name {
+				best, bestSeries, bestRate = lc, series, rate
+			}
+		}
+		if bestSeries == 0 || covered[[2]string{m.Name, best.Name}] {
+			continue
+		}
+		out = append(out, Suggestion{
+			Kind: SuggestLimitAggregation, Metrics: []string{m.Name}, Labels: []string{best.Name},
+			SeriesSaved: bestSeries, SamplesRateSaved: bestRate, MergesSeries: true,
+			Aggregations:    []aggregate.RuleConfig{aggregationRule(m.Name, best.Name)},
+			ReadersAffected: m.AllLabels || slices.Contains(m.ReadLabels, best.Name),
+			LimitUse:        m.LimitUse,
+		})
 	}
 	return out
 }

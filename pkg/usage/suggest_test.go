@@ -3,6 +3,7 @@ package usage
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,46 @@ func TestSuggestRankedBySavings(t *testing.T) {
 		order = append(order, strings.Join(s.Metrics, ","))
 	}
 	require.Equal(t, []string{"big", "mid_b", "mid_a", "mid_c", "small"}, order)
+}
+
+// TestSuggestLimitRelief: a metric over or near its max_series_per_metric
+// gets a limit_aggregation suggestion of its label whose aggregation saves
+// the most series, even when readers use it (then ReadersAffected); a
+// metric well under its limit gets none, and a metric and label an
+// aggregation suggestion already covers are not suggested twice.
+func TestSuggestLimitRelief(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	consumers := []Consumer{
+		consumer(t, KindDashboard, "d", "", `sum by (pod) (rate(hot_total[5m])) + sum by (job) (rate(over_total[5m])) + sum by (job) (rate(calm_total[5m]))`),
+	}
+	costs := StaticCosts{
+		{Name: "hot_total", Series: 900, SamplesRate: 90, LimitUse: 0.9, Labels: []LabelCost{{Name: "pod", Values: 300, SeriesWithout: 3}, {Name: "job", Values: 3, SeriesWithout: 300}}},
+		{Name: "over_total", Series: 1000, SamplesRate: 100, LimitUse: 1.2, RefusedSeries: 200, Labels: []LabelCost{{Name: "job", Values: 2, SeriesWithout: 500}, {Name: "user", Values: 500, SeriesWithout: 2}}},
+		{Name: "calm_total", Series: 100, SamplesRate: 10, LimitUse: 0.5, Labels: []LabelCost{{Name: "pod", Values: 100, SeriesWithout: 1}}},
+	}
+	rep := Classify(consumers, NewAccessStats(10, 10).Snapshot(), costs, at)
+	var got []Suggestion
+	for _, s := range Suggest(rep) {
+		if s.Kind == SuggestLimitAggregation {
+			got = append(got, s)
+		}
+	}
+	require.Len(t, got, 1, "%+v", got)
+	hot := got[0]
+	require.Equal(t, []string{"hot_total"}, hot.Metrics)
+	require.Equal(t, []string{"pod"}, hot.Labels)
+	require.EqualValues(t, 897, hot.SeriesSaved)
+	require.True(t, hot.ReadersAffected, "the dashboard groups by pod")
+	require.Equal(t, 0.9, hot.LimitUse)
+	require.Equal(t, []aggregate.RuleConfig{aggRule("hot_total", "pod")}, hot.Aggregations)
+	require.NoError(t, hot.Aggregations[0].Validate())
+	// over_total's best label, user, is unused: the aggregation suggestion
+	// of unused labels has it already.
+	var unused bool
+	for _, s := range Suggest(rep) {
+		if s.Kind == SuggestAggregation && slices.Equal(s.Metrics, []string{"over_total"}) && slices.Equal(s.Labels, []string{"user"}) {
+			unused = true
+		}
+	}
+	require.True(t, unused)
 }
