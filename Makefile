@@ -3,7 +3,8 @@
 #   make deps   every prerequisite beyond Go (Debian packages: make, gcc, curl, prometheus, ...)
 #   make run    local cluster (1 distributor, 3 ingesters) + real Prometheus + real senders
 #   make test   unit, fuzz-seed and integration tests, image and chart checks
-#               (builds Prometheus 3.16, VictoriaMetrics, vmagent, helm and SeaweedFS once, cached)
+#               (builds Prometheus 3.16, VictoriaMetrics, vmagent, helm, SeaweedFS, fake-gcs-server and Azurite once, cached)
+#   make build-cloud  the binaries with the gcs and azure governance stores (the cloud SDKs)
 #   make image  the container image as a tarball, without a container engine
 
 GO        ?= go
@@ -36,6 +37,16 @@ WEED_VERSION := v0.0.0-20261109003541-7506e5f91cd6
 WEED_MODULE  := github.com/seaweedfs/seaweedfs
 WEED         := $(CACHE)/bin/weed-$(WEED_VERSION)
 
+# The cloud governance stores (-tags cloudstores: objstore's gcs and azure
+# providers, which bring the Google and Azure SDKs) are tested against real
+# emulators: fake-gcs-server (built once with go install) and Azurite (npm,
+# installed once into the cache; needs node and npm, make deps).
+FAKE_GCS_VERSION := v1.56.1
+FAKE_GCS         := $(CACHE)/bin/fake-gcs-server-$(FAKE_GCS_VERSION)
+AZURITE_VERSION  := 3.35.0
+AZURITE          := $(CACHE)/azurite-$(AZURITE_VERSION)/node_modules/.bin/azurite-blob
+# Build tags of `make build` (CLOUD=1: with the gcs and azure stores).
+TAGS := $(if $(CLOUD),cloudstores,)
 # staticcheck, pinned; built once with go install and cached like the peers.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
@@ -72,7 +83,7 @@ BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all deps build plugins image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
+.PHONY: all deps build build-cloud plugins image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
 
 all: build
 
@@ -82,7 +93,12 @@ deps:
 	./.ci/deps
 
 build: plugins
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# The binaries with the gcs and azure governance stores (about 35 MB more
+# each: the cloud SDKs).
+build-cloud:
+	$(MAKE) build CLOUD=1
 
 # The example WebAssembly governance plugins (docs/plugins.md), built as
 # WASI reactors with the standard toolchain: bin/plugins/<name>.wasm.
@@ -132,8 +148,19 @@ $(WEED):
 	cd "$$($(GO) mod download -json $(WEED_MODULE)@$(WEED_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" && \
 		$(GO) build -o $@ ./weed
 
+$(FAKE_GCS):
+	@echo ">> building fake-gcs-server $(FAKE_GCS_VERSION) (first time only)"
+	@mkdir -p $(CACHE)/bin $(CACHE)/gobin
+	GOBIN=$(CACHE)/gobin $(GO) install github.com/fsouza/fake-gcs-server@$(FAKE_GCS_VERSION)
+	mv $(CACHE)/gobin/fake-gcs-server $@
+
+$(AZURITE):
+	@echo ">> installing Azurite $(AZURITE_VERSION) (first time only)"
+	@mkdir -p $(CACHE)/azurite-$(AZURITE_VERSION)
+	npm install --prefix $(CACHE)/azurite-$(AZURITE_VERSION) --no-audit --no-fund azurite@$(AZURITE_VERSION)
+
 # Every real peer the integration tests drive, built once and cached.
-test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM) $(WEED)
+test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM) $(WEED) $(FAKE_GCS) $(AZURITE)
 
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
@@ -144,6 +171,8 @@ test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
 	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_WEED=$(WEED) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -race -count=1 -timeout 40m ./...
+	PROMGOV_FAKE_GCS=$(FAKE_GCS) PROMGOV_AZURITE=$(AZURITE) PROMGOV_REQUIRE_INTEGRATION=1 \
+		$(GO) test -tags cloudstores -count=1 -run 'TestGCSStore|TestAzureStore|TestCloudStoresConfig' ./pkg/govstore/
 
 # Unit tests only (no backend needed).
 test-unit:
@@ -191,6 +220,7 @@ $(STATICCHECK):
 lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags cloudstores ./pkg/govstore/
 	$(STATICCHECK) ./...
 
 clean:

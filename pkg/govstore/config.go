@@ -24,6 +24,10 @@ const (
 	BackendNone       = ""
 	BackendFilesystem = "filesystem"
 	BackendS3         = "s3"
+	// BackendGCS and BackendAzure need a build with the cloud SDKs
+	// (-tags cloudstores, make build-cloud).
+	BackendGCS   = "gcs"
+	BackendAzure = "azure"
 )
 
 // File modes: what a reload does with the governance sections of the file
@@ -48,6 +52,10 @@ type Config struct {
 	Filesystem FilesystemConfig `yaml:"filesystem"`
 	// S3 is the s3 backend's bucket (objstore's S3 settings).
 	S3 S3Config `yaml:"s3"`
+	// GCS is the gcs backend's bucket.
+	GCS GCSConfig `yaml:"gcs"`
+	// Azure is the azure backend's container.
+	Azure AzureConfig `yaml:"azure"`
 	// FileMode is store or gitops (see the constants).
 	FileMode string `yaml:"file_mode"`
 	// PollInterval is how often a node reads the store when no gossip
@@ -140,6 +148,43 @@ type S3Config struct {
 	Insecure      bool   `yaml:"insecure"`
 }
 
+// GCSConfig is a Google Cloud Storage bucket. Without a service account
+// file the credentials are Google's application default credentials
+// (GOOGLE_APPLICATION_CREDENTIALS, the metadata server, ...);
+// STORAGE_EMULATOR_HOST points the client at an emulator.
+type GCSConfig struct {
+	Bucket string `yaml:"bucket"`
+	// ServiceAccountFile holds the service account's JSON key, read when
+	// the store is opened.
+	ServiceAccountFile string `yaml:"service_account_file"`
+}
+
+// AzureConfig is an Azure Blob Storage container. Credentials: the account
+// key from AccountKeyFile, or a connection string from
+// ConnectionStringFile, else the environment's (managed identity, ...).
+type AzureConfig struct {
+	StorageAccount       string `yaml:"storage_account"`
+	AccountKeyFile       string `yaml:"storage_account_key_file"`
+	ConnectionStringFile string `yaml:"storage_connection_string_file"`
+	Container            string `yaml:"container"`
+	// Endpoint is the blob service's domain (default blob.core.windows.net).
+	Endpoint string `yaml:"endpoint"`
+	// CreateContainer creates the container when it does not exist.
+	CreateContainer bool `yaml:"create_container"`
+}
+
+// readSecret reads a secret file (trimmed); "" for no file.
+func readSecret(field, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // objstoreS3 is the part of S3Config objstore reads (it refuses unknown
 // keys).
 type objstoreS3 struct {
@@ -153,7 +198,7 @@ type objstoreS3 struct {
 
 // RegisterFlags registers the flags under prefix (e.g. "governance.").
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.Backend, prefix+"store.backend", "", "Versioned governance store: filesystem or s3; empty keeps the governance sections in the configuration file only.")
+	fs.StringVar(&c.Backend, prefix+"store.backend", "", "Versioned governance store: filesystem, s3, or (builds with -tags cloudstores) gcs or azure; empty keeps the governance sections in the configuration file only.")
 	fs.StringVar(&c.Filesystem.Directory, prefix+"store.filesystem.directory", "data/governance", "Directory of the filesystem governance store.")
 	fs.StringVar(&c.S3.Bucket, prefix+"store.s3.bucket", "", "S3 bucket of the governance store.")
 	fs.StringVar(&c.S3.Endpoint, prefix+"store.s3.endpoint", "", "S3 endpoint (host:port) of the governance store.")
@@ -162,6 +207,14 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.SecretKey, prefix+"store.s3.secret-key", "", "S3 secret key of the governance store (prefer --governance.store.s3.secret-key-file).")
 	fs.StringVar(&c.S3.SecretKeyFile, prefix+"store.s3.secret-key-file", "", "File holding the S3 secret key of the governance store, read when the store is opened. Without an access key, credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the AWS credentials file or IAM.")
 	fs.BoolVar(&c.S3.Insecure, prefix+"store.s3.insecure", false, "Use HTTP instead of HTTPS for the S3 endpoint.")
+	fs.StringVar(&c.GCS.Bucket, prefix+"store.gcs.bucket", "", "GCS bucket of the governance store (builds with -tags cloudstores).")
+	fs.StringVar(&c.GCS.ServiceAccountFile, prefix+"store.gcs.service-account-file", "", "File holding the GCS service account's JSON key; empty uses the application default credentials.")
+	fs.StringVar(&c.Azure.StorageAccount, prefix+"store.azure.storage-account", "", "Azure storage account of the governance store (builds with -tags cloudstores).")
+	fs.StringVar(&c.Azure.AccountKeyFile, prefix+"store.azure.storage-account-key-file", "", "File holding the Azure storage account key.")
+	fs.StringVar(&c.Azure.ConnectionStringFile, prefix+"store.azure.storage-connection-string-file", "", "File holding an Azure storage connection string (instead of account and key).")
+	fs.StringVar(&c.Azure.Container, prefix+"store.azure.container", "", "Azure blob container of the governance store.")
+	fs.StringVar(&c.Azure.Endpoint, prefix+"store.azure.endpoint", "", "Azure blob service domain; empty is blob.core.windows.net.")
+	fs.BoolVar(&c.Azure.CreateContainer, prefix+"store.azure.create-container", false, "Create the Azure container when it does not exist.")
 	fs.StringVar(&c.FileMode, prefix+"file-mode", FileModeStore, "What reloads do with the file's governance sections once the store has versions: store (the file only seeds an empty store; the store wins) or gitops (a changed file becomes a new version).")
 	fs.DurationVar(&c.PollInterval, prefix+"poll-interval", 10*time.Second, "How often nodes read the governance store besides the gossip notices.")
 	fs.DurationVar(&c.Timeout, prefix+"timeout", 10*time.Second, "Timeout of one governance store operation.")
@@ -201,8 +254,22 @@ func (c *Config) Validate() error {
 		if c.S3.SecretKey != "" && c.S3.SecretKeyFile != "" {
 			return errors.New("governance.s3: secret_key and secret_key_file are both set; keep only secret_key_file")
 		}
+	case BackendGCS:
+		if c.GCS.Bucket == "" {
+			return errors.New("governance.gcs.bucket: required, e.g. --governance.store.gcs.bucket=promgov")
+		}
+	case BackendAzure:
+		if c.Azure.Container == "" {
+			return errors.New("governance.azure.container: required, e.g. --governance.store.azure.container=promgov")
+		}
+		if c.Azure.StorageAccount == "" {
+			return errors.New("governance.azure.storage_account: required (with storage_account_key_file, storage_connection_string_file or the environment's identity)")
+		}
+		if c.Azure.AccountKeyFile != "" && c.Azure.ConnectionStringFile != "" {
+			return errors.New("governance.azure: storage_account_key_file and storage_connection_string_file are both set; keep one")
+		}
 	default:
-		return fmt.Errorf("governance.backend: unknown backend %q; use filesystem or s3", c.Backend)
+		return fmt.Errorf("governance.backend: unknown backend %q; use filesystem, s3, gcs or azure", c.Backend)
 	}
 	if c.FileMode != FileModeStore && c.FileMode != FileModeGitOps {
 		return fmt.Errorf("governance.file_mode: unknown mode %q; use store or gitops", c.FileMode)
@@ -233,17 +300,19 @@ func (c *Config) OpenBucket() (objstore.Bucket, error) {
 		o := objstoreS3{Bucket: c.S3.Bucket, Endpoint: c.S3.Endpoint, Region: c.S3.Region,
 			AccessKey: c.S3.AccessKey, SecretKey: c.S3.SecretKey, Insecure: c.S3.Insecure}
 		if c.S3.SecretKeyFile != "" {
-			b, err := os.ReadFile(c.S3.SecretKeyFile)
+			key, err := readSecret("governance.s3.secret_key_file", c.S3.SecretKeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("governance.s3.secret_key_file: %w", err)
+				return nil, err
 			}
-			o.SecretKey = strings.TrimSpace(string(b))
+			o.SecretKey = key
 		}
 		conf, err := yaml.Marshal(o)
 		if err != nil {
 			return nil, err
 		}
 		return s3.NewBucket(log.NewNopLogger(), conf, "promgov-governance", nil)
+	case BackendGCS, BackendAzure:
+		return c.openCloud()
 	}
 	return nil, fmt.Errorf("governance.backend: no store configured")
 }

@@ -52,3 +52,42 @@ func TestAutoProposeKindsFlag(t *testing.T) {
 	require.True(t, c.AutoPropose.Enabled())
 	require.Equal(t, 1, c.AutoPropose.MaxPerRun)
 }
+
+// TestCloudStoresConfig: the gcs and azure sections are validated in every
+// build; a build without -tags cloudstores refuses to open them with the
+// way out.
+func TestCloudStoresConfig(t *testing.T) {
+	base := func() Config {
+		var c Config
+		c.RegisterFlags("governance.", flag.NewFlagSet("t", flag.ContinueOnError))
+		return c
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"gcs":                {mod: func(c *Config) { c.Backend, c.GCS.Bucket = BackendGCS, "b" }},
+		"gcs without bucket": {mod: func(c *Config) { c.Backend = BackendGCS }, want: "governance.gcs.bucket"},
+		"azure":              {mod: func(c *Config) { c.Backend, c.Azure.StorageAccount, c.Azure.Container = BackendAzure, "acct", "c" }},
+		"azure without account": {mod: func(c *Config) { c.Backend, c.Azure.Container = BackendAzure, "c" },
+			want: "governance.azure.storage_account"},
+		"azure key and connection string": {mod: func(c *Config) {
+			c.Backend, c.Azure.StorageAccount, c.Azure.Container, c.Azure.AccountKeyFile, c.Azure.ConnectionStringFile = BackendAzure, "a", "c", "k", "s"
+		}, want: "keep one"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := base()
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.want != "" {
+				require.ErrorContains(t, err, tc.want)
+				return
+			}
+			require.NoError(t, err)
+			if !CloudStores {
+				_, err := c.Open()
+				require.ErrorContains(t, err, "build with -tags cloudstores")
+			}
+		})
+	}
+}
