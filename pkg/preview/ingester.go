@@ -200,27 +200,7 @@ func (c *computer) metric(ms reservoir.MetricSample, row cardinality.MetricCardi
 		affected := false
 		for _, st := range tr.Steps {
 			for _, eff := range effectsOf(st) {
-				acc := c.rules[st.Rule]
-				if acc == nil { // the final validation step
-					acc = &ruleAcc{effects: map[string]*ingesterv1.PreviewEffect{}}
-					c.rules[st.Rule] = acc
-					c.order = append(c.order, st.Rule)
-				}
-				acc.kind, acc.mode = st.Kind, string(st.Mode)
-				e := acc.effects[eff]
-				if e == nil {
-					e = &ingesterv1.PreviewEffect{Effect: eff}
-					acc.effects[eff] = e
-				}
-				e.Series += perSeries
-				e.SamplesRate += perRate
-				if touched[st.Rule] == nil {
-					touched[st.Rule] = map[string]bool{}
-				}
-				if !touched[st.Rule][eff] {
-					touched[st.Rule][eff] = true
-					e.Metrics++
-				}
+				c.count(st.Rule, st.Kind, string(st.Mode), eff, perSeries, perRate, touched)
 				affected = true
 			}
 			wasRewritten = wasRewritten || st.Effect == rules.EffectRewritten
@@ -341,14 +321,22 @@ func (c *computer) countAggregation(ef aggregate.Effect, perSeries, perRate floa
 	if ef.Mode == aggregate.ModeShadow {
 		effect = "would_aggregate"
 	}
-	name := "aggregations: " + ef.Rule
-	acc := c.rules[name]
+	c.count("aggregations: "+ef.Rule, "aggregation", string(ef.Mode), effect, perSeries, perRate, touched)
+}
+
+// count adds one affected sampled series (perSeries series, perRate
+// samples/s) to effect of rule (a row of the preview's rules, added in
+// order on its first effect, e.g. the final validation step's), and the
+// metric to the effect's metrics once (touched: this metric's rules and
+// effects so far).
+func (c *computer) count(rule, kind, mode, effect string, perSeries, perRate float64, touched map[string]map[string]bool) {
+	acc := c.rules[rule]
 	if acc == nil {
 		acc = &ruleAcc{effects: map[string]*ingesterv1.PreviewEffect{}}
-		c.rules[name] = acc
-		c.order = append(c.order, name)
+		c.rules[rule] = acc
+		c.order = append(c.order, rule)
 	}
-	acc.kind, acc.mode = "aggregation", string(ef.Mode)
+	acc.kind, acc.mode = kind, mode
 	e := acc.effects[effect]
 	if e == nil {
 		e = &ingesterv1.PreviewEffect{Effect: effect}
@@ -356,11 +344,11 @@ func (c *computer) countAggregation(ef aggregate.Effect, perSeries, perRate floa
 	}
 	e.Series += perSeries
 	e.SamplesRate += perRate
-	if touched[name] == nil {
-		touched[name] = map[string]bool{}
+	if touched[rule] == nil {
+		touched[rule] = map[string]bool{}
 	}
-	if !touched[name][effect] {
-		touched[name][effect] = true
+	if !touched[rule][effect] {
+		touched[rule][effect] = true
 		e.Metrics++
 	}
 }
