@@ -128,7 +128,11 @@ func (g *uiGovCluster) api(t T, authz, method, path string, body []byte, hdr map
 }
 
 // allOn reports whether every node of the cluster runs governance version v.
-func (g *uiGovCluster) allOn(t T, v uint64) bool {
+func (g *uiGovCluster) allOn(t T, v uint64) bool { return g.allOnShadow(t, v, 0, false) }
+
+// allOnShadow is allOn that also wants shadow candidate sh on every node
+// when checkShadow is set.
+func (g *uiGovCluster) allOnShadow(t T, v, sh uint64, checkShadow bool) bool {
 	var st govStatus
 	if g.api(t, g.admin, http.MethodGet, "/promgov/api/v1/status/config", nil, nil, &st) != http.StatusOK {
 		return false
@@ -137,7 +141,7 @@ func (g *uiGovCluster) allOn(t T, v uint64) bool {
 		return false
 	}
 	for _, n := range st.Nodes {
-		if n.Version != v {
+		if n.Version != v || checkShadow && n.Shadow != sh {
 			return false
 		}
 	}
@@ -181,8 +185,10 @@ func TestUIConfigAndAggregationInBrowser(t *testing.T) {
 
 	g.putVersion(t, 1, "", uiRulesWith("drop-legacy", "legacy_.*"), "drop legacy metrics")
 	g.putVersion(t, 2, "shadow", uiRulesWith("drop-candidate", "candidate_.*"), "candidate: drop candidate_ metrics")
-	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 2) }, 30*time.Second, 200*time.Millisecond,
-		"the cluster never ran version 2")
+	// Version 2 active and version 3 its shadow candidate on every node
+	// (waiting for version 2 alone could end before the candidate arrives).
+	eventually(t, func(ct *assert.CollectT) bool { return g.allOnShadow(ct, 2, 3, true) }, 30*time.Second, 200*time.Millisecond,
+		"the cluster never ran version 2 with candidate 3")
 
 	t.Run("reader sees versions, rollout and diff, and no action", func(t *testing.T) {
 		b.as(g.reader)
