@@ -1,11 +1,15 @@
 package govstore
 
 import (
+	"context"
 	"flag"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore/providers/filesystem"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -90,4 +94,33 @@ func TestCloudStoresConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSeedWhenClaimsCollide: two seeders that claim version 1 at once
+// both stand back; neither wrote it, so Seed says to retry (an
+// unavailable error) instead of taking the store for seeded, and the
+// retry seeds it.
+func TestSeedWhenClaimsCollide(t *testing.T) {
+	ctx := context.Background()
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	require.NoError(t, err)
+	st := New(bkt)
+	other := fmt.Sprintf("%s%020d/%020d-%s", dirClaims, 1, time.Now().UnixNano(), "0123456789abcdef")
+	require.NoError(t, bkt.Upload(ctx, other, strings.NewReader(""))) // the other seeder's live claim
+
+	v, err := st.Seed(ctx, []byte("rules: []\n"), "seed")
+	require.Nil(t, v)
+	var ue *UnavailableError
+	require.ErrorAs(t, err, &ue, "nobody wrote version 1: retry")
+	head, err := st.Head(ctx)
+	require.NoError(t, err)
+	require.Zero(t, head)
+
+	require.NoError(t, bkt.Delete(ctx, other)) // the other one stood back too
+	v, err = st.Seed(ctx, []byte("rules: []\n"), "seed")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, v.Number)
+	v, err = st.Seed(ctx, []byte("rules: []\n"), "seed")
+	require.NoError(t, err)
+	require.Nil(t, v, "seeded already")
 }

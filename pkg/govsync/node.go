@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -128,10 +129,12 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) seedUntilDone(ctx context.Context) {
 	backoff := time.Second
 	for !n.seed(ctx) {
+		// Jittered, so that distributors started together, whose claims
+		// on version 1 collided, do not collide again.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
