@@ -26,9 +26,7 @@ const AutoProposeAuthor = "promgov:auto-propose"
 // them write a given version, and the next interval sees it proposed.
 type AutoProposer struct {
 	cfg      govstore.AutoProposeConfig
-	proposer *Proposer
-	usage    usage.Reader
-	store    *govstore.Store
+	proposer *Proposer // and its usage reader and store
 	logger   *slog.Logger
 	runs     *prometheus.CounterVec
 }
@@ -40,7 +38,7 @@ func NewAutoProposer(cfg govstore.AutoProposeConfig, p *Proposer, logger *slog.L
 		return nil
 	}
 	return &AutoProposer{
-		cfg: cfg, proposer: p, usage: p.d.Usage, store: p.d.Store, logger: logger,
+		cfg: cfg, proposer: p, logger: logger,
 		runs: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_config_auto_proposals_total",
 			Help: "Suggestions governance.auto_propose tried to propose, by result (proposed, conflict: another distributor wrote first, error).",
@@ -68,11 +66,11 @@ func (a *AutoProposer) Run(ctx context.Context) error {
 
 // RunOnce proposes what is due now and returns the versions it wrote.
 func (a *AutoProposer) RunOnce(ctx context.Context) []uint64 {
-	rep := a.usage.Report()
+	rep := a.proposer.d.Usage.Report()
 	if rep == nil {
 		return nil // not classified yet
 	}
-	metas, _, err := a.store.List(ctx)
+	metas, _, err := a.proposer.d.Store.List(ctx)
 	if err != nil {
 		a.runs.WithLabelValues("error").Inc()
 		a.logger.Warn("auto-propose: cannot list the versions", "err", err)

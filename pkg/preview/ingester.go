@@ -49,14 +49,11 @@ type Ingester struct {
 
 // NewIngester previews from samples, scaled with the metrics' cardinality
 // rows of stats (the ingester's cardinality.Tracker); running are the
-// aggregation rules the ingester runs (nil: none), applied after the rules
+// aggregation rules the ingester runs (a nil interface: none), applied after the rules
 // before and, unless the candidate has its own, after.
 func NewIngester(samples Sampler, stats cardinality.Source, running Aggregations) *Ingester {
 	if samples == nil || stats == nil {
 		panic("preview.NewIngester: samples and stats are required")
-	}
-	if running == (*aggregate.Engine)(nil) {
-		running = nil
 	}
 	return &Ingester{samples: samples, stats: stats, running: running, now: time.Now}
 }
@@ -84,12 +81,12 @@ func (p *Ingester) Preview(ctx context.Context, req *ingesterv1.PreviewConfigReq
 	defer base.Close(context.Background())
 	after := p.running
 	if req.GetAggregationsVersioned() {
-		var cand aggregate.Config
-		if err := yaml.Unmarshal([]byte(req.GetAggregations()), &cand.Rules); err != nil {
+		var cand []aggregate.RuleConfig
+		if err := yaml.Unmarshal([]byte(req.GetAggregations()), &cand); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "candidate aggregations: %v", err)
 		}
 		var d aggregate.Describer
-		if err := d.Set(cand.Rules); err != nil {
+		if err := d.Set(cand); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "candidate aggregations: %v", err)
 		}
 		after = &d
