@@ -61,10 +61,12 @@ func (c *client) retrospective(ctx context.Context, args []string, w io.Writer) 
 	start := fs.String("start", "", "Start of the range: RFC 3339, or a duration ago (2h).")
 	end := fs.String("end", "now", "End of the range: RFC 3339, a duration ago, or now.")
 	fs.StringVar(&s.Tenant, "tenant", "", "Tenant the rules see and remote write sends.")
-	kind := fs.String("backend-kind", "", "Backend kind (prometheus, victoriametrics); default: the node's.")
-	url := fs.String("backend-url", "", "Backend base URL; default: the node's.")
+	kind := fs.String("backend-kind", "", "Backend kind (prometheus, victoriametrics, mimir, thanos); default: the node's.")
+	url := fs.String("backend-url", "", "Backend query API base URL; default: the node's.")
+	writeURL := fs.String("backend-write-url", "", "Remote write URL of the copies (required for mimir and thanos).")
 	execute := fs.Bool("execute", false, "Execute (default: dry run).")
 	fs.BoolVar(&s.DeleteOriginals, "delete-originals", false, "Delete each batch's originals once its copy is verified.")
+	fs.BoolVar(&s.CleanTombstones, "clean-tombstones", false, "Prometheus: clean tombstones once every batch is done (with --delete-originals).")
 	fs.BoolVar(&s.Confirm, "confirm", false, "Confirm a job over more series than the node's confirm threshold.")
 	fs.Float64Var(&s.Throttles.MaxSeriesPerSecond, "max-series-per-second", 0, "Throttle (0: none).")
 	fs.Float64Var(&s.Throttles.MaxSamplesPerSecond, "max-samples-per-second", 0, "Throttle (0: none).")
@@ -89,8 +91,8 @@ func (c *client) retrospective(ctx context.Context, args []string, w io.Writer) 
 		}
 		s.Candidate = string(b)
 	}
-	if *kind != "" || *url != "" {
-		s.Backend = &retro.HTTPBackendConfig{Kind: *kind, URL: *url}
+	if *kind != "" || *url != "" || *writeURL != "" {
+		s.Backend = &retro.HTTPBackendConfig{Kind: *kind, URL: *url, WriteURL: *writeURL}
 	}
 	if *execute {
 		s.Mode = retro.ModeExecute

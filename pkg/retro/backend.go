@@ -49,6 +49,13 @@ type Backend interface {
 	CheckWrite(ctx context.Context, start int64) error
 }
 
+// TombstoneCleaner is a Backend that keeps deleted samples on disk as
+// tombstones until asked to clean them (Prometheus). Safe for concurrent use.
+type TombstoneCleaner interface {
+	// CleanTombstones removes deleted samples from disk.
+	CleanTombstones(ctx context.Context) error
+}
+
 // ErrUnsupported is wrapped by errors of a step a backend cannot do.
 var ErrUnsupported = errors.New("not supported by the backend")
 

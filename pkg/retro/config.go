@@ -48,7 +48,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSeries, prefix+"batch-series", d.BatchSeries, "Series per batch of a retrospective job (one checkpoint per batch).")
 	fs.DurationVar(&c.VerifyTimeout, prefix+"verify-timeout", d.VerifyTimeout, "How long a batch waits for its copy to be readable before the job pauses.")
 	fs.IntVar(&c.MaxSamplesPerWrite, prefix+"max-samples-per-write", d.MaxSamplesPerWrite, "Samples per remote write request of a retrospective job.")
-	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus or victoriametrics.")
+	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus, victoriametrics, mimir or thanos.")
 	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
 }
 
@@ -65,8 +65,8 @@ func (c *Config) Validate() error {
 		return errors.New("retrospective.verify_timeout: must be positive")
 	case c.MaxSamplesPerWrite <= 0:
 		return errors.New("retrospective.max_samples_per_write: must be positive")
-	case c.BackendKind != KindPrometheus && c.BackendKind != KindVictoriaMetrics:
-		return fmt.Errorf("retrospective.backend_kind %q: use %s or %s", c.BackendKind, KindPrometheus, KindVictoriaMetrics)
+	case !validKind(c.BackendKind):
+		return fmt.Errorf("retrospective.backend_kind %q: use %s", c.BackendKind, kinds)
 	}
 	return nil
 }

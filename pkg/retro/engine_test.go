@@ -372,11 +372,26 @@ func TestConfirmLetsABigJobRun(t *testing.T) {
 }
 
 func TestUnsupportedBackend(t *testing.T) {
-	_, err := NewHTTPBackend(HTTPBackendConfig{Kind: "mimir", URL: "http://127.0.0.1:1"}, nil)
+	_, err := NewHTTPBackend(HTTPBackendConfig{Kind: "cortex", URL: "http://127.0.0.1:1"}, nil)
 	require.ErrorIs(t, err, ErrUnsupported)
 	assert.Contains(t, err.Error(), "backend.kind")
 	_, err = NewHTTPBackend(HTTPBackendConfig{Kind: KindPrometheus, URL: "ftp://x"}, nil)
 	assert.ErrorContains(t, err, "backend.url")
+	_, err = NewHTTPBackend(HTTPBackendConfig{Kind: KindMimir, URL: "http://127.0.0.1:1", WriteURL: "/api/v1/push"}, nil)
+	assert.ErrorContains(t, err, "backend.write_url")
+
+	// Mimir and Thanos are read through the query API; what they cannot
+	// do is refused before any request (the checks need no answer).
+	for _, kind := range []string{KindMimir, KindThanos} {
+		be, err := NewHTTPBackend(HTTPBackendConfig{Kind: kind, URL: "http://127.0.0.1:1"}, nil)
+		require.NoError(t, err, kind)
+		require.ErrorIs(t, be.CheckDelete(context.Background()), ErrUnsupported, kind)
+		err = be.CheckWrite(context.Background(), 0)
+		require.ErrorIs(t, err, ErrUnsupported, kind)
+		assert.ErrorContains(t, err, "backend.write_url")
+		require.ErrorIs(t, be.Delete(context.Background(), []labels.Labels{labels.FromStrings("__name__", "m")}, 0, 1), ErrUnsupported)
+		be.Close()
+	}
 }
 
 func TestNothingToDoFinishesAtOnce(t *testing.T) {

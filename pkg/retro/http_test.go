@@ -79,8 +79,12 @@ func TestAPI(t *testing.T) {
 		"bad selector":  {`{"selector":"{a=","candidate":"rules: []","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"}`, "selector"},
 		"bad range":     {`{"selector":"up","start":"2026-12-01T10:00:00Z","end":"2026-12-01T09:00:00Z"}`, "range"},
 		"bad time":      {`{"selector":"up","start":"yesterday"}`, "job request"},
-		"bad backend": {`{"selector":"up","candidate":"rules: [{name: a, relabel_configs: [{action: drop, regex: x, source_labels: [a]}]}]","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","backend":{"kind":"thanos","url":"http://127.0.0.1:1"}}`,
+		"bad backend": {`{"selector":"up","candidate":"rules: [{name: a, relabel_configs: [{action: drop, regex: x, source_labels: [a]}]}]","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","backend":{"kind":"cortex","url":"http://127.0.0.1:1"}}`,
 			"backend.kind"},
+		"tombstones without deletes": {`{"selector":"up","mode":"execute","clean_tombstones":true,"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"}`,
+			"clean_tombstones: only with delete_originals"},
+		"tombstones where there are none": {`{"selector":"up","candidate":"rules: [{name: a, relabel_configs: [{action: drop, regex: x, source_labels: [a]}]}]","mode":"execute","delete_originals":true,"clean_tombstones":true,"confirm":true,"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"}`,
+			"clean_tombstones: not supported by the backend: only Prometheus keeps tombstones"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, env := call(t, srv, http.MethodPost, PathRetrospective, tc.body)

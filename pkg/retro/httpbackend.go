@@ -28,17 +28,40 @@ import (
 const (
 	KindPrometheus      = "prometheus"
 	KindVictoriaMetrics = "victoriametrics"
+	// KindMimir and KindThanos are read through the Prometheus query API
+	// (queryapi.go); they have no delete API, so a job can dry-run and copy
+	// but not delete originals.
+	KindMimir  = "mimir"
+	KindThanos = "thanos"
 )
+
+// kinds lists the backend kinds for error messages.
+const kinds = KindPrometheus + ", " + KindVictoriaMetrics + ", " + KindMimir + " or " + KindThanos
+
+// validKind reports whether k is a backend kind.
+func validKind(k string) bool {
+	switch k {
+	case KindPrometheus, KindVictoriaMetrics, KindMimir, KindThanos:
+		return true
+	}
+	return false
+}
 
 // maxAnswerBytes bounds an answer of the backend's read APIs.
 const maxAnswerBytes = 1 << 30
 
 // HTTPBackendConfig is a backend reached over HTTP.
 type HTTPBackendConfig struct {
-	// Kind is prometheus or victoriametrics.
+	// Kind is prometheus, victoriametrics, mimir or thanos.
 	Kind string `json:"kind"`
-	// URL is the backend's base URL (http://host:9090, no path).
+	// URL is the backend's query API base URL (http://host:9090, no path;
+	// Mimir's http://host/prometheus; a Thanos Query).
 	URL string `json:"url"`
+	// WriteURL is where copies are remote-written: by default <URL>/api/v1/write
+	// for Prometheus (VictoriaMetrics imports through <URL>/api/v1/import);
+	// required to execute against Mimir (its /api/v1/push) or Thanos (a
+	// Receive's /api/v1/receive).
+	WriteURL string `json:"write_url,omitempty"`
 	// Tenant is sent to the remote write endpoint (forward's tenant header).
 	Tenant string `json:"tenant,omitempty"`
 	// MaxSamplesPerWrite bounds one remote write request.
@@ -47,28 +70,36 @@ type HTTPBackendConfig struct {
 
 // Validate checks the kind and the URL; errors name the field.
 func (cfg HTTPBackendConfig) Validate() error {
-	if cfg.Kind != KindPrometheus && cfg.Kind != KindVictoriaMetrics {
-		return fmt.Errorf("backend.kind %q: %w (use %s or %s; Mimir, Thanos and others have no delete API)", cfg.Kind, ErrUnsupported, KindPrometheus, KindVictoriaMetrics)
+	if !validKind(cfg.Kind) {
+		return fmt.Errorf("backend.kind %q: %w (use %s)", cfg.Kind, ErrUnsupported, kinds)
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !httpURL(cfg.URL) {
 		return fmt.Errorf("backend.url %q: want http(s)://host:port", cfg.URL)
+	}
+	if cfg.WriteURL != "" && !httpURL(cfg.WriteURL) {
+		return fmt.Errorf("backend.write_url %q: want http(s)://host:port/path", cfg.WriteURL)
 	}
 	return nil
 }
 
-// HTTPBackend is a Prometheus or VictoriaMetrics single-node backend. Safe for
-// concurrent use.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// HTTPBackend is a Prometheus, VictoriaMetrics single-node, Mimir or
+// Thanos backend reached over its HTTP APIs. Safe for concurrent use.
 type HTTPBackend struct {
 	cfg    HTTPBackendConfig
 	base   string
 	client *http.Client
-	writer *forward.Client
+	writer *forward.Client // nil: VictoriaMetrics imports; Mimir or Thanos without write_url
 }
 
-// NewHTTPBackend validates cfg and returns the backend. Writes go through
-// pkg/forward's Client to <URL>/api/v1/write (Remote Write 2.0, falling back
-// to 1.0 for VictoriaMetrics).
+// NewHTTPBackend validates cfg and returns the backend. Remote writes go
+// through pkg/forward's Client (Remote Write 2.0, falling back to 1.0) to
+// WriteURL, by default <URL>/api/v1/write for Prometheus; VictoriaMetrics
+// without WriteURL imports through /api/v1/import.
 func NewHTTPBackend(cfg HTTPBackendConfig, logger *slog.Logger) (*HTTPBackend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,15 +108,23 @@ func NewHTTPBackend(cfg HTTPBackendConfig, logger *slog.Logger) (*HTTPBackend, e
 		cfg.MaxSamplesPerWrite = 10000
 	}
 	base := strings.TrimRight(cfg.URL, "/")
-	bc := forward.DefaultBackendConfig()
-	bc.Name = "retrospective"
-	bc.URL = base + "/api/v1/write"
-	bc.Timeout = time.Minute
-	w, err := forward.NewClient(bc, logger, nil)
-	if err != nil {
-		return nil, fmt.Errorf("backend.url: %w", err)
+	b := &HTTPBackend{cfg: cfg, base: base, client: &http.Client{Timeout: 5 * time.Minute}}
+	writeURL := cfg.WriteURL
+	if writeURL == "" && cfg.Kind == KindPrometheus {
+		writeURL = base + "/api/v1/write"
 	}
-	return &HTTPBackend{cfg: cfg, base: base, client: &http.Client{Timeout: 5 * time.Minute}, writer: w}, nil
+	if writeURL != "" {
+		bc := forward.DefaultBackendConfig()
+		bc.Name = "retrospective"
+		bc.URL = writeURL
+		bc.Timeout = time.Minute
+		w, err := forward.NewClient(bc, logger, nil)
+		if err != nil {
+			return nil, fmt.Errorf("backend.write_url: %w", err)
+		}
+		b.writer = w
+	}
+	return b, nil
 }
 
 // Kind implements Backend.
@@ -93,7 +132,9 @@ func (b *HTTPBackend) Kind() string { return b.cfg.Kind }
 
 // Close releases idle connections.
 func (b *HTTPBackend) Close() {
-	_ = b.writer.Close(context.Background())
+	if b.writer != nil {
+		_ = b.writer.Close(context.Background())
+	}
 	b.client.CloseIdleConnections()
 }
 
@@ -200,17 +241,21 @@ func (b *HTTPBackend) selectors(ctx context.Context, series []labels.Labels) ([]
 	return out, nil
 }
 
-// Read implements Backend: remote read (Prometheus) or export (VictoriaMetrics).
+// Read implements Backend: remote read (Prometheus), export
+// (VictoriaMetrics) or the query API (Mimir, Thanos).
 func (b *HTTPBackend) Read(ctx context.Context, series []labels.Labels, start, end int64) ([]Series, error) {
 	if len(series) == 0 {
 		return nil, nil
 	}
 	var got []Series
 	var err error
-	if b.cfg.Kind == KindPrometheus {
+	switch b.cfg.Kind {
+	case KindPrometheus:
 		got, err = b.remoteRead(ctx, series, start, end)
-	} else {
+	case KindVictoriaMetrics:
 		got, err = b.export(ctx, series, start, end)
+	default:
+		got, err = b.queryRead(ctx, series, start, end)
 	}
 	if err != nil {
 		return nil, err
@@ -333,8 +378,14 @@ func parseExport(body []byte) ([]Series, error) {
 }
 
 // Write implements Backend with remote write, in requests of at most
-// MaxSamplesPerWrite samples.
+// MaxSamplesPerWrite samples, or VictoriaMetrics' import.
 func (b *HTTPBackend) Write(ctx context.Context, series []Series) error {
+	if b.writer == nil {
+		if b.cfg.Kind == KindVictoriaMetrics {
+			return b.vmImport(ctx, series)
+		}
+		return errNoWriteURL(b.cfg.Kind)
+	}
 	st := writev2.NewSymbolTable()
 	req := &writev2.Request{}
 	n := 0
@@ -380,6 +431,9 @@ func (b *HTTPBackend) Delete(ctx context.Context, series []labels.Labels, start,
 	if len(series) == 0 {
 		return nil
 	}
+	if err := noDeleteAPI(b.cfg.Kind); err != nil {
+		return err
+	}
 	sels, err := b.selectors(ctx, series)
 	if err != nil {
 		return err
@@ -418,6 +472,9 @@ func adminError(err error) error {
 // CheckDelete implements Backend: it asks to delete a series that cannot
 // exist, which answers 204 when the admin API is on and deletes nothing.
 func (b *HTTPBackend) CheckDelete(ctx context.Context) error {
+	if err := noDeleteAPI(b.cfg.Kind); err != nil {
+		return err
+	}
 	params := url.Values{"match[]": {`{__name__="promgov_retrospective_admin_probe",promgov_probe="` + fmt.Sprint(time.Now().UnixNano()) + `"}`}}
 	if b.cfg.Kind == KindPrometheus {
 		params.Set("start", "0")
@@ -430,6 +487,9 @@ func (b *HTTPBackend) CheckDelete(ctx context.Context) error {
 // CheckWrite implements Backend: Prometheus accepts samples older than its
 // head only within storage.tsdb.out_of_order_time_window.
 func (b *HTTPBackend) CheckWrite(ctx context.Context, start int64) error {
+	if b.writer == nil && b.cfg.Kind != KindVictoriaMetrics {
+		return errNoWriteURL(b.cfg.Kind)
+	}
 	if b.cfg.Kind != KindPrometheus {
 		return nil
 	}
@@ -456,4 +516,13 @@ func (b *HTTPBackend) CheckWrite(ctx context.Context, start int64) error {
 			ErrUnsupported, time.UnixMilli(start).UTC().Format(time.RFC3339), cfg.Storage.TSDB.Window, oldest.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// CleanTombstones implements TombstoneCleaner with Prometheus' admin API.
+func (b *HTTPBackend) CleanTombstones(ctx context.Context) error {
+	if b.cfg.Kind != KindPrometheus {
+		return fmt.Errorf("clean tombstones: %w by %s", ErrUnsupported, b.cfg.Kind)
+	}
+	_, err := b.call(ctx, "clean tombstones", "/api/v1/admin/tsdb/clean_tombstones", url.Values{})
+	return adminError(err)
 }

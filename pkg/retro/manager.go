@@ -170,6 +170,9 @@ func preflight(ctx context.Context, be Backend, spec *Spec) error {
 			return fmt.Errorf("delete_originals: %w", err)
 		}
 	}
+	if _, ok := be.(TombstoneCleaner); spec.CleanTombstones && (!ok || be.Kind() != KindPrometheus) {
+		return fmt.Errorf("clean_tombstones: %w: only Prometheus keeps tombstones (VictoriaMetrics drops deleted series at its next merge)", ErrUnsupported)
+	}
 	return be.CheckWrite(ctx, spec.startMs())
 }
 

@@ -88,6 +88,15 @@ func (m *Manager) run(ctx context.Context, id string) {
 	if ctx.Err() != nil {
 		return
 	}
+	if c, ok := be.(TombstoneCleaner); ok && spec.CleanTombstones {
+		// After every delete: a failure pauses the job, and resuming it
+		// (every batch done) cleans again.
+		if err := c.CleanTombstones(ctx); err != nil {
+			fail(StatePaused, fmt.Errorf("clean_tombstones: %w", err))
+			return
+		}
+		_ = m.update(id, func(j *Job) { j.logf("tombstones cleaned") })
+	}
 	_ = m.update(id, func(j *Job) {
 		j.State = StateSucceeded
 		j.Progress.ETASeconds = 0

@@ -42,7 +42,11 @@ type Spec struct {
 	Mode string `json:"mode,omitempty"`
 	// DeleteOriginals deletes each batch's originals once their copy is
 	// verified.
-	DeleteOriginals bool      `json:"delete_originals,omitempty"`
+	DeleteOriginals bool `json:"delete_originals,omitempty"`
+	// CleanTombstones asks Prometheus, once every batch is done, to remove
+	// the deleted samples from disk (/api/v1/admin/tsdb/clean_tombstones)
+	// instead of at the next compaction. Only with delete_originals.
+	CleanTombstones bool      `json:"clean_tombstones,omitempty"`
 	Throttles       Throttles `json:"throttles"`
 	// Confirm is required to execute over more than Config.ConfirmAboveSeries
 	// series.
@@ -90,6 +94,9 @@ func (s *Spec) validate(now time.Time) error {
 	}
 	if s.Mode == ModeDryRun && s.DeleteOriginals {
 		s.DeleteOriginals = false
+	}
+	if s.CleanTombstones && !s.DeleteOriginals && s.Mode == ModeExecute {
+		return badRequest("clean_tombstones: only with delete_originals (without deletes there are no tombstones to clean)")
 	}
 	return s.Throttles.validate()
 }
