@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mux.Handle("POST "+preview.PathPropose, preview.ProposeHandler(pd))
 		autoPropose = preview.NewAutoProposer(cfg.Governance.AutoPropose, preview.NewProposer(pd), logger.With("component", "auto-propose"), reg)
 	}
-	jobs, err := newRetro(cfg, rulesMgr, logger)
+	jobs, err := newRetro(cfg, rulesMgr, logger, reg)
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}

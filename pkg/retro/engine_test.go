@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -414,4 +417,41 @@ func TestThrottledRunStillCompletes(t *testing.T) {
 	j := wait(t, m, submit(t, m, s).ID, StateSucceeded)
 	assert.Equal(t, want, be.dump())
 	assert.InDelta(t, 40.0/15, j.DryRun.EstimatedSeconds, 1e-9)
+}
+
+// TestMetrics: the counters add up to the jobs' progress, and the jobs
+// gauge counts jobs by state.
+func TestMetrics(t *testing.T) {
+	be := newMem()
+	fill(be, 4)
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewManager(ManagerDeps{Config: testConfig(t), Backend: &HTTPBackendConfig{Kind: KindPrometheus, URL: "http://127.0.0.1:1"},
+		NewBackend: func(HTTPBackendConfig) (Backend, error) { return be, nil }, Registerer: reg})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StateSucceeded)
+	wait(t, m, submit(t, m, spec(ModeDryRun, false)).ID, StateSucceeded)
+	p := j.Progress
+	require.NotZero(t, p.SamplesRead)
+	assert.Equal(t, float64(p.SamplesRead), testutil.ToFloat64(m.metrics.samples.WithLabelValues("read")))
+	assert.Equal(t, float64(p.SamplesWritten), testutil.ToFloat64(m.metrics.samples.WithLabelValues("written")))
+	assert.Equal(t, float64(p.SeriesDone), testutil.ToFloat64(m.metrics.series.WithLabelValues("done")))
+	assert.Equal(t, float64(p.SeriesDeleted), testutil.ToFloat64(m.metrics.series.WithLabelValues("deleted")))
+	assert.Equal(t, float64(p.BatchesDone), testutil.ToFloat64(m.metrics.batches.WithLabelValues("done")))
+	assert.Zero(t, testutil.ToFloat64(m.metrics.batches.WithLabelValues("failed")))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP promgov_retrospective_jobs Retrospective jobs this node holds, by state.
+# TYPE promgov_retrospective_jobs gauge
+promgov_retrospective_jobs{state="cancelled"} 0
+promgov_retrospective_jobs{state="failed"} 0
+promgov_retrospective_jobs{state="paused"} 0
+promgov_retrospective_jobs{state="planning"} 0
+promgov_retrospective_jobs{state="queued"} 0
+promgov_retrospective_jobs{state="running"} 0
+promgov_retrospective_jobs{state="succeeded"} 2
+`), "promgov_retrospective_jobs"))
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrNotFound is a job id that does not exist.
@@ -29,14 +31,17 @@ type ManagerDeps struct {
 	// NewBackend builds a job's backend (default: NewHTTPBackend).
 	NewBackend func(HTTPBackendConfig) (Backend, error)
 	Now        func() time.Time
+	// Registerer receives the promgov_retrospective_* metrics; may be nil.
+	Registerer prometheus.Registerer
 }
 
 // Manager accepts, runs, cancels and resumes jobs in this process. It
 // runs them only while Run runs; jobs that were running when the process
 // stopped resume when Run starts again. Safe for concurrent use.
 type Manager struct {
-	d     ManagerDeps
-	store jobStore
+	d       ManagerDeps
+	store   jobStore
+	metrics *metrics
 
 	mu      sync.Mutex
 	jobs    map[string]*Job
@@ -73,6 +78,7 @@ func NewManager(d ManagerDeps) (*Manager, error) {
 	for _, j := range list {
 		m.jobs[j.ID] = j
 	}
+	m.metrics = newMetrics(d.Registerer, m)
 	return m, nil
 }
 

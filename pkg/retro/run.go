@@ -136,6 +136,9 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 				part := items[b*size : min((b+1)*size, len(items))]
 				res, err := m.batch(ctx, be, &spec, part, lim)
 				if err != nil {
+					if ctx.Err() == nil {
+						m.metrics.batches.WithLabelValues("failed").Inc()
+					}
 					errOnce.Do(func() { first = fmt.Errorf("batch %d: %w", b, err); cancel() })
 					return
 				}
@@ -159,9 +162,11 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 						res.readT.Round(time.Millisecond), res.writeT.Round(time.Millisecond), res.verifyT.Round(time.Millisecond), res.deleteT.Round(time.Millisecond))
 				})
 				if err != nil {
+					m.metrics.batches.WithLabelValues("failed").Inc()
 					errOnce.Do(func() { first = fmt.Errorf("checkpoint batch %d: %w", b, err); cancel() })
 					return
 				}
+				m.metrics.batchDone(res)
 			}
 		}()
 	}
