@@ -164,6 +164,7 @@ func startRetroManager(t *testing.T, kind, base string) *retro.Manager {
 	cfg.Directory = t.TempDir()
 	cfg.VerifyTimeout = time.Minute
 	cfg.BatchSeries = 20
+	cfg.Slice = time.Hour // 2.5 h ranges: 3 slices per batch
 	m, err := retro.NewManager(retro.ManagerDeps{Config: cfg, Backend: &retro.HTTPBackendConfig{Kind: kind, URL: base}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -26,6 +26,10 @@ type Config struct {
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
 	// MaxSamplesPerWrite bounds one remote write request.
 	MaxSamplesPerWrite int `yaml:"max_samples_per_write"`
+	// Slice is the time slice a batch reads, writes and verifies at once:
+	// what a batch holds in memory is at most batch_series series × one
+	// slice of samples, whatever the job's range.
+	Slice time.Duration `yaml:"slice"`
 	// BackendKind is the default backend's kind: prometheus or
 	// victoriametrics.
 	BackendKind string `yaml:"backend_kind"`
@@ -36,7 +40,7 @@ type Config struct {
 
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
-	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, BackendKind: KindPrometheus}
+	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, Slice: 6 * time.Hour, BackendKind: KindPrometheus}
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "retrospective.").
@@ -48,6 +52,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSeries, prefix+"batch-series", d.BatchSeries, "Series per batch of a retrospective job (one checkpoint per batch).")
 	fs.DurationVar(&c.VerifyTimeout, prefix+"verify-timeout", d.VerifyTimeout, "How long a batch waits for its copy to be readable before the job pauses.")
 	fs.IntVar(&c.MaxSamplesPerWrite, prefix+"max-samples-per-write", d.MaxSamplesPerWrite, "Samples per remote write request of a retrospective job.")
+	fs.DurationVar(&c.Slice, prefix+"slice", d.Slice, "Time slice a batch of a retrospective job reads, writes and verifies at once (bounds its memory).")
 	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus, victoriametrics, mimir or thanos.")
 	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
 }
@@ -65,6 +70,8 @@ func (c *Config) Validate() error {
 		return errors.New("retrospective.verify_timeout: must be positive")
 	case c.MaxSamplesPerWrite <= 0:
 		return errors.New("retrospective.max_samples_per_write: must be positive")
+	case c.Slice < time.Minute:
+		return fmt.Errorf("retrospective.slice %s: must be at least 1m", c.Slice)
 	case !validKind(c.BackendKind):
 		return fmt.Errorf("retrospective.backend_kind %q: use %s", c.BackendKind, kinds)
 	}

@@ -455,3 +455,56 @@ promgov_retrospective_jobs{state="running"} 0
 promgov_retrospective_jobs{state="succeeded"} 2
 `), "promgov_retrospective_jobs"))
 }
+
+func TestSliceRange(t *testing.T) {
+	for name, tc := range map[string]struct {
+		start, end, step int64
+		want             []timeSlice
+	}{
+		"one slice":      {0, 99, 100, []timeSlice{{0, 99}}},
+		"exact slices":   {0, 199, 100, []timeSlice{{0, 99}, {100, 199}}},
+		"shorter last":   {0, 250, 100, []timeSlice{{0, 99}, {100, 199}, {200, 250}}},
+		"single instant": {5, 5, 100, []timeSlice{{5, 5}}},
+		"one past":       {0, 100, 100, []timeSlice{{0, 99}, {100, 100}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, sliceRange(tc.start, tc.end, tc.step))
+		})
+	}
+}
+
+// TestSlicedBatches: with 3-minute slices a batch holds at most 2 series ×
+// 3 samples at once, a write failing in the middle of a batch's slices
+// pauses the job with nothing deleted, and the resumed job ends identical
+// to an unsliced one.
+func TestSlicedBatches(t *testing.T) {
+	be := newMem()
+	want := fill(be, 4)
+	be.failWriteAfter = 5 // batch 0's 4 slices with samples, then 1 of batch 1's
+	cfg := testConfig(t)
+	cfg.Slice = 3 * time.Minute
+	m, _ := startManager(t, cfg, be)
+	j := wait(t, m, submit(t, m, spec(ModeExecute, true)).ID, StatePaused)
+	assert.Equal(t, []bool{true, false}, j.Done)
+	// Batch 0 moved; batch 1 has the first slice of its copy, and its
+	// originals whole.
+	d := be.dump()
+	for k := 0; k < 4; k++ {
+		orig := labels.FromStrings("__name__", "old_metric", "instance", fmt.Sprintf("i%d", k), "path", fmt.Sprintf("/users/%d", 1000+k)).String()
+		if k < 2 {
+			assert.NotContains(t, d, orig)
+		} else {
+			assert.Len(t, d[orig], 10, "original of an unfinished batch touched")
+		}
+	}
+	be.mu.Lock()
+	be.failWriteAfter = -1
+	be.mu.Unlock()
+	_, err := m.Resume(j.ID)
+	require.NoError(t, err)
+	j = wait(t, m, j.ID, StateSucceeded)
+	assert.Equal(t, want, be.dump())
+	assert.EqualValues(t, 40, j.Progress.SamplesWritten)
+	assert.EqualValues(t, 4, j.Progress.SeriesDeleted)
+	assert.LessOrEqual(t, be.maxRead, 2*3, "a read held more than batch_series × one slice")
+}

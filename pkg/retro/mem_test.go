@@ -24,6 +24,7 @@ type memBackend struct {
 	adminOff       bool
 	writeErr       error
 	deleteCalls    int
+	maxRead        int // most samples one Read answered
 }
 
 type memSeries struct {
@@ -99,13 +100,16 @@ func (m *memBackend) Read(_ context.Context, series []labels.Labels, start, end 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Series
+	n := 0
 	for _, ls := range series {
 		if s := m.series[ls.String()]; s != nil {
 			if smp := sorted(s.samples, start, end); len(smp) > 0 {
 				out = append(out, Series{Labels: ls, Samples: smp})
+				n += len(smp)
 			}
 		}
 	}
+	m.maxRead = max(m.maxRead, n)
 	return out, nil
 }
 

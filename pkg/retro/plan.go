@@ -91,7 +91,7 @@ const maxExamples = 10
 
 // plan lists the series, runs them through eng and counts their samples.
 // progress is called after every batch read.
-func plan(ctx context.Context, be Backend, eng *rules.Engine, spec *Spec, batch int, lim *limiter, progress func(done, total int)) ([]Item, DryRun, error) {
+func plan(ctx context.Context, be Backend, eng *rules.Engine, spec *Spec, batch int, slice time.Duration, lim *limiter, progress func(done, total int)) ([]Item, DryRun, error) {
 	began := time.Now()
 	var dr DryRun
 	listed, err := be.ListSeries(ctx, spec.Selector, spec.startMs(), spec.endMs())
@@ -112,21 +112,24 @@ func plan(ctx context.Context, be Backend, eng *rules.Engine, spec *Spec, batch 
 			items = append(items, Item{Source: ls, Target: res.Labels, Action: ActionRewrite, Rule: res.Rule})
 		}
 	}
-	// Count samples (and leave out series without any in the range).
+	// Count samples (and leave out series without any in the range), a
+	// batch and a time slice at a time, as the execution reads them.
 	counts := make(map[string]int64, len(listed))
 	for i := 0; i < len(listed); i += batch {
 		part := listed[i:min(i+batch, len(listed))]
 		if err := lim.series(ctx, len(part)); err != nil {
 			return nil, dr, err
 		}
-		got, err := be.Read(ctx, part, spec.startMs(), spec.endMs())
-		if err != nil {
-			return nil, dr, err
-		}
-		for _, s := range got {
-			counts[s.Labels.String()] = int64(len(s.Samples))
-			if err := lim.samples(ctx, len(s.Samples)); err != nil {
+		for _, sl := range sliceRange(spec.startMs(), spec.endMs(), slice.Milliseconds()) {
+			got, err := be.Read(ctx, part, sl.start, sl.end)
+			if err != nil {
 				return nil, dr, err
+			}
+			for _, s := range got {
+				counts[s.Labels.String()] += int64(len(s.Samples))
+				if err := lim.samples(ctx, len(s.Samples)); err != nil {
+					return nil, dr, err
+				}
 			}
 		}
 		if progress != nil {

@@ -48,7 +48,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 	if !planned {
 		_ = m.update(id, func(j *Job) { j.State = StatePlanning })
 		var dr DryRun
-		items, dr, err = plan(ctx, be, eng, &spec, m.d.Config.BatchSeries, lim, nil)
+		items, dr, err = plan(ctx, be, eng, &spec, m.d.Config.BatchSeries, m.d.Config.Slice, lim, nil)
 		if err != nil {
 			fail(StatePaused, err)
 			return
@@ -186,7 +186,11 @@ feed:
 	return first
 }
 
-// batch copies, verifies and (when asked) deletes one batch of series.
+// batch copies, verifies and (when asked) deletes one batch of series: it
+// copies and verifies the batch slice by slice (Config.Slice) in time order,
+// then deletes the originals over the whole range once every slice is
+// verified. A batch redone after a crash copies its slices again
+// (idempotent) and deletes nothing before they are all verified.
 func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
 	res := batchResult{series: int64(len(part))}
 	if err := lim.series(ctx, len(part)); err != nil {
@@ -203,39 +207,71 @@ func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item
 			del = append(del, it.Source)
 		}
 	}
-	t := time.Now()
-	step := func(d *time.Duration) { now := time.Now(); *d = now.Sub(t); t = now }
-	src, err := be.Read(ctx, rewrite, spec.startMs(), spec.endMs())
-	if err != nil {
-		return res, err
+	for _, sl := range sliceRange(spec.startMs(), spec.endMs(), m.d.Config.Slice.Milliseconds()) {
+		if err := m.copySlice(ctx, be, rewrite, target, sl, lim, &res); err != nil {
+			return res, err
+		}
 	}
-	step(&res.readT)
-	out := make([]Series, len(src))
-	for i, s := range src {
-		res.read += int64(len(s.Samples))
-		out[i] = Series{Labels: target[s.Labels.String()], Samples: s.Samples}
-	}
-	if err := lim.samples(ctx, int(res.read)); err != nil {
-		return res, err
-	}
-	t = time.Now() // the throttle's wait is not the backend's time
-	if err := be.Write(ctx, out); err != nil {
-		return res, err
-	}
-	step(&res.writeT)
-	res.written = res.read
-	if err := m.verify(ctx, be, spec, out); err != nil {
-		return res, err
-	}
-	step(&res.verifyT)
 	if len(del) > 0 {
+		t := time.Now()
 		if err := be.Delete(ctx, del, spec.startMs(), spec.endMs()); err != nil {
 			return res, err
 		}
 		res.deleted = int64(len(del))
-		step(&res.deleteT)
+		res.deleteT = time.Since(t)
 	}
 	return res, nil
+}
+
+// timeSlice is [start, end] in milliseconds, inclusive.
+type timeSlice struct{ start, end int64 }
+
+// sliceRange cuts [start, end] into consecutive slices of step ms (the
+// last one shorter), in time order.
+func sliceRange(start, end, step int64) []timeSlice {
+	var out []timeSlice
+	for s := start; ; s += step {
+		if end-s < step {
+			return append(out, timeSlice{s, end})
+		}
+		out = append(out, timeSlice{s, s + step - 1})
+	}
+}
+
+// copySlice reads the series of rewrite in sl, writes them under their
+// target labels and verifies the copy, adding to res.
+func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.Labels, target map[string]labels.Labels, sl timeSlice, lim *limiter, res *batchResult) error {
+	t := time.Now()
+	step := func(d *time.Duration) { now := time.Now(); *d += now.Sub(t); t = now }
+	src, err := be.Read(ctx, rewrite, sl.start, sl.end)
+	if err != nil {
+		return err
+	}
+	step(&res.readT)
+	out := make([]Series, len(src))
+	var read int64
+	for i, s := range src {
+		read += int64(len(s.Samples))
+		out[i] = Series{Labels: target[s.Labels.String()], Samples: s.Samples}
+	}
+	if len(out) == 0 {
+		return nil // nothing stored in this slice
+	}
+	res.read += read
+	if err := lim.samples(ctx, int(read)); err != nil {
+		return err
+	}
+	t = time.Now() // the throttle's wait is not the backend's time
+	if err := be.Write(ctx, out); err != nil {
+		return err
+	}
+	step(&res.writeT)
+	res.written += read
+	if err := m.verify(ctx, be, sl, out); err != nil {
+		return err
+	}
+	step(&res.verifyT)
+	return nil
 }
 
 // errNotVerified is a copy that was not readable in time.
@@ -243,7 +279,7 @@ var errNotVerified = errors.New("copy not verified")
 
 // verify reads the written series back until every sample of want is there
 // with its timestamp and value, within Config.VerifyTimeout.
-func (m *Manager) verify(ctx context.Context, be Backend, spec *Spec, want []Series) error {
+func (m *Manager) verify(ctx context.Context, be Backend, sl timeSlice, want []Series) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -253,7 +289,7 @@ func (m *Manager) verify(ctx context.Context, be Backend, spec *Spec, want []Ser
 	}
 	deadline := time.Now().Add(m.d.Config.VerifyTimeout)
 	for {
-		got, err := be.Read(ctx, ls, spec.startMs(), spec.endMs())
+		got, err := be.Read(ctx, ls, sl.start, sl.end)
 		if err != nil {
 			return err
 		}
