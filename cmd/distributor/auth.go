@@ -44,6 +44,8 @@ func authRoutes() auth.Routes {
 		auth.Route{Method: http.MethodPost, Path: web.APIPrefix + "/suggestions/", Access: configChange},
 		auth.Route{Method: http.MethodPost, Path: ui.PathSuggestions + "/", Access: configChange},
 		auth.Route{Method: http.MethodPost, Path: retro.PathJobs + "/", Access: jobControl},
+		// An openmetrics job's output holds every tenant's samples.
+		auth.Route{Method: http.MethodGet, Path: retro.PathOpenMetrics, Access: auth.Access{Role: auth.RoleAdmin, Scope: auth.ScopeCluster, Action: "retrospective_export"}},
 		auth.Route{Method: http.MethodPost, Path: ui.PathJobs + "/", Access: jobControl},
 		auth.Route{Method: http.MethodGet, Path: cardinality.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},
 		auth.Route{Method: http.MethodGet, Path: usage.PathPrefix, Access: auth.Access{Role: auth.RoleRead, Scope: auth.ScopeReadTenant}},

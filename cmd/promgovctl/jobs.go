@@ -5,19 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/promgov/promgov/pkg/govapi"
 	"github.com/promgov/promgov/pkg/retro"
 )
 
-// jobs runs `promgovctl jobs retrospective|list|get|cancel|resume`.
+// jobs runs `promgovctl jobs retrospective|list|get|cancel|resume|openmetrics`.
 func (c *client) jobs(ctx context.Context, sub string, rest []string, w io.Writer) error {
 	switch sub {
 	case "retrospective":
 		return c.retrospective(ctx, rest, w)
+	case "openmetrics":
+		if len(rest) != 1 {
+			return &usageError{"jobs openmetrics: want one job ID (the output goes to standard output)"}
+		}
+		return c.stream(ctx, retro.PathOpenMetrics+rest[0], w)
 	case "list":
 		var js []retro.Job
 		if _, err := c.do(ctx, "GET", retro.PathJobs, nil, nil, &js); err != nil {
@@ -48,7 +55,7 @@ func (c *client) jobs(ctx context.Context, sub string, rest []string, w io.Write
 		}
 		return printJob(w, &j, *output)
 	}
-	return &usageError{fmt.Sprintf("unknown command \"jobs %s\": want jobs retrospective|list|get|cancel|resume", sub)}
+	return &usageError{fmt.Sprintf("unknown command \"jobs %s\": want jobs retrospective|list|get|cancel|resume|openmetrics", sub)}
 }
 
 func (c *client) retrospective(ctx context.Context, args []string, w io.Writer) error {
@@ -65,6 +72,7 @@ func (c *client) retrospective(ctx context.Context, args []string, w io.Writer) 
 	url := fs.String("backend-url", "", "Backend query API base URL; default: the node's.")
 	writeURL := fs.String("backend-write-url", "", "Remote write URL of the copies (required for mimir and thanos).")
 	execute := fs.Bool("execute", false, "Execute (default: dry run).")
+	openMetrics := fs.Bool("openmetrics", false, "Write the transformed series to OpenMetrics files for promtool instead of the backend (fetch them with jobs openmetrics ID).")
 	fs.BoolVar(&s.DeleteOriginals, "delete-originals", false, "Delete each batch's originals once its copy is verified.")
 	fs.BoolVar(&s.CleanTombstones, "clean-tombstones", false, "Prometheus: clean tombstones once every batch is done (with --delete-originals).")
 	fs.BoolVar(&s.Confirm, "confirm", false, "Confirm a job over more series than the node's confirm threshold.")
@@ -94,8 +102,13 @@ func (c *client) retrospective(ctx context.Context, args []string, w io.Writer) 
 	if *kind != "" || *url != "" || *writeURL != "" {
 		s.Backend = &retro.HTTPBackendConfig{Kind: *kind, URL: *url, WriteURL: *writeURL}
 	}
-	if *execute {
+	switch {
+	case *execute && *openMetrics:
+		return &usageError{"--execute and --openmetrics: give one of them"}
+	case *execute:
 		s.Mode = retro.ModeExecute
+	case *openMetrics:
+		s.Mode = retro.ModeOpenMetrics
 	}
 	body, err := json.Marshal(s)
 	if err != nil {
@@ -175,6 +188,37 @@ func printJob(w io.Writer, j *retro.Job, output string) error {
 	}
 	if len(j.Log) > 0 {
 		fmt.Fprintf(w, "log:\n  %s\n", strings.Join(j.Log, "\n  "))
+	}
+	return nil
+}
+
+// stream GETs path and copies a successful answer's body to w as it comes;
+// an error answer is decoded from its envelope.
+func (c *client) stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.base, "/")+path, nil)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	if c.user != "" {
+		req.Header.Set(govapi.HeaderUser, c.user)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &netError{err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var env struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &env) != nil || env.Error == "" {
+			env.Error = strings.TrimSpace(string(b))
+		}
+		return &httpError{code: resp.StatusCode, msg: env.Error}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return &netError{err}
 	}
 	return nil
 }

@@ -16,9 +16,10 @@
 //	promgovctl check config FILE...    (as distributor check-config)
 //	promgovctl check rules FILE...     (rule unit tests, as distributor test-rules)
 //	promgovctl jobs retrospective --selector S --start T [--end T] [--candidate FILE|--version N] [--rule NAME]
-//	           [--execute [--delete-originals] [--confirm]] [--max-series-per-second N] [--max-samples-per-second N]
+//	           [--execute [--delete-originals [--clean-tombstones]] [--confirm] | --openmetrics]
+//	           [--max-series-per-second N] [--max-samples-per-second N]
 //	           [--max-concurrency N] [--wait] [-o text|json]
-//	promgovctl jobs list | get|cancel|resume ID   (docs/retrospective.md)
+//	promgovctl jobs list | get|cancel|resume|openmetrics ID   (docs/retrospective.md)
 //
 // Exit codes: 0 success; 1 the request or check failed (an invalid
 // candidate, a failing test, not found); 2 bad usage; 3 conflict (a stale
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "Timeout of one request.")
 	showVersion := fs.Bool("version", false, "Print version information and exit.")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|reject|rollback | suggestions list|propose | usage analyze PATH... | check config|rules FILE... | jobs retrospective|list|get|cancel|resume")
+		fmt.Fprintln(stderr, "Usage: promgovctl [flags] config get|history|diff|apply|preview|promote|reject|rollback | suggestions list|propose | usage analyze PATH... | check config|rules FILE... | jobs retrospective|list|get|cancel|resume|openmetrics")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func dispatch(ctx context.Context, c *client, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return &usageError{"want a command: config get|history|diff|apply|preview|promote|reject|rollback, suggestions list|propose, usage analyze, check config|rules, jobs retrospective|list|get|cancel|resume"}
+		return &usageError{"want a command: config get|history|diff|apply|preview|promote|reject|rollback, suggestions list|propose, usage analyze, check config|rules, jobs retrospective|list|get|cancel|resume|openmetrics"}
 	}
 	cmd, rest := args[0]+" "+args[1], args[2:]
 	switch cmd {

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -507,4 +512,99 @@ func TestSlicedBatches(t *testing.T) {
 	assert.EqualValues(t, 40, j.Progress.SamplesWritten)
 	assert.EqualValues(t, 4, j.Progress.SeriesDeleted)
 	assert.LessOrEqual(t, be.maxRead, 2*3, "a read held more than batch_series × one slice")
+}
+
+func TestAppendOMSeries(t *testing.T) {
+	for name, tc := range map[string]struct {
+		s    Series
+		want string
+	}{
+		"labels and times": {Series{Labels: labels.FromStrings("__name__", "m_total", "a", `x"y`, "b", "2"), Samples: []Sample{{1733300000123, 1.5}, {1733300030005, 2}}},
+			"m_total{a=\"x\\\"y\",b=\"2\"} 1.5 1733300000.123\nm_total{a=\"x\\\"y\",b=\"2\"} 2 1733300030.005\n"},
+		"no labels":      {Series{Labels: labels.FromStrings("__name__", "up"), Samples: []Sample{{1000, 1}}}, "up 1 1.000\n"},
+		"special values": {Series{Labels: labels.FromStrings("__name__", "g"), Samples: []Sample{{1, math.NaN()}, {2, math.Inf(1)}, {3, math.Inf(-1)}}}, "g NaN 0.001\ng +Inf 0.002\ng -Inf 0.003\n"},
+		"before 1970":    {Series{Labels: labels.FromStrings("__name__", "g"), Samples: []Sample{{-1500, 0}}}, "g 0 -1.500\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, string(appendOMSeries(nil, tc.s)))
+		})
+	}
+}
+
+// TestOpenMetricsJob: an openmetrics job writes every rewritten series to
+// files, changes nothing in the backend, answers the files with # EOF,
+// and a batch redone after a failure does not repeat samples.
+func TestOpenMetricsJob(t *testing.T) {
+	be := newMem()
+	fill(be, 4)
+	before := be.dump()
+	cfg := testConfig(t)
+	cfg.Slice = 3 * time.Minute
+	m, _ := startManager(t, cfg, be)
+	mux := http.NewServeMux()
+	m.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	s := spec(ModeOpenMetrics, false)
+	s.Candidate = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+	// The plan reads 2 batches × n slices, batch 0 reads its n, then
+	// batch 1 fails at its second slice, after writing its first.
+	n := len(sliceRange(s.Start.UnixMilli(), s.End.UnixMilli(), cfg.Slice.Milliseconds()))
+	be.failReadAfter = 2*n + n + 1
+	j := wait(t, m, submit(t, m, s).ID, StatePaused)
+	assert.Contains(t, j.Error, "read failed")
+	files, err := filepath.Glob(filepath.Join(cfg.Directory, j.ID, "openmetrics", "*"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"batch-000000.om"}, baseNames(files), "an unfinished batch left its file")
+	be.mu.Lock()
+	be.failReadAfter = 0
+	be.mu.Unlock()
+	_, err = m.Resume(j.ID)
+	require.NoError(t, err)
+	j = wait(t, m, j.ID, StateSucceeded)
+	assert.Equal(t, before, be.dump(), "an openmetrics job changed the backend")
+	assert.EqualValues(t, 40, j.Progress.SamplesWritten)
+
+	first := getOM(t, srv.URL, j.ID)
+	assert.Equal(t, 40+1, strings.Count(first, "\n"))
+	assert.True(t, strings.HasSuffix(first, "# EOF\n"))
+	assert.Contains(t, first, `new_metric{instance="i0",path="/users/1000"} 0 1796119200.000`+"\n")
+
+	code, body := getOMStatus(t, srv.URL, "20261201T100000-00000000")
+	assert.Equal(t, http.StatusNotFound, code, body)
+	dry := wait(t, m, submit(t, m, spec(ModeDryRun, false)).ID, StateSucceeded)
+	code, body = getOMStatus(t, srv.URL, dry.ID)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Contains(t, body, "only a succeeded openmetrics job")
+
+	_, err = m.Submit(context.Background(), Spec{Candidate: s.Candidate, Selector: s.Selector, Start: s.Start, End: s.End, Mode: ModeOpenMetrics, DeleteOriginals: true})
+	var bad *BadRequestError
+	require.ErrorAs(t, err, &bad)
+	assert.ErrorContains(t, err, "delete_originals: an openmetrics job only writes files")
+}
+
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
+}
+
+func getOMStatus(t *testing.T, base, id string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + PathOpenMetrics + id)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func getOM(t *testing.T, base, id string) string {
+	t.Helper()
+	code, body := getOMStatus(t, base, id)
+	require.Equal(t, http.StatusOK, code, body)
+	return body
 }

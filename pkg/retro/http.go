@@ -31,6 +31,7 @@ func (m *Manager) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathJobs+"/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		m.answer(w, func() (*Job, error) { return m.Cancel(r.PathValue("id")) })
 	})
+	mux.HandleFunc("GET "+PathOpenMetrics+"{id}", m.handleOpenMetrics)
 	mux.HandleFunc("POST "+PathJobs+"/{id}/resume", func(w http.ResponseWriter, r *http.Request) {
 		m.answer(w, func() (*Job, error) { return m.Resume(r.PathValue("id")) })
 	})

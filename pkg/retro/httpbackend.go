@@ -512,8 +512,8 @@ func (b *HTTPBackend) CheckWrite(ctx context.Context, start int64) error {
 	// Leave 5 minutes for the job to run before the oldest sample leaves the window.
 	oldest := time.Now().Add(-time.Duration(cfg.Storage.TSDB.Window) + 5*time.Minute)
 	if time.UnixMilli(start).Before(oldest) {
-		return fmt.Errorf("%w: the range starts at %s but Prometheus' storage.tsdb.out_of_order_time_window (%s) only accepts samples after %s: widen the window, or write the transformed series as TSDB blocks (promtool tsdb create-blocks-from openmetrics) and move them into the data directory",
-			ErrUnsupported, time.UnixMilli(start).UTC().Format(time.RFC3339), cfg.Storage.TSDB.Window, oldest.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: the range starts at %s but Prometheus' storage.tsdb.out_of_order_time_window (%s) only accepts samples after %s: widen the window, %s",
+			ErrUnsupported, time.UnixMilli(start).UTC().Format(time.RFC3339), cfg.Storage.TSDB.Window, oldest.UTC().Format(time.RFC3339), openMetricsHint())
 	}
 	return nil
 }

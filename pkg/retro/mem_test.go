@@ -25,6 +25,8 @@ type memBackend struct {
 	writeErr       error
 	deleteCalls    int
 	maxRead        int // most samples one Read answered
+	failReadAfter  int // Read calls before every later one fails; 0 never
+	reads          int
 }
 
 type memSeries struct {
@@ -99,6 +101,10 @@ func (m *memBackend) ListSeries(_ context.Context, selector string, start, end i
 func (m *memBackend) Read(_ context.Context, series []labels.Labels, start, end int64) ([]Series, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reads++
+	if m.failReadAfter > 0 && m.reads > m.failReadAfter {
+		return nil, errors.New("read failed (injected)")
+	}
 	var out []Series
 	n := 0
 	for _, ls := range series {

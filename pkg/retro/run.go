@@ -76,9 +76,11 @@ func (m *Manager) run(ctx context.Context, id string) {
 		fail(StateFailed, err)
 		return
 	}
-	if err := preflight(ctx, be, &spec); err != nil {
-		fail(StateFailed, err)
-		return
+	if spec.Mode == ModeExecute {
+		if err := preflight(ctx, be, &spec); err != nil {
+			fail(StateFailed, err)
+			return
+		}
 	}
 	_ = m.update(id, func(j *Job) { j.State = StateRunning })
 	if err := m.execute(ctx, id, be, items, j.Done, lim); err != nil {
@@ -134,7 +136,7 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 			defer wg.Done()
 			for b := range work {
 				part := items[b*size : min((b+1)*size, len(items))]
-				res, err := m.batch(ctx, be, &spec, part, lim)
+				res, err := m.runBatch(ctx, id, b, be, &spec, part, lim)
 				if err != nil {
 					if ctx.Err() == nil {
 						m.metrics.batches.WithLabelValues("failed").Inc()
@@ -186,12 +188,34 @@ feed:
 	return first
 }
 
+// runBatch runs batch b of job id: into the backend (batch), or for an
+// openmetrics job into the batch's file, committed only when the whole
+// batch is written.
+func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
+	if spec.Mode != ModeOpenMetrics {
+		return m.batch(ctx, be, spec, part, lim, nil)
+	}
+	om, err := m.openMetricsBatch(id, b)
+	if err != nil {
+		return batchResult{}, fmt.Errorf("openmetrics output: %w", err)
+	}
+	res, err := m.batch(ctx, be, spec, part, lim, om)
+	if err == nil {
+		err = om.commit()
+	}
+	if err != nil {
+		om.abort()
+	}
+	return res, err
+}
+
 // batch copies, verifies and (when asked) deletes one batch of series: it
 // copies and verifies the batch slice by slice (Config.Slice) in time order,
 // then deletes the originals over the whole range once every slice is
 // verified. A batch redone after a crash copies its slices again
 // (idempotent) and deletes nothing before they are all verified.
-func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
+// With om, the copies go to om instead of the backend, unverified.
+func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item, lim *limiter, om *omBatch) (batchResult, error) {
 	res := batchResult{series: int64(len(part))}
 	if err := lim.series(ctx, len(part)); err != nil {
 		return res, err
@@ -208,7 +232,7 @@ func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item
 		}
 	}
 	for _, sl := range sliceRange(spec.startMs(), spec.endMs(), m.d.Config.Slice.Milliseconds()) {
-		if err := m.copySlice(ctx, be, rewrite, target, sl, lim, &res); err != nil {
+		if err := m.copySlice(ctx, be, rewrite, target, sl, lim, om, &res); err != nil {
 			return res, err
 		}
 	}
@@ -240,7 +264,7 @@ func sliceRange(start, end, step int64) []timeSlice {
 
 // copySlice reads the series of rewrite in sl, writes them under their
 // target labels and verifies the copy, adding to res.
-func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.Labels, target map[string]labels.Labels, sl timeSlice, lim *limiter, res *batchResult) error {
+func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.Labels, target map[string]labels.Labels, sl timeSlice, lim *limiter, om *omBatch, res *batchResult) error {
 	t := time.Now()
 	step := func(d *time.Duration) { now := time.Now(); *d += now.Sub(t); t = now }
 	src, err := be.Read(ctx, rewrite, sl.start, sl.end)
@@ -262,6 +286,14 @@ func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.La
 		return err
 	}
 	t = time.Now() // the throttle's wait is not the backend's time
+	if om != nil {
+		if err := om.write(out); err != nil {
+			return fmt.Errorf("openmetrics output: %w", err)
+		}
+		step(&res.writeT)
+		res.written += read
+		return nil
+	}
 	if err := be.Write(ctx, out); err != nil {
 		return err
 	}

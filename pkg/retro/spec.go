@@ -19,6 +19,10 @@ import (
 const (
 	ModeDryRun  = "dry_run"
 	ModeExecute = "execute"
+	// ModeOpenMetrics writes the transformed series to OpenMetrics files
+	// for promtool instead of the backend (the TSDB-block route,
+	// openmetrics.go); it deletes nothing.
+	ModeOpenMetrics = "openmetrics"
 )
 
 // Spec is what a job is asked to do (the body of POST .../jobs/retrospective).
@@ -71,8 +75,8 @@ func (s *Spec) validate(now time.Time) error {
 	if s.Mode == "" {
 		s.Mode = ModeDryRun
 	}
-	if s.Mode != ModeDryRun && s.Mode != ModeExecute {
-		return badRequest("mode %q: want %s or %s", s.Mode, ModeDryRun, ModeExecute)
+	if s.Mode != ModeDryRun && s.Mode != ModeExecute && s.Mode != ModeOpenMetrics {
+		return badRequest("mode %q: want %s, %s or %s", s.Mode, ModeDryRun, ModeExecute, ModeOpenMetrics)
 	}
 	if s.Selector == "" {
 		return badRequest("selector is required (a PromQL series selector such as {__name__=~\"http_.*\"})")
@@ -94,6 +98,9 @@ func (s *Spec) validate(now time.Time) error {
 	}
 	if s.Mode == ModeDryRun && s.DeleteOriginals {
 		s.DeleteOriginals = false
+	}
+	if s.Mode == ModeOpenMetrics && s.DeleteOriginals {
+		return badRequest("delete_originals: an %s job only writes files; delete the originals once their blocks are in place (docs/retrospective.md)", ModeOpenMetrics)
 	}
 	if s.CleanTombstones && !s.DeleteOriginals && s.Mode == ModeExecute {
 		return badRequest("clean_tombstones: only with delete_originals (without deletes there are no tombstones to clean)")
