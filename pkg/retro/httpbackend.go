@@ -14,10 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"gopkg.in/yaml.v3"
 
@@ -261,74 +259,6 @@ func (b *HTTPBackend) Read(ctx context.Context, series []labels.Labels, start, e
 		return nil, err
 	}
 	return keepExact(got, series), nil
-}
-
-// remoteRead reads series with /api/v1/read, one query per series with
-// equality matchers (keepExact removes series with more labels).
-func (b *HTTPBackend) remoteRead(ctx context.Context, series []labels.Labels, start, end int64) ([]Series, error) {
-	rr := &prompb.ReadRequest{AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{prompb.ReadRequest_SAMPLES}}
-	for _, s := range series {
-		q := &prompb.Query{StartTimestampMs: start, EndTimestampMs: end}
-		s.Range(func(l labels.Label) {
-			q.Matchers = append(q.Matchers, &prompb.LabelMatcher{Type: prompb.LabelMatcher_EQ, Name: l.Name, Value: l.Value})
-		})
-		rr.Queries = append(rr.Queries, q)
-	}
-	raw, err := rr.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/api/v1/read", bytes.NewReader(snappy.Encode(nil, raw)))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
-	body, err := b.do("remote read", req)
-	if err != nil {
-		return nil, err
-	}
-	return parseReadResponse(body)
-}
-
-// parseReadResponse decodes a remote read answer (snappy, SAMPLES).
-func parseReadResponse(body []byte) ([]Series, error) {
-	dec, err := snappy.Decode(nil, body)
-	if err != nil {
-		return nil, fmt.Errorf("remote read: decode answer: %w", err)
-	}
-	var resp prompb.ReadResponse
-	if err := resp.Unmarshal(dec); err != nil {
-		return nil, fmt.Errorf("remote read: decode answer: %w", err)
-	}
-	var out []Series
-	seen := map[string]bool{}
-	for _, r := range resp.Results {
-		for _, ts := range r.Timeseries {
-			var sb labels.ScratchBuilder
-			for _, l := range ts.Labels {
-				sb.Add(l.Name, l.Value)
-			}
-			sb.Sort()
-			ls := sb.Labels()
-			if len(ts.Histograms) > 0 {
-				// Copying only the float samples and then deleting the
-				// series would lose the histograms.
-				return nil, fmt.Errorf("remote read: %s has native histogram samples: %w (narrow the selector to float series)", ls, ErrUnsupported)
-			}
-			if seen[ls.String()] {
-				continue
-			}
-			seen[ls.String()] = true
-			s := Series{Labels: ls, Samples: make([]Sample, len(ts.Samples))}
-			for i, smp := range ts.Samples {
-				s.Samples[i] = Sample{T: smp.Timestamp, V: smp.Value}
-			}
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
 
 // export reads series with VictoriaMetrics' /api/v1/export (JSON lines).
