@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/config/distributorconfig"
@@ -24,7 +25,7 @@ func distributorGovernance(cfg *distributorconfig.Config, rulesMgr *rules.Manage
 		}
 		rc := cfg.Rules
 		rc.Rules = doc.Rules
-		if err := rulesMgr.Reload(rc); err != nil {
+		if err := rulesMgr.Reload(withUsageDrop(rc, doc.Usage.DropUnused)); err != nil {
 			return err
 		}
 		if err := usageMgr.Policy().SetConfig(doc.Usage.DropUnused); err != nil {
@@ -35,4 +36,20 @@ func distributorGovernance(cfg *distributorconfig.Config, rulesMgr *rules.Manage
 		}
 		return nil
 	}
+}
+
+// withUsageDrop returns rc with usage.drop_unused as its last rule when the
+// policy is in shadow or enforce mode: a rule of kind unused, named
+// rules.UsageDropRuleName, that drops (or, in shadow mode, counts) the
+// series of metrics the usage analysis selects, on their final name.
+func withUsageDrop(rc rules.Config, d usage.DropConfig) rules.Config {
+	if d.Mode != usage.ModeShadow && d.Mode != usage.ModeEnforce {
+		return rc
+	}
+	mode := rules.ModeEnforce
+	if d.Mode == usage.ModeShadow {
+		mode = rules.ModeShadow
+	}
+	rc.Rules = append(slices.Clip(rc.Rules), rules.RuleConfig{Name: rules.UsageDropRuleName, Mode: mode, Action: rules.ActionDrop, Unused: &rules.UnusedConfig{}})
+	return rc
 }

@@ -72,10 +72,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		_ = rulesMgr.Close(cctx)
 	}()
-	if err := rulesMgr.Reload(cfg.Rules); err != nil {
-		return &config.UsageError{Err: err}
-	}
-
 	// Distributors join the ring as members that own nothing.
 	rg, err := ring.New(cfg.Memberlist, ring.RoleDistributor, "", logger, reg)
 	if err != nil {
@@ -111,6 +107,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
+	// The rules, with usage.drop_unused as their last rule (of kind
+	// unused, answered by the usage analysis) when it is on.
+	rulesMgr.SetUsagePolicy(usageMgr.Policy())
+	if err := rulesMgr.Reload(withUsageDrop(cfg.Rules, cfg.Usage.DropUnused)); err != nil {
+		return &config.UsageError{Err: err}
+	}
 	// A reload changes what rulesMgr, the drop policy and limiter apply,
 	// never the distributor's dependencies. The drop policy is always
 	// consulted: with mode off it selects nothing, and a reload can turn it
@@ -119,8 +121,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dist := distributor.New(cfg.Distributor, distributor.Deps{
 		Ring: rg, Pusher: clients,
 		Rules: rulesMgr, Types: rules.NewTypeCache(cfg.Rules.TypeCacheSize),
-		DropPolicy: usageMgr.Policy(), RateLimiter: limiter,
-		Logger: logger, Registerer: reg,
+		RateLimiter: limiter,
+		Logger:      logger, Registerer: reg,
 	})
 	authMW, err := newAuth(cfg, logger, reg)
 	if err != nil {
@@ -155,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					next.Aggregate.Rules = *doc.Aggregations
 				}
 			}
-			if err := rulesMgr.Reload(next.Rules); err != nil {
+			if err := rulesMgr.Reload(withUsageDrop(next.Rules, next.Usage.DropUnused)); err != nil {
 				return err
 			}
 			authMW.SetPolicy(policy)

@@ -128,7 +128,7 @@ func Dashboards() []Dashboard {
 				ts("Usage source loads", "short", q(`sum by (kind, result) (rate(promgov_usage_source_loads_total{`+sel+`}[$__rate_interval]))`, "{{kind}} {{result}}")),
 				ts("Drop policy", "short",
 					q(`max(promgov_usage_drop_candidates{`+sel+`})`, "candidates"),
-					q(`sum by (result) (rate(promgov_usage_drop_series_total{`+sel+`}[$__rate_interval]))`, "{{result}}")),
+					q(`sum by (mode) (rate(promgov_rule_series_total{rule="usage.drop_unused",`+sel+`}[$__rate_interval]))`, "series {{mode}}")),
 			}},
 		}},
 		{File: "promgov-cluster.json", UID: "promgov-mixin-cluster", Title: "promgov / Cluster", Rows: []Row{

@@ -55,7 +55,6 @@ type Distributor struct {
 	cache      *seriesCache
 	intakePool intakePool
 
-	dropPolicy   DropPolicy  // nil: no usage drop policy
 	limiter      RateLimiter // nil: no per-tenant rate limit
 	usageDropped prometheus.Counter
 
@@ -85,9 +84,6 @@ type Deps struct {
 	// Types remembers RW 1.0 family metadata for the rules that read a
 	// series' type or unit; nil: RW 1.0 series have no type.
 	Types *rules.TypeCache
-	// DropPolicy is consulted for every series after the rules, on its final
-	// metric name; dropped series count as written, like rule drops.
-	DropPolicy DropPolicy
 	// RateLimiter checks every request's samples and histograms against its
 	// tenant's rate before anything is pushed.
 	RateLimiter RateLimiter
@@ -109,10 +105,9 @@ func New(cfg Config, d Deps) *Distributor {
 		logger:  d.Logger,
 		m:       newMetrics(d.Registerer),
 
-		rules:      d.Rules,
-		types:      d.Types,
-		dropPolicy: d.DropPolicy,
-		limiter:    d.RateLimiter,
+		rules:   d.Rules,
+		types:   d.Types,
+		limiter: d.RateLimiter,
 
 		usageDropped: newUsageDropped(d.Registerer),
 		cache:        newSeriesCache(cacheBytes(cfg.SeriesCacheBytes)),
@@ -339,10 +334,10 @@ func (d *Distributor) governance() *governance {
 			withMeta = eng.UsesMetadata()
 		}
 	}
-	if eng == nil && d.dropPolicy == nil {
+	if eng == nil {
 		return nil
 	}
-	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get(), drop: d.dropPolicy}
+	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get()}
 }
 
 // engine is gov's rules engine; nil for none (or a nil gov).

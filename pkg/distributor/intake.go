@@ -40,8 +40,7 @@ type governance struct {
 	withMeta bool // some rule reads metadata
 	g        *governor
 	stats    ruleStats
-	drop     DropPolicy // nil: no usage drop policy
-	usage    usageStats
+	usage    usageStats // what the usage.drop_unused rule dropped
 }
 
 // Kinds of seriesRec.
@@ -461,20 +460,17 @@ func (in *intake) place() error {
 		}
 		if gov != nil && rec.val.rule >= 0 {
 			if rec.val.outcome == outcomeDropped {
-				gov.stats.drop(gov.eng.RuleName(int(rec.val.rule)), rec.val.msg, rec.counts)
+				if rule := gov.eng.RuleName(int(rec.val.rule)); rule == rules.UsageDropRuleName {
+					gov.usage.count(rec.counts)
+				} else {
+					gov.stats.drop(rule, rec.val.msg, rec.counts)
+				}
 				continue
 			}
 			in.changed(int(rec.val.rule))
 		}
 		if rec.val.outcome == outcomeDropped {
 			continue // only with gov: a rule dropped it
-		}
-		name := rec.name
-		if rec.kind == recHit {
-			name = unsafeString(rec.val.name())
-		}
-		if gov != nil && gov.dropUnused(name, rec.counts) {
-			continue
 		}
 		p, err := in.part(rec.val.placeHash)
 		if err != nil {
@@ -578,12 +574,4 @@ func (in *intake) nonEmptyParts() []*part {
 		}
 	}
 	return out
-}
-
-// unsafeString views b as a string without copying; valid while b is.
-func unsafeString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }

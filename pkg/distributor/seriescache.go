@@ -57,6 +57,7 @@ const (
 // cacheGen is the cache of one ruleset until it fills up.
 type cacheGen struct {
 	eng    *rules.Engine // nil: no rules
+	epoch  uint64        // eng's Epoch when the generation started
 	seeds  [2]maphash.Seed
 	shards [seriesCacheShards]cacheShard
 
@@ -107,14 +108,22 @@ func (v *cacheValue) name() []byte { return v.out[v.nameOff : v.nameOff+v.nameLe
 func newSeriesCache(maxBytes int) *seriesCache { return &seriesCache{maxBytes: maxBytes} }
 
 // generation returns the current generation for eng, starting a new one
-// when the ruleset changed or the current one is full.
+// when the ruleset or its live stages' epoch changed, or the current one
+// is full.
 func (c *seriesCache) generation(eng *rules.Engine) *cacheGen {
+	var epoch uint64
+	if eng != nil {
+		// Read before the request's rules run: outcomes a live stage may
+		// have changed since (usage.drop_unused) land in a generation
+		// the next request replaces.
+		epoch = eng.Epoch()
+	}
 	for {
 		g := c.gen.Load()
-		if g != nil && g.eng == eng && !g.full.Load() {
+		if g != nil && g.eng == eng && g.epoch == epoch && !g.full.Load() {
 			return g
 		}
-		ng := &cacheGen{eng: eng, chunks: make([]*[cacheChunkSize]byte, max(1, c.maxBytes/cacheChunkSize)),
+		ng := &cacheGen{eng: eng, epoch: epoch, chunks: make([]*[cacheChunkSize]byte, max(1, c.maxBytes/cacheChunkSize)),
 			seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 		if c.maxBytes <= 0 {
 			ng.chunks = nil // the cache is off: every put is refused

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,10 +91,13 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 		s := system{log: &pushLog{}, reg: prometheus.NewRegistry()}
 		logger := slog.New(slog.DiscardHandler)
 		m := rules.NewManager(logger, s.reg)
-		require.NoError(t, m.Reload(cfg))
+		m.SetUsagePolicy(newUnusedNames("unused_total"))
+		withUsage := cfg
+		withUsage.Rules = append(slices.Clip(cfg.Rules), rules.RuleConfig{Name: rules.UsageDropRuleName, Action: rules.ActionDrop, Unused: &rules.UnusedConfig{}})
+		require.NoError(t, m.Reload(withUsage))
 		s.d = New(Config{RemoteWrite: remotewrite.DefaultConfig(), SeriesCacheBytes: cacheBytes, PushTimeout: time.Second}, Deps{
 			Ring: staticPlacer{p}, Pusher: s.log, Rules: m, Types: rules.NewTypeCache(100),
-			DropPolicy: dropNames{names: map[string]bool{"unused_total": true}, enforce: true}, Logger: logger, Registerer: s.reg,
+			Logger: logger, Registerer: s.reg,
 		})
 		return s
 	}

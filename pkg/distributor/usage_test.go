@@ -1,6 +1,7 @@
 package distributor
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -10,25 +11,59 @@ import (
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/rules"
-	"github.com/promgov/promgov/pkg/usage"
 )
 
-// dropNames drops the metric names it holds (enforce) or only reports them (shadow).
-type dropNames struct {
-	names   map[string]bool
-	enforce bool
+// unusedNames is the usage analysis' answer for the tests: the metric
+// names it holds are unused; set replaces them and bumps the generation.
+type unusedNames struct {
+	names atomic.Pointer[map[string]bool]
+	gen   atomic.Uint64
 }
 
-func (d dropNames) Check(name string) usage.Verdict {
-	if !d.names[name] {
-		return usage.Verdict{}
+func newUnusedNames(names ...string) *unusedNames {
+	u := &unusedNames{}
+	u.set(names...)
+	return u
+}
+
+func (u *unusedNames) set(names ...string) {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
 	}
-	return usage.Verdict{Drop: d.enforce, WouldDrop: true}
+	u.names.Store(&m)
+	u.gen.Add(1)
 }
 
-var _ DropPolicy = dropNames{}
+func (u *unusedNames) Unused(metric string) bool { return (*u.names.Load())[metric] }
+func (u *unusedNames) Generation() uint64        { return u.gen.Load() }
 
-func TestSplitDropPolicy(t *testing.T) {
+var _ rules.UsagePolicy = (*unusedNames)(nil)
+
+// usageRules compiles the rules of yaml with the usage.drop_unused rule in
+// mode last, answered by u, as the distributor's Manager does.
+func usageRules(t *testing.T, yaml string, mode rules.Mode, u rules.UsagePolicy) *rules.Manager {
+	t.Helper()
+	cfg, err := rules.LoadConfig([]byte(yaml))
+	require.NoError(t, err)
+	cfg.Rules = append(cfg.Rules, rules.RuleConfig{Name: rules.UsageDropRuleName, Mode: mode, Action: rules.ActionDrop, Unused: &rules.UnusedConfig{}})
+	m := rules.NewManager(nil, nil)
+	m.SetUsagePolicy(u)
+	require.NoError(t, m.Reload(cfg))
+	return m
+}
+
+const renameRule = `
+rules:
+  - name: rename
+    relabel_configs:
+      - source_labels: [__name__]
+        regex: "renamed_from_total"
+        target_label: __name__
+        replacement: "renamed_to_total"
+`
+
+func TestUsageDropRule(t *testing.T) {
 	p, err := ring.NewPlacement(ring.PlacementConfig{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25},
 		[]ring.Member{{Name: "i0", Role: ring.RoleIngester, State: ring.StateActive, GRPCAddress: "a0"}})
 	require.NoError(t, err)
@@ -43,39 +78,28 @@ func TestSplitDropPolicy(t *testing.T) {
 	req.Symbols = st.Symbols()
 	payload, err := req.Marshal()
 	require.NoError(t, err)
-	cfg, err := rules.LoadConfig([]byte(`
-rules:
-  - name: rename
-    relabel_configs:
-      - source_labels: [__name__]
-        regex: "renamed_from_total"
-        target_label: __name__
-        replacement: "renamed_to_total"
-`))
-	require.NoError(t, err)
-	eng, err := rules.Compile(cfg, rules.NewMetrics(nil))
-	require.NoError(t, err)
 
 	for _, tc := range []struct {
 		name        string
-		eng         *rules.Engine
-		policy      dropNames
+		rules       string
+		mode        rules.Mode
+		unused      []string
 		wantSeries  int
 		wantDropped int
 	}{
-		{name: "enforce drops unused", policy: dropNames{names: map[string]bool{"unused_total": true}, enforce: true}, wantSeries: 2, wantDropped: 1},
-		{name: "shadow drops nothing", policy: dropNames{names: map[string]bool{"unused_total": true}}, wantSeries: 3},
-		{name: "checked after the rules, on the new name", eng: eng,
-			policy: dropNames{names: map[string]bool{"renamed_to_total": true, "renamed_from_total": false}, enforce: true}, wantSeries: 2, wantDropped: 1},
-		{name: "old name no longer matters after a rename", eng: eng,
-			policy: dropNames{names: map[string]bool{"renamed_from_total": true}, enforce: true}, wantSeries: 3},
+		{name: "enforce drops unused", rules: "rules: []", mode: rules.ModeEnforce, unused: []string{"unused_total"}, wantSeries: 2, wantDropped: 1},
+		{name: "shadow drops nothing", rules: "rules: []", mode: rules.ModeShadow, unused: []string{"unused_total"}, wantSeries: 3},
+		{name: "checked after the rules, on the new name", rules: renameRule, mode: rules.ModeEnforce,
+			unused: []string{"renamed_to_total"}, wantSeries: 2, wantDropped: 1},
+		{name: "old name no longer matters after a rename", rules: renameRule, mode: rules.ModeEnforce,
+			unused: []string{"renamed_from_total"}, wantSeries: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := New(Config{RemoteWrite: remotewrite.DefaultConfig()}, Deps{Ring: staticPlacer{p}, Pusher: noPusher{}})
+			m := usageRules(t, tc.rules, tc.mode, newUnusedNames(tc.unused...))
+			d := New(Config{RemoteWrite: remotewrite.DefaultConfig()}, Deps{Ring: staticPlacer{p}, Pusher: noPusher{}, Rules: m})
 			// Twice: decoded first, then from the series cache.
 			for range 2 {
-				var pool governorPool
-				gov := &governance{eng: tc.eng, g: pool.get(), drop: tc.policy}
+				gov := d.governance()
 				in := runIntake(t, d, remotewrite.ProtocolV2, payload, "team-a", gov)
 				total := 0
 				for _, pt := range in.nonEmptyParts() {
@@ -84,9 +108,31 @@ rules:
 				require.Equal(t, tc.wantSeries, total)
 				require.Equal(t, tc.wantDropped, gov.usage.dropped)
 				require.Equal(t, 2*tc.wantDropped, gov.usage.droppedSamples)
+				require.Zero(t, gov.stats.dropped, "a usage drop counted as a rule drop")
 			}
 		})
 	}
+
+	// The selection changes between requests: the series cache, which
+	// remembered the series as forwarded, must not replay that.
+	u := newUnusedNames()
+	m := usageRules(t, "rules: []", rules.ModeEnforce, u)
+	d := New(Config{RemoteWrite: remotewrite.DefaultConfig()}, Deps{Ring: staticPlacer{p}, Pusher: noPusher{}, Rules: m})
+	forwarded := func() int {
+		in := runIntake(t, d, remotewrite.ProtocolV2, payload, "team-a", d.governance())
+		n := 0
+		for _, pt := range in.nonEmptyParts() {
+			n += pt.series
+		}
+		return n
+	}
+	require.Equal(t, 3, forwarded())
+	require.Equal(t, 3, forwarded()) // from the cache
+	u.set("used_total", "unused_total")
+	require.Equal(t, 1, forwarded())
+	require.Equal(t, 1, forwarded())
+	u.set()
+	require.Equal(t, 3, forwarded())
 }
 
 // runIntake reads payload through a fresh intake of d with gov.

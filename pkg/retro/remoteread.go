@@ -27,7 +27,6 @@ import (
 // frames of about 1 MiB: --storage.remote.read-max-bytes-in-frame).
 const maxFrameBytes = 64 << 20
 
-
 // castagnoli is the CRC32 table of the frames' checksums.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

@@ -44,7 +44,7 @@ type rule struct {
 // engine owns them and Close releases them.
 func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
-	e, err := compile(cfg, metrics, NewRegistry(), l)
+	e, err := compile(cfg, metrics, NewRegistry(), l, nil)
 	if err != nil {
 		_ = closeAll(context.Background(), l.loaded)
 		return nil, err
@@ -57,7 +57,7 @@ func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
 // any registered for this build).
 func CompileWith(cfg Config, metrics *Metrics, kinds *Registry) (*Engine, error) {
 	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
-	e, err := compile(cfg, metrics, kinds, l)
+	e, err := compile(cfg, metrics, kinds, l, nil)
 	if err != nil {
 		_ = closeAll(context.Background(), l.loaded)
 		return nil, err
@@ -66,8 +66,9 @@ func CompileWith(cfg Config, metrics *Metrics, kinds *Registry) (*Engine, error)
 	return e, nil
 }
 
-// compile is Compile with the kinds of reg and plugins loaded by l.
-func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader) (*Engine, error) {
+// compile is Compile with the kinds of reg, plugins loaded by l and the
+// usage analysis u (nil: none).
+func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader, u UsagePolicy) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -76,18 +77,21 @@ func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader) (*Engi
 	e.scratchs.New = func() any { return newScratch() }
 	for i := range cfg.Rules {
 		rc := &cfg.Rules[i]
-		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics, reg, l)
+		r, err := compileRule(rc, scheme, cfg.DefaultTag(), metrics, reg, l, u)
 		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
 		}
 		e.rules = append(e.rules, r)
+		if ls, ok := r.stage.(LiveStage); ok {
+			e.live = append(e.live, ls)
+		}
 	}
 	e.names = newNameCache(e.rules)
 	e.seen = &seriesCache{}
 	return e, nil
 }
 
-func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics, reg *Registry, l pluginLoader) (*rule, error) {
+func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag string, metrics *Metrics, reg *Registry, l pluginLoader, u UsagePolicy) (*rule, error) {
 	kind, _ := rc.Kind()
 	k, ok := reg.Kind(kind)
 	if !ok {
@@ -112,7 +116,7 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		}
 		r.matchers = ms
 	}
-	st, err := k.New(rc, StageEnv{Scheme: scheme, TagLabel: r.tagLabel, plugins: l})
+	st, err := k.New(rc, StageEnv{Scheme: scheme, TagLabel: r.tagLabel, Usage: u, plugins: l})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}

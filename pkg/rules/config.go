@@ -14,6 +14,7 @@ type (
 	NormalizeConfig  = ruleconfig.NormalizeConfig
 	LimitsConfig     = ruleconfig.LimitsConfig
 	DeprecatedConfig = ruleconfig.DeprecatedConfig
+	UnusedConfig     = ruleconfig.UnusedConfig
 	Mode             = ruleconfig.Mode
 	Action           = ruleconfig.Action
 	Overflow         = ruleconfig.Overflow
@@ -38,6 +39,7 @@ const (
 	KindLabels  = ruleconfig.KindLabels
 	KindLimits  = ruleconfig.KindLimits
 	KindPlugin  = ruleconfig.KindPlugin
+	KindUnused  = ruleconfig.KindUnused
 
 	KindDeprecated = ruleconfig.KindDeprecated
 

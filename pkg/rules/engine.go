@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -113,6 +114,20 @@ type Engine struct {
 	// owned are the plugins Compile loaded for this engine, which Close
 	// releases (a Manager's engines own none: the Manager does).
 	owned []*plugin.Plugin
+	// live are the stages whose verdicts change between reloads; what
+	// the caches remember is keyed by their Epoch.
+	live []LiveStage
+}
+
+// Epoch is the sum of the engine's live stages' generations (0 without
+// any): it changes whenever a live stage's verdict may have changed, and
+// outcomes remembered under another epoch must not be replayed.
+func (e *Engine) Epoch() uint64 {
+	var n uint64
+	for _, s := range e.live {
+		n += s.Generation()
+	}
+	return n
 }
 
 // Close releases the plugins the engine owns (rules of kind plugin
@@ -194,6 +209,9 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	var h uint64
 	if useCache {
 		sc.key = seriesKey(sc.key[:0], s)
+		if e.live != nil {
+			sc.key = binary.BigEndian.AppendUint64(sc.key, e.Epoch())
+		}
 		h = hashKey(sc.key)
 		if tu, ok := e.seen.get(sc.key, h); ok {
 			e.replayTypeUnknown(tu)

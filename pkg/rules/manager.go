@@ -35,6 +35,7 @@ type Manager struct {
 	active   atomic.Pointer[Ruleset]
 	plugins  *pluginSet // the active ruleset's plugins; under reloadMu
 	kinds    *Registry
+	usage    UsagePolicy // for rules of kind unused; under reloadMu
 
 	rulesActive prometheus.Gauge
 }
@@ -78,7 +79,7 @@ func (m *Manager) Reload(cfg Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
 	l := m.plugins.loader()
-	e, err := compile(cfg, m.metrics, m.kinds, l)
+	e, err := compile(cfg, m.metrics, m.kinds, l, m.usage)
 	if err == nil {
 		var hash string
 		hash, err = configHash(cfg)
@@ -96,6 +97,14 @@ func (m *Manager) Reload(cfg Config) error {
 	l.abort()
 	m.logger.Error("rules config reload failed; keeping the previous ruleset", "err", err, "active_hash", m.active.Load().Hash)
 	return fmt.Errorf("reload rules: %w", err)
+}
+
+// SetUsagePolicy gives rules of kind unused the usage analysis' answers,
+// from the next Reload on (call it before the first).
+func (m *Manager) SetUsagePolicy(u UsagePolicy) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	m.usage = u
 }
 
 // Close releases the active ruleset's plugins, waiting until ctx is done

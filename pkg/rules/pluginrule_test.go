@@ -177,7 +177,7 @@ func TestPluginRuleConfigErrors(t *testing.T) {
 		},
 		"two kinds": {
 			doc:  "rules:\n  - name: p\n    limits: {max_labels: 3}\n    action: drop\n    plugin: {module: x.wasm}\n",
-			want: "set exactly one of relabel_configs, naming, labels, limits, plugin, deprecated (found 2)",
+			want: "set exactly one of relabel_configs, naming, labels, limits, plugin, deprecated, unused (found 2)",
 		},
 	}
 	for name, tc := range cases {

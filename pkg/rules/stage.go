@@ -85,6 +85,9 @@ type StageEnv struct {
 	// TagLabel is the label the rule's tag action sets (its tag_label or
 	// rules_tag_label).
 	TagLabel string
+	// Usage is the usage analysis' answer for the unused kind; nil where
+	// none runs (the kind then fails to compile).
+	Usage UsagePolicy
 
 	plugins pluginLoader
 }
@@ -109,6 +112,7 @@ func NewRegistry() *Registry {
 		{Name: KindLabels, New: newLabelsStage, Actions: ruleAction},
 		{Name: KindLimits, New: newLimitsStage, Actions: ruleAction},
 		{Name: KindDeprecated, New: newDeprecatedStage, Actions: ruleAction},
+		{Name: KindUnused, New: newUnusedStage, Actions: ruleAction},
 		{Name: KindPlugin, New: newPluginStage, Actions: fixedActions(ActionDrop, ActionRewrite, ActionTag)},
 	} {
 		if err := r.Register(k); err != nil {

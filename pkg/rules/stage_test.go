@@ -102,7 +102,7 @@ func TestStageKinds(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	reg := NewRegistry()
-	for _, k := range []string{KindRelabel, KindNaming, KindLabels, KindLimits, KindPlugin, KindDeprecated} {
+	for _, k := range []string{KindRelabel, KindNaming, KindLabels, KindLimits, KindPlugin, KindDeprecated, KindUnused} {
 		_, ok := reg.Kind(k)
 		require.True(t, ok, k)
 	}

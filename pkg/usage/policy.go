@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"sync"
@@ -61,9 +62,10 @@ type dropSet struct {
 	status PolicyStatus
 }
 
-// Policy decides which unused metrics the write path drops. Update is called
-// by the Manager after each classification; Check is the write-path hot
-// path and is safe for concurrent use with Update.
+// Policy decides which metrics are unused. Update is called by the Manager
+// after each classification; Unused and Generation (the write path's
+// usage.drop_unused rule, rules.UsagePolicy) and Check are lock-free and
+// safe for concurrent use with Update.
 type Policy struct {
 	mu          sync.Mutex // guards cfg, allow, deny, unusedSince, health and updated
 	cfg         DropConfig
@@ -73,12 +75,10 @@ type Policy struct {
 	updated     bool   // with a classification
 
 	current atomic.Pointer[dropSet]
+	gen     atomic.Uint64 // bumped after current's names change
 
 	blocked    *prometheus.GaugeVec
 	candidates prometheus.Gauge
-	checks     *prometheus.CounterVec
-	dropped    prometheus.Counter
-	wouldDrop  prometheus.Counter
 }
 
 // NewPolicy returns a policy for cfg; reg may be nil.
@@ -100,16 +100,10 @@ func NewPolicy(cfg DropConfig, reg prometheus.Registerer) (*Policy, error) {
 			Name: "promgov_usage_drop_candidates",
 			Help: "Metric names the drop policy currently selects (dropped in enforce mode, reported in shadow mode).",
 		}),
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "promgov_usage_drop_series_total",
-			Help: "Series checked by the drop policy that it selected, by result (dropped, would_drop).",
-		}, []string{"result"}),
 	}
-	p.dropped = p.checks.WithLabelValues("dropped")
-	p.wouldDrop = p.checks.WithLabelValues("would_drop")
 	p.allow, p.deny = compileAnchored(cfg.Allow), compileAnchored(cfg.Deny)
 	if reg != nil {
-		for _, c := range []prometheus.Collector{p.blocked, p.candidates, p.checks} {
+		for _, c := range []prometheus.Collector{p.blocked, p.candidates} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register drop policy metrics: %w", err)
 			}
@@ -133,8 +127,17 @@ func compileAnchored(res []string) []*regexp.Regexp {
 func (p *Policy) resetLocked() {
 	p.setBlocked(BlockedNoData)
 	p.candidates.Set(0)
-	p.current.Store(&dropSet{mode: p.cfg.Mode, status: PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(),
+	p.publish(&dropSet{mode: p.cfg.Mode, status: PolicyStatus{Mode: p.cfg.Mode, GracePeriod: p.cfg.GracePeriod.String(),
 		Blocked: p.cfg.Mode != ModeOff, Reason: BlockedNoData, Candidates: []string{}}})
+}
+
+// publish makes set current, then bumps the generation if its names
+// changed (after: a reader that sees the new generation sees the names).
+func (p *Policy) publish(set *dropSet) {
+	old := p.current.Swap(set)
+	if old == nil || !maps.Equal(old.names, set.names) {
+		p.gen.Add(1)
+	}
 }
 
 // SetConfig replaces the mode, grace period and allow/deny lists (a config
@@ -231,19 +234,22 @@ func (p *Policy) Update(rep *Report, h Health, now time.Time) {
 			}
 		}
 	}
+	// With mode off the selection is still made, for rules of kind
+	// unused; only the policy's own verdicts (Check) and status are off.
+	candidates := len(set.names)
 	if p.cfg.Mode == ModeOff {
-		reason = ""
-		clear(set.names)
+		reason, candidates = "", 0
+	} else {
+		for n := range set.names {
+			status.Candidates = append(status.Candidates, n)
+		}
 	}
 	status.Blocked, status.Reason = reason != "", reason
-	for n := range set.names {
-		status.Candidates = append(status.Candidates, n)
-	}
 	sort.Strings(status.Candidates)
 	set.status = status
 	p.setBlocked(reason)
-	p.candidates.Set(float64(len(set.names)))
-	p.current.Store(set)
+	p.candidates.Set(float64(candidates))
+	p.publish(set)
 }
 
 // WouldDrop returns what cfg would select now, from this policy's
@@ -278,19 +284,31 @@ func (p *Policy) WouldDrop(cfg DropConfig, now time.Time) (names map[string]bool
 	return names, "", nil
 }
 
-// Check returns the verdict for a metric name. It is cheap and lock-free.
+// Check returns the policy's verdict for a metric name under its own mode
+// (the status and the impact preview's view; the write path runs the
+// usage.drop_unused rule, which asks Unused). Cheap and lock-free.
 func (p *Policy) Check(metric string) Verdict {
 	s := p.current.Load()
-	if _, ok := s.names[metric]; !ok {
+	if _, ok := s.names[metric]; !ok || s.mode == ModeOff {
 		return Verdict{}
 	}
 	if s.mode == ModeEnforce {
-		p.dropped.Inc()
 		return Verdict{Drop: true, WouldDrop: true}
 	}
-	p.wouldDrop.Inc()
 	return Verdict{WouldDrop: true}
 }
+
+// Unused reports whether metric is selected as unused now (whatever the
+// mode: rules of kind unused ask it; rules.UsagePolicy). Cheap and
+// lock-free; it counts nothing (the rules engine counts its verdicts).
+func (p *Policy) Unused(metric string) bool {
+	_, ok := p.current.Load().names[metric]
+	return ok
+}
+
+// Generation changes whenever the set Unused answers from changes
+// (rules.UsagePolicy).
+func (p *Policy) Generation() uint64 { return p.gen.Load() }
 
 // Status returns the current policy status.
 func (p *Policy) Status() PolicyStatus {

@@ -70,13 +70,34 @@ func TestPolicyEnforceAfterGrace(t *testing.T) {
 	require.Equal(t, []string{"dead_input", "lonely", "lonely_bucket", "pat_x", "queried_metric"}, p.Status().Candidates)
 	require.Equal(t, 0.0, e.blocked(BlockedDataTooYoung))
 	require.Equal(t, 5.0, testutil.ToFloat64(p.candidates))
-	require.Equal(t, 2.0, testutil.ToFloat64(p.dropped))
+	require.True(t, p.Unused("lonely"))
+	require.False(t, p.Unused("up"))
+
+	// The generation changes with the selection, and only then.
+	gen := p.Generation()
+	e.step(time.Minute)
+	require.Equal(t, gen, p.Generation(), "same selection, same generation")
 
 	// A query makes a metric used: it leaves the drop set on the next round,
 	// and its unused clock restarts if it becomes unused again.
 	query(t, e.access, `queried_metric`, "carol", e.clock.Now())
 	e.step(time.Minute)
 	require.Equal(t, Verdict{}, p.Check("queried_metric"))
+	require.False(t, p.Unused("queried_metric"))
+	require.NotEqual(t, gen, p.Generation(), "a metric left the selection")
+}
+
+// TestPolicyOffStillSelectsForRules: with mode off the policy drops
+// nothing itself, but rules of kind unused still get the selection.
+func TestPolicyOffStillSelectsForRules(t *testing.T) {
+	e := newPolicyEnv(t, DropConfig{Mode: ModeOff, GracePeriod: time.Hour})
+	p := e.mgr.Policy()
+	e.step(0)
+	e.step(61 * time.Minute)
+	require.Equal(t, Verdict{}, p.Check("lonely"))
+	require.Empty(t, p.Status().Candidates)
+	require.True(t, p.Unused("lonely"))
+	require.False(t, p.Unused("up"))
 }
 
 func TestPolicyShadowReportsWhatEnforceWouldDrop(t *testing.T) {
@@ -92,8 +113,9 @@ func TestPolicyShadowReportsWhatEnforceWouldDrop(t *testing.T) {
 		require.Equal(t, Verdict{WouldDrop: true}, shadow.mgr.Policy().Check(name), name)
 		require.Equal(t, Verdict{Drop: true, WouldDrop: true}, enforce.mgr.Policy().Check(name), name)
 	}
-	require.Equal(t, 5.0, testutil.ToFloat64(shadow.mgr.Policy().wouldDrop))
-	require.Equal(t, 0.0, testutil.ToFloat64(shadow.mgr.Policy().dropped))
+	for _, name := range shadow.mgr.Policy().Status().Candidates {
+		require.True(t, shadow.mgr.Policy().Unused(name), name)
+	}
 }
 
 func TestPolicyFailSafe(t *testing.T) {

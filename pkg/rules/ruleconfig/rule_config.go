@@ -50,6 +50,9 @@ const (
 	// KindDeprecated is deprecated: metrics from deprecated libraries (the
 	// worked example of docs/stages.md).
 	KindDeprecated = "deprecated"
+	// KindUnused is unused: metrics that no dashboard, alert or query
+	// uses, as the usage analysis selects them (usage.drop_unused).
+	KindUnused = "unused"
 )
 
 // RuleConfig is one entry of the `rules:` list. Exactly one of
@@ -80,7 +83,15 @@ type RuleConfig struct {
 	Plugin *plugin.Config `yaml:"plugin,omitempty" json:"plugin,omitempty"`
 	// Deprecated names metrics of deprecated libraries by prefix.
 	Deprecated *DeprecatedConfig `yaml:"deprecated,omitempty" json:"deprecated,omitempty"`
+	// Unused selects the metrics the usage analysis finds unused (its
+	// selection follows usage.drop_unused's grace period, allow and deny
+	// lists); the rule's action (drop, tag or warn) applies to them.
+	Unused *UnusedConfig `yaml:"unused,omitempty" json:"unused,omitempty"`
 }
+
+// UnusedConfig is the configuration of a rule of kind unused: none yet
+// (`unused: {}`); which metrics are unused is the usage analysis'.
+type UnusedConfig struct{}
 
 // DeprecatedConfig names deprecated metrics: those whose name starts with
 // one of Prefixes (e.g. the metrics of a client library being retired).
@@ -232,6 +243,9 @@ func (r *RuleConfig) Kind() (string, int) {
 	if r.Deprecated != nil {
 		n, k = n+1, KindDeprecated
 	}
+	if r.Unused != nil {
+		n, k = n+1, KindUnused
+	}
 	return k, n
 }
 
@@ -269,7 +283,7 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 	}
 	kind, n := r.Kind()
 	if n != 1 {
-		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits, plugin, deprecated (found %d)", path, n)
+		return fmt.Errorf("%s: set exactly one of relabel_configs, naming, labels, limits, plugin, deprecated, unused (found %d)", path, n)
 	}
 	if kind == KindPlugin {
 		if r.Action != "" {
@@ -304,6 +318,11 @@ func (r *RuleConfig) validate(path string, scheme model.ValidationScheme) error 
 		return r.Naming.validate(path+".naming", rewrite)
 	case KindDeprecated:
 		return r.Deprecated.validate(path+".deprecated", r.Action)
+	case KindUnused:
+		if rewrite {
+			return fmt.Errorf("%s.unused: an unused metric cannot be fixed by action rewrite; use drop, tag or warn", path)
+		}
+		return nil
 	case KindLabels:
 		return r.Labels.validate(path+".labels", rewrite)
 	default:
