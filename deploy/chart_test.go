@@ -90,6 +90,7 @@ reload: {enabled: false}
 secrets:
   create: {token: s3cret}
   existing: [grafana-token]
+plugins: {configMap: promgov-plugins}
 serviceMonitor: {enabled: true}
 podMonitor: {enabled: true}
 dashboards: {enabled: true}

@@ -18,6 +18,12 @@
 // therefore neither crash nor stall the process: at worst each of its
 // batches costs the timeout and takes the on_error verdict.
 //
+// Compiling is most of a load's cost. A Loader shares compiled modules
+// between the plugins it loads (a wazero compilation cache): a module whose
+// bytes it compiled for a plugin still open is not compiled again. Each
+// plugin keeps its own runtime, memory limit and instances. The package
+// function Load compiles for one plugin alone.
+//
 // Concurrency: a wasm instance runs one call at a time, so a Plugin keeps a
 // bounded pool of instances (max_instances, default GOMAXPROCS), started
 // lazily, one per concurrent Eval. Eval is safe for concurrent use; a caller

@@ -31,7 +31,8 @@ const (
 	KindBadOutput Kind = "bad_output"
 	// KindCanceled: the caller's context ended before the batch did.
 	KindCanceled Kind = "canceled"
-	// KindClosed: Eval after Close.
+	// KindClosed: Eval after the plugin's Close, or Load after the
+	// Loader's Close.
 	KindClosed Kind = "closed"
 )
 

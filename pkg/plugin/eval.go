@@ -165,5 +165,10 @@ wait:
 			break wait
 		}
 	}
-	return p.runtime.Close(context.WithoutCancel(ctx))
+	ctx = context.WithoutCancel(ctx)
+	err := closeRuntime(ctx, p.runtime, p.compiled)
+	if p.loader != nil {
+		err = errors.Join(err, p.loader.release(ctx))
+	}
+	return err
 }

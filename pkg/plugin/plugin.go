@@ -37,7 +37,8 @@ type Plugin struct {
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
-	maxMem   uint64 // bytes
+	maxMem   uint64  // bytes
+	loader   *Loader // released at Close
 
 	// slots holds one entry per instance the pool may run: an idle
 	// instance, or nil for one not started (or discarded). Eval takes an
@@ -63,43 +64,44 @@ type instance struct {
 }
 
 // Load reads, compiles, checks, starts and self-tests the plugin name
-// configured by cfg. m may be nil; logger nil logs nothing. Every error is
-// an *Error naming the plugin and the cause.
+// configured by cfg, compiling the module for this plugin alone (a Loader
+// shares compiled modules between the plugins it loads). m may be nil;
+// logger nil logs nothing. Every error is an *Error naming the plugin and
+// the cause.
 func Load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog.Logger) (*Plugin, error) {
-	p, err := load(ctx, name, cfg, m, logger)
-	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			m.loadFailed(name, pe.Kind)
-		}
-		return nil, err
-	}
-	return p, nil
+	l := NewLoader(m, logger)
+	// The plugin's Close releases the compiled module: closing the Loader
+	// now only refuses further loads.
+	defer l.Close(context.WithoutCancel(ctx))
+	return l.Load(ctx, name, cfg)
 }
 
-func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog.Logger) (_ *Plugin, err error) {
+// load loads a plugin whose compiled code goes into, or comes from, cache.
+func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog.Logger, cache wazero.CompilationCache) (_ *Plugin, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("plugin %q: %w", name, err)
 	}
 	cfg = cfg.withDefaults()
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	fail := func(kind Kind, err error) *Error { return &Error{Plugin: name, Kind: kind, Err: err} }
 
 	code, err := ReadModule(ctx, cfg)
 	if err != nil {
 		return nil, fail(KindInvalidModule, err)
 	}
+	// One runtime per plugin: its memory limit applies when CompileModule
+	// decodes the module, which it does even when cache has the compiled
+	// code, so plugins sharing a module keep their own limits.
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MaxMemoryPages).
-		WithCloseOnContextDone(true))
+		WithCloseOnContextDone(true).
+		WithCompilationCache(cache))
+	var compiled wazero.CompiledModule
 	defer func() {
 		if err != nil {
-			_ = rt.Close(context.WithoutCancel(ctx))
+			closeRuntime(context.WithoutCancel(ctx), rt, compiled)
 		}
 	}()
-	compiled, err := rt.CompileModule(ctx, code)
+	compiled, err = rt.CompileModule(ctx, code)
 	if err != nil {
 		hint := ""
 		if strings.Contains(err.Error(), "over limit") {
@@ -310,6 +312,17 @@ func (inst *instance) write(ctx context.Context, data []byte) (uint32, error) {
 	}
 	inst.inPtr, inst.inCap = ptr, uint32(len(data))
 	return ptr, nil
+}
+
+// closeRuntime closes a plugin's runtime (its instances and the WASI host
+// module) and then its compiled module, which releases the compiled code
+// from the shared cache once no other plugin uses it (compiled may be nil).
+func closeRuntime(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule) error {
+	err := rt.Close(ctx)
+	if compiled != nil {
+		err = errors.Join(err, compiled.Close(ctx))
+	}
+	return err
 }
 
 func (inst *instance) close() { _ = inst.mod.Close(context.Background()) }

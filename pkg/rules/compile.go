@@ -43,20 +43,19 @@ type rule struct {
 // kind plugin load their modules here (compile, start, self-test); the
 // engine owns them and Close releases them.
 func Compile(cfg Config, metrics *Metrics) (*Engine, error) {
-	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
-	e, err := compile(cfg, metrics, NewRegistry(), l, nil)
-	if err != nil {
-		_ = closeAll(context.Background(), l.loaded)
-		return nil, err
-	}
-	e.owned = l.loaded
-	return e, nil
+	return compileOwned(cfg, metrics, NewRegistry())
 }
 
 // CompileWith is Compile with the rule kinds of kinds (NewRegistry plus
 // any registered for this build).
 func CompileWith(cfg Config, metrics *Metrics, kinds *Registry) (*Engine, error) {
+	return compileOwned(cfg, metrics, kinds)
+}
+
+// compileOwned compiles an engine that owns the plugins it loads.
+func compileOwned(cfg Config, metrics *Metrics, kinds *Registry) (*Engine, error) {
 	l := &freshLoader{metrics: metrics.pluginMetrics(), logger: slog.New(slog.DiscardHandler)}
+	defer l.finish()
 	e, err := compile(cfg, metrics, kinds, l, nil)
 	if err != nil {
 		_ = closeAll(context.Background(), l.loaded)

@@ -29,15 +29,20 @@ func TestDocsExamples(t *testing.T) {
 				plugins.Build(t, "../../examples/plugins/requireteam"))
 			cfg, err := LoadConfig([]byte(doc))
 			require.NoError(t, err, b)
-			e, err := Compile(cfg, nil)
-			require.NoError(t, err)
-			require.NoError(t, e.Close(t.Context()))
+			// As a distributor compiles them: with a usage analysis for
+			// the unused kind.
+			m := NewManager(nil, nil)
+			u := &usageSet{}
+			u.set()
+			m.SetUsagePolicy(u)
+			require.NoError(t, m.Reload(cfg), b)
+			require.NoError(t, m.Close(t.Context()))
 			ruleBlocks = append(ruleBlocks, b)
 		case strings.HasPrefix(b, "# rules_test.yaml"):
 			unitTest = b
 		}
 	}
-	require.Len(t, ruleBlocks, 6, "one example per rule kind")
+	require.Len(t, ruleBlocks, 7, "one example per rule kind")
 	require.NotEmpty(t, unitTest)
 
 	dir := t.TempDir()

@@ -103,20 +103,33 @@ type pluginLoader interface {
 }
 
 // freshLoader loads every plugin and remembers them so the engine can close
-// them.
+// them. Its plugins share compiled modules (two rules running one module
+// compile it once); finish closes the plugin.Loader, which releases the
+// compiled code once the engine has closed the plugins.
 type freshLoader struct {
 	metrics *plugin.Metrics
 	logger  *slog.Logger
+	shared  *plugin.Loader // created at the first plugin rule
 	loaded  []*plugin.Plugin
 }
 
 func (l *freshLoader) load(name string, cfg plugin.Config) (*plugin.Plugin, error) {
-	p, err := plugin.Load(context.Background(), name, cfg, l.metrics, l.logger)
+	if l.shared == nil {
+		l.shared = plugin.NewLoader(l.metrics, l.logger)
+	}
+	p, err := l.shared.Load(context.Background(), name, cfg)
 	if err != nil {
 		return nil, err
 	}
 	l.loaded = append(l.loaded, p)
 	return p, nil
+}
+
+// finish closes the plugin.Loader: no more loads; its plugins keep running.
+func (l *freshLoader) finish() {
+	if l.shared != nil {
+		_ = l.shared.Close(context.Background())
+	}
 }
 
 // closeAll closes every plugin in ps, waiting at most until ctx is done for
@@ -147,14 +160,20 @@ func keyOf(name string, cfg plugin.Config) (pluginKey, error) {
 }
 
 // pluginSet is a Manager's loaded plugins. A reload reuses the plugins
-// whose rule name, configuration and module content are unchanged (loading
-// compiles the module, which takes up to a second), loads the others, and
-// closes the ones the new ruleset no longer uses once it is active.
-// Reload serialises its use (Manager.reloadMu).
+// whose rule name, configuration and module content are unchanged, loads
+// the others, and closes the ones the new ruleset no longer uses once it is
+// active. Loading compiles the module, which takes up to a second, so the
+// set's plugin.Loader shares compiled modules: a plugin whose configuration
+// or name changed, or a second rule running a module already loaded, does
+// not compile it again (the old plugin is still open while the new one
+// loads). Reload and Close serialise its use (Manager.reloadMu).
 type pluginSet struct {
 	metrics *plugin.Metrics
 	logger  *slog.Logger
 	active  map[pluginKey]*plugin.Plugin
+	// shared loads every plugin of the set; created at the first load
+	// and closed, with the plugins, by close.
+	shared *plugin.Loader
 }
 
 // reloadLoader loads for one reload; it records what the new ruleset uses.
@@ -178,7 +197,10 @@ func (l *reloadLoader) load(name string, cfg plugin.Config) (*plugin.Plugin, err
 		l.used[key] = p
 		return p, nil
 	}
-	p, err := plugin.Load(context.Background(), name, cfg, l.set.metrics, l.set.logger)
+	if l.set.shared == nil {
+		l.set.shared = plugin.NewLoader(l.set.metrics, l.set.logger)
+	}
+	p, err := l.set.shared.Load(context.Background(), name, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -221,14 +243,20 @@ func (l *reloadLoader) commit() {
 	}
 }
 
-// close closes every active plugin.
+// close closes every active plugin and then the set's plugin.Loader, which
+// releases the compiled modules. A later reload starts a new Loader.
 func (ps *pluginSet) close(ctx context.Context) error {
 	all := make([]*plugin.Plugin, 0, len(ps.active))
 	for _, p := range ps.active {
 		all = append(all, p)
 	}
 	ps.active = nil
-	return closeAll(ctx, all)
+	err := closeAll(ctx, all)
+	if ps.shared != nil {
+		err = errors.Join(err, ps.shared.Close(ctx))
+		ps.shared = nil
+	}
+	return err
 }
 
 // pluginCloseTimeout bounds how long a reload waits for the batches in

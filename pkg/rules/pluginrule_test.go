@@ -161,6 +161,51 @@ func TestPluginRuleReload(t *testing.T) {
 	require.Equal(t, Kept, m.Apply(series(t, "", `up{team="edge"}`, ""), nil).Action)
 }
 
+// TestPluginRulesShareModule: two rules running one module with their own
+// configurations (the module compiled once, for both) each give their own
+// verdict, in an engine of Compile and in a Manager; a Manager closed and
+// reloaded loads its plugins again.
+func TestPluginRulesShareModule(t *testing.T) {
+	wasm := plugins.Build(t, "../../examples/plugins/requireteam")
+	doc := fmt.Sprintf(`
+rules:
+  - name: known-teams
+    plugin:
+      module: %[1]q
+      config: '{"teams": ["core", "edge"]}'
+  - name: core-only
+    plugin:
+      module: %[1]q
+      config: '{"teams": ["core"], "action": "tag"}'
+`, wasm)
+	check := func(t *testing.T, apply func(*Series) Result) {
+		t.Helper()
+		require.Equal(t, Kept, apply(series(t, "", `up{team="core"}`, "")).Action)
+		res := apply(series(t, "", `up{team="edge"}`, ""))
+		require.Equal(t, Changed, res.Action, res.Reason)
+		require.Equal(t, mustLabels(t, `up{team="edge", team_violation="unknown"}`), res.Labels)
+		require.Equal(t, Dropped, apply(series(t, "", `up{job="x"}`, "")).Action)
+	}
+
+	t.Run("engine", func(t *testing.T) {
+		e := compileYAML(t, doc)
+		check(t, func(s *Series) Result { return e.Apply(s, nil) })
+		require.NoError(t, e.Close(context.Background()))
+	})
+	t.Run("manager", func(t *testing.T) {
+		cfg, err := LoadConfig([]byte(doc))
+		require.NoError(t, err)
+		m := NewManager(nil, nil)
+		require.NoError(t, m.Reload(cfg))
+		check(t, func(s *Series) Result { return m.Apply(s, nil) })
+		require.NoError(t, m.Close(context.Background()))
+
+		require.NoError(t, m.Reload(cfg), "a closed Manager reloads with a new loader")
+		check(t, func(s *Series) Result { return m.Apply(s, nil) })
+		require.NoError(t, m.Close(context.Background()))
+	})
+}
+
 func TestPluginRuleConfigErrors(t *testing.T) {
 	cases := map[string]struct{ doc, want string }{
 		"action set": {

@@ -130,7 +130,35 @@ app.kubernetes.io/component: {{ .component }}
     fieldRef: {fieldPath: metadata.name}
 {{- end }}
 
-{{/* Volumes every pod has: the configuration, the secrets, /tmp. */}}
+{{/*
+The plugins volume's source (values plugins: configMap, existingClaim or
+volume), or "" when none is set; more than one fails the render.
+*/}}
+{{- define "promgov.pluginsSource" -}}
+{{- $p := .Values.plugins -}}
+{{- $set := list -}}
+{{- if $p.configMap }}{{ $set = append $set "configMap" }}{{ end -}}
+{{- if $p.existingClaim }}{{ $set = append $set "existingClaim" }}{{ end -}}
+{{- if $p.volume }}{{ $set = append $set "volume" }}{{ end -}}
+{{- if gt (len $set) 1 -}}
+{{- fail (printf "plugins: %s are set; set only one of plugins.configMap, plugins.existingClaim or plugins.volume (docs/plugins.md#deploying-plugins)" (join ", " $set)) -}}
+{{- end -}}
+{{- if and $set (not (hasPrefix "/" ($p.mountPath | toString))) -}}
+{{- fail (printf "plugins.mountPath: %q is not an absolute path; use e.g. /etc/promgov/plugins" ($p.mountPath | toString)) -}}
+{{- end -}}
+{{- if $p.configMap -}}
+configMap:
+  name: {{ $p.configMap }}
+{{- else if $p.existingClaim -}}
+persistentVolumeClaim:
+  claimName: {{ $p.existingClaim }}
+  readOnly: true
+{{- else if $p.volume -}}
+{{ toYaml $p.volume }}
+{{- end -}}
+{{- end }}
+
+{{/* Volumes every pod has: the configuration, the secrets, /tmp; the plugins when set. */}}
 {{- define "promgov.volumes" -}}
 - name: config
   configMap:
@@ -151,6 +179,10 @@ app.kubernetes.io/component: {{ .component }}
 - name: security-{{ $part }}
   secret:
     secretName: {{ $secret }}
+{{- end }}
+{{- with include "promgov.pluginsSource" . }}
+- name: plugins
+  {{- . | nindent 2 }}
 {{- end }}
 {{- end }}
 
@@ -173,6 +205,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- range $part, $secret := include "promgov.securityParts" . | fromYaml }}
 - name: security-{{ $part }}
   mountPath: /etc/promgov/{{ $part }}
+  readOnly: true
+{{- end }}
+{{- if include "promgov.pluginsSource" . }}
+- name: plugins
+  mountPath: {{ .Values.plugins.mountPath }}
   readOnly: true
 {{- end }}
 {{- end }}
