@@ -41,12 +41,7 @@ func TestRetrospectiveBlockRoute(t *testing.T) {
 			t.Skip("promtool not found: install Debian's prometheus package or set PROMGOV_PROMTOOL")
 		}
 	}
-	b := startRetroPrometheus(t, true)
-	end := time.Now()
-	want := loadRetroHistory(t, b.writeURL(), end)
-	eventually(t, func(ct *assert.CollectT) bool {
-		return assert.Len(ct, storedSamples(ct, b, retro.KindPrometheus, `{job="retro"}`), retroInstances*retroTemplates+retroUnchanged)
-	}, time.Minute, 200*time.Millisecond)
+	b, end, want := startRetroPrometheusWithHistory(t)
 	m := startRetroManager(t, retro.KindPrometheus, b.base())
 	mux := http.NewServeMux()
 	m.Register(mux)

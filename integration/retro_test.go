@@ -114,6 +114,20 @@ func startRetroPrometheus(t *testing.T, admin bool) *backend {
 	return &backend{proc: p, addr: addr}
 }
 
+// startRetroPrometheusWithHistory starts Prometheus with the admin API,
+// loads the history (loadRetroHistory) ending now, and waits until every
+// series is readable.
+func startRetroPrometheusWithHistory(t *testing.T) (b *backend, end time.Time, want retroHistory) {
+	t.Helper()
+	b = startRetroPrometheus(t, true)
+	end = time.Now()
+	want = loadRetroHistory(t, b.writeURL(), end)
+	eventually(t, func(ct *assert.CollectT) bool {
+		return assert.Len(ct, storedSamples(ct, b, retro.KindPrometheus, `{job="retro"}`), retroInstances*retroTemplates+retroUnchanged)
+	}, time.Minute, 200*time.Millisecond)
+	return b, end, want
+}
+
 // storedSamples returns every sample of the series selector matches, by
 // rendered labels: Prometheus through a range query, VictoriaMetrics through
 // /api/v1/export.
@@ -287,12 +301,7 @@ func TestRetrospectiveRefusesWithoutAdminAPI(t *testing.T) {
 // naming the step and the operator's route; a copy-only execution with a
 // write_url copies every sample and leaves the originals.
 func TestRetrospectiveQueryAPIBackend(t *testing.T) {
-	b := startRetroPrometheus(t, true)
-	end := time.Now()
-	want := loadRetroHistory(t, b.writeURL(), end)
-	eventually(t, func(ct *assert.CollectT) bool {
-		return assert.Len(ct, storedSamples(ct, b, retro.KindPrometheus, `{job="retro"}`), retroInstances*retroTemplates+retroUnchanged)
-	}, time.Minute, 200*time.Millisecond)
+	b, end, want := startRetroPrometheusWithHistory(t)
 	m := startRetroManager(t, retro.KindThanos, b.base())
 	spec := retro.Spec{Candidate: retroCandidate, Selector: `{job="retro"}`, Start: end.Add(-150 * time.Minute), End: end.Add(time.Second)}
 	j, err := m.Submit(context.Background(), spec)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
@@ -134,7 +136,10 @@ func TestLoaderKeepsMemoryLimits(t *testing.T) {
 	}
 
 	t.Run("memory bomb stops at the small limit", func(t *testing.T) {
-		p := loadWith(t, l, "bomb", Config{Module: module, Config: "bomb", MaxMemoryPages: 128, MaxInstances: 1})
+		// A generous deadline, as in hostile_test.go: under -race on a
+		// busy machine the bomb can take over 100ms to reach the limit, and
+		// only the memory limit is under test here.
+		p := loadWith(t, l, "bomb", Config{Module: module, Config: "bomb", MaxMemoryPages: 128, MaxInstances: 1, Timeout: model.Duration(5 * time.Second)})
 		_, err := p.Eval(context.Background(), someInputs(1), nil)
 		var pe *Error
 		require.ErrorAs(t, err, &pe)
