@@ -105,6 +105,7 @@ type Engine struct {
 	cfg      Config
 	metrics  *Metrics
 	scratchs sync.Pool
+	batches  sync.Pool  // *batch, for ApplyBatch
 	names    *nameCache // nil when no rule is name-only
 	seen     *seriesCache
 	// noShortcuts evaluates every rule fully (no probe, no name cache), for
@@ -195,17 +196,9 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	if e.begin(rn, s, fx, sc, tr) {
 		return rn.res
 	}
-	sc.in = StageInput{Tenant: s.Tenant, Builder: sc.lb, sc: sc}
+	sc.in = StageInput{Builder: sc.lb, sc: sc}
 	for i, r := range e.rules {
-		applies, ask, typeUnknown := e.admit(i, r, rn, sc, tr)
-		if !applies {
-			continue
-		}
-		var v StageVerdict
-		if ask {
-			v = r.eval(rn.cur, &rn.s.Meta, sc, r.wantLabels(tr))
-		}
-		if e.settle(i, r, rn, fx, sc, tr, &v, typeUnknown) {
+		if e.step(i, r, rn, fx, sc, tr) {
 			return rn.res
 		}
 	}

@@ -40,8 +40,9 @@ type run struct {
 	lastRule, lastReason    string
 	lastIdx                 int
 	// res is the outcome once the run is done (begin or settle returned
-	// true).
-	res Result
+	// true); done says so (applyBatch only).
+	res  Result
+	done bool
 
 	// view holds the run's label view while another run's is in the
 	// scratch (applyBatch only).
@@ -97,6 +98,22 @@ func (e *Engine) admit(i int, r *rule, rn *run, sc *scratch, tr *Trace) (applies
 	}
 	ask, typeUnknown = r.probe(&rn.s.Meta, sc)
 	return true, ask, typeUnknown
+}
+
+// step is rule i (r) on rn, one series at a time: admit, ask the stage
+// (Eval) when the probe cannot rule it out, settle. It reports true when
+// rn is done. sc.in must carry the scratch's builder.
+func (e *Engine) step(i int, r *rule, rn *run, fx *Effects, sc *scratch, tr *Trace) bool {
+	applies, ask, typeUnknown := e.admit(i, r, rn, sc, tr)
+	if !applies {
+		return false
+	}
+	var v StageVerdict
+	if ask {
+		sc.in.Tenant = rn.s.Tenant
+		v = r.eval(rn.cur, &rn.s.Meta, sc, r.wantLabels(tr))
+	}
+	return e.settle(i, r, rn, fx, sc, tr, &v, typeUnknown)
 }
 
 // wantLabels reports whether rule r's stage must build the labels of its
@@ -187,6 +204,6 @@ func (e *Engine) finish(rn *run, fx *Effects, tr *Trace) Result {
 // release drops what rn references of its caller's series, so that a
 // pooled run does not keep them alive (its buffers stay).
 func (rn *run) release() {
-	rn.s, rn.cur, rn.res = Series{}, labels.Labels{}, Result{}
+	rn.s, rn.cur, rn.res, rn.in = Series{}, labels.Labels{}, Result{}, StageInput{}
 	rn.lastRule, rn.lastReason = "", ""
 }
