@@ -55,6 +55,10 @@ type Distributor struct {
 	cache      *seriesCache
 	intakePool intakePool
 
+	// perSeriesRules resolves missed series one at a time even when the
+	// rules have batch stages (tests compare the two paths).
+	perSeriesRules bool
+
 	dropPolicy   DropPolicy  // nil: no usage drop policy
 	limiter      RateLimiter // nil: no per-tenant rate limit
 	usageDropped prometheus.Counter
@@ -342,7 +346,8 @@ func (d *Distributor) governance() *governance {
 	if eng == nil && d.dropPolicy == nil {
 		return nil
 	}
-	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get(), drop: d.dropPolicy}
+	batch := eng != nil && eng.HasBatchStages() && !d.perSeriesRules
+	return &governance{eng: eng, types: d.types, withMeta: withMeta, batch: batch, g: d.govPool.get(), drop: d.dropPolicy}
 }
 
 // engine is gov's rules engine; nil for none (or a nil gov).

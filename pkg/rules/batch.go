@@ -10,14 +10,7 @@ const MaxBatch = 512
 // HasBatchStages reports whether some rule's stage is a BatchStage (a rule
 // of kind plugin), the case where ApplyBatch saves work over Apply: without
 // one, ApplyBatch does what a loop of Apply does.
-func (e *Engine) HasBatchStages() bool {
-	for _, r := range e.rules {
-		if r.batch != nil {
-			return true
-		}
-	}
-	return false
-}
+func (e *Engine) HasBatchStages() bool { return e.hasBatch }
 
 // ApplyBatch sets out[i] to Apply(&ss[i], nil) for every series of ss
 // (len(out) == len(ss)), applying the rules rule by rule over the batch:

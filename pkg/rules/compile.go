@@ -83,6 +83,7 @@ func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader) (*Engi
 			return nil, fmt.Errorf("%w: rules[%d] (%q): %w", ErrInvalidConfig, i, rc.Name, err)
 		}
 		e.rules = append(e.rules, r)
+		e.hasBatch = e.hasBatch || r.batch != nil
 	}
 	e.names = newNameCache(e.rules)
 	e.seen = &seriesCache{}

@@ -106,6 +106,7 @@ type Engine struct {
 	metrics  *Metrics
 	scratchs sync.Pool
 	batches  sync.Pool  // *batch, for ApplyBatch
+	hasBatch bool       // some rule's stage is a BatchStage
 	names    *nameCache // nil when no rule is name-only
 	seen     *seriesCache
 	// noShortcuts evaluates every rule fully (no probe, no name cache), for
