@@ -39,6 +39,7 @@ rules:
   - name: requireteam
     plugin:
       module: %q
+      timeout: 30s
       config: '{"teams": ["core", "edge"], "action": "tag"}'
   - name: counters-total
     mode: shadow
@@ -48,6 +49,7 @@ rules:
     scope: {selector: '{job=~"api.*"}'}
     plugin:
       module: %q
+      timeout: 30s
       config: '{"mapping": {"payments": "cc-42"}}'
   - name: needs-env
     action: drop
