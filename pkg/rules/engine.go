@@ -192,8 +192,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
-	rn := &sc.run
-	defer rn.release()
+	rn := &sc.run // not released after: like the view, it keeps the last series
 	if e.begin(rn, s, fx, sc, tr) {
 		return rn.res
 	}

@@ -60,10 +60,9 @@ func (sc *scratch) swapView(v *lview) { sc.view, *v = *v, sc.view }
 // reports true when rn is done (rn.res holds the outcome). tr != nil
 // (a trace) or e.noShortcuts evaluates every rule.
 func (e *Engine) begin(rn *run, s *Series, fx *Effects, sc *scratch, tr *Trace) bool {
-	key := rn.key
-	*rn = run{s: *s, cur: s.Labels, cacheable: true, key: key[:0], view: rn.view}
-	if tr == nil && !e.noShortcuts {
-		rn.key = seriesKey(rn.key, s)
+	useCache := tr == nil && !e.noShortcuts
+	if useCache {
+		rn.key = seriesKey(rn.key[:0], s)
 		rn.h = hashKey(rn.key)
 		if tu, ok := e.seen.get(rn.key, rn.h); ok {
 			e.replayTypeUnknown(tu)
@@ -71,9 +70,14 @@ func (e *Engine) begin(rn *run, s *Series, fx *Effects, sc *scratch, tr *Trace) 
 			rn.res = Result{Action: Kept, Labels: s.Labels}
 			return true
 		}
-		if e.names != nil {
-			rn.skip = e.names.skipMask(rn.cur.Get(model.MetricNameLabel), e.rules, sc)
-		}
+	}
+	// Field by field: zeroing the whole run (its buffers included) costs
+	// the hot path.
+	rn.s, rn.cur, rn.skip, rn.tuBits = *s, s.Labels, 0, 0
+	rn.hit, rn.cacheable, rn.changed, rn.done = false, true, false, false
+	rn.lastRule, rn.lastReason, rn.lastIdx = "", "", 0
+	if useCache && e.names != nil {
+		rn.skip = e.names.skipMask(rn.cur.Get(model.MetricNameLabel), e.rules, sc)
 	}
 	sc.view.reset(rn.cur)
 	return false
