@@ -116,11 +116,11 @@ func (e *Engine) applyChunk(ss []Series, fxs []Effects, out []Result, sc *scratc
 			for _, j := range b.live {
 				rn := &runs[j]
 				sc.swapView(&rn.view)
-				rn.done = e.step(i, r, rn, fxAt(fxs, j), sc, nil)
+				rn.done = e.step(i, r, &ss[j], rn, fxAt(fxs, j), sc, nil)
 				sc.swapView(&rn.view)
 			}
 		} else {
-			e.stepBatch(i, r, runs, fxs, sc, b)
+			e.stepBatch(i, r, ss, runs, fxs, sc, b)
 		}
 		keep := b.live[:0]
 		for _, j := range b.live {
@@ -133,20 +133,20 @@ func (e *Engine) applyChunk(ss []Series, fxs []Effects, out []Result, sc *scratc
 		b.live = keep
 	}
 	for _, j := range b.live {
-		out[j] = e.finish(&runs[j], fxAt(fxs, j), nil)
+		out[j] = e.finish(&ss[j], &runs[j], fxAt(fxs, j), nil)
 	}
 }
 
 // stepBatch is rule i (r, a batch stage) on the live runs: each is
 // admitted as step admits it, the ones the probe cannot rule out go to one
 // EvalBatch, and every admitted run settles its verdict.
-func (e *Engine) stepBatch(i int, r *rule, runs []run, fxs []Effects, sc *scratch, b *batch) {
+func (e *Engine) stepBatch(i int, r *rule, ss []Series, runs []run, fxs []Effects, sc *scratch, b *batch) {
 	b.pending, b.tus, b.ins = b.pending[:0], b.tus[:0], b.ins[:0]
 	want := r.wantLabels(nil)
 	for _, j := range b.live {
 		rn := &runs[j]
 		sc.swapView(&rn.view)
-		applies, ask, typeUnknown := e.admit(i, r, rn, sc, nil)
+		applies, ask, typeUnknown := e.admit(i, r, &ss[j], rn, sc, nil)
 		if applies && !ask {
 			var none StageVerdict // never done: it acts on nothing
 			e.settle(i, r, rn, fxAt(fxs, j), sc, nil, &none, typeUnknown)
@@ -155,7 +155,7 @@ func (e *Engine) stepBatch(i int, r *rule, runs []run, fxs []Effects, sc *scratc
 		if !ask {
 			continue
 		}
-		rn.in = StageInput{Tenant: rn.s.Tenant, Labels: rn.cur, Meta: rn.s.Meta, WantLabels: want, Builder: sc.lb}
+		rn.in = StageInput{Tenant: ss[j].Tenant, Labels: rn.cur, Meta: ss[j].Meta, WantLabels: want, Builder: sc.lb}
 		b.pending = append(b.pending, j)
 		b.tus = append(b.tus, typeUnknown)
 		b.ins = append(b.ins, &rn.in)

@@ -198,11 +198,11 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	sc.in = StageInput{Builder: sc.lb, sc: sc}
 	for i, r := range e.rules {
-		if e.step(i, r, rn, fx, sc, tr) {
+		if e.step(i, r, s, rn, fx, sc, tr) {
 			return rn.res
 		}
 	}
-	return e.finish(rn, fx, tr)
+	return e.finish(s, rn, fx, tr)
 }
 
 // invalid returns why ls cannot be forwarded, or "" when it can.

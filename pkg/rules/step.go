@@ -20,9 +20,8 @@ import (
 // one run and leaves its view in the scratch; applyBatch swaps each run's
 // view in (scratch.swapView) around its steps.
 type run struct {
-	// s is a copy of the series (a pointer would make the caller's series
-	// escape to the heap).
-	s Series
+	// The series itself is passed to the steps, not kept here: a pointer
+	// kept in a pooled run would make the caller's series escape.
 	// cur are the labels as left by the enforcing rules so far.
 	cur labels.Labels
 	// skip holds the name-only rules that certainly leave a series of this
@@ -73,7 +72,7 @@ func (e *Engine) begin(rn *run, s *Series, fx *Effects, sc *scratch, tr *Trace) 
 	}
 	// Field by field: zeroing the whole run (its buffers included) costs
 	// the hot path.
-	rn.s, rn.cur, rn.skip, rn.tuBits = *s, s.Labels, 0, 0
+	rn.cur, rn.skip, rn.tuBits = s.Labels, 0, 0
 	rn.hit, rn.cacheable, rn.changed, rn.done = false, true, false, false
 	rn.lastRule, rn.lastReason, rn.lastIdx = "", "", 0
 	if useCache && e.names != nil {
@@ -87,11 +86,11 @@ func (e *Engine) begin(rn *run, s *Series, fx *Effects, sc *scratch, tr *Trace) 
 // the name cache skips it or it is out of scope; ask is false when the
 // rule's probe proves that its stage would find nothing; typeUnknown is the
 // probe's. The scratch's view must be rn's.
-func (e *Engine) admit(i int, r *rule, rn *run, sc *scratch, tr *Trace) (applies, ask, typeUnknown bool) {
+func (e *Engine) admit(i int, r *rule, s *Series, rn *run, sc *scratch, tr *Trace) (applies, ask, typeUnknown bool) {
 	if rn.skip != 0 && rn.skip&e.names.ruleBit[i] != 0 {
 		return false, false, false
 	}
-	if !r.inScope(rn.s.Tenant, &sc.view) {
+	if !r.inScope(s.Tenant, &sc.view) {
 		if tr != nil {
 			tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, Effect: EffectOutOfScope})
 		}
@@ -100,22 +99,22 @@ func (e *Engine) admit(i int, r *rule, rn *run, sc *scratch, tr *Trace) (applies
 	if e.noShortcuts {
 		return true, true, false
 	}
-	ask, typeUnknown = r.probe(&rn.s.Meta, sc)
+	ask, typeUnknown = r.probe(&s.Meta, sc)
 	return true, ask, typeUnknown
 }
 
 // step is rule i (r) on rn, one series at a time: admit, ask the stage
 // (Eval) when the probe cannot rule it out, settle. It reports true when
 // rn is done. sc.in must carry the scratch's builder.
-func (e *Engine) step(i int, r *rule, rn *run, fx *Effects, sc *scratch, tr *Trace) bool {
-	applies, ask, typeUnknown := e.admit(i, r, rn, sc, tr)
+func (e *Engine) step(i int, r *rule, s *Series, rn *run, fx *Effects, sc *scratch, tr *Trace) bool {
+	applies, ask, typeUnknown := e.admit(i, r, s, rn, sc, tr)
 	if !applies {
 		return false
 	}
 	var v StageVerdict
 	if ask {
-		sc.in.Tenant = rn.s.Tenant
-		v = r.eval(rn.cur, &rn.s.Meta, sc, r.wantLabels(tr))
+		sc.in.Tenant = s.Tenant
+		v = r.eval(rn.cur, &s.Meta, sc, r.wantLabels(tr))
 	}
 	return e.settle(i, r, rn, fx, sc, tr, &v, typeUnknown)
 }
@@ -182,12 +181,12 @@ func (e *Engine) settle(i int, r *rule, rn *run, fx *Effects, sc *scratch, tr *T
 
 // finish ends a run that every rule let through: an untouched series is
 // remembered in the series cache, a changed one is checked for validity.
-func (e *Engine) finish(rn *run, fx *Effects, tr *Trace) Result {
+func (e *Engine) finish(s *Series, rn *run, fx *Effects, tr *Trace) Result {
 	if !rn.changed {
 		if tr == nil && !e.noShortcuts && !rn.hit && rn.cacheable {
 			e.seen.add(rn.key, rn.h, rn.tuBits)
 		}
-		return Result{Action: Kept, Labels: rn.s.Labels}
+		return Result{Action: Kept, Labels: s.Labels}
 	}
 	cur := rn.cur
 	if reason := e.invalid(cur); reason != "" {
@@ -208,6 +207,6 @@ func (e *Engine) finish(rn *run, fx *Effects, tr *Trace) Result {
 // release drops what rn references of its caller's series, so that a
 // pooled run does not keep them alive (its buffers stay).
 func (rn *run) release() {
-	rn.s, rn.cur, rn.res, rn.in = Series{}, labels.Labels{}, Result{}, StageInput{}
+	rn.cur, rn.res, rn.in = labels.Labels{}, Result{}, StageInput{}
 	rn.lastRule, rn.lastReason = "", ""
 }
