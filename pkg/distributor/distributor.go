@@ -55,8 +55,11 @@ type Distributor struct {
 	cache      *seriesCache
 	intakePool intakePool
 
-	limiter      RateLimiter // nil: no per-tenant rate limit
-	usageDropped prometheus.Counter
+	// perSeriesRules resolves missed series one at a time even when the
+	// rules have batch stages (tests compare the two paths).
+	perSeriesRules bool
+	limiter        RateLimiter // nil: no per-tenant rate limit
+	usageDropped   prometheus.Counter
 
 	// Samples and histograms of valid series received, and those the
 	// governance dropped (GovernanceDrops).
@@ -337,7 +340,8 @@ func (d *Distributor) governance() *governance {
 	if eng == nil {
 		return nil
 	}
-	return &governance{eng: eng, types: d.types, withMeta: withMeta, g: d.govPool.get()}
+	batch := eng != nil && eng.HasBatchStages() && !d.perSeriesRules
+	return &governance{eng: eng, types: d.types, withMeta: withMeta, batch: batch, g: d.govPool.get()}
 }
 
 // engine is gov's rules engine; nil for none (or a nil gov).

@@ -38,9 +38,12 @@ type governance struct {
 	eng      *rules.Engine // nil: no rules
 	types    *rules.TypeCache
 	withMeta bool // some rule reads metadata
-	g        *governor
-	stats    ruleStats
-	usage    usageStats // what the usage.drop_unused rule dropped
+	// batch: some rule's stage is a BatchStage (a plugin), so the missed
+	// series go through the engine in batches (resolveBatches).
+	batch bool
+	g     *governor
+	stats ruleStats
+	usage usageStats // what the usage.drop_unused rule dropped
 }
 
 // Kinds of seriesRec.
@@ -364,18 +367,14 @@ func (in *intake) absorb(dec *remotewrite.Decoded) {
 		order[j] = j
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return int(dec.Origin[a]) - int(dec.Origin[b]) })
-	prev := int32(-1)
-	for _, j := range order {
-		o := dec.Origin[j]
-		rec := &in.recs[in.missRecs[o]]
-		if o != prev {
-			rec.kind = recMiss
-			rec.entFrom = int32(len(in.missEntries))
-			rec.entTo = rec.entFrom
-			prev = o
+	if in.gov != nil && in.gov.batch {
+		in.resolveBatches(dec, order)
+	} else {
+		prev := int32(-1)
+		for _, j := range order {
+			rec := in.startRec(dec, j, &prev)
+			in.resolve(rec, &dec.Request, &dec.Request.Timeseries[j])
 		}
-		rec.val.sorted = dec.WasSorted[j]
-		in.resolve(rec, &dec.Request, &dec.Request.Timeseries[j])
 	}
 	for _, ri := range in.missRecs {
 		if in.recs[ri].produced == 0 {
@@ -384,25 +383,50 @@ func (in *intake) absorb(dec *remotewrite.Decoded) {
 	}
 }
 
+// startRec returns the rec of decoded series j (resolved in order), which
+// starts its entries when its first decoded series comes (prev is the
+// origin of the previous one).
+func (in *intake) startRec(dec *remotewrite.Decoded, j int, prev *int32) *seriesRec {
+	o := dec.Origin[j]
+	rec := &in.recs[in.missRecs[o]]
+	if o != *prev {
+		rec.kind = recMiss
+		rec.entFrom = int32(len(in.missEntries))
+		rec.entTo = rec.entFrom
+		*prev = o
+	}
+	rec.val.sorted = dec.WasSorted[j]
+	return rec
+}
+
 // resolve runs the rules on one decoded series of rec and writes its entry.
 func (in *intake) resolve(rec *seriesRec, req *writev2.Request, ts *writev2.TimeSeries) {
-	in.valid++
-	c := countsOf(ts)
-	in.received.add(c)
-	rec.counts.add(c)
-	name := remotewrite.MetricName(req, ts)
 	res := rules.Result{Action: rules.Kept}
 	var fx rules.Effects
 	gov := in.gov
 	if gov != nil && gov.eng != nil {
+		name := remotewrite.MetricName(req, ts)
 		res = gov.g.applyRecorded(gov.eng, gov.types, gov.withMeta, in.tenant, name, req, ts, &fx)
 	}
+	in.resolved(rec, req, ts, &res, &fx)
+}
+
+// resolved writes the entry of one decoded series of rec given what the
+// rules made of it (res, with effects fx), and remembers a simple series
+// in the cache. Kept labels may alias a reused buffer: they are used
+// before the next series is resolved.
+func (in *intake) resolved(rec *seriesRec, req *writev2.Request, ts *writev2.TimeSeries, res *rules.Result, fx *rules.Effects) {
+	in.valid++
+	c := countsOf(ts)
+	in.received.add(c)
+	rec.counts.add(c)
+	gov := in.gov
 	lbls := res.Labels
 	if lbls.IsEmpty() {
 		remotewrite.SeriesLabels(&in.sb, req, ts, &in.ls)
 		lbls = in.ls
 	}
-	rec.val = cacheValue{fx: fx, rule: -1, outcome: outcomeForward, sorted: rec.val.sorted}
+	rec.val = cacheValue{fx: *fx, rule: -1, outcome: outcomeForward, sorted: rec.val.sorted}
 	if res.Action != rules.Kept && gov != nil && gov.eng != nil {
 		rec.val.rule = int16(gov.eng.RuleIndex(res.Rule))
 	}

@@ -33,6 +33,9 @@ type governor struct {
 	lastName string
 	lastMeta rules.Metadata
 	lastOK   bool
+
+	// batch holds the series of a batch (intake.resolveBatches).
+	batch govBatch
 }
 
 // ruleStats summarises what the rules did to one request.

@@ -34,6 +34,8 @@ type rule struct {
 	// stage decides; the fields above keep the built-in kinds' compiled
 	// form for the engine's allocation-free pre-checks (probe, name cache).
 	stage Stage
+	// batch is stage when it is a BatchStage, else nil.
+	batch BatchStage
 
 	metrics ruleMetrics
 }
@@ -84,6 +86,7 @@ func compile(cfg Config, metrics *Metrics, reg *Registry, l pluginLoader, u Usag
 		if ls, ok := r.stage.(LiveStage); ok {
 			e.live = append(e.live, ls)
 		}
+		e.hasBatch = e.hasBatch || r.batch != nil
 	}
 	e.names = newNameCache(e.rules)
 	e.seen = &seriesCache{}
@@ -120,6 +123,7 @@ func compileRule(rc *RuleConfig, scheme model.ValidationScheme, defaultTag strin
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
 	r.stage = st
+	r.batch, _ = st.(BatchStage)
 	// The built-in stages' compiled form, for the pre-checks; the kid
 	// follows the stage itself, so any other stage gets none.
 	switch st := st.(type) {

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -106,6 +105,8 @@ type Engine struct {
 	cfg      Config
 	metrics  *Metrics
 	scratchs sync.Pool
+	batches  sync.Pool  // *batch, for ApplyBatch
+	hasBatch bool       // some rule's stage is a BatchStage
 	names    *nameCache // nil when no rule is name-only
 	seen     *seriesCache
 	// noShortcuts evaluates every rule fully (no probe, no name cache), for
@@ -148,9 +149,10 @@ type scratch struct {
 	view  lview
 	isSet bool // lb holds the view's labels plus relabel changes
 	buf   []byte
-	key   []byte // series cache key
 	// in is the stage input, kept here so passing it does not allocate.
 	in StageInput
+	// run is the series apply takes through the rules.
+	run run
 }
 
 func newScratch() *scratch {
@@ -204,122 +206,17 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	}
 	sc := e.scratchs.Get().(*scratch)
 	defer e.scratchs.Put(sc)
-	useCache := tr == nil && !e.noShortcuts
-	count := tr == nil // traces never count into the live rule metrics
-	var h uint64
-	if useCache {
-		sc.key = seriesKey(sc.key[:0], s)
-		if e.live != nil {
-			sc.key = binary.BigEndian.AppendUint64(sc.key, e.Epoch())
-		}
-		h = hashKey(sc.key)
-		if tu, ok := e.seen.get(sc.key, h); ok {
-			e.replayTypeUnknown(tu)
-			fx.typeUnknownMask(tu)
-			return Result{Action: Kept, Labels: s.Labels}
-		}
+	rn := &sc.run // not released after: like the view, it keeps the last series
+	if e.begin(rn, s, fx, sc, tr) {
+		return rn.res
 	}
-	hit := false               // some rule acted or would have (any mode)
-	var typeUnknownBits uint64 // rules (by index < 64) that skipped type checks
-	cacheable := true
-
-	cur := s.Labels
-	changed := false
-	var lastRule, lastReason string
-	lastIdx := 0
-	// skip holds the name-only rules that certainly leave a series of this
-	// name alone; valid until a rule changes the series. Traces evaluate
-	// every rule so that they can tell out_of_scope from none.
-	var skip uint64
-	if e.names != nil && useCache {
-		skip = e.names.skipMask(cur.Get(model.MetricNameLabel), e.rules, sc)
-	}
-	sc.view.reset(cur)
-	sc.in = StageInput{Tenant: s.Tenant, Builder: sc.lb, sc: sc}
+	sc.in = StageInput{Builder: sc.lb, sc: sc}
 	for i, r := range e.rules {
-		if skip != 0 && skip&e.names.ruleBit[i] != 0 {
-			continue
-		}
-		if !r.inScope(s.Tenant, &sc.view) {
-			if tr != nil {
-				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, Effect: EffectOutOfScope})
-			}
-			continue
-		}
-		maybe, typeUnknown := true, false
-		if !e.noShortcuts {
-			maybe, typeUnknown = r.probe(&s.Meta, sc)
-		}
-		var v StageVerdict
-		if maybe {
-			v = r.eval(cur, &s.Meta, sc, r.mode == ModeEnforce || tr != nil)
-			typeUnknown = typeUnknown || v.TypeUnknown
-			if v.Transient {
-				// An on_error verdict: neither cache may remember it.
-				cacheable = false
-				fx.forget()
-			}
-		}
-		if typeUnknown {
-			if i < 64 {
-				typeUnknownBits |= 1 << i
-			} else {
-				cacheable = false
-			}
-			if count {
-				r.metrics.typeUnknown.inc()
-			}
-			fx.add(i, effectTypeUnknown)
-		}
-		if !v.hit() {
-			if tr != nil {
-				tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: typeUnknown, Effect: EffectNone})
-			}
-			continue
-		}
-		hit = true
-		if count {
-			r.metrics.series[actionIndex(v.Action)].inc()
-		}
-		fx.add(i, uint8(actionIndex(v.Action)))
-		if tr != nil {
-			tr.add(r.traceStep(v, cur))
-		}
-		if r.mode == ModeShadow {
-			continue
-		}
-		switch v.Action {
-		case ActionDrop:
-			return Result{Action: Dropped, Labels: cur, Rule: r.name, Reason: v.Reason}
-		case ActionRewrite, ActionTag:
-			if !labels.Equal(v.Labels, cur) { // e.g. already tagged by this rule
-				cur = v.Labels
-				changed = true
-				skip = 0
-				sc.view.reset(cur)
-				lastRule, lastReason, lastIdx = r.name, v.Reason, i
-			}
+		if e.step(i, r, s, rn, fx, sc, tr) {
+			return rn.res
 		}
 	}
-	if !changed {
-		if useCache && !hit && cacheable {
-			e.seen.add(sc.key, h, typeUnknownBits)
-		}
-		return Result{Action: Kept, Labels: s.Labels}
-	}
-	if reason := e.invalid(cur); reason != "" {
-		reason = fmt.Sprintf("series invalid after rule %q: %s", lastRule, reason)
-		if count {
-			e.metrics.invalid(lastRule)
-		}
-		fx.add(lastIdx, effectInvalid)
-		if tr != nil {
-			tr.add(TraceStep{Rule: lastRule, Kind: KindValidation, Mode: ModeEnforce, InScope: true, Matched: true,
-				Action: ActionDrop, Effect: EffectDropped, Reason: reason, Before: cur.String()})
-		}
-		return Result{Action: Dropped, Labels: cur, Rule: lastRule, Reason: reason}
-	}
-	return Result{Action: Changed, Labels: cur, Rule: lastRule, Reason: lastReason}
+	return e.finish(s, rn, fx, tr)
 }
 
 // invalid returns why ls cannot be forwarded, or "" when it can.

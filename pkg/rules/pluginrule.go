@@ -12,48 +12,92 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgov/promgov/pkg/plugin"
+	"github.com/promgov/promgov/pkg/plugin/abi"
 )
 
 // pluginRule is a rule of kind plugin: a WebAssembly module
 // (pkg/plugin, docs/plugins.md) whose verdict per series is the rule's
-// action. The engine calls it one series at a time, like every rule; what
-// makes it cheap in steady state is that its verdicts are remembered like
-// every rule's outcome (the engine's cache of untouched series and the
-// distributor's series cache), so a repeat series does not cross into the
-// sandbox again. A verdict that came from on_error (a trap, a timeout, bad
-// output) is never remembered.
+// action. It is a BatchStage: the engine's batch entry points ask it about
+// a batch of series in one plugin call (EvalBatch), Apply one series at a
+// time (Eval, a batch of one). What makes it cheap in steady state is that
+// its verdicts are remembered like every rule's outcome (the engine's cache
+// of untouched series and the distributor's series cache), so a repeat
+// series does not cross into the sandbox again. A verdict that came from
+// on_error (a trap, a timeout, bad output) is never remembered.
+// Safe for concurrent use (the plugin pools its instances, the rule its
+// buffers).
 type pluginRule struct {
 	p              *plugin.Plugin
 	name, tagLabel string
 	scratch        sync.Pool // *pluginScratch
 }
 
+var _ BatchStage = (*pluginRule)(nil)
+
 type pluginScratch struct {
-	in  [1]plugin.Input
+	in  []plugin.Input
 	out []plugin.Verdict
 }
 
 func newPluginRule(p *plugin.Plugin, name, tagLabel string) *pluginRule {
 	pr := &pluginRule{p: p, name: name, tagLabel: tagLabel}
-	pr.scratch.New = func() any { return &pluginScratch{out: make([]plugin.Verdict, 0, 1)} }
+	pr.scratch.New = func() any {
+		return &pluginScratch{in: make([]plugin.Input, 0, 1), out: make([]plugin.Verdict, 0, 1)}
+	}
 	return pr
 }
 
-// Eval asks the plugin about one series (a batch of one: the engine works
-// series by series, and the caches keep repeat series away from it).
+// Eval asks the plugin about one series (a batch of one).
 func (pr *pluginRule) Eval(in *StageInput) StageVerdict {
 	ps := pr.scratch.Get().(*pluginScratch)
 	defer pr.scratch.Put(ps)
-	ls := in.Labels
-	ps.in[0] = plugin.Input{Tenant: in.Tenant, Labels: ls, Type: in.Meta.Type}
-	out, err := pr.p.Eval(context.Background(), ps.in[:], ps.out[:0])
+	ps.in = append(ps.in[:0], plugin.Input{Tenant: in.Tenant, Labels: in.Labels, Type: in.Meta.Type})
+	out, err := pr.p.Eval(context.Background(), ps.in, ps.out[:0])
 	ps.out = out
 	ps.in[0] = plugin.Input{}
-	failed := err != nil
 	if len(out) != 1 {
 		return StageVerdict{Transient: true} // unreachable: Eval answers every series
 	}
-	pv := out[0]
+	return pr.verdict(in, &out[0], err != nil)
+}
+
+// EvalBatch asks the plugin about the series of ins in as few calls as
+// the ABI allows (abi.MaxBatch series each; the engine's batches, at most
+// MaxBatch, take one). The plugin's timeout bounds a call, so a batch
+// rather than a series: a call that fails gets the on_error verdict for
+// every series of it (Transient).
+func (pr *pluginRule) EvalBatch(ins []*StageInput, out []StageVerdict) {
+	ps := pr.scratch.Get().(*pluginScratch)
+	defer pr.scratch.Put(ps)
+	for len(ins) > 0 {
+		n := min(len(ins), abi.MaxBatch)
+		pr.evalChunk(ps, ins[:n], out[:n])
+		ins, out = ins[n:], out[n:]
+	}
+}
+
+func (pr *pluginRule) evalChunk(ps *pluginScratch, ins []*StageInput, out []StageVerdict) {
+	ps.in = ps.in[:0]
+	for _, in := range ins {
+		ps.in = append(ps.in, plugin.Input{Tenant: in.Tenant, Labels: in.Labels, Type: in.Meta.Type})
+	}
+	vs, err := pr.p.Eval(context.Background(), ps.in, ps.out[:0])
+	ps.out = vs
+	clear(ps.in)
+	for i, in := range ins {
+		if len(vs) != len(ins) {
+			out[i] = StageVerdict{Transient: true} // unreachable: Eval answers every series
+			continue
+		}
+		out[i] = pr.verdict(in, &vs[i], err != nil)
+	}
+	clear(vs) // the pooled buffer keeps no labels alive
+}
+
+// verdict turns the plugin's verdict pv on the series in into the stage's;
+// failed marks an on_error verdict.
+func (pr *pluginRule) verdict(in *StageInput, pv *plugin.Verdict, failed bool) StageVerdict {
+	ls := in.Labels
 	switch pv.Action {
 	case plugin.Drop:
 		return StageVerdict{Action: ActionDrop, Reason: pluginReason(pr.name, pv.Reason), Transient: failed}

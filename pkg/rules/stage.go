@@ -24,6 +24,32 @@ type Stage interface {
 	Eval(in *StageInput) StageVerdict
 }
 
+// BatchStage is a Stage that can also decide for many series in one call,
+// which pays off when a call has a fixed cost (a plugin crosses into its
+// WebAssembly sandbox once per batch: KindPlugin implements it). The
+// engine's batch entry points (Engine.ApplyBatch, ApplyBatchRecorded) walk
+// a batch rule by rule and, for a rule whose stage is a BatchStage, call
+// EvalBatch once with the batch's series that the rule applies to (in
+// scope, not skipped by the engine's pre-checks), each as left by the
+// rules before it; every other path (Apply, traces, stages without the
+// capability) calls Eval one series at a time. The engine treats each
+// out[i] exactly like Eval's verdict for ins[i]: same scopes, modes,
+// counters, caches and validity check.
+//
+// Concurrency: like Eval, EvalBatch is called from many goroutines at
+// once. ins and out belong to the caller and are valid only during the
+// call; the inputs may share one Builder, so a stage uses it for one input
+// at a time (labels.Builder.Labels returns a copy, which a verdict may
+// keep).
+type BatchStage interface {
+	Stage
+	// EvalBatch sets out[i] to what Eval(ins[i]) would return, for every
+	// i (len(out) == len(ins)). A stage whose batch call fails as a whole
+	// (a plugin's timeout) answers every series of it with its fallback
+	// verdict, marked Transient.
+	EvalBatch(ins []*StageInput, out []StageVerdict)
+}
+
 // StageInput is one series as a stage sees it: as left by the enforcing
 // rules before it.
 type StageInput struct {
