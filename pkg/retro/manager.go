@@ -70,8 +70,8 @@ func NewManager(d ManagerDeps) (*Manager, error) {
 			return NewHTTPBackend(c, logger)
 		}
 	}
-	m := &Manager{d: d, store: jobStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}, restart: map[string]bool{}}
-	list, err := m.store.list()
+	m := &Manager{d: d, store: dirStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}, restart: map[string]bool{}}
+	list, err := m.store.list(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("retrospective.directory: %w", err)
 	}
@@ -93,7 +93,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case StateQueued, StatePlanning, StateRunning:
 			m.d.Logger.Info("resuming retrospective job", "job", id, "state", j.State)
 			j.logf("resuming after a restart from its checkpoint (%d of %d batches done)", j.Progress.BatchesDone, j.Progress.BatchesTotal)
-			if err := m.store.save(j); err != nil {
+			if err := m.store.save(context.Background(), j); err != nil {
 				m.d.Logger.Warn("cannot save a retrospective job", "job", id, "err", err)
 			}
 			m.startLocked(id)
@@ -160,7 +160,7 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	j.logf("submitted: mode=%s selector=%s range=[%s, %s] delete_originals=%t", spec.Mode, spec.Selector, spec.Start.Format(time.RFC3339), spec.End.Format(time.RFC3339), spec.DeleteOriginals)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	m.jobs[j.ID] = j
@@ -243,7 +243,7 @@ func (m *Manager) Cancel(id string) (*Job, error) {
 	j.State = StateCancelled
 	j.Updated = m.d.Now().UTC()
 	j.logf("cancelled")
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	if c := m.cancels[id]; c != nil {
@@ -267,7 +267,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 	j.Error = ""
 	j.Updated = m.d.Now().UTC()
 	j.logf("resumed")
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	if m.cancels[id] != nil {
@@ -285,7 +285,7 @@ func (m *Manager) update(id string, fn func(j *Job)) error {
 	j := m.jobs[id]
 	fn(j)
 	j.Updated = m.d.Now().UTC()
-	return m.store.save(j)
+	return m.store.save(context.Background(), j)
 }
 
 func copyJob(j *Job) *Job {
