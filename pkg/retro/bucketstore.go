@@ -176,4 +176,3 @@ func (s *BucketStore) Control(ctx context.Context, id string) (c Control, ok boo
 	ok, err = s.get(ctx, jobKey(id, ctrlObject), &c)
 	return c, ok, err
 }
-
