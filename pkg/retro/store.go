@@ -64,6 +64,11 @@ type Job struct {
 	// when it last said so: see lease.go.
 	Owner        string    `json:"owner,omitempty"`
 	LeaseRenewed time.Time `json:"lease_renewed,omitzero"`
+	// ControlSeq is the Seq of the last cancel/resume request (Control) the
+	// coordinator applied; PendingControl, filled when the API reads the
+	// job, is a later request not yet applied.
+	ControlSeq     int64  `json:"control_seq,omitempty"`
+	PendingControl string `json:"pending_control,omitempty"`
 }
 
 const maxLog = 100
