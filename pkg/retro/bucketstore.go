@@ -61,8 +61,27 @@ func (s *BucketStore) put(ctx context.Context, key string, v any) error {
 	return nil
 }
 
-// get decodes key into v; ok is false when it does not exist.
+// get decodes key into v; ok is false when it does not exist. A record
+// that does not decode is read again a few times: a filesystem bucket
+// replaces an object in place, so a read can see it half written.
 func (s *BucketStore) get(ctx context.Context, key string, v any) (ok bool, err error) {
+	for try := 0; ; try++ {
+		ok, err = s.getOnce(ctx, key, v)
+		var syntax *json.SyntaxError
+		if !errors.As(err, &syntax) && !errors.Is(err, io.ErrUnexpectedEOF) || try == 4 {
+			return ok, err
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, err
+		case <-t.C:
+		}
+	}
+}
+
+func (s *BucketStore) getOnce(ctx context.Context, key string, v any) (ok bool, err error) {
 	r, err := s.bkt.Get(ctx, key)
 	if err != nil {
 		if s.bkt.IsObjNotFoundErr(err) {
@@ -77,6 +96,9 @@ func (s *BucketStore) get(ctx context.Context, key string, v any) (ok bool, err 
 	}
 	if len(b) > maxJobBytes {
 		return false, fmt.Errorf("job store: %s is larger than %d bytes", key, maxJobBytes)
+	}
+	if len(b) == 0 {
+		return false, fmt.Errorf("job store: decode %s: %w", key, io.ErrUnexpectedEOF)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("job store: decode %s: %w", key, err)

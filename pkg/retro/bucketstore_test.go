@@ -3,6 +3,7 @@ package retro
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,36 @@ func TestBucketStore(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+// TestBucketStoreRereadsTornRecord: a record read while a filesystem bucket
+// rewrites it in place is read again.
+func TestBucketStoreRereadsTornRecord(t *testing.T) {
+	ctx := context.Background()
+	bkt := objstore.NewInMemBucket()
+	s := NewBucketStore(bkt)
+	id := "20261205T030000-aaaaaaaa"
+	require.NoError(t, bkt.Upload(ctx, jobKey(id, jobObject), strings.NewReader(`{"id":"`+id+`","sta`)))
+	torn := &tornOnce{Bucket: bkt, fixed: `{"id":"` + id + `","state":"queued"}`}
+	j, err := NewBucketStore(torn).Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, StateQueued, j.State)
+	require.NoError(t, bkt.Upload(ctx, jobKey(id, jobObject), strings.NewReader(`not json`)))
+	_, err = s.Get(ctx, id)
+	require.Error(t, err, "a corrupt record stays an error")
+}
+
+// tornOnce answers the stored (torn) object once, then fixed.
+type tornOnce struct {
+	objstore.Bucket
+	fixed string
+	reads int
+}
+
+func (b *tornOnce) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	b.reads++
+	if b.reads == 1 {
+		return b.Bucket.Get(ctx, name)
+	}
+	return io.NopCloser(strings.NewReader(b.fixed)), nil
 }
