@@ -268,11 +268,34 @@ func (m *Manager) storeRequest(ctx context.Context, id, request string) (*Job, e
 			return nil, &ConflictError{Msg: fmt.Sprintf("job %s is %s; only paused or cancelled jobs resume", id, j.State)}
 		}
 	}
-	if _, err := m.d.Store.RequestControl(ctx, id, request); err != nil {
+	c, err := m.d.Store.RequestControl(ctx, id, request)
+	if err != nil {
 		return nil, err
 	}
-	j.PendingControl = request
-	return j, nil
+	// The coordinator applies the request at its next scan: wait for it a
+	// little (two scans), so that the answer shows the new state as it does
+	// without a store; else answer with pending_control.
+	wait := time.NewTimer(2*m.d.Config.ScanInterval + time.Second)
+	defer wait.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wait.C:
+			j.PendingControl = request
+			return j, nil
+		case <-tick.C:
+		}
+		now, err := m.storeGet(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if now.ControlSeq >= c.Seq {
+			return now, nil
+		}
+	}
 }
 
 // ListJobs returns every job, oldest first: from the store when there is

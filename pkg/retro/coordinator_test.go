@@ -252,7 +252,8 @@ func TestStoreCancelAndResume(t *testing.T) {
 	<-be.entered
 	c, err := front.CancelJob(context.Background(), j.ID)
 	require.NoError(t, err)
-	assert.Equal(t, ctrlCancel, c.PendingControl)
+	assert.Equal(t, StateCancelled, c.State, "the answer waits for the coordinator")
+	assert.Empty(t, c.PendingControl)
 	cancelled := waitStore(t, front, j.ID, func(j *Job) bool { return j.State == StateCancelled && j.Owner == "" }, "never cancelled")
 	assert.Empty(t, cancelled.PendingControl)
 	_, err = front.CancelJob(context.Background(), j.ID)
@@ -266,4 +267,20 @@ func TestStoreCancelAndResume(t *testing.T) {
 	assert.Equal(t, want, mem.dump())
 	_, err = front.GetJob(context.Background(), "20261205T030009-dddddddd")
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestStoreRequestWithoutCoordinator: with no coordinator to apply it, a
+// request is answered pending after two scans.
+func TestStoreRequestWithoutCoordinator(t *testing.T) {
+	mem := newMem()
+	fill(mem, 2)
+	front, _ := startNode(t, objstore.NewInMemBucket(), mem, "", nil)
+	j := submit(t, front, spec(ModeExecute, false))
+	c, err := front.CancelJob(context.Background(), j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateQueued, c.State)
+	assert.Equal(t, ctrlCancel, c.PendingControl)
+	got, err := front.GetJob(context.Background(), j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ctrlCancel, got.PendingControl)
 }
