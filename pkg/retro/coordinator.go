@@ -63,6 +63,9 @@ func (m *Manager) scan(ctx context.Context) error {
 		m.mu.Lock()
 		running := m.cancels[j.ID] != nil
 		m.mu.Unlock()
+		if !running && (j.State == StateSucceeded || j.State == StateFailed) {
+			continue // ended for good: no request applies
+		}
 		ctrl, hasCtrl, err := m.d.Store.Control(sctx, j.ID)
 		if err != nil {
 			return err
