@@ -179,6 +179,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
+	jobs, closeJobs, err := newRetro(cfg, backends, rg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeJobs() }()
 	reloader := proc.NewReloader(func() error {
 		parse := func() (*config.IngesterConfig, error) { return config.ParseIngester(args, io.Discard) }
 		return proc.ReloadConfig(parse, cfg, logLevel, logger, func(next *config.IngesterConfig) error {
@@ -261,6 +266,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		proc.AddActor(&g, uiHistory.Run)
 	}
 	proc.AddActor(&g, gov.Run)
+	if jobs != nil {
+		// Retrospective jobs: stop where they are and release them (the
+		// ring's next choice resumes them from their checkpoint).
+		proc.AddActor(&g, jobs.Run)
+	}
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
 	return proc.RunGroup(&g, logger)

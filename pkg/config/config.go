@@ -100,9 +100,10 @@ type Binary interface {
 // these lists to the two configuration types.
 var (
 	DistributorSections = []string{"rate_limits", "rules", "rules_name_validation_scheme", "rules_tag_label",
-		"rules_type_cache_size", "rules_test_max_body_bytes", "retrospective"}
-	// backend is read by both: the distributor's retrospective jobs default
-	// to the forwarding backend (distributorconfig.BackendView).
+		"rules_type_cache_size", "rules_test_max_body_bytes"}
+	// backend and retrospective are read by both: the distributor's
+	// retrospective jobs default to the forwarding backend
+	// (distributorconfig.BackendView), and ingesters coordinate the jobs.
 	IngesterSections = []string{"ingester", "backends", "forward", "wal", "cardinality", "preview_reservoir"}
 )
 

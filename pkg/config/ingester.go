@@ -12,6 +12,7 @@ import (
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/reservoir"
+	"github.com/promgov/promgov/pkg/retro"
 	"github.com/promgov/promgov/pkg/usage"
 	"github.com/promgov/promgov/pkg/wal"
 )
@@ -46,6 +47,10 @@ type IngesterConfig struct {
 	// metric, the input of the impact preview (docs/governance.md,
 	// "Impact preview").
 	PreviewReservoir reservoir.Config `yaml:"preview_reservoir"`
+	// Retrospective configures the retrospective jobs this ingester
+	// coordinates when the governance store is configured
+	// (docs/retrospective.md); the section is shared with distributors.
+	Retrospective retro.Config `yaml:"retrospective"`
 	// Other are the distributors' sections (DistributorSections).
 	Other Foreign `yaml:",inline"`
 }
@@ -99,6 +104,7 @@ func (c *IngesterConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Cardinality.RegisterFlags("cardinality.", fs)
 	c.Aggregate.RegisterFlags("aggregations.", fs)
 	c.PreviewReservoir.RegisterFlags("preview.reservoir.", fs)
+	c.Retrospective.RegisterFlags("retrospective.", fs)
 	c.Usage = usage.DefaultConfig()
 	c.Usage.RegisterIngesterFlags("", fs)
 }
@@ -134,6 +140,9 @@ func (c *IngesterConfig) Validate() error {
 		return fmt.Errorf("preview_reservoir.%w", err)
 	}
 	if err := c.Usage.Validate(); err != nil {
+		return err
+	}
+	if err := c.Retrospective.Validate(); err != nil {
 		return err
 	}
 	return c.Forward.Validate()

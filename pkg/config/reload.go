@@ -16,7 +16,7 @@ func usedFields(role Role) []string {
 	case RoleIngester:
 		return []string{"log_level", "log_format", "web", "auth", "ingester_client", "memberlist", "cluster", "ingester", "backend", "backends", "forward", "wal",
 			"cardinality", "usage.queries.max_metrics", "usage.queries.max_users_per_metric",
-			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance", "preview_reservoir",
+			"usage.queries.snapshot_path", "usage.queries.snapshot_interval", "governance", "preview_reservoir", "retrospective",
 			"aggregations", "aggregations_snapshot_path", "aggregations_max_groups", "aggregations_overflow_interval", "aggregations_overflow_max_delay"}
 	}
 	return nil

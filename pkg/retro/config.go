@@ -36,11 +36,20 @@ type Config struct {
 	// BackendURL is the default backend's base URL; empty: the forwarding
 	// backend's URL (backend.url) without /api/v1/write.
 	BackendURL string `yaml:"backend_url"`
+	// LeaseTTL is how long a coordinator's claim on a job in the governance
+	// store lasts without renewal: a node that stopped renewing for longer
+	// loses the job to the ring's choice (docs/retrospective.md).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// ScanInterval is how often a coordinator looks for the jobs the ring
+	// gives it and renews its leases (also at every ring change); at most a
+	// third of LeaseTTL.
+	ScanInterval time.Duration `yaml:"scan_interval"`
 }
 
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
-	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, Slice: 6 * time.Hour, BackendKind: KindPrometheus}
+	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, Slice: 6 * time.Hour, BackendKind: KindPrometheus,
+		LeaseTTL: 30 * time.Second, ScanInterval: 5 * time.Second}
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "retrospective.").
@@ -54,6 +63,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSamplesPerWrite, prefix+"max-samples-per-write", d.MaxSamplesPerWrite, "Samples per remote write request of a retrospective job.")
 	fs.DurationVar(&c.Slice, prefix+"slice", d.Slice, "Time slice a batch of a retrospective job reads, writes and verifies at once (bounds its memory).")
 	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus, victoriametrics, mimir or thanos.")
+	fs.DurationVar(&c.LeaseTTL, prefix+"lease-ttl", d.LeaseTTL, "How long a coordinator's unrenewed claim on a retrospective job in the governance store lasts before another ingester takes the job.")
+	fs.DurationVar(&c.ScanInterval, prefix+"scan-interval", d.ScanInterval, "How often an ingester looks for the retrospective jobs the ring gives it and renews its leases (at most a third of --retrospective.lease-ttl).")
 	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
 }
 
@@ -72,6 +83,10 @@ func (c *Config) Validate() error {
 		return errors.New("retrospective.max_samples_per_write: must be positive")
 	case c.Slice < time.Minute:
 		return fmt.Errorf("retrospective.slice %s: must be at least 1m", c.Slice)
+	case c.ScanInterval <= 0:
+		return errors.New("retrospective.scan_interval: must be positive")
+	case c.LeaseTTL < 3*c.ScanInterval:
+		return fmt.Errorf("retrospective.lease_ttl %s: must be at least three times retrospective.scan_interval (%s), or a live coordinator loses its jobs", c.LeaseTTL, c.ScanInterval)
 	case !validKind(c.BackendKind):
 		return fmt.Errorf("retrospective.backend_kind %q: use %s", c.BackendKind, kinds)
 	}

@@ -283,7 +283,7 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 	j := submit(t, m, spec(ModeExecute, true))
 	<-be.entered
 	stop() // the process stops in the middle of batch 1
-	stored, err := jobStore{dir: cfg.Directory}.list()
+	stored, err := dirStore{dir: cfg.Directory}.list(context.Background())
 	require.NoError(t, err)
 	require.Len(t, stored, 1)
 	assert.Equal(t, StateRunning, stored[0].State)

@@ -24,16 +24,24 @@ const MaxSpecBytes = 5 << 20
 // Register mounts the jobs API on mux.
 func (m *Manager) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathRetrospective, m.handleSubmit)
-	mux.HandleFunc("GET "+PathJobs, func(w http.ResponseWriter, _ *http.Request) { web.WriteJSON(w, m.List()) })
+	mux.HandleFunc("GET "+PathJobs, func(w http.ResponseWriter, r *http.Request) {
+		list, err := m.ListJobs(r.Context())
+		if err != nil {
+			m.d.Logger.Warn("cannot list retrospective jobs", "err", err)
+			web.WriteError(w, http.StatusServiceUnavailable, "unavailable", err)
+			return
+		}
+		web.WriteJSON(w, list)
+	})
 	mux.HandleFunc("GET "+PathJobs+"/{id}", func(w http.ResponseWriter, r *http.Request) {
-		m.answer(w, func() (*Job, error) { return m.Get(r.PathValue("id")) })
+		m.answer(w, func() (*Job, error) { return m.GetJob(r.Context(), r.PathValue("id")) })
 	})
 	mux.HandleFunc("POST "+PathJobs+"/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
-		m.answer(w, func() (*Job, error) { return m.Cancel(r.PathValue("id")) })
+		m.answer(w, func() (*Job, error) { return m.CancelJob(r.Context(), r.PathValue("id")) })
 	})
 	mux.HandleFunc("GET "+PathOpenMetrics+"{id}", m.handleOpenMetrics)
 	mux.HandleFunc("POST "+PathJobs+"/{id}/resume", func(w http.ResponseWriter, r *http.Request) {
-		m.answer(w, func() (*Job, error) { return m.Resume(r.PathValue("id")) })
+		m.answer(w, func() (*Job, error) { return m.ResumeJob(r.Context(), r.PathValue("id")) })
 	})
 }
 

@@ -33,6 +33,12 @@ type ManagerDeps struct {
 	Now        func() time.Time
 	// Registerer receives the promgov_retrospective_* metrics; may be nil.
 	Registerer prometheus.Registerer
+	// Store, when set, keeps the jobs in the governance store's bucket
+	// instead of Config.Directory; then only a Manager with Coordination
+	// runs them (the ring's choice), others accept and read them.
+	Store *BucketStore
+	// Coordination makes this Manager a coordinator (ingesters); needs Store.
+	Coordination *Coordination
 }
 
 // Manager accepts, runs, cancels and resumes jobs in this process. It
@@ -49,6 +55,13 @@ type Manager struct {
 	restart map[string]bool // resumed while stopping
 	runCtx  context.Context // nil until Run starts
 	wg      sync.WaitGroup
+
+	// With a Store (coordinator.go): jobs holds only the jobs this node
+	// runs; leases their last renewal; releasing and yielded what to do
+	// when they stop.
+	leases    map[string]time.Time
+	releasing map[string]bool
+	yielded   map[string]bool
 }
 
 // NewManager validates deps and loads the stored jobs.
@@ -70,13 +83,21 @@ func NewManager(d ManagerDeps) (*Manager, error) {
 			return NewHTTPBackend(c, logger)
 		}
 	}
-	m := &Manager{d: d, store: jobStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}, restart: map[string]bool{}}
-	list, err := m.store.list()
-	if err != nil {
-		return nil, fmt.Errorf("retrospective.directory: %w", err)
+	if d.Coordination != nil && d.Store == nil {
+		return nil, errors.New("retrospective: coordination needs the governance store (governance.store)")
 	}
-	for _, j := range list {
-		m.jobs[j.ID] = j
+	m := &Manager{d: d, store: dirStore{dir: d.Config.Directory}, jobs: map[string]*Job{}, cancels: map[string]context.CancelFunc{}, restart: map[string]bool{},
+		leases: map[string]time.Time{}, releasing: map[string]bool{}, yielded: map[string]bool{}}
+	if d.Store != nil {
+		m.store = d.Store
+	} else {
+		list, err := m.store.list(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("retrospective.directory: %w", err)
+		}
+		for _, j := range list {
+			m.jobs[j.ID] = j
+		}
 	}
 	m.metrics = newMetrics(d.Registerer, m)
 	return m, nil
@@ -88,12 +109,21 @@ func NewManager(d ManagerDeps) (*Manager, error) {
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.runCtx = ctx
+	if m.shared() {
+		m.mu.Unlock()
+		if m.d.Coordination != nil {
+			m.coordinate(ctx)
+		}
+		<-ctx.Done()
+		m.wg.Wait()
+		return nil
+	}
 	for id, j := range m.jobs {
 		switch j.State {
 		case StateQueued, StatePlanning, StateRunning:
 			m.d.Logger.Info("resuming retrospective job", "job", id, "state", j.State)
 			j.logf("resuming after a restart from its checkpoint (%d of %d batches done)", j.Progress.BatchesDone, j.Progress.BatchesTotal)
-			if err := m.store.save(j); err != nil {
+			if err := m.store.save(context.Background(), j); err != nil {
 				m.d.Logger.Warn("cannot save a retrospective job", "job", id, "err", err)
 			}
 			m.startLocked(id)
@@ -158,9 +188,16 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	_, _ = rand.Read(rnd[:])
 	j := &Job{ID: now.Format("20060102T150405") + "-" + hex.EncodeToString(rnd[:]), Spec: spec, Rules: rulesYAML, State: StateQueued, Created: now, Updated: now}
 	j.logf("submitted: mode=%s selector=%s range=[%s, %s] delete_originals=%t", spec.Mode, spec.Selector, spec.Start.Format(time.RFC3339), spec.End.Format(time.RFC3339), spec.DeleteOriginals)
+	if m.shared() {
+		// Queued in the store: the ring's choice of coordinator runs it.
+		if err := m.store.save(ctx, j); err != nil {
+			return nil, err
+		}
+		return copyJob(j), nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	m.jobs[j.ID] = j
@@ -197,6 +234,7 @@ func (m *Manager) startLocked(id string) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.cancels, id)
+		m.stoppedLocked(id)
 		if m.restart[id] {
 			delete(m.restart, id)
 			m.startLocked(id)
@@ -243,7 +281,7 @@ func (m *Manager) Cancel(id string) (*Job, error) {
 	j.State = StateCancelled
 	j.Updated = m.d.Now().UTC()
 	j.logf("cancelled")
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	if c := m.cancels[id]; c != nil {
@@ -267,7 +305,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 	j.Error = ""
 	j.Updated = m.d.Now().UTC()
 	j.logf("resumed")
-	if err := m.store.save(j); err != nil {
+	if err := m.store.save(context.Background(), j); err != nil {
 		return nil, err
 	}
 	if m.cancels[id] != nil {
@@ -285,7 +323,7 @@ func (m *Manager) update(id string, fn func(j *Job)) error {
 	j := m.jobs[id]
 	fn(j)
 	j.Updated = m.d.Now().UTC()
-	return m.store.save(j)
+	return m.store.save(context.Background(), j)
 }
 
 func copyJob(j *Job) *Job {

@@ -40,7 +40,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 	defer eng.Close(context.Background())
 	spec := j.Spec
 	lim := newLimiter(spec.Throttles)
-	items, planned, err := m.store.loadPlan(id)
+	items, planned, err := m.store.loadPlan(ctx, id)
 	if err != nil {
 		fail(StatePaused, err)
 		return
@@ -53,7 +53,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 			fail(StatePaused, err)
 			return
 		}
-		if err := m.store.savePlan(id, items); err != nil {
+		if err := m.store.savePlan(ctx, id, items); err != nil {
 			fail(StatePaused, err)
 			return
 		}

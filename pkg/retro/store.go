@@ -1,6 +1,7 @@
 package retro
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,16 @@ type Job struct {
 	// Log is the latest of the job's events (what each batch read, wrote and
 	// deleted), at most maxLog.
 	Log []string `json:"log,omitempty"`
+	// Owner is the node coordinating the job (jobs in the governance store;
+	// empty for a job run by the process that accepted it) and LeaseRenewed
+	// when it last said so: see lease.go.
+	Owner        string    `json:"owner,omitempty"`
+	LeaseRenewed time.Time `json:"lease_renewed,omitzero"`
+	// ControlSeq is the Seq of the last cancel/resume request (Control) the
+	// coordinator applied; PendingControl, filled when the API reads the
+	// job, is a later request not yet applied.
+	ControlSeq     int64  `json:"control_seq,omitempty"`
+	PendingControl string `json:"pending_control,omitempty"`
 }
 
 const maxLog = 100
@@ -69,14 +80,15 @@ func (j *Job) logf(format string, args ...any) {
 	}
 }
 
-// jobStore keeps jobs as JSON files: <dir>/<id>/job.json and plan.json.
+// dirStore keeps jobs as JSON files: <dir>/<id>/job.json and plan.json.
 // Each file is replaced atomically. Not safe for concurrent writes of one
-// job; the Manager serialises them.
-type jobStore struct{ dir string }
+// job; the Manager serialises them. It is the jobStore of a single node
+// without a governance store.
+type dirStore struct{ dir string }
 
 var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$`)
 
-func (s jobStore) writeJSON(id, name string, v any) error {
+func (s dirStore) writeJSON(id, name string, v any) error {
 	if err := os.MkdirAll(filepath.Join(s.dir, id), 0o755); err != nil {
 		return err
 	}
@@ -86,7 +98,7 @@ func (s jobStore) writeJSON(id, name string, v any) error {
 	return err
 }
 
-func (s jobStore) readJSON(id, name string, v any) error {
+func (s dirStore) readJSON(id, name string, v any) error {
 	b, err := os.ReadFile(filepath.Join(s.dir, id, name))
 	if err != nil {
 		return err
@@ -94,9 +106,9 @@ func (s jobStore) readJSON(id, name string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func (s jobStore) save(j *Job) error { return s.writeJSON(j.ID, "job.json", j) }
+func (s dirStore) save(_ context.Context, j *Job) error { return s.writeJSON(j.ID, "job.json", j) }
 
-func (s jobStore) savePlan(id string, items []Item) error {
+func (s dirStore) savePlan(_ context.Context, id string, items []Item) error {
 	out := make([]itemJSON, len(items))
 	for i, it := range items {
 		out[i] = it.toJSON()
@@ -105,7 +117,7 @@ func (s jobStore) savePlan(id string, items []Item) error {
 }
 
 // loadPlan returns the job's plan, or ok false when it has none yet.
-func (s jobStore) loadPlan(id string) (items []Item, ok bool, err error) {
+func (s dirStore) loadPlan(_ context.Context, id string) (items []Item, ok bool, err error) {
 	var in []itemJSON
 	if err := s.readJSON(id, "plan.json", &in); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -121,7 +133,7 @@ func (s jobStore) loadPlan(id string) (items []Item, ok bool, err error) {
 }
 
 // list returns every stored job, oldest first.
-func (s jobStore) list() ([]*Job, error) {
+func (s dirStore) list(_ context.Context) ([]*Job, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
