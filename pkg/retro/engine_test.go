@@ -608,3 +608,22 @@ func getOM(t *testing.T, base, id string) string {
 	require.Equal(t, http.StatusOK, code, body)
 	return body
 }
+
+// TestPlanSavedWithoutDryRun: a process stopped between saving a job's plan
+// and recording its dry run leaves a plan and no dry run; the job plans
+// again when it resumes instead of crashing the process.
+func TestPlanSavedWithoutDryRun(t *testing.T) {
+	be := newMem()
+	want := fill(be, 4)
+	cfg := testConfig(t)
+	m, err := NewManager(ManagerDeps{Config: cfg, Backend: &HTTPBackendConfig{Kind: KindPrometheus, URL: "http://127.0.0.1:1"},
+		NewBackend: func(HTTPBackendConfig) (Backend, error) { return be, nil }})
+	require.NoError(t, err)
+	j := submit(t, m, spec(ModeExecute, true)) // Run has not started: queued
+	require.NoError(t, m.store.savePlan(context.Background(), j.ID, nil))
+
+	m2, _ := startManager(t, cfg, be)
+	j = wait(t, m2, j.ID, StateSucceeded, StatePaused, StateFailed)
+	require.Equal(t, StateSucceeded, j.State, j.Error)
+	assert.Equal(t, want, be.dump())
+}

@@ -45,6 +45,11 @@ func (m *Manager) run(ctx context.Context, id string) {
 		fail(StatePaused, err)
 		return
 	}
+	if planned && j.DryRun == nil {
+		// Stopped between saving the plan and recording its dry run: no
+		// batch has run; plan again (planning only reads).
+		planned = false
+	}
 	if !planned {
 		_ = m.update(id, func(j *Job) { j.State = StatePlanning })
 		var dr DryRun
