@@ -443,7 +443,7 @@ func (b *HTTPBackend) CheckWrite(ctx context.Context, start int64) error {
 	oldest := time.Now().Add(-time.Duration(cfg.Storage.TSDB.Window) + 5*time.Minute)
 	if time.UnixMilli(start).Before(oldest) {
 		return fmt.Errorf("%w: the range starts at %s but Prometheus' storage.tsdb.out_of_order_time_window (%s) only accepts samples after %s: widen the window, %s",
-			ErrUnsupported, time.UnixMilli(start).UTC().Format(time.RFC3339), cfg.Storage.TSDB.Window, oldest.UTC().Format(time.RFC3339), openMetricsHint())
+			ErrUnsupported, time.UnixMilli(start).UTC().Format(time.RFC3339), cfg.Storage.TSDB.Window, oldest.UTC().Format(time.RFC3339), openMetricsHint)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -195,10 +194,6 @@ func copyFile(w io.Writer, name string) error {
 }
 
 // openMetricsHint is the route a too-old range is offered.
-func openMetricsHint() string {
-	return strings.Join([]string{
-		"or write the transformed series as TSDB blocks instead: submit the job with mode: " + ModeOpenMetrics,
-		"fetch GET " + PathOpenMetrics + "<id>, run `promtool tsdb create-blocks-from openmetrics <file> <dir>`",
-		"and move the blocks into Prometheus' data directory (docs/retrospective.md)",
-	}, ", ")
-}
+const openMetricsHint = "or write the transformed series as TSDB blocks instead: submit the job with mode: " + ModeOpenMetrics +
+	", fetch GET " + PathOpenMetrics + "<id>, run `promtool tsdb create-blocks-from openmetrics <file> <dir>`" +
+	", and move the blocks into Prometheus' data directory (docs/retrospective.md)"
