@@ -47,8 +47,10 @@ type Config struct {
 	// MaxMemoryPages bounds each instance's linear memory, in 64 KiB
 	// pages (0: DefaultMaxMemoryPages).
 	MaxMemoryPages uint32 `yaml:"max_memory_pages,omitempty" json:"max_memory_pages,omitempty"`
-	// Timeout bounds one batch, waiting for an instance included
-	// (0: DefaultTimeout).
+	// Timeout bounds one batch, waiting for an idle instance included;
+	// starting a new instance is bounded separately, by ten timeouts (at
+	// least 1s), and the batch then gets its whole timeout (0:
+	// DefaultTimeout).
 	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// MaxInstances bounds the instances run concurrently (0: GOMAXPROCS).
 	MaxInstances int `yaml:"max_instances,omitempty" json:"max_instances,omitempty"`

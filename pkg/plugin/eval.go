@@ -28,24 +28,19 @@ var errClosed = errors.New("the plugin is closed")
 // on_error verdict (Keep or Drop, with a reason naming the plugin and the
 // kind) for every series, so a caller may use the verdicts either way; the
 // failure is counted and logged once. ctx bounds the batch together with
-// the configured timeout.
+// the configured timeout (see acquire for a batch that starts an instance).
 func (p *Plugin) Eval(ctx context.Context, in []Input, out []Verdict) ([]Verdict, error) {
 	out = out[:0]
 	if len(in) == 0 {
 		return out, nil
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.cfg.Timeout))
-	defer cancel()
 	out, err := p.eval(ctx, in, out)
 	var kind Kind
 	if err != nil {
 		var pe *Error
 		if !errors.As(err, &pe) {
 			pe = &Error{Plugin: p.name, Kind: KindTrap, Err: err}
-		}
-		if pe.Kind == KindTimeout {
-			pe.Err = fmt.Errorf("%w (timeout %s)", pe.Err, time.Duration(p.cfg.Timeout))
 		}
 		kind, err = pe.Kind, pe
 		out = p.fallback(in, out[:0], kind)
@@ -66,49 +61,80 @@ func (p *Plugin) fallback(in []Input, out []Verdict, kind Kind) []Verdict {
 }
 
 func (p *Plugin) eval(ctx context.Context, in []Input, out []Verdict) ([]Verdict, error) {
-	inst, err := p.acquire(ctx)
+	deadline := time.Now().Add(time.Duration(p.cfg.Timeout))
+	inst, started, err := p.acquire(ctx, deadline)
 	if err != nil {
 		return out, err
 	}
-	out, err = p.call(ctx, inst, in, out)
-	if err != nil {
-		inst = nil // call closed it
+	if started {
+		// The batch's own work gets its whole timeout after a start.
+		deadline = time.Now().Add(time.Duration(p.cfg.Timeout))
 	}
-	p.slots <- inst
-	return out, err
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	out, err = p.call(bctx, inst, in, out)
+	if err != nil {
+		p.free <- struct{}{} // call closed inst
+		return out, withBound(err, "timeout", time.Duration(p.cfg.Timeout))
+	}
+	p.idle <- inst
+	return out, nil
 }
 
-// acquire takes an idle instance, or starts one in a free slot, within
-// ctx.
-func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+// acquire takes an idle instance, waiting for one until deadline, or,
+// when the pool has room and no instance is idle, starts one. A start
+// (the first use of a slot, or the replacement of an instance a failure
+// discarded) is a cost of the pool rather than of the batch: it is bounded
+// by initTimeout, like the start at Load, so a slow start under load does
+// not fail a batch that would otherwise be on time. started reports one.
+func (p *Plugin) acquire(ctx context.Context, deadline time.Time) (inst *instance, started bool, err error) {
 	select {
 	case <-p.done:
-		return nil, &Error{Plugin: p.name, Kind: KindClosed, Err: errClosed}
+		return nil, false, &Error{Plugin: p.name, Kind: KindClosed, Err: errClosed}
 	default:
 	}
 	select {
-	case inst := <-p.slots:
-		if inst != nil {
-			return inst, nil
-		}
-		inst, err := p.start(ctx)
+	case inst := <-p.idle:
+		return inst, false, nil
+	default:
+	}
+	wait, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	select {
+	case inst := <-p.idle:
+		return inst, false, nil
+	case <-p.free:
+		bound := initTimeout(time.Duration(p.cfg.Timeout))
+		sctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		inst, err := p.start(sctx)
 		if err != nil {
-			p.slots <- nil
-			return nil, err
+			p.free <- struct{}{}
+			return nil, false, withBound(err, "start timeout", bound)
 		}
-		return inst, nil
-	case <-ctx.Done():
+		return inst, true, nil
+	case <-wait.Done():
 		kind := KindCanceled
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(wait.Err(), context.DeadlineExceeded) {
 			kind = KindTimeout
 		}
-		return nil, &Error{Plugin: p.name, Kind: kind, Err: fmt.Errorf("no free instance: %w", ctx.Err())}
+		return nil, false, withBound(&Error{Plugin: p.name, Kind: kind, Err: fmt.Errorf("no free instance: %w", wait.Err())},
+			"timeout", time.Duration(p.cfg.Timeout))
 	case <-p.done:
-		return nil, &Error{Plugin: p.name, Kind: KindClosed, Err: errClosed}
+		return nil, false, &Error{Plugin: p.name, Kind: KindClosed, Err: errClosed}
 	}
 }
 
-// start starts and configures an instance within the batch's ctx.
+// withBound names the bound a timeout ran into in err's message.
+func withBound(err error, name string, bound time.Duration) error {
+	var pe *Error
+	if errors.As(err, &pe) && pe.Kind == KindTimeout {
+		pe.Err = fmt.Errorf("%w (%s %s)", pe.Err, name, bound)
+	}
+	return err
+}
+
+// start starts and configures an instance within ctx.
 func (p *Plugin) start(ctx context.Context) (*instance, error) {
 	inst, err := p.instantiate(ctx)
 	if err != nil {
@@ -155,12 +181,11 @@ func (p *Plugin) Close(ctx context.Context) error {
 		return nil
 	}
 wait:
-	for range cap(p.slots) {
+	for range cap(p.idle) {
 		select {
-		case inst := <-p.slots:
-			if inst != nil {
-				inst.close()
-			}
+		case inst := <-p.idle:
+			inst.close()
+		case <-p.free:
 		case <-ctx.Done():
 			break wait
 		}

@@ -226,6 +226,19 @@ func TestHostilePluginsContainedAtEval(t *testing.T) {
 	}
 }
 
+// TestPoolPrefersIdleInstance: a plugin called by one goroutine at a time
+// runs on the instance Load started, however large its pool, so no batch
+// pays for a start it does not need.
+func TestPoolPrefersIdleInstance(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	p := loadT(t, "good", Config{Module: builder.Build(t, requireTeamPkg), Config: `{"teams":["core"]}`, MaxInstances: 4}, m)
+	for range 20 {
+		_, err := p.Eval(context.Background(), someInputs(3), nil)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1.0, testutil.ToFloat64(m.instances.WithLabelValues("good")))
+}
+
 // TestHostilePluginDoesNotStallOthers: while a plugin loops forever on
 // every batch, another plugin in the same process keeps answering, and the
 // looping plugin's batches each end at its timeout.

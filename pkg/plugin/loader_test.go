@@ -124,8 +124,8 @@ func TestLoaderKeepsMemoryLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := loadWith(t, l, "hostile", Config{Module: module, Config: "keep", MaxMemoryPages: tc.pages, MaxInstances: 1})
 			limit := uint32(p.cfg.MaxMemoryPages)
-			inst := <-p.slots
-			defer func() { p.slots <- inst }()
+			inst := <-p.idle
+			defer func() { p.idle <- inst }()
 			pages := inst.mem.Size() / 65536
 			require.Less(t, pages, limit)
 			_, ok := inst.mem.Grow(limit - pages + 1)

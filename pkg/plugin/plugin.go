@@ -21,10 +21,10 @@ import (
 	"github.com/promgov/promgov/pkg/plugin/abi"
 )
 
-// initTimeout bounds starting the first instance, its init and the
-// self-test at Load: ten batch timeouts, at least a second (starting a Go
-// plugin takes a few milliseconds). Instances started later, to replace a
-// failed one or for concurrency, count against the batch's timeout.
+// initTimeout bounds starting an instance: at Load the first one, its init
+// and the self-test; later each start for concurrency or to replace a
+// failed instance. Ten batch timeouts, at least a second (starting a Go
+// plugin takes a few milliseconds, far more on a loaded machine).
 func initTimeout(timeout time.Duration) time.Duration { return max(10*timeout, time.Second) }
 
 // Plugin is a loaded, self-tested plugin. Its methods are safe for
@@ -40,10 +40,12 @@ type Plugin struct {
 	maxMem   uint64  // bytes
 	loader   *Loader // released at Close
 
-	// slots holds one entry per instance the pool may run: an idle
-	// instance, or nil for one not started (or discarded). Eval takes an
-	// entry and puts it (or nil) back; Close takes them all.
-	slots     chan *instance
+	// The pool: idle holds the started instances no Eval is using, free
+	// one token per instance not started (or discarded after a failure);
+	// together they hold MaxInstances entries when no Eval runs. Eval
+	// prefers an idle instance to a start; Close takes every entry.
+	idle      chan *instance
+	free      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -133,7 +135,8 @@ func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog
 			WithStartFunctions("_initialize").
 			WithStdout(io.Discard),
 		maxMem: uint64(cfg.MaxMemoryPages) * 65536,
-		slots:  make(chan *instance, n),
+		idle:   make(chan *instance, n),
+		free:   make(chan struct{}, n),
 		done:   make(chan struct{}),
 	}
 
@@ -152,9 +155,9 @@ func load(ctx context.Context, name string, cfg Config, m *Metrics, logger *slog
 	if err := p.selfTest(initCtx, inst); err != nil {
 		return nil, err
 	}
-	p.slots <- inst
+	p.idle <- inst
 	for i := 1; i < n; i++ {
-		p.slots <- nil
+		p.free <- struct{}{}
 	}
 	return p, nil
 }
