@@ -178,8 +178,16 @@ func printJob(w io.Writer, j *retro.Job, output string) error {
 		fmt.Fprintf(w, "dry run: %d series matched, %d unchanged, %d affected (%d renamed, %d relabelled, %d dropped, %d merged) into %d series; %d samples (%d rewritten, %d dropped); %s\n",
 			d.SeriesMatched, d.SeriesUnchanged, d.SeriesAffected, d.SeriesRenamed, d.SeriesRelabelled, d.SeriesDropped, d.SeriesMerged, d.TargetSeries,
 			d.SamplesAffected, d.SamplesRewritten, d.SamplesDropped, est)
+		if d.SeriesAggregated > 0 || d.SeriesMergeRefused > 0 {
+			fmt.Fprintf(w, "aggregation: %d series (%d samples) into %d output groups; %d merged series refused (no aggregation rule takes them)\n",
+				d.SeriesAggregated, d.SamplesAggregated, d.AggregationGroups, d.SeriesMergeRefused)
+		}
 		for _, ex := range d.Examples {
-			fmt.Fprintf(w, "  %s (%s): %v -> %v\n", ex.Action, ex.Rule, ex.Before, ex.After)
+			rule := ex.Rule
+			if ex.Aggregation != "" {
+				rule += ", aggregation " + ex.Aggregation
+			}
+			fmt.Fprintf(w, "  %s (%s): %v -> %v\n", ex.Action, rule, ex.Before, ex.After)
 		}
 	}
 	if j.Spec.Mode == retro.ModeExecute {

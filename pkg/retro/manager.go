@@ -162,7 +162,7 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	if c, ok := be.(interface{ Close() }); ok {
 		defer c.Close()
 	}
-	rulesYAML, eng, err := resolveRules(ctx, &spec, m.d.Rules)
+	gov, eng, err := resolveRules(ctx, &spec, m.d.Rules)
 	if eng != nil {
 		_ = eng.Close(ctx) // only the YAML is kept; the job compiles it when it runs
 	}
@@ -186,7 +186,7 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	now := m.d.Now().UTC()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	j := &Job{ID: now.Format("20060102T150405") + "-" + hex.EncodeToString(rnd[:]), Spec: spec, Rules: rulesYAML, State: StateQueued, Created: now, Updated: now}
+	j := &Job{ID: now.Format("20060102T150405") + "-" + hex.EncodeToString(rnd[:]), Spec: spec, Rules: gov.rules, Aggregations: gov.aggregations, State: StateQueued, Created: now, Updated: now}
 	j.logf("submitted: mode=%s selector=%s range=[%s, %s] delete_originals=%t", spec.Mode, spec.Selector, spec.Start.Format(time.RFC3339), spec.End.Format(time.RFC3339), spec.DeleteOriginals)
 	if m.shared() {
 		// Queued in the store: the ring's choice of coordinator runs it.

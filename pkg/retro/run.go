@@ -38,6 +38,11 @@ func (m *Manager) run(ctx context.Context, id string) {
 		return
 	}
 	defer eng.Close(context.Background())
+	agg, err := compileAggregations(j.Aggregations)
+	if err != nil {
+		fail(StateFailed, err)
+		return
+	}
 	spec := j.Spec
 	lim := newLimiter(spec.Throttles)
 	items, planned, err := m.store.loadPlan(ctx, id)
@@ -53,7 +58,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 	if !planned {
 		_ = m.update(id, func(j *Job) { j.State = StatePlanning })
 		var dr DryRun
-		items, dr, err = plan(ctx, be, eng, &spec, m.d.Config.BatchSeries, m.d.Config.Slice, lim, nil)
+		items, dr, err = plan(ctx, be, eng, agg, &spec, m.d.Config.BatchSeries, m.d.Config.Slice, lim, nil)
 		if err != nil {
 			fail(StatePaused, err)
 			return
@@ -63,7 +68,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 			return
 		}
 		logger.Info("retrospective job planned", "series_affected", dr.SeriesAffected, "samples", dr.SamplesAffected, "merged", dr.SeriesMerged, "dropped", dr.SeriesDropped)
-		nb := (len(items) + m.d.Config.BatchSeries - 1) / m.d.Config.BatchSeries
+		nb := len(batchRanges(items, m.d.Config.BatchSeries))
 		_ = m.update(id, func(j *Job) {
 			j.DryRun = &dr
 			j.Progress.SeriesTotal, j.Progress.SamplesTotal = dr.SeriesAffected, dr.SamplesAffected
@@ -124,7 +129,10 @@ type batchResult struct {
 func (m *Manager) execute(ctx context.Context, id string, be Backend, items []Item, done []bool, lim *limiter) error {
 	j, _ := m.Get(id)
 	spec := j.Spec
-	size := m.d.Config.BatchSeries
+	ranges := batchRanges(items, m.d.Config.BatchSeries)
+	if len(ranges) != len(done) {
+		return fmt.Errorf("the plan has %d batches, the checkpoint %d: the job's record does not match its plan", len(ranges), len(done))
+	}
 	began := time.Now()
 	var startSeries, startSamples int64 = j.Progress.SeriesDone, j.Progress.SamplesRead
 	ctx, cancel := context.WithCancel(ctx)
@@ -140,8 +148,8 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				part := items[b*size : min((b+1)*size, len(items))]
-				res, err := m.runBatch(ctx, id, b, be, &spec, part, lim)
+				part := items[ranges[b][0]:ranges[b][1]]
+				res, err := m.runBatch(ctx, id, b, be, j.Aggregations, &spec, part, lim)
 				if err != nil {
 					if ctx.Err() == nil {
 						m.metrics.batches.WithLabelValues("failed").Inc()
@@ -196,15 +204,15 @@ feed:
 // runBatch runs batch b of job id: into the backend (batch), or for an
 // openmetrics job into the batch's file, committed only when the whole
 // batch is written.
-func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
+func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, aggYAML string, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
 	if spec.Mode != ModeOpenMetrics {
-		return m.batch(ctx, be, spec, part, lim, nil)
+		return m.batch(ctx, be, spec, aggYAML, part, lim, nil)
 	}
 	om, err := m.openMetricsBatch(id, b)
 	if err != nil {
 		return batchResult{}, fmt.Errorf("openmetrics output: %w", err)
 	}
-	res, err := m.batch(ctx, be, spec, part, lim, om)
+	res, err := m.batch(ctx, be, spec, aggYAML, part, lim, om)
 	if err == nil {
 		err = om.commit()
 	}
@@ -219,27 +227,39 @@ func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, sp
 // then deletes the originals over the whole range once every slice is
 // verified. A batch redone after a crash copies its slices again
 // (idempotent) and deletes nothing before they are all verified.
-// With om, the copies go to om instead of the backend, unverified.
-func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, part []Item, lim *limiter, om *omBatch) (batchResult, error) {
+// With om, the copies go to om instead of the backend, unverified. The
+// inputs of aggregation rules among part are folded into their outputs
+// (aggregate.go) after the copies, before any delete.
+func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, aggYAML string, part []Item, lim *limiter, om *omBatch) (batchResult, error) {
 	res := batchResult{series: int64(len(part))}
 	if err := lim.series(ctx, len(part)); err != nil {
 		return res, err
 	}
 	var rewrite, del []labels.Labels
+	var folded []Item
 	target := map[string]labels.Labels{}
 	for _, it := range part {
-		if it.Action == ActionRewrite {
+		switch it.Action {
+		case ActionRewrite:
 			rewrite = append(rewrite, it.Source)
 			target[it.Source.String()] = it.Target
+		case ActionAggregate:
+			folded = append(folded, it)
 		}
 		if spec.DeleteOriginals {
 			del = append(del, it.Source)
 		}
 	}
 	for _, sl := range sliceRange(spec.startMs(), spec.endMs(), m.d.Config.Slice.Milliseconds()) {
+		if len(rewrite) == 0 {
+			break
+		}
 		if err := m.copySlice(ctx, be, rewrite, target, sl, lim, om, &res); err != nil {
 			return res, err
 		}
+	}
+	if err := m.aggregateBatch(ctx, be, spec, aggYAML, folded, lim, om, &res); err != nil {
+		return res, err
 	}
 	if len(del) > 0 {
 		t := time.Now()

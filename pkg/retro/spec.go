@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 	"gopkg.in/yaml.v3"
 
+	"github.com/promgov/promgov/pkg/aggregate"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/rules"
 )
@@ -173,73 +174,98 @@ func waitN(ctx context.Context, l *rate.Limiter, n int) error {
 func (l *limiter) series(ctx context.Context, n int) error  { return waitN(ctx, l.seriesL, n) }
 func (l *limiter) samples(ctx context.Context, n int) error { return waitN(ctx, l.samplesL, n) }
 
-// RuleSource gives the rules of a stored governance version (0: the active
-// one). Safe for concurrent use.
+// Governance is what a job applies: the distributors' rules, then the
+// ingesters' aggregation rules (aggregate.go).
+type Governance struct {
+	Rules        []rules.RuleConfig
+	Aggregations []aggregate.RuleConfig
+}
+
+// RuleSource gives the governance of a stored version (0: the active one).
+// Safe for concurrent use.
 type RuleSource interface {
-	Rules(ctx context.Context, version uint64) ([]rules.RuleConfig, error)
+	Governance(ctx context.Context, version uint64) (Governance, error)
 }
 
 // StoreRules reads versions from the governance store.
 type StoreRules struct{ Store *govstore.Store }
 
-// Rules implements RuleSource.
-func (s StoreRules) Rules(ctx context.Context, version uint64) ([]rules.RuleConfig, error) {
+// Governance implements RuleSource.
+func (s StoreRules) Governance(ctx context.Context, version uint64) (Governance, error) {
 	var v *govstore.Version
 	if version == 0 {
 		st, err := s.Store.Resolve(ctx)
 		if err != nil {
-			return nil, err
+			return Governance{}, err
 		}
 		if st.Active == nil {
-			return nil, badRequest("version: the store has no active version")
+			return Governance{}, badRequest("version: the store has no active version")
 		}
 		v = st.Active
 	} else {
 		var err error
 		if v, err = s.Store.Get(ctx, version); err != nil {
 			if errors.Is(err, govstore.ErrNotFound) {
-				return nil, badRequest("version %d: %v", version, err)
+				return Governance{}, badRequest("version %d: %v", version, err)
 			}
-			return nil, err
+			return Governance{}, err
 		}
 	}
 	doc, err := govstore.ParseDocument([]byte(v.Body))
 	if err != nil {
-		return nil, badRequest("version %d: %v", v.Number, err)
+		return Governance{}, badRequest("version %d: %v", v.Number, err)
 	}
-	return doc.Rules, nil
+	return documentGovernance(doc), nil
+}
+
+func documentGovernance(doc govstore.Document) Governance {
+	g := Governance{Rules: doc.Rules}
+	if doc.Aggregations != nil {
+		g.Aggregations = *doc.Aggregations
+	}
+	return g
 }
 
 // ActiveRules is the rules a distributor runs, without a store: only
-// version 0 exists.
+// version 0 exists, and it has no aggregation rules (those are in each
+// ingester's file; give them in a candidate).
 type ActiveRules struct{ Manager *rules.Manager }
 
-// Rules implements RuleSource.
-func (a ActiveRules) Rules(_ context.Context, version uint64) ([]rules.RuleConfig, error) {
+// Governance implements RuleSource.
+func (a ActiveRules) Governance(_ context.Context, version uint64) (Governance, error) {
 	if version != 0 {
-		return nil, badRequest("version %d: no governance store is configured (--governance.store.backend); give the rules as candidate", version)
+		return Governance{}, badRequest("version %d: no governance store is configured (--governance.store.backend); give the rules as candidate", version)
 	}
-	return a.Manager.Active().Engine.Config().Rules, nil
+	return Governance{Rules: a.Manager.Active().Engine.Config().Rules}, nil
 }
 
-// resolveRules returns the rules spec asks for, as the YAML kept in the job.
-func resolveRules(ctx context.Context, spec *Spec, src RuleSource) (string, *rules.Engine, error) {
-	var list []rules.RuleConfig
+// resolved is the governance a job keeps, as YAML, fixed at submission.
+type resolved struct {
+	rules, aggregations string
+}
+
+// resolveRules returns the rules and aggregation rules spec asks for, as
+// the YAML kept in the job, and the compiled rules. Rule narrows the rules
+// to one; the aggregation rules stay whole (they decide only what merges
+// and what the outputs are).
+func resolveRules(ctx context.Context, spec *Spec, src RuleSource) (resolved, *rules.Engine, error) {
+	var g Governance
 	if spec.Candidate != "" {
 		doc, err := govstore.ParseDocument([]byte(spec.Candidate))
 		if err != nil {
-			return "", nil, badRequest("candidate: %v", err)
+			return resolved{}, nil, badRequest("candidate: %v", err)
 		}
-		list = doc.Rules
+		g = documentGovernance(doc)
 	} else {
 		if src == nil {
-			return "", nil, badRequest("candidate is required: this node has no governance rules to read versions from")
+			return resolved{}, nil, badRequest("candidate is required: this node has no governance rules to read versions from")
 		}
 		var err error
-		if list, err = src.Rules(ctx, spec.Version); err != nil {
-			return "", nil, err
+		if g, err = src.Governance(ctx, spec.Version); err != nil {
+			return resolved{}, nil, err
 		}
 	}
+	list := g.Rules
 	if spec.Rule != "" {
 		var one []rules.RuleConfig
 		for _, r := range list {
@@ -248,24 +274,35 @@ func resolveRules(ctx context.Context, spec *Spec, src RuleSource) (string, *rul
 			}
 		}
 		if len(one) == 0 {
-			return "", nil, badRequest("rule %q: no rule of that name in the chosen rules", spec.Rule)
+			return resolved{}, nil, badRequest("rule %q: no rule of that name in the chosen rules", spec.Rule)
 		}
 		list = one
 	}
 	if len(list) == 0 {
-		return "", nil, badRequest("rules: the chosen rules are empty, nothing to apply")
+		return resolved{}, nil, badRequest("rules: the chosen rules are empty, nothing to apply")
 	}
 	b, err := yaml.Marshal(struct {
 		Rules []rules.RuleConfig `yaml:"rules"`
 	}{list})
 	if err != nil {
-		return "", nil, err
+		return resolved{}, nil, err
 	}
-	eng, err := compileRules(string(b))
+	out := resolved{rules: string(b)}
+	if len(g.Aggregations) > 0 {
+		if _, err := aggregate.New(aggregate.Config{Rules: g.Aggregations}, nil, nil); err != nil {
+			return resolved{}, nil, badRequest("aggregations: %v", err)
+		}
+		ab, err := yaml.Marshal(g.Aggregations)
+		if err != nil {
+			return resolved{}, nil, err
+		}
+		out.aggregations = string(ab)
+	}
+	eng, err := compileRules(out.rules)
 	if err != nil {
-		return "", nil, badRequest("rules: %v", err)
+		return resolved{}, nil, badRequest("rules: %v", err)
 	}
-	return string(b), eng, nil
+	return out, eng, nil
 }
 
 // compileRules compiles the rules YAML a job keeps.

@@ -44,15 +44,18 @@ type Progress struct {
 
 // Job is a job's record: its request, state, progress and checkpoint.
 type Job struct {
-	ID       string    `json:"id"`
-	Spec     Spec      `json:"spec"`
-	Rules    string    `json:"rules"` // the resolved rules (YAML), fixed at submission
-	State    string    `json:"state"`
-	Error    string    `json:"error,omitempty"`
-	Created  time.Time `json:"created"`
-	Updated  time.Time `json:"updated"`
-	Progress Progress  `json:"progress"`
-	DryRun   *DryRun   `json:"dry_run,omitempty"`
+	ID    string `json:"id"`
+	Spec  Spec   `json:"spec"`
+	Rules string `json:"rules"` // the resolved rules (YAML), fixed at submission
+	// Aggregations is the resolved aggregation rules (a YAML list), fixed
+	// at submission; empty: none.
+	Aggregations string    `json:"aggregations,omitempty"`
+	State        string    `json:"state"`
+	Error        string    `json:"error,omitempty"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	Progress     Progress  `json:"progress"`
+	DryRun       *DryRun   `json:"dry_run,omitempty"`
 	// Done marks the batches copied, verified and (when asked) deleted: the
 	// checkpoint.
 	Done []bool `json:"done,omitempty"`

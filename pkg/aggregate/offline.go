@@ -1,0 +1,114 @@
+package aggregate
+
+import (
+	"math"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/promgov/promgov/pkg/record"
+)
+
+// Offline aggregation: a retrospective job (pkg/retro) folds stored series
+// with the rules and the code the ingester uses live, on an Engine of its
+// own whose clock is the samples' time. It feeds Process the samples of
+// consecutive windows of Window() and calls Close at each window's end, so
+// intervals close, inputs are forgotten after inputExpiry and counters run
+// on exactly as they would have had the samples arrived live, in order.
+
+// Takes reports whether Process would take a float series of tenant with
+// labels ls (sorted, __name__ present) out of what is written: an
+// enforced rule without keep_input aggregates it (or drops it, as a
+// summary quantile) and no enforced rule needs it written. rule names the
+// first such rule, and group identifies the output group: series with the
+// same group aggregate together ("" for a series the rule drops). Nothing
+// is recorded; the answer depends on the rules' declared types and on
+// RememberType, as Process's does.
+func (e *Engine) Takes(tenant string, ls labels.Labels) (rule, group string, ok bool) {
+	name := ls.Get(model.MetricNameLabel)
+	rs := e.set.Load().routing[name]
+	if rs == nil {
+		return "", "", false
+	}
+	p := new(parsed)
+	if !p.parse(oneSampleSeries(ls)) {
+		return "", "", false
+	}
+	take, keep := false, false
+	for _, r := range rs {
+		if !r.appliesTo(tenant) || !r.matches(p) || !r.owns(p) {
+			continue
+		}
+		typ := e.typeOf(r, tenant, name, p)
+		pt := r.partOf(name, typ)
+		k, _, pass, drop := r.classify(typ, pt, p)
+		if !r.enforce {
+			continue
+		}
+		if pass != "" || r.cfg.KeepInput {
+			keep = true
+			continue
+		}
+		if !take {
+			rule = r.cfg.Name
+			if drop == "" {
+				r.mu.Lock()
+				group = r.cfg.Name + "\xff" + string(r.keyOf(tenant, name, pt, k, p))
+				r.mu.Unlock()
+			}
+		}
+		take = true
+	}
+	if !take || keep {
+		return "", "", false
+	}
+	return rule, group, true
+}
+
+// oneSampleSeries is ls with one sample, in the record's series form.
+func oneSampleSeries(ls labels.Labels) []byte {
+	b := record.AppendLabels(nil, ls)
+	return AppendSamples(b, []int64{0}, []float64{0})
+}
+
+// AppendSamples appends float samples (ts[i], vs[i]) to a series in the
+// record's series form (after its labels).
+func AppendSamples(dst []byte, ts []int64, vs []float64) []byte {
+	for i := range ts {
+		n := protowire.SizeTag(record.FieldSampleValue) + protowire.SizeFixed64() +
+			protowire.SizeTag(record.FieldSampleTS) + protowire.SizeVarint(uint64(ts[i]))
+		dst = protowire.AppendTag(dst, record.FieldSamples, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(n))
+		dst = protowire.AppendTag(dst, record.FieldSampleValue, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, math.Float64bits(vs[i]))
+		dst = protowire.AppendTag(dst, record.FieldSampleTS, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(ts[i]))
+	}
+	return dst
+}
+
+// Window is the step an offline caller advances its clock by: the
+// shortest interval of the rules, so no interval is closed before all
+// its samples are in.
+func (e *Engine) Window() time.Duration {
+	var w int64
+	for _, r := range e.set.Load().rules {
+		if w == 0 || r.interval < w {
+			w = r.interval
+		}
+	}
+	return time.Duration(w) * time.Millisecond
+}
+
+// Horizon is how long after the last sample every interval holding it has
+// closed: the longest interval plus max_delay of the rules. An offline
+// caller ends with Close(last sample + Horizon).
+func (e *Engine) Horizon() time.Duration {
+	var h int64
+	for _, r := range e.set.Load().rules {
+		h = max(h, r.interval+r.maxDelay)
+	}
+	return time.Duration(h) * time.Millisecond
+}
