@@ -79,7 +79,7 @@ func TestMergeThroughAggregation(t *testing.T) {
 	// /users/:id is 3+3, then 4+4, then 4+3 (the reset at 2m30s counts
 	// 0), 4+4, 4+4; /about 3, then 4 a minute.
 	want := map[string][]Sample{
-		labels.FromStrings("__name__", "other_metric", "path", "/users/:id").String():                 other,
+		labels.FromStrings("__name__", "other_metric", "path", "/users/:id").String():                   other,
 		labels.FromStrings("__name__", "req_total:sum_without_instance", "path", "/users/:id").String(): minuteTotals(6, 14, 21, 29, 37),
 		labels.FromStrings("__name__", "req_total:sum_without_instance", "path", "/about").String():     minuteTotals(3, 7, 11, 15, 19),
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,4 +198,41 @@ func (s *BucketStore) RequestControl(ctx context.Context, id, request string) (C
 func (s *BucketStore) Control(ctx context.Context, id string) (c Control, ok bool, err error) {
 	ok, err = s.get(ctx, jobKey(id, ctrlObject), &c)
 	return c, ok, err
+}
+
+// outputPrefix is where job id's openmetrics batch files are kept.
+func outputPrefix(id string) string { return jobKey(id, "openmetrics/") }
+
+// putOutput stores one batch file of job id's openmetrics output, replacing
+// any earlier one of that name (a batch redone after a crash).
+func (s *BucketStore) putOutput(ctx context.Context, id, name string, r io.Reader) error {
+	if err := s.bkt.Upload(ctx, outputPrefix(id)+name, r); err != nil {
+		return fmt.Errorf("job store: write %s: %w", outputPrefix(id)+name, err)
+	}
+	return nil
+}
+
+// outputs returns the names of job id's openmetrics batch files, sorted.
+func (s *BucketStore) outputs(ctx context.Context, id string) ([]string, error) {
+	var names []string
+	err := s.bkt.Iter(ctx, outputPrefix(id), func(key string) error {
+		if name := strings.TrimPrefix(key, outputPrefix(id)); strings.HasSuffix(name, ".om") && !strings.Contains(name, "/") {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job store: list %s: %w", outputPrefix(id), err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// output opens one batch file of job id's openmetrics output.
+func (s *BucketStore) output(ctx context.Context, id, name string) (io.ReadCloser, error) {
+	rc, err := s.bkt.Get(ctx, outputPrefix(id)+name)
+	if err != nil {
+		return nil, fmt.Errorf("job store: read %s: %w", outputPrefix(id)+name, err)
+	}
+	return rc, nil
 }

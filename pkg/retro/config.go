@@ -44,12 +44,15 @@ type Config struct {
 	// gives it and renews its leases (also at every ring change); at most a
 	// third of LeaseTTL.
 	ScanInterval time.Duration `yaml:"scan_interval"`
+	// Retention is how long a job that succeeded, failed or was cancelled
+	// is kept after its last change (gc.go); 0 keeps jobs forever.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
 	return Config{Directory: "data/jobs", ConfirmAboveSeries: 10000, BatchSeries: 100, VerifyTimeout: 30 * time.Second, MaxSamplesPerWrite: 10000, Slice: 6 * time.Hour, BackendKind: KindPrometheus,
-		LeaseTTL: 30 * time.Second, ScanInterval: 5 * time.Second}
+		LeaseTTL: 30 * time.Second, ScanInterval: 5 * time.Second, Retention: 30 * 24 * time.Hour}
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "retrospective.").
@@ -65,6 +68,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.BackendKind, prefix+"backend-kind", d.BackendKind, "Kind of the default backend of retrospective jobs: prometheus, victoriametrics, mimir or thanos.")
 	fs.DurationVar(&c.LeaseTTL, prefix+"lease-ttl", d.LeaseTTL, "How long a coordinator's unrenewed claim on a retrospective job in the governance store lasts before another ingester takes the job.")
 	fs.DurationVar(&c.ScanInterval, prefix+"scan-interval", d.ScanInterval, "How often an ingester looks for the retrospective jobs the ring gives it and renews its leases (at most a third of --retrospective.lease-ttl).")
+	fs.DurationVar(&c.Retention, prefix+"retention", d.Retention, "How long a retrospective job that succeeded, failed or was cancelled is kept after its last change, with its plan and output (0: forever; paused jobs are always kept).")
 	fs.StringVar(&c.BackendURL, prefix+"backend-url", d.BackendURL, "Base URL of the default backend of retrospective jobs (default: --backend.url without /api/v1/write).")
 }
 
@@ -83,6 +87,8 @@ func (c *Config) Validate() error {
 		return errors.New("retrospective.max_samples_per_write: must be positive")
 	case c.Slice < time.Minute:
 		return fmt.Errorf("retrospective.slice %s: must be at least 1m", c.Slice)
+	case c.Retention < 0:
+		return fmt.Errorf("retrospective.retention %s: must not be negative (0 keeps jobs forever)", c.Retention)
 	case c.ScanInterval <= 0:
 		return errors.New("retrospective.scan_interval: must be positive")
 	case c.LeaseTTL < 3*c.ScanInterval:

@@ -63,6 +63,10 @@ func (m *Manager) scan(ctx context.Context) error {
 		m.mu.Lock()
 		running := m.cancels[j.ID] != nil
 		m.mu.Unlock()
+		if !running && ok && owner == self && collectable(j, m.d.Config.Retention, now) {
+			m.remove(sctx, j.ID)
+			continue
+		}
 		if !running && (j.State == StateSucceeded || j.State == StateFailed) {
 			continue // ended for good: no request applies
 		}

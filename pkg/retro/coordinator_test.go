@@ -3,13 +3,17 @@ package retro
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
@@ -283,4 +287,71 @@ func TestStoreRequestWithoutCoordinator(t *testing.T) {
 	got, err := front.GetJob(context.Background(), j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, ctrlCancel, got.PendingControl)
+}
+
+// blockingReads blocks the at-th Read until release (or its ctx ends).
+type blockingReads struct {
+	*memBackend
+	at      int
+	entered chan struct{}
+	release chan struct{}
+	n       atomic.Int64
+}
+
+func (b *blockingReads) Read(ctx context.Context, ls []labels.Labels, start, end int64) ([]Series, error) {
+	if b.n.Add(1) == int64(b.at) {
+		close(b.entered)
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return b.memBackend.Read(ctx, ls, start, end)
+}
+
+// TestOpenMetricsOutputSurvivesTakeover: with a store, an openmetrics
+// job's batch files go to the bucket, so when its coordinator dies in the
+// middle of batch 1 and another ingester finishes the job, the output the
+// front end (a distributor) serves is whole: every sample once.
+func TestOpenMetricsOutputSurvivesTakeover(t *testing.T) {
+	mem := newMem()
+	want := fill(mem, 6)
+	before := mem.dump()
+	// The plan reads 3 batches of 2 series (one slice each), batch 0 the
+	// 4th read: block batch 1's.
+	be := &blockingReads{memBackend: mem, at: 5, entered: make(chan struct{}), release: make(chan struct{})}
+	shared := objstore.NewInMemBucket()
+	aBkt := &deadBucket{Bucket: shared}
+	rv := &ringView{owner: map[string]string{"a": "a", "b": "a"}}
+	front, _ := startNode(t, shared, be, "", nil)
+	startNode(t, aBkt, be, "a", rv)
+	startNode(t, shared, be, "b", rv)
+	mux := http.NewServeMux()
+	front.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	s := spec(ModeOpenMetrics, false)
+	s.Candidate = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+	j := submit(t, front, s)
+	<-be.entered
+	aBkt.dead.Store(true)
+	rv.set("b", "b")
+	rv.set("a", "b")
+	done := waitStore(t, front, j.ID, inState(StateSucceeded), "b never finished the job")
+	close(be.release)
+	assert.True(t, logHas(done, "coordinated by b"), "%v", done.Log)
+	assert.Equal(t, before, mem.dump(), "an openmetrics job changed the backend")
+
+	out := getOM(t, srv.URL, j.ID)
+	require.True(t, strings.HasSuffix(out, "# EOF\n"))
+	lines := strings.Split(strings.TrimSuffix(out, "# EOF\n"), "\n")
+	lines = lines[:len(lines)-1] // the last newline
+	require.Len(t, lines, 60, "every sample once")
+	require.Len(t, want, 6)
+	for k := range 6 {
+		inst := fmt.Sprintf("i%d", k)
+		assert.Equal(t, 10, strings.Count(out, `new_metric{instance="`+inst+`",`), inst)
+	}
 }

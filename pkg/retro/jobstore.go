@@ -21,6 +21,8 @@ type jobStore interface {
 	loadPlan(ctx context.Context, id string) (items []Item, ok bool, err error)
 	// list returns every stored job, oldest first.
 	list(ctx context.Context) ([]*Job, error)
+	// remove deletes job id and everything kept with it.
+	remove(ctx context.Context, id string) error
 }
 
 var (

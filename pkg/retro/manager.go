@@ -130,9 +130,17 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	<-ctx.Done()
-	m.wg.Wait()
-	return nil
+	t := time.NewTicker(m.d.Config.ScanInterval)
+	defer t.Stop()
+	for {
+		m.collectLocal(ctx)
+		select {
+		case <-ctx.Done():
+			m.wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // Submit validates spec, resolves its rules and backend, checks what can be

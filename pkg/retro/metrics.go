@@ -15,6 +15,7 @@ type metrics struct {
 	samples *prometheus.CounterVec // op: read, written
 	series  *prometheus.CounterVec // op: done, deleted
 	batches *prometheus.CounterVec // result: done, failed
+	removed prometheus.Counter     // ended jobs removed past their retention
 }
 
 func newMetrics(reg prometheus.Registerer, m *Manager) *metrics {
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer, m *Manager) *metrics {
 			Name: "promgov_retrospective_batches_total",
 			Help: "Batches of retrospective jobs by result: done (checkpointed) or failed (the job paused).",
 		}, []string{"result"}),
+		removed: f.NewCounter(prometheus.CounterOpts{
+			Name: "promgov_retrospective_jobs_removed_total",
+			Help: "Ended retrospective jobs this node removed, with their plan and output, past --retrospective.retention.",
+		}),
 	}
 	for _, op := range []string{"read", "written"} {
 		mt.samples.WithLabelValues(op)

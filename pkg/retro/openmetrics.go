@@ -2,6 +2,7 @@ package retro
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,10 @@ import (
 // Each batch writes its own file, renamed into place when the batch is
 // done, so a batch redone after a crash replaces its file instead of
 // appending duplicates (promtool refuses out-of-order samples). Inside a
-// file each series' samples are in time order (slices run in order).
+// file each series' samples are in time order (slices run in order). With
+// a governance store the finished file is uploaded to the job's objects
+// (jobs/<id>/openmetrics/) instead, so a job taken over by another
+// ingester adds to the same output and any node serves it.
 
 // PathOpenMetrics is GET PathOpenMetrics+"{id}": a finished openmetrics
 // job's series, one OpenMetrics exposition ending in # EOF.
@@ -41,6 +45,9 @@ type omBatch struct {
 	f    *os.File
 	w    *bufio.Writer
 	path string // the final name; f is path + ".tmp"
+	// With a store, commit uploads the file as job id's output instead.
+	store *BucketStore
+	id    string
 }
 
 // openMetricsBatch starts batch b's file of job id.
@@ -54,7 +61,7 @@ func (m *Manager) openMetricsBatch(id string, b int) (*omBatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &omBatch{f: f, w: bufio.NewWriterSize(f, 64<<10), path: path}, nil
+	return &omBatch{f: f, w: bufio.NewWriterSize(f, 64<<10), path: path, store: m.d.Store, id: id}, nil
 }
 
 // write appends series as sample lines.
@@ -69,13 +76,26 @@ func (o *omBatch) write(series []Series) error {
 	return nil
 }
 
-// commit syncs the file and renames it into place.
-func (o *omBatch) commit() error {
-	err := errors.Join(o.w.Flush(), o.f.Sync(), o.f.Close())
-	if err == nil {
-		err = os.Rename(o.f.Name(), o.path)
+// commit syncs the file and renames it into place, or uploads it to the
+// store (and removes the local file).
+func (o *omBatch) commit(ctx context.Context) error {
+	if o.store == nil {
+		err := errors.Join(o.w.Flush(), o.f.Sync(), o.f.Close())
+		if err == nil {
+			err = os.Rename(o.f.Name(), o.path)
+		}
+		return err
 	}
-	return err
+	if err := o.w.Flush(); err != nil {
+		return err
+	}
+	if _, err := o.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := o.store.putOutput(ctx, o.id, filepath.Base(o.path), o.f); err != nil {
+		return err
+	}
+	return errors.Join(o.f.Close(), os.Remove(o.f.Name()))
 }
 
 // abort removes the unfinished file.
@@ -153,7 +173,7 @@ func appendOMTimestamp(dst []byte, ms int64) []byte {
 // order, and # EOF.
 func (m *Manager) handleOpenMetrics(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	j, err := m.Get(id)
+	j, err := m.GetJob(r.Context(), id)
 	if err != nil {
 		m.answer(w, func() (*Job, error) { return nil, err })
 		return
@@ -164,16 +184,25 @@ func (m *Manager) handleOpenMetrics(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	files, err := filepath.Glob(filepath.Join(m.omDir(id), "batch-*.om"))
+	var (
+		files []string
+		open  = func(name string) (io.ReadCloser, error) { return os.Open(name) }
+	)
+	if m.d.Store != nil {
+		files, err = m.d.Store.outputs(r.Context(), id)
+		open = func(name string) (io.ReadCloser, error) { return m.d.Store.output(r.Context(), id, name) }
+	} else {
+		files, err = filepath.Glob(filepath.Join(m.omDir(id), "batch-*.om"))
+		sort.Strings(files)
+	}
 	if err != nil {
 		m.answer(w, func() (*Job, error) { return nil, err })
 		return
 	}
-	sort.Strings(files)
 	w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.om"`)
 	for _, name := range files {
-		if err := copyFile(w, name); err != nil {
+		if err := copyFile(w, open, name); err != nil {
 			// The status is sent: end the body without # EOF so that
 			// promtool refuses the truncated file.
 			m.d.Logger.Warn("openmetrics output cut short", "job", id, "file", filepath.Base(name), "err", err)
@@ -183,8 +212,8 @@ func (m *Manager) handleOpenMetrics(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "# EOF\n")
 }
 
-func copyFile(w io.Writer, name string) error {
-	f, err := os.Open(name)
+func copyFile(w io.Writer, open func(string) (io.ReadCloser, error), name string) error {
+	f, err := open(name)
 	if err != nil {
 		return err
 	}

@@ -214,7 +214,7 @@ func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, ag
 	}
 	res, err := m.batch(ctx, be, spec, aggYAML, part, lim, om)
 	if err == nil {
-		err = om.commit()
+		err = om.commit(ctx)
 	}
 	if err != nil {
 		om.abort()
