@@ -120,6 +120,9 @@ func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, ag
 		return fmt.Errorf("aggregations: the job keeps none, but its plan aggregates %d series", len(part))
 	}
 	f := &folder{eng: eng, tenant: spec.Tenant, window: eng.Window().Milliseconds(), pending: map[string]*Series{}}
+	if f.window <= 0 {
+		return fmt.Errorf("aggregations: no interval to step by (%s)", eng.Window())
+	}
 	srcs := make([]labels.Labels, len(part))
 	f.inputs = make(map[string]input, len(part))
 	for i, it := range part {

@@ -142,3 +142,20 @@ func TestRewriteOntoStoredSeriesIsAMerge(t *testing.T) {
 	assert.Len(t, j.DryRun.Merges[0].Sources, 2)
 	assert.Equal(t, before, be.dump())
 }
+
+// FuzzAggregationConfig: the aggregation rules a job keeps load or fail
+// with an error, never a panic, and what loads compiles or fails cleanly.
+func FuzzAggregationConfig(f *testing.F) {
+	f.Add("- name: req\n  match: req_total\n  type: counter\n  without: [instance]\n  interval: 1m\n")
+	f.Add("")
+	f.Add("- {name: g, match: 'up{job=\"a\"}', type: gauge, by: [job], interval: 30s, outputs: [sum, max]}\n")
+	f.Add("- name: [\n")
+	f.Fuzz(func(t *testing.T, y string) {
+		eng, err := compileAggregations(y)
+		if err == nil && eng != nil {
+			_ = eng.Window()
+			_ = eng.Horizon()
+			eng.Takes("t", labels.FromStrings("__name__", "req_total", "instance", "a"))
+		}
+	})
+}
