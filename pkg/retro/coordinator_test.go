@@ -333,7 +333,7 @@ func TestOpenMetricsOutputSurvivesTakeover(t *testing.T) {
 	defer srv.Close()
 
 	s := spec(ModeOpenMetrics, false)
-	s.Candidate = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+	s.Candidate = renameOnly
 	j := submit(t, front, s)
 	<-be.entered
 	aBkt.dead.Store(true)

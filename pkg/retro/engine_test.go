@@ -46,6 +46,9 @@ const candidate = `rules:
     action: drop
 `
 
+// renameOnly renames old_metric to new_metric and changes nothing else.
+const renameOnly = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+
 var (
 	t0  = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	rng = [2]time.Time{t0, t0.Add(time.Hour)}
@@ -547,7 +550,7 @@ func TestOpenMetricsJob(t *testing.T) {
 	defer srv.Close()
 
 	s := spec(ModeOpenMetrics, false)
-	s.Candidate = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+	s.Candidate = renameOnly
 	// The plan reads 2 batches × n slices, batch 0 reads its n, then
 	// batch 1 fails at its second slice, after writing its first.
 	n := len(sliceRange(s.Start.UnixMilli(), s.End.UnixMilli(), cfg.Slice.Milliseconds()))

@@ -104,7 +104,7 @@ func TestStoreRemovesEndedJobObjects(t *testing.T) {
 	defer func() { cancel(); require.NoError(t, <-done) }()
 
 	s := spec(ModeOpenMetrics, false)
-	s.Candidate = "rules:\n- name: rename\n  relabel_configs:\n  - source_labels: [__name__]\n    regex: old_metric\n    target_label: __name__\n    replacement: new_metric\n"
+	s.Candidate = renameOnly
 	j := submit(t, m, s)
 	waitStore(t, m, j.ID, inState(StateSucceeded), "job never succeeded")
 	objects := func() []string {
