@@ -70,23 +70,20 @@ func (e *Engine) Takes(tenant string, ls labels.Labels) (rule, group string, ok 
 // oneSampleSeries is ls with one sample, in the record's series form.
 func oneSampleSeries(ls labels.Labels) []byte {
 	b := record.AppendLabels(nil, ls)
-	return AppendSamples(b, []int64{0}, []float64{0})
+	return AppendSample(b, 0, 0)
 }
 
-// AppendSamples appends float samples (ts[i], vs[i]) to a series in the
-// record's series form (after its labels).
-func AppendSamples(dst []byte, ts []int64, vs []float64) []byte {
-	for i := range ts {
-		n := protowire.SizeTag(record.FieldSampleValue) + protowire.SizeFixed64() +
-			protowire.SizeTag(record.FieldSampleTS) + protowire.SizeVarint(uint64(ts[i]))
-		dst = protowire.AppendTag(dst, record.FieldSamples, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(n))
-		dst = protowire.AppendTag(dst, record.FieldSampleValue, protowire.Fixed64Type)
-		dst = protowire.AppendFixed64(dst, math.Float64bits(vs[i]))
-		dst = protowire.AppendTag(dst, record.FieldSampleTS, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(ts[i]))
-	}
-	return dst
+// AppendSample appends the float sample (t, v) to a series in the record's
+// series form (after its labels).
+func AppendSample(dst []byte, t int64, v float64) []byte {
+	n := protowire.SizeTag(record.FieldSampleValue) + protowire.SizeFixed64() +
+		protowire.SizeTag(record.FieldSampleTS) + protowire.SizeVarint(uint64(t))
+	dst = protowire.AppendTag(dst, record.FieldSamples, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(n))
+	dst = protowire.AppendTag(dst, record.FieldSampleValue, protowire.Fixed64Type)
+	dst = protowire.AppendFixed64(dst, math.Float64bits(v))
+	dst = protowire.AppendTag(dst, record.FieldSampleTS, protowire.VarintType)
+	return protowire.AppendVarint(dst, uint64(t))
 }
 
 // Window is the step an offline caller advances its clock by: the

@@ -36,14 +36,15 @@ import (
 // samples are folded into the rule's outputs, and the original deleted.
 const ActionAggregate = "aggregate"
 
-// compileAggregations builds the offline aggregation engine of the rules a
-// job keeps (a YAML list); nil when there are none.
-func compileAggregations(y string) (*aggregate.Engine, error) {
-	cfg, err := aggregationConfig(y)
-	if err != nil || len(cfg.Rules) == 0 {
-		return nil, err
+// compileAggregations parses the aggregation rules a job keeps (a YAML
+// list) and builds an engine of them for planning (nil when there are
+// none); each batch folds on an engine of its own, from cfg.
+func compileAggregations(y string) (cfg aggregate.Config, eng *aggregate.Engine, err error) {
+	if cfg, err = aggregationConfig(y); err != nil || len(cfg.Rules) == 0 {
+		return cfg, nil, err
 	}
-	return aggregate.New(cfg, nil, nil)
+	eng, err = aggregate.New(cfg, nil, nil)
+	return cfg, eng, err
 }
 
 func aggregationConfig(y string) (aggregate.Config, error) {
@@ -104,13 +105,9 @@ func sortForBatches(items []Item) {
 // groups) into their outputs over the job's range, slice by slice, writing
 // and verifying the outputs of each slice (to om instead, unverified, for
 // an openmetrics job).
-func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, aggYAML string, part []Item, lim *limiter, om *omBatch, res *batchResult) error {
+func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, cfg aggregate.Config, part []Item, lim *limiter, om *omBatch, res *batchResult) error {
 	if len(part) == 0 {
 		return nil
-	}
-	cfg, err := aggregationConfig(aggYAML)
-	if err != nil {
-		return err
 	}
 	eng, err := aggregate.New(cfg, nil, nil)
 	if err != nil {
@@ -127,7 +124,7 @@ func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, ag
 	f.inputs = make(map[string]input, len(part))
 	for i, it := range part {
 		srcs[i] = it.Source
-		f.inputs[it.Source.String()] = input{target: it.Target, hash: it.Source.Hash()}
+		f.inputs[it.Source.String()] = input{labels: record.AppendLabels(nil, it.Target), name: it.Target.Get(model.MetricNameLabel), hash: it.Source.Hash()}
 	}
 	for _, sl := range sliceRange(spec.startMs(), spec.endMs(), m.d.Config.Slice.Milliseconds()) {
 		t := time.Now()
@@ -156,10 +153,12 @@ func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, ag
 }
 
 // input is what an aggregation input is fed as: its labels after the
-// rules, and its own identity (the hash of its stored labels), so that
-// inputs the rules merge stay separate inputs of the engine.
+// rules (in the record's form) and metric name, and its own identity (the
+// hash of its stored labels), so that inputs the rules merge stay
+// separate inputs of the engine.
 type input struct {
-	target labels.Labels
+	labels []byte
+	name   string
 	hash   uint64
 }
 
@@ -172,9 +171,10 @@ type folder struct {
 	inputs  map[string]input
 	pending map[string]*Series // outputs not yet written, by labels
 
-	batch []byte
-	names []string
-	sb    labels.ScratchBuilder
+	batch  []byte
+	names  []string
+	series []byte // one entry's series, reused
+	sb     labels.ScratchBuilder
 }
 
 // feed processes the samples of got (read in sl) a window at a time,
@@ -184,8 +184,6 @@ func (f *folder) feed(got []Series, sl timeSlice) error {
 	w := sl.start - ((sl.start%f.window)+f.window)%f.window
 	for ; w <= sl.end; w += f.window {
 		f.batch, f.names = f.batch[:0], f.names[:0]
-		var ts []int64
-		var vs []float64
 		for i, s := range got {
 			j := next[i]
 			k := j
@@ -200,14 +198,13 @@ func (f *folder) feed(got []Series, sl timeSlice) error {
 			if !ok {
 				return fmt.Errorf("aggregate: the backend answered %s, which the batch did not ask for", s.Labels)
 			}
-			ts, vs = ts[:0], vs[:0]
+			f.series = append(f.series[:0], in.labels...)
 			for _, smp := range s.Samples[j:k] {
-				ts, vs = append(ts, smp.T), append(vs, smp.V)
+				f.series = aggregate.AppendSample(f.series, smp.T, smp.V)
 			}
-			series := aggregate.AppendSamples(record.AppendLabels(nil, in.target), ts, vs)
-			f.batch = record.AppendHeader(f.batch, in.hash, 0, k-j, 0, 0, len(series))
-			f.batch = append(f.batch, series...)
-			f.names = append(f.names, in.target.Get(model.MetricNameLabel))
+			f.batch = record.AppendHeader(f.batch, in.hash, 0, k-j, 0, 0, len(f.series))
+			f.batch = append(f.batch, f.series...)
+			f.names = append(f.names, in.name)
 		}
 		if len(f.names) > 0 {
 			kept, taken := f.eng.Process(f.tenant, f.batch, f.names)

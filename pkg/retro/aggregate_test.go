@@ -2,6 +2,7 @@ package retro
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func TestMergeWithoutTakingAggregationIsRefused(t *testing.T) {
 	fillCounters(be)
 	before := be.dump()
 	m, _ := startManager(t, testConfig(t), be)
-	s := Spec{Candidate: aggCandidate[:len(aggCandidate)-len("  type: counter\n  without: [instance]\n  interval: 1m\n")] + "  without: [instance]\n  interval: 1m\n",
+	s := Spec{Candidate: strings.Replace(aggCandidate, "  type: counter\n", "", 1),
 		Selector: `{__name__=~".+"}`, Start: rng[0], End: rng[1], Mode: ModeExecute, DeleteOriginals: true}
 	j := wait(t, m, submit(t, m, s).ID, StateFailed, StateSucceeded)
 	require.Equal(t, StateFailed, j.State)
@@ -151,7 +152,7 @@ func FuzzAggregationConfig(f *testing.F) {
 	f.Add("- {name: g, match: 'up{job=\"a\"}', type: gauge, by: [job], interval: 30s, outputs: [sum, max]}\n")
 	f.Add("- name: [\n")
 	f.Fuzz(func(t *testing.T, y string) {
-		eng, err := compileAggregations(y)
+		_, eng, err := compileAggregations(y)
 		if err == nil && eng != nil {
 			_ = eng.Window()
 			_ = eng.Horizon()

@@ -260,8 +260,7 @@ func plan(ctx context.Context, be Backend, eng *rules.Engine, agg *aggregate.Eng
 		case ActionAggregate:
 			dr.SeriesAggregated++
 			dr.SamplesAggregated += it.Samples
-		}
-		if it.Action == ActionRewrite {
+		case ActionRewrite:
 			dr.SamplesRewritten += it.Samples
 		}
 		if it.Action != ActionDrop {

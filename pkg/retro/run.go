@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgov/promgov/pkg/aggregate"
 )
 
 // run plans and, for execute jobs, executes job id until it ends, fails,
@@ -38,7 +40,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 		return
 	}
 	defer eng.Close(context.Background())
-	agg, err := compileAggregations(j.Aggregations)
+	aggCfg, agg, err := compileAggregations(j.Aggregations)
 	if err != nil {
 		fail(StateFailed, err)
 		return
@@ -93,7 +95,7 @@ func (m *Manager) run(ctx context.Context, id string) {
 		}
 	}
 	_ = m.update(id, func(j *Job) { j.State = StateRunning })
-	if err := m.execute(ctx, id, be, items, j.Done, lim); err != nil {
+	if err := m.execute(ctx, id, be, aggCfg, items, j.Done, lim); err != nil {
 		fail(StatePaused, err)
 		return
 	}
@@ -126,7 +128,7 @@ type batchResult struct {
 
 // execute runs the batches not yet done, MaxConcurrency at a time, and
 // checkpoints each. It returns the first batch error.
-func (m *Manager) execute(ctx context.Context, id string, be Backend, items []Item, done []bool, lim *limiter) error {
+func (m *Manager) execute(ctx context.Context, id string, be Backend, agg aggregate.Config, items []Item, done []bool, lim *limiter) error {
 	j, _ := m.Get(id)
 	spec := j.Spec
 	ranges := batchRanges(items, m.d.Config.BatchSeries)
@@ -149,7 +151,7 @@ func (m *Manager) execute(ctx context.Context, id string, be Backend, items []It
 			defer wg.Done()
 			for b := range work {
 				part := items[ranges[b][0]:ranges[b][1]]
-				res, err := m.runBatch(ctx, id, b, be, j.Aggregations, &spec, part, lim)
+				res, err := m.runBatch(ctx, id, b, be, agg, &spec, part, lim)
 				if err != nil {
 					if ctx.Err() == nil {
 						m.metrics.batches.WithLabelValues("failed").Inc()
@@ -204,15 +206,15 @@ feed:
 // runBatch runs batch b of job id: into the backend (batch), or for an
 // openmetrics job into the batch's file, committed only when the whole
 // batch is written.
-func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, aggYAML string, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
+func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, agg aggregate.Config, spec *Spec, part []Item, lim *limiter) (batchResult, error) {
 	if spec.Mode != ModeOpenMetrics {
-		return m.batch(ctx, be, spec, aggYAML, part, lim, nil)
+		return m.batch(ctx, be, spec, agg, part, lim, nil)
 	}
 	om, err := m.openMetricsBatch(id, b)
 	if err != nil {
 		return batchResult{}, fmt.Errorf("openmetrics output: %w", err)
 	}
-	res, err := m.batch(ctx, be, spec, aggYAML, part, lim, om)
+	res, err := m.batch(ctx, be, spec, agg, part, lim, om)
 	if err == nil {
 		err = om.commit(ctx)
 	}
@@ -230,7 +232,7 @@ func (m *Manager) runBatch(ctx context.Context, id string, b int, be Backend, ag
 // With om, the copies go to om instead of the backend, unverified. The
 // inputs of aggregation rules among part are folded into their outputs
 // (aggregate.go) after the copies, before any delete.
-func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, aggYAML string, part []Item, lim *limiter, om *omBatch) (batchResult, error) {
+func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, agg aggregate.Config, part []Item, lim *limiter, om *omBatch) (batchResult, error) {
 	res := batchResult{series: int64(len(part))}
 	if err := lim.series(ctx, len(part)); err != nil {
 		return res, err
@@ -251,14 +253,11 @@ func (m *Manager) batch(ctx context.Context, be Backend, spec *Spec, aggYAML str
 		}
 	}
 	for _, sl := range sliceRange(spec.startMs(), spec.endMs(), m.d.Config.Slice.Milliseconds()) {
-		if len(rewrite) == 0 {
-			break
-		}
 		if err := m.copySlice(ctx, be, rewrite, target, sl, lim, om, &res); err != nil {
 			return res, err
 		}
 	}
-	if err := m.aggregateBatch(ctx, be, spec, aggYAML, folded, lim, om, &res); err != nil {
+	if err := m.aggregateBatch(ctx, be, spec, agg, folded, lim, om, &res); err != nil {
 		return res, err
 	}
 	if len(del) > 0 {
@@ -290,6 +289,9 @@ func sliceRange(start, end, step int64) []timeSlice {
 // copySlice reads the series of rewrite in sl, writes them under their
 // target labels and verifies the copy, adding to res.
 func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.Labels, target map[string]labels.Labels, sl timeSlice, lim *limiter, om *omBatch, res *batchResult) error {
+	if len(rewrite) == 0 {
+		return nil // a batch of drops and aggregation inputs: nothing to read
+	}
 	t := time.Now()
 	step := func(d *time.Duration) { now := time.Now(); *d += now.Sub(t); t = now }
 	src, err := be.Read(ctx, rewrite, sl.start, sl.end)
