@@ -121,7 +121,20 @@ func (b *browser) open(u string) {
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	require.Equal(b.t, http.StatusOK, resp.StatusCode, "GET %s: %s", u, body)
-	require.NoError(b.t, b.run(chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("main"))), "open %s", u)
+	want, err := url.Parse(u)
+	require.NoError(b.t, err)
+	// A page that reloads itself (a jobs page with a moving job carries a
+	// meta refresh) can fire its reload while the tab navigates away, and
+	// that reload then wins: the tab ends on the old page. So the tab must
+	// end on u, and the navigation is repeated until it does.
+	for attempt := 1; ; attempt++ {
+		require.NoError(b.t, b.run(chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("main"))), "open %s", u)
+		at := value(b, chromedp.Evaluate[string](`location.pathname`))
+		if at == want.EscapedPath() {
+			return
+		}
+		require.Less(b.t, attempt, 5, "open %s: the tab stayed on %s", u, at)
+	}
 }
 
 // shot saves a full-page screenshot as name.png.
