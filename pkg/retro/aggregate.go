@@ -135,6 +135,9 @@ func (m *Manager) aggregateBatch(ctx context.Context, be Backend, spec *Spec, cf
 		res.readT += time.Since(t)
 		var read int64
 		for _, s := range got {
+			if len(s.Histograms) > 0 {
+				return fmt.Errorf("aggregate: %s has native histogram samples, which jobs do not aggregate; originals kept (narrow the selector)", s.Labels)
+			}
 			read += int64(len(s.Samples))
 		}
 		res.read += read

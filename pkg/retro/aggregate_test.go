@@ -1,6 +1,7 @@
 package retro
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -159,4 +160,24 @@ func FuzzAggregationConfig(f *testing.F) {
 			eng.Takes("t", labels.FromStrings("__name__", "req_total", "instance", "a"))
 		}
 	})
+}
+
+// TestRoutesWithoutHistogramsRefuseThem: the TSDB-block route and
+// VictoriaMetrics' import cannot carry native histograms; they say so
+// instead of copying floats only.
+func TestRoutesWithoutHistogramsRefuseThem(t *testing.T) {
+	s := Series{Labels: labels.FromStrings("__name__", "h"), Histograms: []Histogram{{T: 1, H: testHistogram(0)}}}
+	cfg := testConfig(t)
+	m, err := NewManager(ManagerDeps{Config: cfg, Backend: &HTTPBackendConfig{Kind: KindPrometheus, URL: "http://127.0.0.1:1"}})
+	require.NoError(t, err)
+	om, err := m.openMetricsBatch("20261205T100000-00000000", 0)
+	require.NoError(t, err)
+	defer om.abort()
+	err = om.write([]Series{s})
+	require.ErrorIs(t, err, ErrUnsupported)
+	assert.ErrorContains(t, err, "native histogram")
+
+	be := &HTTPBackend{cfg: HTTPBackendConfig{Kind: KindVictoriaMetrics}}
+	err = be.vmImport(context.Background(), []Series{s})
+	require.ErrorIs(t, err, ErrUnsupported)
 }

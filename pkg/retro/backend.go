@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -18,12 +19,37 @@ type Sample struct {
 	V float64 // value
 }
 
-// Series is one stored series with its samples in a time range, in
-// timestamp order.
-type Series struct {
-	Labels  labels.Labels
-	Samples []Sample
+// Histogram is one stored native histogram sample: exactly one of H
+// (integer counts) and FH (float counts) is set.
+type Histogram struct {
+	T  int64 // milliseconds since the epoch
+	H  *histogram.Histogram
+	FH *histogram.FloatHistogram
 }
+
+// float returns h's histogram with float counts, compacted, for comparing
+// what was written with what is read back (a backend may re-encode a
+// histogram's spans).
+func (h Histogram) float() *histogram.FloatHistogram {
+	fh := h.FH
+	if h.H != nil {
+		fh = h.H.ToFloat(nil)
+	} else {
+		fh = fh.Copy()
+	}
+	return fh.Compact(0)
+}
+
+// Series is one stored series with its samples and native histogram
+// samples in a time range, each in timestamp order.
+type Series struct {
+	Labels     labels.Labels
+	Samples    []Sample
+	Histograms []Histogram
+}
+
+// count is how many samples s carries, floats and histograms.
+func (s *Series) count() int { return len(s.Samples) + len(s.Histograms) }
 
 // Backend is the storage a job reads, writes and deletes. Implementations
 // must be safe for concurrent use: a job calls them from several batches at
@@ -121,7 +147,7 @@ func keepExact(got []Series, want []labels.Labels) []Series {
 	}
 	out := got[:0]
 	for _, s := range got {
-		if set[s.Labels.String()] && len(s.Samples) > 0 {
+		if set[s.Labels.String()] && s.count() > 0 {
 			out = append(out, s)
 		}
 	}

@@ -28,14 +28,16 @@ func TestParseReadResponse(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Series{{Labels: labels.FromStrings("__name__", "m", "b", "2"), Samples: []Sample{{1, 1.5}, {2, 2.5}}}}, got)
 
-	// A series with native histograms must not be copied float-only and
-	// then deleted.
-	_, err = parseReadResponse(readAnswer(t, prompb.TimeSeries{
+	// Native histograms are read, integer and float.
+	got, err = parseReadResponse(readAnswer(t, prompb.TimeSeries{
 		Labels:     []prompb.Label{{Name: "__name__", Value: "h"}},
-		Histograms: []prompb.Histogram{{Timestamp: 1}},
+		Histograms: []prompb.Histogram{prompb.FromIntHistogram(1, testHistogram(0)), prompb.FromFloatHistogram(2, testHistogram(1).ToFloat(nil))},
 	}))
-	require.ErrorIs(t, err, ErrUnsupported)
-	assert.ErrorContains(t, err, "native histogram")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Histograms, 2)
+	assert.True(t, got[0].Histograms[0].H != nil && got[0].Histograms[0].float().Equals(testHistogram(0).ToFloat(nil).Compact(0)))
+	assert.True(t, got[0].Histograms[1].FH != nil && got[0].Histograms[1].float().Equals(testHistogram(1).ToFloat(nil).Compact(0)))
 
 	_, err = parseReadResponse([]byte("not snappy"))
 	assert.ErrorContains(t, err, "remote read: decode answer")

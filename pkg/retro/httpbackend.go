@@ -350,6 +350,28 @@ func (b *HTTPBackend) Write(ctx context.Context, series []Series) error {
 				}
 			}
 		}
+		// Native histograms go in series of their own: Remote Write 2.0
+		// allows a series samples or histograms, not both.
+		hrest := s.Histograms
+		for len(hrest) > 0 {
+			k := min(len(hrest), b.cfg.MaxSamplesPerWrite-n)
+			ts := writev2.TimeSeries{LabelsRefs: st.SymbolizeLabels(s.Labels, nil), Histograms: make([]writev2.Histogram, k)}
+			for i, h := range hrest[:k] {
+				if h.H != nil {
+					ts.Histograms[i] = writev2.FromIntHistogram(0, h.T, h.H)
+				} else {
+					ts.Histograms[i] = writev2.FromFloatHistogram(0, h.T, h.FH)
+				}
+			}
+			req.Timeseries = append(req.Timeseries, ts)
+			n += k
+			hrest = hrest[k:]
+			if n >= b.cfg.MaxSamplesPerWrite {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return flush()
 }

@@ -68,6 +68,9 @@ func (m *Manager) openMetricsBatch(id string, b int) (*omBatch, error) {
 func (o *omBatch) write(series []Series) error {
 	var buf []byte
 	for _, s := range series {
+		if len(s.Histograms) > 0 {
+			return fmt.Errorf("%s has native histogram samples, which the TSDB-block route (promtool tsdb create-blocks-from openmetrics) cannot carry: %w; copy it with mode execute, or narrow the selector", s.Labels, ErrUnsupported)
+		}
 		buf = appendOMSeries(buf[:0], s)
 		if _, err := o.w.Write(buf); err != nil {
 			return err

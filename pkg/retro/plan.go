@@ -158,8 +158,8 @@ func plan(ctx context.Context, be Backend, eng *rules.Engine, agg *aggregate.Eng
 				return nil, dr, err
 			}
 			for _, s := range got {
-				counts[s.Labels.String()] += int64(len(s.Samples))
-				if err := lim.samples(ctx, len(s.Samples)); err != nil {
+				counts[s.Labels.String()] += int64(s.count())
+				if err := lim.samples(ctx, s.count()); err != nil {
 					return nil, dr, err
 				}
 			}

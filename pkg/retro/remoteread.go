@@ -130,7 +130,7 @@ func parseChunkedRead(r io.Reader, start, end int64) ([]Series, error) {
 			}
 			s := &out[len(out)-1]
 			for _, c := range cs.Chunks {
-				if s.Samples, err = appendChunk(s.Samples, ls, c, start, end); err != nil {
+				if err := appendChunk(s, c, start, end); err != nil {
 					return nil, err
 				}
 			}
@@ -138,33 +138,75 @@ func parseChunkedRead(r io.Reader, start, end int64) ([]Series, error) {
 	}
 }
 
-// appendChunk appends the samples of chunk c in [start, end] that come
-// after the last of dst (chunks may overlap).
-func appendChunk(dst []Sample, ls labels.Labels, c prompb.Chunk, start, end int64) ([]Sample, error) {
-	if c.Type != prompb.Chunk_XOR {
-		// Copying only the float samples and then deleting the series would
-		// lose the histograms.
-		return nil, fmt.Errorf("remote read: %s has %s chunks: %w (narrow the selector to float series)", ls, c.Type, ErrUnsupported)
+// appendChunk appends to s the samples of chunk c in [start, end] that
+// come after the last of their kind in s (chunks may overlap): floats
+// from XOR chunks, native histograms from histogram chunks.
+func appendChunk(s *Series, c prompb.Chunk, start, end int64) (err error) {
+	var (
+		enc    chunkenc.Encoding
+		header = 2 // the sample count
+	)
+	switch c.Type {
+	case prompb.Chunk_XOR:
+		enc = chunkenc.EncXOR
+	case prompb.Chunk_HISTOGRAM:
+		enc, header = chunkenc.EncHistogram, 3 // and the layout flags
+	case prompb.Chunk_FLOAT_HISTOGRAM:
+		enc, header = chunkenc.EncFloatHistogram, 3
+	default:
+		// Copying only what can be read and then deleting the series would
+		// lose the rest.
+		return fmt.Errorf("remote read: %s has %s chunks: %w (narrow the selector)", s.Labels, c.Type, ErrUnsupported)
 	}
-	if len(c.Data) < 2 { // the sample count; chunkenc's iterator reads it unchecked
-		return nil, fmt.Errorf("remote read: %s: chunk of %d bytes", ls, len(c.Data))
+	if len(c.Data) < header { // chunkenc's iterators read the header unchecked
+		return fmt.Errorf("remote read: %s: %s chunk of %d bytes", s.Labels, c.Type, len(c.Data))
 	}
-	ch, err := chunkenc.FromData(chunkenc.EncXOR, c.Data)
+	// The chunk comes from the network, and chunkenc trusts its input: a
+	// malformed chunk it panics on is this job's error, not the process's
+	// end (FuzzAppendChunk).
+	n, h := len(s.Samples), len(s.Histograms)
+	defer func() {
+		if r := recover(); r != nil {
+			s.Samples, s.Histograms = s.Samples[:n], s.Histograms[:h]
+			err = fmt.Errorf("remote read: %s: malformed %s chunk: %v", s.Labels, c.Type, r)
+		}
+	}()
+	if enc != chunkenc.EncXOR {
+		if err := checkHistogramLayout(c.Data); err != nil {
+			return fmt.Errorf("remote read: %s: malformed %s chunk: %w", s.Labels, c.Type, err)
+		}
+	}
+	ch, err := chunkenc.FromData(enc, c.Data)
 	if err != nil {
-		return nil, fmt.Errorf("remote read: %s: chunk: %w", ls, err)
+		return fmt.Errorf("remote read: %s: chunk: %w", s.Labels, err)
 	}
 	it := ch.Iterator(nil)
-	for it.Next() == chunkenc.ValFloat {
-		t, v := it.At()
-		if t < start || t > end || (len(dst) > 0 && t <= dst[len(dst)-1].T) {
-			continue
+	for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
+		switch vt {
+		case chunkenc.ValFloat:
+			t, v := it.At()
+			if t < start || t > end || (len(s.Samples) > 0 && t <= s.Samples[len(s.Samples)-1].T) {
+				continue
+			}
+			s.Samples = append(s.Samples, Sample{T: t, V: v})
+		case chunkenc.ValHistogram, chunkenc.ValFloatHistogram:
+			t := it.AtT()
+			if t < start || t > end || (len(s.Histograms) > 0 && t <= s.Histograms[len(s.Histograms)-1].T) {
+				continue
+			}
+			h := Histogram{T: t}
+			if vt == chunkenc.ValHistogram {
+				_, h.H = it.AtHistogram(nil)
+			} else {
+				_, h.FH = it.AtFloatHistogram(nil)
+			}
+			s.Histograms = append(s.Histograms, h)
 		}
-		dst = append(dst, Sample{T: t, V: v})
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("remote read: %s: chunk: %w", ls, err)
+		return fmt.Errorf("remote read: %s: chunk: %w", s.Labels, err)
 	}
-	return dst, nil
+	return nil
 }
 
 // parseReadResponse decodes a remote read answer (snappy, SAMPLES).
@@ -187,11 +229,6 @@ func parseReadResponse(body []byte) ([]Series, error) {
 			}
 			sb.Sort()
 			ls := sb.Labels()
-			if len(ts.Histograms) > 0 {
-				// Copying only the float samples and then deleting the
-				// series would lose the histograms.
-				return nil, fmt.Errorf("remote read: %s has native histogram samples: %w (narrow the selector to float series)", ls, ErrUnsupported)
-			}
 			if seen[ls.String()] {
 				continue
 			}
@@ -199,6 +236,15 @@ func parseReadResponse(body []byte) ([]Series, error) {
 			s := Series{Labels: ls, Samples: make([]Sample, len(ts.Samples))}
 			for i, smp := range ts.Samples {
 				s.Samples[i] = Sample{T: smp.Timestamp, V: smp.Value}
+			}
+			for _, h := range ts.Histograms {
+				hs := Histogram{T: h.Timestamp}
+				if h.IsFloatHistogram() {
+					hs.FH = h.ToFloatHistogram()
+				} else {
+					hs.H = h.ToIntHistogram()
+				}
+				s.Histograms = append(s.Histograms, hs)
 			}
 			out = append(out, s)
 		}

@@ -302,8 +302,8 @@ func (m *Manager) copySlice(ctx context.Context, be Backend, rewrite []labels.La
 	out := make([]Series, len(src))
 	var read int64
 	for i, s := range src {
-		read += int64(len(s.Samples))
-		out[i] = Series{Labels: target[s.Labels.String()], Samples: s.Samples}
+		read += int64(s.count())
+		out[i] = Series{Labels: target[s.Labels.String()], Samples: s.Samples, Histograms: s.Histograms}
 	}
 	if len(out) == 0 {
 		return nil // nothing stored in this slice
@@ -380,12 +380,30 @@ func missingSamples(want, got []Series) string {
 		}
 		have[s.Labels.String()] = m
 	}
+	haveH := map[string]map[int64]Histogram{}
+	for _, s := range got {
+		if len(s.Histograms) == 0 {
+			continue
+		}
+		m := make(map[int64]Histogram, len(s.Histograms))
+		for _, h := range s.Histograms {
+			m[h.T] = h
+		}
+		haveH[s.Labels.String()] = m
+	}
 	for _, s := range want {
 		m := have[s.Labels.String()]
 		for _, smp := range s.Samples {
 			v, ok := m[smp.T]
 			if !ok || !(v == smp.V || math.IsNaN(v) && math.IsNaN(smp.V)) {
 				return fmt.Sprintf("%s has no sample %v at %d", s.Labels, smp.V, smp.T)
+			}
+		}
+		mh := haveH[s.Labels.String()]
+		for _, h := range s.Histograms {
+			g, ok := mh[h.T]
+			if !ok || !g.float().Equals(h.float()) {
+				return fmt.Sprintf("%s has no native histogram sample %s at %d", s.Labels, h.float(), h.T)
 			}
 		}
 	}

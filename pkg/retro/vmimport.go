@@ -15,6 +15,11 @@ import (
 // searchable at once (/internal/force_flush), so that the verify step does
 // not wait for the next in-memory flush.
 func (b *HTTPBackend) vmImport(ctx context.Context, series []Series) error {
+	for _, s := range series {
+		if len(s.Histograms) > 0 { // VictoriaMetrics' export never gives any
+			return fmt.Errorf("import %s: native histogram samples: %w", s.Labels, ErrUnsupported)
+		}
+	}
 	var buf bytes.Buffer
 	n := 0
 	flush := func() error {
