@@ -16,7 +16,7 @@ func BenchmarkSeriesCacheGet(b *testing.B) {
 		n, seq := tc.n, tc.seq
 		b.Run(fmt.Sprintf("%d/in_order=%v", n, seq), func(b *testing.B) {
 			c := newSeriesCache(DefaultSeriesCacheBytes)
-			g := c.generation(nil)
+			g := c.acquire(nil)
 			keys := make([][]byte, n)
 			out := record.AppendLabel(record.AppendLabel(nil, "__name__", "loadgen_metric_123_total"), "job", "loadgen")
 			for i := range keys {

@@ -189,8 +189,13 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (code int, p
 	if in.gov != nil {
 		defer d.govPool.put(in.gov.g)
 	}
-	in.gen = d.cache.generation(in.gov.engine())
-	if err := in.run(body.Payload); err != nil {
+	in.gen = d.cache.acquire(in.gov.engine())
+	err = in.run(body.Payload)
+	// What the request read from the cache is copied into its parts: the
+	// generation is let go before the push waits on the ingesters.
+	in.gen.release()
+	in.gen = nil
+	if err != nil {
 		if errors.Is(err, errNoIngesters) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, proto

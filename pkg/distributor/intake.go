@@ -148,6 +148,9 @@ func (ip *intakePool) get() *intake {
 const maxKeptBatch = 4 << 20
 
 func (ip *intakePool) put(in *intake) {
+	if in.gen != nil {
+		in.gen.release() // not released after run (tests, benchmarks)
+	}
 	clear(in.recs)
 	clear(in.samples)
 	clear(in.misses)

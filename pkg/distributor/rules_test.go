@@ -260,7 +260,7 @@ func BenchmarkIntake(b *testing.B) {
 						in := d.intakePool.get()
 						in.d, in.tenant, in.proto, in.placement = d, "team-a", proto, p
 						in.gov = d.governance()
-						in.gen = d.cache.generation(in.gov.engine())
+						in.gen = d.cache.acquire(in.gov.engine())
 						if err := in.run(payload); err != nil {
 							b.Fatal(err)
 						}

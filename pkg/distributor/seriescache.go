@@ -37,11 +37,14 @@ import (
 //
 // Bounded: a generation holds at most maxBytes of values; when full, the
 // next series seen starts a new, empty one (and the ruleset's generation
-// ends with it: a reload starts one too). No pointers for the GC to scan
-// but the arena chunks and the index tables. Safe for concurrent use.
+// ends with it: a reload starts one too). The arena's chunks lie outside
+// the Go heap and are reused by the next generation once no request
+// reads the last one (cachearena.go); the index tables are on the heap,
+// with no pointers for the GC to scan. Safe for concurrent use.
 type seriesCache struct {
 	maxBytes int
 	gen      atomic.Pointer[cacheGen]
+	pool     *chunkPool
 }
 
 const (
@@ -62,10 +65,15 @@ type cacheGen struct {
 	shards [seriesCacheShards]cacheShard
 
 	amu    sync.Mutex
-	chunks []*[cacheChunkSize]byte // fixed length; filled in order, never replaced
+	chunks []*[cacheChunkSize]byte // fixed length; filled in order, never replaced while referenced
 	cur    int                     // chunk being filled
 	used   int                     // bytes used in it
 	full   atomic.Bool
+
+	owner    *seriesCache // whose pool the chunks go back to (nil: a zero cache)
+	refs     atomic.Int64 // requests reading g (acquire … release)
+	retired  atomic.Bool  // g is no longer the cache's generation
+	recycled atomic.Bool  // g's chunks went back to the pool
 }
 
 // cacheShard is one part of the index. Readers load its table without a
@@ -105,12 +113,20 @@ const (
 // name is the output metric name, aliasing v.out.
 func (v *cacheValue) name() []byte { return v.out[v.nameOff : v.nameOff+v.nameLen] }
 
-func newSeriesCache(maxBytes int) *seriesCache { return &seriesCache{maxBytes: maxBytes} }
+func newSeriesCache(maxBytes int) *seriesCache {
+	c := &seriesCache{maxBytes: maxBytes, pool: newChunkPool(chunksPerGen(maxBytes))}
+	watchCache(c, c.pool)
+	return c
+}
 
-// generation returns the current generation for eng, starting a new one
+// chunksPerGen is how many arena chunks a generation of maxBytes has.
+func chunksPerGen(maxBytes int) int { return max(1, maxBytes/cacheChunkSize) }
+
+// acquire returns the current generation for eng, starting a new one
 // when the ruleset or its live stages' epoch changed, or the current one
-// is full.
-func (c *seriesCache) generation(eng *rules.Engine) *cacheGen {
+// is full. The caller holds it until it no longer reads values it looked
+// up there (release).
+func (c *seriesCache) acquire(eng *rules.Engine) *cacheGen {
 	var epoch uint64
 	if eng != nil {
 		// Read before the request's rules run: outcomes a live stage may
@@ -121,16 +137,24 @@ func (c *seriesCache) generation(eng *rules.Engine) *cacheGen {
 	for {
 		g := c.gen.Load()
 		if g != nil && g.eng == eng && g.epoch == epoch && !g.full.Load() {
-			return g
+			if g.acquire() {
+				return g
+			}
+			continue // ended meanwhile: take its successor
 		}
-		ng := &cacheGen{eng: eng, epoch: epoch, chunks: make([]*[cacheChunkSize]byte, max(1, c.maxBytes/cacheChunkSize)),
-			seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+		ng := &cacheGen{eng: eng, epoch: epoch, chunks: make([]*[cacheChunkSize]byte, chunksPerGen(c.maxBytes)),
+			seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, owner: c}
 		if c.maxBytes <= 0 {
 			ng.chunks = nil // the cache is off: every put is refused
 		}
+		ng.refs.Store(1) // the caller's
 		if c.gen.CompareAndSwap(g, ng) {
+			if g != nil {
+				g.retire()
+			}
 			return ng
 		}
+		// Another request started one first; ng has no chunk yet.
 	}
 }
 
@@ -279,21 +303,23 @@ func (g *cacheGen) put(k cacheKey, v *cacheValue) {
 	sh.n++
 }
 
-// alloc reserves size bytes of arena; ok is false (and the generation
-// marked full) when none is left.
+// alloc reserves size bytes of arena; ok is false when none is left (and
+// the generation is marked full) or the pool has no chunk to spare at
+// the moment (the last generation's readers still hold theirs).
 func (g *cacheGen) alloc(size int) (ref uint32, dst []byte, ok bool) {
 	g.amu.Lock()
 	defer g.amu.Unlock()
-	if g.chunks[g.cur] == nil {
-		g.chunks[g.cur] = new([cacheChunkSize]byte)
-	}
-	if g.used+size > cacheChunkSize {
+	if g.used+size > cacheChunkSize && g.chunks[g.cur] != nil {
 		if g.cur+1 == len(g.chunks) {
 			g.full.Store(true)
 			return 0, nil, false
 		}
 		g.cur, g.used = g.cur+1, 0
-		g.chunks[g.cur] = new([cacheChunkSize]byte)
+	}
+	if g.chunks[g.cur] == nil {
+		if g.chunks[g.cur] = g.owner.pool.get(); g.chunks[g.cur] == nil {
+			return 0, nil, false
+		}
 	}
 	off := g.used
 	g.used += size

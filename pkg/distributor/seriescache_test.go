@@ -278,7 +278,8 @@ func (h *intakeHarness) render(t *testing.T, d *Distributor, pr remotewrite.Prot
 	gov.g = pool.get()
 	in := &intake{sb: labels.NewScratchBuilder(16)}
 	in.d, in.tenant, in.proto, in.placement, in.gov = d, "t", pr, h.p, gov
-	in.gen = d.cache.generation(h.eng)
+	in.gen = d.cache.acquire(h.eng)
+	defer in.gen.release()
 	err := in.run(payload)
 	out := fmt.Sprintf("err=%v rejected=%d first=%q valid=%d sorted=%d dropped=%d changed=%d\n",
 		err, in.rejected, in.firstInvalid, in.valid, in.sorted, gov.stats.dropped, gov.stats.changed)
@@ -341,12 +342,13 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	var g *cacheGen
 	gens := 1
 	for i := range 100_000 {
-		g = c.generation(nil)
+		g = c.acquire(nil)
 		key := g.hashKey(fmt.Appendf(nil, "t\xff%08d-some-labels-as-sent", i))
 		v := cacheValue{out: out, nameOff: off, nameLen: n, outHash: uint64(i), msg: []byte("message of a drop")}
 		g.put(key, &v)
 		if g.full.Load() {
 			gens++
+			g.release()
 			continue
 		}
 		var got cacheValue
@@ -356,9 +358,10 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 		require.Equal(t, "m", string(got.name()))
 		require.Equal(t, "message of a drop", string(got.msg))
 		require.LessOrEqual(t, len(g.chunks)*cacheChunkSize, maxBytes)
+		g.release()
 	}
 	require.Greater(t, gens, 1, "a full generation gives way to a new one")
-	g = c.generation(nil)
+	g = c.acquire(nil)
 	hit := g.get(g.hashKey([]byte("t\xffother")), &cacheValue{})
 	require.False(t, hit)
 
@@ -366,9 +369,9 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	require.NoError(t, err)
 	eng, err := rules.Compile(cfg, rules.NewMetrics(nil))
 	require.NoError(t, err)
-	g2 := c.generation(eng)
+	g2 := c.acquire(eng)
 	require.NotSame(t, g, g2, "a new ruleset starts an empty generation")
 	hit = g2.get(g2.hashKey([]byte("t\xff00000001-some-labels-as-sent")), &cacheValue{})
 	require.False(t, hit)
-	require.Same(t, g2, c.generation(eng))
+	require.Same(t, g2, c.acquire(eng))
 }

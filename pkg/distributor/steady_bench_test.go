@@ -132,7 +132,7 @@ func BenchmarkSteadyIntake(b *testing.B) {
 					in := d.intakePool.get()
 					in.d, in.tenant, in.proto, in.placement = d, "anonymous", proto, p
 					in.gov = d.governance()
-					in.gen = d.cache.generation(in.gov.engine())
+					in.gen = d.cache.acquire(in.gov.engine())
 					if err := in.run(payload); err != nil {
 						b.Fatal(err)
 					}

@@ -140,7 +140,8 @@ func runIntake(t testing.TB, d *Distributor, proto remotewrite.Protocol, payload
 	t.Helper()
 	in := &intake{sb: labels.NewScratchBuilder(16)}
 	in.d, in.tenant, in.proto, in.placement, in.gov = d, tenant, proto, d.ring.Placement(), gov
-	in.gen = d.cache.generation(gov.engine())
+	in.gen = d.cache.acquire(gov.engine())
+	t.Cleanup(in.gen.release)
 	require.NoError(t, in.run(payload))
 	return in
 }
