@@ -3,6 +3,7 @@ package distributor
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // chunkPool hands the series cache its arena chunks and takes them back
@@ -80,6 +81,69 @@ func (p *chunkPool) unmapAll() {
 // of a test; a running one keeps its cache for the process's life).
 func watchCache(c *seriesCache, p *chunkPool) {
 	runtime.AddCleanup(c, func(p *chunkPool) { p.unmapAll() }, p)
+}
+
+// usefulness decides when a full generation gives way. Starting over
+// whenever the cache fills is right when the series sent change (pods come
+// and go) and wrong when a sender cycles through more series than the
+// cache holds: each generation then fills with series that come back only
+// after it was replaced, and nothing ever hits. So a full generation stops
+// remembering and is kept, and its hit ratio is measured over windows of
+// four times its entries' worth of lookups (long enough for a sender's
+// whole cycle through up to four times what the cache holds). The first
+// window sets its baseline; it gives way once a window's ratio falls
+// below half the baseline (what it holds is no longer sent) or below one
+// in a hundred (it never paid).
+type usefulness struct {
+	entries atomic.Int64 // values remembered
+	lookups atomic.Int64 // since full
+	hits    atomic.Int64 // since full
+	mu      sync.Mutex   // one window's judgement at a time
+	winEnd  int64        // lookups at which the current window ends (0: none yet)
+	winL    int64        // lookups and hits when the window started
+	winH    int64
+	base    float64 // the first window's hit ratio (-1: not yet)
+	stale   atomic.Bool
+}
+
+// Thresholds of usefulness.
+const (
+	cacheWindowEntries = 4    // a window is this many lookups per entry
+	cacheMinWindow     = 4096 // and at least this many
+	cacheMinHitRatio   = 0.01
+)
+
+// record counts one request's lookups and hits in a full generation and
+// judges it at the end of a window.
+func (g *cacheGen) record(lookups, hits int) {
+	if !g.full.Load() || lookups == 0 {
+		return
+	}
+	u := &g.use
+	l, h := u.lookups.Add(int64(lookups)), u.hits.Add(int64(hits))
+	if !u.mu.TryLock() {
+		return // another request is judging
+	}
+	defer u.mu.Unlock()
+	if u.winEnd == 0 { // the first request after the generation filled
+		u.base = -1
+		u.winL, u.winH = l, h
+		u.winEnd = l + max(cacheMinWindow, cacheWindowEntries*u.entries.Load())
+		return
+	}
+	if l < u.winEnd {
+		return
+	}
+	ratio := float64(h-u.winH) / float64(l-u.winL)
+	if u.base < 0 {
+		u.base = ratio
+	}
+	if ratio < cacheMinHitRatio || ratio < u.base/2 {
+		u.stale.Store(true)
+		return
+	}
+	u.winL, u.winH = l, h
+	u.winEnd = l + max(cacheMinWindow, cacheWindowEntries*u.entries.Load())
 }
 
 // A generation's reference count: every request holds the generation it

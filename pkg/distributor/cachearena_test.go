@@ -13,19 +13,21 @@ import (
 )
 
 // fillGen puts distinct series into the cache's current generation, from
-// key number from on, until it is full; it returns the next key number.
+// key number from on, until it is full, and then looks up more distinct
+// series until it no longer pays; it returns the next key number.
 func fillGen(t *testing.T, c *seriesCache, from int) int {
 	t.Helper()
 	for i := from; ; i++ {
 		g := c.acquire(nil)
 		v := testCacheValue(i)
 		g.put(g.hashKey(testCacheKey(i)), &v)
-		full := g.full.Load()
+		g.record(1, 0)
+		stale := g.use.stale.Load()
 		g.release()
-		if full {
+		if stale {
 			return i + 1
 		}
-		require.Less(t, i-from, 1_000_000, "the generation never filled")
+		require.Less(t, i-from, 1_000_000, "the generation never gave way")
 	}
 }
 
@@ -136,4 +138,72 @@ func TestCacheChurnUnderConcurrency(t *testing.T) {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
 	assert.LessOrEqual(t, len(c.pool.mapped), c.pool.max)
+}
+
+// cycle looks keys up in order, through the cache as a request would
+// (a miss is put), and returns the hits.
+func cycle(c *seriesCache, keys []int) (hits int) {
+	var got cacheValue
+	for _, k := range keys {
+		g := c.acquire(nil)
+		key := g.hashKey(testCacheKey(k))
+		hit := g.get(key, &got)
+		if hit {
+			hits++
+		} else {
+			v := testCacheValue(k)
+			g.put(key, &v)
+		}
+		g.record(1, btoi(hit))
+		g.release()
+	}
+	return hits
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func seq(from, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = from + i
+	}
+	return s
+}
+
+// TestFullGenerationKeptWhileItPays: a sender cycling through three times
+// the series the cache holds still hits about a third of them (a cache
+// that started over whenever it filled would hit none); when the series
+// sent change, the full generation gives way and the new series are
+// remembered.
+func TestFullGenerationKeptWhileItPays(t *testing.T) {
+	c := newSeriesCache(2 * cacheChunkSize)
+	g := c.acquire(nil)
+	for i := 0; !g.full.Load(); i++ { // how many test values a generation holds
+		v := testCacheValue(i)
+		g.put(g.hashKey(testCacheKey(i)), &v)
+	}
+	capacity := int(g.use.entries.Load())
+	g.use.stale.Store(true) // an empty cache for the test
+	g.release()
+	require.Greater(t, capacity, 1000)
+
+	keys := seq(1_000_000, 3*capacity)
+	for range 3 {
+		cycle(c, keys)
+	}
+	hits := cycle(c, keys)
+	ratio := float64(hits) / float64(len(keys))
+	assert.InDelta(t, 1.0/3, ratio, 0.05, "a third of a cycle three times the cache hits (%d of %d)", hits, len(keys))
+
+	// The sender's series change: the new ones come to be remembered.
+	fresh := seq(5_000_000, capacity/2)
+	for range 20 {
+		cycle(c, fresh)
+	}
+	assert.Equal(t, len(fresh), cycle(c, fresh), "the new series are all remembered")
 }

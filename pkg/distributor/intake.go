@@ -327,6 +327,7 @@ func (in *intake) scanned(s *remotewrite.ScannedSeries) {
 func (in *intake) lookup() {
 	in.cands = slices.Grow(in.cands[:0], len(in.keys))[:len(in.keys)]
 	in.gen.probe(in.keys, in.cands)
+	hits := 0
 	for i, c := range in.cands {
 		if c == 0 {
 			continue
@@ -335,8 +336,12 @@ func (in *intake) lookup() {
 		if in.gen.value(c, in.keys[i], &rec.val) || in.gen.get(in.keys[i], &rec.val) {
 			rec.kind = recHit
 			rec.counts = counts{samples: int(rec.samplesTo - rec.samplesFrom)}
+			hits++
 		}
 	}
+	in.gen.record(len(in.keys), hits)
+	in.d.m.cacheHits.Add(float64(hits))
+	in.d.m.cacheMisses.Add(float64(len(in.keys) - hits)) // series not keyed are decoded without a lookup
 	for i := range in.recs {
 		if in.recs[i].kind == recMiss {
 			in.missRecs = append(in.missRecs, int32(i))

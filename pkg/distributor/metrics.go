@@ -14,11 +14,19 @@ type metrics struct {
 	inflight      prometheus.Gauge
 	overloaded    *prometheus.CounterVec
 	sortedSeries  *prometheus.CounterVec
+	cacheHits     prometheus.Counter
+	cacheMisses   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
+	lookups := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "promgov_distributor_series_cache_lookups_total",
+		Help: "Series looked up in the series cache, by result (hit: placed without decoding or rules; miss).",
+	}, []string{"result"})
 	return &metrics{
+		cacheHits:   lookups.WithLabelValues("hit"),
+		cacheMisses: lookups.WithLabelValues("miss"),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_distributor_requests_total",
 			Help: "Remote-write requests by protocol and HTTP status code.",

@@ -35,9 +35,10 @@ import (
 // its series up in one tight loop (probe), so that the cache misses of its
 // series overlap instead of following one another.
 //
-// Bounded: a generation holds at most maxBytes of values; when full, the
-// next series seen starts a new, empty one (and the ruleset's generation
-// ends with it: a reload starts one too). The arena's chunks lie outside
+// Bounded: a generation holds at most maxBytes of values. A full one
+// stops remembering and stays while it still pays (usefulness below); when
+// it no longer does, the next request starts a new, empty one (a reload of
+// the ruleset starts one too). The arena's chunks lie outside
 // the Go heap and are reused by the next generation once no request
 // reads the last one (cachearena.go); the index tables are on the heap,
 // with no pointers for the GC to scan. Safe for concurrent use.
@@ -69,6 +70,8 @@ type cacheGen struct {
 	cur    int                     // chunk being filled
 	used   int                     // bytes used in it
 	full   atomic.Bool
+
+	use usefulness // of a full generation
 
 	owner    *seriesCache // whose pool the chunks go back to (nil: a zero cache)
 	refs     atomic.Int64 // requests reading g (acquire … release)
@@ -136,7 +139,7 @@ func (c *seriesCache) acquire(eng *rules.Engine) *cacheGen {
 	}
 	for {
 		g := c.gen.Load()
-		if g != nil && g.eng == eng && g.epoch == epoch && !g.full.Load() {
+		if g != nil && g.eng == eng && g.epoch == epoch && !g.use.stale.Load() {
 			if g.acquire() {
 				return g
 			}
@@ -256,8 +259,8 @@ func (g *cacheGen) get(k cacheKey, v *cacheValue) bool {
 // put remembers k's value; out and msg are copied.
 func (g *cacheGen) put(k cacheKey, v *cacheValue) {
 	size := cacheValueHeader + len(v.out) + len(v.msg)
-	if size > cacheMaxValue || !v.fx.Replayable() || v.nameOff+v.nameLen > 1<<16 || len(v.msg) >= 1<<16 || g.chunks == nil {
-		return // a huge series, an outcome the cache cannot replay, or no cache
+	if size > cacheMaxValue || !v.fx.Replayable() || v.nameOff+v.nameLen > 1<<16 || len(v.msg) >= 1<<16 || g.chunks == nil || g.full.Load() {
+		return // a huge series, an outcome the cache cannot replay, no cache, or a full one
 	}
 	if g.get(k, &cacheValue{}) {
 		return // put concurrently
@@ -301,6 +304,7 @@ func (g *cacheGen) put(k cacheKey, v *cacheValue) {
 	}
 	atomic.StoreUint64(&t.slots[j], k.tag()|uint64(ref))
 	sh.n++
+	g.use.entries.Add(1)
 }
 
 // alloc reserves size bytes of arena; ok is false when none is left (and

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/record"
@@ -170,7 +171,18 @@ func TestSeriesCacheChangesNothing(t *testing.T) {
 			require.Equal(t, 400, wc.Code, "round %d %s: the long value is refused", round, req.ct)
 		}
 	}
-	require.Equal(t, counterValues(t, plain.reg), counterValues(t, cached.reg))
+	// Every counter is the same but the cache's own: the same series are
+	// looked up, and only the distributor with a cache finds them.
+	pc, cc := counterValues(t, plain.reg), counterValues(t, cached.reg)
+	const hit, miss = "promgov_distributor_series_cache_lookups_total,result=hit", "promgov_distributor_series_cache_lookups_total,result=miss"
+	assert.Equal(t, pc[hit]+pc[miss], cc[hit]+cc[miss], "the same lookups")
+	assert.Zero(t, pc[hit], "a cache that is off finds nothing")
+	assert.Positive(t, cc[hit], "rounds 2 and 3 find the fast-path series")
+	for _, k := range []string{hit, miss} {
+		delete(pc, k)
+		delete(cc, k)
+	}
+	require.Equal(t, pc, cc)
 	require.Equal(t, int64(3), cached.log.histograms, "the 1.0 series with samples and histograms is split")
 }
 
@@ -341,13 +353,16 @@ func TestSeriesCacheBoundedAndPerRuleset(t *testing.T) {
 	require.True(t, ok)
 	var g *cacheGen
 	gens := 1
-	for i := range 100_000 {
+	for i := range 300_000 {
 		g = c.acquire(nil)
 		key := g.hashKey(fmt.Appendf(nil, "t\xff%08d-some-labels-as-sent", i))
 		v := cacheValue{out: out, nameOff: off, nameLen: n, outHash: uint64(i), msg: []byte("message of a drop")}
 		g.put(key, &v)
+		g.record(1, 0) // every series is new: a full generation does not pay
 		if g.full.Load() {
-			gens++
+			if g.use.stale.Load() {
+				gens++
+			}
 			g.release()
 			continue
 		}
