@@ -182,7 +182,7 @@ func (g *cacheGen) retire() {
 
 // recycle gives g's chunks back, once.
 func (g *cacheGen) recycle() {
-	if !g.recycled.CompareAndSwap(false, true) || g.owner == nil {
+	if !g.recycled.CompareAndSwap(false, true) {
 		return
 	}
 	g.amu.Lock()

@@ -73,7 +73,7 @@ type cacheGen struct {
 
 	use usefulness // of a full generation
 
-	owner    *seriesCache // whose pool the chunks go back to (nil: a zero cache)
+	owner    *seriesCache // whose pool the chunks go back to
 	refs     atomic.Int64 // requests reading g (acquire … release)
 	retired  atomic.Bool  // g is no longer the cache's generation
 	recycled atomic.Bool  // g's chunks went back to the pool

@@ -142,24 +142,26 @@ func parseChunkedRead(r io.Reader, start, end int64) ([]Series, error) {
 // come after the last of their kind in s (chunks may overlap): floats
 // from XOR chunks, native histograms from histogram chunks.
 func appendChunk(s *Series, c prompb.Chunk, start, end int64) (err error) {
-	var (
-		enc    chunkenc.Encoding
-		header = 2 // the sample count
-	)
+	var enc chunkenc.Encoding
 	switch c.Type {
 	case prompb.Chunk_XOR:
 		enc = chunkenc.EncXOR
-	case prompb.Chunk_HISTOGRAM:
-		enc, header = chunkenc.EncHistogram, 3 // and the layout flags
-	case prompb.Chunk_FLOAT_HISTOGRAM:
-		enc, header = chunkenc.EncFloatHistogram, 3
+		if len(c.Data) < 2 { // the sample count, which chunkenc's iterator reads unchecked
+			return fmt.Errorf("remote read: %s: %s chunk of %d bytes", s.Labels, c.Type, len(c.Data))
+		}
+	case prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM:
+		enc = chunkenc.EncHistogram
+		if c.Type == prompb.Chunk_FLOAT_HISTOGRAM {
+			enc = chunkenc.EncFloatHistogram
+		}
+		// The header and the bucket layout, which chunkenc trusts.
+		if err := checkHistogramLayout(c.Data); err != nil {
+			return fmt.Errorf("remote read: %s: malformed %s chunk: %w", s.Labels, c.Type, err)
+		}
 	default:
 		// Copying only what can be read and then deleting the series would
 		// lose the rest.
 		return fmt.Errorf("remote read: %s has %s chunks: %w (narrow the selector)", s.Labels, c.Type, ErrUnsupported)
-	}
-	if len(c.Data) < header { // chunkenc's iterators read the header unchecked
-		return fmt.Errorf("remote read: %s: %s chunk of %d bytes", s.Labels, c.Type, len(c.Data))
 	}
 	// The chunk comes from the network, and chunkenc trusts its input: a
 	// malformed chunk it panics on is this job's error, not the process's
@@ -171,11 +173,6 @@ func appendChunk(s *Series, c prompb.Chunk, start, end int64) (err error) {
 			err = fmt.Errorf("remote read: %s: malformed %s chunk: %v", s.Labels, c.Type, r)
 		}
 	}()
-	if enc != chunkenc.EncXOR {
-		if err := checkHistogramLayout(c.Data); err != nil {
-			return fmt.Errorf("remote read: %s: malformed %s chunk: %w", s.Labels, c.Type, err)
-		}
-	}
 	ch, err := chunkenc.FromData(enc, c.Data)
 	if err != nil {
 		return fmt.Errorf("remote read: %s: chunk: %w", s.Labels, err)
