@@ -95,7 +95,7 @@ func (e *Engine) applyChunk(ss []Series, fxs []Effects, out []Result, sc *scratc
 			runs[j].release()
 		}
 	}()
-	sc.in = StageInput{Builder: sc.lb, sc: sc}
+	sc.in = StageInput{Builder: sc.lb}
 	b.live = b.live[:0]
 	for j := range ss {
 		rn := &runs[j]

@@ -197,6 +197,11 @@ func (r *rule) inScope(tenant string, v *lview) bool {
 // for the resulting labels of rewrite and tag verdicts (not needed to only
 // count a shadow hit).
 func (r *rule) eval(ls labels.Labels, md *Metadata, sc *scratch, wantLabels bool) StageVerdict {
+	if rs, ok := r.stage.(*relabelStage); ok {
+		// The built-in relabel stage runs on the engine's scratch, whose
+		// view already holds ls.
+		return evalRelabel(rs.steps, ls, sc)
+	}
 	in := &sc.in
 	in.Labels, in.Meta, in.WantLabels = ls, *md, wantLabels
 	return r.stage.Eval(in)

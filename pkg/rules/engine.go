@@ -9,22 +9,11 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgov/promgov/pkg/plugin"
+	"github.com/promgov/promgov/pkg/stage"
 )
 
-// Metadata is what is known about a series' metric family.
-type Metadata struct {
-	// Type is the metric type; "" (or "unknown") when unknown.
-	Type model.MetricType
-	// Unit is the metric unit such as "seconds"; "" when none.
-	Unit string
-	// Help is the help text.
-	Help string
-}
-
-// typeKnown reports whether md carries a usable metric type.
-func (md *Metadata) typeKnown() bool {
-	return md.Type != "" && md.Type != model.MetricTypeUnknown
-}
+// Metadata is stage.Metadata: what is known about a series' metric family.
+type Metadata = stage.Metadata
 
 // Series is one series as seen by the engine.
 type Series struct {
@@ -210,7 +199,7 @@ func (e *Engine) apply(s *Series, tr *Trace, fx *Effects) Result {
 	if e.begin(rn, s, fx, sc, tr) {
 		return rn.res
 	}
-	sc.in = StageInput{Builder: sc.lb, sc: sc}
+	sc.in = StageInput{Builder: sc.lb}
 	for i, r := range e.rules {
 		if e.step(i, r, s, rn, fx, sc, tr) {
 			return rn.res

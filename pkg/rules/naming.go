@@ -41,7 +41,7 @@ func (n *namingRule) check(ls labels.Labels, md *Metadata) (string, bool) {
 	if name == "" {
 		return "", false
 	}
-	typeUnknown := n.typeSuffixes && !md.typeKnown()
+	typeUnknown := n.typeSuffixes && !md.TypeKnown()
 	if n.ok(name, ls.Has(labels.BucketLabel), md) {
 		return "", typeUnknown
 	}
@@ -62,7 +62,7 @@ func (n *namingRule) ok(name string, hasLe bool, md *Metadata) bool {
 	if len(n.prefixes) > 0 && !hasAnyPrefix(name, n.prefixes) {
 		return false
 	}
-	if n.typeSuffixes && md.typeKnown() && typeSuffixProblem(name, hasLe, md.Type) != "" {
+	if n.typeSuffixes && md.TypeKnown() && typeSuffixProblem(name, hasLe, md.Type) != "" {
 		return false
 	}
 	if n.unitSuffixes && md.Unit != "" && !unitOK(name, md) {
@@ -91,7 +91,7 @@ func (n *namingRule) describe(name string, hasLe bool, md *Metadata) string {
 	if len(n.prefixes) > 0 && !hasAnyPrefix(name, n.prefixes) {
 		out = append(out, fmt.Sprintf("name %q lacks a required prefix %v", name, n.prefixes))
 	}
-	if n.typeSuffixes && md.typeKnown() {
+	if n.typeSuffixes && md.TypeKnown() {
 		if p := typeSuffixProblem(name, hasLe, md.Type); p != "" {
 			out = append(out, fmt.Sprintf("%s %q %s", md.Type, name, p))
 		}
@@ -123,7 +123,7 @@ func (n *namingRule) fix(lb *labels.Builder, ls labels.Labels, md *Metadata) {
 	if len(n.prefixes) > 0 && !hasAnyPrefix(name, n.prefixes) {
 		name = n.prefixes[0] + name
 	}
-	if n.typeSuffixes && md.typeKnown() {
+	if n.typeSuffixes && md.TypeKnown() {
 		name = fixTypeSuffix(name, hasLe, md.Type)
 	}
 	if n.unitSuffixes && md.Unit != "" && !unitOK(name, md) {

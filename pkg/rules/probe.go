@@ -37,7 +37,7 @@ func (r *rule) probe(md *Metadata, sc *scratch) (maybe, typeUnknown bool) {
 		if name == "" {
 			return false, false
 		}
-		typeUnknown = r.naming.typeSuffixes && !md.typeKnown()
+		typeUnknown = r.naming.typeSuffixes && !md.TypeKnown()
 		return !r.naming.ok(name, r.naming.needsLe && v.has(labels.BucketLabel), md), typeUnknown
 	case kindLabels:
 		return !r.labels.okView(v), false

@@ -5,91 +5,30 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgov/promgov/pkg/stage"
 )
 
-// Stage is the work of one rule on one series: the one interface every rule
-// kind implements, built in (relabel, naming, labels, limits, deprecated) or
-// plugged in (plugin, and any kind registered in NewRegistry). A Stage only
-// decides; the engine around it applies the rule's scope and mode, counts
-// the verdict per rule and action, records it in traces, checks that a
-// rewritten series is still valid, and remembers outcomes in its caches, the
-// same way for every kind.
-//
-// Concurrency: Eval is called from many goroutines at once, so a Stage is
-// immutable after it is built (or synchronises itself). in and the builder
-// it carries belong to the caller and are valid only during the call.
-type Stage interface {
-	// Eval returns what the stage does to the series in: nothing (the zero
-	// StageVerdict), or an action with a reason.
-	Eval(in *StageInput) StageVerdict
-}
-
-// BatchStage is a Stage that can also decide for many series in one call,
-// which pays off when a call has a fixed cost (a plugin crosses into its
-// WebAssembly sandbox once per batch: KindPlugin implements it). The
-// engine's batch entry points (Engine.ApplyBatch, ApplyBatchRecorded) walk
-// a batch rule by rule and, for a rule whose stage is a BatchStage, call
-// EvalBatch once with the batch's series that the rule applies to (in
-// scope, not skipped by the engine's pre-checks), each as left by the
-// rules before it; every other path (Apply, traces, stages without the
-// capability) calls Eval one series at a time. The engine treats each
-// out[i] exactly like Eval's verdict for ins[i]: same scopes, modes,
-// counters, caches and validity check.
-//
-// Concurrency: like Eval, EvalBatch is called from many goroutines at
-// once. ins and out belong to the caller and are valid only during the
-// call; the inputs may share one Builder, so a stage uses it for one input
-// at a time (labels.Builder.Labels returns a copy, which a verdict may
-// keep).
-type BatchStage interface {
-	Stage
-	// EvalBatch sets out[i] to what Eval(ins[i]) would return, for every
-	// i (len(out) == len(ins)). A stage whose batch call fails as a whole
-	// (a plugin's timeout) answers every series of it with its fallback
-	// verdict, marked Transient.
-	EvalBatch(ins []*StageInput, out []StageVerdict)
-}
-
-// StageInput is one series as a stage sees it: as left by the enforcing
-// rules before it.
-type StageInput struct {
-	// Tenant the series belongs to.
-	Tenant string
-	// Labels of the series, __name__ included. Never modify them.
-	Labels labels.Labels
-	// Meta is the metric family's metadata (type and unit may be unknown).
-	Meta Metadata
-	// WantLabels is false when only the verdict's action and reason are
-	// needed (a shadow rule being counted): a stage may then leave
-	// StageVerdict.Labels empty and save building them.
-	WantLabels bool
-	// Builder is a scratch builder a stage may Reset and use to build its
-	// StageVerdict.Labels.
-	Builder *labels.Builder
-
-	sc *scratch // the engine's scratch, for the built-in relabel stage
-}
-
-// StageVerdict is what a stage does to a series.
-type StageVerdict struct {
-	// Action is "" when the stage leaves the series alone, else ActionDrop,
-	// ActionRewrite, ActionTag or ActionWarn.
-	Action Action
-	// Labels are the series' new labels for ActionRewrite and ActionTag
-	// (when StageInput.WantLabels).
-	Labels labels.Labels
-	// Reason explains the action, shown in traces and drop answers.
-	Reason string
-	// TypeUnknown is true when type-dependent checks were skipped because
-	// the metric type is unknown (counted per rule).
-	TypeUnknown bool
-	// Transient is true when the verdict must not be remembered for the
-	// series (a plugin failed and its on_error verdict stood in).
-	Transient bool
-}
-
-// hit reports whether the stage acts on the series (in any mode).
-func (v *StageVerdict) hit() bool { return v.Action != "" }
+// The stage interface lives in pkg/stage, a leaf package, so that any
+// package can implement it without importing this engine (pkg/aggregate's
+// consumers do). These are its names here.
+type (
+	// Stage is stage.Stage: the work of one rule on one series.
+	Stage = stage.Stage
+	// BatchStage is stage.BatchStage: a Stage that can decide for a batch.
+	// The engine's batch entry points (Engine.ApplyBatch,
+	// ApplyBatchRecorded) walk a batch rule by rule and, for a rule whose
+	// stage is a BatchStage, call EvalBatch once with the batch's series
+	// that the rule applies to (in scope, not skipped by the engine's
+	// pre-checks), each as left by the rules before it; every other path
+	// (Apply, traces, stages without the capability) calls Eval one series
+	// at a time.
+	BatchStage = stage.BatchStage
+	// StageInput is stage.Input: one series as a stage sees it.
+	StageInput = stage.Input
+	// StageVerdict is stage.Verdict: what a stage does to a series.
+	StageVerdict = stage.Verdict
+)
 
 // StageKind is one kind of rule: its name as configured and how to build a
 // rule's Stage from its configuration.
@@ -271,13 +210,11 @@ func newRelabelStage(rc *RuleConfig, env StageEnv) (Stage, error) {
 }
 
 func (s *relabelStage) Eval(in *StageInput) StageVerdict {
-	sc := in.sc
-	if sc == nil {
-		// Called from outside the engine (a test through the registry):
-		// give the relabel steps a scratch that views in.Labels.
-		sc = newScratch()
-		sc.view.reset(in.Labels)
-	}
+	// Called from outside the engine (a test through the registry; the
+	// engine calls evalRelabel with its own scratch, see rule.eval): give
+	// the relabel steps a scratch that views in.Labels.
+	sc := newScratch()
+	sc.view.reset(in.Labels)
 	return evalRelabel(s.steps, in.Labels, sc)
 }
 

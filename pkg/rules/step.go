@@ -151,7 +151,7 @@ func (e *Engine) settle(i int, r *rule, rn *run, fx *Effects, sc *scratch, tr *T
 		}
 		fx.add(i, effectTypeUnknown)
 	}
-	if !v.hit() {
+	if !v.Hit() {
 		if tr != nil {
 			tr.add(TraceStep{Rule: r.name, Kind: r.kind, Mode: r.mode, InScope: true, TypeUnknown: typeUnknown, Effect: EffectNone})
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/promgov/promgov/pkg/plugin"
+	"github.com/promgov/promgov/pkg/stage"
 )
 
 // Mode says whether a rule changes series (enforce) or only counts what it
@@ -24,20 +25,21 @@ const (
 	ModeShadow  Mode = "shadow"  // the rule only counts what it would do
 )
 
-// Action is what a naming, labels or limits rule does with a violating series.
-type Action string
+// Action is what a naming, labels or limits rule does with a violating
+// series (stage.Action: the actions every stage kind shares).
+type Action = stage.Action
 
 // Rule actions. Relabel rules have no action of their own: their outcome is
 // whatever the relabel configs do (ActionDrop or ActionRewrite in metrics).
 const (
 	// ActionDrop drops the series.
-	ActionDrop Action = "drop"
+	ActionDrop = stage.ActionDrop
 	// ActionRewrite changes the series so that it complies.
-	ActionRewrite Action = "rewrite"
+	ActionRewrite = stage.ActionRewrite
 	// ActionTag adds the tag label (value: rule name) and forwards the series.
-	ActionTag Action = "tag"
+	ActionTag = stage.ActionTag
 	// ActionWarn only counts the violation.
-	ActionWarn Action = "warn"
+	ActionWarn = stage.ActionWarn
 )
 
 // Rule kinds, as shown in traces and GET /promgov/api/v1/rules.
