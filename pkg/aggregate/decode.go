@@ -3,6 +3,9 @@ package aggregate
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
+
+	"github.com/prometheus/common/model"
 
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -41,6 +44,13 @@ func (p *parsed) value(name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// name is the series' metric name, viewing the parsed series: valid while
+// it is (copy it to keep it).
+func (p *parsed) name() string {
+	v, _ := p.value(model.MetricNameLabel)
+	return unsafe.String(unsafe.SliceData(v), len(v))
 }
 
 // parse decodes a series (validated by record.Entry.Validate); it reports

@@ -51,44 +51,26 @@ func (e *Engine) Describe(tenant string, ls labels.Labels, typ string, nativeHis
 	if len(rs) == 0 {
 		return nil
 	}
-	var p parsed
-	var buf [][2]string
-	ls.Range(func(l labels.Label) { buf = append(buf, [2]string{l.Name, l.Value}) })
-	for _, l := range buf {
-		p.labels = append(p.labels, label{name: []byte(l[0]), value: []byte(l[1])})
-	}
-	p.typ = metricTypes[typ]
-	if nativeHistogram {
-		p.hists = [][]byte{nil}
-	} else {
-		p.samples = []sample{{}}
-	}
+	p := describedSeries(ls, metricTypes[typ], nativeHistogram)
 	var out []Effect
 	for _, r := range rs {
-		if !r.appliesTo(tenant) || !r.matches(&p) {
+		if !r.inScope(tenant, p) {
 			continue
 		}
 		ef := Effect{Rule: r.cfg.Name, Mode: ModeEnforce, Interval: r.cfg.Interval.String(), KeepInput: r.cfg.KeepInput}
 		if !r.enforce {
 			ef.Mode = ModeShadow
 		}
-		t := e.typeOf(r, tenant, name, &p)
-		pt := r.partOf(name, t)
-		_, _, pass, drop := r.classify(t, pt, &p)
+		var d decision
+		r.decide(tenant, name, p, &d)
 		switch {
-		case pass != "":
-			ef.Action, ef.Reason = EffectPassedThrough, pass
-		case drop != "":
-			ef.Action, ef.Reason = EffectDropped, drop
+		case d.pass != "":
+			ef.Action, ef.Reason = EffectPassedThrough, d.pass
+		case d.drop != "":
+			ef.Action, ef.Reason = EffectDropped, d.drop
 		default:
 			ef.Action = EffectAggregated
-			var kept []labels.Label
-			for _, l := range p.labels {
-				if v, ok := r.kept(l, pt, &p); ok {
-					kept = append(kept, labels.Label{Name: string(l.name), Value: string(v)})
-				}
-			}
-			for _, o := range r.outputLabels(name, pt, sortedKept(kept)) {
+			for _, o := range r.outputLabels(name, d.pt, r.keptLabels(d.pt, p)) {
 				ef.Outputs = append(ef.Outputs, o.String())
 			}
 		}

@@ -15,6 +15,9 @@
 //     input series in the interval) and last;
 //   - summary quantiles cannot be aggregated and are dropped, counted.
 //
-// The Engine holds the state; Service drives it (closing intervals,
+// Each rule, and the overflow aggregation, is a stage.Consumer (pkg/stage,
+// docs/stages.md): it decides per series like every governance stage and
+// folds the samples of the series it takes. The Engine runs them (routing,
+// decoding once, modes) and holds their state; Service drives it (closing intervals,
 // appending outputs to the WAL, snapshotting). See docs/aggregation.md.
 package aggregate

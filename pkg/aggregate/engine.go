@@ -13,6 +13,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/promgov/promgov/pkg/record"
+	"github.com/promgov/promgov/pkg/stage"
 )
 
 // Engine holds the aggregation rules and their state. Every method is safe
@@ -99,7 +100,8 @@ func (t Taken) Add(u Taken) Taken {
 // Process runs the rules over batch (validated record entries of tenant;
 // names[i] is the metric name of entry i) and returns the batch to write:
 // batch itself when nothing was taken, else a new batch without the
-// entries that were aggregated away.
+// entries that were aggregated away. Each entry of a metric some rule
+// reads is handed to those rules, stage.Consumers (entry).
 func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, Taken) {
 	var (
 		kept  []byte // nil until the first entry taken
@@ -116,7 +118,7 @@ func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, T
 	for ; it.Next(); i++ {
 		ent := it.Entry()
 		rs := set.routing[names[i]]
-		if rs != nil && e.entry(tenant, names[i], ent, rs, p) {
+		if rs != nil && entry(tenant, names[i], ent, rs, p) {
 			if kept == nil {
 				kept = append(make([]byte, 0, it.Offset()), batch[:it.Offset()]...)
 			}
@@ -136,10 +138,13 @@ func (e *Engine) Process(tenant string, batch []byte, names []string) ([]byte, T
 	return kept, taken
 }
 
-// entry aggregates one series under every rule reading it and reports
-// whether it is taken out of the batch: some enforced rule without
-// keep_input took it and no enforced rule needs it written.
-func (e *Engine) entry(tenant, name string, ent *record.Entry, rs []*rule, p *parsed) bool {
+// entry hands one entry to every rule reading it (rule.consume: Consume
+// of the entry decoded once into p) and applies their modes: it reports
+// whether the entry is taken out of the batch, which is when some enforced
+// rule took it (aggregated or dropped it) and no enforced rule needs it
+// written (keep_input, or a series it passed through). A shadow rule folds
+// into its outputs but changes nothing here.
+func entry(tenant, name string, ent *record.Entry, rs []*rule, p *parsed) bool {
 	if !p.parse(ent.Series) {
 		for _, r := range rs {
 			r.m.pass(ReasonUnsupported, ent.Count())
@@ -147,17 +152,16 @@ func (e *Engine) entry(tenant, name string, ent *record.Entry, rs []*rule, p *pa
 		return false
 	}
 	take, keep := false, false
+	var d decision
 	for _, r := range rs {
-		if !r.appliesTo(tenant) || !r.matches(p) || !r.owns(p) {
-			continue
-		}
-		ok := e.apply(r, tenant, name, ent.Hash, p)
+		r.consume(tenant, name, ent, p, &d)
 		if !r.enforce {
 			continue
 		}
-		if ok && !r.cfg.KeepInput {
+		switch v := &d.v; {
+		case v.Action == stage.ActionAggregate || v.Action == stage.ActionDrop:
 			take = true
-		} else {
+		case v.Action == stage.ActionCopy || v.Reason != "":
 			keep = true
 		}
 	}
@@ -281,32 +285,35 @@ func (r *rule) partOf(name string, typ writev2.Metadata_MetricType) part {
 	return partWhole
 }
 
-// apply aggregates one input series under rule r and reports whether the
-// rule took it (false: it must be written as it is).
-func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
-	typ := e.typeOf(r, tenant, name, p)
-	pt := r.partOf(name, typ)
-	k, hist, pass, drop := r.classify(typ, pt, p)
+// fold aggregates one input series under rule r as decided by d, and
+// leaves the outcome in d: d.v stays the decided verdict, or becomes one
+// letting the series through when the group limit is reached, or dropping
+// it when the rule retired; d.g is the group it folded into.
+func (e *Engine) fold(r *rule, tenant, name string, h uint64, p *parsed, d *decision) {
 	n := len(p.samples) + len(p.hists)
-	if pass != "" {
-		r.m.pass(pass, n)
-		return false
+	if d.pass != "" {
+		r.m.pass(d.pass, n)
+		return
 	}
-	if drop != "" {
-		r.m.drop(drop, n)
-		return true
+	if d.drop != "" {
+		r.m.drop(d.drop, n)
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired { // a reload removed it and its last interval closed
 		r.m.drop(ReasonLate, n)
-		return true
+		d.v = r.dropped(ReasonLate)
+		return
 	}
-	g := r.group(e, tenant, name, pt, k, hist, int32(typ), p)
+	pt, k, hist := d.pt, d.k, d.hist
+	g := r.group(e, tenant, name, pt, k, hist, int32(d.typ), p)
 	if g == nil {
 		r.m.pass(ReasonMaxGroups, n)
-		return false
+		d.v = stage.Verdict{Reason: ReasonMaxGroups}
+		return
 	}
+	d.g = g
 	var late, ooo, invalid, in int
 	count := func(o outcome) {
 		switch o {
@@ -364,7 +371,6 @@ func (e *Engine) apply(r *rule, tenant, name string, h uint64, p *parsed) bool {
 	r.m.drop(ReasonOutOfOrder, ooo)
 	r.m.drop(ReasonInvalid, invalid)
 	r.m.drop(ReasonExemplar, p.exemplars)
-	return true
 }
 
 // start is the start of the interval holding t.
@@ -423,7 +429,8 @@ func (r *rule) keyOf(tenant, name string, pt part, k kind, p *parsed) []byte {
 
 // newGroup builds an empty group.
 func (r *rule) newGroup(tenant, name string, pt part, k kind, hist bool, typ int32, kept []labels.Label) *group {
-	g := &group{tenant: tenant, metric: name, part: pt, kind: k, hist: hist, typ: typ, kept: kept, inputs: map[uint64]*input{}}
+	g := &group{tenant: tenant, metric: strings.Clone(name), // name may view an entry
+		part: pt, kind: k, hist: hist, typ: typ, kept: kept, inputs: map[uint64]*input{}}
 	for i, ls := range r.outputLabels(name, pt, kept) {
 		g.out = append(g.out, output{op: r.outputs[i], labels: ls, hash: ls.Hash(), series: record.AppendLabels(nil, ls)})
 	}
@@ -473,25 +480,15 @@ func (e *Engine) Overflow(tenant string, batch []byte, labelsOf func(tenant, met
 	if len(set.overflows) == 0 {
 		return taken, batch
 	}
-	p := e.scratch.Get().(*parsed)
-	defer e.scratch.Put(p)
+	var (
+		over stage.Consumer = &overflowStage{e: e, set: set, labelsOf: labelsOf}
+		in                  = stage.Input{Tenant: tenant}
+	)
 	it := record.NewIter(batch)
 	for it.Next() {
 		ent := it.Entry()
-		name := string(record.MetricName(ent.Series))
-		ls, ok := labelsOf(tenant, name)
-		if ok && p.parse(ent.Series) {
-			ok = false
-			p.overflow = ls
-			for _, r := range set.overflows { // the overflow rule, or a version leaving
-				if r.owns(p) {
-					ok = e.apply(r, tenant, name, ent.Hash, p)
-					break
-				}
-			}
-			p.overflow = nil
-		}
-		if !ok {
+		v := over.Consume(&in, ent)
+		if v.Action != stage.ActionAggregate && v.Action != stage.ActionDrop {
 			rest = append(rest, ent.Raw...)
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/promgov/promgov/pkg/record"
+	"github.com/promgov/promgov/pkg/stage"
 )
 
 // Offline aggregation: a retrospective job (pkg/retro) folds stored series
@@ -38,24 +39,20 @@ func (e *Engine) Takes(tenant string, ls labels.Labels) (rule, group string, ok 
 	}
 	take, keep := false, false
 	for _, r := range rs {
-		if !r.appliesTo(tenant) || !r.matches(p) || !r.owns(p) {
+		if !r.inScope(tenant, p) || !r.owns(p) || !r.enforce {
 			continue
 		}
-		typ := e.typeOf(r, tenant, name, p)
-		pt := r.partOf(name, typ)
-		k, _, pass, drop := r.classify(typ, pt, p)
-		if !r.enforce {
-			continue
-		}
-		if pass != "" || r.cfg.KeepInput {
+		var d decision
+		r.decide(tenant, name, p, &d)
+		if d.v.Action != stage.ActionAggregate && d.v.Action != stage.ActionDrop {
 			keep = true
 			continue
 		}
 		if !take {
 			rule = r.cfg.Name
-			if drop == "" {
+			if d.drop == "" {
 				r.mu.Lock()
-				group = r.cfg.Name + "\xff" + string(r.keyOf(tenant, name, pt, k, p))
+				group = r.cfg.Name + "\xff" + string(r.keyOf(tenant, name, d.pt, d.k, p))
 				r.mu.Unlock()
 			}
 		}

@@ -117,6 +117,7 @@ func (e *Engine) compileSet(cfg Config, old *ruleSet, now int64) (*ruleSet, Relo
 			return nil, ReloadSummary{}, fmt.Errorf("aggregations (%s): %w", c.Name, err)
 		}
 		r.overflow = c.Name == OverflowRuleName
+		r.e = e
 		fresh[i] = r
 	}
 	// Nothing failed: from here on the old rules are changed.

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"gopkg.in/yaml.v3"
+
+	"github.com/promgov/promgov/pkg/stage"
 )
 
 // part is which series of a metric family an input is.
@@ -39,6 +41,8 @@ type rule struct {
 	outNames    [len(partSuffix)][]string // output metric names per part
 	fingerprint uint64                    // of the configuration, to match snapshots
 	enforce     bool
+	reason      string  // of its aggregating verdicts
+	e           *Engine // the engine running it (types, group limit, scratch)
 	// overflow: the built-in __overflow__ aggregation, which keeps every
 	// label, sets the overflowing ones to __overflow__ and keeps the
 	// metric's name.
@@ -85,6 +89,7 @@ func compile(c RuleConfig) (*rule, error) {
 		interval: time.Duration(c.Interval).Milliseconds(),
 		outputs:  c.outputs(),
 		enforce:  c.Mode != ModeShadow,
+		reason:   describeReason(c),
 		groups:   map[string]*group{},
 	}
 	r.maxDelay = time.Duration(c.MaxDelay).Milliseconds()
@@ -182,6 +187,15 @@ func (r *rule) matches(p *parsed) bool {
 		}
 	}
 	return true
+}
+
+// dropped is the verdict of a rule dropping an input for reason: taken
+// out of the write, unless the rule keeps its input.
+func (r *rule) dropped(reason string) stage.Verdict {
+	if r.cfg.KeepInput {
+		return stage.Verdict{Reason: reason}
+	}
+	return stage.Verdict{Action: stage.ActionDrop, Reason: reason}
 }
 
 // appliesTo reports whether the rule covers tenant.
