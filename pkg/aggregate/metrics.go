@@ -3,6 +3,8 @@ package aggregate
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/promgov/promgov/pkg/stage"
 )
 
 // Reasons an input sample or series was not aggregated (label reason of
@@ -29,6 +31,10 @@ type metrics struct {
 	dropped      *prometheus.CounterVec
 	passed       *prometheus.CounterVec
 	passedSeries *prometheus.CounterVec
+	// verdicts is the family every governance stage counts its verdicts
+	// in (pkg/rules on the distributor); here, the consumers' aggregate,
+	// copy and drop verdicts.
+	verdicts *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,8 +68,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "promgov_aggregation_passed_through_series_total",
 			Help: "Series (entries) matching an aggregation rule that were written unaggregated, by reason.",
 		}, []string{"rule", "reason"}),
+		verdicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_rule_series_total",
+			Help: "Series a rule acted on (or, with mode=shadow, would have acted on), by rule, action and mode.",
+		}, []string{"rule", "action", "mode"}),
 	}
 }
+
+// verdictActions are the actions of consumers' verdicts that are counted.
+var verdictActions = [...]stage.Action{stage.ActionAggregate, stage.ActionCopy, stage.ActionDrop}
 
 // reasons are every reason label value.
 var reasons = []string{ReasonLate, ReasonOutOfOrder, ReasonInvalid, ReasonSummaryQuantile, ReasonExemplar,
@@ -82,6 +95,11 @@ func (m *metrics) deleteRule(name string) {
 			v.DeleteLabelValues(name, r)
 		}
 	}
+	for _, a := range verdictActions {
+		for _, mode := range []Mode{ModeEnforce, ModeShadow} {
+			m.verdicts.DeleteLabelValues(name, string(a), string(mode))
+		}
+	}
 }
 
 // ruleMetrics are one rule's children, resolved once.
@@ -90,9 +108,10 @@ type ruleMetrics struct {
 	in, out             prometheus.Counter
 	dropped, passed     map[string]prometheus.Counter
 	passedSeries        map[string]prometheus.Counter
+	verdicts            [len(verdictActions)]prometheus.Counter
 }
 
-func (m *metrics) forRule(name string) *ruleMetrics {
+func (m *metrics) forRule(name string, mode Mode) *ruleMetrics {
 	rm := &ruleMetrics{
 		inputSeries:  m.inputSeries.WithLabelValues(name),
 		groups:       m.groups.WithLabelValues(name),
@@ -107,7 +126,20 @@ func (m *metrics) forRule(name string) *ruleMetrics {
 		rm.passed[r] = m.passed.WithLabelValues(name, r)
 		rm.passedSeries[r] = m.passedSeries.WithLabelValues(name, r)
 	}
+	for i, a := range verdictActions {
+		rm.verdicts[i] = m.verdicts.WithLabelValues(name, string(a), string(mode))
+	}
 	return rm
+}
+
+// verdict counts a consumer's verdict (in the rule's mode).
+func (rm *ruleMetrics) verdict(a stage.Action) {
+	for i, va := range verdictActions {
+		if a == va {
+			rm.verdicts[i].Inc()
+			return
+		}
+	}
 }
 
 func (rm *ruleMetrics) drop(reason string, n int) {

@@ -154,7 +154,11 @@ func (e *Engine) compileSet(cfg Config, old *ruleSet, now int64) (*ruleSet, Relo
 			sum.Added = append(sum.Added, name)
 		}
 		if r.m == nil {
-			r.m = e.m.forRule(name)
+			mode := ModeEnforce
+			if !r.enforce {
+				mode = ModeShadow
+			}
+			r.m = e.m.forRule(name, mode)
 		}
 		set.rules = append(set.rules, r)
 	}

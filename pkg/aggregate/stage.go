@@ -86,8 +86,9 @@ func (r *rule) Consume(in *stage.Input, ent *record.Entry) stage.Verdict {
 
 // consume is Consume of an entry already decoded into p, whose metric
 // name is name (valid during the call: a new group copies it), with the
-// outcome left in d (d.v: the verdict): the engine decodes an entry once
-// for all the rules reading it (Engine.entry).
+// outcome left in d (d.v: the verdict), counted in
+// promgov_rule_series_total: the engine decodes an entry once for all the
+// rules reading it (Engine.entry).
 func (r *rule) consume(tenant, name string, ent *record.Entry, p *parsed, d *decision) {
 	if !r.inScope(tenant, p) || !r.owns(p) {
 		*d = decision{}
@@ -95,6 +96,7 @@ func (r *rule) consume(tenant, name string, ent *record.Entry, p *parsed, d *dec
 	}
 	r.decide(tenant, name, p, d)
 	r.e.fold(r, tenant, name, ent.Hash, p, d)
+	r.m.verdict(d.v.Action)
 }
 
 // Eval implements stage.Stage: what the rule would do with the series in
@@ -173,6 +175,7 @@ func (s *overflowStage) Consume(in *stage.Input, ent *record.Entry) stage.Verdic
 			var d decision
 			r.decide(in.Tenant, name, p, &d)
 			s.e.fold(r, in.Tenant, name, ent.Hash, p, &d)
+			r.m.verdict(d.v.Action)
 			if in.WantLabels && d.g != nil {
 				d.v.Labels = d.g.out[0].labels
 			}

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -161,4 +162,43 @@ func TestOverflowIsAConsumer(t *testing.T) {
 	require.True(t, it.Next())
 	require.Equal(t, stage.Verdict{}, c.Consume(&stage.Input{Tenant: "t"}, it.Entry()), "other_total does not overflow")
 	require.Len(t, e.StatsOf("t"), 1)
+}
+
+// TestConsumerVerdictsCounted: consumers' verdicts are counted per rule,
+// action and mode in promgov_rule_series_total, like every stage's.
+func TestConsumerVerdictsCounted(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	e, err := NewEngine(Config{Rules: []RuleConfig{
+		rule10s("sum", "req_total", nil),
+		{Name: "shadow", Match: `req_total`, Without: []string{"svc"}, Interval: 10_000_000_000, Mode: ModeShadow},
+		{Name: "copy", Match: `lat_seconds`, Without: []string{"pod"}, Interval: 10_000_000_000, KeepInput: true},
+	}}, nil, reg)
+	require.NoError(t, err)
+	b, names := batchOf(t,
+		counter(pod("req_total", "pod", "1", "svc", "x"), 1000, 1),
+		counter(pod("req_total", "pod", "2", "svc", "x"), 1000, 1),
+		counter(pod("lat_seconds", "pod", "1"), 1000, 1))
+	e.Process("t", b, names)
+	v := func(rule, action, mode string) float64 {
+		vec, _ := reg.Gather()
+		for _, mf := range vec {
+			if mf.GetName() != "promgov_rule_series_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if l["rule"] == rule && l["action"] == action && l["mode"] == mode {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	require.Equal(t, 2.0, v("sum", "aggregate", "enforce"))
+	require.Equal(t, 2.0, v("shadow", "aggregate", "shadow"))
+	require.Equal(t, 1.0, v("copy", "copy", "enforce"))
+	require.Equal(t, 0.0, v("copy", "drop", "enforce"), "exported at zero from the start")
 }

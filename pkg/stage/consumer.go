@@ -12,9 +12,10 @@ import "github.com/promgov/promgov/pkg/record"
 //
 // Consumers run on the ingester (pkg/aggregate's engine), which sees every
 // series of the metrics it owns, as entries of pkg/record. The engine
-// applies each consumer's scope and mode like pkg/rules does for the other
-// stages: a shadow consumer folds into its outputs but never takes the
-// series out of the write.
+// applies each consumer's mode like pkg/rules does for the other stages (a
+// shadow consumer folds into its outputs but never takes the series out of
+// the write), and the verdicts are counted in the family every stage
+// counts in, promgov_rule_series_total{rule,action,mode}.
 //
 // Concurrency: Consume is called from many goroutines at once; a Consumer
 // guards its own state. in and e belong to the caller and are valid only
