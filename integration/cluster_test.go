@@ -146,9 +146,11 @@ func (c *cluster) activeIngesters(t T) []string {
 // changes, spreads every partition over them) and is ready. The
 // distributor may still be starting (its HTTP port not yet open) while the
 // ingesters join its gossip port: a refused connection is one more
-// attempt, not a failure.
+// attempt, not a failure. The distributor is not ready until the wait
+// succeeds (waitReady, last, marks it).
 func (c *cluster) waitActive(n int) {
 	c.t.Helper()
+	c.distributor.proc.ready.Store(false)
 	var seen []ringMember
 	var mu sync.Mutex
 	eventually(c.t, func(ct *assert.CollectT) bool {

@@ -8,4 +8,10 @@
 // `make test` builds Prometheus once and sets PROMGOV_PROMETHEUS; without it
 // the tests skip and say why, unless PROMGOV_REQUIRE_INTEGRATION is set, in
 // which case they fail.
+//
+// When a test fails, each process it started prints the tail of its log. A
+// process that stalled (still running but never ready, or not exiting when
+// told to) is sent SIGQUIT first, and the goroutine stacks it prints follow
+// its log. PROMGOV_DEBUG_DUMP=dir dumps every running process and keeps the
+// whole logs in dir (process.report).
 package integration

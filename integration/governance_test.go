@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,12 +83,6 @@ func startGovClusterWith(t *testing.T, dists int, distArgs []string, storeArgs .
 					_, _ = b.ReadFrom(resp.Body)
 					resp.Body.Close()
 					t.Logf("%s status/config: %d %s", d.name, resp.StatusCode, b.String())
-				}
-				if os.Getenv("PROMGOV_DEBUG_DUMP") != "" {
-					_ = d.proc.cmd.Process.Signal(syscall.SIGQUIT)
-					_ = d.proc.Wait(5 * time.Second)
-					b, _ := os.ReadFile(d.proc.log)
-					_ = os.WriteFile(filepath.Join(os.Getenv("PROMGOV_DEBUG_DUMP"), d.name+".log"), b, 0o644)
 				}
 			}
 		}

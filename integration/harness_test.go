@@ -119,9 +119,12 @@ func waitReady(t *testing.T, p *process, url string) {
 	waitReadyVia(t, p, http.DefaultClient, url)
 }
 
-// waitReadyVia is waitReady through client (TLS, credentials).
+// waitReadyVia is waitReady through client (TLS, credentials). p is not
+// ready until the wait succeeds: if the test fails meanwhile, p's stacks
+// are dumped (process.report).
 func waitReadyVia(t *testing.T, p *process, client *http.Client, url string) {
 	t.Helper()
+	p.ready.Store(false)
 	var last string
 	var mu sync.Mutex
 	require.Eventually(t, func() bool {
@@ -141,6 +144,7 @@ func waitReadyVia(t *testing.T, p *process, client *http.Client, url string) {
 	}, 60*time.Second, 100*time.Millisecond, "%s never became ready at %s (last answer: %v)", p.name, url,
 		lazy(func() any { mu.Lock(); defer mu.Unlock(); return last }))
 	require.True(t, p.Running(), "%s exited while starting: %v", p.name, lazy(func() any { return p.exitErr() }))
+	p.ready.Store(true)
 }
 
 // backend is a real Prometheus 3.16 receiving remote write 1.0 and 2.0.

@@ -166,14 +166,18 @@ func (up *upgradeCluster) startIngester(n *node, dir string) {
 	waitReady(up.t, n.proc, n.url("/-/ready"))
 }
 
-// waitActive waits until every distributor sees n ACTIVE ingesters.
+// waitActive waits until every distributor sees n ACTIVE ingesters. A
+// distributor is not ready until it did: if the wait gives up, its stacks
+// are dumped (process.report).
 func (up *upgradeCluster) waitActive(n int) {
 	up.t.Helper()
 	for _, d := range up.distributors {
 		c := &cluster{t: up.t, distributor: d}
+		d.proc.ready.Store(false)
 		eventually(up.t, func(ct *assert.CollectT) bool {
 			return len(c.activeIngesters(ct)) == n
 		}, 30*time.Second, 100*time.Millisecond, "%s never saw %d ACTIVE ingesters", d.name, n)
+		d.proc.ready.Store(true)
 	}
 }
 
