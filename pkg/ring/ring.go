@@ -199,8 +199,12 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 		return nil, fmt.Errorf("new ring: create memberlist: %w", err)
 	}
 	r.ml = ml
+	// LocalNode takes memberlist's node lock, under which memberlist calls
+	// observe, which takes r.mu: called with r.mu held it deadlocks with a
+	// peer's join merged at the same moment.
+	self := ml.LocalNode().Address()
 	r.mu.Lock()
-	r.self.Address = ml.LocalNode().Address()
+	r.self.Address = self
 	r.mu.Unlock()
 	if err := r.advertiseGRPCOn(ml.LocalNode().Addr); err != nil {
 		_ = ml.Shutdown()
