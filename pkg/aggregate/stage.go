@@ -158,15 +158,17 @@ type overflowStage struct {
 // Consume implements stage.Consumer: the overflow rule that owns the
 // entry's time folds it (the one in force, or a version leaving).
 func (s *overflowStage) Consume(in *stage.Input, ent *record.Entry) stage.Verdict {
+	// A copy: labelsOf is the cardinality policy's code, which must not
+	// be handed a view of the entry.
+	name := string(record.MetricName(ent.Series))
+	ls, ok := s.labelsOf(in.Tenant, name)
+	if !ok {
+		return stage.Verdict{}
+	}
 	p := s.e.scratch.Get().(*parsed)
 	defer s.e.scratch.Put(p)
 	if !p.parse(ent.Series) {
 		return stage.Verdict{Reason: ReasonUnsupported}
-	}
-	name := p.name() // views the entry, like rule.Consume's
-	ls, ok := s.labelsOf(in.Tenant, name)
-	if !ok {
-		return stage.Verdict{}
 	}
 	p.overflow = ls
 	defer func() { p.overflow = nil }()
