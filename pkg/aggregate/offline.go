@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/promgov/promgov/pkg/record"
@@ -33,10 +34,7 @@ func (e *Engine) Takes(tenant string, ls labels.Labels) (rule, group string, ok 
 	if rs == nil {
 		return "", "", false
 	}
-	p := new(parsed)
-	if !p.parse(oneSampleSeries(ls)) {
-		return "", "", false
-	}
+	p := describedSeries(ls, writev2.Metadata_METRIC_TYPE_UNSPECIFIED, false)
 	take, keep := false, false
 	for _, r := range rs {
 		if !r.inScope(tenant, p) || !r.owns(p) || !r.enforce {
@@ -62,12 +60,6 @@ func (e *Engine) Takes(tenant string, ls labels.Labels) (rule, group string, ok 
 		return "", "", false
 	}
 	return rule, group, true
-}
-
-// oneSampleSeries is ls with one sample, in the record's series form.
-func oneSampleSeries(ls labels.Labels) []byte {
-	b := record.AppendLabels(nil, ls)
-	return AppendSample(b, 0, 0)
 }
 
 // AppendSample appends the float sample (t, v) to a series in the record's

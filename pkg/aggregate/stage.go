@@ -34,6 +34,15 @@ type decision struct {
 	typ        writev2.Metadata_MetricType
 }
 
+// verdict is d's verdict, with the group's first output series as its
+// Labels when wantLabels and the series was folded.
+func (d *decision) verdict(wantLabels bool) stage.Verdict {
+	if wantLabels && d.g != nil {
+		d.v.Labels = d.g.out[0].labels
+	}
+	return d.v
+}
+
 // decide is the one place where a rule decides what it does with an input
 // series p of tenant (metric name), in its scope: Consume (the write path),
 // Eval, Describe and Takes all call it. It changes no state.
@@ -78,10 +87,7 @@ func (r *rule) Consume(in *stage.Input, ent *record.Entry) stage.Verdict {
 	}
 	var d decision
 	r.consume(in.Tenant, p.name(), ent, p, &d)
-	if in.WantLabels && d.g != nil {
-		d.v.Labels = d.g.out[0].labels
-	}
-	return d.v
+	return d.verdict(in.WantLabels)
 }
 
 // consume is Consume of an entry already decoded into p, whose metric
@@ -175,13 +181,8 @@ func (s *overflowStage) Consume(in *stage.Input, ent *record.Entry) stage.Verdic
 	for _, r := range s.set.overflows {
 		if r.owns(p) {
 			var d decision
-			r.decide(in.Tenant, name, p, &d)
-			s.e.fold(r, in.Tenant, name, ent.Hash, p, &d)
-			r.m.verdict(d.v.Action)
-			if in.WantLabels && d.g != nil {
-				d.v.Labels = d.g.out[0].labels
-			}
-			return d.v
+			r.consume(in.Tenant, name, ent, p, &d)
+			return d.verdict(in.WantLabels)
 		}
 	}
 	return stage.Verdict{}

@@ -25,52 +25,40 @@ func TestRulesAreConsumers(t *testing.T) {
 		{Name: "counters", Match: `mem_bytes`, Without: []string{"pod"}, Interval: 10_000_000_000, Type: TypeCounter},
 		{Name: "sum_q", Match: `rpc_seconds`, Without: []string{"pod"}, Interval: 10_000_000_000},
 	}
-	series := func(name, typ string, kv ...string) (labels.Labels, model.MetricType) {
-		return pod(name, kv...), model.MetricType(typ)
+	summary := func(ls labels.Labels) in {
+		return in{typ: writev2.Metadata_METRIC_TYPE_SUMMARY, ls: ls, samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}}
+	}
+	// The input's metadata type as a stage.Input carries it.
+	typeName := map[writev2.Metadata_MetricType]model.MetricType{
+		writev2.Metadata_METRIC_TYPE_COUNTER: model.MetricTypeCounter,
+		writev2.Metadata_METRIC_TYPE_GAUGE:   model.MetricTypeGauge,
+		writev2.Metadata_METRIC_TYPE_SUMMARY: model.MetricTypeSummary,
 	}
 	for _, tc := range []struct {
-		name, metric, tenant string
-		typ                  model.MetricType
-		ls                   labels.Labels
-		want                 stage.Action
-		reason, output       string
+		name, tenant   string
+		x              in
+		want           stage.Action
+		reason, output string
 	}{
-		{name: "counter aggregated", metric: "req_total", tenant: "t", want: stage.ActionAggregate,
+		{name: "counter aggregated", tenant: "t", x: counter(pod("req_total", "pod", "1", "svc", "x"), 1000, 5), want: stage.ActionAggregate,
 			reason: "aggregation sum: sum every 10s", output: `{__name__="req_total:sum_without_pod", svc="x"}`},
-		{name: "keep_input copies", metric: "lat_seconds", tenant: "t", want: stage.ActionCopy,
+		{name: "keep_input copies", tenant: "t", x: counter(pod("lat_seconds", "pod", "1"), 1000, 5), want: stage.ActionCopy,
 			reason: "aggregation copy: sum every 10s"},
-		{name: "gauge", metric: "up", tenant: "t", want: stage.ActionAggregate, reason: "aggregation svc_a: sum every 10s"},
-		{name: "other tenant: out of scope", metric: "up", tenant: "u"},
-		{name: "declared type contradicted: passed through", metric: "mem_bytes", tenant: "t", reason: ReasonWrongType},
-		{name: "summary quantile dropped", metric: "rpc_seconds", tenant: "t", want: stage.ActionDrop, reason: ReasonSummaryQuantile},
+		{name: "gauge", tenant: "t", x: gauge(pod("up", "pod", "1", "svc", "a"), 1000, 1), want: stage.ActionAggregate,
+			reason: "aggregation svc_a: sum every 10s"},
+		{name: "other tenant: out of scope", tenant: "u", x: gauge(pod("up", "pod", "1", "svc", "a"), 1000, 1)},
+		{name: "declared type contradicted: passed through", tenant: "t", x: gauge(pod("mem_bytes", "pod", "1"), 1000, 1), reason: ReasonWrongType},
+		{name: "summary quantile dropped", tenant: "t", x: summary(pod("rpc_seconds", "pod", "1", "quantile", "0.5")),
+			want: stage.ActionDrop, reason: ReasonSummaryQuantile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := mustEngine(t, rules...)
-			var ls labels.Labels
-			var typ model.MetricType
-			var x in
-			switch tc.metric {
-			case "req_total":
-				ls, typ = series("req_total", "counter", "pod", "1", "svc", "x")
-				x = counter(ls, 1000, 5)
-			case "lat_seconds":
-				ls, typ = series("lat_seconds", "counter", "pod", "1")
-				x = counter(ls, 1000, 5)
-			case "up":
-				ls, typ = series("up", "gauge", "pod", "1", "svc", "a")
-				x = gauge(ls, 1000, 1)
-			case "mem_bytes":
-				ls, typ = series("mem_bytes", "gauge", "pod", "1")
-				x = gauge(ls, 1000, 1)
-			case "rpc_seconds":
-				ls, typ = series("rpc_seconds", "summary", "pod", "1", "quantile", "0.5")
-				x = in{typ: writev2.Metadata_METRIC_TYPE_SUMMARY, ls: ls, samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}}
-			}
-			cs := e.Stages(tc.metric)
+			x, ls := tc.x, tc.x.ls
+			cs := e.Stages(ls.Get(model.MetricNameLabel))
 			require.Len(t, cs, 1)
 			c := cs[0]
 			var lb labels.Builder
-			ev := c.Eval(&stage.Input{Tenant: tc.tenant, Labels: ls, Meta: stage.Metadata{Type: typ}, WantLabels: true, Builder: &lb})
+			ev := c.Eval(&stage.Input{Tenant: tc.tenant, Labels: ls, Meta: stage.Metadata{Type: typeName[x.typ]}, WantLabels: true, Builder: &lb})
 			require.Equal(t, tc.want, ev.Action)
 			require.Equal(t, tc.reason, ev.Reason)
 			if tc.output != "" {
