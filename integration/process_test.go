@@ -186,9 +186,7 @@ func (p *process) Stop(t *testing.T) {
 		p.quit("no exit within 60s of SIGTERM")
 		t.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	require.NoError(t, p.err, "%s exited with an error", p.name)
+	require.NoError(t, p.exitErr(), "%s exited with an error", p.name)
 }
 
 // Wait waits for the process to exit by itself and returns its error; a
@@ -200,9 +198,7 @@ func (p *process) Wait(timeout time.Duration) error {
 		p.quit(fmt.Sprintf("no exit within %s", timeout))
 		return fmt.Errorf("%s did not exit within %s", p.name, timeout)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
+	return p.exitErr()
 }
 
 // exitErr is how the process ended (nil while it runs).
