@@ -337,13 +337,7 @@ func (s *Store) Seed(ctx context.Context, body []byte, author string) (*Version,
 	v, err := s.Write(ctx, WriteRequest{Body: body, IfMatch: 0, Author: author, Message: "seed from the configuration file"})
 	var ce *ConflictError
 	if errors.As(err, &ce) {
-		// Seeded by another node, or two seeders claimed version 1 at once
-		// and both stood back: then nobody wrote it, and it is worth
-		// retrying.
-		if head, herr := s.Head(ctx); herr == nil && head == 0 {
-			return nil, unavailable("seed", fmt.Errorf("another writer claimed version 1 at the same time: %w", err))
-		}
-		return nil, nil
+		return nil, nil // seeded by another node (claims that collided are an UnavailableError: retried)
 	}
 	return v, err
 }

@@ -2,6 +2,7 @@ package govstore
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -123,4 +124,31 @@ func TestSeedWhenClaimsCollide(t *testing.T) {
 	v, err = st.Seed(ctx, []byte("rules: []\n"), "seed")
 	require.NoError(t, err)
 	require.Nil(t, v, "seeded already")
+}
+
+// TestWriteWhenClaimsCollide: a write whose claim on the next version
+// meets another live claim is told to retry (an unavailable error), not
+// that the store changed: the head did not move (the automatic rollback
+// of two distributors at once stood back on a conflict, and nobody rolled
+// back).
+func TestWriteWhenClaimsCollide(t *testing.T) {
+	ctx := context.Background()
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	require.NoError(t, err)
+	st := New(bkt)
+	_, err = st.Seed(ctx, []byte("rules: []\n"), "seed")
+	require.NoError(t, err)
+	other := fmt.Sprintf("%s%020d/%020d-%s", dirClaims, 2, time.Now().UnixNano(), "0123456789abcdef")
+	require.NoError(t, bkt.Upload(ctx, other, strings.NewReader("")))
+
+	_, err = st.Write(ctx, WriteRequest{Body: []byte("rules: []\n"), IfMatch: 1, Author: "a"})
+	var ue *UnavailableError
+	require.ErrorAs(t, err, &ue)
+	var ce *ConflictError
+	require.False(t, errors.As(err, &ce), "not a conflict: the head is still 1")
+
+	require.NoError(t, bkt.Delete(ctx, other))
+	v, err := st.Write(ctx, WriteRequest{Body: []byte("rules: []\n"), IfMatch: 1, Author: "a"})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, v.Number)
 }

@@ -380,8 +380,12 @@ func (s *Store) claim(ctx context.Context, n uint64) (release func(), err error)
 		return nil, unavailable("list claims", err)
 	}
 	if others > 0 {
+		// Contention, not a conflict: the head has not moved, and when
+		// the claims overlapped every writer stands back, so nobody may
+		// write version n. Worth retrying (a conflict would tell the
+		// caller the store changed, which it may not have).
 		release()
-		return nil, &ConflictError{IfMatch: n - 1, Current: Meta{Number: n - 1}}
+		return nil, unavailable("claim version", fmt.Errorf("another writer claimed version %d at the same moment; retry", n))
 	}
 	return release, nil
 }
