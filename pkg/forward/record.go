@@ -40,8 +40,9 @@ type walRecord struct {
 // written before issue 12) is validated and converted. Errors wrap
 // ErrInvalidBatch.
 func readRecord(payload []byte) (walRecord, error) {
-	// The WAL hands the reader a fresh buffer per record: the batch is
-	// read in place.
+	// The batch is read in place: r.batch aliases payload, and so must
+	// not outlive it (the WAL reader lends its buffer until its next read).
+	// The tenant and the metadata are copies.
 	var req ingesterv1.PushRequest
 	if err := ingesterv1.ParsePush(payload, &req); err != nil {
 		return walRecord{}, fmt.Errorf("decode wal record: %v: %w", err, ErrInvalidBatch)

@@ -100,6 +100,9 @@ func (w *WALForwarder) Run(ctx context.Context) error {
 	start := w.log.Checkpoint()
 	w.committed = start
 	r := w.log.NewReader(start)
+	// Each record is copied into the shards' pending requests before the
+	// next is read (read), so the reader may lend its buffers.
+	r.SharePayloads()
 	defer func() { _ = r.Close() }()
 	w.logger.Info("forwarding from the WAL", "checkpoint", start.String())
 

@@ -41,27 +41,37 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkRead measures sequential reading of durable records.
+// BenchmarkRead measures sequential reading of durable records, with a
+// fresh payload per record and with shared payloads (SharePayloads).
 func BenchmarkRead(b *testing.B) {
-	cfg := testConfig(b)
-	cfg.SegmentSize = DefaultSegmentSize
-	cfg.SyncPolicy = SyncInterval
-	w, err := Open(cfg, nil, nil, nil)
-	require.NoError(b, err)
-	defer func() { require.NoError(b, w.Close(context.Background())) }()
-	payload := make([]byte, 4<<10)
-	for range b.N {
-		_, err := w.Append(context.Background(), RecordBatch, payload)
-		require.NoError(b, err)
-	}
-	r := w.NewReader(w.Checkpoint())
-	defer r.Close()
-	b.SetBytes(int64(len(payload)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := r.Next(context.Background()); err != nil {
-			b.Fatal(err)
+	for _, share := range []bool{false, true} {
+		for _, size := range []int{4 << 10, 72 << 10} {
+			b.Run(fmt.Sprintf("share=%t/size=%dKiB", share, size>>10), func(b *testing.B) {
+				cfg := testConfig(b)
+				cfg.SegmentSize = DefaultSegmentSize
+				cfg.SyncPolicy = SyncInterval
+				w, err := Open(cfg, nil, nil, nil)
+				require.NoError(b, err)
+				defer func() { require.NoError(b, w.Close(context.Background())) }()
+				payload := make([]byte, size)
+				for range b.N {
+					_, err := w.Append(context.Background(), RecordBatch, payload)
+					require.NoError(b, err)
+				}
+				r := w.NewReader(w.Checkpoint())
+				if share {
+					r.SharePayloads()
+				}
+				defer r.Close()
+				b.SetBytes(int64(len(payload)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := r.Next(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

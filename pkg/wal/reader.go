@@ -23,6 +23,13 @@ func (w *WAL) NewReader(from Position) *Reader {
 	return &Reader{w: w, pos: from}
 }
 
+// SharePayloads makes the reader return payloads that alias its own
+// buffers: a record's Payload is then valid only until the next call to
+// Next or Close. It saves an allocation and, for records within the
+// read-ahead window, the copy, for a reader that is done with each record
+// before it reads the next. Call it before the first Next.
+func (r *Reader) SharePayloads() { r.sc.share = true }
+
 // Position returns where the next record will be read.
 func (r *Reader) Position() Position { return r.pos }
 
@@ -71,12 +78,12 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			r.pos = Position{Segment: st.first}
 			continue
 		case st.exists && r.pos.Offset < st.size:
-			rec, err := r.read(st.size)
+			rec, ok, err := r.read(st.size)
 			if err != nil {
 				return Record{}, err
 			}
-			if rec != nil {
-				return *rec, nil
+			if ok {
+				return rec, nil
 			}
 			continue
 		case !st.exists && st.next >= 0,
@@ -99,33 +106,34 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 	}
 }
 
-// read reads the record at r.pos below limit. It returns nil without error
-// when it skipped damaged or vanished data and the caller should look again.
-func (r *Reader) read(limit int64) (*Record, error) {
+// read reads the record at r.pos below limit. It returns false without
+// error when it skipped damaged or vanished data and the caller should look
+// again.
+func (r *Reader) read(limit int64) (Record, bool, error) {
 	if err := r.open(r.pos.Segment); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			if st := r.w.state(r.pos); st.exists {
 				r.skip(&CorruptionError{Segment: r.pos.Segment, Offset: r.pos.Offset, Err: err}, st.size)
 			}
-			return nil, nil
+			return Record{}, false, nil
 		}
-		return nil, err
+		return Record{}, false, err
 	}
 	rec, err := r.sc.read(r.pos.Offset, limit)
 	if err == nil {
 		r.pos = rec.Next
-		return &rec, nil
+		return rec, true, nil
 	}
 	var ce *CorruptionError
 	if !errors.As(err, &ce) {
-		return nil, err
+		return Record{}, false, err
 	}
 	next, err := r.sc.resync(r.pos.Offset+1, limit)
 	if err != nil {
-		return nil, err
+		return Record{}, false, err
 	}
 	r.skip(ce, next)
-	return nil, nil
+	return Record{}, false, nil
 }
 
 // skip moves past damaged data up to offset to, counting and logging it
@@ -153,7 +161,7 @@ func (r *Reader) open(idx int) error {
 		return fmt.Errorf("open segment %d: %w", idx, err)
 	}
 	r.f, r.fIdx = f, idx
-	r.sc = segmentScanner{r: f, segment: idx, chunk: r.sc.chunk, raBuf: r.sc.raBuf}
+	r.sc = segmentScanner{r: f, segment: idx, chunk: r.sc.chunk, raBuf: r.sc.raBuf, share: r.sc.share, payload: r.sc.payload}
 	return nil
 }
 

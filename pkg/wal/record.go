@@ -52,7 +52,9 @@ func (p Position) String() string { return fmt.Sprintf("%d:%d", p.Segment, p.Off
 type Record struct {
 	// Type is the record type given to Append.
 	Type RecordType
-	// Payload is the record payload; the caller owns it.
+	// Payload is the record payload. The caller owns it, unless the
+	// reader shares its buffers (Reader.SharePayloads): then it is valid
+	// until the reader's next call.
 	Payload []byte
 	// Pos is where the record starts.
 	Pos Position
@@ -165,6 +167,10 @@ type segmentScanner struct {
 	ra    []byte
 	raOff int64
 	raBuf []byte
+	// share makes read return payloads that alias ra or payload, valid
+	// until the next read, instead of a fresh buffer per record.
+	share   bool
+	payload []byte
 }
 
 // readAhead is how much read fetches at once: one read call per this much
@@ -232,11 +238,8 @@ func (s *segmentScanner) read(off, limit int64) (Record, error) {
 	if next > limit {
 		return corrupt(errTruncated)
 	}
-	// A fresh buffer per record: readers keep what the payload aliases.
-	payload := make([]byte, h.length)
-	if c := s.cached(off+headerSize, int64(h.length)); c != nil {
-		copy(payload, c)
-	} else if err := readFull(s.r, payload, off+headerSize); errors.Is(err, io.ErrUnexpectedEOF) {
+	payload, err := s.payloadAt(off+headerSize, h.length)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return corrupt(errTruncated)
 	} else if err != nil {
 		return Record{}, fmt.Errorf("read payload of segment %d at %d: %w", s.segment, off, err)
@@ -250,6 +253,31 @@ func (s *segmentScanner) read(off, limit int64) (Record, error) {
 		Pos:     Position{Segment: s.segment, Offset: off},
 		Next:    Position{Segment: s.segment, Offset: next},
 	}, nil
+}
+
+// payloadAt returns the n payload bytes at off: a fresh buffer, or, when
+// the scanner shares its buffers, the read-ahead window itself or the
+// scanner's payload buffer. A short file gives io.ErrUnexpectedEOF.
+func (s *segmentScanner) payloadAt(off int64, n uint32) ([]byte, error) {
+	c := s.cached(off, int64(n))
+	if s.share && c != nil {
+		return c, nil
+	}
+	var p []byte
+	if s.share {
+		if cap(s.payload) < int(n) {
+			s.payload = make([]byte, n)
+		}
+		p = s.payload[:n]
+	} else {
+		// A fresh buffer per record: the caller keeps what it aliases.
+		p = make([]byte, n)
+	}
+	if c != nil {
+		copy(p, c)
+		return p, nil
+	}
+	return p, readFull(s.r, p, off)
 }
 
 // resync finds the first valid record starting in [from, limit). It returns

@@ -353,3 +353,48 @@ func TestSyncPolicyFsyncs(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedPayloads: a reader that shares its buffers returns, at each
+// Next, exactly the payload appended, whether the record lies in the
+// read-ahead window, straddles its end or is larger than it, across
+// segments; a reader that does not share returns payloads that stay valid.
+func TestSharedPayloads(t *testing.T) {
+	sizes := []int{100, 70 << 10, 3 << 10, readAhead + 5000, 200 << 10, 10, 90 << 10, 2 * readAhead}
+	cfg := testConfig(t)
+	cfg.SegmentSize = 1 << 20
+	w, _ := openTest(t, cfg, nil)
+	var ends []Position
+	for round := range 3 {
+		for i, n := range sizes {
+			end, err := w.Append(context.Background(), RecordBatch, payload(round*len(sizes)+i, n))
+			require.NoError(t, err)
+			ends = append(ends, end)
+		}
+	}
+	require.Greater(t, ends[len(ends)-1].Segment, ends[0].Segment, "records span several segments")
+	for name, share := range map[string]bool{"shared": true, "owned": false} {
+		t.Run(name, func(t *testing.T) {
+			r := w.NewReader(w.Checkpoint())
+			defer r.Close()
+			if share {
+				r.SharePayloads()
+			}
+			ctx := context.Background()
+			var kept [][]byte
+			for i := range ends {
+				rec, err := r.Next(ctx)
+				require.NoError(t, err)
+				want := payload(i, sizes[i%len(sizes)])
+				require.Equal(t, want, rec.Payload, "record %d as read", i)
+				require.Equal(t, ends[i], rec.Next)
+				kept = append(kept, rec.Payload)
+			}
+			requireNoMore(t, r)
+			if !share {
+				for i, p := range kept {
+					require.Equal(t, payload(i, sizes[i%len(sizes)]), p, "owned payload %d after later reads", i)
+				}
+			}
+		})
+	}
+}
