@@ -119,14 +119,17 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	}
 	rec := recovery.New(logger, reg)
 	lim := newInflightLimits(cfg.MaxInflightPushRequests, cfg.MaxInflightPushBytes, reg)
+	// Pushes are read into pooled buffers, given back once answered
+	// (ReleaseInterceptor, first in the chain).
+	codec := ingesterv1.NewServerCodec()
 	g := grpc.NewServer(
 		creds,
 		grpc.InTapHandle(lim.tap),
 		grpc.StatsHandler(lim),
-		grpc.ChainUnaryInterceptor(rec.UnaryServerInterceptor(), lim.unary),
+		grpc.ChainUnaryInterceptor(codec.ReleaseInterceptor(), rec.UnaryServerInterceptor(), lim.unary),
 		grpc.ChainStreamInterceptor(rec.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
-		grpc.ForceServerCodecV2(ingesterv1.NewCodec()), // PushRequest's batch read in place
+		grpc.ForceServerCodecV2(codec), // PushRequest's batch read in place
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	hs := health.NewServer()

@@ -1,10 +1,13 @@
 package ingesterv1
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -23,12 +26,84 @@ import (
 // The caller of Marshal must keep PushRequest.Series unchanged until the
 // call returns, and after a failed call until it drops the buffer: the
 // transport may still be writing it.
-type Codec struct{ base encoding.CodecV2 }
+type Codec struct {
+	base encoding.CodecV2
+	// bufs lends the buffers PushRequests are read into (the server's
+	// codec); nil reads each into a fresh buffer.
+	bufs *pushBuffers
+}
 
 var _ encoding.CodecV2 = Codec{}
 
 // NewCodec returns the codec.
 func NewCodec() Codec { return Codec{base: encoding.GetCodecV2(grpcproto.Name)} }
+
+// NewServerCodec returns the codec of a server that gives back what it
+// read: each PushRequest is read into a buffer lent from a pool, which
+// Release returns, instead of a fresh one per call. Every PushRequest it
+// decodes must be released once nothing uses its Series, Request or
+// anything aliasing them; ReleaseInterceptor does that for unary calls,
+// whatever the handler or a later interceptor answers.
+func NewServerCodec() Codec {
+	c := NewCodec()
+	c.bufs = &pushBuffers{}
+	return c
+}
+
+// maxPooledPush bounds the buffers kept for reuse: a rare huge push is read
+// into a buffer of its own and left to the garbage collector.
+const maxPooledPush = 4 << 20
+
+// pushBuffers lends read buffers and remembers which request holds which.
+// Safe for concurrent use.
+type pushBuffers struct {
+	pool sync.Pool // *[]byte
+	lent sync.Map  // *PushRequest -> *[]byte
+}
+
+// get returns a buffer of at least n bytes.
+func (p *pushBuffers) get(n int) *[]byte {
+	if n <= maxPooledPush {
+		if bp, ok := p.pool.Get().(*[]byte); ok && cap(*bp) >= n {
+			return bp
+		} else if ok {
+			p.pool.Put(bp)
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// put takes a buffer back.
+func (p *pushBuffers) put(bp *[]byte) {
+	if cap(*bp) <= maxPooledPush {
+		p.pool.Put(bp)
+	}
+}
+
+// Release returns the buffer req was read into, if this codec lent one.
+// req's Series and Request must not be used afterwards.
+func (c Codec) Release(req *PushRequest) {
+	if c.bufs == nil {
+		return
+	}
+	if bp, ok := c.bufs.lent.LoadAndDelete(req); ok {
+		c.bufs.put(bp.(*[]byte))
+	}
+}
+
+// ReleaseInterceptor releases every PushRequest once its call is answered.
+// Chain it first, so that it sees the answer of every later interceptor,
+// including a refusal before the handler ran.
+func (c Codec) ReleaseInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if r, ok := req.(*PushRequest); ok {
+			c.Release(r)
+		}
+		return resp, err
+	}
+}
 
 // Name is the default codec's ("proto"): the wire format is the same.
 func (c Codec) Name() string { return c.base.Name() }
@@ -58,7 +133,18 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.base.Unmarshal(data, v)
 	}
-	return ParsePush(data.Materialize(), req)
+	if c.bufs == nil {
+		return ParsePush(data.Materialize(), req)
+	}
+	bp := c.bufs.get(data.Len())
+	b := (*bp)[:data.Len()]
+	data.CopyTo(b)
+	if err := ParsePush(b, req); err != nil {
+		c.bufs.put(bp)
+		return err
+	}
+	c.bufs.lent.Store(req, bp)
+	return nil
 }
 
 // ParsePush decodes a marshalled PushRequest into req as proto.Unmarshal
