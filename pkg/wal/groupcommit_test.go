@@ -55,22 +55,3 @@ func TestGroupCommitDelayGathers(t *testing.T) {
 		})
 	}
 }
-
-// TestGatherWaitCountsFromArrival: the group delay counts from the first
-// record's arrival, so a record that waited behind an fsync is not held
-// again.
-func TestGatherWaitCountsFromArrival(t *testing.T) {
-	const d = 2 * time.Millisecond
-	for name, tc := range map[string]struct {
-		waited, want time.Duration
-	}{
-		"just arrived: the whole delay":          {waited: 0, want: d},
-		"waited part of it: the rest":            {waited: 500 * time.Microsecond, want: 1500 * time.Microsecond},
-		"waited behind a slow fsync: no wait":    {waited: 9 * time.Millisecond, want: -7 * time.Millisecond},
-		"a clock that stepped back: whole delay": {waited: -time.Second, want: d},
-	} {
-		t.Run(name, func(t *testing.T) {
-			require.Equal(t, tc.want, gatherWait(d, tc.waited))
-		})
-	}
-}

@@ -63,7 +63,6 @@ type WAL struct {
 	// qmu guards the append queue.
 	qmu       sync.Mutex
 	queue     []*request
-	queuedAt  time.Time // when the queue's first request was queued
 	accepting bool
 	wake      chan struct{}
 

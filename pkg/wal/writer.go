@@ -70,9 +70,6 @@ func (w *WAL) Append(ctx context.Context, typ RecordType, payload []byte) (Posit
 		w.m.appendFailures.WithLabelValues(reasonClosed).Inc()
 		return Position{}, ErrClosed
 	}
-	if len(w.queue) == 0 {
-		w.queuedAt = w.now()
-	}
 	w.queue = append(w.queue, r)
 	w.qmu.Unlock()
 	select {
@@ -124,11 +121,8 @@ func (w *WAL) run() {
 	}
 }
 
-// gather waits, under the group policy, until GroupCommitDelay has passed
-// since the first queued record arrived, for more records to join its
-// group. The delay counts from the record's arrival, not from when the
-// writer gets to it: a record that waited behind the previous group's
-// fsync has already waited, and is not held again.
+// gather waits, under the group policy, GroupCommitDelay for more records
+// to join the group that just started.
 func (w *WAL) gather() {
 	d := w.cfg.GroupCommitDelay
 	if d == 0 {
@@ -137,35 +131,16 @@ func (w *WAL) gather() {
 	if w.cfg.SyncPolicy != SyncGroup || d < 0 {
 		return
 	}
-	w.qmu.Lock()
-	queued, since := len(w.queue) > 0, w.queuedAt
-	w.qmu.Unlock()
-	if !queued {
-		return
-	}
-	wait := gatherWait(d, w.now().Sub(since))
-	if wait <= 0 {
-		return
-	}
 	if w.gatherTimer == nil {
-		w.gatherTimer = time.NewTimer(wait)
+		w.gatherTimer = time.NewTimer(d)
 	} else {
-		w.gatherTimer.Reset(wait)
+		w.gatherTimer.Reset(d)
 	}
 	select {
 	case <-w.gatherTimer.C:
 	case <-w.stop:
 		w.gatherTimer.Stop()
 	}
-}
-
-// gatherWait is how much longer a group waits for more records under a
-// delay of d when its first record has waited already.
-func gatherWait(d, waited time.Duration) time.Duration {
-	if waited < 0 { // an injected clock stepped back
-		waited = 0
-	}
-	return d - waited
 }
 
 // takeQueue removes and returns the queued requests.
