@@ -117,3 +117,31 @@ func FuzzParsePush(f *testing.F) {
 		_ = mem.BufferSlice{}
 	})
 }
+
+// BenchmarkUnmarshalPush reads a 72 KiB push received in 16 KiB frames
+// (HTTP/2's default), into a fresh buffer (NewCodec) and into a lent one
+// given back after each call (NewServerCodec).
+func BenchmarkUnmarshalPush(b *testing.B) {
+	wire, err := NewCodec().Marshal(&PushRequest{Tenant: "t", Series: make([]byte, 72<<10)})
+	require.NoError(b, err)
+	flat := wire.Materialize()
+	var frames mem.BufferSlice
+	for len(flat) > 0 {
+		n := min(len(flat), 16<<10)
+		frames = append(frames, mem.SliceBuffer(flat[:n]))
+		flat = flat[n:]
+	}
+	for name, c := range map[string]Codec{"fresh": NewCodec(), "lent": NewServerCodec()} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(frames.Len()))
+			b.ReportAllocs()
+			var req PushRequest
+			for b.Loop() {
+				if err := c.Unmarshal(frames, &req); err != nil {
+					b.Fatal(err)
+				}
+				c.Release(&req)
+			}
+		})
+	}
+}
