@@ -28,9 +28,11 @@ import (
 // transport may still be writing it.
 type Codec struct {
 	base encoding.CodecV2
-	// bufs lends the buffers PushRequests are read into (the server's
-	// codec); nil reads each into a fresh buffer.
-	bufs *pushBuffers
+	// pool and lent are the server codec's (NewServerCodec): the pool a
+	// PushRequest is read into and, per request, the buffer it holds. Nil
+	// reads each push into a fresh buffer.
+	pool mem.BufferPool
+	lent *sync.Map // *PushRequest -> mem.Buffer
 }
 
 var _ encoding.CodecV2 = Codec{}
@@ -38,57 +40,35 @@ var _ encoding.CodecV2 = Codec{}
 // NewCodec returns the codec.
 func NewCodec() Codec { return Codec{base: encoding.GetCodecV2(grpcproto.Name)} }
 
+// pushPoolExponents are the server codec's buffer sizes: powers of two from
+// 4 KiB to 4 MiB (a push of 500 series is about 72 KiB).
+var pushPoolExponents = []uint8{12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22}
+
 // NewServerCodec returns the codec of a server that gives back what it
-// read: each PushRequest is read into a buffer lent from a pool, which
-// Release returns, instead of a fresh one per call. Every PushRequest it
-// decodes must be released once nothing uses its Series, Request or
-// anything aliasing them; ReleaseInterceptor does that for unary calls,
-// whatever the handler or a later interceptor answers.
+// read: each PushRequest is read into a reference-counted buffer from a
+// pool (gRPC's own, when the push came in one frame), which Release frees,
+// instead of a fresh one per call. Every PushRequest it decodes must be
+// released once nothing uses its Series, Request or anything aliasing them;
+// ReleaseInterceptor does that for unary calls, whatever the handler or a
+// later interceptor answers.
 func NewServerCodec() Codec {
+	pool, err := mem.NewBinaryTieredBufferPool(pushPoolExponents...)
+	if err != nil {
+		panic(fmt.Sprintf("push buffer pool: %v", err)) // the exponents are constant and valid
+	}
 	c := NewCodec()
-	c.bufs = &pushBuffers{}
+	c.pool, c.lent = pool, &sync.Map{}
 	return c
 }
 
-// maxPooledPush bounds the buffers kept for reuse: a rare huge push is read
-// into a buffer of its own and left to the garbage collector.
-const maxPooledPush = 4 << 20
-
-// pushBuffers lends read buffers and remembers which request holds which.
-// Safe for concurrent use.
-type pushBuffers struct {
-	pool sync.Pool // *[]byte
-	lent sync.Map  // *PushRequest -> *[]byte
-}
-
-// get returns a buffer of at least n bytes.
-func (p *pushBuffers) get(n int) *[]byte {
-	if n <= maxPooledPush {
-		if bp, ok := p.pool.Get().(*[]byte); ok && cap(*bp) >= n {
-			return bp
-		} else if ok {
-			p.pool.Put(bp)
-		}
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-// put takes a buffer back.
-func (p *pushBuffers) put(bp *[]byte) {
-	if cap(*bp) <= maxPooledPush {
-		p.pool.Put(bp)
-	}
-}
-
-// Release returns the buffer req was read into, if this codec lent one.
+// Release frees the buffer req was read into, if this codec lent one.
 // req's Series and Request must not be used afterwards.
 func (c Codec) Release(req *PushRequest) {
-	if c.bufs == nil {
+	if c.lent == nil {
 		return
 	}
-	if bp, ok := c.bufs.lent.LoadAndDelete(req); ok {
-		c.bufs.put(bp.(*[]byte))
+	if buf, ok := c.lent.LoadAndDelete(req); ok {
+		buf.(mem.Buffer).Free()
 	}
 }
 
@@ -133,17 +113,15 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.base.Unmarshal(data, v)
 	}
-	if c.bufs == nil {
+	if c.pool == nil {
 		return ParsePush(data.Materialize(), req)
 	}
-	bp := c.bufs.get(data.Len())
-	b := (*bp)[:data.Len()]
-	data.CopyTo(b)
-	if err := ParsePush(b, req); err != nil {
-		c.bufs.put(bp)
+	buf := data.MaterializeToBuffer(c.pool)
+	if err := ParsePush(buf.ReadOnlyData(), req); err != nil {
+		buf.Free()
 		return err
 	}
-	c.bufs.lent.Store(req, bp)
+	c.lent.Store(req, buf)
 	return nil
 }
 

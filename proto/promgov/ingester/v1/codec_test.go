@@ -45,7 +45,7 @@ func TestCodecMatchesDefault(t *testing.T) {
 // lentCount returns how many requests hold a buffer of c.
 func lentCount(c Codec) int {
 	n := 0
-	c.bufs.lent.Range(func(any, any) bool { n++; return true })
+	c.lent.Range(func(any, any) bool { n++; return true })
 	return n
 }
 
