@@ -161,7 +161,9 @@ func (r *Reader) open(idx int) error {
 		return fmt.Errorf("open segment %d: %w", idx, err)
 	}
 	r.f, r.fIdx = f, idx
-	r.sc = segmentScanner{r: f, segment: idx, chunk: r.sc.chunk, raBuf: r.sc.raBuf, share: r.sc.share, payload: r.sc.payload}
+	// A new segment: the read-ahead window is empty; the buffers and the
+	// sharing mode stay.
+	r.sc.r, r.sc.segment, r.sc.ra, r.sc.raOff = f, idx, nil, 0
 	return nil
 }
 
