@@ -27,6 +27,7 @@ import (
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/config/distributorconfig"
 	"github.com/promgov/promgov/pkg/distributor"
+	"github.com/promgov/promgov/pkg/gctune"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/preview"
 	"github.com/promgov/promgov/pkg/ratelimit"
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// keeps the old config.
 	rulesMgr := rules.NewManager(logger, reg)
 	// The rules' WebAssembly plugins are released once the group below has
-	// stopped, i.e. after the write path (stop order 8).
+	// stopped, i.e. after the write path (stop order 9).
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -215,7 +216,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//  6. ingester connections: closed (Run also closes those to
 	//     ingesters that left the ring while it runs);
 	//  7. ring: leave the memberlist cluster;
-	//  8. (deferred above) the rules' plugins are closed.
+	//  8. the GC tuner: the memory limit it set is restored;
+	//  9. (deferred above) the rules' plugins are closed.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
@@ -230,5 +232,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	proc.AddActor(&g, func(ctx context.Context) error { return clients.Run(ctx, rg) })
 	proc.AddActor(&g, rg.Run)
+	proc.AddActor(&g, gctune.New(cfg.GC, logger).Run)
 	return proc.RunGroup(&g, logger)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/config"
 	"github.com/promgov/promgov/pkg/forward"
+	"github.com/promgov/promgov/pkg/gctune"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/govsync"
 	"github.com/promgov/promgov/pkg/ingester"
@@ -247,7 +248,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	//  3d. peer connections: closed once handoff and sync stopped;
 	//  4. ring: leave the memberlist cluster;
 	//  5. HTTP last, so /metrics and probes answer during shutdown;
-	//  6. the WAL is closed when run returns.
+	//  6. the GC tuner: the memory limit it set is restored;
+	//  7. the WAL is closed when run returns.
 	var g okrun.Group
 	g.Add(okrun.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	proc.AddActor(&g, reloader.Run)
@@ -273,6 +275,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	proc.AddActor(&g, rg.Run)
 	proc.AddActor(&g, webSrv.Run)
+	proc.AddActor(&g, gctune.New(cfg.GC, logger).Run)
 	return proc.RunGroup(&g, logger)
 }
 

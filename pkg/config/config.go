@@ -26,6 +26,7 @@ import (
 	"github.com/promgov/promgov/pkg/auth"
 	"github.com/promgov/promgov/pkg/cluster"
 	"github.com/promgov/promgov/pkg/clustertls"
+	"github.com/promgov/promgov/pkg/gctune"
 	"github.com/promgov/promgov/pkg/govstore"
 	"github.com/promgov/promgov/pkg/ring"
 	"github.com/promgov/promgov/pkg/ui"
@@ -65,6 +66,8 @@ type Common struct {
 	// when set, rules, cardinality.limits and usage.drop_unused come from
 	// its active version and the file only seeds it.
 	Governance govstore.Config `yaml:"governance"`
+	// GC bounds the heap's growth between collections (pkg/gctune).
+	GC gctune.Config `yaml:"gc"`
 	// File is the --config.file path ("" when none), for reloads.
 	File string `yaml:"-"`
 }
@@ -158,6 +161,7 @@ func Parse(b Binary, args []string, stderr io.Writer, about string) error {
 	cfg.Cluster.RegisterFlags("cluster.", fs)
 	cfg.UI.RegisterFlags("ui.", fs)
 	cfg.Governance.RegisterFlags("governance.", fs)
+	cfg.GC.RegisterFlags("gc.", fs)
 	b.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of promgov %s:\n", role)
@@ -265,7 +269,10 @@ func (c *Common) validate() error {
 	if err := c.UI.Validate(); err != nil {
 		return err
 	}
-	return c.Governance.Validate()
+	if err := c.Governance.Validate(); err != nil {
+		return err
+	}
+	return c.GC.Validate()
 }
 
 // ParseLevel parses --log.level.
