@@ -29,28 +29,40 @@ func (t *Tracker) Prefetch(ss []Series) {
 	// the metric's state, so their misses overlap best in two passes.
 	// Senders send a metric's series together: a series of the previous
 	// one's metric reuses its lookup (no lock; Observe checks that the
-	// metric is still alive under its lock).
+	// metric is still alive under its lock). The tenant's read lock is
+	// held across the batch's run of series of that tenant (a push has
+	// one), not taken per lookup: its atomic counter is shared by every
+	// core pushing, and senders that interleave metrics made it a few
+	// percent of the ingester's CPU.
+	var locked *tenantState
 	for i := range ss {
 		s := &ss[i]
 		s.tn, s.m, s.counted = nil, nil, true
 		if tn == nil || s.Tenant != name {
+			if locked != nil {
+				locked.mu.RUnlock()
+				locked = nil
+			}
 			t.mu.RLock()
 			tn, name, m = t.tenants[s.Tenant], s.Tenant, nil
 			t.mu.RUnlock()
 			if tn == nil {
 				continue
 			}
+			tn.mu.RLock()
+			locked = tn
 		}
 		if m == nil || s.Metric != metric {
-			tn.mu.RLock()
 			m, metric = tn.metrics[s.Metric], s.Metric
-			tn.mu.RUnlock()
 			if m == nil {
 				continue
 			}
 			prefetch.Line(uintptr(unsafe.Pointer(&m.probeBase))) // with m.mu, which Observe locks
 		}
 		s.tn, s.m = tn, m
+	}
+	if locked != nil {
+		locked.mu.RUnlock()
 	}
 	for i := range ss {
 		s := &ss[i]
