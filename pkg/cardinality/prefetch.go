@@ -34,14 +34,12 @@ func (t *Tracker) Prefetch(ss []Series) {
 	// one), not taken per lookup: its atomic counter is shared by every
 	// core pushing, and senders that interleave metrics made it a few
 	// percent of the ingester's CPU.
-	var locked *tenantState
 	for i := range ss {
 		s := &ss[i]
 		s.tn, s.m, s.counted = nil, nil, true
 		if tn == nil || s.Tenant != name {
-			if locked != nil {
-				locked.mu.RUnlock()
-				locked = nil
+			if tn != nil {
+				tn.mu.RUnlock()
 			}
 			t.mu.RLock()
 			tn, name, m = t.tenants[s.Tenant], s.Tenant, nil
@@ -49,8 +47,7 @@ func (t *Tracker) Prefetch(ss []Series) {
 			if tn == nil {
 				continue
 			}
-			tn.mu.RLock()
-			locked = tn
+			tn.mu.RLock() // released when the tenant changes, or after the loop
 		}
 		if m == nil || s.Metric != metric {
 			m, metric = tn.metrics[s.Metric], s.Metric
@@ -61,8 +58,8 @@ func (t *Tracker) Prefetch(ss []Series) {
 		}
 		s.tn, s.m = tn, m
 	}
-	if locked != nil {
-		locked.mu.RUnlock()
+	if tn != nil {
+		tn.mu.RUnlock()
 	}
 	for i := range ss {
 		s := &ss[i]
