@@ -59,6 +59,15 @@ func (r *recorder) Append(ctx context.Context, _ wal.RecordType, payload []byte)
 	return wal.Position{}, nil
 }
 
+// AppendAll appends every payload in turn, like Append.
+func (r *recorder) AppendAll(ctx context.Context, typ wal.RecordType, payloads [][]byte) []error {
+	errs := make([]error, len(payloads))
+	for i, p := range payloads {
+		_, errs[i] = r.Append(ctx, typ, p)
+	}
+	return errs
+}
+
 // seriesNames returns tenant/metric of every series received.
 func (r *recorder) seriesNames() []string {
 	r.mu.Lock()
