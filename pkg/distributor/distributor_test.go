@@ -128,11 +128,12 @@ func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Co
 		PushTimeout:    timeout,
 		RetryAfter:     3 * time.Second,
 		MaxSendMsgSize: 64 << 20,
+		Coalesce:       DefaultConfig().Coalesce,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	clients := NewClients(cfg)
+	clients := NewClients(cfg, prometheus.NewRegistry())
 	tc.cfg = cfg
 	tc.deps = Deps{Ring: staticPlacer{p}, Pusher: clients, Logger: logger, Registerer: prometheus.NewRegistry()}
 	tc.dist = New(cfg, tc.deps)
