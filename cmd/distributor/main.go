@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The connections to the ingesters, shared by the pushes and every
 	// cluster call; the distributor is built last, with all it uses.
-	clients := distributor.NewClients(cfg.Distributor, reg, grpcCreds)
+	clients := distributor.NewClients(cfg.Distributor, grpcCreds)
 	fanOut := cluster.NewFanOut(cfg.Cluster, cluster.FanOutDeps{Members: rg, Clients: clients, Logger: logger, Registerer: reg})
 
 	// Usage intelligence: sources reloaded by usageMgr.Run; the query tap

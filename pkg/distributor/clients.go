@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/health" // enables client-side health checking
 
@@ -34,20 +32,15 @@ const pushWriteBufferSize = 256 << 10
 // ingesters that left the ring, and all of them when it returns.
 type Clients struct {
 	pool *grpcpool.Pool
-	// coalesce merges concurrent pushes per ingester; nil when
-	// Config.Coalesce.MaxInflight is 0.
-	coalesce *coalescers
 }
 
 var _ cluster.Clients = (*Clients)(nil)
 
 // NewClients dials with the defaults (cfg's send size, the Push codec,
 // health checking) and then dialOpts, which may replace the (plaintext)
-// transport credentials (e.g. clustertls.ClientConfig.DialOption). Pushes
-// are coalesced per ingester as cfg.Coalesce says; reg receives the
-// distribution of parts per call.
-func NewClients(cfg Config, reg prometheus.Registerer, dialOpts ...grpc.DialOption) *Clients {
-	c := &Clients{pool: grpcpool.New(append([]grpc.DialOption{
+// transport credentials (e.g. clustertls.ClientConfig.DialOption).
+func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
+	return &Clients{grpcpool.New(append([]grpc.DialOption{
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// The batch of a Push goes to the transport as it is (the codec
 		// passes every other message to the default one).
@@ -57,28 +50,15 @@ func NewClients(cfg Config, reg prometheus.Registerer, dialOpts ...grpc.DialOpti
 		// pooled between writes.
 		grpc.WithWriteBufferSize(pushWriteBufferSize),
 	}, dialOpts...)...)}
-	if cfg.Coalesce.MaxInflight > 0 {
-		parts := promauto.With(reg).NewHistogram(prometheus.HistogramOpts{
-			Name:    "promgov_distributor_ingester_call_parts",
-			Help:    "Pushes (parts of remote-write requests) per call to an ingester: more than 1 when concurrent pushes were coalesced.",
-			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 32, 64},
-		})
-		c.coalesce = &coalescers{cfg: cfg.Coalesce, timeout: cfg.PushTimeout, observe: func(n int) { parts.Observe(float64(n)) }}
-	}
-	return c
 }
 
-// Push sends req to the ingester at addr: at once, or with the other
-// pushes to it queued while its calls in flight are answered (coalescer).
+// Push sends req to the ingester at addr.
 func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
 	conn, err := c.conn(addr)
 	if err != nil {
 		return nil, err
 	}
-	if c.coalesce == nil {
-		return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
-	}
-	return c.coalesce.get(addr, conn, c.pool.Len()).push(ctx, req)
+	return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
 }
 
 // Client returns a cluster-service client of the ingester at addr over the

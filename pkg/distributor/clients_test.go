@@ -5,7 +5,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
@@ -26,7 +25,7 @@ func TestClientReusesPushConnections(t *testing.T) {
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Stop(); <-done }()
 
-	clients := NewClients(Config{MaxSendMsgSize: 1 << 20}, prometheus.NewRegistry())
+	clients := NewClients(Config{MaxSendMsgSize: 1 << 20})
 	c, err := clients.Client(ln.Addr().String())
 	require.NoError(t, err)
 	// The push connections check gRPC health, which this bare server does

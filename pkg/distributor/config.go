@@ -40,8 +40,6 @@ type Config struct {
 	// payloads before they are allocated); a request that would pass it is
 	// answered 503 with Retry-After. 0: no bound.
 	MaxInflightPushBytes int64 `yaml:"max_inflight_push_bytes"`
-	// Coalesce merges concurrent pushes to the same ingester into one call.
-	Coalesce CoalesceConfig `yaml:"coalesce"`
 }
 
 // Defaults of the instance limits.
@@ -60,7 +58,6 @@ func DefaultConfig() Config {
 		RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10 * time.Second, RetryAfter: 5 * time.Second,
 		MaxSendMsgSize: 100 << 20, SeriesCacheBytes: DefaultSeriesCacheBytes,
 		MaxInflightPushRequests: DefaultMaxInflightPushRequests, MaxInflightPushBytes: DefaultMaxInflightPushBytes,
-		Coalesce: CoalesceConfig{MaxInflight: DefaultCoalesceMaxInflight, MaxBytes: DefaultCoalesceMaxBytes},
 	}
 }
 
@@ -77,8 +74,6 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSendMsgSize, prefix+"grpc-max-send-msg-size", c.MaxSendMsgSize, "Largest Push the distributor sends to one ingester, in bytes.")
 	fs.IntVar(&c.MaxInflightPushRequests, prefix+"max-inflight-push-requests", c.MaxInflightPushRequests, "Most remote-write requests served at once; more are answered 503 with Retry-After before their body is read. 0 means no bound.")
 	fs.Int64Var(&c.MaxInflightPushBytes, prefix+"max-inflight-push-bytes", c.MaxInflightPushBytes, "Most bytes remote-write requests hold at once while read and decoded (compressed bodies as they arrive, decompressed payloads before allocation); a request that would pass it is answered 503 with Retry-After. 0 means no bound.")
-	fs.IntVar(&c.Coalesce.MaxInflight, prefix+"coalesce.max-inflight-calls-per-ingester", c.Coalesce.MaxInflight, "Calls this distributor has in flight to one ingester before further pushes to it queue and leave together in the next call (one call, one WAL write and fsync for many requests' parts). 0 sends every push as its own call at once.")
-	fs.IntVar(&c.Coalesce.MaxBytes, prefix+"coalesce.max-call-bytes", c.Coalesce.MaxBytes, "Most bytes of batches one coalesced call carries; a single larger push still goes alone.")
 	fs.IntVar(&c.SeriesCacheBytes, prefix+"series-cache-bytes", c.SeriesCacheBytes, "Bytes of the cache of what each series seen before turns into (validation, rules, output labels, owner); a series found there is placed without decoding it or running the rules again. Negative turns it off.")
 }
 
@@ -101,12 +96,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInflightPushBytes < 0 {
 		return fmt.Errorf("distributor.max_inflight_push_bytes: %d is negative; set a positive bound or 0 for none", c.MaxInflightPushBytes)
-	}
-	if err := c.Coalesce.Validate(); err != nil {
-		return err
-	}
-	if c.Coalesce.MaxInflight > 0 && c.Coalesce.MaxBytes > c.MaxSendMsgSize {
-		return fmt.Errorf("distributor.coalesce.max_call_bytes: %d is more than grpc_max_send_msg_size %d allows one call; lower it", c.Coalesce.MaxBytes, c.MaxSendMsgSize)
 	}
 	// One request holds at most about twice its compressed and decoded
 	// sizes (buffers come in power-of-two sizes).

@@ -59,15 +59,6 @@ func (r *recorder) Append(ctx context.Context, _ wal.RecordType, payload []byte)
 	return wal.Position{}, nil
 }
 
-// AppendAll appends every payload in turn, like Append.
-func (r *recorder) AppendAll(ctx context.Context, typ wal.RecordType, payloads [][]byte) []error {
-	errs := make([]error, len(payloads))
-	for i, p := range payloads {
-		_, errs[i] = r.Append(ctx, typ, p)
-	}
-	return errs
-}
-
 // seriesNames returns tenant/metric of every series received.
 func (r *recorder) seriesNames() []string {
 	r.mu.Lock()
@@ -128,12 +119,11 @@ func newTestClusterWith(t *testing.T, n int, timeout time.Duration, mod func(*Co
 		PushTimeout:    timeout,
 		RetryAfter:     3 * time.Second,
 		MaxSendMsgSize: 64 << 20,
-		Coalesce:       DefaultConfig().Coalesce,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	clients := NewClients(cfg, prometheus.NewRegistry())
+	clients := NewClients(cfg)
 	tc.cfg = cfg
 	tc.deps = Deps{Ring: staticPlacer{p}, Pusher: clients, Logger: logger, Registerer: prometheus.NewRegistry()}
 	tc.dist = New(cfg, tc.deps)

@@ -47,15 +47,6 @@ func (f appendFunc) Append(ctx context.Context, typ wal.RecordType, payload []by
 	return wal.Position{}, f(ctx, b)
 }
 
-// AppendAll hands every record to f in turn, like Append.
-func (f appendFunc) AppendAll(ctx context.Context, typ wal.RecordType, payloads [][]byte) []error {
-	errs := make([]error, len(payloads))
-	for i, p := range payloads {
-		_, errs[i] = f.Append(ctx, typ, p)
-	}
-	return errs
-}
-
 // states records the ring states announced, and signals each one.
 type states struct {
 	mu  sync.Mutex
@@ -110,18 +101,6 @@ func startServerWith(t *testing.T, app Log, cfg Config, reg prometheus.Registere
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(ServiceDeps{Log: app, Logger: logger, Registerer: prometheus.NewRegistry()})
-	return serve(t, svc, cfg, reg)
-}
-
-// startServerWithService serves svc over real gRPC and returns a client.
-func startServerWithService(t *testing.T, svc *Service) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
-	t.Helper()
-	return serve(t, svc, Config{ListenAddress: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20}, nil)
-}
-
-func serve(t *testing.T, svc *Service, cfg Config, reg prometheus.Registerer) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := NewServer(cfg, svc, logger, reg)
 	require.NoError(t, err)
 	st := &states{ch: make(chan ring.State, 4)}

@@ -62,7 +62,7 @@ func newInflightLimits(maxRequests int, maxBytes int64, reg prometheus.Registere
 // tap is a grpc.InTapHandle: it runs when a call's headers arrive, before
 // its message is read.
 func (l *inflightLimits) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if !isPush(info.FullMethodName) {
+	if info.FullMethodName != ingesterv1.IngesterService_Push_FullMethodName {
 		return ctx, nil
 	}
 	if n := l.requests.Load(); l.maxRequests > 0 && n >= l.maxRequests {
@@ -79,34 +79,14 @@ func (l *inflightLimits) refuse(limit, why string) error {
 	return status.Errorf(codes.ResourceExhausted, "ingester overloaded: %s; retry later", why)
 }
 
-// isPush reports whether method is one of the data path's calls, which the
-// limits bound: Push, and PushParts (one call, however many parts).
-func isPush(method string) bool {
-	return method == ingesterv1.IngesterService_Push_FullMethodName || method == ingesterv1.IngesterService_PushParts_FullMethodName
-}
-
-// pushSize is the bytes of batches a push message holds.
-func pushSize(req any) (int64, bool) {
-	switch p := req.(type) {
-	case *ingesterv1.PushRequest:
-		return int64(len(p.GetSeries()) + len(p.GetRequest())), true
-	case *ingesterv1.PushPartsRequest:
-		var n int64
-		for _, part := range p.GetParts() {
-			n += int64(len(part.GetSeries()) + len(part.GetRequest()))
-		}
-		return n, true
-	}
-	return 0, false
-}
-
-// unary is a grpc.UnaryServerInterceptor holding a push's message size in
+// unary is a grpc.UnaryServerInterceptor holding a Push's message size in
 // the byte count while it is handled.
 func (l *inflightLimits) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	size, ok := pushSize(req)
+	p, ok := req.(*ingesterv1.PushRequest)
 	if !ok {
 		return handler(ctx, req)
 	}
+	size := int64(len(p.GetSeries()) + len(p.GetRequest()))
 	if n := l.bytes.Add(size); l.maxBytes > 0 && n > l.maxBytes && n != size {
 		l.bytes.Add(-size)
 		return nil, l.refuse("max_inflight_push_bytes", fmt.Sprintf("the ingester holds %d bytes of pushes and this one has %d, over -ingester.max-inflight-push-bytes=%d", n-size, size, l.maxBytes))
@@ -120,7 +100,7 @@ type pushKey struct{}
 
 // TagRPC implements stats.Handler.
 func (l *inflightLimits) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	if isPush(info.FullMethodName) {
+	if info.FullMethodName == ingesterv1.IngesterService_Push_FullMethodName {
 		return context.WithValue(ctx, pushKey{}, true)
 	}
 	return ctx

@@ -46,13 +46,8 @@ import (
 // concurrent use. Append returns only once the record is durable; an error
 // wrapping wal.ErrFull means "try again later", any other error means the
 // record was not taken.
-//
-// AppendAll appends several records at once (PushParts), so that they share
-// a write and an fsync; errs[i] is what Append would have returned for
-// payloads[i].
 type Log interface {
 	Append(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error)
-	AppendAll(ctx context.Context, typ wal.RecordType, payloads [][]byte) (errs []error)
 }
 
 var _ Log = (*wal.WAL)(nil)
@@ -142,7 +137,7 @@ func NewService(d ServiceDeps) *Service {
 		overflowOn:  overflowOn,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_push_requests_total",
-			Help: "Pushes (Push calls, and each part of a PushParts call) by gRPC status code.",
+			Help: "Push requests by gRPC status code.",
 		}, []string{"code"}),
 		received: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_ingester_received_total",
@@ -165,83 +160,37 @@ func (s *Service) Push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 
 func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
 	if !s.accepted.Load() {
-		return nil, errNotAccepting
+		return nil, status.Error(codes.Unavailable, "ingester is not accepting pushes (joining or leaving the ring)")
 	}
-	sc := s.scratch.Get().(*pushScratch)
-	defer s.putScratch(sc)
-	p, err := s.prepare(req, sc)
+	batch, err := batchOf(req)
 	if err != nil {
 		return nil, err
 	}
-	if p.payload == nil {
-		return p.response(), nil
-	}
-	if _, err := s.log.Append(ctx, wal.RecordBatch, p.payload); err != nil {
-		return nil, appendStatus(ctx, err)
-	}
-	return s.written(&p), nil
-}
-
-var errNotAccepting = status.Error(codes.Unavailable, "ingester is not accepting pushes (joining or leaving the ring)")
-
-func (s *Service) putScratch(sc *pushScratch) {
-	clear(sc.names) // no reference to the batch outlives the push
-	s.scratch.Put(sc)
-}
-
-// prepared is a push governed and encoded, ready for the WAL.
-type prepared struct {
-	// payload is the WAL record (in the scratch's buffer); nil when the
-	// push leaves nothing to log (all refused or aggregated away).
-	payload []byte
-	c       counted
-	gov     governed
-	took    aggregate.Taken
-}
-
-// response is the answer to a push whose record was written (or that had
-// none to write).
-func (p *prepared) response() *ingesterv1.PushResponse {
-	r := &ingesterv1.PushResponse{}
-	if p.payload != nil {
-		r.SamplesWritten, r.HistogramsWritten, r.ExemplarsWritten = int64(p.c.samples), int64(p.c.histograms), int64(p.c.exemplars)
-	}
-	return p.gov.response(withTaken(p.took, r))
-}
-
-// written counts what p's durable record carried and answers it.
-func (s *Service) written(p *prepared) *ingesterv1.PushResponse {
-	s.received.WithLabelValues("samples").Add(float64(p.c.samples))
-	s.received.WithLabelValues("histograms").Add(float64(p.c.histograms))
-	s.received.WithLabelValues("exemplars").Add(float64(p.c.exemplars))
-	return p.response()
-}
-
-// prepare validates, governs and aggregates one push, and encodes what is
-// left of it as a WAL record in sc.
-func (s *Service) prepare(req *ingesterv1.PushRequest, sc *pushScratch) (prepared, error) {
-	var p prepared
-	batch, err := batchOf(req)
+	sc := s.scratch.Get().(*pushScratch)
+	defer func() {
+		clear(sc.names) // no reference to the batch outlives the push
+		s.scratch.Put(sc)
+	}()
+	var c counted
+	c, err = countBatch(batch, sc)
 	if err != nil {
-		return p, err
-	}
-	c, err := countBatch(batch, sc)
-	if err != nil {
-		return p, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
+		return nil, status.Errorf(codes.InvalidArgument, "invalid series batch: %v", err)
 	}
 	s.sampler.Offer(req.GetTenant(), batch, sc.names, time.Now())
 	// Cardinality limits: refused series are removed from the batch before
-	// the WAL append, so the WAL holds exactly what the answer acknowledges;
-	// the answer counts the refusals.
+	// the WAL append, so the WAL holds exactly what the answer below
+	// acknowledges; the answer counts the refusals.
+	var gov governed
+	var took aggregate.Taken
 	if c.series > 0 {
 		kept, g := governBatch(s.cardinality, req.GetTenant(), batch, sc, time.Now(), s.overflowOn)
 		if g.refused > 0 {
 			if len(g.perMetric) > 0 { // on_limit: overflow
-				p.took = s.overflowRefused(req.GetTenant(), &g)
+				took = s.overflowRefused(req.GetTenant(), &g)
 			}
-			batch, p.gov = kept, g
+			batch, gov = kept, g
 			if c, err = countBatch(batch, sc); err != nil {
-				return p, status.Errorf(codes.Internal, "count the governed batch: %v", err)
+				return nil, status.Errorf(codes.Internal, "count the governed batch: %v", err)
 			}
 		}
 	}
@@ -250,40 +199,43 @@ func (s *Service) prepare(req *ingesterv1.PushRequest, sc *pushScratch) (prepare
 	if c.series > 0 {
 		rest, t := s.aggregateBatch(req, batch, sc.names)
 		if t.Series > 0 {
-			batch, p.took = rest, p.took.Add(t)
+			batch, took = rest, took.Add(t)
 			if c, err = countBatch(batch, sc); err != nil {
-				return p, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
+				return nil, status.Errorf(codes.Internal, "count the aggregated batch: %v", err)
 			}
 		}
 	}
-	p.c = c
 	if c.series == 0 && len(req.GetMetadata()) == 0 {
-		return p, nil
+		return gov.response(withTaken(took, &ingesterv1.PushResponse{})), nil
 	}
 	payload, err := forward.AppendRecord(sc.record[:0], &ingesterv1.PushRequest{Tenant: req.GetTenant(), Series: batch, Metadata: req.GetMetadata()})
 	if err != nil {
-		return p, status.Errorf(codes.Internal, "%v", err)
+		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
 	if cap(payload) <= maxKeptRecord {
-		sc.record = payload // reused once the append returned
+		sc.record = payload // reused once Append returned
 	}
-	p.payload = payload
-	return p, nil
-}
-
-// appendStatus maps a failed WAL append to the push's gRPC status.
-func appendStatus(ctx context.Context, err error) error {
-	if errors.Is(err, wal.ErrFull) {
-		return status.Errorf(codes.ResourceExhausted, "ingester applies backpressure: %v", err)
+	if _, err := s.log.Append(ctx, wal.RecordBatch, payload); err != nil {
+		if errors.Is(err, wal.ErrFull) {
+			return nil, status.Errorf(codes.ResourceExhausted, "ingester applies backpressure: %v", err)
+		}
+		if errors.Is(err, wal.ErrRecordTooLarge) {
+			// Retrying cannot help; the sender must send smaller requests.
+			return nil, status.Errorf(codes.InvalidArgument, "batch larger than the ingester's --wal.segment-size-bytes: %v", err)
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, status.FromContextError(ctxErr).Err()
+		}
+		return nil, status.Errorf(codes.Unavailable, "append batch: %v", err)
 	}
-	if errors.Is(err, wal.ErrRecordTooLarge) {
-		// Retrying cannot help; the sender must send smaller requests.
-		return status.Errorf(codes.InvalidArgument, "batch larger than the ingester's --wal.segment-size-bytes: %v", err)
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return status.FromContextError(ctxErr).Err()
-	}
-	return status.Errorf(codes.Unavailable, "append batch: %v", err)
+	s.received.WithLabelValues("samples").Add(float64(c.samples))
+	s.received.WithLabelValues("histograms").Add(float64(c.histograms))
+	s.received.WithLabelValues("exemplars").Add(float64(c.exemplars))
+	return gov.response(withTaken(took, &ingesterv1.PushResponse{
+		SamplesWritten:    int64(c.samples),
+		HistogramsWritten: int64(c.histograms),
+		ExemplarsWritten:  int64(c.exemplars),
+	})), nil
 }
 
 // batchOf returns the series batch of req: its series, or its Remote Write

@@ -49,102 +49,33 @@ func (r *request) finish(end Position, err error) {
 // returns the context's error and the record is not written; once the
 // writer has taken it, Append waits for the outcome of its write.
 func (w *WAL) Append(ctx context.Context, typ RecordType, payload []byte) (Position, error) {
-	if err := w.check(ctx, typ, payload); err != nil {
-		return Position{}, err
-	}
-	r := w.newRequest(typ, payload)
-	if err := w.enqueue(r); err != nil {
-		return Position{}, err
-	}
-	return w.wait(ctx, r)
-}
-
-// AppendAll appends one record per payload, all of type typ, queued
-// together so that they share a write and an fsync (unless a segment
-// rotation falls between them), in order. errs[i] is what Append would have
-// returned for payloads[i]: each record succeeds or fails on its own, and
-// nil means every record is durable. payloads must not be modified until
-// AppendAll returns.
-func (w *WAL) AppendAll(ctx context.Context, typ RecordType, payloads [][]byte) (errs []error) {
-	errs = make([]error, len(payloads))
-	reqs := make([]*request, len(payloads))
-	queued := false
-	for i, p := range payloads {
-		if errs[i] = w.check(ctx, typ, p); errs[i] == nil {
-			reqs[i], queued = w.newRequest(typ, p), true
-		}
-	}
-	if !queued {
-		return errs
-	}
-	if err := w.enqueue(reqs...); err != nil {
-		for i, r := range reqs {
-			if r != nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
-	for i, r := range reqs {
-		if r != nil {
-			_, errs[i] = w.wait(ctx, r)
-		}
-	}
-	return errs
-}
-
-// check refuses a record before it is queued.
-func (w *WAL) check(ctx context.Context, typ RecordType, payload []byte) error {
 	if typ == 0 {
-		return errors.New("append: record type 0 is reserved")
+		return Position{}, errors.New("append: record type 0 is reserved")
 	}
 	if int64(headerSize+len(payload)) > w.cfg.SegmentSize {
 		w.m.appendFailures.WithLabelValues(reasonTooLarge).Inc()
-		return fmt.Errorf("append %d bytes: %w", len(payload), ErrRecordTooLarge)
+		return Position{}, fmt.Errorf("append %d bytes: %w", len(payload), ErrRecordTooLarge)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("append: %w", err)
+		return Position{}, fmt.Errorf("append: %w", err)
 	}
-	return nil
-}
-
-func (w *WAL) newRequest(typ RecordType, payload []byte) *request {
 	r := w.reqPool.Get().(*request)
 	r.typ, r.payload = typ, payload
 	r.state.Store(reqQueued)
-	return r
-}
-
-// enqueue queues rs (nil entries skipped) for the writer, in order, and
-// wakes it; after Close it gives them back and returns ErrClosed.
-func (w *WAL) enqueue(rs ...*request) error {
 	w.qmu.Lock()
 	if !w.accepting {
 		w.qmu.Unlock()
-		for _, r := range rs {
-			if r != nil {
-				r.payload = nil
-				w.reqPool.Put(r)
-				w.m.appendFailures.WithLabelValues(reasonClosed).Inc()
-			}
-		}
-		return ErrClosed
+		r.payload = nil
+		w.reqPool.Put(r)
+		w.m.appendFailures.WithLabelValues(reasonClosed).Inc()
+		return Position{}, ErrClosed
 	}
-	for _, r := range rs {
-		if r != nil {
-			w.queue = append(w.queue, r)
-		}
-	}
+	w.queue = append(w.queue, r)
 	w.qmu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return nil
-}
-
-// wait returns r's outcome and gives r back.
-func (w *WAL) wait(ctx context.Context, r *request) (Position, error) {
 	select {
 	case <-r.done:
 	case <-ctx.Done():

@@ -60,8 +60,6 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		"backends typo":          {config.RoleIngester, nil, "backends: [{name: a, url: http://a/w, basic_auth: {pasword: x}}]\n", "pasword"},
 		"write relabel invalid":  {config.RoleIngester, nil, "backends: [{name: a, url: http://a/w}, {name: b, url: http://b/w, write_relabel_configs: [{action: drop}, {action: replace}]}]\n", "backends[1].write_relabel_configs[1]: relabel configuration for replace action requires 'target_label' value"},
 		"forward split negative": {config.RoleIngester, []string{"--backend.url=http://x/api/v1/write", "--forward.max-split-requests=-1"}, "", "forward.max_split_requests"},
-		"coalesce negative":      {config.RoleDistributor, []string{"--distributor.coalesce.max-inflight-calls-per-ingester=-1"}, "", "distributor.coalesce.max_inflight_calls_per_ingester"},
-		"coalesce call too big":  {config.RoleDistributor, nil, "distributor:\n  grpc_max_send_msg_size: 1048576\n  coalesce: {max_call_bytes: 2097152}\n", "distributor.coalesce.max_call_bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Codec is gRPC's protobuf codec with a cheaper way for PushRequest and
-// PushPartsRequest, the large messages of the data path: its series batch is handed to the
+// Codec is gRPC's protobuf codec with a cheaper way for PushRequest, the
+// one large message of the data path: its series batch is handed to the
 // transport as it is (no copy into a pooled, zeroed buffer) and read back
 // in place (no copy out of the received frames beyond the one that joins
 // them). Every other message goes through the default codec. Distributors
@@ -61,10 +61,9 @@ func NewServerCodec() Codec {
 	return c
 }
 
-// Release frees the buffer req (a *PushRequest or *PushPartsRequest) was
-// read into, if this codec lent one. Its parts' Series and Request must not
-// be used afterwards.
-func (c Codec) Release(req any) {
+// Release frees the buffer req was read into, if this codec lent one.
+// req's Series and Request must not be used afterwards.
+func (c Codec) Release(req *PushRequest) {
 	if c.lent == nil {
 		return
 	}
@@ -73,15 +72,14 @@ func (c Codec) Release(req any) {
 	}
 }
 
-// ReleaseInterceptor releases every PushRequest and PushPartsRequest once
-// its call is answered. Chain it first, so that it sees the answer of every
-// later interceptor, including a refusal before the handler ran.
+// ReleaseInterceptor releases every PushRequest once its call is answered.
+// Chain it first, so that it sees the answer of every later interceptor,
+// including a refusal before the handler ran.
 func (c Codec) ReleaseInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
-		switch req.(type) {
-		case *PushRequest, *PushPartsRequest:
-			c.Release(req)
+		if r, ok := req.(*PushRequest); ok {
+			c.Release(r)
 		}
 		return resp, err
 	}
@@ -92,121 +90,38 @@ func (c Codec) Name() string { return c.base.Name() }
 
 // Marshal implements encoding.CodecV2.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
-	switch req := v.(type) {
-	case *PushRequest:
-		if len(req.GetSeries()) == 0 {
-			break
-		}
-		head, err := appendPushHead(nil, req)
-		if err != nil {
-			return nil, err
-		}
-		return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(req.GetSeries())}, nil
-	case *PushPartsRequest:
-		return marshalParts(req)
+	req, ok := v.(*PushRequest)
+	if !ok || len(req.GetSeries()) == 0 {
+		return c.base.Marshal(v)
 	}
-	return c.base.Marshal(v)
-}
-
-// appendPushHead appends req marshalled without its series batch, followed
-// by the series field's tag and length: what precedes the batch's bytes.
-func appendPushHead(b []byte, req *PushRequest) ([]byte, error) {
 	head := &PushRequest{Tenant: req.GetTenant(), Request: req.GetRequest(), Metadata: req.GetMetadata()}
-	b, err := proto.MarshalOptions{}.MarshalAppend(b, head)
+	b, err := proto.MarshalOptions{}.MarshalAppend(nil, head)
 	if err != nil {
 		return nil, err
 	}
 	b = protowire.AppendTag(b, fieldSeries, protowire.BytesType)
-	return protowire.AppendVarint(b, uint64(len(req.GetSeries()))), nil
+	b = protowire.AppendVarint(b, uint64(len(req.GetSeries())))
+	return mem.BufferSlice{mem.SliceBuffer(b), mem.SliceBuffer(req.GetSeries())}, nil
 }
 
-// marshalParts hands every part's series batch to the transport as it is,
-// between the parts' heads (one buffer for all of them).
-func marshalParts(req *PushPartsRequest) (mem.BufferSlice, error) {
-	var heads []byte
-	ends := make([]int, 0, len(req.GetParts()))
-	var scratch []byte
-	for _, p := range req.GetParts() {
-		var err error
-		if scratch, err = appendPushHead(scratch[:0], p); err != nil {
-			return nil, err
-		}
-		heads = protowire.AppendTag(heads, fieldParts, protowire.BytesType)
-		heads = protowire.AppendVarint(heads, uint64(len(scratch)+len(p.GetSeries())))
-		heads = append(heads, scratch...)
-		ends = append(ends, len(heads))
-	}
-	out := make(mem.BufferSlice, 0, 2*len(ends))
-	start := 0
-	for i, p := range req.GetParts() {
-		out = append(out, mem.SliceBuffer(heads[start:ends[i]]))
-		if len(p.GetSeries()) > 0 {
-			out = append(out, mem.SliceBuffer(p.GetSeries()))
-		}
-		start = ends[i]
-	}
-	return out, nil
-}
-
-// fieldSeries is PushRequest.series; fieldParts is PushPartsRequest.parts.
-const (
-	fieldSeries = 4
-	fieldParts  = 1
-)
+// fieldSeries is PushRequest.series.
+const fieldSeries = 4
 
 // Unmarshal implements encoding.CodecV2.
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
-	var parse func([]byte) error
-	switch req := v.(type) {
-	case *PushRequest:
-		parse = func(b []byte) error { return ParsePush(b, req) }
-	case *PushPartsRequest:
-		parse = func(b []byte) error { return ParsePushParts(b, req) }
-	default:
+	req, ok := v.(*PushRequest)
+	if !ok {
 		return c.base.Unmarshal(data, v)
 	}
 	if c.pool == nil {
-		return parse(data.Materialize())
+		return ParsePush(data.Materialize(), req)
 	}
 	buf := data.MaterializeToBuffer(c.pool)
-	if err := parse(buf.ReadOnlyData()); err != nil {
+	if err := ParsePush(buf.ReadOnlyData(), req); err != nil {
 		buf.Free()
 		return err
 	}
-	c.lent.Store(v, buf)
-	return nil
-}
-
-// ParsePushParts decodes a marshalled PushPartsRequest into req as
-// proto.Unmarshal does, except that every part's Series and Request alias
-// b (ParsePush).
-func ParsePushParts(b []byte, req *PushPartsRequest) error {
-	req.Reset()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if num != fieldParts || typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			b = b[m:]
-			continue
-		}
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		b = b[m:]
-		part := &PushRequest{}
-		if err := ParsePush(v, part); err != nil {
-			return fmt.Errorf("push part %d: %w", len(req.Parts), err)
-		}
-		req.Parts = append(req.Parts, part)
-	}
+	c.lent.Store(req, buf)
 	return nil
 }
 

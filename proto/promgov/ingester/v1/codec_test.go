@@ -42,38 +42,6 @@ func TestCodecMatchesDefault(t *testing.T) {
 	require.True(t, proto.Equal(q, &back))
 }
 
-// TestCodecPartsMatchDefault: a PushPartsRequest this codec writes (each
-// part's batch handed over as it is) reads back through the default codec,
-// and the server codec reads what the default one writes.
-func TestCodecPartsMatchDefault(t *testing.T) {
-	base := encoding.GetCodecV2(grpcproto.Name)
-	c := NewServerCodec()
-	for name, msg := range map[string]*PushPartsRequest{
-		"several tenants": {Parts: []*PushRequest{
-			{Tenant: "a", Series: []byte{1, 2, 3}},
-			{Tenant: "b", Series: []byte{4}, Metadata: []*MetricMetadata{{Type: 2, MetricFamilyName: "x_total"}}},
-			{Tenant: "a", Series: make([]byte, 300)}, // a length over one varint byte
-		}},
-		"a part without series": {Parts: []*PushRequest{{Tenant: "a", Metadata: []*MetricMetadata{{MetricFamilyName: "m"}}}, {Tenant: "a", Series: []byte{9}}}},
-		"no parts":              {},
-	} {
-		t.Run(name, func(t *testing.T) {
-			ours, err := c.Marshal(msg)
-			require.NoError(t, err)
-			theirs, err := base.Marshal(msg)
-			require.NoError(t, err)
-			var a, b PushPartsRequest
-			require.NoError(t, base.Unmarshal(ours, &a), "the default codec reads what this one writes")
-			require.NoError(t, c.Unmarshal(theirs, &b), "this codec reads what the default one writes")
-			require.True(t, proto.Equal(msg, &a))
-			require.True(t, proto.Equal(msg, &b))
-			require.Equal(t, 1, lentCount(c))
-			c.Release(&b)
-			require.Zero(t, lentCount(c), "Release gives the parts' buffer back")
-		})
-	}
-}
-
 // lentCount returns how many requests hold a buffer of c.
 func lentCount(c Codec) int {
 	n := 0
@@ -147,30 +115,6 @@ func FuzzParsePush(f *testing.F) {
 			t.Fatalf("ParsePush refused what proto.Unmarshal accepts: %v", errOurs)
 		}
 		_ = mem.BufferSlice{}
-	})
-}
-
-// FuzzParsePushParts: ParsePushParts accepts what proto.Unmarshal accepts,
-// with the same result, and never panics.
-func FuzzParsePushParts(f *testing.F) {
-	seed, err := proto.Marshal(&PushPartsRequest{Parts: []*PushRequest{{Tenant: "t", Series: []byte{1}}, {Tenant: "u"}}})
-	require.NoError(f, err)
-	f.Add(seed)
-	f.Add([]byte{0x0a, 0x02, 0x0a, 0x05})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var ours, want PushPartsRequest
-		errOurs := ParsePushParts(b, &ours)
-		errWant := proto.Unmarshal(b, &want)
-		if errWant == nil && errOurs == nil {
-			want.ProtoReflect().SetUnknown(nil)
-			for _, p := range want.GetParts() {
-				p.ProtoReflect().SetUnknown(nil)
-			}
-			require.True(t, proto.Equal(&want, &ours))
-		}
-		if errWant == nil && errOurs != nil {
-			t.Fatalf("ParsePushParts refused what proto.Unmarshal accepts: %v", errOurs)
-		}
 	})
 }
 

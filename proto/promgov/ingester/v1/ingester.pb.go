@@ -30,163 +30,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type PushPartsRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// parts are the batches, in the order the distributor queued them; each
-	// is appended to the WAL in this order.
-	Parts         []*PushRequest `protobuf:"bytes,1,rep,name=parts,proto3" json:"parts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *PushPartsRequest) Reset() {
-	*x = PushPartsRequest{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *PushPartsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*PushPartsRequest) ProtoMessage() {}
-
-func (x *PushPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use PushPartsRequest.ProtoReflect.Descriptor instead.
-func (*PushPartsRequest) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *PushPartsRequest) GetParts() []*PushRequest {
-	if x != nil {
-		return x.Parts
-	}
-	return nil
-}
-
-type PushPartsResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// results answers parts one for one.
-	Results       []*PushPartResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *PushPartsResponse) Reset() {
-	*x = PushPartsResponse{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *PushPartsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*PushPartsResponse) ProtoMessage() {}
-
-func (x *PushPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use PushPartsResponse.ProtoReflect.Descriptor instead.
-func (*PushPartsResponse) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *PushPartsResponse) GetResults() []*PushPartResult {
-	if x != nil {
-		return x.Results
-	}
-	return nil
-}
-
-// PushPartResult is one part's answer: code OK with the counts Push would
-// have answered, or the gRPC status Push would have failed with.
-type PushPartResult struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// code is a google.golang.org/grpc/codes value; 0 (OK) when the part was
-	// written.
-	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	// message is the status message when code is not OK.
-	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	// response holds the written and refused counts when code is OK.
-	Response      *PushResponse `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *PushPartResult) Reset() {
-	*x = PushPartResult{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *PushPartResult) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*PushPartResult) ProtoMessage() {}
-
-func (x *PushPartResult) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use PushPartResult.ProtoReflect.Descriptor instead.
-func (*PushPartResult) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *PushPartResult) GetCode() uint32 {
-	if x != nil {
-		return x.Code
-	}
-	return 0
-}
-
-func (x *PushPartResult) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
-func (x *PushPartResult) GetResponse() *PushResponse {
-	if x != nil {
-		return x.Response
-	}
-	return nil
-}
-
 type PushRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// tenant is the X-Scope-OrgID the distributor received (or its default).
@@ -210,7 +53,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +65,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +78,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{3}
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *PushRequest) GetTenant() string {
@@ -280,7 +123,7 @@ type MetricMetadata struct {
 
 func (x *MetricMetadata) Reset() {
 	*x = MetricMetadata{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[4]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +135,7 @@ func (x *MetricMetadata) String() string {
 func (*MetricMetadata) ProtoMessage() {}
 
 func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[4]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +148,7 @@ func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricMetadata.ProtoReflect.Descriptor instead.
 func (*MetricMetadata) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{4}
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *MetricMetadata) GetType() int32 {
@@ -357,7 +200,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[5]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +212,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[5]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +225,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{5}
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PushResponse) GetSamplesWritten() int64 {
@@ -424,15 +267,7 @@ var File_promgov_ingester_v1_ingester_proto protoreflect.FileDescriptor
 
 const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\n" +
-	"\"promgov/ingester/v1/ingester.proto\x12\x13promgov.ingester.v1\"J\n" +
-	"\x10PushPartsRequest\x126\n" +
-	"\x05parts\x18\x01 \x03(\v2 .promgov.ingester.v1.PushRequestR\x05parts\"R\n" +
-	"\x11PushPartsResponse\x12=\n" +
-	"\aresults\x18\x01 \x03(\v2#.promgov.ingester.v1.PushPartResultR\aresults\"}\n" +
-	"\x0ePushPartResult\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\x12=\n" +
-	"\bresponse\x18\x03 \x01(\v2!.promgov.ingester.v1.PushResponseR\bresponse\"\x98\x01\n" +
+	"\"promgov/ingester/v1/ingester.proto\x12\x13promgov.ingester.v1\"\x98\x01\n" +
 	"\vPushRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\fR\arequest\x12?\n" +
@@ -448,10 +283,9 @@ const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\x12histograms_written\x18\x02 \x01(\x03R\x11histogramsWritten\x12+\n" +
 	"\x11exemplars_written\x18\x03 \x01(\x03R\x10exemplarsWritten\x12%\n" +
 	"\x0erefused_series\x18\x04 \x01(\x03R\rrefusedSeries\x12'\n" +
-	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage2\xba\x01\n" +
+	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage2^\n" +
 	"\x0fIngesterService\x12K\n" +
-	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponse\x12Z\n" +
-	"\tPushParts\x12%.promgov.ingester.v1.PushPartsRequest\x1a&.promgov.ingester.v1.PushPartsResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_ingester_proto_rawDescOnce sync.Once
@@ -465,29 +299,21 @@ func file_promgov_ingester_v1_ingester_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_ingester_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
-	(*PushPartsRequest)(nil),  // 0: promgov.ingester.v1.PushPartsRequest
-	(*PushPartsResponse)(nil), // 1: promgov.ingester.v1.PushPartsResponse
-	(*PushPartResult)(nil),    // 2: promgov.ingester.v1.PushPartResult
-	(*PushRequest)(nil),       // 3: promgov.ingester.v1.PushRequest
-	(*MetricMetadata)(nil),    // 4: promgov.ingester.v1.MetricMetadata
-	(*PushResponse)(nil),      // 5: promgov.ingester.v1.PushResponse
+	(*PushRequest)(nil),    // 0: promgov.ingester.v1.PushRequest
+	(*MetricMetadata)(nil), // 1: promgov.ingester.v1.MetricMetadata
+	(*PushResponse)(nil),   // 2: promgov.ingester.v1.PushResponse
 }
 var file_promgov_ingester_v1_ingester_proto_depIdxs = []int32{
-	3, // 0: promgov.ingester.v1.PushPartsRequest.parts:type_name -> promgov.ingester.v1.PushRequest
-	2, // 1: promgov.ingester.v1.PushPartsResponse.results:type_name -> promgov.ingester.v1.PushPartResult
-	5, // 2: promgov.ingester.v1.PushPartResult.response:type_name -> promgov.ingester.v1.PushResponse
-	4, // 3: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
-	3, // 4: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
-	0, // 5: promgov.ingester.v1.IngesterService.PushParts:input_type -> promgov.ingester.v1.PushPartsRequest
-	5, // 6: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
-	1, // 7: promgov.ingester.v1.IngesterService.PushParts:output_type -> promgov.ingester.v1.PushPartsResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	1, // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
+	0, // 1: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
+	2, // 2: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_ingester_proto_init() }
@@ -501,7 +327,7 @@ func file_promgov_ingester_v1_ingester_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_ingester_proto_rawDesc), len(file_promgov_ingester_v1_ingester_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

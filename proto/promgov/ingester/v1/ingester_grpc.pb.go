@@ -28,8 +28,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngesterService_Push_FullMethodName      = "/promgov.ingester.v1.IngesterService/Push"
-	IngesterService_PushParts_FullMethodName = "/promgov.ingester.v1.IngesterService/PushParts"
+	IngesterService_Push_FullMethodName = "/promgov.ingester.v1.IngesterService/Push"
 )
 
 // IngesterServiceClient is the client API for IngesterService service.
@@ -51,19 +50,6 @@ type IngesterServiceClient interface {
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*PushResponse, error)
-	// PushParts hands several batches (of one tenant or several) to the
-	// ingester in one call: a distributor coalesces the parts of concurrent
-	// requests bound for the same ingester, so that their fixed costs (the
-	// call, the WAL's write and fsync) are paid once. Each part is governed
-	// and answered on its own, exactly as if it had been pushed alone:
-	// results[i] is the answer to parts[i], and one part's refusal costs no
-	// other part. The parts' records are appended to the WAL together.
-	//
-	// The call itself fails (and then no part may be considered written)
-	// only when the ingester cannot take any of it; an ingester older than
-	// this RPC answers UNIMPLEMENTED, and the distributor pushes the parts
-	// one by one.
-	PushParts(ctx context.Context, in *PushPartsRequest, opts ...grpc.CallOption) (*PushPartsResponse, error)
 }
 
 type ingesterServiceClient struct {
@@ -78,16 +64,6 @@ func (c *ingesterServiceClient) Push(ctx context.Context, in *PushRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PushResponse)
 	err := c.cc.Invoke(ctx, IngesterService_Push_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ingesterServiceClient) PushParts(ctx context.Context, in *PushPartsRequest, opts ...grpc.CallOption) (*PushPartsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PushPartsResponse)
-	err := c.cc.Invoke(ctx, IngesterService_PushParts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -113,19 +89,6 @@ type IngesterServiceServer interface {
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
 	Push(context.Context, *PushRequest) (*PushResponse, error)
-	// PushParts hands several batches (of one tenant or several) to the
-	// ingester in one call: a distributor coalesces the parts of concurrent
-	// requests bound for the same ingester, so that their fixed costs (the
-	// call, the WAL's write and fsync) are paid once. Each part is governed
-	// and answered on its own, exactly as if it had been pushed alone:
-	// results[i] is the answer to parts[i], and one part's refusal costs no
-	// other part. The parts' records are appended to the WAL together.
-	//
-	// The call itself fails (and then no part may be considered written)
-	// only when the ingester cannot take any of it; an ingester older than
-	// this RPC answers UNIMPLEMENTED, and the distributor pushes the parts
-	// one by one.
-	PushParts(context.Context, *PushPartsRequest) (*PushPartsResponse, error)
 	mustEmbedUnimplementedIngesterServiceServer()
 }
 
@@ -138,9 +101,6 @@ type UnimplementedIngesterServiceServer struct{}
 
 func (UnimplementedIngesterServiceServer) Push(context.Context, *PushRequest) (*PushResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Push not implemented")
-}
-func (UnimplementedIngesterServiceServer) PushParts(context.Context, *PushPartsRequest) (*PushPartsResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method PushParts not implemented")
 }
 func (UnimplementedIngesterServiceServer) mustEmbedUnimplementedIngesterServiceServer() {}
 func (UnimplementedIngesterServiceServer) testEmbeddedByValue()                         {}
@@ -181,24 +141,6 @@ func _IngesterService_Push_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
-func _IngesterService_PushParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PushPartsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(IngesterServiceServer).PushParts(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: IngesterService_PushParts_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IngesterServiceServer).PushParts(ctx, req.(*PushPartsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // IngesterService_ServiceDesc is the grpc.ServiceDesc for IngesterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -209,10 +151,6 @@ var IngesterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Push",
 			Handler:    _IngesterService_Push_Handler,
-		},
-		{
-			MethodName: "PushParts",
-			Handler:    _IngesterService_PushParts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
