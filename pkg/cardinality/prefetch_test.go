@@ -10,9 +10,18 @@ import (
 // TestPrefetchSameDecisions: observing series prepared by Prefetch decides
 // and counts exactly like observing them unprepared, refusals included,
 // whether a batch's metrics alternate or its series come metric by metric
-// (Prefetch then looks a metric up once).
+// (Prefetch then looks a metric up once), and when its tenants alternate
+// (Prefetch then switches the tenant it holds read-locked, unknown tenants
+// included in the first round; no tenant's lock is left held).
 func TestPrefetchSameDecisions(t *testing.T) {
-	for name, grouped := range map[string]bool{"alternating metrics": false, "metric by metric": true} {
+	for name, tc := range map[string]struct {
+		tenants, metrics []string
+		grouped          bool // all series of a metric together
+	}{
+		"alternating metrics": {tenants: []string{"t"}, metrics: []string{"a", "b"}},
+		"metric by metric":    {tenants: []string{"t"}, metrics: []string{"a", "b"}, grouped: true},
+		"alternating tenants": {tenants: []string{"t", "u"}, metrics: []string{"a", "b"}},
+	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Limits.Defaults.MaxSeriesPerMetric = 30
@@ -22,16 +31,18 @@ func TestPrefetchSameDecisions(t *testing.T) {
 			var batch []Series
 			for round := range 3 {
 				batch = batch[:0]
-				if grouped {
-					for _, metric := range []string{"a", "b"} {
+				if tc.grouped {
+					for _, metric := range tc.metrics {
 						for i := range 40 {
-							batch = append(batch, *mkSeries("t", metric, i+round*5))
+							batch = append(batch, *mkSeries(tc.tenants[0], metric, i+round*5))
 						}
 					}
 				} else {
 					for i := range 40 {
-						for _, metric := range []string{"a", "b"} {
-							batch = append(batch, *mkSeries("t", metric, i+round*5))
+						for _, metric := range tc.metrics {
+							for _, tenant := range tc.tenants {
+								batch = append(batch, *mkSeries(tenant, metric, i+round*5))
+							}
 						}
 					}
 				}
@@ -44,13 +55,27 @@ func TestPrefetchSameDecisions(t *testing.T) {
 						require.Equal(t, want, got, "round %d series %d", round, start+i)
 						require.Nil(t, chunk[i].m, "a prepared series' hint is used once")
 					}
+					requireTenantsUnlocked(t, prepared)
 				}
 			}
+			pairs := float64(len(tc.tenants) * len(tc.metrics))
 			require.Equal(t, plain.nAdmitted.Load(), prepared.nAdmitted.Load())
-			require.EqualValues(t, 60, prepared.nAdmitted.Load())
-			require.Equal(t, 240.0, testutil.ToFloat64(plain.m.observed))
-			require.Equal(t, 240.0, testutil.ToFloat64(prepared.m.observed), "a prepared series is counted once, by Prefetch")
+			require.EqualValues(t, 30*pairs, prepared.nAdmitted.Load())
+			require.Equal(t, 120*pairs, testutil.ToFloat64(plain.m.observed))
+			require.Equal(t, 120*pairs, testutil.ToFloat64(prepared.m.observed), "a prepared series is counted once, by Prefetch")
 		})
+	}
+}
+
+// requireTenantsUnlocked fails if any of tr's tenants is locked, as a read
+// lock Prefetch failed to release would leave it.
+func requireTenantsUnlocked(t *testing.T, tr *Tracker) {
+	t.Helper()
+	tr.mu.RLock()
+	defer tr.mu.RUnlock()
+	for name, tn := range tr.tenants {
+		require.True(t, tn.mu.TryLock(), "tenant %q is still locked", name)
+		tn.mu.Unlock()
 	}
 }
 
