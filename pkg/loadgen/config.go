@@ -83,6 +83,11 @@ type Config struct {
 	Rate float64 `yaml:"rate"`
 	// Duration stops the run after this long (0 = no time limit).
 	Duration time.Duration `yaml:"duration"`
+	// Warmup keeps the latency of attempts that start in the run's first
+	// Warmup out of LatencyMS (they go to WarmupLatencyMS): a steady-state
+	// latency, without the receiver's first sight of every series. Every
+	// other counter includes them.
+	Warmup time.Duration `yaml:"warmup"`
 	// Requests stops the run after this many requests were dispatched (0 = no
 	// limit). A round takes ceil(metrics*series_per_metric/series_per_request)
 	// requests; other values end the run with a partial round.
@@ -157,6 +162,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.BoolVar(&c.Metadata, prefix+"metadata", d.Metadata, "Send metric metadata.")
 	fs.Float64Var(&c.Rate, prefix+"rate", d.Rate, "Target samples per second (0 = as fast as possible).")
 	fs.DurationVar(&c.Duration, prefix+"duration", d.Duration, "Run duration (0 = unlimited).")
+	fs.DurationVar(&c.Warmup, prefix+"warmup", d.Warmup, "Report the latency of attempts started in the run's first this long apart, as warmup_latency_ms (0 = none).")
 	fs.IntVar(&c.Requests, prefix+"requests", d.Requests, "Stop after this many requests (0 = unlimited).")
 	fs.IntVar(&c.Concurrency, prefix+"concurrency", d.Concurrency, "Parallel senders.")
 	fs.IntVar(&c.SeriesPerRequest, prefix+"series-per-request", d.SeriesPerRequest, "Series (one sample each) per request.")
@@ -192,6 +198,8 @@ func (c *Config) Validate() error {
 	}{
 		{c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0), "rate: must be a finite number >= 0 (0 = unlimited)"},
 		{c.Duration < 0, "duration: must be >= 0 (0 = unlimited)"},
+		{c.Warmup < 0, "warmup: must be >= 0 (0 = none)"},
+		{c.Duration > 0 && c.Warmup >= c.Duration, "warmup: must be shorter than duration, or no latency is reported"},
 		{c.Requests < 0, "requests: must be >= 0 (0 = unlimited)"},
 		{c.Concurrency < 1, "concurrency: must be >= 1"},
 		{c.SeriesPerRequest < 1, "series_per_request: must be >= 1"},

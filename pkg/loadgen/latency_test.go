@@ -64,3 +64,50 @@ func TestLatencySummary(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmupLatencyApart checks that an attempt started before the warmup's
+// end lands in the warmup summary and never in the steady-state one.
+func TestWarmupLatencyApart(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	tests := map[string]struct {
+		warmupEnd        time.Time
+		attempts         map[time.Time]time.Duration
+		wantP99, wantWup float64
+		wantWarmupShown  bool
+	}{
+		"no warmup: everything is steady state": {
+			attempts: map[time.Time]time.Duration{t0: 40 * time.Millisecond, t0.Add(time.Second): time.Millisecond},
+			wantP99:  40,
+		},
+		"the slow first attempt is warmup": {
+			warmupEnd:       t0.Add(time.Second),
+			attempts:        map[time.Time]time.Duration{t0: 40 * time.Millisecond, t0.Add(time.Second): time.Millisecond},
+			wantP99:         1,
+			wantWup:         40,
+			wantWarmupShown: true,
+		},
+		"a warmup with no attempt in it": {
+			warmupEnd:       t0,
+			attempts:        map[time.Time]time.Duration{t0: 2 * time.Millisecond},
+			wantP99:         2,
+			wantWarmupShown: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := &stats{start: t0, warmupEnd: tc.warmupEnd}
+			for began, d := range tc.attempts {
+				s.attempt(204, began, d)
+			}
+			rep := s.report(ProtocolV1, t0.Add(2*time.Second))
+			require.InDelta(t, tc.wantP99, rep.LatencyMS.P99, tc.wantP99/32)
+			if !tc.wantWarmupShown {
+				require.Nil(t, rep.WarmupLatencyMS)
+				return
+			}
+			require.NotNil(t, rep.WarmupLatencyMS)
+			require.InDelta(t, tc.wantWup, rep.WarmupLatencyMS.P99, tc.wantWup/32)
+			require.Equal(t, int64(len(tc.attempts)), rep.StatusCounts["204"], "warmup attempts still count")
+		})
+	}
+}

@@ -47,8 +47,12 @@ type Report struct {
 	SamplesPerSecond float64 `json:"samples_per_second"`
 	// StatusCounts counts attempts by HTTP status code ("200", "429", ...) or StatusError.
 	StatusCounts map[string]int64 `json:"status_counts"`
-	// LatencyMS summarises the latency of every attempt.
+	// LatencyMS summarises the latency of every attempt started after the
+	// warmup (Config.Warmup), of every attempt without one.
 	LatencyMS LatencySummary `json:"latency_ms"`
+	// WarmupLatencyMS summarises the attempts started during the warmup;
+	// absent without one.
+	WarmupLatencyMS *LatencySummary `json:"warmup_latency_ms,omitempty"`
 }
 
 // Write renders the report in format (OutputText or OutputJSON).
@@ -79,6 +83,10 @@ latency ms:        p50 %.3f  p90 %.3f  p99 %.3f  max %.3f
 		status, r.SentSamples, r.AcceptedSamples, r.SamplesPerSecond,
 		r.WrittenSamples, r.WrittenHistograms, r.WrittenExemplars,
 		r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
+	if err == nil && r.WarmupLatencyMS != nil {
+		l := r.WarmupLatencyMS
+		_, err = fmt.Fprintf(w, "warmup latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", l.P50, l.P90, l.P99, l.Max)
+	}
 	if err != nil {
 		return fmt.Errorf("write text report: %w", err)
 	}
@@ -98,11 +106,20 @@ type stats struct {
 	status                                [maxStatus]atomic.Int64
 	transportErrors                       atomic.Int64
 	latency                               latencyHistogram
+	// warmupEnd is when the warmup ends (zero: no warmup); attempts
+	// started before it are recorded in warmup.
+	warmupEnd time.Time
+	warmup    latencyHistogram
 }
 
-// attempt records one HTTP attempt; code 0 means no response.
-func (s *stats) attempt(code int, d time.Duration) {
-	s.latency.record(d)
+// attempt records one HTTP attempt started at began; code 0 means no
+// response.
+func (s *stats) attempt(code int, began time.Time, d time.Duration) {
+	if began.Before(s.warmupEnd) {
+		s.warmup.record(d)
+	} else {
+		s.latency.record(d)
+	}
 	if code <= 0 || code >= maxStatus {
 		s.transportErrors.Add(1)
 		return
@@ -128,6 +145,10 @@ func (s *stats) report(p Protocol, now time.Time) Report {
 		WrittenExemplars:  s.writtenE.Load(),
 		StatusCounts:      map[string]int64{},
 		LatencyMS:         s.latency.summary(),
+	}
+	if !s.warmupEnd.IsZero() {
+		w := s.warmup.summary()
+		r.WarmupLatencyMS = &w
 	}
 	if elapsed > 0 {
 		r.SamplesPerSecond = float64(r.AcceptedSamples) / elapsed

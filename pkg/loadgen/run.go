@@ -77,6 +77,10 @@ func (r *runner) run(ctx context.Context) Report {
 	}
 	defer cancel()
 	r.stats.start = r.now()
+	if r.cfg.Warmup > 0 {
+		// Attempts are timed with the wall clock (sender.attempt).
+		r.stats.warmupEnd = time.Now().Add(r.cfg.Warmup)
+	}
 
 	jobs := make(chan []Point)
 	var senders sync.WaitGroup

@@ -399,6 +399,32 @@ func TestReportOutput(t *testing.T) {
 	require.Contains(t, buf.String(), "429=1")
 }
 
+// TestRunWarmup runs entirely inside its warmup: every request is counted,
+// and their latency is reported as warmup only.
+func TestRunWarmup(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	cfg := testConfig(rcv.url())
+	cfg.Requests = 3
+	cfg.Warmup = time.Hour
+	rep, err := Run(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), rep.RequestsOK)
+	require.Zero(t, rep.LatencyMS.Max, "no attempt started after the warmup")
+	require.NotNil(t, rep.WarmupLatencyMS)
+	require.Positive(t, rep.WarmupLatencyMS.Max)
+
+	var buf bytes.Buffer
+	require.NoError(t, rep.Write(&buf, OutputText))
+	require.Contains(t, buf.String(), "warmup latency ms:")
+	buf.Reset()
+	require.NoError(t, rep.Write(&buf, OutputJSON))
+	require.Contains(t, buf.String(), `"warmup_latency_ms"`)
+
+	cfg.Duration, cfg.Warmup = time.Second, time.Second
+	_, err = Run(context.Background(), cfg, nil)
+	require.ErrorContains(t, err, "warmup: must be shorter than duration")
+}
+
 // TestRunRoundRobin sends to a list of endpoints in turn: both get
 // requests, and retries take turns too, so a run against one endpoint that
 // always fails and one that works loses nothing.

@@ -120,13 +120,13 @@ func (s *sender) attempt(ctx context.Context, body []byte) error {
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		s.stats.attempt(0, time.Since(start))
+		s.stats.attempt(0, start, time.Since(start))
 		return fmt.Errorf("post: %w", err)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, resp.Body) // drain so the connection is reused
 	_ = resp.Body.Close()
-	s.stats.attempt(resp.StatusCode, time.Since(start))
+	s.stats.attempt(resp.StatusCode, start, time.Since(start))
 	if resp.StatusCode/100 != 2 {
 		return &HTTPStatusError{Code: resp.StatusCode, Body: string(bytes.TrimSpace(msg))}
 	}
