@@ -59,6 +59,14 @@ func (r *recorder) Append(ctx context.Context, _ wal.RecordType, payload []byte)
 	return wal.Position{}, nil
 }
 
+// AppendExpected is Append: recorder does not group appends.
+func (r *recorder) AppendExpected(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error) {
+	return r.Append(ctx, typ, payload)
+}
+
+// Expect is a no-op: recorder does not group appends.
+func (*recorder) Expect(int) {}
+
 // seriesNames returns tenant/metric of every series received.
 func (r *recorder) seriesNames() []string {
 	r.mu.Lock()

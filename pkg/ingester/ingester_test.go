@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,30 @@ func (f appendFunc) Append(ctx context.Context, typ wal.RecordType, payload []by
 		return wal.Position{}, err
 	}
 	return wal.Position{}, f(ctx, b)
+}
+
+// AppendExpected is Append: appendFunc does not group appends.
+func (f appendFunc) AppendExpected(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error) {
+	return f.Append(ctx, typ, payload)
+}
+
+// Expect is a no-op: appendFunc does not group appends.
+func (appendFunc) Expect(int) {}
+
+// expectBalance wraps a Log and keeps the balance of announcements, as
+// wal.WAL does: Expect adds, AppendExpected ends one. A push must leave it
+// at zero, whatever its outcome, or the WAL's groups would wait for an
+// append that never comes.
+type expectBalance struct {
+	Log
+	announced atomic.Int64
+}
+
+func (e *expectBalance) Expect(n int) { e.announced.Add(int64(n)) }
+
+func (e *expectBalance) AppendExpected(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error) {
+	e.announced.Add(-1)
+	return e.Log.AppendExpected(ctx, typ, payload)
 }
 
 // states records the ring states announced, and signals each one.
@@ -135,10 +160,11 @@ func TestPushStatusCodes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got forward.Batch
-			_, client, _, _ := startServer(t, appendFunc(func(_ context.Context, b forward.Batch) error {
+			log := &expectBalance{Log: appendFunc(func(_ context.Context, b forward.Batch) error {
 				got = b
 				return tc.appendErr
-			}))
+			})}
+			_, client, _, _ := startServer(t, log)
 			body := tc.body
 			if body == nil {
 				body = payload(t)
@@ -148,6 +174,7 @@ func TestPushStatusCodes(t *testing.T) {
 				Metadata: MetadataToProto([]prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "h", Unit: "u"}}),
 			})
 			require.Equal(t, tc.wantCode, status.Code(err), "%v", err)
+			require.Zero(t, log.announced.Load(), "the push withdrew or made the append it announced")
 			if tc.wantCode != codes.OK {
 				return
 			}

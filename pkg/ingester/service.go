@@ -46,8 +46,15 @@ import (
 // concurrent use. Append returns only once the record is durable; an error
 // wrapping wal.ErrFull means "try again later", any other error means the
 // record was not taken.
+//
+// A push announces its append with Expect(1) as it starts and makes it with
+// AppendExpected (or withdraws it with Expect(-1)), so the log can wait for
+// the pushes already under way to share an fsync, and for nothing else. A
+// log that does not group appends may ignore Expect.
 type Log interface {
 	Append(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error)
+	AppendExpected(ctx context.Context, typ wal.RecordType, payload []byte) (wal.Position, error)
+	Expect(n int)
 }
 
 var _ Log = (*wal.WAL)(nil)
@@ -162,6 +169,15 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if !s.accepted.Load() {
 		return nil, status.Error(codes.Unavailable, "ingester is not accepting pushes (joining or leaving the ring)")
 	}
+	// Announce the append, so a group commit under way waits for it;
+	// every return before AppendExpected withdraws it.
+	s.log.Expect(1)
+	announced := true
+	defer func() {
+		if announced {
+			s.log.Expect(-1)
+		}
+	}()
 	batch, err := batchOf(req)
 	if err != nil {
 		return nil, err
@@ -215,7 +231,8 @@ func (s *Service) push(ctx context.Context, req *ingesterv1.PushRequest) (*inges
 	if cap(payload) <= maxKeptRecord {
 		sc.record = payload // reused once Append returned
 	}
-	if _, err := s.log.Append(ctx, wal.RecordBatch, payload); err != nil {
+	announced = false // AppendExpected ends the announcement
+	if _, err := s.log.AppendExpected(ctx, wal.RecordBatch, payload); err != nil {
 		if errors.Is(err, wal.ErrFull) {
 			return nil, status.Errorf(codes.ResourceExhausted, "ingester applies backpressure: %v", err)
 		}

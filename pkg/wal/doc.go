@@ -85,7 +85,9 @@
 //     Append returns. Nothing acknowledged is lost even on power loss; the
 //     slowest policy (one fsync per record).
 //   - "group" (default): concurrent appends are collected while the previous
-//     fsync runs and written with one write and one fsync (group commit).
+//     fsync runs, and a group waits (at most Config.GroupCommitDelay) for
+//     the appends announced with WAL.Expect; they are written with one write
+//     and one fsync (group commit).
 //     Same guarantee as "always" (every Append returns only after its record
 //     was fsynced) at a fraction of the fsyncs.
 //   - "interval": Append returns once the record has been written to the

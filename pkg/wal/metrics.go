@@ -14,6 +14,13 @@ const (
 	reasonClosed   = "closed"
 )
 
+// How a group's wait for announced appends ended
+// (promgov_wal_group_waits_total).
+const (
+	waitArrived = "arrived" // every announced append queued or was withdrawn
+	waitDelay   = "delay"   // group_commit_delay passed first
+)
+
 // metrics are the WAL's Prometheus metrics.
 type metrics struct {
 	sizeBytes       prometheus.Gauge
@@ -21,6 +28,9 @@ type metrics struct {
 	fsyncDuration   prometheus.Histogram
 	fsyncFailures   prometheus.Counter
 	groupRecords    prometheus.Histogram
+	groupWaits      *prometheus.CounterVec
+	waitsArrived    prometheus.Counter // groupWaits{ended="arrived"}
+	waitsDelay      prometheus.Counter // groupWaits{ended="delay"}
 	appendedRecords prometheus.Counter
 	appendedBytes   prometheus.Counter
 	appendFailures  *prometheus.CounterVec
@@ -58,6 +68,10 @@ func newMetrics(oldestAge func() float64) *metrics {
 			Help:    "Records made durable by one WAL write and fsync.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		groupWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promgov_wal_group_waits_total",
+			Help: "Groups that waited for announced appends before their fsync, by how the wait ended (arrived: every announced append came; delay: group_commit_delay passed first). Groups with nothing announced do not wait.",
+		}, []string{"ended"}),
 		appendedRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_wal_appended_records_total",
 			Help: "Records appended to the WAL and acknowledged.",
@@ -98,6 +112,8 @@ func newMetrics(oldestAge func() float64) *metrics {
 	for _, r := range []string{reasonFull, reasonIO, reasonTooLarge, reasonClosed} {
 		m.appendFailures.WithLabelValues(r)
 	}
+	m.waitsArrived = m.groupWaits.WithLabelValues(waitArrived)
+	m.waitsDelay = m.groupWaits.WithLabelValues(waitDelay)
 	return m
 }
 
@@ -107,7 +123,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{
-		m.sizeBytes, m.segments, m.fsyncDuration, m.fsyncFailures, m.groupRecords,
+		m.sizeBytes, m.segments, m.fsyncDuration, m.fsyncFailures, m.groupRecords, m.groupWaits,
 		m.appendedRecords, m.appendedBytes, m.appendFailures, m.droppedSegments,
 		m.droppedBytes, m.corruptRecords, m.corruptBytes, m.truncatedBytes, m.oldestAge,
 	} {

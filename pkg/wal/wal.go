@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,10 @@ type WAL struct {
 	now    func() time.Time
 
 	gatherTimer *time.Timer // the writer's GroupCommitDelay timer
+
+	// expected counts appends announced with Expect and not yet queued:
+	// a group waits for them.
+	expected atomic.Int64
 
 	// qmu guards the append queue.
 	qmu       sync.Mutex

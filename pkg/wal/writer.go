@@ -49,6 +49,20 @@ func (r *request) finish(end Position, err error) {
 // returns the context's error and the record is not written; once the
 // writer has taken it, Append waits for the outcome of its write.
 func (w *WAL) Append(ctx context.Context, typ RecordType, payload []byte) (Position, error) {
+	return w.append(ctx, typ, payload, false)
+}
+
+// append is Append; expected withdraws the record's announcement (Expect)
+// once it is queued, or when it will not be.
+func (w *WAL) append(ctx context.Context, typ RecordType, payload []byte, expected bool) (Position, error) {
+	queued := false
+	if expected {
+		defer func() {
+			if !queued {
+				w.Expect(-1)
+			}
+		}()
+	}
 	if typ == 0 {
 		return Position{}, errors.New("append: record type 0 is reserved")
 	}
@@ -71,11 +85,14 @@ func (w *WAL) Append(ctx context.Context, typ RecordType, payload []byte) (Posit
 		return Position{}, ErrClosed
 	}
 	w.queue = append(w.queue, r)
-	w.qmu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if expected {
+		// Under qmu, so a writer that sees no more expected appends finds
+		// this one in the queue.
+		w.expected.Add(-1)
+		queued = true
 	}
+	w.qmu.Unlock()
+	w.poke()
 	select {
 	case <-r.done:
 	case <-ctx.Done():
@@ -89,6 +106,32 @@ func (w *WAL) Append(ctx context.Context, typ RecordType, payload []byte) (Posit
 	r.payload, r.err = nil, nil
 	w.reqPool.Put(r)
 	return end, err
+}
+
+// Expect announces n appends on their way (AppendExpected), or withdraws
+// -n announced ones that will not come: a group under the "group" policy
+// waits for announced appends, up to GroupCommitDelay, and for nothing
+// else. A caller that announces one append must follow it with exactly one
+// AppendExpected or Expect(-1). Safe for concurrent use.
+func (w *WAL) Expect(n int) {
+	w.expected.Add(int64(n))
+	if n < 0 {
+		w.poke() // a group waiting for it may go
+	}
+}
+
+// AppendExpected is Append of a record announced with Expect(1): the
+// announcement ends as the record joins the queue.
+func (w *WAL) AppendExpected(ctx context.Context, typ RecordType, payload []byte) (Position, error) {
+	return w.append(ctx, typ, payload, true)
+}
+
+// poke wakes the writer without blocking.
+func (w *WAL) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // run is the writer goroutine.
@@ -121,14 +164,17 @@ func (w *WAL) run() {
 	}
 }
 
-// gather waits, under the group policy, GroupCommitDelay for more records
-// to join the group that just started.
+// gather lets, under the group policy, the appends announced with Expect
+// join the group that just started, waiting at most GroupCommitDelay. With
+// none announced the group goes at once: a fixed wait would add its whole
+// length to every append's latency, and timer wake-ups on a busy machine
+// come late (a 2 ms timer fired after 5-7 ms under load).
 func (w *WAL) gather() {
 	d := w.cfg.GroupCommitDelay
 	if d == 0 {
 		d = DefaultGroupCommitDelay
 	}
-	if w.cfg.SyncPolicy != SyncGroup || d < 0 {
+	if w.cfg.SyncPolicy != SyncGroup || d < 0 || w.expected.Load() <= 0 {
 		return
 	}
 	if w.gatherTimer == nil {
@@ -136,11 +182,18 @@ func (w *WAL) gather() {
 	} else {
 		w.gatherTimer.Reset(d)
 	}
-	select {
-	case <-w.gatherTimer.C:
-	case <-w.stop:
-		w.gatherTimer.Stop()
+	defer w.gatherTimer.Stop()
+	for w.expected.Load() > 0 {
+		select {
+		case <-w.wake: // an append queued, or one was withdrawn
+		case <-w.gatherTimer.C:
+			w.m.waitsDelay.Inc()
+			return
+		case <-w.stop:
+			return
+		}
 	}
+	w.m.waitsArrived.Inc()
 }
 
 // takeQueue removes and returns the queued requests.
