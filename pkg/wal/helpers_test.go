@@ -102,9 +102,10 @@ func segmentFiles(t testing.TB, dir string) []int {
 // segment writes and syncs.
 type faultFS struct {
 	OSFS
-	mu      sync.Mutex
-	onWrite func(name string, p []byte) *writeFault // nil: pass through
-	onSync  func(name string) error
+	mu         sync.Mutex
+	onWrite    func(name string, p []byte) *writeFault // nil: pass through
+	onSync     func(name string) error
+	onTruncate func(name string, size int64) error
 }
 
 var _ FS = (*faultFS)(nil)
@@ -127,6 +128,13 @@ func (f *faultFS) setSync(h func(name string) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onSync = h
+}
+
+// setTruncate installs a truncate hook.
+func (f *faultFS) setTruncate(h func(name string, size int64) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onTruncate = h
 }
 
 // OpenFile implements FS.
@@ -178,4 +186,17 @@ func (f *faultFile) Sync() error {
 		}
 	}
 	return f.File.Sync()
+}
+
+// Truncate implements File, applying the truncate hook.
+func (f *faultFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	h := f.fs.onTruncate
+	f.fs.mu.Unlock()
+	if h != nil {
+		if err := h(f.name, size); err != nil {
+			return err
+		}
+	}
+	return f.File.Truncate(size)
 }
