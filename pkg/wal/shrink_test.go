@@ -46,14 +46,7 @@ func recordShrinks(fsys *faultFS) func() []fsOp {
 // log reads on as before.
 func TestCommitShrinksSegmentsInSteps(t *testing.T) {
 	fsys := &faultFS{}
-	cfg := testConfig(t)
-	cfg.SegmentSize = 64 << 10
-	w, _ := openTest(t, cfg, fsys)
-	w.shrinkStep = 10 << 10
-	appendN(t, w, 0, 200, 1000)
-	r := w.NewReader(w.Checkpoint())
-	defer r.Close()
-	recs := readN(t, r, 200)
+	w, cfg, recs := shrinkable(t, fsys)
 	first := recs[0].Pos.Segment
 	var firstSize int64
 	for _, rec := range recs {
@@ -95,6 +88,16 @@ func TestCommitShrinksSegmentsInSteps(t *testing.T) {
 // free the segment.
 func TestShrinkFailureStillRemoves(t *testing.T) {
 	fsys := &faultFS{}
+	w, cfg, recs := shrinkable(t, fsys)
+	fsys.setTruncate(func(string, int64) error { return errors.New("injected truncate failure") })
+	require.NoError(t, w.Commit(recs[199].Next))
+	require.Equal(t, []int{recs[199].Pos.Segment}, segmentFiles(t, cfg.Dir), "only the head remains")
+}
+
+// shrinkable opens a WAL of 64 KiB segments on fsys, cut in 10 KiB steps,
+// and appends and reads 200 records of 1,000 bytes.
+func shrinkable(t *testing.T, fsys *faultFS) (*WAL, Config, []Record) {
+	t.Helper()
 	cfg := testConfig(t)
 	cfg.SegmentSize = 64 << 10
 	w, _ := openTest(t, cfg, fsys)
@@ -102,10 +105,7 @@ func TestShrinkFailureStillRemoves(t *testing.T) {
 	appendN(t, w, 0, 200, 1000)
 	r := w.NewReader(w.Checkpoint())
 	defer r.Close()
-	recs := readN(t, r, 200)
-	fsys.setTruncate(func(string, int64) error { return errors.New("injected truncate failure") })
-	require.NoError(t, w.Commit(recs[199].Next))
-	require.Equal(t, []int{recs[199].Pos.Segment}, segmentFiles(t, cfg.Dir), "only the head remains")
+	return w, cfg, readN(t, r, 200)
 }
 
 // countIn counts the records of recs in segment seg.
