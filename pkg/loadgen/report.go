@@ -47,8 +47,8 @@ type Report struct {
 	SamplesPerSecond float64 `json:"samples_per_second"`
 	// StatusCounts counts attempts by HTTP status code ("200", "429", ...) or StatusError.
 	StatusCounts map[string]int64 `json:"status_counts"`
-	// LatencyMS summarises the latency of every attempt started after the
-	// warmup (Config.Warmup), of every attempt without one.
+	// LatencyMS summarises the latency of the attempts started after the
+	// warmup (Config.Warmup), or of every attempt without one.
 	LatencyMS LatencySummary `json:"latency_ms"`
 	// WarmupLatencyMS summarises the attempts started during the warmup;
 	// absent without one.

@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -137,7 +136,7 @@ func TestCrashWhileShrinking(t *testing.T) {
 	saved, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NoError(t, w.Commit(recs[kept-1].Next))
-	require.NoError(t, w.Close(context.Background()))
+	closeWAL(t, w)
 
 	// The crash: the segment is still there, cut in the middle of a record.
 	require.NoError(t, os.WriteFile(path, saved[:len(saved)/2+7], 0o644))
