@@ -30,9 +30,9 @@ const (
 	DefaultDir          = "data/wal"
 	DefaultSegmentSize  = 64 << 20
 	DefaultSyncInterval = time.Second
-	// DefaultGroupCommitDelay bounds the group policy's wait for announced
-	// records (GroupCommitDelay 0). A group waits only while appends
-	// announced with WAL.Expect have not arrived.
+	// DefaultGroupCommitDelay bounds the group policy's wait
+	// (GroupCommitDelay 0): for the appends announced with WAL.Expect, and
+	// for the delay since the previous group's fsync began.
 	DefaultGroupCommitDelay = 2 * time.Millisecond
 	DefaultMaxSizeBytes     = 4 << 30
 	DefaultMaxAge           = 2 * time.Hour
@@ -56,11 +56,14 @@ type Config struct {
 	SyncPolicy string `yaml:"sync_policy"`
 	// SyncInterval is the fsync period of the "interval" policy.
 	SyncInterval time.Duration `yaml:"sync_interval"`
-	// GroupCommitDelay is how long, at most, the "group" policy waits, once
-	// a record arrives, for the appends announced with WAL.Expect to share
-	// its fsync: an fsync costs about as much CPU as logging a few thousand
-	// samples. Without announced appends a group does not wait. 0 means
-	// DefaultGroupCommitDelay; a negative value never waits.
+	// GroupCommitDelay is how long, at most, the "group" policy holds a
+	// group so more records share its fsync (an fsync costs about as much
+	// CPU as logging a few thousand samples): until the appends announced
+	// with WAL.Expect have joined, and until GroupCommitDelay has passed
+	// since the previous group's fsync began (fsyncs start at most once
+	// per delay). After a quiet spell, with nothing announced, a group
+	// does not wait. 0 means DefaultGroupCommitDelay; a negative value
+	// never waits.
 	GroupCommitDelay time.Duration `yaml:"group_commit_delay"`
 	// MaxSizeBytes bounds the bytes on disk; 0 means unbounded.
 	MaxSizeBytes int64 `yaml:"max_size_bytes"`
@@ -92,7 +95,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Int64Var(&c.SegmentSize, prefix+"segment-size-bytes", d.SegmentSize, "Size in bytes at which a new WAL segment is started; also the largest record.")
 	fs.StringVar(&c.SyncPolicy, prefix+"sync-policy", d.SyncPolicy, `WAL fsync policy: "always" (fsync per record), "group" (one fsync per group of concurrent appends) or "interval" (periodic fsync; power loss may lose up to sync-interval of acknowledged data).`)
 	fs.DurationVar(&c.SyncInterval, prefix+"sync-interval", d.SyncInterval, `Fsync period of the "interval" sync policy.`)
-	fs.DurationVar(&c.GroupCommitDelay, prefix+"group-commit-delay", d.GroupCommitDelay, `How long, at most, the "group" sync policy waits for the pushes already under way in the ingester to share an fsync (CPU per fsync against latency); 0 means the default (2ms), negative never waits.`)
+	fs.DurationVar(&c.GroupCommitDelay, prefix+"group-commit-delay", d.GroupCommitDelay, `How long, at most, the "group" sync policy holds a group so more pushes share its fsync (CPU per fsync against latency): it waits for the pushes already under way in the ingester, and fsyncs start at most once per this delay; 0 means the default (2ms), negative never waits.`)
 	fs.Int64Var(&c.MaxSizeBytes, prefix+"max-size-bytes", d.MaxSizeBytes, "Maximum bytes of WAL on disk; 0 means unbounded.")
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", d.MaxAge, "Maximum age of the oldest record not yet acknowledged by the backend; 0 means unbounded.")
 	fs.StringVar(&c.OverflowPolicy, prefix+"overflow-policy", d.OverflowPolicy, `What to do when max-size-bytes or max-age is reached: "backpressure" (refuse new appends) or "drop_oldest" (delete the oldest segments).`)

@@ -86,8 +86,9 @@
 //     slowest policy (one fsync per record).
 //   - "group" (default): concurrent appends are collected while the previous
 //     fsync runs, and a group waits (at most Config.GroupCommitDelay) for
-//     the appends announced with WAL.Expect; they are written with one write
-//     and one fsync (group commit).
+//     the appends announced with WAL.Expect and until GroupCommitDelay has
+//     passed since the previous fsync began; they are written with one
+//     write and one fsync (group commit).
 //     Same guarantee as "always" (every Append returns only after its record
 //     was fsynced) at a fraction of the fsyncs.
 //   - "interval": Append returns once the record has been written to the

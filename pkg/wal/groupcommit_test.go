@@ -12,23 +12,26 @@ import (
 )
 
 // TestGroupCommitDelayGathers: under the group policy, a group waits for
-// the appends announced with Expect and for nothing else; with a negative
-// delay nothing waits, and still every append is durable when it returns.
+// the appends announced with Expect, and until the delay has passed since
+// the previous fsync began (pacing); with a negative delay nothing waits,
+// and still every append is durable when it returns.
 // promgov_wal_group_waits_total shows how each wait ended: with the
 // longest delay allowed (1 s), a group that went only at the delay's end
-// counts under "delay".
+// with announced appends missing counts under "delay".
 func TestGroupCommitDelayGathers(t *testing.T) {
 	const n = 8
 	for name, tc := range map[string]struct {
-		delay       time.Duration
-		announce    bool
-		wantSyncs   int64 // 0: at least one
-		wantArrived bool  // no wait ended at the delay: every announced append came first
+		delay     time.Duration
+		announce  bool
+		wantSyncs int64 // 0: at least one
+		wantWait  bool  // a group waited, and not out the delay
 	}{
-		"announced appends share one fsync":           {delay: time.Second, announce: true, wantSyncs: 1, wantArrived: true},
-		"unannounced appends do not wait":             {delay: time.Second},
-		"a negative delay fsyncs at once":             {delay: -1, announce: true},
-		"the default delay gathers announced appends": {announce: true},
+		"announced appends share one fsync":               {delay: time.Second, announce: true, wantSyncs: 1, wantWait: true},
+		"unannounced appends share the paced fsync":       {delay: time.Second, wantSyncs: 1, wantWait: true},
+		"a negative delay fsyncs at once":                 {delay: -1, announce: true},
+		"a negative delay does not pace":                  {delay: -1},
+		"the default delay gathers announced appends":     {announce: true},
+		"the default delay paces unannounced appends too": {},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fsys := &faultFS{}
@@ -40,9 +43,14 @@ func TestGroupCommitDelayGathers(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.GroupCommitDelay = tc.delay
 			w, _ := openTest(t, cfg, fsys)
-			// The first append opens the head segment, which fsyncs more.
+			waits := func() float64 {
+				return testutil.ToFloat64(w.m.waitsArrived) + testutil.ToFloat64(w.m.waitsPaced) + testutil.ToFloat64(w.m.waitsDelay)
+			}
+			// The first append opens the head segment, which fsyncs more;
+			// with no fsync before it, nothing paces it.
 			_, err := w.Append(context.Background(), RecordBatch, payload(n, 64))
 			require.NoError(t, err)
+			require.Zero(t, waits(), "the first group did not wait")
 			before := syncs.Load()
 			if tc.announce {
 				w.Expect(n)
@@ -66,20 +74,82 @@ func TestGroupCommitDelayGathers(t *testing.T) {
 			got := syncs.Load() - before
 			require.Positive(t, got)
 			if tc.wantSyncs > 0 {
-				require.Equal(t, tc.wantSyncs, got, "the group waited for every announced append")
+				require.Equal(t, tc.wantSyncs, got, "the group waited for every append")
 			}
-			arrived, delayed := testutil.ToFloat64(w.m.waitsArrived), testutil.ToFloat64(w.m.waitsDelay)
 			switch {
-			case tc.wantArrived:
-				require.Zero(t, delayed, "no group waited out the delay")
-			case !tc.announce || tc.delay < 0:
-				require.Zero(t, arrived+delayed, "no group waited")
+			case tc.wantWait:
+				require.Positive(t, waits())
+				require.Zero(t, testutil.ToFloat64(w.m.waitsDelay), "no group waited out the delay")
+			case tc.delay < 0:
+				require.Zero(t, waits(), "no group waited")
 			}
 			r := w.NewReader(w.Checkpoint())
 			require.Len(t, readN(t, r, n+1), n+1, "every acknowledged append is in the log")
 			require.NoError(t, r.Close())
 		})
 	}
+}
+
+// TestGroupCommitPacing: a group waits until the delay has passed since
+// the previous group's fsync began, and whatever queues meanwhile joins
+// it; an append after a quiet spell longer than the delay goes at once.
+func TestGroupCommitPacing(t *testing.T) {
+	t.Run("appends during the wait join the group", func(t *testing.T) {
+		fsys := &faultFS{}
+		cfg := testConfig(t)
+		cfg.GroupCommitDelay = time.Second
+		w, _ := openTest(t, cfg, fsys)
+		// Open the head segment first: only group fsyncs follow.
+		_, err := w.Append(context.Background(), RecordBatch, payload(0, 64))
+		require.NoError(t, err)
+		var syncs atomic.Int64
+		release := make(chan struct{})
+		fsys.setSync(func(string) error {
+			if syncs.Add(1) == 1 {
+				<-release // this group's fsync holds until the test says
+			}
+			return nil
+		})
+		appendAsync := func(i int) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				_, err := w.Append(context.Background(), RecordBatch, payload(i, 64))
+				done <- err
+			}()
+			return done
+		}
+		// The first record's group is paced (the head's fsync just ran),
+		// then its fsync holds while the next record queues.
+		first := appendAsync(1)
+		require.Eventually(t, func() bool { return syncs.Load() == 1 }, 10*time.Second, time.Millisecond, "a group is in its fsync")
+		second := appendAsync(2)
+		require.Eventually(t, func() bool {
+			w.qmu.Lock()
+			defer w.qmu.Unlock()
+			return len(w.queue) == 1
+		}, 10*time.Second, time.Millisecond, "the second append queued behind the fsync")
+		close(release)
+		require.NoError(t, <-first)
+		// The writer holds the second append's group until a second has
+		// passed since the held fsync began; a third append joins it.
+		_, err = w.Append(context.Background(), RecordBatch, payload(3, 64))
+		require.NoError(t, err)
+		require.NoError(t, <-second)
+		require.Equal(t, int64(2), syncs.Load(), "the second and third records shared one fsync")
+		require.Equal(t, 2.0, testutil.ToFloat64(w.m.waitsPaced), "both groups waited out their pacing")
+	})
+	t.Run("an append after a quiet spell does not wait", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.GroupCommitDelay = 20 * time.Millisecond
+		w, _ := openTest(t, cfg, &faultFS{})
+		_, err := w.Append(context.Background(), RecordBatch, payload(0, 64))
+		require.NoError(t, err)
+		synced := time.Now() // after the first fsync began
+		require.Eventually(t, func() bool { return time.Since(synced) > 2*cfg.GroupCommitDelay }, 10*time.Second, time.Millisecond)
+		_, err = w.Append(context.Background(), RecordBatch, payload(1, 64))
+		require.NoError(t, err)
+		require.Zero(t, testutil.ToFloat64(w.m.waitsPaced)+testutil.ToFloat64(w.m.waitsArrived)+testutil.ToFloat64(w.m.waitsDelay), "no group waited")
+	})
 }
 
 // TestGroupCommitWithdrawn: an announced append that will not come (the

@@ -18,7 +18,8 @@ const (
 // (promgov_wal_group_waits_total).
 const (
 	waitArrived = "arrived" // every announced append queued or was withdrawn
-	waitDelay   = "delay"   // group_commit_delay passed first
+	waitPaced   = "paced"   // group_commit_delay passed since the previous fsync began
+	waitDelay   = "delay"   // group_commit_delay passed with announced appends missing
 )
 
 // metrics are the WAL's Prometheus metrics.
@@ -30,6 +31,7 @@ type metrics struct {
 	groupRecords    prometheus.Histogram
 	groupWaits      *prometheus.CounterVec
 	waitsArrived    prometheus.Counter // groupWaits{ended="arrived"}
+	waitsPaced      prometheus.Counter // groupWaits{ended="paced"}
 	waitsDelay      prometheus.Counter // groupWaits{ended="delay"}
 	appendedRecords prometheus.Counter
 	appendedBytes   prometheus.Counter
@@ -70,7 +72,7 @@ func newMetrics(oldestAge func() float64) *metrics {
 		}),
 		groupWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promgov_wal_group_waits_total",
-			Help: "Groups that waited for announced appends before their fsync, by how the wait ended (arrived: every announced append came; delay: group_commit_delay passed first). Groups with nothing announced do not wait.",
+			Help: "Groups that waited before their fsync, by how the wait ended (arrived: every announced append came; paced: group_commit_delay passed since the previous fsync began; delay: group_commit_delay passed with announced appends missing). A group after a quiet spell with nothing announced does not wait.",
 		}, []string{"ended"}),
 		appendedRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promgov_wal_appended_records_total",
@@ -113,6 +115,7 @@ func newMetrics(oldestAge func() float64) *metrics {
 		m.appendFailures.WithLabelValues(r)
 	}
 	m.waitsArrived = m.groupWaits.WithLabelValues(waitArrived)
+	m.waitsPaced = m.groupWaits.WithLabelValues(waitPaced)
 	m.waitsDelay = m.groupWaits.WithLabelValues(waitDelay)
 	return m
 }

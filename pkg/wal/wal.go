@@ -60,6 +60,7 @@ type WAL struct {
 	now    func() time.Time
 
 	gatherTimer *time.Timer // the writer's GroupCommitDelay timer
+	lastSync    time.Time   // when the writer's last group fsync began (pacing)
 
 	// expected counts appends announced with Expect and not yet queued:
 	// a group waits for them.

@@ -110,8 +110,8 @@ func (w *WAL) append(ctx context.Context, typ RecordType, payload []byte, expect
 
 // Expect announces n appends on their way (AppendExpected), or withdraws
 // -n announced ones that will not come: a group under the "group" policy
-// waits for announced appends, up to GroupCommitDelay, and for nothing
-// else. A caller that announces one append must follow it with exactly one
+// waits for announced appends, up to GroupCommitDelay (see gather). A
+// caller that announces one append must follow it with exactly one
 // AppendExpected or Expect(-1). Safe for concurrent use.
 func (w *WAL) Expect(n int) {
 	w.expected.Add(int64(n))
@@ -164,36 +164,67 @@ func (w *WAL) run() {
 	}
 }
 
-// gather lets, under the group policy, the appends announced with Expect
-// join the group that just started, waiting at most GroupCommitDelay. With
-// none announced the group goes at once: a fixed wait would add its whole
-// length to every append's latency, and timer wake-ups on a busy machine
-// come late (a 2 ms timer fired after 5-7 ms under load).
+// gather holds, under the group policy, the group that just started, so
+// more appends share its fsync; it waits at most GroupCommitDelay:
+//
+//   - for the appends announced with Expect (pushes already in the
+//     ingester), until every one has queued or been withdrawn;
+//   - and until GroupCommitDelay has passed since the previous group's
+//     fsync began, so fsyncs start at most once per delay (pacing): what
+//     arrives in between joins this group.
+//
+// An append after a quiet spell goes at once: a fixed wait would add its
+// whole length to every append's latency, and timer wake-ups on a busy
+// machine come late (a 2 ms timer fired after 5-7 ms under load). Pacing
+// bounds the fsync rate where it costs: with a few closed-loop senders,
+// groups formed by announced appends alone held 1.7 records, paced ones
+// 2.5 (docs/wal.md).
 func (w *WAL) gather() {
 	d := w.cfg.GroupCommitDelay
 	if d == 0 {
 		d = DefaultGroupCommitDelay
 	}
-	if w.cfg.SyncPolicy != SyncGroup || d < 0 || w.expected.Load() <= 0 {
+	if w.cfg.SyncPolicy != SyncGroup || d < 0 {
+		return
+	}
+	start := time.Now()
+	paced, limit := w.lastSync.Add(d), start.Add(d)
+	if !start.Before(paced) && w.expected.Load() <= 0 {
 		return
 	}
 	if w.gatherTimer == nil {
-		w.gatherTimer = time.NewTimer(d)
-	} else {
-		w.gatherTimer.Reset(d)
+		w.gatherTimer = time.NewTimer(time.Hour)
 	}
 	defer w.gatherTimer.Stop()
-	for w.expected.Load() > 0 {
+	timedOut := false
+	for {
+		announced := w.expected.Load() > 0
+		until := paced
+		if announced {
+			until = limit // paced <= limit: the previous fsync began before start
+		}
+		wait := time.Until(until)
+		if wait <= 0 {
+			switch {
+			case announced:
+				w.m.waitsDelay.Inc()
+			case timedOut:
+				w.m.waitsPaced.Inc()
+			default:
+				w.m.waitsArrived.Inc()
+			}
+			return
+		}
+		w.gatherTimer.Reset(wait)
 		select {
 		case <-w.wake: // an append queued, or one was withdrawn
+			timedOut = false
 		case <-w.gatherTimer.C:
-			w.m.waitsDelay.Inc()
-			return
+			timedOut = true
 		case <-w.stop:
 			return
 		}
 	}
-	w.m.waitsArrived.Inc()
 }
 
 // takeQueue removes and returns the queued requests.
@@ -297,6 +328,7 @@ func (w *WAL) flush(now time.Time) {
 		return
 	}
 	if w.cfg.SyncPolicy != SyncInterval {
+		w.lastSync = time.Now()
 		if err := w.syncFile(w.head); err != nil {
 			w.failGroup(fmt.Errorf("sync segment %d: %w", w.headIdx, err))
 			return
