@@ -182,3 +182,26 @@ func TestGroupCommitWithdrawn(t *testing.T) {
 	require.Equal(t, waits, testutil.ToFloat64(w.m.waitsArrived), "nothing was left announced for the next group to wait for")
 	require.Zero(t, testutil.ToFloat64(w.m.waitsDelay))
 }
+
+// TestGroupCommitDelayBoundsTheWait: an announcement that never ends (a
+// leaked Expect) holds a group for the delay and no longer; the wait
+// counts under "delay".
+func TestGroupCommitDelayBoundsTheWait(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.GroupCommitDelay = 50 * time.Millisecond
+	w, _ := openTest(t, cfg, &faultFS{})
+	w.Expect(1) // never appended nor withdrawn
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Append(context.Background(), RecordBatch, payload(0, 64))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the append waited far past group_commit_delay for an announcement that never came")
+	}
+	require.Equal(t, 1.0, testutil.ToFloat64(w.m.waitsDelay))
+	w.Expect(-1)
+}
