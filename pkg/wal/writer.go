@@ -196,9 +196,10 @@ func (w *WAL) gather() {
 		w.gatherTimer = time.NewTimer(time.Hour)
 	}
 	defer w.gatherTimer.Stop()
-	timedOut := false
+	timedOut, awaited := false, false // awaited: an announced append was waited for
 	for {
 		announced := w.expected.Load() > 0
+		awaited = awaited || announced
 		until := paced
 		if announced {
 			until = limit // paced <= limit: the previous fsync began before start
@@ -208,7 +209,7 @@ func (w *WAL) gather() {
 			switch {
 			case announced:
 				w.m.waitsDelay.Inc()
-			case timedOut:
+			case timedOut || !awaited:
 				w.m.waitsPaced.Inc()
 			default:
 				w.m.waitsArrived.Inc()
