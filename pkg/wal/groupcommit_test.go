@@ -26,12 +26,12 @@ func TestGroupCommitDelayGathers(t *testing.T) {
 		wantSyncs int64 // 0: at least one
 		wantWait  bool  // a group waited, and not out the delay
 	}{
-		"announced appends share one fsync":               {delay: time.Second, announce: true, wantSyncs: 1, wantWait: true},
-		"unannounced appends share the paced fsync":       {delay: time.Second, wantSyncs: 1, wantWait: true},
-		"a negative delay fsyncs at once":                 {delay: -1, announce: true},
-		"a negative delay does not pace":                  {delay: -1},
-		"the default delay gathers announced appends":     {announce: true},
-		"the default delay paces unannounced appends too": {},
+		"announced appends share one fsync":           {delay: time.Second, announce: true, wantSyncs: 1, wantWait: true},
+		"unannounced appends share the paced fsync":   {delay: time.Second, wantSyncs: 1, wantWait: true},
+		"a negative delay fsyncs at once":             {delay: -1, announce: true},
+		"a negative delay does not pace":              {delay: -1},
+		"the default delay gathers announced appends": {announce: true},
+		"the default delay, unannounced: all durable": {},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fsys := &faultFS{}
@@ -43,9 +43,7 @@ func TestGroupCommitDelayGathers(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.GroupCommitDelay = tc.delay
 			w, _ := openTest(t, cfg, fsys)
-			waits := func() float64 {
-				return testutil.ToFloat64(w.m.waitsArrived) + testutil.ToFloat64(w.m.waitsPaced) + testutil.ToFloat64(w.m.waitsDelay)
-			}
+			waits := func() float64 { return groupWaits(w) }
 			// The first append opens the head segment, which fsyncs more;
 			// with no fsync before it, nothing paces it.
 			_, err := w.Append(context.Background(), RecordBatch, payload(n, 64))
@@ -148,7 +146,7 @@ func TestGroupCommitPacing(t *testing.T) {
 		require.Eventually(t, func() bool { return time.Since(synced) > 2*cfg.GroupCommitDelay }, 10*time.Second, time.Millisecond)
 		_, err = w.Append(context.Background(), RecordBatch, payload(1, 64))
 		require.NoError(t, err)
-		require.Zero(t, testutil.ToFloat64(w.m.waitsPaced)+testutil.ToFloat64(w.m.waitsArrived)+testutil.ToFloat64(w.m.waitsDelay), "no group waited")
+		require.Zero(t, groupWaits(w), "no group waited")
 	})
 }
 
@@ -204,4 +202,10 @@ func TestGroupCommitDelayBoundsTheWait(t *testing.T) {
 	}
 	require.Equal(t, 1.0, testutil.ToFloat64(w.m.waitsDelay))
 	w.Expect(-1)
+}
+
+// groupWaits is how many groups waited before their fsync, however the
+// wait ended.
+func groupWaits(w *WAL) float64 {
+	return testutil.ToFloat64(w.m.waitsArrived) + testutil.ToFloat64(w.m.waitsPaced) + testutil.ToFloat64(w.m.waitsDelay)
 }
