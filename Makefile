@@ -83,7 +83,7 @@ BUF_VERSION                := v1.50.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: all deps build build-cloud plugins image test test-unit run bench bench-e2e proto lint clean prometheus test-peers mixin
+.PHONY: all deps build build-cloud plugins image test test-unit run bench bench-e2e bench-cpu proto lint clean prometheus test-peers mixin
 
 all: build
 
@@ -204,6 +204,13 @@ bench:
 # ratio. RUNS=3 for medians; see the script for the other knobs.
 bench-e2e: build
 	./deploy/local/bench-e2e.sh
+
+# A paired A/B of CPU per sample: this tree against BASELINE (default HEAD:
+# the uncommitted change), interleaved run by run, the steady state only
+# (after WARMUP), 5 runs. Prints the ratio and the WAL and push counters
+# that explain it (docs/benchmarks.md).
+bench-cpu: build
+	BASELINE=$${BASELINE:-HEAD} WARMUP=$${WARMUP:-5s} DURATION=$${DURATION:-20s} RUNS=$${RUNS:-5} ./deploy/local/bench-e2e.sh
 
 proto:
 	$(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
