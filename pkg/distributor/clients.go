@@ -31,7 +31,8 @@ const pushWriteBufferSize = 256 << 10
 // shipper). It is safe for concurrent use. Run closes the connections to
 // ingesters that left the ring, and all of them when it returns.
 type Clients struct {
-	pool *grpcpool.Pool
+	pool    *grpcpool.Pool
+	streams *pushStreams
 }
 
 var _ cluster.Clients = (*Clients)(nil)
@@ -40,7 +41,7 @@ var _ cluster.Clients = (*Clients)(nil)
 // health checking) and then dialOpts, which may replace the (plaintext)
 // transport credentials (e.g. clustertls.ClientConfig.DialOption).
 func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
-	return &Clients{grpcpool.New(append([]grpc.DialOption{
+	return &Clients{pool: grpcpool.New(append([]grpc.DialOption{
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// The batch of a Push goes to the transport as it is (the codec
 		// passes every other message to the default one).
@@ -49,16 +50,17 @@ func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
 		// instead of one per 32 KiB (gRPC's default); the buffer is
 		// pooled between writes.
 		grpc.WithWriteBufferSize(pushWriteBufferSize),
-	}, dialOpts...)...)}
+	}, dialOpts...)...), streams: newPushStreams()}
 }
 
-// Push sends req to the ingester at addr.
+// Push sends req to the ingester at addr, on one of the PushStreams kept
+// to it (a Push call to an older ingester).
 func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
 	conn, err := c.conn(addr)
 	if err != nil {
 		return nil, err
 	}
-	return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
+	return c.streams.push(ctx, conn, addr, req)
 }
 
 // Client returns a cluster-service client of the ingester at addr over the
@@ -80,10 +82,20 @@ func (c *Clients) conn(addr string) (*grpc.ClientConn, error) {
 }
 
 // Run keeps the connections to the members of m and closes the others
-// (grpcpool.Pool.Run) until ctx ends; then it closes every connection.
+// (grpcpool.Pool.Run), and closes the push streams idle for longer than
+// streamIdleTimeout, until ctx ends; then it closes every connection and
+// stream.
 func (c *Clients) Run(ctx context.Context, m grpcpool.Membership) error {
+	defer c.streams.close()
+	reaped := make(chan struct{})
+	go func() { defer close(reaped); c.streams.run(ctx) }()
+	defer func() { <-reaped }()
 	return c.pool.Run(ctx, m)
 }
 
-// Close closes every connection; later calls fail. It is idempotent.
-func (c *Clients) Close() { c.pool.Close() }
+// Close closes every connection and push stream; later calls fail. It is
+// idempotent.
+func (c *Clients) Close() {
+	c.streams.close()
+	c.pool.Close()
+}

@@ -124,6 +124,29 @@ func startServer(t *testing.T, app Log) (*Server, ingesterv1.IngesterServiceClie
 // metrics in reg.
 func startServerWith(t *testing.T, app Log, cfg Config, reg prometheus.Registerer) (*Server, ingesterv1.IngesterServiceClient, *grpc.ClientConn, *states) {
 	t.Helper()
+	r := launch(t, app, cfg, reg)
+	t.Cleanup(func() {
+		_ = r.conn.Close()
+		r.stop()
+		require.NoError(t, <-r.done)
+	})
+	return r.srv, ingesterv1.NewIngesterServiceClient(r.conn), r.conn, r.states
+}
+
+// launched is a server running under its lifecycle: stop cancels it and
+// done reports the lifecycle's end.
+type launched struct {
+	srv    *Server
+	conn   *grpc.ClientConn
+	states *states
+	stop   context.CancelFunc
+	done   <-chan error
+}
+
+// launch starts a server over app and its lifecycle (a 50 ms drain) and
+// waits until it is ACTIVE; the caller stops it.
+func launch(t *testing.T, app Log, cfg Config, reg prometheus.Registerer) launched {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := NewService(ServiceDeps{Log: app, Logger: logger, Registerer: prometheus.NewRegistry()})
 	srv, err := NewServer(cfg, svc, logger, reg)
@@ -136,15 +159,51 @@ func startServerWith(t *testing.T, app Log, cfg Config, reg prometheus.Registere
 	require.Equal(t, ring.StateActive, <-st.ch)
 	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		require.NoError(t, <-done)
-	})
-	return srv, ingesterv1.NewIngesterServiceClient(conn), conn, st
+	return launched{srv: srv, conn: conn, states: st, stop: cancel, done: done}
+}
+
+// transports are the two ways a distributor pushes: a Push call, and a
+// push on a PushStream (a stream of its own here).
+var transports = map[string]func(context.Context, ingesterv1.IngesterServiceClient, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error){
+	"call": func(ctx context.Context, c ingesterv1.IngesterServiceClient, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+		return c.Push(ctx, req)
+	},
+	"stream": streamPush,
+}
+
+// streamPush pushes req on a PushStream of its own and returns the answer
+// as Push would.
+func streamPush(ctx context.Context, c ingesterv1.IngesterServiceClient, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.PushStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Send(req); err != nil {
+		_, err = s.Recv()
+		return nil, err
+	}
+	r, err := s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CloseSend(); err != nil {
+		return nil, err
+	}
+	if c := codes.Code(r.GetCode()); c != codes.OK {
+		return nil, status.Error(c, r.GetMessage())
+	}
+	return r.GetResponse(), nil
 }
 
 func TestPushStatusCodes(t *testing.T) {
+	for transport, push := range transports {
+		t.Run(transport, func(t *testing.T) { testPushStatusCodes(t, push) })
+	}
+}
+
+func testPushStatusCodes(t *testing.T, push func(context.Context, ingesterv1.IngesterServiceClient, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error)) {
 	for name, tc := range map[string]struct {
 		appendErr error
 		body      []byte
@@ -169,7 +228,7 @@ func TestPushStatusCodes(t *testing.T) {
 			if body == nil {
 				body = payload(t)
 			}
-			resp, err := client.Push(context.Background(), &ingesterv1.PushRequest{
+			resp, err := push(context.Background(), client, &ingesterv1.PushRequest{
 				Tenant: "t1", Request: body,
 				Metadata: MetadataToProto([]prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "h", Unit: "u"}}),
 			})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -93,6 +94,40 @@ func (l *inflightLimits) unary(ctx context.Context, req any, info *grpc.UnarySer
 	}
 	defer l.bytes.Add(-size)
 	return handler(ctx, req)
+}
+
+// admit counts a push that arrives on a PushStream, which the per-call
+// hooks (tap, unary, the stats handler) do not see: it is refused like a
+// new Push call past the request bound and like a unary one past the byte
+// bound. done must be called once the push is answered.
+func (l *inflightLimits) admit(p *ingesterv1.PushRequest) (done func(), err error) {
+	if n := l.requests.Add(1); l.maxRequests > 0 && n > l.maxRequests {
+		l.requests.Add(-1)
+		return nil, l.refuse("max_inflight_push_requests", fmt.Sprintf("the ingester handles %d pushes, its limit (-ingester.max-inflight-push-requests)", n-1))
+	}
+	size := int64(len(p.GetSeries()) + len(p.GetRequest()))
+	if n := l.bytes.Add(size); l.maxBytes > 0 && n > l.maxBytes && n != size {
+		l.bytes.Add(-size)
+		l.requests.Add(-1)
+		return nil, l.refuse("max_inflight_push_bytes", fmt.Sprintf("the ingester holds %d bytes of pushes and this one has %d, over -ingester.max-inflight-push-bytes=%d", n-size, size, l.maxBytes))
+	}
+	return func() { l.bytes.Add(-size); l.requests.Add(-1) }, nil
+}
+
+// drainPoll is how often drained looks at the pushes in flight.
+const drainPoll = 5 * time.Millisecond
+
+// drained returns once no push is in flight, or when done is closed.
+func (l *inflightLimits) drained(done <-chan struct{}) {
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for l.requests.Load() > 0 {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pushKey marks the context of a Push call for the stats handler.

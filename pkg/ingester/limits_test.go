@@ -21,6 +21,12 @@ import (
 // an instance limit is answered RESOURCE_EXHAUSTED naming the flag; once
 // they return, pushes are accepted again and the gauges are back at zero.
 func TestInflightLimits(t *testing.T) {
+	for transport, push := range transports {
+		t.Run(transport, func(t *testing.T) { testInflightLimits(t, push) })
+	}
+}
+
+func testInflightLimits(t *testing.T, push func(context.Context, ingesterv1.IngesterServiceClient, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error)) {
 	small := payload(t)
 	large := manySeries(t, 200)
 	for name, tc := range map[string]struct {
@@ -57,7 +63,7 @@ func TestInflightLimits(t *testing.T) {
 			var wg sync.WaitGroup
 			for range tc.held {
 				wg.Go(func() {
-					_, err := client.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "t", Request: tc.heldReq})
+					_, err := push(context.Background(), client, &ingesterv1.PushRequest{Tenant: "t", Request: tc.heldReq})
 					if err != nil {
 						t.Errorf("held push: %v", err)
 					}
@@ -66,14 +72,14 @@ func TestInflightLimits(t *testing.T) {
 			for range tc.held {
 				<-entered
 			}
-			_, err := client.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
+			_, err := push(context.Background(), client, &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
 			require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 			require.Contains(t, status.Convert(err).Message(), tc.flag)
 			require.Equal(t, 1.0, metricValue(t, reg, "promgov_ingester_instance_limit_rejections_total"))
 
 			once.Do(func() { close(release) })
 			wg.Wait()
-			_, err = client.Push(context.Background(), &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
+			_, err = push(context.Background(), client, &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
 			require.NoError(t, err, "pushes are accepted again once the held ones returned")
 			require.Zero(t, metricValue(t, reg, "promgov_ingester_inflight_push_bytes"))
 			require.Zero(t, metricValue(t, reg, "promgov_ingester_inflight_push_requests"))

@@ -101,6 +101,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	svc    *Service
+	lim    *inflightLimits
 	logger *slog.Logger
 }
 
@@ -136,8 +137,8 @@ func NewServer(cfg Config, svc *Service, logger *slog.Logger, reg prometheus.Reg
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(ingesterv1.IngesterService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
-	ingesterv1.RegisterIngesterServiceServer(g, svc)
-	return &Server{cfg: cfg, ln: ln, grpc: g, health: hs, svc: svc, logger: logger}, nil
+	ingesterv1.RegisterIngesterServiceServer(g, &dataService{Service: svc, codec: codec, lim: lim})
+	return &Server{cfg: cfg, ln: ln, grpc: g, health: hs, svc: svc, lim: lim, logger: logger}, nil
 }
 
 // RegisterCluster serves the cluster service (Analytics) beside Push on
@@ -168,8 +169,13 @@ func (s *Server) SetServing(on bool) {
 	s.svc.Accept(on)
 }
 
+// streamCloseWait bounds how long a stopping server waits for the
+// distributors to close their idle PushStreams (they do within 2 s).
+const streamCloseWait = 5 * time.Second
+
 // Run serves until ctx is cancelled, then stops gracefully: in-flight pushes
-// finish before it returns.
+// finish before it returns. Calls other than pushes (the cluster service)
+// still running once the pushes are answered are cancelled.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(s.ln) }()
@@ -180,7 +186,24 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.SetServing(false)
-	s.grpc.GracefulStop()
+	// Distributors keep PushStreams open between pushes and close those
+	// idle for a while (2 s), so a graceful stop waits for them. First
+	// every push in flight is answered (new ones are refused: not
+	// serving); then the stop waits for the streams up to
+	// streamCloseWait, and forces the rest (a distributor that is gone or
+	// stuck), which hold no push.
+	graceful := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(graceful) }()
+	s.lim.drained(graceful)
+	t := time.NewTimer(streamCloseWait)
+	select {
+	case <-graceful:
+	case <-t.C:
+		s.logger.Warn("gRPC streams still open after the stop's wait; closing them", "waited", streamCloseWait)
+		s.grpc.Stop()
+		<-graceful
+	}
+	t.Stop()
 	// Stopped before the Serve goroutine got going, Serve answers
 	// ErrServerStopped: that is this stop, not a failure.
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {

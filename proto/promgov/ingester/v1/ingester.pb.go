@@ -179,6 +179,70 @@ func (x *MetricMetadata) GetUnit() string {
 	return ""
 }
 
+// PushStreamResponse answers one PushRequest of a PushStream.
+type PushStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the status code Push would have returned (a google.rpc.Code;
+	// 0 is OK), message its message.
+	Code    uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// response is Push's answer when code is OK.
+	Response      *PushResponse `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushStreamResponse) Reset() {
+	*x = PushStreamResponse{}
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushStreamResponse) ProtoMessage() {}
+
+func (x *PushStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushStreamResponse.ProtoReflect.Descriptor instead.
+func (*PushStreamResponse) Descriptor() ([]byte, []int) {
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PushStreamResponse) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PushStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *PushStreamResponse) GetResponse() *PushResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
 type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The counts the ingester accepted, for the Remote Write 2.0
@@ -200,7 +264,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +276,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[2]
+	mi := &file_promgov_ingester_v1_ingester_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +289,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{2}
+	return file_promgov_ingester_v1_ingester_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PushResponse) GetSamplesWritten() int64 {
@@ -277,15 +341,21 @@ const file_promgov_ingester_v1_ingester_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\x05R\x04type\x12,\n" +
 	"\x12metric_family_name\x18\x02 \x01(\tR\x10metricFamilyName\x12\x12\n" +
 	"\x04help\x18\x04 \x01(\tR\x04help\x12\x12\n" +
-	"\x04unit\x18\x05 \x01(\tR\x04unit\"\xe3\x01\n" +
+	"\x04unit\x18\x05 \x01(\tR\x04unit\"\x81\x01\n" +
+	"\x12PushStreamResponse\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12=\n" +
+	"\bresponse\x18\x03 \x01(\v2!.promgov.ingester.v1.PushResponseR\bresponse\"\xe3\x01\n" +
 	"\fPushResponse\x12'\n" +
 	"\x0fsamples_written\x18\x01 \x01(\x03R\x0esamplesWritten\x12-\n" +
 	"\x12histograms_written\x18\x02 \x01(\x03R\x11histogramsWritten\x12+\n" +
 	"\x11exemplars_written\x18\x03 \x01(\x03R\x10exemplarsWritten\x12%\n" +
 	"\x0erefused_series\x18\x04 \x01(\x03R\rrefusedSeries\x12'\n" +
-	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage2^\n" +
+	"\x0frefused_message\x18\x05 \x01(\tR\x0erefusedMessage2\xbb\x01\n" +
 	"\x0fIngesterService\x12K\n" +
-	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponseBAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
+	"\x04Push\x12 .promgov.ingester.v1.PushRequest\x1a!.promgov.ingester.v1.PushResponse\x12[\n" +
+	"\n" +
+	"PushStream\x12 .promgov.ingester.v1.PushRequest\x1a'.promgov.ingester.v1.PushStreamResponse(\x010\x01BAZ?github.com/promgov/promgov/proto/promgov/ingester/v1;ingesterv1b\x06proto3"
 
 var (
 	file_promgov_ingester_v1_ingester_proto_rawDescOnce sync.Once
@@ -299,21 +369,25 @@ func file_promgov_ingester_v1_ingester_proto_rawDescGZIP() []byte {
 	return file_promgov_ingester_v1_ingester_proto_rawDescData
 }
 
-var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_promgov_ingester_v1_ingester_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_promgov_ingester_v1_ingester_proto_goTypes = []any{
-	(*PushRequest)(nil),    // 0: promgov.ingester.v1.PushRequest
-	(*MetricMetadata)(nil), // 1: promgov.ingester.v1.MetricMetadata
-	(*PushResponse)(nil),   // 2: promgov.ingester.v1.PushResponse
+	(*PushRequest)(nil),        // 0: promgov.ingester.v1.PushRequest
+	(*MetricMetadata)(nil),     // 1: promgov.ingester.v1.MetricMetadata
+	(*PushStreamResponse)(nil), // 2: promgov.ingester.v1.PushStreamResponse
+	(*PushResponse)(nil),       // 3: promgov.ingester.v1.PushResponse
 }
 var file_promgov_ingester_v1_ingester_proto_depIdxs = []int32{
 	1, // 0: promgov.ingester.v1.PushRequest.metadata:type_name -> promgov.ingester.v1.MetricMetadata
-	0, // 1: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
-	2, // 2: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 1: promgov.ingester.v1.PushStreamResponse.response:type_name -> promgov.ingester.v1.PushResponse
+	0, // 2: promgov.ingester.v1.IngesterService.Push:input_type -> promgov.ingester.v1.PushRequest
+	0, // 3: promgov.ingester.v1.IngesterService.PushStream:input_type -> promgov.ingester.v1.PushRequest
+	3, // 4: promgov.ingester.v1.IngesterService.Push:output_type -> promgov.ingester.v1.PushResponse
+	2, // 5: promgov.ingester.v1.IngesterService.PushStream:output_type -> promgov.ingester.v1.PushStreamResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_promgov_ingester_v1_ingester_proto_init() }
@@ -327,7 +401,7 @@ func file_promgov_ingester_v1_ingester_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_promgov_ingester_v1_ingester_proto_rawDesc), len(file_promgov_ingester_v1_ingester_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,7 +28,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngesterService_Push_FullMethodName = "/promgov.ingester.v1.IngesterService/Push"
+	IngesterService_Push_FullMethodName       = "/promgov.ingester.v1.IngesterService/Push"
+	IngesterService_PushStream_FullMethodName = "/promgov.ingester.v1.IngesterService/PushStream"
 )
 
 // IngesterServiceClient is the client API for IngesterService service.
@@ -49,7 +50,22 @@ type IngesterServiceClient interface {
 	// Status codes: RESOURCE_EXHAUSTED when the ingester applies backpressure
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*PushResponse, error)
+	// PushStream carries pushes on a long-lived stream, so that a push does
+	// not pay for a call of its own (a new HTTP/2 stream, its headers and
+	// trailers, a handler goroutine): each PushRequest is answered, in order,
+	// by one PushStreamResponse with what Push would have returned for it,
+	// status code included. A distributor sends one push at a time on a
+	// stream and keeps a few streams per ingester, one per push in flight.
+	// A distributor whose ingester answers UNIMPLEMENTED (an older version)
+	// uses Push.
+	//
+	// The stream carries Push's own request, so both are read in place by
+	// the same codec (ingesterv1.Codec) and handled by the same code.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PushRequest, PushStreamResponse], error)
 }
 
 type ingesterServiceClient struct {
@@ -70,6 +86,19 @@ func (c *ingesterServiceClient) Push(ctx context.Context, in *PushRequest, opts 
 	return out, nil
 }
 
+func (c *ingesterServiceClient) PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PushRequest, PushStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IngesterService_ServiceDesc.Streams[0], IngesterService_PushStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PushRequest, PushStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngesterService_PushStreamClient = grpc.BidiStreamingClient[PushRequest, PushStreamResponse]
+
 // IngesterServiceServer is the server API for IngesterService service.
 // All implementations must embed UnimplementedIngesterServiceServer
 // for forward compatibility.
@@ -88,7 +117,22 @@ type IngesterServiceServer interface {
 	// Status codes: RESOURCE_EXHAUSTED when the ingester applies backpressure
 	// (the distributor answers 429), INVALID_ARGUMENT when the batch cannot be
 	// decoded (400), UNAVAILABLE when the ingester is leaving or not ready (503).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Push(context.Context, *PushRequest) (*PushResponse, error)
+	// PushStream carries pushes on a long-lived stream, so that a push does
+	// not pay for a call of its own (a new HTTP/2 stream, its headers and
+	// trailers, a handler goroutine): each PushRequest is answered, in order,
+	// by one PushStreamResponse with what Push would have returned for it,
+	// status code included. A distributor sends one push at a time on a
+	// stream and keeps a few streams per ingester, one per push in flight.
+	// A distributor whose ingester answers UNIMPLEMENTED (an older version)
+	// uses Push.
+	//
+	// The stream carries Push's own request, so both are read in place by
+	// the same codec (ingesterv1.Codec) and handled by the same code.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	PushStream(grpc.BidiStreamingServer[PushRequest, PushStreamResponse]) error
 	mustEmbedUnimplementedIngesterServiceServer()
 }
 
@@ -101,6 +145,9 @@ type UnimplementedIngesterServiceServer struct{}
 
 func (UnimplementedIngesterServiceServer) Push(context.Context, *PushRequest) (*PushResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Push not implemented")
+}
+func (UnimplementedIngesterServiceServer) PushStream(grpc.BidiStreamingServer[PushRequest, PushStreamResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method PushStream not implemented")
 }
 func (UnimplementedIngesterServiceServer) mustEmbedUnimplementedIngesterServiceServer() {}
 func (UnimplementedIngesterServiceServer) testEmbeddedByValue()                         {}
@@ -141,6 +188,13 @@ func _IngesterService_Push_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngesterService_PushStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(IngesterServiceServer).PushStream(&grpc.GenericServerStream[PushRequest, PushStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngesterService_PushStreamServer = grpc.BidiStreamingServer[PushRequest, PushStreamResponse]
+
 // IngesterService_ServiceDesc is the grpc.ServiceDesc for IngesterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -153,6 +207,13 @@ var IngesterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _IngesterService_Push_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PushStream",
+			Handler:       _IngesterService_PushStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "promgov/ingester/v1/ingester.proto",
 }
