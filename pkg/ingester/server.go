@@ -174,8 +174,9 @@ func (s *Server) SetServing(on bool) {
 const streamCloseWait = 5 * time.Second
 
 // Run serves until ctx is cancelled, then stops gracefully: in-flight pushes
-// finish before it returns. Calls other than pushes (the cluster service)
-// still running once the pushes are answered are cancelled.
+// are answered before it returns. Streams and calls still open
+// streamCloseWait after that (a distributor that never closed its idle
+// PushStreams, a slow cluster call) are cancelled.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(s.ln) }()
