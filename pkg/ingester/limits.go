@@ -87,13 +87,25 @@ func (l *inflightLimits) unary(ctx context.Context, req any, info *grpc.UnarySer
 	if !ok {
 		return handler(ctx, req)
 	}
-	size := int64(len(p.GetSeries()) + len(p.GetRequest()))
-	if n := l.bytes.Add(size); l.maxBytes > 0 && n > l.maxBytes && n != size {
-		l.bytes.Add(-size)
-		return nil, l.refuse("max_inflight_push_bytes", fmt.Sprintf("the ingester holds %d bytes of pushes and this one has %d, over -ingester.max-inflight-push-bytes=%d", n-size, size, l.maxBytes))
+	size, err := l.holdBytes(p)
+	if err != nil {
+		return nil, err
 	}
 	defer l.bytes.Add(-size)
 	return handler(ctx, req)
+}
+
+// holdBytes adds p's message size to the bytes in flight, or refuses p
+// when that would pass the bound (unless p is alone: the size limits, not
+// load, refuse a single oversized message). The caller subtracts size
+// once p is answered.
+func (l *inflightLimits) holdBytes(p *ingesterv1.PushRequest) (size int64, err error) {
+	size = int64(len(p.GetSeries()) + len(p.GetRequest()))
+	if n := l.bytes.Add(size); l.maxBytes > 0 && n > l.maxBytes && n != size {
+		l.bytes.Add(-size)
+		return 0, l.refuse("max_inflight_push_bytes", fmt.Sprintf("the ingester holds %d bytes of pushes and this one has %d, over -ingester.max-inflight-push-bytes=%d", n-size, size, l.maxBytes))
+	}
+	return size, nil
 }
 
 // admit counts a push that arrives on a PushStream, which the per-call
@@ -105,11 +117,10 @@ func (l *inflightLimits) admit(p *ingesterv1.PushRequest) (done func(), err erro
 		l.requests.Add(-1)
 		return nil, l.refuse("max_inflight_push_requests", fmt.Sprintf("the ingester handles %d pushes, its limit (-ingester.max-inflight-push-requests)", n-1))
 	}
-	size := int64(len(p.GetSeries()) + len(p.GetRequest()))
-	if n := l.bytes.Add(size); l.maxBytes > 0 && n > l.maxBytes && n != size {
-		l.bytes.Add(-size)
+	size, err := l.holdBytes(p)
+	if err != nil {
 		l.requests.Add(-1)
-		return nil, l.refuse("max_inflight_push_bytes", fmt.Sprintf("the ingester holds %d bytes of pushes and this one has %d, over -ingester.max-inflight-push-bytes=%d", n-size, size, l.maxBytes))
+		return nil, err
 	}
 	return func() { l.bytes.Add(-size); l.requests.Add(-1) }, nil
 }
