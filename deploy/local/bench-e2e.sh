@@ -20,6 +20,11 @@
 #   PROTOCOL   remote write version loadgen sends promgov, 1 or 2 (default 1;
 #              vmagent is always sent 1.0, it forwards nothing it got as 2.0)
 #   BACKEND_PROTOCOL  what the ingesters send the sink, 1 or 2 (default 1)
+#   INTERLEAVE 1 (default): series spread over the metrics round robin (a
+#              request's 500 series span 500 metrics), every "series" label
+#              value distinct, as ../shared/perf's rwprobe sends them; 0: a
+#              metric's 100 series consecutive, "series" 0-99 in each. The
+#              layout moves vmagent's figure by a third (docs/benchmarks.md)
 #   VMAGENT    a vmagent binary to compare with (unset: promgov only)
 #   INGESTER_FLAGS / DISTRIBUTOR_FLAGS  extra flags (word-split)
 #   TLS=1      promgov with every security layer of docs/security.md on:
@@ -49,6 +54,7 @@ RULES=${RULES:-1}
 RATE=${RATE:-0}
 PROTOCOL=${PROTOCOL:-1}
 BACKEND_PROTOCOL=${BACKEND_PROTOCOL:-1}
+INTERLEAVE=${INTERLEAVE:-1}
 VMAGENT=${VMAGENT:-}
 WARMUP=${WARMUP:-0}
 BASELINE=${BASELINE:-}
@@ -180,7 +186,7 @@ measure() {
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   before=$(snapshot "$sink" "$@")
   "$BIN/loadgen" -url="$url" -protocol="$proto" -metrics=1000 -series-per-metric=100 -labels=1 \
-    -label-cardinality=10 -series-per-request=500 -concurrency=4 -rate="$RATE" -duration="$DURATION" \
+    -label-cardinality=10 -interleave="$INTERLEAVE" -series-per-request=500 -concurrency=4 -rate="$RATE" -duration="$DURATION" \
     -report-interval=0 -output=json "${LOADGEN_TLS[@]}" >"$dir/load.json" 2>"$dir/load.err" &
   lg=$!
   if [ "$WARMUP" != 0 ]; then
@@ -271,7 +277,7 @@ run_vmagent() { # RUN_INDEX
 }
 
 window=""; [ "$WARMUP" = 0 ] || window=", measured after $WARMUP"
-echo "bench-e2e: $RUNS run(s) of $DURATION at rate ${RATE} (0: max)$window; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out${BASELINE:+; baseline: $BASELINE}${VMAGENT:+; vmagent: $VMAGENT}" >&2
+echo "bench-e2e: $RUNS run(s) of $DURATION at rate ${RATE} (0: max)$window; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out, interleave=$INTERLEAVE${BASELINE:+; baseline: $BASELINE}${VMAGENT:+; vmagent: $VMAGENT}" >&2
 : >"$TOP/results.jsonl"
 run() { # WHAT RUN_INDEX
   case $1 in

@@ -78,6 +78,13 @@ type Config struct {
 	Exemplars int `yaml:"exemplars"`
 	// Metadata sends metric metadata (RW1: once per family per request; RW2: per series).
 	Metadata bool `yaml:"metadata"`
+	// Interleave spreads the series over the metrics round robin (series i
+	// belongs to metric i mod Metrics), so a request's series span many
+	// metrics, and gives every series a distinct "series" label value (its
+	// global index). It is how ../shared/perf's rwprobe, the issue-12
+	// workload, lays out its series. Off, a metric's series are
+	// consecutive and "series" is the index within the metric.
+	Interleave bool `yaml:"interleave"`
 
 	// Rate is the target samples per second (0 = as fast as possible).
 	Rate float64 `yaml:"rate"`
@@ -160,6 +167,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Float64Var(&c.Histograms, prefix+"histograms", d.Histograms, "Metrics sent as native histograms: fraction in (0,1) or a count >= 1.")
 	fs.IntVar(&c.Exemplars, prefix+"exemplars", d.Exemplars, "Attach an exemplar every N samples (0 = none).")
 	fs.BoolVar(&c.Metadata, prefix+"metadata", d.Metadata, "Send metric metadata.")
+	fs.BoolVar(&c.Interleave, prefix+"interleave", d.Interleave, "Spread series over the metrics round robin (a request spans many metrics) with a distinct series label value each, as ../shared/perf's rwprobe does.")
 	fs.Float64Var(&c.Rate, prefix+"rate", d.Rate, "Target samples per second (0 = as fast as possible).")
 	fs.DurationVar(&c.Duration, prefix+"duration", d.Duration, "Run duration (0 = unlimited).")
 	fs.DurationVar(&c.Warmup, prefix+"warmup", d.Warmup, "Report the latency of attempts started in the run's first this long apart, as warmup_latency_ms (0 = none).")

@@ -48,6 +48,8 @@ type Generator struct {
 	families   []string
 	metadata   []metadata.Metadata
 	perMetric  int
+	metrics    int
+	interleave bool
 	histFrom   int // metrics with index >= histFrom are native histograms
 	exemplarsN int
 }
@@ -64,6 +66,8 @@ func NewGenerator(cfg Config) (*Generator, error) {
 		families:   make([]string, cfg.Metrics),
 		metadata:   make([]metadata.Metadata, cfg.Metrics),
 		perMetric:  cfg.SeriesPerMetric,
+		metrics:    cfg.Metrics,
+		interleave: cfg.Interleave,
 		histFrom:   cfg.Metrics - cfg.histogramMetrics(),
 		exemplarsN: cfg.Exemplars,
 	}
@@ -78,11 +82,15 @@ func NewGenerator(cfg Config) (*Generator, error) {
 	}
 	b := labels.NewScratchBuilder(cfg.Labels + 3)
 	for i := range g.series {
-		m, s := i/cfg.SeriesPerMetric, i%cfg.SeriesPerMetric
+		m, s := g.family(i), i%cfg.SeriesPerMetric
+		id := s
+		if g.interleave {
+			s, id = i/cfg.Metrics, i
+		}
 		b.Reset()
 		b.Add(model.MetricNameLabel, g.families[m])
 		b.Add(JobLabel, "loadgen")
-		b.Add(SeriesLabel, strconv.Itoa(s))
+		b.Add(SeriesLabel, strconv.Itoa(id))
 		// Extra label k takes digit k of s written in base label_cardinality,
 		// so the first cardinality^labels series get distinct combinations.
 		rest := s
@@ -112,7 +120,15 @@ func (g *Generator) Family(m int) string { return g.families[m] }
 func (g *Generator) FamilyMetadata(m int) metadata.Metadata { return g.metadata[m] }
 
 // IsHistogram reports whether series i is sent as a native histogram.
-func (g *Generator) IsHistogram(i int) bool { return i/g.perMetric >= g.histFrom }
+func (g *Generator) IsHistogram(i int) bool { return g.family(i) >= g.histFrom }
+
+// family is the metric index of series i.
+func (g *Generator) family(i int) int {
+	if g.interleave {
+		return i % g.metrics
+	}
+	return i / g.perMetric
+}
 
 // Value returns the float value every series carries in round r: a counter
 // that increases by one per round, starting at 1.
@@ -131,7 +147,7 @@ func (g *Generator) Round(r int, ts int64) []Point {
 	v := Value(r)
 	for i := range out {
 		p := &out[i]
-		p.Index, p.Family, p.Labels, p.Timestamp, p.Value = i, i/g.perMetric, g.series[i], ts, v
+		p.Index, p.Family, p.Labels, p.Timestamp, p.Value = i, g.family(i), g.series[i], ts, v
 		if p.Family >= g.histFrom {
 			p.Histogram = RoundHistogram(r)
 		}

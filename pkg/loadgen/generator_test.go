@@ -51,6 +51,31 @@ func TestGeneratorSeriesLabels(t *testing.T) {
 	}
 }
 
+// TestGeneratorInterleave checks the rwprobe layout: series i belongs to
+// metric i mod metrics, every series label value is distinct, and the
+// series of one request (consecutive indexes) span as many metrics as it
+// has series, up to the number of metrics.
+func TestGeneratorInterleave(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Metrics, cfg.SeriesPerMetric, cfg.Labels, cfg.LabelCardinality, cfg.Histograms = 4, 3, 1, 3, 1
+	cfg.Interleave = true
+	g, err := NewGenerator(cfg)
+	require.NoError(t, err)
+	require.Equal(t, 12, g.NumSeries())
+	require.Equal(t, labels.FromStrings("__name__", "loadgen_metric_1_total", "job", "loadgen", "series", "5", "label_0", "value_1"), g.SeriesLabels(5))
+	require.Equal(t, labels.FromStrings("__name__", "loadgen_metric_3_seconds", "job", "loadgen", "series", "11", "label_0", "value_2"), g.SeriesLabels(11))
+	values, perMetric := map[string]bool{}, map[int]int{}
+	for i, p := range g.Round(0, 1000) {
+		require.Equal(t, i%4, p.Family)
+		require.Equal(t, i%4 == 3, g.IsHistogram(i), "the last metric is the histogram")
+		require.Equal(t, g.IsHistogram(i), p.Histogram != nil)
+		values[p.Labels.Get(SeriesLabel)] = true
+		perMetric[p.Family]++
+	}
+	require.Len(t, values, 12, "every series label value distinct")
+	require.Equal(t, map[int]int{0: 3, 1: 3, 2: 3, 3: 3}, perMetric)
+}
+
 func TestGeneratorRound(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Metrics, cfg.SeriesPerMetric, cfg.Histograms, cfg.Exemplars = 4, 5, 0.5, 7
