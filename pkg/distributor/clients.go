@@ -24,6 +24,11 @@ const serviceConfig = `{
 // ingester.
 const pushWriteBufferSize = 256 << 10
 
+// pushAnswerWindowSize is the fixed receive window of a stream to an
+// ingester: answers are small, and a cluster call's answer (analytics)
+// larger than it only waits for a window update.
+const pushAnswerWindowSize = 1 << 20
+
 // Clients are a distributor's connections to the ingesters (a
 // grpcpool.Pool): one per ingester, with client-side health checking,
 // reused for every push (Push, the Distributor's Pusher) and by the
@@ -50,6 +55,11 @@ func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
 		// instead of one per 32 KiB (gRPC's default); the buffer is
 		// pooled between writes.
 		grpc.WithWriteBufferSize(pushWriteBufferSize),
+		// Fixed receive windows turn off gRPC's bandwidth estimation,
+		// a PING per burst of answers received (the ingester's side,
+		// which matters more, is in ingester.NewServer).
+		grpc.WithInitialWindowSize(pushAnswerWindowSize),
+		grpc.WithInitialConnWindowSize(4 * pushAnswerWindowSize),
 	}, dialOpts...)...), streams: newPushStreams()}
 }
 
