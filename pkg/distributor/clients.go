@@ -73,6 +73,22 @@ func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushReq
 	return c.streams.push(ctx, conn, addr, req)
 }
 
+// Send sends req to the ingester at addr on one of the PushStreams kept to
+// it and returns the push in flight; its Wait reads the answer (for an
+// older ingester, Wait makes the Push call).
+func (c *Clients) Send(ctx context.Context, addr string, req *ingesterv1.PushRequest) PendingPush {
+	conn, err := c.conn(addr)
+	if err != nil {
+		return failedPush{err}
+	}
+	return c.streams.send(ctx, conn, addr, req)
+}
+
+// failedPush is a push that could not be sent.
+type failedPush struct{ err error }
+
+func (f failedPush) Wait(context.Context) (*ingesterv1.PushResponse, error) { return nil, f.err }
+
 // Client returns a cluster-service client of the ingester at addr over the
 // connection pushes use.
 func (c *Clients) Client(addr string) (ingesterv1.ClusterServiceClient, error) {

@@ -284,6 +284,39 @@ func TestIngesterFailuresMapToStatus(t *testing.T) {
 	}
 }
 
+// TestPushesOfARequestProceedTogether: a request's pushes to its ingesters
+// are under way at the same time, not one after the other. Each ingester
+// holds its push until all three hold theirs; pushed in turn, the first
+// would wait for the others until the push timeout.
+func TestPushesOfARequestProceedTogether(t *testing.T) {
+	tc := newTestCluster(t, 3, 5*time.Second)
+	var (
+		mu      sync.Mutex
+		arrived int
+		all     = make(chan struct{})
+	)
+	for _, rec := range tc.recorders {
+		rec.fail = func(ctx context.Context) error {
+			mu.Lock()
+			if arrived++; arrived == len(tc.recorders) {
+				close(all)
+			}
+			mu.Unlock()
+			select {
+			case <-all:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	w := post(t, tc.dist, "application/x-protobuf", v1Body(t, manyMetrics(60)), "")
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	for name, rec := range tc.recorders {
+		require.NotEmpty(t, rec.seriesNames(), "ingester %s", name)
+	}
+}
+
 func TestNoIngestersAnswers503(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := ring.NewPlacement(ring.PlacementConfig{PartitionCount: 7, ReplicationFactor: 2, Load: 1.25}, nil)

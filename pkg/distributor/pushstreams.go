@@ -58,25 +58,73 @@ type pushStream struct {
 }
 
 // push sends req to the ingester at addr over conn, on a stream, or with
-// the unary call when that ingester does not serve PushStream.
+// the unary call when that ingester does not serve PushStream, and waits
+// for the answer.
 func (p *pushStreams) push(ctx context.Context, conn *grpc.ClientConn, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+	return p.send(ctx, conn, addr, req).Wait(ctx)
+}
+
+// send sends req to the ingester at addr over conn on a stream and returns
+// the push in flight; its Wait reads the answer. For an ingester without
+// PushStream nothing is sent: Wait makes the unary call.
+func (p *pushStreams) send(ctx context.Context, conn *grpc.ClientConn, addr string, req *ingesterv1.PushRequest) *sentPush {
+	sp := &sentPush{p: p, conn: conn, addr: addr, req: req}
 	if p.useUnary(addr) {
-		return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
+		sp.unary = true
+		return sp
+	}
+	sp.start(ctx)
+	return sp
+}
+
+// sentPush is a push sent on a stream whose answer is not read yet. Its
+// Wait is called once, by the goroutine that sent it.
+type sentPush struct {
+	p      *pushStreams
+	conn   *grpc.ClientConn
+	addr   string
+	req    *ingesterv1.PushRequest
+	unary  bool        // the ingester does not serve PushStream
+	st     *pushStream // nil: no stream could be had (err)
+	reused bool        // st was idle before this push
+	stop   func() bool // ends st's cancellation by the push's ctx
+	err    error       // the failure of getting st or of sending on it
+}
+
+var _ PendingPush = (*sentPush)(nil)
+
+// start takes a stream (an idle one, or a new one) and sends the push.
+func (sp *sentPush) start(ctx context.Context) {
+	sp.st, sp.reused, sp.err = sp.p.get(sp.conn, sp.addr)
+	if sp.err == nil {
+		sp.stop, sp.err = sp.st.send(ctx, sp.req)
+	}
+}
+
+// Wait reads the push's answer and gives its stream back. The rare
+// paths, a push that goes again on a new stream and a unary call, run here
+// in full.
+func (sp *sentPush) Wait(ctx context.Context) (*ingesterv1.PushResponse, error) {
+	if sp.unary {
+		return ingesterv1.NewIngesterServiceClient(sp.conn).Push(ctx, sp.req)
 	}
 	for retried := false; ; retried = true {
-		st, reused, err := p.get(conn, addr)
-		if err != nil {
-			return nil, err
+		if sp.st == nil {
+			return nil, sp.err
 		}
-		resp, err := st.push(ctx, req)
+		var resp *ingesterv1.PushResponse
+		err := sp.err
+		if err == nil {
+			resp, err = sp.st.await(ctx, sp.stop)
+		}
 		switch {
 		case err == nil:
-			p.put(addr, st)
+			sp.p.put(sp.addr, sp.st)
 			return resp, nil
 		case errors.Is(err, errAnswered):
-			p.put(addr, st) // the ingester answered; the stream is fine
+			sp.p.put(sp.addr, sp.st) // the ingester answered; the stream is fine
 			return nil, err
-		case reused && !retried && ctx.Err() == nil && (errors.Is(err, errNotSent) || status.Code(err) == codes.Unavailable):
+		case sp.reused && !retried && ctx.Err() == nil && (errors.Is(err, errNotSent) || status.Code(err) == codes.Unavailable):
 			// An idle stream whose connection ended while it waited (the
 			// ingester restarted, the connection was replaced): the push
 			// goes again, once, on a new stream. Had it reached the
@@ -84,16 +132,17 @@ func (p *pushStreams) push(ctx context.Context, conn *grpc.ClientConn, addr stri
 			// as when a sender retries after a lost answer: remote write
 			// is at-least-once, and backends take an identical sample
 			// again without complaint.
+			sp.start(ctx)
 			continue
 		case errors.Is(err, errNotSent):
 			return nil, status.Error(codes.Unavailable, err.Error())
 		case status.Code(err) == codes.Unimplemented:
 			// An older ingester: the stream was refused before any push
 			// on it was read, so this one goes again, unary.
-			p.mu.Lock()
-			p.unary[addr] = p.now().Add(unaryFor)
-			p.mu.Unlock()
-			return ingesterv1.NewIngesterServiceClient(conn).Push(ctx, req)
+			sp.p.mu.Lock()
+			sp.p.unary[sp.addr] = sp.p.now().Add(unaryFor)
+			sp.p.mu.Unlock()
+			return ingesterv1.NewIngesterServiceClient(sp.conn).Push(ctx, sp.req)
 		default:
 			return nil, err
 		}
@@ -205,13 +254,12 @@ var (
 	errAnswered = errors.New("answered on the stream")
 )
 
-// push sends req and waits for its answer. ctx bounds the wait: when it
-// ends first, the stream is cancelled (a late answer has nowhere to go).
-// An error wraps errNotSent when nothing was sent, errAnswered when the
-// ingester answered with it (the stream may be reused); any other error
-// ended the stream.
-func (st *pushStream) push(ctx context.Context, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	stop := context.AfterFunc(ctx, st.cancel)
+// send sends req on st. ctx bounds the push until await returns: when it
+// ends first, the stream is cancelled (a late answer has nowhere to go);
+// stop, for await, ends that. An error wraps errNotSent when nothing was
+// sent; any other error ended the stream.
+func (st *pushStream) send(ctx context.Context, req *ingesterv1.PushRequest) (stop func() bool, err error) {
+	stop = context.AfterFunc(ctx, st.cancel)
 	if err := st.s.Send(req); err != nil {
 		stop()
 		st.cancel()
@@ -220,6 +268,13 @@ func (st *pushStream) push(ctx context.Context, req *ingesterv1.PushRequest) (*i
 		}
 		return nil, err
 	}
+	return stop, nil
+}
+
+// await reads the answer to the push send sent. An error wraps errAnswered
+// when the ingester answered with it (the stream may be reused); any other
+// error ended the stream.
+func (st *pushStream) await(ctx context.Context, stop func() bool) (*ingesterv1.PushResponse, error) {
 	r, err := st.s.Recv()
 	if !stop() {
 		st.cancel()
