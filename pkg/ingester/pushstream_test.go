@@ -70,9 +70,9 @@ func TestStopAnswersStreamPushInFlight(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-// TestStopForcesIdleStreams: a stream its distributor never closes (it is
-// gone or stuck) holds the stop for streamCloseWait at most; then the
-// stream ends, as a call in flight would at a forced stop.
+// TestStopForcesIdleStreams: an idle stream does not hold the stop once
+// the pushes in flight are answered; it ends, as a call in flight would at
+// a forced stop.
 func TestStopForcesIdleStreams(t *testing.T) {
 	client, stop, done := startStopping(t, appendFunc(func(context.Context, forward.Batch) error { return nil }))
 	s, err := client.PushStream(context.Background())
