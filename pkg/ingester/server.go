@@ -208,7 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// close their idle streams (they do after 2 s) made a restart followed
 	// by a scale-down lose a metric's cardinality state in 10 of 36 runs
 	// of TestCardinalityStateSurvivesRestartAndScaleDown, against none of
-	// 16 without the wait; how the wait reached the ring is not known.
+	// 24 without the wait; how the wait reached the ring is not known.
 	graceful := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(graceful) }()
 	s.lim.drained(graceful)
