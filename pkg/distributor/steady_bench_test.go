@@ -102,7 +102,16 @@ func benchPlacement(tb testing.TB, n int) *ring.Placement {
 }
 
 func benchDistributor(tb testing.TB, p *ring.Placement, pusher Pusher, withRules bool) *Distributor {
+	return benchDistributorCache(tb, p, pusher, withRules, 0)
+}
+
+// benchDistributorCache is benchDistributor with a series cache of
+// cacheBytes (0: the default; negative: none).
+func benchDistributorCache(tb testing.TB, p *ring.Placement, pusher Pusher, withRules bool, cacheBytes int) *Distributor {
 	tb.Helper()
+	if pusher == nil {
+		pusher = acceptPusher{}
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deps := Deps{Ring: staticPlacer{p}, Pusher: pusher, Logger: logger}
 	if withRules {
@@ -112,7 +121,7 @@ func benchDistributor(tb testing.TB, p *ring.Placement, pusher Pusher, withRules
 		require.NoError(tb, err)
 		deps.Rules, deps.Types = staticRules{eng}, rules.NewTypeCache(100)
 	}
-	return New(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10e9, RetryAfter: 1e9}, deps)
+	return New(Config{RemoteWrite: remotewrite.DefaultConfig(), PushTimeout: 10e9, RetryAfter: 1e9, SeriesCacheBytes: cacheBytes}, deps)
 }
 
 // BenchmarkSteadyIntake measures the distributor's per-series cost from
@@ -121,13 +130,25 @@ func benchDistributor(tb testing.TB, p *ring.Placement, pusher Pusher, withRules
 // series cache warm: every series seen before, as in the steady state of
 // senders re-sending their series every scrape interval. Unlike
 // BenchmarkIntake its cache is far larger than the CPU's caches.
+//
+// With cache=off every series takes the path of a series the cache does
+// not hold: the path of a distributor that sees more series than its
+// cache holds (millions of series), or of a new series.
 func BenchmarkSteadyIntake(b *testing.B) {
 	p := benchPlacement(b, 1)
 	for _, proto := range []remotewrite.Protocol{remotewrite.ProtocolV1, remotewrite.ProtocolV2} {
 		load := newSteadyLoad(b, proto, 100_000, 1000, 500)
-		for _, withRules := range []bool{false, true} {
-			b.Run(fmt.Sprintf("rw%d/rules=%v", proto, withRules), func(b *testing.B) {
-				d := benchDistributor(b, p, nil, withRules)
+		for _, c := range []struct {
+			withRules bool
+			cache     string
+		}{{false, "on"}, {true, "on"}, {false, "off"}, {true, "off"}} {
+			withRules := c.withRules
+			cacheBytes := 0
+			if c.cache == "off" {
+				cacheBytes = -1
+			}
+			b.Run(fmt.Sprintf("rw%d/rules=%v/cache=%s", proto, withRules, c.cache), func(b *testing.B) {
+				d := benchDistributorCache(b, p, nil, withRules, cacheBytes)
 				run := func(payload []byte) {
 					in := d.intakePool.get()
 					in.d, in.tenant, in.proto, in.placement = d, "anonymous", proto, p
