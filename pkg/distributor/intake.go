@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -67,10 +66,9 @@ type seriesRec struct {
 	// simple miss: keyed, with its cache key's hash.
 	keyed   bool
 	keyHash cacheKey
-	// miss: its entries are missEntries[entFrom:entTo]; name is its output
-	// metric name; produced counts the decoded series it gave.
+	// miss: its entries are missEntries[entFrom:entTo]; produced counts
+	// the decoded series it gave.
 	entFrom, entTo int32
-	name           string
 	produced       int8
 	counts         counts // what it carries
 }
@@ -105,6 +103,7 @@ type intake struct {
 	gen       *cacheGen
 
 	scanner     remotewrite.Scanner
+	decoding    *remotewrite.DecodeBuffers // what the decoder made of the misses lives here until the next request
 	recs        []seriesRec
 	samples     [][]byte
 	keys        []cacheKey // of the keyed series, in request order
@@ -163,7 +162,7 @@ func (ip *intakePool) put(in *intake) {
 	clear(in.parts)
 	in.scanner.Reset()
 	*in = intake{
-		scanner: in.scanner, recs: kept(in.recs), samples: kept(in.samples), keys: kept(in.keys),
+		scanner: in.scanner, decoding: in.decoding, recs: kept(in.recs), samples: kept(in.samples), keys: kept(in.keys),
 		keyRecs: kept(in.keyRecs), cands: kept(in.cands), key: kept(in.key), misses: kept(in.misses), missRecs: kept(in.missRecs), sub: kept(in.sub),
 		missBatch: kept(in.missBatch), missEntries: kept(in.missEntries), scratch: kept(in.scratch), sb: in.sb,
 		parts: in.parts[:0], spare: in.spare, metaMemo: in.metaMemo, replays: in.replays[:0], changes: in.changes[:0],
@@ -198,7 +197,10 @@ func (in *intake) run(payload []byte) error {
 	in.lookup()
 	if len(in.misses) > 0 || in.scanner.HasMetadata() {
 		in.sub = in.scanner.SubRequest(in.sub[:0], in.proto, in.misses)
-		dec, err := in.d.decoder.DecodePayload(in.proto, in.sub, true)
+		if in.decoding == nil {
+			in.decoding = &remotewrite.DecodeBuffers{}
+		}
+		dec, err := in.d.decoder.DecodePayloadWith(in.decoding, in.proto, in.sub, true)
 		if err != nil {
 			// The whole payload gives the error as it always read (series
 			// indexes of the request, not of the subset).
@@ -260,7 +262,7 @@ func (in *intake) part(h uint64) (*part, error) {
 }
 
 // placeHash is the hash of a series' placement key.
-func (in *intake) placeHash(name []byte) uint64 {
+func (in *intake) placeHash(name string) uint64 {
 	in.scratch = ring.Key(in.scratch[:0], in.tenant, "")
 	in.scratch = append(in.scratch, name...)
 	return xxhash.Sum64(in.scratch)
@@ -442,9 +444,7 @@ func (in *intake) resolved(rec *seriesRec, req *writev2.Request, ts *writev2.Tim
 		rec.val.outcome = outcomeDropped
 		rec.val.msg = fmt.Appendf(nil, "%s by rule %q: %s", res.Labels.String(), res.Rule, res.Reason)
 	} else {
-		// Kept labels alias the governor's buffer: the name is kept apart.
-		rec.name = strings.Clone(lbls.Get(model.MetricNameLabel))
-		rec.val.placeHash = in.placeHash([]byte(rec.name))
+		rec.val.placeHash = in.placeHash(lbls.Get(model.MetricNameLabel))
 		start := len(in.missBatch)
 		in.missBatch, in.scratch = record.AppendV2(in.missBatch, in.scratch, lbls, ts, req.Symbols)
 		in.missEntries = append(in.missEntries, missEntry{off: int32(start), end: int32(len(in.missBatch))})
@@ -519,7 +519,7 @@ func (in *intake) place() error {
 		}
 	}
 	for _, md := range in.metadata {
-		p, err := in.part(in.placeHash([]byte(md.MetricFamilyName)))
+		p, err := in.part(in.placeHash(md.MetricFamilyName))
 		if err != nil {
 			return err
 		}

@@ -206,11 +206,36 @@ func (unbounded) Release(int64)       {}
 // within the decoder's limits; with origin, Decoded.Origin maps each series
 // back to the payload's. The result does not alias payload.
 func (d *Decoder) DecodePayload(proto Protocol, payload []byte, origin bool) (*Decoded, error) {
-	out := &Decoded{Protocol: proto}
+	return d.DecodePayloadWith(nil, proto, payload, origin)
+}
+
+// DecodeBuffers is the memory a decode works in (the interning table, the
+// label, sample and series arenas of a Remote Write 1.0 payload), kept
+// for the next decode by the same owner so that a request whose series
+// are decoded costs no arena of its own. The zero value is ready to use.
+// Not safe for concurrent use.
+type DecodeBuffers struct {
+	v1  v1Decoder
+	out Decoded
+}
+
+// DecodePayloadWith is DecodePayload in b's memory (nil: its own). What it
+// returns aliases b and is valid until b's next use; strings in it are
+// allocated and may be kept.
+func (d *Decoder) DecodePayloadWith(b *DecodeBuffers, proto Protocol, payload []byte, origin bool) (*Decoded, error) {
+	var v1 *v1Decoder
+	out := &Decoded{}
+	if b != nil {
+		v1, out = &b.v1, &b.out
+		*out = Decoded{WasSorted: out.WasSorted[:0]}
+	} else {
+		v1 = &v1Decoder{}
+	}
+	out.Protocol = proto
 	opts, lim := d.validation, d.validation.lim
 	switch proto {
 	case ProtocolV1:
-		req, meta, p, o, err := decodeV1Origin(payload, lim, origin)
+		req, meta, p, o, err := v1.decode(payload, lim, origin)
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
 				return nil, err

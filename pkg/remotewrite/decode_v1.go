@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -52,7 +53,8 @@ var errTruncated = &WireError{Err: errors.New("unexpected end of message")}
 // produces (the differential fuzz test holds it to that), without
 // materialising a 1.0 request: each label string is interned from the
 // payload bytes, so a string is allocated only the first time it appears in
-// the request. Histograms and metadata, which are rare, are decoded with the
+// the request (label and metric names, in a reused v1Decoder, only the
+// first time it sees them: internKept). Histograms and metadata, which are rare, are decoded with the
 // generated code and converted as before. The result does not alias payload.
 //
 // lim (nil: unbounded) is applied while decoding: a series over a bound is
@@ -69,22 +71,18 @@ func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.M
 // the request's series each decoded series came from (a series with both
 // samples and histograms gives two).
 func decodeV1Origin(payload []byte, lim *limits, track bool) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, origin []int32, err error) {
-	d := v1Decoder{
-		lim:   lim,
-		index: make(map[string]uint32, 64),
-		// Rough capacities from the payload size (a label pair costs at
-		// least ~8 bytes on the wire and a sample ~11), capped so that a
-		// payload of a few huge series does not reserve room for millions.
-		c: v1Converter{
-			labelRefs: make([]uint32, 0, min(len(payload)/8, maxArenaGuess)),
-			samples:   make([]writev2.Sample, 0, min(len(payload)/64, maxArenaGuess)),
-		},
-	}
+	var d v1Decoder
+	return d.decode(payload, lim, track)
+}
+
+// decode is decodeV1Origin on d's tables and arenas, which it empties
+// first: what it returns aliases them until d's next decode.
+func (d *v1Decoder) decode(payload []byte, lim *limits, track bool) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, origin []int32, err error) {
+	d.reset(len(payload))
+	d.lim = lim
 	d.intern(nil) // symbols[0] is the empty string, as 2.0 requires
-	var (
-		series  []writev2.TimeSeries
-		nSeries int
-	)
+	var nSeries int
+	series, origin := d.series[:0], d.origin[:0]
 	err = eachField(payload, func(num protowire.Number, typ protowire.Type, b []byte) error {
 		switch num {
 		case fieldWriteTimeseries:
@@ -96,7 +94,7 @@ func decodeV1Origin(payload []byte, lim *limits, track bool) (req writev2.Reques
 			}
 			var err error
 			before := len(series)
-			series, err = d.series(b, series)
+			series, err = d.decodeSeries(b, series)
 			for range len(series) - before {
 				if track {
 					origin = append(origin, int32(nSeries-1))
@@ -115,33 +113,120 @@ func decodeV1Origin(payload []byte, lim *limits, track bool) (req writev2.Reques
 		}
 		return nil
 	})
+	d.series, d.origin = series, origin
 	if err != nil {
 		return writev2.Request{}, nil, nil, nil, err
 	}
+	if !track {
+		origin = nil
+	}
 	return writev2.Request{Symbols: d.symbols, Timeseries: series}, meta, d.pre, origin, nil
+}
+
+// maxKeptDecode bounds, in bytes, each arena a v1Decoder keeps from one
+// decode to the next, so that one huge request does not pin its memory.
+const maxKeptDecode = 1 << 20
+
+// reset empties d for a payload of n bytes, keeping its tables and arenas
+// (up to maxKeptDecode bytes each) for reuse.
+func (d *v1Decoder) reset(n int) {
+	// Rough capacities from the payload size (a label pair costs at least
+	// ~8 bytes on the wire and a sample ~11), capped so that a payload of a
+	// few huge series does not reserve room for millions.
+	refs, samples := min(n/8, maxArenaGuess), min(n/64, maxArenaGuess)
+	if d.index == nil || len(d.index) > maxKeptDecode/32 {
+		d.index = make(map[string]uint32, 64)
+	} else {
+		clear(d.index)
+	}
+	d.pre, d.prob, d.nLabels = nil, problem{}, 0
+	d.symbols = reuse(d.symbols, 0)
+	d.series = reuse(d.series, 0)
+	d.origin = reuse(d.origin, 0)
+	d.c = v1Converter{
+		labelRefs:    reuse(d.c.labelRefs, refs),
+		samples:      reuse(d.c.samples, samples),
+		exemplars:    reuse(d.c.exemplars, 0),
+		exemplarRefs: reuse(d.c.exemplarRefs, 0),
+		histograms:   reuse(d.c.histograms, 0),
+		spans:        reuse(d.c.spans, 0),
+	}
+	d.hist = reuse(d.hist, 0)
+}
+
+// reuse empties s when its backing array is at most maxKeptDecode bytes,
+// and gives a new one of capacity guess (nil for 0) otherwise. Arenas are
+// only ever appended to, so clearing what was used is enough for s to
+// hold on to nothing of the last request.
+func reuse[T any](s []T, guess int) []T {
+	var zero T
+	if s != nil && uintptr(cap(s))*unsafe.Sizeof(zero) <= maxKeptDecode {
+		clear(s)
+		return s[:0]
+	}
+	if guess == 0 {
+		return nil
+	}
+	return make([]T, 0, guess)
 }
 
 // maxArenaGuess caps the initial arena capacities guessed from the payload
 // size; past it the arenas grow as they fill.
 const maxArenaGuess = 1 << 14
 
-// v1Decoder holds the interning table and the arenas of one request.
+// v1Decoder holds the interning table and the arenas of one request; the
+// zero value is ready to use, and decode reuses them for the next one.
 type v1Decoder struct {
 	lim     *limits
 	pre     map[int]problem // problems found while decoding, by series index
 	prob    problem         // the first problem of the series being decoded
 	nLabels int             // labels of the series being decoded
 	index   map[string]uint32
-	symbols []string
-	c       v1Converter
-	hist    []prompb.Histogram // reused per series
+	names   map[string]string // kept across decodes (internKept)
+	// namesBytes is roughly what names holds.
+	namesBytes int
+	symbols    []string
+	series     []writev2.TimeSeries
+	origin     []int32
+	c          v1Converter
+	hist       []prompb.Histogram // reused per series
 }
 
 func (d *v1Decoder) intern(b []byte) uint32 {
+	return d.internKept(b, false)
+}
+
+// maxKeptNameBytes bounds the strings a v1Decoder keeps from one decode
+// to the next; past it they are forgotten and kept again as they come.
+const maxKeptNameBytes = 256 << 10
+
+// internKept is intern that, with keep, takes the string from (or adds it
+// to) the strings kept across decodes: label names and metric names, which
+// a sender repeats in every request, so that they are allocated once and
+// not once a request. Values, which may be unique to a series, are not
+// kept.
+func (d *v1Decoder) internKept(b []byte, keep bool) uint32 {
 	if ref, ok := d.index[string(b)]; ok { // no allocation for the lookup
 		return ref
 	}
-	s := string(b)
+	var s string
+	if keep {
+		var ok bool
+		if s, ok = d.names[string(b)]; !ok {
+			if d.namesBytes+len(b) > maxKeptNameBytes {
+				clear(d.names)
+				d.namesBytes = 0
+			}
+			if d.names == nil {
+				d.names = make(map[string]string)
+			}
+			s = string(b)
+			d.names[s] = s
+			d.namesBytes += len(s) + 32 // the string and its map entry, roughly
+		}
+	} else {
+		s = string(b)
+	}
 	ref := uint32(len(d.symbols))
 	d.index[s] = ref
 	d.symbols = append(d.symbols, s)
@@ -150,7 +235,7 @@ func (d *v1Decoder) intern(b []byte) uint32 {
 
 // series decodes one TimeSeries and appends its 2.0 form (two series when it
 // carries both samples and histograms, as convertV1 does).
-func (d *v1Decoder) series(b []byte, out []writev2.TimeSeries) ([]writev2.TimeSeries, error) {
+func (d *v1Decoder) decodeSeries(b []byte, out []writev2.TimeSeries) ([]writev2.TimeSeries, error) {
 	refStart, sampleStart := len(d.c.labelRefs), len(d.c.samples)
 	exemplarStart := len(d.c.exemplars)
 	d.hist = d.hist[:0]
@@ -253,7 +338,7 @@ func (d *v1Decoder) label(b []byte, arena *[]uint32) error {
 			value = []byte(truncate(string(value[:maxRenderedValue+1]), maxRenderedValue))
 		}
 	}
-	*arena = append(*arena, d.intern(name), d.intern(value))
+	*arena = append(*arena, d.internKept(name, true), d.internKept(value, string(name) == metricNameLabel))
 	return nil
 }
 

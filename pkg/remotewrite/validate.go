@@ -155,6 +155,9 @@ func validateRequest(req *writev2.Request, opts validationOpts) (rejected int, f
 	if opts.origin != nil {
 		keptOrigin = (*opts.origin)[:0]
 	}
+	if opts.sortedOut != nil {
+		keptSorted = (*opts.sortedOut)[:0] // an output only: reused
+	}
 	opts.symbolsUTF8 = validUTF8(req.Symbols)
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
