@@ -155,6 +155,9 @@ type relabelStep struct {
 	// memo caches fm's results when fm is a slow (backtracking) regex; nil
 	// otherwise.
 	memo *matchMemo
+	// replace remembers the outcome of a replace config per source value
+	// (nil for the other actions).
+	replace *replaceMemo
 	// dropReason explains a drop by this config, rendered once.
 	dropReason string
 }
@@ -175,7 +178,11 @@ func compileRelabel(cfgs []*relabel.Config, scheme model.ValidationScheme) ([]re
 		if err != nil {
 			return nil, fmt.Errorf("relabel_configs[%d]: %w", i, err)
 		}
-		out = append(out, relabelStep{cfg: &cp, fm: fm, memo: newMatchMemo(fm), dropReason: relabelDropReason(i, &cp)})
+		st := relabelStep{cfg: &cp, fm: fm, memo: newMatchMemo(fm), dropReason: relabelDropReason(i, &cp)}
+		if cp.Action == relabel.Replace {
+			st.replace = &replaceMemo{cfg: st.cfg}
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }
@@ -224,6 +231,24 @@ func evalRelabel(steps []relabelStep, ls labels.Labels, sc *scratch) StageVerdic
 		// means "drop", so there is no need to load the builder.
 		if st.cfg.Action == relabel.Drop || st.cfg.Action == relabel.Keep {
 			return StageVerdict{Action: ActionDrop, Reason: st.dropReason}
+		}
+		if st.replace != nil {
+			// Replace through its memo: read the source value before the
+			// builder is loaded (both views hold the same labels).
+			o := st.replace.outcome(st.sourceValue(sc))
+			if o.skip {
+				continue
+			}
+			if !sc.isSet {
+				sc.lb.Reset(ls)
+				sc.isSet = true
+			}
+			if o.value == "" {
+				sc.lb.Del(o.target)
+			} else {
+				sc.lb.Set(o.target, o.value)
+			}
+			continue
 		}
 		if !sc.isSet {
 			sc.lb.Reset(ls)

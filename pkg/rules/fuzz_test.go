@@ -87,6 +87,9 @@ func FuzzRelabelCompat(f *testing.F) {
 	f.Add("x", "up", "abc", uint8(7))
 	f.Add("x", "up", "p", uint8(8))
 	f.Add("x", "up", "p", uint8(9))
+	f.Add("(.*?)[0-9]+(.*)", "up", "h12:9", uint8(12)) // replace: a target template
+	f.Add("u(p)", "up", "v", uint8(22))                // replace: deletes the target
+	f.Add("(.*)", "up", "v", uint8(32))                // replace: no source, static value
 	actions := []relabel.Action{relabel.Drop, relabel.Keep, relabel.Replace, relabel.LabelDrop, relabel.LabelKeep, relabel.LabelMap,
 		relabel.Lowercase, relabel.Uppercase, relabel.KeepEqual, relabel.DropEqual}
 	f.Fuzz(func(t *testing.T, re, name, value string, act uint8) {
@@ -106,6 +109,14 @@ func FuzzRelabelCompat(f *testing.F) {
 		case relabel.Replace:
 			cfg.SourceLabels = []modelLabelName{"__name__", "v"}
 			cfg.TargetLabel = "out"
+			switch int(act) / len(actions) % 4 {
+			case 1:
+				cfg.TargetLabel, cfg.Replacement = "out_${1}", "x"
+			case 2:
+				cfg.Replacement = "" // deletes the target
+			case 3:
+				cfg.SourceLabels, cfg.Replacement = nil, "static"
+			}
 		case relabel.LabelMap:
 			cfg.Replacement = "m_$1"
 			cfg.Regex, _ = relabel.NewRegexp("(" + re + ")")
@@ -137,24 +148,34 @@ func FuzzRelabelCompat(f *testing.F) {
 			t.Fatal(err)
 		}
 		e.rules = []*rule{{name: "r", kind: KindRelabel, mode: ModeEnforce, relabel: steps, stage: &relabelStage{steps: steps}}}
-		res := e.Apply(&Series{Labels: in}, nil)
-		switch {
-		case !keep:
-			if res.Action != Dropped {
-				t.Fatalf("relabel dropped %s, engine %v", in, res.Action)
-			}
-		case labels.Equal(want, in):
-			if res.Action != Kept {
-				t.Fatalf("relabel kept %s unchanged, engine %v %s", in, res.Action, res.Labels)
-			}
-		case e.invalid(want) != "":
-			if res.Action != Dropped {
-				t.Fatalf("relabel made invalid %s, engine %v", want, res.Action)
-			}
-		default:
-			if res.Action != Changed || !labels.Equal(want, res.Labels) {
-				t.Fatalf("relabel gave %s, engine %v %s", want, res.Action, res.Labels)
-			}
+		// Twice: the second time finds the outcome the first remembered.
+		for range 2 {
+			checkRelabelCompat(t, e, in, want, keep)
 		}
 	})
+}
+
+// checkRelabelCompat holds the engine's result for in to relabel's (want,
+// keep).
+func checkRelabelCompat(t *testing.T, e *Engine, in, want labels.Labels, keep bool) {
+	t.Helper()
+	res := e.Apply(&Series{Labels: in}, nil)
+	switch {
+	case !keep:
+		if res.Action != Dropped {
+			t.Fatalf("relabel dropped %s, engine %v", in, res.Action)
+		}
+	case labels.Equal(want, in):
+		if res.Action != Kept {
+			t.Fatalf("relabel kept %s unchanged, engine %v %s", in, res.Action, res.Labels)
+		}
+	case e.invalid(want) != "":
+		if res.Action != Dropped {
+			t.Fatalf("relabel made invalid %s, engine %v", want, res.Action)
+		}
+	default:
+		if res.Action != Changed || !labels.Equal(want, res.Labels) {
+			t.Fatalf("relabel gave %s, engine %v %s", want, res.Action, res.Labels)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 // maxMemoEntries bounds each matchMemo. Once full, further values are
@@ -47,4 +48,58 @@ func (mm *matchMemo) match(s string) bool {
 		}
 	}
 	return ok
+}
+
+// replaceMemo remembers what a replace config makes of a source value:
+// the label it sets or deletes, and the value. Replace's outcome is a pure
+// function of the source value (the regex match, then the target and
+// replacement templates expanded with its groups), and source values
+// repeat heavily (instances, jobs), so a repeat costs a lookup instead of
+// a regex match and three allocations. Bounded like matchMemo. Safe for
+// concurrent use.
+type replaceMemo struct {
+	cfg *relabel.Config
+	m   sync.Map // string → replaceOutcome
+	n   atomic.Int64
+}
+
+// replaceOutcome is what one source value does.
+type replaceOutcome struct {
+	skip   bool   // the regex does not match, or the target is not a valid label name
+	target string // the label set (or deleted when value is "")
+	value  string
+}
+
+// outcome returns what cfg's replace does with source value val (which
+// may alias a reused buffer), exactly as relabel.ProcessBuilder's Replace.
+func (rm *replaceMemo) outcome(val string) replaceOutcome {
+	if v, ok := rm.m.Load(val); ok {
+		return v.(replaceOutcome)
+	}
+	val = strings.Clone(val)
+	o := replaceOf(rm.cfg, val)
+	if rm.n.Load() < maxMemoEntries {
+		if _, loaded := rm.m.LoadOrStore(val, o); !loaded {
+			rm.n.Add(1)
+		}
+	}
+	return o
+}
+
+// replaceOf is relabel's Replace action on source value val, as an
+// outcome (prometheus/model/relabel, relabel(), case Replace).
+func replaceOf(cfg *relabel.Config, val string) replaceOutcome {
+	if val == "" && cfg.Regex == relabel.DefaultRelabelConfig.Regex &&
+		!strings.Contains(cfg.TargetLabel, "$") && !strings.Contains(cfg.Replacement, "$") {
+		return replaceOutcome{target: cfg.TargetLabel, value: cfg.Replacement}
+	}
+	indexes := cfg.Regex.FindStringSubmatchIndex(val)
+	if indexes == nil {
+		return replaceOutcome{skip: true}
+	}
+	target := string(cfg.Regex.ExpandString(nil, cfg.TargetLabel, val, indexes))
+	if !cfg.NameValidationScheme.IsValidLabelName(target) {
+		return replaceOutcome{skip: true}
+	}
+	return replaceOutcome{target: target, value: string(cfg.Regex.ExpandString(nil, cfg.Replacement, val, indexes))}
 }
