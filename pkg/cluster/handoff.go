@@ -26,6 +26,9 @@ type Placements interface {
 	Placement() *ring.Placement
 	// Changed returns a channel closed at the next placement change.
 	Changed() <-chan struct{}
+	// MembersChanged returns a channel closed at the next change of the
+	// member table, placement change or not.
+	MembersChanged() <-chan struct{}
 }
 
 var _ Placements = (*ring.Ring)(nil)
@@ -128,21 +131,37 @@ func NewHandoff(cfg Config, d HandoffDeps) *Handoff {
 }
 
 // Run pulls moved state at every placement change until ctx ends; it
-// returns nil then.
+// returns nil then. It also pulls when an ingester the current placement
+// does not place is seen LEAVING: one that joined, pulled metrics from
+// this node (which forgot them) and began to leave before gossip told
+// this node it was ACTIVE. The placement here never changed, so without
+// that pull its metrics would be lost when it goes.
 func (h *Handoff) Run(ctx context.Context) error {
 	var last uint64
 	var settle <-chan time.Time
 	var timer *time.Timer
+	var drained map[string]bool // unplaced LEAVING peers already pulled from
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for {
-		changed := h.ring.Changed()
+		changed, members := h.ring.Changed(), h.ring.MembersChanged()
 		p := h.ring.Placement()
+		leaving := unplacedLeaving(h.ring, p)
+		pull := false
 		if fp := p.Fingerprint(); fp != last {
 			last = fp
+			pull = true
+		}
+		for name := range leaving {
+			if !drained[name] {
+				pull = true
+			}
+		}
+		drained = leaving
+		if pull {
 			if p.Partitions(h.ring.Self().Name) > 0 {
 				done := h.store.BeginTransfer()
 				h.Pull(ctx, p)
@@ -160,11 +179,29 @@ func (h *Handoff) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-members:
 		case <-settle:
 			settle = nil
 			h.Pull(ctx, h.ring.Placement())
 		}
 	}
+}
+
+// unplacedLeaving returns the names of the LEAVING ingesters other than
+// this node that p gives no partition. An ingester that goes LEAVING while
+// p still places it (the rebuild is pending) is not one: the placement
+// change that follows triggers the pull.
+func unplacedLeaving(m Membership, p *ring.Placement) map[string]bool {
+	var out map[string]bool
+	for _, mem := range peers(m, false) {
+		if mem.State == ring.StateLeaving && p.Partitions(mem.Name) == 0 {
+			if out == nil {
+				out = make(map[string]bool)
+			}
+			out[mem.Name] = true
+		}
+	}
+	return out
 }
 
 // Pull pulls, from every other ingester, the state of the metrics it

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promgov/promgov/pkg/cardinality"
@@ -99,4 +100,59 @@ func TestHandoffRun(t *testing.T) {
 	require.Eventually(t, func() bool { return !has(a.tracker) }, 10*time.Second, 10*time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// TestHandoffPullsFromUnplacedLeaver: b joined, pulled a metric from a (a
+// forgot it) and began to leave before gossip told a that b was ACTIVE,
+// so a first sees b LEAVING and its placement (a alone) never changes. a
+// must still pull the metric back while b drains, or its state is lost
+// when b goes (TestCardinalityStateSurvivesRestartAndScaleDown).
+func TestHandoffPullsFromUnplacedLeaver(t *testing.T) {
+	cfg := limitsConfig(cardinality.Limits{MaxSeriesPerMetric: 5, MaxSeriesPerMetricMode: cardinality.ModeEnforce})
+	a, b := startNode(t, "a", cfg), startNode(t, "b", cfg)
+	const metric = "moved_metric"
+	f := newFakeRing(t, a.member(ring.StateActive), a.member(ring.StateActive))
+	fp := f.Placement().Fingerprint()
+
+	pool := NewPool()
+	defer pool.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	reg := prometheus.NewRegistry()
+	go func() {
+		done <- NewHandoff(testConfig(), HandoffDeps{Ring: f, Clients: pool, Store: a.tracker, Registerer: reg}).Run(ctx)
+	}()
+	// a's pull at start is over before b takes the metric (as if it had
+	// pulled it from a), so only a later pull can bring it back.
+	require.Eventually(t, func() bool {
+		return lastPull(t, reg) > 0
+	}, 5*time.Second, 10*time.Millisecond, "a's handoff never pulled at start")
+	require.Equal(t, 5, observe(b.tracker, "t", metric, 0, 8), "b holds the metric it pulled from a")
+
+	has := func(tr *cardinality.Tracker) bool {
+		rows, err := tr.Metric(context.Background(), metric, cardinality.Query{Tenant: "t"})
+		require.NoError(t, err)
+		return len(rows) == 1
+	}
+	f.set(t, a.member(ring.StateActive), b.member(ring.StateLeaving))
+	require.Equal(t, fp, f.Placement().Fingerprint(), "a LEAVING ingester changes no placement")
+	require.Eventually(t, func() bool { return has(a.tracker) && !has(b.tracker) }, 5*time.Second, 10*time.Millisecond,
+		"a never pulled the metric back from the leaving b")
+	require.Equal(t, 0, observe(a.tracker, "t", metric, 10, 12), "the limit holds on a")
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// lastPull is the handoff's promgov_cluster_handoff_last_timestamp_seconds
+// as gathered from reg (0 before the first pull ends).
+func lastPull(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "promgov_cluster_handoff_last_timestamp_seconds" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
 }

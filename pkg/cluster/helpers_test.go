@@ -78,11 +78,13 @@ type fakeRing struct {
 	members []ring.Member
 	p       *ring.Placement
 	changed chan struct{}
+	// membersChanged fires at every set, like changed.
+	membersChanged chan struct{}
 }
 
 func newFakeRing(t testing.TB, self ring.Member, members ...ring.Member) *fakeRing {
 	t.Helper()
-	f := &fakeRing{self: self, changed: make(chan struct{})}
+	f := &fakeRing{self: self, changed: make(chan struct{}), membersChanged: make(chan struct{})}
 	f.set(t, members...)
 	return f
 }
@@ -93,9 +95,14 @@ func (f *fakeRing) set(t testing.TB, members ...ring.Member) {
 	require.NoError(t, err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.members, f.p = members, p
-	close(f.changed)
-	f.changed = make(chan struct{})
+	f.members = members
+	if f.p == nil || p.Fingerprint() != f.p.Fingerprint() {
+		f.p = p
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}
+	close(f.membersChanged)
+	f.membersChanged = make(chan struct{})
 }
 
 func (f *fakeRing) Members() []ring.Member {
@@ -116,6 +123,12 @@ func (f *fakeRing) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.changed
+}
+
+func (f *fakeRing) MembersChanged() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.membersChanged
 }
 
 var _ Placements = (*fakeRing)(nil)

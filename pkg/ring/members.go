@@ -14,6 +14,13 @@ func (r *Ring) observe(event string, n *memberlist.Node) {
 	r.metrics.events.WithLabelValues(event).Inc()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	prev, had := r.members[n.Name]
+	defer func() {
+		if cur, has := r.members[n.Name]; has != had || cur != prev {
+			close(r.membersChanged)
+			r.membersChanged = make(chan struct{})
+		}
+	}()
 	if event == eventLeave {
 		delete(r.members, n.Name)
 	} else {

@@ -80,6 +80,9 @@ type Ring struct {
 	members map[string]Member
 	active  []Member // ACTIVE ingesters the current placement was built from
 	changed chan struct{}
+	// membersChanged is closed (and replaced) whenever a member appears,
+	// changes state or address, or goes (see MembersChanged).
+	membersChanged chan struct{}
 
 	// rebuild asks the rebuild loop to recompute the placement (capacity 1,
 	// so bursts of membership events coalesce into one rebuild).
@@ -135,6 +138,7 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 		loopDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	r.membersChanged = make(chan struct{})
 	r.meta.Store(&meta)
 	empty, err := NewPlacement(cfg.placementConfig(), nil)
 	if err != nil {
@@ -510,6 +514,17 @@ func (r *Ring) Changed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
+}
+
+// MembersChanged returns a channel that is closed at the next change of
+// the member table (a member appears, changes state or address, or goes),
+// whether or not it changes the placement: e.g. an ingester first seen
+// already LEAVING, whose ACTIVE spell this node never heard of. Call it
+// again after it fired to wait for the following one.
+func (r *Ring) MembersChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.membersChanged
 }
 
 // BindAddress returns the host:port gossip is bound to, with port 0 resolved.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 const (
@@ -384,4 +385,58 @@ func TestGRPCAddressOnEveryInterface(t *testing.T) {
 			}, converge, tick, "the distributor never saw ingester-a at %s", tc.want)
 		})
 	}
+}
+
+// TestMembersChangedWithoutPlacementChange: an ingester this node first
+// sees already LEAVING (its ACTIVE spell ended before gossip brought it
+// here: it joined, pulled state and was stopped at once) changes no
+// placement, so Changed does not fire; MembersChanged does, and the
+// member is listed LEAVING, so the handoff can pull what it took.
+func TestMembersChangedWithoutPlacementChange(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	a := startNode(t, testConfig("ingester-a"), RoleIngester, "127.0.0.1:9001")
+	require.NoError(t, a.SetState(StateActive))
+	require.Eventually(t, func() bool { return a.Placement().NumIngesters() == 1 }, converge, tick)
+	fp := a.Placement().Fingerprint()
+	changed, members := a.Changed(), a.MembersChanged()
+
+	// b advertises LEAVING before it joins: a never sees it ACTIVE.
+	reg := prometheus.NewRegistry()
+	b, err := New(testConfig("ingester-b", a.BindAddress()), RoleIngester, "127.0.0.1:9002", testLogger(t), reg)
+	require.NoError(t, err)
+	require.NoError(t, b.SetState(StateLeaving))
+	ctx, cancel := context.WithCancel(context.Background())
+	bn := &node{Ring: b, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { bn.done <- b.Run(ctx) }()
+	t.Cleanup(func() { _ = bn.stop(t) })
+
+	select {
+	case <-members:
+	case <-time.After(converge):
+		t.Fatal("MembersChanged did not fire when ingester-b appeared")
+	}
+	require.Eventually(t, func() bool { return memberStates(a.Ring)["ingester-b"] == StateLeaving }, converge, tick)
+	require.Equal(t, fp, a.Placement().Fingerprint(), "a LEAVING ingester is not placed")
+	select {
+	case <-changed:
+		t.Fatal("the placement changed")
+	default:
+	}
+
+	// Its departure is a member change too.
+	members = a.MembersChanged()
+	require.NoError(t, bn.stop(t))
+	select {
+	case <-members:
+	case <-time.After(converge):
+		t.Fatal("MembersChanged did not fire when ingester-b left")
+	}
+	require.Eventually(t, func() bool { _, ok := memberStates(a.Ring)["ingester-b"]; return !ok }, converge, tick)
+
+	// a may have been probing b when b went: memberlist's probe outlives
+	// its Shutdown by up to a probe interval. Wait for it, so that the
+	// package's leak check does not see it.
+	require.NoError(t, a.stop(t))
+	require.Eventually(t, func() bool { return goleak.Find(before) == nil }, converge, tick,
+		"goroutines of the two nodes still running after both stopped")
 }
