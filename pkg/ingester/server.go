@@ -204,11 +204,10 @@ func (s *Server) Run(ctx context.Context) error {
 	// Distributors keep PushStreams open between pushes, so a graceful
 	// stop would wait for them. Every push in flight is answered first
 	// (new ones are refused: not serving); what is still open then holds
-	// no push and is closed. Waiting up to 5 s for the distributors to
-	// close their idle streams (they do after 2 s) made a restart followed
-	// by a scale-down lose a metric's cardinality state in 10 of 36 runs
-	// of TestCardinalityStateSurvivesRestartAndScaleDown, against none of
-	// 24 without the wait; how the wait reached the ring is not known.
+	// no push and is closed: waiting for the distributors to close their
+	// idle streams (they do after 2 s) only delays the stop. (That wait
+	// also delayed a restarted ingester's distributors enough to expose a
+	// handoff race, fixed in pkg/cluster: see Handoff.Run.)
 	graceful := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(graceful) }()
 	s.lim.drained(graceful)
