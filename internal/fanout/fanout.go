@@ -1,7 +1,8 @@
 // Package fanout runs one call per item concurrently and collects the
 // errors: the one shape of concurrent fan-out promgov's request paths use
-// (the distributor's push to ingesters, analytics, query statistics, peer
-// sketch sync, handoff, the UI's node status).
+// (analytics, query statistics, peer sketch sync, handoff, the UI's node
+// status; the distributor's push sends and waits on the request's own
+// goroutine instead).
 package fanout
 
 import (

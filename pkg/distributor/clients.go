@@ -31,7 +31,7 @@ const pushAnswerWindowSize = 1 << 20
 
 // Clients are a distributor's connections to the ingesters (a
 // grpcpool.Pool): one per ingester, with client-side health checking,
-// reused for every push (Push, the Distributor's Pusher) and by the
+// reused for every push (Send, the Distributor's PushSender) and by the
 // cluster calls (Client: the analytics fan-out, the query statistics
 // shipper). It is safe for concurrent use. Run closes the connections to
 // ingesters that left the ring, and all of them when it returns.

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/promgov/promgov/internal/fanout"
 	"github.com/promgov/promgov/pkg/ingester"
 	"github.com/promgov/promgov/pkg/remotewrite"
 	"github.com/promgov/promgov/pkg/ring"
@@ -33,26 +31,19 @@ type Placer interface {
 
 var _ Placer = (*ring.Ring)(nil)
 
-// Pusher sends one batch to the ingester at addr. Safe for concurrent use.
-type Pusher interface {
-	Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error)
-}
-
-var _ Pusher = (*Clients)(nil)
-
-// PushSender is a Pusher that sends a push and reads its answer apart
-// (Clients does): a request to several ingesters sends all its pushes
-// before it waits for any, so they proceed together without a goroutine
-// each. Send returns once the push is handed to the transport (one larger
-// than the ingester's stream window, 4 MiB, waits there for the ingester
-// to read it). Send is safe for concurrent use; a PendingPush is waited on
-// once, by the goroutine that sent it.
+// PushSender sends each owning ingester its batch, sending a push and
+// reading its answer apart (Clients does): a request to several ingesters
+// sends all its pushes before it waits for any, so they proceed together
+// without a goroutine each. Send returns once the push is handed to the
+// transport (one larger than the ingester's stream window, 4 MiB, waits
+// there for the ingester to read it). Send is safe for concurrent use; a
+// PendingPush is waited on once, by the goroutine that sent it.
 type PushSender interface {
 	Send(ctx context.Context, addr string, req *ingesterv1.PushRequest) PendingPush
 }
 
 // PendingPush is a push sent whose answer is not read yet. Wait returns
-// what Pusher.Push would have.
+// the ingester's answer, or why there is none.
 type PendingPush interface {
 	Wait(ctx context.Context) (*ingesterv1.PushResponse, error)
 }
@@ -64,7 +55,7 @@ type Distributor struct {
 	cfg     Config
 	decoder *remotewrite.Decoder
 	ring    Placer
-	pusher  Pusher
+	pusher  PushSender
 	logger  *slog.Logger
 	m       *metrics
 
@@ -99,7 +90,7 @@ type Deps struct {
 	Ring Placer
 	// Pusher sends each owning ingester its batch: the cluster's
 	// connections (NewClients) in production; tests inject faults with it.
-	Pusher Pusher
+	Pusher PushSender
 	// Rules gives the active governance ruleset, read once per request, so
 	// a reload (rules.Manager.Reload) applies from the next request on.
 	Rules RulesSource
@@ -295,7 +286,7 @@ type pushError struct {
 	msg    string
 }
 
-// push sends every part of in concurrently. It returns what the ingesters
+// push sends every part of in, together (sendParts). It returns what the ingesters
 // wrote, and an error unless every part was accepted.
 func (d *Distributor) push(ctx context.Context, in *intake) (*ingesterv1.PushResponse, *pushError) {
 	// Series dropped by rules count as written: the sender must not retry
@@ -321,24 +312,7 @@ func (d *Distributor) push(ctx context.Context, in *intake) (*ingesterv1.PushRes
 	d.m.samples.Add(float64(in.received.samples + in.received.histograms + in.received.exemplars))
 	tenant := in.tenant
 
-	var errs []error
-	if s, ok := d.pusher.(PushSender); ok {
-		errs = d.sendParts(ctx, s, tenant, parts, total)
-	} else {
-		// One goroutine per ingester; a panic in one reaches this
-		// request's edge (fanout.Each) instead of killing the distributor.
-		var mu sync.Mutex
-		errs = fanout.Each(parts, func(_ int, p *part) error {
-			resp, err := d.pushPart(ctx, tenant, p)
-			if err != nil {
-				return partError(p, err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			addWritten(total, resp)
-			return nil
-		})
-	}
+	errs := d.sendParts(ctx, tenant, parts, total)
 	if len(errs) == 0 {
 		// Series refused by a cardinality limit answer 400; the rest was
 		// written and is counted in total.
@@ -390,14 +364,14 @@ func (d *Distributor) logRules(ctx context.Context, tenant string, series int, s
 // gRPC's on every push: 7 % of a distributor's CPU with 3 ingesters). One
 // deadline bounds them all. A part's push duration ends when its answer
 // is read.
-func (d *Distributor) sendParts(ctx context.Context, s PushSender, tenant string, parts []*part, total *ingesterv1.PushResponse) []error {
+func (d *Distributor) sendParts(ctx context.Context, tenant string, parts []*part, total *ingesterv1.PushResponse) []error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
 	defer cancel() // also ends the streams of pushes not waited on (a panic)
 	start := time.Now()
 	var buf [8]PendingPush
 	sent := buf[:0]
 	for _, p := range parts {
-		sent = append(sent, s.Send(ctx, p.owner.GRPCAddress, pushRequest(tenant, p)))
+		sent = append(sent, d.pusher.Send(ctx, p.owner.GRPCAddress, pushRequest(tenant, p)))
 	}
 	var errs []error
 	for i, p := range parts {
@@ -410,17 +384,6 @@ func (d *Distributor) sendParts(ctx context.Context, s PushSender, tenant string
 		addWritten(total, resp)
 	}
 	return errs
-}
-
-// pushPart pushes p and waits for its answer (a Pusher that is not a
-// PushSender).
-func (d *Distributor) pushPart(ctx context.Context, tenant string, p *part) (*ingesterv1.PushResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
-	defer cancel()
-	start := time.Now()
-	resp, err := d.pusher.Push(ctx, p.owner.GRPCAddress, pushRequest(tenant, p))
-	d.pushed(p, start, err)
-	return resp, err
 }
 
 func pushRequest(tenant string, p *part) *ingesterv1.PushRequest {

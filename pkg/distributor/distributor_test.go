@@ -150,9 +150,18 @@ func (tc *testCluster) with(mod func(*Deps)) {
 // noPusher is the Pusher of tests that never push: it fails every call.
 type noPusher struct{}
 
-func (noPusher) Push(context.Context, string, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	return nil, errors.New("this test pushes nothing")
+func (noPusher) Send(context.Context, string, *ingesterv1.PushRequest) PendingPush {
+	return answered{err: errors.New("this test pushes nothing")}
 }
+
+// answered is a PendingPush whose answer is known when it is sent: what
+// the tests' PushSenders return.
+type answered struct {
+	resp *ingesterv1.PushResponse
+	err  error
+}
+
+func (a answered) Wait(context.Context) (*ingesterv1.PushResponse, error) { return a.resp, a.err }
 
 func v1Body(t *testing.T, req *prompb.WriteRequest) []byte {
 	t.Helper()

@@ -22,17 +22,17 @@ import (
 // fault no real part produces on demand.
 type panicPusher struct{ addr string }
 
-func (p panicPusher) Push(_ context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+func (p panicPusher) Send(_ context.Context, addr string, _ *ingesterv1.PushRequest) PendingPush {
 	if addr == p.addr {
 		panic("bug in the push to " + addr)
 	}
-	return &ingesterv1.PushResponse{}, nil
+	return answered{resp: &ingesterv1.PushResponse{}}
 }
 
-// TestPushGoroutinePanicReachesTheEdge: a panic in the goroutine that
-// pushes to one ingester is answered 500 by the HTTP edge's recovery and
-// counted, instead of killing the distributor; the next request is served.
-func TestPushGoroutinePanicReachesTheEdge(t *testing.T) {
+// TestPushPanicReachesTheEdge: a panic in the push to one ingester is
+// answered 500 by the HTTP edge's recovery and counted, instead of killing
+// the distributor; the next request is answered too.
+func TestPushPanicReachesTheEdge(t *testing.T) {
 	var members []ring.Member
 	for i := range 2 {
 		members = append(members, ring.Member{Name: fmt.Sprint("i", i), Role: ring.RoleIngester, State: ring.StateActive, GRPCAddress: fmt.Sprint("a", i)})

@@ -33,7 +33,12 @@ type pushLog struct {
 	histograms int64
 }
 
-func (l *pushLog) Push(_ context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
+func (l *pushLog) Send(ctx context.Context, addr string, req *ingesterv1.PushRequest) PendingPush {
+	resp, err := l.push(ctx, addr, req)
+	return answered{resp, err}
+}
+
+func (l *pushLog) push(_ context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
 	var resp ingesterv1.PushResponse
 	s := fmt.Sprintf("%s %s meta=%v:", addr, req.GetTenant(), req.GetMetadata())
 	it := record.NewIter(req.GetSeries())

@@ -101,13 +101,13 @@ func benchPlacement(tb testing.TB, n int) *ring.Placement {
 	return p
 }
 
-func benchDistributor(tb testing.TB, p *ring.Placement, pusher Pusher, withRules bool) *Distributor {
+func benchDistributor(tb testing.TB, p *ring.Placement, pusher PushSender, withRules bool) *Distributor {
 	return benchDistributorCache(tb, p, pusher, withRules, 0)
 }
 
 // benchDistributorCache is benchDistributor with a series cache of
 // cacheBytes (0: the default; negative: none).
-func benchDistributorCache(tb testing.TB, p *ring.Placement, pusher Pusher, withRules bool, cacheBytes int) *Distributor {
+func benchDistributorCache(tb testing.TB, p *ring.Placement, pusher PushSender, withRules bool, cacheBytes int) *Distributor {
 	tb.Helper()
 	if pusher == nil {
 		pusher = acceptPusher{}
@@ -181,8 +181,8 @@ func BenchmarkSteadyIntake(b *testing.B) {
 // acceptPusher accepts every push without sending it anywhere.
 type acceptPusher struct{}
 
-func (acceptPusher) Push(context.Context, string, *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	return &ingesterv1.PushResponse{}, nil
+func (acceptPusher) Send(context.Context, string, *ingesterv1.PushRequest) PendingPush {
+	return answered{resp: &ingesterv1.PushResponse{}}
 }
 
 // BenchmarkSteadyServe is BenchmarkSteadyIntake through ServeHTTP: the
