@@ -20,6 +20,9 @@
 #   PROTOCOL   remote write version loadgen sends promgov, 1 or 2 (default 1;
 #              vmagent is always sent 1.0, it forwards nothing it got as 2.0)
 #   BACKEND_PROTOCOL  what the ingesters send the sink, 1 or 2 (default 1)
+#   SERIES     active series, over 1,000 metrics (default 100000); 1000000
+#              measures the path of series the distributor's cache cannot
+#              all hold (64 MiB holds about 300k)
 #   INTERLEAVE 1 (default): series spread over the metrics round robin (a
 #              request's 500 series span 500 metrics), every "series" label
 #              value distinct, as ../shared/perf's rwprobe sends them; 0: a
@@ -55,6 +58,10 @@ RATE=${RATE:-0}
 PROTOCOL=${PROTOCOL:-1}
 BACKEND_PROTOCOL=${BACKEND_PROTOCOL:-1}
 INTERLEAVE=${INTERLEAVE:-1}
+SERIES=${SERIES:-100000}
+if [ $((SERIES % 1000)) -ne 0 ] || [ "$SERIES" -lt 1000 ]; then
+  echo "bench-e2e: SERIES=$SERIES must be a multiple of 1000 (1,000 metrics)" >&2; exit 2
+fi
 VMAGENT=${VMAGENT:-}
 WARMUP=${WARMUP:-0}
 BASELINE=${BASELINE:-}
@@ -185,7 +192,7 @@ measure() {
   local before after last now t_last i lg
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   before=$(snapshot "$sink" "$@")
-  "$BIN/loadgen" -url="$url" -protocol="$proto" -metrics=1000 -series-per-metric=100 -labels=1 \
+  "$BIN/loadgen" -url="$url" -protocol="$proto" -metrics=1000 -series-per-metric=$((SERIES / 1000)) -labels=1 \
     -label-cardinality=10 -interleave="$INTERLEAVE" -series-per-request=500 -concurrency=4 -rate="$RATE" -duration="$DURATION" \
     -report-interval=0 -output=json "${LOADGEN_TLS[@]}" >"$dir/load.json" 2>"$dir/load.err" &
   lg=$!
@@ -277,7 +284,7 @@ run_vmagent() { # RUN_INDEX
 }
 
 window=""; [ "$WARMUP" = 0 ] || window=", measured after $WARMUP"
-echo "bench-e2e: $RUNS run(s) of $DURATION at rate ${RATE} (0: max)$window; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out, interleave=$INTERLEAVE${BASELINE:+; baseline: $BASELINE}${VMAGENT:+; vmagent: $VMAGENT}" >&2
+echo "bench-e2e: $RUNS run(s) of $DURATION at rate ${RATE} (0: max)$window; promgov: $INGESTERS ingester(s), rules=$RULES, RW $PROTOCOL in, RW $BACKEND_PROTOCOL out, interleave=$INTERLEAVE, series=$SERIES${BASELINE:+; baseline: $BASELINE}${VMAGENT:+; vmagent: $VMAGENT}" >&2
 : >"$TOP/results.jsonl"
 run() { # WHAT RUN_INDEX
   case $1 in
