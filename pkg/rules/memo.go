@@ -22,9 +22,7 @@ const maxMemoEntries = 4096
 // allocate.
 type matchMemo struct {
 	fm   *labels.FastRegexMatcher
-	m    sync.Map // string → bool
-	n    atomic.Int64
-	gate memoGate
+	memo boundedMemo[bool]
 }
 
 // newMatchMemo returns a memo for fm, or nil when fm is already fast
@@ -39,19 +37,11 @@ func newMatchMemo(fm *labels.FastRegexMatcher) *matchMemo {
 // match reports whether s matches. s may alias a reused buffer: it is
 // copied before it is stored.
 func (mm *matchMemo) match(s string) bool {
-	full := mm.n.Load() >= maxMemoEntries
-	if mm.gate.look(full) {
-		if v, ok := mm.m.Load(s); ok {
-			mm.gate.hit(full)
-			return v.(bool)
-		}
+	if ok, found := mm.memo.get(s); found {
+		return ok
 	}
 	ok := mm.fm.MatchString(s)
-	if !full {
-		if _, loaded := mm.m.LoadOrStore(strings.Clone(s), ok); !loaded {
-			mm.n.Add(1)
-		}
-	}
+	mm.memo.put(s, ok)
 	return ok
 }
 
@@ -64,9 +54,7 @@ func (mm *matchMemo) match(s string) bool {
 // concurrent use.
 type replaceMemo struct {
 	cfg  *relabel.Config
-	m    sync.Map // string → replaceOutcome
-	n    atomic.Int64
-	gate memoGate
+	memo boundedMemo[replaceOutcome]
 }
 
 // replaceOutcome is what one source value does.
@@ -79,20 +67,11 @@ type replaceOutcome struct {
 // outcome returns what cfg's replace does with source value val (which
 // may alias a reused buffer), exactly as relabel.ProcessBuilder's Replace.
 func (rm *replaceMemo) outcome(val string) replaceOutcome {
-	full := rm.n.Load() >= maxMemoEntries
-	if rm.gate.look(full) {
-		if v, ok := rm.m.Load(val); ok {
-			rm.gate.hit(full)
-			return v.(replaceOutcome)
-		}
+	if o, found := rm.memo.get(val); found {
+		return o
 	}
-	val = strings.Clone(val)
-	o := replaceOf(rm.cfg, val)
-	if !full {
-		if _, loaded := rm.m.LoadOrStore(val, o); !loaded {
-			rm.n.Add(1)
-		}
-	}
+	o := replaceOf(rm.cfg, val) // its strings are its own, never val's bytes
+	rm.memo.put(val, o)
 	return o
 }
 
@@ -112,6 +91,40 @@ func replaceOf(cfg *relabel.Config, val string) replaceOutcome {
 		return replaceOutcome{skip: true}
 	}
 	return replaceOutcome{target: target, value: string(cfg.Regex.ExpandString(nil, cfg.Replacement, val, indexes))}
+}
+
+// boundedMemo maps strings to V, holding at most maxMemoEntries (then it
+// stops growing), with lookups a memoGate turns off while they do not
+// pay. Safe for concurrent use; lookups do not allocate.
+type boundedMemo[V any] struct {
+	m    sync.Map // string → V
+	n    atomic.Int64
+	gate memoGate
+}
+
+// get returns what s maps to, when the gate lets the lookup happen.
+func (b *boundedMemo[V]) get(s string) (v V, found bool) {
+	full := b.n.Load() >= maxMemoEntries
+	if !b.gate.look(full) {
+		return v, false
+	}
+	x, ok := b.m.Load(s)
+	if !ok {
+		return v, false
+	}
+	b.gate.hit(full)
+	return x.(V), true
+}
+
+// put maps s (which may alias a reused buffer: it is copied) to v, unless
+// the memo is full.
+func (b *boundedMemo[V]) put(s string, v V) {
+	if b.n.Load() >= maxMemoEntries {
+		return
+	}
+	if _, loaded := b.m.LoadOrStore(strings.Clone(s), v); !loaded {
+		b.n.Add(1)
+	}
 }
 
 // memoGate turns a full memo's lookups off while they do not pay. A memo

@@ -32,19 +32,19 @@ func TestMemoGate(t *testing.T) {
 	for range maxMemoEntries {
 		check(next())
 	}
-	require.False(t, mm.gate.off.Load(), "a memo still filling is looked up")
+	require.False(t, mm.memo.gate.off.Load(), "a memo still filling is looked up")
 
 	for range 2 * memoWindow {
 		check(next())
 	}
-	require.True(t, mm.gate.off.Load(), "a full memo of values that never come back is bypassed")
-	require.True(t, rm.gate.off.Load())
+	require.True(t, mm.memo.gate.off.Load(), "a full memo of values that never come back is bypassed")
+	require.True(t, rm.memo.gate.off.Load())
 
 	// Values it holds come back: the sampled lookups hit, and it is on
 	// again within two windows.
 	for i := range 2 * memoWindow {
 		check("id-" + strconv.Itoa(1+i%100))
 	}
-	require.False(t, mm.gate.off.Load(), "a memo whose values repeat is looked up again")
-	require.False(t, rm.gate.off.Load())
+	require.False(t, mm.memo.gate.off.Load(), "a memo whose values repeat is looked up again")
+	require.False(t, rm.memo.gate.off.Load())
 }
