@@ -63,14 +63,10 @@ func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
 	}, dialOpts...)...), streams: newPushStreams()}
 }
 
-// Push sends req to the ingester at addr, on one of the PushStreams kept
-// to it (a Push call to an older ingester).
+// Push sends req to the ingester at addr and waits for its answer: Send,
+// then Wait.
 func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	conn, err := c.conn(addr)
-	if err != nil {
-		return nil, err
-	}
-	return c.streams.push(ctx, conn, addr, req)
+	return c.Send(ctx, addr, req).Wait(ctx)
 }
 
 // Send sends req to the ingester at addr on one of the PushStreams kept to

@@ -20,8 +20,9 @@ import (
 const maxIdleStreams = 64
 
 // streamIdleTimeout is how long a PushStream may wait unused before Run
-// closes it: an ingester that stops waits for its streams to end, and
-// those of an ingester that no longer owns series end within this.
+// closes it, so that the streams to an ingester that no longer owns series
+// end within this (a stopping ingester closes what is left itself, once
+// its pushes in flight are answered).
 const streamIdleTimeout = 2 * time.Second
 
 // unaryFor is how long a distributor pushes with the unary Push to an
@@ -55,13 +56,6 @@ type pushStream struct {
 	conn   *grpc.ClientConn // the connection it runs on
 	cancel context.CancelFunc
 	idle   time.Time // when it was last given back
-}
-
-// push sends req to the ingester at addr over conn, on a stream, or with
-// the unary call when that ingester does not serve PushStream, and waits
-// for the answer.
-func (p *pushStreams) push(ctx context.Context, conn *grpc.ClientConn, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	return p.send(ctx, conn, addr, req).Wait(ctx)
 }
 
 // send sends req to the ingester at addr over conn on a stream and returns
