@@ -63,20 +63,15 @@ var errTruncated = &WireError{Err: errors.New("unexpected end of message")}
 // in pre by series index for validateRequest. More series than the bound
 // allows is a *LimitError before the rest is decoded.
 func decodeV1(payload []byte, lim *limits) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, err error) {
-	req, meta, pre, _, err = decodeV1Origin(payload, lim, false)
+	var d v1Decoder
+	req, meta, pre, _, err = d.decode(payload, lim, false)
 	return req, meta, pre, err
 }
 
-// decodeV1Origin is decodeV1 that, with track, also returns the index of
-// the request's series each decoded series came from (a series with both
-// samples and histograms gives two).
-func decodeV1Origin(payload []byte, lim *limits, track bool) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, origin []int32, err error) {
-	var d v1Decoder
-	return d.decode(payload, lim, track)
-}
-
-// decode is decodeV1Origin on d's tables and arenas, which it empties
-// first: what it returns aliases them until d's next decode.
+// decode is decodeV1 on d's tables and arenas, which it empties first:
+// what it returns aliases them until d's next decode. With track, it also
+// returns the index of the request's series each decoded series came from
+// (a series with both samples and histograms gives two).
 func (d *v1Decoder) decode(payload []byte, lim *limits, track bool) (req writev2.Request, meta []prompb.MetricMetadata, pre map[int]problem, origin []int32, err error) {
 	d.reset(len(payload))
 	d.lim = lim
