@@ -1,11 +1,22 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestWaitActiveOutlastsEarlyFailures: a distributor that is still
@@ -52,5 +63,45 @@ func TestWaitActiveOutlastsEarlyFailures(t *testing.T) {
 	c.waitActive(1)
 	if n := requests.Load(); n <= 5 {
 		t.Fatalf("waitActive returned after %d ring requests, before the stand-in placed partitions on the ingester", n)
+	}
+}
+
+// orphanHelper names the environment variable under which
+// TestProcessDiesWithTheTestBinary's own test binary, run again, plays the
+// integration test that hits go test's -timeout.
+const orphanHelper = "PROMGOV_ORPHAN_HELPER"
+
+// TestProcessDiesWithTheTestBinary: go test's -timeout panics, and a panic
+// runs no cleanup, so the processes a test started used to outlive it (a
+// whole cluster, holding its ports and CPU). The test runs this test binary
+// again with a 2 s timeout; that run starts a process, prints its PID and
+// waits until the timeout kills it. The process must die with it.
+func TestProcessDiesWithTheTestBinary(t *testing.T) {
+	if os.Getenv(orphanHelper) != "" {
+		p := startProcess(t, "orphan", "sleep", "600")
+		fmt.Printf("pid %d\n", p.cmd.Process.Pid)
+		select {} // until -test.timeout panics
+	}
+	helper := exec.Command(os.Args[0], "-test.run=^TestProcessDiesWithTheTestBinary$", "-test.timeout=2s", "-test.v")
+	helper.Env = append(os.Environ(), orphanHelper+"=1", "PROMGOV_PROMETHEUS=", "PROMGOV_REQUIRE_INTEGRATION=")
+	out, err := helper.CombinedOutput()
+	require.Error(t, err, "the helper run must end by its timeout:\n%s", out)
+	require.Contains(t, string(out), "test timed out", "the helper run must end by its timeout")
+	m := regexp.MustCompile(`(?m)^pid (\d+)$`).FindSubmatch(out)
+	require.NotNil(t, m, "the helper printed no pid:\n%s", out)
+	pid, err := strconv.Atoi(string(m[1]))
+	require.NoError(t, err)
+	// Dead is gone, or a zombie if whoever inherited it does not reap.
+	alive := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		return len(fields) > 0 && fields[0] != "Z"
+	}
+	if !assert.Eventually(t, func() bool { return !alive() }, 10*time.Second, 20*time.Millisecond,
+		"process %d, started by the timed-out run, is still running", pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -72,9 +73,23 @@ func startProcessStdout(t *testing.T, name string, w io.Writer, bin string, args
 	if w != nil {
 		cmd.Stdout = w
 	}
-	require.NoError(t, cmd.Start(), "start %s", name)
+	// The process is killed when the test binary dies, even by a panic
+	// such as go test's -timeout, which runs no cleanup: otherwise a
+	// cluster outlives the test, holding its ports and taking CPU from
+	// whatever runs next. The kernel sends Pdeathsig when the thread that
+	// started the child ends, not the process, so the start and the wait
+	// run on one goroutine locked to its thread: the thread ends only
+	// after the child has been reaped.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{}), quitAt: -1}
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		err := cmd.Wait()
 		_ = f.Close()
 		p.mu.Lock()
@@ -82,6 +97,10 @@ func startProcessStdout(t *testing.T, name string, w io.Writer, bin string, args
 		p.mu.Unlock()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		_ = f.Close()
+		require.NoError(t, err, "start %s", name)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.report(t)
