@@ -73,7 +73,12 @@ func testInflightLimits(t *testing.T, push func(context.Context, ingesterv1.Inge
 			for range tc.held {
 				<-entered
 			}
-			_, err := push(context.Background(), client, &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
+			// Without the limit this push would be held like the others:
+			// bounded, so that the test fails (DeadlineExceeded) instead
+			// of hanging.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := push(ctx, client, &ingesterv1.PushRequest{Tenant: "t", Request: tc.next})
 			require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 			require.Contains(t, status.Convert(err).Message(), tc.flag)
 			require.Equal(t, 1.0, metricValue(t, reg, "promgov_ingester_instance_limit_rejections_total"))
