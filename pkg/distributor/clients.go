@@ -63,12 +63,6 @@ func NewClients(cfg Config, dialOpts ...grpc.DialOption) *Clients {
 	}, dialOpts...)...), streams: newPushStreams()}
 }
 
-// Push sends req to the ingester at addr and waits for its answer: Send,
-// then Wait.
-func (c *Clients) Push(ctx context.Context, addr string, req *ingesterv1.PushRequest) (*ingesterv1.PushResponse, error) {
-	return c.Send(ctx, addr, req).Wait(ctx)
-}
-
 // Send sends req to the ingester at addr on one of the PushStreams kept to
 // it and returns the push in flight; its Wait reads the answer (for an
 // older ingester, Wait makes the Push call).

@@ -150,7 +150,7 @@ func TestPushStreams(t *testing.T) {
 					cancel()
 					ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 				}
-				resp, err := clients.Push(ctx, addr, pushReq())
+				resp, err := push(ctx, clients, addr)
 				cancel()
 				require.Equal(t, want, status.Code(err), "push %d: %v", i, err)
 				if want == codes.OK {
@@ -173,7 +173,7 @@ func TestPushStreamAfterIngesterRestart(t *testing.T) {
 	addr, stop := serveIngester(t, "127.0.0.1:0", first)
 	clients := NewClients(Config{MaxSendMsgSize: 1 << 20})
 	defer clients.Close()
-	_, err := clients.Push(context.Background(), addr, pushReq())
+	_, err := push(context.Background(), clients, addr)
 	require.NoError(t, err)
 	conn, err := clients.conn(addr)
 	require.NoError(t, err)
@@ -190,7 +190,7 @@ func TestPushStreamAfterIngesterRestart(t *testing.T) {
 		conn.Connect()
 		return false
 	}, 10*time.Second, 10*time.Millisecond)
-	resp, err := clients.Push(context.Background(), addr, pushReq())
+	resp, err := push(context.Background(), clients, addr)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), resp.GetSamplesWritten())
 	require.Equal(t, int32(1), second.opened.Load())
@@ -203,11 +203,11 @@ func TestPushStreamsClosed(t *testing.T) {
 	addr, _ := serveIngester(t, "127.0.0.1:0", f)
 	clients := NewClients(Config{MaxSendMsgSize: 1 << 20})
 	for range 3 {
-		_, err := clients.Push(context.Background(), addr, pushReq())
+		_, err := push(context.Background(), clients, addr)
 		require.NoError(t, err)
 	}
 	clients.Close()
-	_, err := clients.Push(context.Background(), addr, pushReq())
+	_, err := push(context.Background(), clients, addr)
 	require.Error(t, err)
 	require.Equal(t, int32(3), f.pushes.Load())
 }
@@ -222,7 +222,7 @@ func TestPushStreamsCloseIdle(t *testing.T) {
 	defer clients.Close()
 	now := time.Unix(1000, 0)
 	clients.streams.now = func() time.Time { return now }
-	_, err := clients.Push(context.Background(), addr, pushReq())
+	_, err := push(context.Background(), clients, addr)
 	require.NoError(t, err)
 
 	clients.streams.closeIdle(now) // given back at now: not before it
@@ -233,7 +233,13 @@ func TestPushStreamsCloseIdle(t *testing.T) {
 	require.Eventually(t, func() bool { return f.ended.Load() == 1 }, 10*time.Second, 5*time.Millisecond,
 		"the ingester sees the stream end")
 
-	_, err = clients.Push(context.Background(), addr, pushReq())
+	_, err = push(context.Background(), clients, addr)
 	require.NoError(t, err, "the next push opens a stream")
 	require.Equal(t, int32(2), f.opened.Load())
+}
+
+// push sends one push to the ingester at addr and waits for its answer, as
+// a request does with each of its pushes.
+func push(ctx context.Context, clients *Clients, addr string) (*ingesterv1.PushResponse, error) {
+	return clients.Send(ctx, addr, pushReq()).Wait(ctx)
 }
