@@ -55,18 +55,12 @@ func Labels(series []byte, sb *labels.ScratchBuilder) labels.Labels {
 // ForEachLabel calls fn with every label of a validated series; the slices
 // alias series.
 func ForEachLabel(series []byte, fn func(name, value []byte)) {
-	b := series
-	for len(b) > 0 {
-		num, _, n := protowire.ConsumeTag(b)
-		if n < 0 {
+	for b := series; len(b) > 0; {
+		num, v, rest := nextField(b)
+		if num == 0 {
 			return
 		}
-		b = b[n:]
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return
-		}
-		b = b[m:]
+		b = rest
 		if num != fieldLabels {
 			continue
 		}
@@ -119,6 +113,9 @@ func unsafeString(b []byte) string {
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
+
+// unsafeBytes views s as bytes, which must not be modified.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // FindLabel returns where the value of the label called name starts in
 // labels (label fields, as AppendLabels writes them) and its length; ok is

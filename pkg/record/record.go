@@ -287,16 +287,39 @@ type field struct {
 // (or of any message made of length-delimited fields only).
 func fields(b []byte, fn func(f field)) {
 	for len(b) > 0 {
-		num, _, n := protowire.ConsumeTag(b)
-		if n < 0 {
+		num, v, rest := nextField(b)
+		if num == 0 {
 			return
 		}
-		b = b[n:]
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return
-		}
-		b = b[m:]
+		b = rest
 		fn(field{num, v})
 	}
+}
+
+// nextField splits the first field of b off as a length-delimited one
+// (whatever its wire type says, as the callers of a validated series
+// want): its number, payload and what follows. num is 0 when b is
+// malformed. The short form, a one-byte tag and length, is decoded inline.
+func nextField(b []byte) (num protowire.Number, v, rest []byte) {
+	if len(b) >= 2 {
+		t, l := b[0], int(b[1])
+		if t >= 1<<3 && t < 0x80 && l < 0x80 && l <= len(b)-2 {
+			return protowire.Number(t >> 3), b[2 : 2+l], b[2+l:]
+		}
+	}
+	return nextFieldLong(b)
+}
+
+// nextFieldLong is nextField for any tag and length.
+func nextFieldLong(b []byte) (num protowire.Number, v, rest []byte) {
+	num, _, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, nil, nil
+	}
+	b = b[n:]
+	v, m := protowire.ConsumeBytes(b)
+	if m < 0 {
+		return 0, nil, nil
+	}
+	return num, v, b[m:]
 }

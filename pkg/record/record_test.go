@@ -99,22 +99,38 @@ func FuzzBatch(f *testing.F) {
 		var v2 record.V2Encoder
 		v1.Reset(meta)
 		v2.Reset(meta)
-		n := 0
+		var want []labels.Labels // each 2.0 series' labels
+		var sb labels.ScratchBuilder
 		it := record.NewIter(batch)
 		for it.Next() {
-			if _, err := it.Entry().Validate(); err != nil {
+			e := it.Entry()
+			if _, err := e.Validate(); err != nil {
 				continue
 			}
-			v1.Add(it.Entry())
-			v2.Add(it.Entry())
-			n++
+			v1.Add(e)
+			v2.Add(e)
+			ls := record.Labels(e.Series, &sb)
+			want = append(want, ls)
+			if e.Samples > 0 && e.Histograms > 0 {
+				want = append(want, ls) // split in two
+			}
 		}
 		var w1 prompb.WriteRequest
 		if err := w1.Unmarshal(v1.Bytes()); err == nil {
 			require.GreaterOrEqual(t, len(w1.Timeseries), 0)
 		}
 		var w2 writev2.Request
-		_ = w2.Unmarshal(v2.Bytes())
+		if err := w2.Unmarshal(v2.Bytes()); err == nil {
+			// Every series' references name its labels.
+			require.Len(t, w2.Timeseries, len(want))
+			for i, ts := range w2.Timeseries {
+				sb.Reset()
+				for j := 0; j+1 < len(ts.LabelsRefs); j += 2 {
+					sb.Add(w2.Symbols[ts.LabelsRefs[j]], w2.Symbols[ts.LabelsRefs[j+1]])
+				}
+				require.Equal(t, want[i].String(), sb.Labels().String(), "series %d", i)
+			}
+		}
 		_ = v2.Left()
 	})
 }

@@ -1,6 +1,8 @@
 package record
 
 import (
+	"bytes"
+
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -33,10 +35,12 @@ const (
 // concurrent use; reuse it with Reset. Strings of the added entries are
 // referenced until the next Reset.
 type V2Encoder struct {
-	syms    map[string]uint32
-	symBuf  []byte
+	syms    symbolTable
 	series  []byte
-	refs    []uint32
+	refs    []uint32    // a series' label references
+	exRefs  []uint32    // an exemplar's
+	tail    []byte      // a series' fields after its labels
+	prev    []prevLabel // the last series' labels, by position
 	idx     MetaIndex
 	meta    []prompb.MetricMetadata
 	used    map[*prompb.MetricMetadata]struct{}
@@ -46,13 +50,9 @@ type V2Encoder struct {
 
 // Reset starts a request carrying the family metadata meta.
 func (v *V2Encoder) Reset(meta []prompb.MetricMetadata) {
-	if v.syms == nil {
-		v.syms = make(map[string]uint32)
-	}
-	clear(v.syms)
-	v.syms[""] = 0
-	v.symBuf = appendStringField(v.symBuf[:0], fieldV2Symbols, "")
+	v.syms.reset()
 	v.series, v.meta, v.entries = v.series[:0], meta, 0
+	v.prev = v.prev[:0]
 	v.idx = nil
 	if len(meta) > 0 {
 		v.idx = NewMetaIndex(meta)
@@ -60,113 +60,121 @@ func (v *V2Encoder) Reset(meta []prompb.MetricMetadata) {
 	clear(v.used)
 }
 
-func (v *V2Encoder) symbol(b []byte) uint32 {
-	if r, ok := v.syms[unsafeString(b)]; ok {
-		return r
-	}
-	r := uint32(len(v.syms))
-	v.syms[unsafeString(b)] = r
-	v.symBuf = appendBytesField(v.symBuf, fieldV2Symbols, b)
-	return r
+func (v *V2Encoder) symbol(b []byte) uint32 { return v.syms.intern(b) }
+
+func (v *V2Encoder) symbolString(s string) uint32 { return v.syms.intern(unsafeBytes(s)) }
+
+// prevLabel is the label at one position of the last series added, and
+// its symbols' references.
+type prevLabel struct {
+	msg, name         []byte // alias the entry, referenced until Reset
+	nameRef, valueRef uint32
 }
 
-func (v *V2Encoder) symbolString(s string) uint32 {
-	if r, ok := v.syms[s]; ok {
-		return r
+// labelRefs appends to v.refs the references of the i-th label of a
+// series, msg (its Label message). It is first compared with the label at
+// the same position of the last series: consecutive series of a batch
+// mostly share their label names and most of their values (one target's
+// series, one metric's series), and equal bytes cost less than a symbol
+// table lookup (BenchmarkEncode).
+func (v *V2Encoder) labelRefs(i int, msg []byte) {
+	if i == len(v.prev) {
+		v.prev = append(v.prev, prevLabel{})
 	}
-	r := uint32(len(v.syms))
-	v.syms[s] = r
-	v.symBuf = appendStringField(v.symBuf, fieldV2Symbols, s)
-	return r
+	p := &v.prev[i]
+	if p.msg == nil || !bytes.Equal(p.msg, msg) {
+		name, value, err := ParseLabel(msg)
+		if err != nil {
+			return
+		}
+		if p.msg == nil || !bytes.Equal(p.name, name) {
+			p.name, p.nameRef = name, v.symbol(name)
+		}
+		p.msg, p.valueRef = msg, v.symbol(value)
+	}
+	v.refs = append(v.refs, p.nameRef, p.valueRef)
 }
 
-// appendRefs appends labels (Label fields of msg) as a packed refs field.
-func (v *V2Encoder) appendRefs(dst []byte, num protowire.Number, msg []byte) []byte {
-	v.refs = v.refs[:0]
-	ForEachLabel(msg, func(name, value []byte) {
-		v.refs = append(v.refs, v.symbol(name), v.symbol(value))
-	})
-	if len(v.refs) == 0 {
+// appendRefs appends refs as a packed field num.
+func appendRefs(dst []byte, num protowire.Number, refs []uint32) []byte {
+	if len(refs) == 0 {
 		return dst
 	}
-	size := 0
-	for _, r := range v.refs {
-		size += protowire.SizeVarint(uint64(r))
-	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(size))
-	for _, r := range v.refs {
-		dst = protowire.AppendVarint(dst, uint64(r))
-	}
-	return dst
+	return appendMessage(dst, num, func(b []byte) []byte {
+		for _, r := range refs {
+			switch {
+			case r < 1<<7:
+				b = append(b, byte(r))
+			case r < 1<<14:
+				b = append(b, byte(r)|0x80, byte(r>>7))
+			default:
+				b = protowire.AppendVarint(b, uint64(r))
+			}
+		}
+		return b
+	})
 }
 
 // Add appends e's series.
 func (v *V2Encoder) Add(e *Entry) {
 	v.entries++
-	var md seriesMeta
-	hasMeta := false
-	fields(e.Series, func(f field) {
-		if f.num == MetadataField {
-			md, hasMeta = parseMeta(f.v), true
-		}
-	})
-	var meta *prompb.MetricMetadata
+	var meta *prompb.MetricMetadata // the family's, for a series without its own
 	if v.idx != nil {
 		if m := v.idx.Lookup(unsafeString(MetricName(e.Series))); m != nil {
 			if v.used == nil {
 				v.used = make(map[*prompb.MetricMetadata]struct{})
 			}
 			v.used[m] = struct{}{}
-			if !hasMeta || !md.present() {
-				meta = m
-			}
+			meta = m
 		}
 	}
 	split := e.Samples > 0 && e.Histograms > 0
 	v.series = appendMessage(v.series, fieldV2Timeseries, func(b []byte) []byte {
-		return v.appendSeries(b, e.Series, &md, meta, true, !split)
+		return v.appendSeries(b, e.Series, meta, true, !split)
 	})
 	if split {
 		v.series = appendMessage(v.series, fieldV2Timeseries, func(b []byte) []byte {
-			return v.appendSeries(b, e.Series, &md, meta, false, true)
+			return v.appendSeries(b, e.Series, meta, false, true)
 		})
 	}
 }
 
-// appendSeries appends one TimeSeries: labels, samples and exemplars when
-// floats, histograms when hists, and metadata (its own, else meta).
-func (v *V2Encoder) appendSeries(dst, series []byte, md *seriesMeta, meta *prompb.MetricMetadata, floats, hists bool) []byte {
-	dst = v.appendRefs(dst, fieldV2Labels, series)
-	fields(series, func(f field) {
-		switch f.num {
+// appendSeries appends one TimeSeries, reading series once: labels,
+// samples and exemplars when floats, histograms when hists, and metadata
+// (the series' own, else meta). The fields after the labels are gathered
+// in v.tail, so labels anywhere in series still come out first.
+func (v *V2Encoder) appendSeries(dst, series []byte, meta *prompb.MetricMetadata, floats, hists bool) []byte {
+	v.refs, v.tail = v.refs[:0], v.tail[:0]
+	var md seriesMeta
+	labels := 0
+	for b := series; len(b) > 0; {
+		num, f, rest := nextField(b)
+		if num == 0 {
+			break
+		}
+		b = rest
+		switch num {
+		case fieldLabels:
+			v.labelRefs(labels, f)
+			labels++
 		case fieldSamples:
 			if floats {
-				dst = appendBytesField(dst, fieldV2Samples, f.v)
+				v.tail = appendBytesField(v.tail, fieldV2Samples, f)
 			}
 		case fieldHistograms:
 			if hists {
-				dst = appendBytesField(dst, fieldV2Histograms, f.v)
+				v.tail = appendBytesField(v.tail, fieldV2Histograms, f)
 			}
 		case fieldExemplars:
 			if floats {
-				dst = appendMessage(dst, fieldV2Exemplars, func(b []byte) []byte {
-					b = v.appendRefs(b, fieldV2ExemplarLabels, f.v)
-					for rest := f.v; len(rest) > 0; {
-						num, _, n := consumeField(rest)
-						if n < 0 {
-							break
-						}
-						if num != fieldExemplarLabels {
-							b = append(b, rest[:n]...) // value (2) and timestamp (3) keep their numbers
-						}
-						rest = rest[n:]
-					}
-					return b
-				})
+				v.tail = appendMessage(v.tail, fieldV2Exemplars, func(b []byte) []byte { return v.appendExemplar(b, f) })
 			}
+		case MetadataField:
+			md = parseMeta(f)
 		}
-	})
+	}
+	dst = appendRefs(dst, fieldV2Labels, v.refs)
+	dst = append(dst, v.tail...)
 	switch {
 	case md.present():
 		dst = appendMessage(dst, fieldV2Metadata, func(b []byte) []byte {
@@ -194,13 +202,35 @@ func (v *V2Encoder) appendSeries(dst, series []byte, md *seriesMeta, meta *promp
 	return dst
 }
 
+// appendExemplar appends the fields of a 2.0 Exemplar made of the 1.0
+// Exemplar ex: its labels as references, its value (2) and timestamp (3),
+// which keep their numbers.
+func (v *V2Encoder) appendExemplar(dst, ex []byte) []byte {
+	v.exRefs = v.exRefs[:0]
+	ForEachLabel(ex, func(name, value []byte) {
+		v.exRefs = append(v.exRefs, v.symbol(name), v.symbol(value))
+	})
+	dst = appendRefs(dst, fieldV2ExemplarLabels, v.exRefs)
+	for rest := ex; len(rest) > 0; {
+		num, _, n := consumeField(rest)
+		if n < 0 {
+			break
+		}
+		if num != fieldExemplarLabels {
+			dst = append(dst, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	return dst
+}
+
 // Len is the number of entries added since Reset.
 func (v *V2Encoder) Len() int { return v.entries }
 
 // Bytes returns the Request: its symbols, then its series. Valid until the
 // next Reset.
 func (v *V2Encoder) Bytes() []byte {
-	v.out = append(append(v.out[:0], v.symBuf...), v.series...)
+	v.out = append(append(v.out[:0], v.syms.enc...), v.series...)
 	return v.out
 }
 
