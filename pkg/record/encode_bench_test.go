@@ -83,3 +83,19 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValidate measures what an ingester checks of every series it
+// is pushed (Entry.Validate), per series.
+func BenchmarkValidate(b *testing.B) {
+	const n = 10_000
+	batch := benchBatch("k8s", n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for it := record.NewIter(batch); it.Next(); {
+			if _, err := it.Entry().Validate(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/series")
+}

@@ -191,19 +191,15 @@ func (e *Entry) Validate() (name []byte, err error) {
 	var samples, histograms, exemplars int
 	b := e.Series
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+		var num protowire.Number
+		var v, rest []byte
+		if protowire.Type(b[0]&7) == protowire.BytesType { // a tag's first byte holds its wire type
+			num, v, rest = nextField(b)
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			return nil, fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
+		if num == 0 {
+			return nil, fieldError(b)
 		}
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return nil, fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
-		}
-		b = b[m:]
+		b = rest
 		switch num {
 		case fieldLabels:
 			ln, lv, err := ParseLabel(v)
@@ -235,6 +231,22 @@ func (e *Entry) Validate() (name []byte, err error) {
 			e.Samples, e.Histograms, e.Exemplars, samples, histograms, exemplars)
 	}
 	return name, nil
+}
+
+// fieldError describes why the series field at the start of b is not a
+// well-formed length-delimited field.
+func fieldError(b []byte) error {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+	}
+	if typ != protowire.BytesType {
+		return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
+	}
+	if _, m := protowire.ConsumeBytes(b[n:]); m < 0 {
+		return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
+	}
+	return fmt.Errorf("%w: field %d", ErrMalformed, num)
 }
 
 // parseLabel splits a Label message into its name and value. The name must

@@ -57,12 +57,17 @@ func TestMalformedBatches(t *testing.T) {
 		batch    []byte
 		framing  bool // the iterator refuses it, not Validate
 		mutation func(e *record.Entry)
+		msg      string // in Validate's error
 	}{
 		"truncated header":    {batch: good[:5], framing: true},
 		"series past the end": {batch: good[:20], framing: true},
 		"wrong sample count":  {batch: good, mutation: func(e *record.Entry) { e.Samples++ }},
 		"extras without flag": {batch: good, mutation: func(e *record.Entry) { e.Flags = 0 }},
 		"not a series":        {batch: record.AppendEntry(nil, &record.Entry{Series: []byte{0xff, 0x01}})},
+		"varint field":        {batch: record.AppendEntry(nil, &record.Entry{Series: []byte{0x08, 0x01}}), msg: "wire type 0"},
+		"field past the end":  {batch: record.AppendEntry(nil, &record.Entry{Series: []byte{0x0a, 0x05, 'a'}}), msg: "field 1"},
+		"field number 0":      {batch: record.AppendEntry(nil, &record.Entry{Series: []byte{0x02, 0x00}}), msg: "invalid field number"},
+		"two-byte tag":        {batch: record.AppendEntry(nil, &record.Entry{Series: []byte{0x82, 0x01, 0x00}}), msg: "unknown series field 16"},
 		"no name":             {batch: record.AppendEntry(nil, &record.Entry{Series: record.AppendLabel(nil, "a", "b")})},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -83,6 +88,7 @@ func TestMalformedBatches(t *testing.T) {
 			}
 			require.NoError(t, it.Err())
 			require.ErrorIs(t, verr, record.ErrMalformed)
+			require.ErrorContains(t, verr, tc.msg)
 		})
 	}
 }
