@@ -19,6 +19,13 @@ func labelInnerSize(name, value int) int {
 
 // AppendLabel appends one label as a series' labels field.
 func AppendLabel(dst []byte, name, value string) []byte {
+	if inner := 4 + len(name) + len(value); inner < 0x80 {
+		// Every length fits in one byte: the common case, without varints.
+		dst = append(dst, fieldLabels<<3|2, byte(inner), fieldLabelName<<3|2, byte(len(name)))
+		dst = append(dst, name...)
+		dst = append(dst, fieldLabelValue<<3|2, byte(len(value)))
+		return append(dst, value...)
+	}
 	dst = append(dst, fieldLabels<<3|2)
 	dst = protowire.AppendVarint(dst, uint64(labelInnerSize(len(name), len(value))))
 	dst = append(dst, fieldLabelName<<3|2)
