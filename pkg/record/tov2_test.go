@@ -49,13 +49,15 @@ func TestV2EncoderSymbols(t *testing.T) {
 		{"many symbols (the index grows)", series(5000, func(i int) labels.Labels {
 			return labels.FromStrings("__name__", "m"+strconv.Itoa(i%700), "id", strconv.Itoa(i), "pod", "p-"+strconv.Itoa(i/7))
 		})},
-		{"few again (the index shrinks)", series(3, func(i int) labels.Labels {
+		{"few after many (the index is kept, cleared)", series(3, func(i int) labels.Labels {
 			return labels.FromStrings("__name__", "m", "id", strconv.Itoa(i))
 		})},
-		{"few once more", series(3, func(i int) labels.Labels {
+		{"few once more (the index shrinks to its minimum)", series(3, func(i int) labels.Labels {
 			return labels.FromStrings("__name__", "n", "id", strconv.Itoa(i))
 		})},
 	}
+	// In order, on one encoder: each case's Reset sizes the index by the
+	// case before it.
 	var enc record.V2Encoder
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
