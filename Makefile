@@ -60,8 +60,23 @@ BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknow
 BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
 VERSION_PKG := github.com/prometheus/common/version
+# The Go runtime settings the distributor and the ingester start with (the
+# GODEBUG environment variable overrides them one by one); the other
+# binaries are short-lived and get none. schedtrace=2147483647 keeps the
+# runtime's monitor thread (sysmon) out of its deep sleep, from which every
+# system call after an idle moment woke it into a 20 us polling loop: that
+# loop cost about a sixth of each process's CPU under load
+# (docs/benchmarks.md, "The runtime's monitor"). Its only other effects: a
+# one-line scheduler summary on stderr every 2^31 ms (24.8 days) of host
+# uptime, and a scheduler dump in a crash report. GODEBUG_DEFAULT= builds
+# without it.
+GODEBUG_DEFAULT ?= schedtrace=2147483647
 LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+SERVER_LDFLAGS = $(LDFLAGS) $(if $(GODEBUG_DEFAULT),-X runtime.godebugDefault=$(GODEBUG_DEFAULT) \
+	-X github.com/promgov/promgov/internal/proc.godebugDefault=$(GODEBUG_DEFAULT))
+SERVER_CMDS := ./cmd/distributor ./cmd/ingester
+OTHER_CMDS   = $(filter-out $(SERVER_CMDS),$(patsubst %/,./%,$(wildcard cmd/*/)))
 
 # helm for the chart's tests (helm lint, helm template), built once like
 # Prometheus.
@@ -93,7 +108,8 @@ deps:
 	./.ci/deps
 
 build: plugins
-	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -tags "$(TAGS)" -ldflags "$(SERVER_LDFLAGS)" -o $(BIN)/ $(SERVER_CMDS)
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN)/ $(OTHER_CMDS)
 
 # The binaries with the gcs and azure governance stores (about 35 MB more
 # each: the cloud SDKs).
@@ -112,7 +128,8 @@ plugins:
 image: BUILD_USER = promgov@image
 image:
 	rm -rf $(BIN)/image
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ $(IMAGE_CMDS)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(SERVER_LDFLAGS)" -o $(BIN)/image/ $(SERVER_CMDS)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/image/ $(filter-out $(SERVER_CMDS),$(IMAGE_CMDS))
 	$(GO) run ./deploy/image -bin-dir=$(BIN)/image -config=deploy/promgov.yml -out=$(IMAGE_TARBALL) \
 		-tag=$(IMAGE) -arch=$(IMAGE_ARCH) -created=$(SOURCE_DATE_EPOCH) -version=$(VERSION) -revision=$(REVISION)
 

@@ -166,6 +166,11 @@ func TestImage(t *testing.T) {
 		require.Contains(t, string(out), bin+", version "+version+" (branch: ")
 		require.Contains(t, string(out), "revision: "+revision)
 		require.Contains(t, string(out), "build user:       promgov@image")
+		// The long-running binaries are linked with the Makefile's
+		// GODEBUG_DEFAULT (the runtime's monitor stays awake:
+		// docs/benchmarks.md); the short-lived ones print nothing extra.
+		linked := bytes.Contains(img.files["bin/"+bin].body, []byte("schedtrace=2147483647"))
+		require.Equal(t, bin == "distributor" || bin == "ingester", linked, "%s linked with GODEBUG default schedtrace", bin)
 	}
 }
 

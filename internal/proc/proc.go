@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	okrun "github.com/oklog/run"
 	"github.com/promgov/promgov/internal/cli"
@@ -40,9 +41,13 @@ func PrintVersion(w io.Writer, program string) error {
 	return err
 }
 
-// LogStart logs the version and build context a binary starts with.
+// LogStart logs the version and build context a binary starts with, and
+// the runtime settings it runs with: the GODEBUG default it was linked
+// with (the Makefile's GODEBUG_DEFAULT) and the GODEBUG environment
+// variable, which overrides it.
 func LogStart(logger *slog.Logger) {
-	logger.Info("starting", "version", version.Info(), "build_context", version.BuildContext())
+	logger.Info("starting", "version", version.Info(), "build_context", version.BuildContext(),
+		"godebug_default", godebugDefault, "godebug", os.Getenv("GODEBUG"))
 }
 
 // ExitCode prints err and returns the process exit code: 0 for nil or -h,
