@@ -186,8 +186,9 @@ test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM) $(WEED) $(FAKE_G
 # Every test, including the integration tests that start real binaries and a
 # real Prometheus. PROMGOV_REQUIRE_INTEGRATION turns a missing backend into a
 # failure instead of a skip. The integration package alone takes about a
-# quarter of an hour under -race on 2 cores, so the per-package timeout is
-# well above that (CI's own limit is 90 minutes).
+# quarter of an hour under -race on 2 cores (its tests run two at a time;
+# integration/doc.go), so the per-package timeout is well above that (CI's
+# own limit is 90 minutes).
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
 	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_WEED=$(WEED) PROMGOV_REQUIRE_INTEGRATION=1 \

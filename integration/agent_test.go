@@ -16,6 +16,7 @@ import (
 // writes through the distributor, once per protocol. The backend must end
 // up with the agent's own series, scraped metadata included.
 func TestPrometheusAgentSender(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 2)
 	for _, tc := range []struct{ protocol, message string }{
 		{"rw2", "io.prometheus.write.v2.Request"},

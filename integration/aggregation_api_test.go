@@ -17,6 +17,7 @@ import (
 // other ingester; the distributor's cardinality API counts the 5 series
 // received; the backend holds the 2 series written and none of the inputs.
 func TestAggregationClusterView(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	const metric = "agg_view_total"
 	c, _ := newAggCluster(t, 2, metric)

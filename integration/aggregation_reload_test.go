@@ -124,6 +124,7 @@ func outputPoints(t *testing.T, b *backend, selector string) ([]int64, []float64
 // intervals) stays monotonic, never repeats a timestamp, and ends at
 // exactly the inputs' whole increase.
 func TestAggregationRulesReload(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	control := startBackend(t)
 	c := &cluster{t: t, backend: startBackend(t), backendProtocol: 2}

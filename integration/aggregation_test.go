@@ -264,6 +264,7 @@ func bucketIndex(q float64) int {
 // histogram counts within 1 % and their quantiles close, and the counter
 // output grew by exactly the inputs' increase.
 func TestAggregationAgainstControlPrometheus(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	control := startBackend(t)
 	c, _ := newAggCluster(t, 2, "agg_requests_total")
@@ -359,6 +360,7 @@ func ownerOf(t *testing.T, n int, tenant, metric string) string {
 // so the metric moves: the counter output stays monotonic and ends at
 // exactly the inputs' increase (nothing counted twice, nothing lost).
 func TestAggregationSurvivesKill9AndScaleUp(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	var metric string
 	for i := range 1000 {
@@ -431,6 +433,7 @@ var _ = pmodel.MetricNameLabel
 // sum(rate()) matches the control Prometheus (which received every series)
 // within 1 %.
 func TestOverflowKeepsTotals(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	for _, limitName := range []string{"max_series_per_metric", "max_values_per_label"} {
 		t.Run(limitName, func(t *testing.T) { testOverflowKeepsTotals(t, limitName) })

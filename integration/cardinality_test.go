@@ -133,6 +133,7 @@ func movingMetric(t *testing.T, tenant string) string {
 // API shows the offender, and after an ingester joins (the metric moves to
 // it) the limit still holds.
 func TestCardinalityLimitsEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	const tenant = "team-a"
 	metric := movingMetric(t, tenant)
@@ -263,6 +264,7 @@ func cardTracks(t T, n *node, tenant, metric string) bool {
 // shutdown, restore on start) and (b) when its ingester leaves a cluster of
 // two (the survivor pulls the state while the leaver drains).
 func TestCardinalityStateSurvivesRestartAndScaleDown(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	const tenant, metric = "team-b", "restart_metric"
 	c := &cluster{t: t, backend: startBackend(t), backendProtocol: 2}

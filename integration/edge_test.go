@@ -170,6 +170,7 @@ func encodeEdgeV2(t *testing.T, ts prompb.TimeSeries) []byte {
 // answer and store, what promgov answers, and that whatever promgov
 // acknowledges the backend stores.
 func TestEdgeAgreesWithBackends(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2, 2)
 	vm := startVictoriaMetrics(t)
 	now := time.Now().UnixMilli()

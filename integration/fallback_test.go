@@ -23,6 +23,7 @@ import (
 //     an empty 1.0 request and answer 204 without Written headers;
 //   - Prometheus 3.16 accepting only prometheus.WriteRequest answers 415.
 func TestForwardFallbackLosesNothing(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		reason string // promgov_forward_protocol_fallbacks_total{reason}
@@ -87,6 +88,7 @@ func TestForwardFallbackLosesNothing(t *testing.T) {
 // batch is isolated as for any other batch: every good series arrives,
 // relabelled, on both fallback paths, and only the poison is dropped.
 func TestForwardFallbackWithRelabelAndPoison(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	rw1 := startPrometheusAt(t, "prometheus-rw1", prometheus, t.TempDir(), freeAddr(t),
 		"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest")

@@ -48,6 +48,7 @@ func mixinTraffic() [][]string {
 // version stays), proposed again, promoted, and then stops reaching
 // Prometheus while the metrics the mixin reads keep arriving.
 func TestGovernanceFeedbackLoopMixins(t *testing.T) {
+	t.Parallel()
 	ne := filepath.Join(mixinsRoot(t), "node-exporter")
 	g := startGovClusterWith(t, 1, []string{"--usage.reload-interval=1s",
 		"--usage.dashboards-path=" + filepath.Join(ne, "dashboards"),

@@ -12,6 +12,7 @@ import (
 // TestBadFlagsExitTwo runs the real binaries with bad flags and bad
 // configuration and expects exit code 2 and a message naming the problem.
 func TestBadFlagsExitTwo(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	for name, tc := range map[string]struct {
 		bin     string

@@ -55,6 +55,7 @@ func instantCount(t T, be *backend, query string, ts time.Time) float64 {
 // over 2.0 Prometheus writes the rest and says so in its Written headers,
 // which the forwarder trusts.
 func TestForwardPoisonSeries(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	for _, proto := range []int{1, 2} {
 		t.Run(fmt.Sprintf("rw%d", proto), func(t *testing.T) {
@@ -115,6 +116,7 @@ func TestForwardPoisonSeries(t *testing.T) {
 // label, "all" has none. Each gets what its configuration says, and the
 // series dropped for one still reach the other.
 func TestBackendsWriteRelabel(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	subset, all := startBackend(t), startBackend(t)
 	dir := t.TempDir()

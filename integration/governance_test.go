@@ -184,6 +184,7 @@ func (g *govCluster) probe(t *testing.T, tag, dropped, kept string) (droppedSeen
 }
 
 func TestGovernanceRolloutS3(t *testing.T) {
+	t.Parallel()
 	g := startGovCluster(t)
 	// Version 1 is the seed (no rules), on every node.
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
@@ -262,6 +263,7 @@ func TestGovernanceRolloutS3(t *testing.T) {
 // rule counts the series it would drop (under its shadow name) and the
 // backend still receives them. Promoted, it drops them.
 func TestGovernanceShadowCandidate(t *testing.T) {
+	t.Parallel()
 	g := startGovCluster(t)
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
 
@@ -299,6 +301,7 @@ func TestGovernanceShadowCandidate(t *testing.T) {
 // a distributor within its window, as a new version everyone runs, and
 // the series reach the backend again.
 func TestGovernanceAutoRollback(t *testing.T) {
+	t.Parallel()
 	g := startGovCluster(t, "--governance.auto-rollback.max-drop-share=0.5", "--governance.auto-rollback.window=1m",
 		"--governance.auto-rollback.min-samples=100")
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")
@@ -346,6 +349,7 @@ func TestGovernanceAutoRollback(t *testing.T) {
 // on the owning ingester (its outputs reach Prometheus, its inputs do not)
 // without an ingester restart or file edit.
 func TestGovernanceVersionedAggregations(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	g := startGovClusterWith(t, 1, nil, "--governance.store.backend=filesystem", "--governance.store.filesystem.directory="+store)
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")

@@ -32,6 +32,7 @@ func limitsConfig(limit int, exempt, extra string) string {
 //
 //	writes ──► distributor ──► ingester (--config.file, SIGHUP) ──► Prometheus 3.16
 func TestIngesterReload(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	cfgPath := filepath.Join(t.TempDir(), "promgov.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(limitsConfig(100, "[]", "")), 0o644))

@@ -17,6 +17,7 @@ import (
 // names the problem, valid series of a partly invalid request written, and
 // a cluster that is still serving afterwards.
 func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2, 2)
 	now := time.Now().UnixMilli()
 

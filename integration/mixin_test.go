@@ -51,6 +51,7 @@ func exportedNames(t assert.TestingT, url string) map[string]bool {
 // metrics appear (a refused series, a backend refusal, an unsorted series,
 // a drop-policy candidate, a rules drop, sketch sync between ingesters).
 func TestMixinMetricsExported(t *testing.T) {
+	t.Parallel()
 	c := startUICluster(t)
 	want, err := mixin.MetricNames()
 	require.NoError(t, err)

@@ -77,6 +77,7 @@ func startSecureBackend(t *testing.T, dir string) *backend {
 // over. The first receives every acknowledged sample while the second is
 // down; the second, once started, receives them all too.
 func TestBackendsAuthenticatedAndIndependent(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	dir := t.TempDir()
 	secure := startSecureBackend(t, dir)

@@ -23,6 +23,7 @@ import (
 //	                                  spin         (hostile.wasm "loop", team-b only,
 //	                                                timeout 100ms, on_error drop)
 func TestPluginRulesEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	dir := t.TempDir()
 	b := plugintest.NewBuilder(dir)

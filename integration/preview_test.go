@@ -44,6 +44,7 @@ const previewSelector = `{__name__=~"preview_m.._total|api_requests_total"}`
 // is proposed as a shadow version with its preview, changes nothing until
 // promoted, and once promoted stops reaching the backend.
 func TestGovernancePreviewLabelDrop(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	g := startGovClusterWith(t, 1, []string{"--usage.reload-interval=1s"}, "--governance.store.backend=filesystem", "--governance.store.filesystem.directory="+store)
 	eventually(t, func(ct *assert.CollectT) bool { return g.allOn(ct, 1) }, 15*time.Second, 100*time.Millisecond, "nodes never ran the seed")

@@ -63,6 +63,7 @@ func (a apiCall) read(t T, base string) (int, string, []byte) {
 //	Grafana calls ──► distributor (tap) ──proxy──► Prometheus 3.16
 //	          └──────────────── same calls ───────────────┘  compare
 func TestGrafanaDataSourceThroughTap(t *testing.T) {
+	t.Parallel()
 	c := startUsageCluster(t, "off")
 	now := time.Now().Truncate(time.Second)
 	series := fixture("grafana", now)
@@ -204,6 +205,7 @@ func requireLegacyRedirects(t *testing.T, n *node, calls map[string]apiCall) {
 // TestRulesPathWithoutQueryBackend: without a query backend, GET /api/v1/rules
 // is not the Prometheus API's and still redirects to promgov's rules.
 func TestRulesPathWithoutQueryBackend(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1, 1)
 	requireLegacyRedirects(t, c.distributor, map[string]apiCall{
 		"/promgov/api/v1/rules": {method: http.MethodGet, path: "/api/v1/rules"},
@@ -220,6 +222,7 @@ func TestRulesPathWithoutQueryBackend(t *testing.T) {
 // distributor and on an ingester; the tenant parameter still works, and a
 // header and parameter that disagree are refused.
 func TestReadAPIsTenantFromHeader(t *testing.T) {
+	t.Parallel()
 	c := startUsageCluster(t, "off")
 	for tenant, n := range map[string]int{"team-a": 2, "team-b": 3} {
 		var s [][]string

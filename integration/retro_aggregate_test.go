@@ -46,6 +46,7 @@ aggregations:
 //
 //	test ──remote write──▶ backend ◀──read/write/delete── retro.Manager (in process)
 func TestRetrospectiveMergeThroughAggregation(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{retro.KindPrometheus, retro.KindVictoriaMetrics} {
 		t.Run(kind, func(t *testing.T) {
 			var b *backend

@@ -57,6 +57,7 @@ func startRetroDistributor(t *testing.T, webAddr, gossipAddr, dir, backendURL st
 // job directory it resumes from the checkpoint, and the end state is every
 // sample under its new labels, once, with nothing left under the old ones.
 func TestRetrospectiveResumesAfterKill(t *testing.T) {
+	t.Parallel()
 	b := startRetroPrometheus(t, true)
 	end := time.Now()
 	want := loadRetroHistory(t, b.writeURL(), end)

@@ -30,6 +30,7 @@ import (
 // An execute over a range older than the window is refused before any work
 // and names the route.
 func TestRetrospectiveBlockRoute(t *testing.T) {
+	t.Parallel()
 	promtool := os.Getenv("PROMGOV_PROMTOOL")
 	if promtool == "" {
 		var err error

@@ -28,6 +28,7 @@ import (
 //
 //	test ──remote write──▶ Prometheus ◀──remote read / write / delete── retro.Manager (in process)
 func TestRetrospectiveNativeHistograms(t *testing.T) {
+	t.Parallel()
 	b := startRetroPrometheus(t, true)
 	end := time.Now().Truncate(time.Second)
 	first := end.Add(-time.Hour)

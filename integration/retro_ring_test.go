@@ -31,6 +31,7 @@ import (
 //	                                                    │           │
 //	                                                    └───────────┴──▶ Prometheus 3.16 (read, remote write, delete)
 func TestRetrospectiveSurvivesCoordinatorKill(t *testing.T) {
+	t.Parallel()
 	b, end, want := startRetroPrometheusWithHistory(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "promgov.yml")

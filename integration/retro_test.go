@@ -211,6 +211,7 @@ func waitJob(t *testing.T, m *retro.Manager, id string, states ...string) *retro
 // and value, and the originals are gone. Against Prometheus 3.16 and
 // VictoriaMetrics.
 func TestRetrospectiveRewrite(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{retro.KindPrometheus, retro.KindVictoriaMetrics} {
 		t.Run(kind, func(t *testing.T) {
 			var b *backend
@@ -278,6 +279,7 @@ func TestRetrospectiveRewrite(t *testing.T) {
 // --web.enable-admin-api refuses an execution with deletes before anything
 // is written.
 func TestRetrospectiveRefusesWithoutAdminAPI(t *testing.T) {
+	t.Parallel()
 	b := startRetroPrometheus(t, false)
 	end := time.Now()
 	loadRetroHistory(t, b.writeURL(), end)
@@ -301,6 +303,7 @@ func TestRetrospectiveRefusesWithoutAdminAPI(t *testing.T) {
 // naming the step and the operator's route; a copy-only execution with a
 // write_url copies every sample and leaves the originals.
 func TestRetrospectiveQueryAPIBackend(t *testing.T) {
+	t.Parallel()
 	b, end, want := startRetroPrometheusWithHistory(t)
 	m := startRetroManager(t, retro.KindThanos, b.base())
 	spec := retro.Spec{Candidate: retroCandidate, Selector: `{job="retro"}`, Start: end.Add(-150 * time.Minute), End: end.Add(time.Second)}

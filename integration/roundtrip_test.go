@@ -21,6 +21,7 @@ import (
 // values. With an RW 2.0 backend, metadata shows up as the __type__ and
 // __unit__ labels Prometheus derives from it (type-and-unit-labels).
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, backendProtocol := range []int{1, 2} {
 		t.Run(fmt.Sprintf("backend_rw%d", backendProtocol), func(t *testing.T) {
 			c := newCluster(t, 3, backendProtocol)

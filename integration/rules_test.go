@@ -165,6 +165,7 @@ func reloadAndWait(t *testing.T, c *cluster, wantOK float64) {
 }
 
 func TestRulesEndToEnd(t *testing.T) {
+	t.Parallel()
 	cfgPath := filepath.Join(t.TempDir(), "promgov.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(rulesV1), 0o644))
 	c := startRulesCluster(t, cfgPath)

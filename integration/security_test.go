@@ -295,6 +295,7 @@ func withTenant(set func(*http.Request), tenant string) func(*http.Request) {
 // against a cluster with TLS, identities, mutual gRPC TLS and encrypted
 // gossip on, and checks that legitimate traffic still gets through.
 func TestSecurityAttacks(t *testing.T) {
+	t.Parallel()
 	c := startSecureCluster(t, "--web.read-header-timeout=3s", "--web.max-connections=512")
 	e := c.env
 	d := c.dists[0]

@@ -130,6 +130,7 @@ func startVMAgent(t *testing.T, writeURL, job, target string, flags ...string) *
 // the scraped ones, so its series arrive unsorted and are sorted at the
 // edge (issue 10).
 func TestRealSendersNodeExporter(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	exporter := startNodeExporter(t)
 	for _, tc := range []struct {

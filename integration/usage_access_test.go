@@ -66,6 +66,7 @@ func ingesterTracks(t T, n *node) map[string]bool {
 // over with their statistics. ingester-1 is restarted on the same WAL
 // directory: the statistics come back from its snapshot.
 func TestUsageQueryStatsLiveOnOwners(t *testing.T) {
+	t.Parallel()
 	c := startUsageCluster(t, "off")
 	c.addIngester()
 	c.waitActive(2)
@@ -182,6 +183,7 @@ type usageSuggestion struct {
 //	writes ──► distributor ──► ingester ──► Prometheus 3.16
 //	                           └── /promgov/api/v1/usage/suggestions (costs fanned out)
 func TestUsageSuggestsLabelDrop(t *testing.T) {
+	t.Parallel()
 	c := startUsageCluster(t, "off")
 	writeUsagePhase(t, c, "before")
 	writeUsagePhase(t, c, "after")

@@ -72,6 +72,7 @@ type webSuggestion struct {
 //
 //	sender ──RW 2.0──► distributor (usage: a dashboard) ──► ingester (aggregations: reloaded) ──► Prometheus 3.16
 func TestAggregationSuggestionApplied(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	dash := filepath.Join(t.TempDir(), "dashboard.json")
 	require.NoError(t, os.WriteFile(dash, []byte(webDashboard), 0o644))

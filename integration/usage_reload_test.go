@@ -35,6 +35,7 @@ func usageConfig(dash, mode string) string {
 // SIGHUP: the next write's unused series is dropped, without a restart. An
 // invalid file is then refused and enforce stays.
 func TestUsageReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dash := filepath.Join(dir, "dashboard.json")
 	require.NoError(t, os.WriteFile(dash, []byte(usageDashboard), 0o644))

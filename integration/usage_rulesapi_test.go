@@ -48,6 +48,7 @@ var mixinDashboardDirs = []string{"kubernetes/dashboards", "node-exporter/dashbo
 // The files themselves, read by an independent YAML decode and by the file
 // loader (rules.LoadPath), are the oracle.
 func TestUsageRulesAPI(t *testing.T) {
+	t.Parallel()
 	requireIntegration(t)
 	mixins := mixinsRoot(t)
 	var files []string

@@ -122,6 +122,7 @@ func writeUsagePhase(t *testing.T, c *cluster, phase string) {
 }
 
 func TestUsageQueryTap(t *testing.T) {
+	t.Parallel()
 	c := startUsageCluster(t, "off")
 	writeUsagePhase(t, c, "before")
 	waitSeries(t, c, `usage_used_total`, `{__name__="usage_used_total", job="app", phase="before"}`)
@@ -155,6 +156,7 @@ func TestUsageQueryTap(t *testing.T) {
 }
 
 func TestUsageDropUnused(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"enforce", "shadow"} {
 		t.Run(mode, func(t *testing.T) {
 			c := startUsageCluster(t, mode)
@@ -190,6 +192,7 @@ func TestUsageDropUnused(t *testing.T) {
 // TestUsageDropUnusedFailSafe: a dashboard source that cannot be loaded
 // blocks the policy, so an enforce-mode cluster drops nothing.
 func TestUsageDropUnusedFailSafe(t *testing.T) {
+	t.Parallel()
 	c := startUsageClusterWith(t, "enforce", `{"panels": [`)
 	writeUsagePhase(t, c, "before")
 	waitSeries(t, c, `{__name__=~"usage_.*",phase="before"}`,

@@ -209,6 +209,7 @@ func TestWALKill9IngesterUnderLoad(t *testing.T) {
 // again on the same data: everything acknowledged arrives, and the backlog
 // drains faster than the ingest rate.
 func TestWALBackendOutage(t *testing.T) {
+	t.Parallel()
 	wc := newWALCluster(t, 1)
 	ing := wc.ingesters[0]
 	var out bytes.Buffer
