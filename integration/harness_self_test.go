@@ -83,7 +83,9 @@ func TestProcessDiesWithTheTestBinary(t *testing.T) {
 		select {} // until -test.timeout panics
 	}
 	helper := exec.Command(os.Args[0], "-test.run=^TestProcessDiesWithTheTestBinary$", "-test.timeout=2s", "-test.v")
-	helper.Env = append(os.Environ(), orphanHelper+"=1", "PROMGOV_PROMETHEUS=", "PROMGOV_REQUIRE_INTEGRATION=")
+	// The helper's panic runs no cleanup either: its temporary directories
+	// go under this test's, which this test's cleanup removes.
+	helper.Env = append(os.Environ(), orphanHelper+"=1", "PROMGOV_PROMETHEUS=", "PROMGOV_REQUIRE_INTEGRATION=", "TMPDIR="+t.TempDir())
 	out, err := helper.CombinedOutput()
 	require.Error(t, err, "the helper run must end by its timeout:\n%s", out)
 	require.Contains(t, string(out), "test timed out", "the helper run must end by its timeout")
