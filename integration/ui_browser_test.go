@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -124,11 +125,18 @@ func (b *browser) open(u string) {
 	want, err := url.Parse(u)
 	require.NoError(b.t, err)
 	// A page that reloads itself (a jobs page with a moving job carries a
-	// meta refresh) can fire its reload while the tab navigates away, and
-	// that reload then wins: the tab ends on the old page. So the tab must
-	// end on u, and the navigation is repeated until it does.
+	// meta refresh) can fire its reload while the tab navigates away. Either
+	// the reload wins, and the tab ends on the old page, or it cancels the
+	// new navigation, which then fails with net::ERR_ABORTED. So the tab
+	// must end on u, and the navigation is repeated until it does.
 	for attempt := 1; ; attempt++ {
-		require.NoError(b.t, b.run(chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("main"))), "open %s", u)
+		err := b.run(chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("main")))
+		var le *chromedp.LoadError
+		if errors.As(err, &le) && le.ErrorText == "net::ERR_ABORTED" && attempt < 5 {
+			b.t.Logf("open %s: attempt %d aborted by the page's own reload; again", u, attempt)
+			continue
+		}
+		require.NoError(b.t, err, "open %s", u)
 		at := value(b, chromedp.Evaluate[string](`location.pathname`))
 		if at == want.EscapedPath() {
 			return
