@@ -128,6 +128,11 @@ func (v *V2Encoder) Add(e *Entry) {
 			meta = m
 		}
 	}
+	if e.Flags&FlagExtras == 0 && e.Histograms == 0 && e.Exemplars == 0 && meta == nil {
+		if v.appendPlain(e.Series) {
+			return
+		}
+	}
 	split := e.Samples > 0 && e.Histograms > 0
 	v.series = appendMessage(v.series, fieldV2Timeseries, func(b []byte) []byte {
 		return v.appendSeries(b, e.Series, meta, true, !split)
@@ -137,6 +142,41 @@ func (v *V2Encoder) Add(e *Entry) {
 			return v.appendSeries(b, e.Series, meta, false, true)
 		})
 	}
+}
+
+// appendPlain appends series, which has only labels and samples (no
+// extras, histograms or exemplars, and no family metadata to attach), when
+// its samples follow its labels: the common case, which the distributor's
+// builder produces. A 2.0 Sample keeps the numbers of a 1.0 Sample and
+// TimeSeries.samples keeps field 2, so the samples are copied as they are,
+// in one piece. It reports false, having appended nothing, for any other
+// layout, which appendSeries then handles.
+func (v *V2Encoder) appendPlain(series []byte) bool {
+	v.refs = v.refs[:0]
+	labels, samples := 0, -1 // samples: where they start in series
+	for b := series; len(b) > 0; {
+		num, f, rest := nextField(b)
+		switch {
+		case num == fieldLabels && samples < 0:
+			v.labelRefs(labels, f)
+			labels++
+		case num == fieldSamples:
+			if samples < 0 {
+				samples = len(series) - len(b)
+			}
+		default: // a label after a sample, or malformed
+			return false
+		}
+		b = rest
+	}
+	v.series = appendMessage(v.series, fieldV2Timeseries, func(b []byte) []byte {
+		b = appendRefs(b, fieldV2Labels, v.refs)
+		if samples >= 0 {
+			b = append(b, series[samples:]...)
+		}
+		return b
+	})
+	return true
 }
 
 // appendSeries appends one TimeSeries, reading series once: labels,

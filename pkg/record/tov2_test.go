@@ -1,12 +1,15 @@
 package record_test
 
 import (
+	"bytes"
+	"math"
 	"strconv"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/promgov/promgov/pkg/record"
 )
@@ -86,4 +89,61 @@ func TestV2EncoderSymbols(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestV2EncoderLayouts: a series whose fields come in another order than
+// labels then samples (which the distributor's builder writes, and
+// V2Encoder copies in one piece) is encoded to the same TimeSeries.
+func TestV2EncoderLayouts(t *testing.T) {
+	label := func(name, value string) []byte {
+		var m []byte
+		m = protowire.AppendTag(m, 1, protowire.BytesType)
+		m = protowire.AppendString(m, name)
+		m = protowire.AppendTag(m, 2, protowire.BytesType)
+		m = protowire.AppendString(m, value)
+		return field(1, m)
+	}
+	sample := func(v float64, ts int64) []byte {
+		var m []byte
+		m = protowire.AppendTag(m, 1, protowire.Fixed64Type)
+		m = protowire.AppendFixed64(m, math.Float64bits(v))
+		m = protowire.AppendTag(m, 2, protowire.VarintType)
+		m = protowire.AppendVarint(m, uint64(ts))
+		return field(2, m)
+	}
+	name, job := label("__name__", "up"), label("job", "j")
+	s1, s2 := sample(1, 1000), sample(2, 2000)
+	want := writev2.TimeSeries{LabelsRefs: []uint32{1, 2, 3, 4}, Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}}}
+	for _, tc := range []struct {
+		name   string
+		fields [][]byte
+	}{
+		{"labels then samples", [][]byte{name, job, s1, s2}},
+		{"samples then labels", [][]byte{s1, s2, name, job}},
+		{"samples between labels", [][]byte{name, s1, job, s2}},
+		{"labels between samples", [][]byte{s1, name, job, s2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			series := bytes.Join(tc.fields, nil)
+			batch := record.AppendHeader(nil, 1, 0, 2, 0, 0, len(series))
+			batch = append(batch, series...)
+			var enc record.V2Encoder
+			enc.Reset(nil)
+			for it := record.NewIter(batch); it.Next(); {
+				enc.Add(it.Entry())
+			}
+			var got writev2.Request
+			require.NoError(t, got.Unmarshal(enc.Bytes()))
+			require.Equal(t, []string{"", "__name__", "up", "job", "j"}, got.Symbols)
+			require.Len(t, got.Timeseries, 1)
+			require.Equal(t, want.LabelsRefs, got.Timeseries[0].LabelsRefs)
+			require.Equal(t, want.Samples, got.Timeseries[0].Samples)
+		})
+	}
+}
+
+// field is a length-delimited field num holding m.
+func field(num protowire.Number, m []byte) []byte {
+	b := protowire.AppendTag(nil, num, protowire.BytesType)
+	return protowire.AppendBytes(b, m)
 }
