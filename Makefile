@@ -189,17 +189,10 @@ test-peers: $(PROMETHEUS) $(VICTORIAMETRICS) $(VMAGENT) $(HELM) $(WEED) $(FAKE_G
 # quarter of an hour under -race on 2 cores (its tests run two at a time;
 # integration/doc.go), so the per-package timeout is well above that (CI's
 # own limit is 90 minutes).
-#
-# go test starts packages in the order they are listed (two at a time on 2
-# cores), so the longest go first: the integration package, which mostly
-# waits and leaves a core to the others, then the two whose tests compile
-# WebAssembly plugins under -race (about 6 minutes each). Listed last in
-# ./... order, those two ran on after everything else had finished.
-TEST_FIRST := ./integration ./pkg/rules ./pkg/plugin
 test: test-peers
 	PROMGOV_PROMETHEUS=$(PROMETHEUS) PROMGOV_VICTORIAMETRICS=$(VICTORIAMETRICS) PROMGOV_VMAGENT=$(VMAGENT) \
 	PROMGOV_HELM=$(HELM) PROMGOV_PROMTOOL=$(PROMTOOL) PROMGOV_WEED=$(WEED) PROMGOV_REQUIRE_INTEGRATION=1 \
-		$(GO) test -race -count=1 -timeout 40m $(TEST_FIRST) ./...
+		$(GO) test -race -count=1 -timeout 40m ./...
 	PROMGOV_FAKE_GCS=$(FAKE_GCS) PROMGOV_AZURITE=$(AZURITE) PROMGOV_REQUIRE_INTEGRATION=1 \
 		$(GO) test -tags cloudstores -count=1 -run 'TestGCSStore|TestAzureStore|TestCloudStoresConfig' ./pkg/govstore/
 
