@@ -149,8 +149,9 @@ func (v *V2Encoder) Add(e *Entry) {
 // its samples follow its labels: the common case, which the distributor's
 // builder produces. A 2.0 Sample keeps the numbers of a 1.0 Sample and
 // TimeSeries.samples keeps field 2, so the samples are copied as they are,
-// in one piece. It reports false, having appended nothing, for any other
-// layout, which appendSeries then handles.
+// in one piece. It reports false for any other layout, having appended no
+// series, which appendSeries then handles; the symbols of the labels it
+// read stay interned, as appendSeries would intern them in that order.
 func (v *V2Encoder) appendPlain(series []byte) bool {
 	v.refs = v.refs[:0]
 	labels, samples := 0, -1 // samples: where they start in series
