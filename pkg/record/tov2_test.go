@@ -95,23 +95,15 @@ func TestV2EncoderSymbols(t *testing.T) {
 // labels then samples (which the distributor's builder writes, and
 // V2Encoder copies in one piece) is encoded to the same TimeSeries.
 func TestV2EncoderLayouts(t *testing.T) {
-	label := func(name, value string) []byte {
-		var m []byte
-		m = protowire.AppendTag(m, 1, protowire.BytesType)
-		m = protowire.AppendString(m, name)
-		m = protowire.AppendTag(m, 2, protowire.BytesType)
-		m = protowire.AppendString(m, value)
-		return field(1, m)
-	}
-	sample := func(v float64, ts int64) []byte {
+	sample := func(v float64, ts int64) []byte { // a series' samples field
 		var m []byte
 		m = protowire.AppendTag(m, 1, protowire.Fixed64Type)
 		m = protowire.AppendFixed64(m, math.Float64bits(v))
 		m = protowire.AppendTag(m, 2, protowire.VarintType)
 		m = protowire.AppendVarint(m, uint64(ts))
-		return field(2, m)
+		return protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), m)
 	}
-	name, job := label("__name__", "up"), label("job", "j")
+	name, job := record.AppendLabel(nil, "__name__", "up"), record.AppendLabel(nil, "job", "j")
 	s1, s2 := sample(1, 1000), sample(2, 2000)
 	want := writev2.TimeSeries{LabelsRefs: []uint32{1, 2, 3, 4}, Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}}}
 	for _, tc := range []struct {
@@ -140,10 +132,4 @@ func TestV2EncoderLayouts(t *testing.T) {
 			require.Equal(t, want.Samples, got.Timeseries[0].Samples)
 		})
 	}
-}
-
-// field is a length-delimited field num holding m.
-func field(num protowire.Number, m []byte) []byte {
-	b := protowire.AppendTag(nil, num, protowire.BytesType)
-	return protowire.AppendBytes(b, m)
 }
