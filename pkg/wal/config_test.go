@@ -19,7 +19,7 @@ func TestConfigRegisterFlagsDefaults(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{
 		"--wal.dir=/tmp/x", "--wal.segment-size-bytes=8192", "--wal.sync-policy=interval",
 		"--wal.sync-interval=250ms", "--wal.max-size-bytes=65536", "--wal.max-age=1m",
-		"--wal.overflow-policy=drop_oldest",
+		"--wal.overflow-policy=drop_oldest", "--wal.preallocate=false",
 	}))
 	require.Equal(t, Config{
 		Dir: "/tmp/x", SegmentSize: 8192, SyncPolicy: SyncInterval, SyncInterval: 250 * time.Millisecond,

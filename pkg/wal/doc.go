@@ -37,6 +37,14 @@
 // on every Open (the previous last segment is sealed after repair, unless it
 // is empty).
 //
+// With Config.Preallocate (the default) the head segment's file runs ahead
+// of its records: zeros are written a few megabytes at a time before the
+// records overwrite them, so that an fsync finds the blocks and the file
+// size already durable and flushes data only. A segment is cut back to its
+// records when it is sealed and on Close, so sealed segments hold exactly
+// their records; the zeros a crash leaves at the end of the last segment
+// are trimmed by Open without being counted as damage.
+//
 // # Record format
 //
 // All integers are little-endian. CRCs are CRC-32 with the Castagnoli
@@ -58,7 +66,9 @@
 //   - Torn tail: a crash in the middle of a write leaves an incomplete or
 //     invalid record at the end of the last segment. Open truncates the last
 //     segment after its last valid record when no valid record follows, and
-//     logs the segment, offset and number of bytes removed.
+//     logs the segment, offset and number of bytes removed. A tail of zeros
+//     alone is preallocated space, not a torn record: it is trimmed and
+//     logged at info level, not counted.
 //   - Corruption in the middle (a bit flip, a lost sector): a Reader that
 //     meets an invalid record scans forward to the next valid record, or to
 //     the end of the segment and on to the next one. Each skipped region is

@@ -31,6 +31,9 @@ type FS interface {
 type File interface {
 	io.ReaderAt
 	io.WriteCloser
+	// WriteAt writes zeros ahead of the data (Config.Preallocate); data is
+	// written with Write, at the file's offset, which WriteAt leaves alone.
+	io.WriterAt
 	// Sync flushes the file to stable storage like (*os.File).Sync.
 	Sync() error
 	// Truncate changes the file size like (*os.File).Truncate.

@@ -97,6 +97,10 @@ type WAL struct {
 	written  int64      // bytes of the group written but not yet fsynced
 	group    []*request // requests of the group
 	failures int        // consecutive failed writes, for log rate limiting
+	zeroed   int64      // the head's bytes preallocated with zeros (Config.Preallocate)
+	// noPrealloc: writing zeros failed in this head; go on without.
+	noPrealloc bool
+	zeros      []byte // a chunk of zeros for preallocation, allocated on first use
 
 	reqPool sync.Pool
 	stop    chan struct{}
@@ -266,7 +270,10 @@ func (w *WAL) recover() error {
 	// starts a new one.
 	if n := len(w.segs); n > 0 && w.segs[n-1].size == 0 {
 		last := w.segs[n-1].index
-		f, err := w.fs.OpenFile(w.segmentPath(last), os.O_WRONLY|os.O_APPEND, 0o644)
+		// Not O_APPEND: preallocation writes zeros past the data with
+		// WriteAt, which O_APPEND would turn into appends. The file is
+		// empty, so writes start at its end.
+		f, err := w.fs.OpenFile(w.segmentPath(last), os.O_WRONLY, 0o644)
 		if err != nil {
 			return fmt.Errorf("open segment %d: %w", last, err)
 		}
@@ -302,6 +309,16 @@ func (w *WAL) repair(index int, size int64) (int64, error) {
 		if !isCorruption(err) {
 			return 0, fmt.Errorf("repair segment %d: %w", index, err)
 		}
+		if zero, err := zeroFrom(f, off, size); err != nil {
+			return 0, fmt.Errorf("repair segment %d: %w", index, err)
+		} else if zero {
+			// Preallocated space a crash left untrimmed: not damage.
+			if err := truncateSync(f, off); err != nil {
+				return 0, fmt.Errorf("trim preallocated tail of segment %d at %d: %w", index, off, err)
+			}
+			w.logger.Info("trimmed preallocated wal tail", "segment", index, "offset", off, "bytes", size-off)
+			return off, nil
+		}
 		next, err := sc.resync(off+1, size)
 		if err != nil {
 			return 0, fmt.Errorf("repair segment %d: %w", index, err)
@@ -311,17 +328,40 @@ func (w *WAL) repair(index int, size int64) (int64, error) {
 			off = next
 			continue
 		}
-		if err := f.Truncate(off); err != nil {
+		if err := truncateSync(f, off); err != nil {
 			return 0, fmt.Errorf("truncate torn tail of segment %d at %d: %w", index, off, err)
-		}
-		if err := f.Sync(); err != nil {
-			return 0, fmt.Errorf("sync segment %d after truncation: %w", index, err)
 		}
 		w.m.truncatedBytes.Add(float64(size - off))
 		w.logger.Warn("truncated torn wal tail", "segment", index, "offset", off, "bytes", size-off)
 		return off, nil
 	}
 	return size, nil
+}
+
+// zeroFrom reports whether the bytes of f from off to size are all zero.
+func zeroFrom(f File, off, size int64) (bool, error) {
+	buf := make([]byte, min(resyncChunk, size-off))
+	for off < size {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return false, err
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
+}
+
+// truncateSync cuts f to size and fsyncs it.
+func truncateSync(f File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Checkpoint returns the position up to which records are committed; a

@@ -154,6 +154,7 @@ func (w *WAL) run() {
 			w.process(w.takeQueue())
 			w.syncHead()
 			if w.head != nil {
+				w.trimHead()
 				if err := w.head.Close(); err != nil {
 					w.logger.Warn("close wal head segment", "segment", w.headIdx, "err", err)
 				}
@@ -291,12 +292,71 @@ func (w *WAL) process(batch []*request) {
 // fsynced, plus buffered.
 func (w *WAL) unsynced() int64 { return w.written + int64(len(w.buf)) }
 
+// Preallocation (Config.Preallocate): zeros are written zeroChunk bytes at
+// a time, preallocStep bytes ahead of the data when the data reaches them.
+const (
+	zeroChunk    = 1 << 20
+	preallocStep = 4 << 20
+)
+
+// preallocate writes zeros in the head from w.zeroed on, so that at least
+// the bytes up to end, and up to preallocStep more within the segment size,
+// exist on disk before the data overwrites them. Only the fsync that
+// follows an extension pays for the new blocks and the new file size; the
+// ones after it flush data alone. The data itself is written with Write at
+// the file's offset, which WriteAt does not move.
+//
+// Preallocation only saves work: when writing zeros fails (a nearly full
+// disk), the head goes on without it and the data is written anyway, so an
+// append fails only if its own bytes do not fit.
+func (w *WAL) preallocate(end int64) {
+	if !w.cfg.Preallocate || w.noPrealloc || end <= w.zeroed {
+		return
+	}
+	target := max(end, min(w.zeroed+preallocStep, w.cfg.SegmentSize))
+	if w.zeros == nil {
+		w.zeros = make([]byte, zeroChunk)
+	}
+	for w.zeroed < target {
+		n := min(int64(len(w.zeros)), target-w.zeroed)
+		m, err := w.head.WriteAt(w.zeros[:n], w.zeroed)
+		w.zeroed += int64(m)
+		if err != nil {
+			w.noPrealloc = true
+			w.logger.Debug("stop preallocating wal segment", "segment", w.headIdx, "err", err)
+			return
+		}
+	}
+}
+
+// trimHead cuts the preallocated zeros off the head before it is sealed,
+// so that a sealed segment's file holds exactly its records. The fsync
+// makes the cut durable before a next segment is created: after a crash
+// only the last segment can carry zeros, and Open trims them (repair).
+func (w *WAL) trimHead() {
+	if w.zeroed <= w.headSize {
+		return
+	}
+	err := w.head.Truncate(w.headSize)
+	if err == nil {
+		err = w.head.Sync()
+	}
+	if err != nil {
+		// Readers of this process read only up to the records' end; after
+		// a restart they would count the zeros as a corrupt region.
+		w.logger.Warn("trim preallocated wal segment", "segment", w.headIdx, "size", w.headSize, "err", err)
+		return
+	}
+	w.zeroed = w.headSize
+}
+
 // writeBuf writes the buffered bytes of the current group. On failure the
 // group is failed and the head abandoned.
 func (w *WAL) writeBuf() bool {
 	if len(w.buf) == 0 {
 		return true
 	}
+	w.preallocate(w.headSize + w.written + int64(len(w.buf)))
 	n, err := w.head.Write(w.buf)
 	if err == nil && n < len(w.buf) {
 		err = io.ErrShortWrite
@@ -392,6 +452,7 @@ func (w *WAL) rotate() {
 	if w.head == nil {
 		return
 	}
+	w.trimHead()
 	if err := w.head.Close(); err != nil {
 		w.logger.Warn("close sealed wal segment", "segment", w.headIdx, "err", err)
 	}
@@ -407,7 +468,8 @@ func (w *WAL) openHead() error {
 	w.mu.Lock()
 	idx := w.nextIndex
 	w.mu.Unlock()
-	f, err := w.fs.OpenFile(w.segmentPath(idx), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Not O_APPEND: see preallocate.
+	f, err := w.fs.OpenFile(w.segmentPath(idx), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment %d: %w", idx, err)
 	}
@@ -417,6 +479,7 @@ func (w *WAL) openHead() error {
 		return fmt.Errorf("sync wal dir for segment %d: %w", idx, err)
 	}
 	w.head, w.headIdx, w.headSize, w.dirty = f, idx, 0, false
+	w.zeroed, w.noPrealloc = 0, false
 	w.mu.Lock()
 	w.nextIndex = idx + 1
 	w.segs = append(w.segs, segment{index: idx})
