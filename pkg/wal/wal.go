@@ -501,10 +501,7 @@ func (w *WAL) shrink(s segment) error {
 		return err
 	}
 	for size := s.size - step; size > 0; size -= step {
-		if err = f.Truncate(size); err != nil {
-			break
-		}
-		if err = f.Sync(); err != nil {
+		if err = truncateSync(f, size); err != nil {
 			break
 		}
 	}

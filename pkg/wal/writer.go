@@ -337,11 +337,7 @@ func (w *WAL) trimHead() {
 	if w.zeroed <= w.headSize {
 		return
 	}
-	err := w.head.Truncate(w.headSize)
-	if err == nil {
-		err = w.head.Sync()
-	}
-	if err != nil {
+	if err := truncateSync(w.head, w.headSize); err != nil {
 		// Readers of this process read only up to the records' end; after
 		// a restart they would count the zeros as a corrupt region.
 		w.logger.Warn("trim preallocated wal segment", "segment", w.headIdx, "size", w.headSize, "err", err)
@@ -540,10 +536,7 @@ func (w *WAL) truncateHead() error {
 	if err != nil {
 		return err
 	}
-	err = f.Truncate(w.headSize)
-	if err == nil {
-		err = f.Sync()
-	}
+	err = truncateSync(f, w.headSize)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
