@@ -2,6 +2,7 @@ package retro
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -85,24 +86,54 @@ func (m *Manager) scan(ctx context.Context) error {
 			m.d.Logger.Warn("retrospective job taken over by another coordinator", "job", j.ID, "owner", j.Owner)
 			m.stop(j.ID, false)
 		case claim:
-			if pending {
-				m.applyControl(sctx, j, ctrl)
-			}
-			if active(j.State) {
-				m.claim(sctx, j, now)
+			if err := m.takeUp(sctx, j.ID); err != nil {
+				return err
 			}
 		case leave:
 			// A request for a job nobody runs (paused, cancelled) is
 			// applied by the ring's choice when no live owner holds it.
 			if pending && ok && owner == self && leaseFree(j, self, now, ttl) && !running {
-				m.applyControl(sctx, j, ctrl)
-				if active(j.State) {
-					m.claim(sctx, j, now)
+				if err := m.takeUp(sctx, j.ID); err != nil {
+					return err
 				}
 			}
 		}
 	}
 	m.fence()
+	return nil
+}
+
+// takeUp reads job id again and, when this node may still take it up by
+// the record as it is now (the ring's choice, its lease free), applies its
+// pending request and claims it if it has work. The scan's record is as
+// old as the list: with many jobs or a slow store, another node may have
+// claimed and checkpointed the job since, and a claim written from the
+// listed record would put back what that node wrote over (its owner, its
+// progress, its checkpoint). Deleted meanwhile: nothing to do.
+func (m *Manager) takeUp(ctx context.Context, id string) error {
+	j, err := m.d.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctrl, hasCtrl, err := m.d.Store.Control(ctx, id)
+	if err != nil {
+		return err
+	}
+	self := m.d.Coordination.Self
+	owner, ok := m.d.Coordination.Owner(id)
+	now := m.d.Now()
+	if !ok || owner != self || !leaseFree(j, self, now, m.d.Config.LeaseTTL) {
+		return nil
+	}
+	if hasCtrl && ctrl.Seq > j.ControlSeq {
+		m.applyControl(ctx, j, ctrl)
+	}
+	if active(j.State) {
+		m.claim(ctx, j, now)
+	}
 	return nil
 }
 

@@ -112,10 +112,21 @@ func coordConfig(t *testing.T) Config {
 // set, else a front end (a distributor).
 func startNode(t *testing.T, bkt objstore.Bucket, be Backend, self string, rv *ringView) (*Manager, func()) {
 	t.Helper()
+	var owner func(string) (string, bool)
+	if rv != nil {
+		owner = rv.of(self)
+	}
+	return startNodeOwner(t, bkt, be, self, owner)
+}
+
+// startNodeOwner is startNode with the ring's answer as owner (nil: a front
+// end).
+func startNodeOwner(t *testing.T, bkt objstore.Bucket, be Backend, self string, owner func(string) (string, bool)) (*Manager, func()) {
+	t.Helper()
 	d := ManagerDeps{Config: coordConfig(t), Backend: &HTTPBackendConfig{Kind: KindPrometheus, URL: "http://127.0.0.1:1"},
 		NewBackend: func(HTTPBackendConfig) (Backend, error) { return be, nil }, Store: NewBucketStore(bkt)}
-	if rv != nil {
-		d.Coordination = &Coordination{Self: self, Owner: rv.of(self)}
+	if owner != nil {
+		d.Coordination = &Coordination{Self: self, Owner: owner}
 	}
 	m, err := NewManager(d)
 	require.NoError(t, err)
@@ -200,6 +211,77 @@ func TestTakeoverAfterCoordinatorDies(t *testing.T) {
 	close(be.release)
 	assert.GreaterOrEqual(t, time.Since(killed), coordConfig(t).LeaseTTL/2, "b did not wait for a's lease")
 	assert.True(t, logHas(done, "coordinated by b"), "%v", done.Log)
+	assert.Equal(t, want, mem.dump(), "every sample once under its new labels, originals deleted")
+	assert.Equal(t, []bool{true, true, true}, done.Done)
+	assert.EqualValues(t, 6, done.Progress.SeriesDone)
+	assert.EqualValues(t, 6, done.Progress.SeriesDeleted)
+}
+
+// gatedWrites holds each Write whose number (from 1) has a gate until the
+// test opens it (or the Write's ctx ends), and tells the test when it
+// arrives.
+type gatedWrites struct {
+	*memBackend
+	n     atomic.Int64
+	gates map[int64]gate
+}
+
+type gate struct{ arrived, open chan struct{} }
+
+func newGate() gate { return gate{arrived: make(chan struct{}), open: make(chan struct{})} }
+
+func (b *gatedWrites) Write(ctx context.Context, s []Series) error {
+	if g, ok := b.gates[b.n.Add(1)]; ok {
+		close(g.arrived)
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.memBackend.Write(ctx, s)
+}
+
+// TestTakeoverClaimsTheRecordAsItIsNow: b's scan lists the job before a
+// checkpoints batch 0, then stalls (a long list, a slow store) while a runs
+// batch 0, dies in batch 1 and its lease expires. When b goes on, the
+// record it listed says the job is queued (or a's, without progress) and
+// its lease is long free: b must claim from the record as it is now, and
+// resume after batch 0, not write the listed one back and start over.
+func TestTakeoverClaimsTheRecordAsItIsNow(t *testing.T) {
+	mem := newMem()
+	want := fill(mem, 6)
+	be := &gatedWrites{memBackend: mem, gates: map[int64]gate{1: newGate(), 2: newGate()}}
+	shared := objstore.NewInMemBucket()
+	aBkt := &deadBucket{Bucket: shared}
+	rv := &ringView{owner: map[string]string{"a": "a", "b": "a"}}
+	stalled, resume := make(chan struct{}), make(chan struct{})
+	var stall, unstall sync.Once
+	front, _ := startNode(t, shared, be, "", nil)
+	startNode(t, aBkt, be, "a", rv)
+	startNodeOwner(t, shared, be, "b", func(id string) (string, bool) {
+		stall.Do(func() { close(stalled); <-resume }) // the first job b's scan listed
+		return rv.of("b")(id)
+	})
+	t.Cleanup(func() { unstall.Do(func() { close(resume) }) }) // before b's stop
+
+	j := submit(t, front, spec(ModeExecute, true))
+	<-stalled
+	close(be.gates[1].open) // batch 0
+	<-be.gates[2].arrived   // a is in the middle of batch 1
+	aBkt.dead.Store(true)
+	rv.set("b", "b")
+	rv.set("a", "b")
+	cp, err := front.GetJob(context.Background(), j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "a", cp.Owner)
+	require.Equal(t, []bool{true, false, false}, cp.Done)
+	require.Eventually(t, func() bool { return time.Since(cp.LeaseRenewed) > coordConfig(t).LeaseTTL }, 10*time.Second, 10*time.Millisecond)
+	unstall.Do(func() { close(resume) })
+
+	done := waitStore(t, front, j.ID, inState(StateSucceeded), "b never finished the job")
+	close(be.gates[2].open)
+	assert.True(t, logHas(done, "coordinated by b (from its checkpoint: 1 of 3 batches done)"), "%v", done.Log)
 	assert.Equal(t, want, mem.dump(), "every sample once under its new labels, originals deleted")
 	assert.Equal(t, []bool{true, true, true}, done.Done)
 	assert.EqualValues(t, 6, done.Progress.SeriesDone)
