@@ -24,6 +24,7 @@ type delegate struct{ r *Ring }
 var (
 	_ memberlist.Delegate      = delegate{}
 	_ memberlist.EventDelegate = delegate{}
+	_ memberlist.MergeDelegate = delegate{}
 )
 
 // NodeMeta returns the encoded role, state and gRPC address of this node.
@@ -75,6 +76,13 @@ func (d delegate) NotifyLeave(n *memberlist.Node) { d.r.observe(eventLeave, n) }
 
 // NotifyUpdate records a member whose metadata (state) changed.
 func (d delegate) NotifyUpdate(n *memberlist.Node) { d.r.observe(eventUpdate, n) }
+
+// NotifyMerge looks at a peer's state exchanged on a join for a previous
+// address of this node (announce.go); it never refuses the merge.
+func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
+	d.r.checkStaleSelf(peers)
+	return nil
+}
 
 // logBridge turns memberlist's "[LEVEL] memberlist: msg" log lines into slog
 // records at the matching level.

@@ -84,6 +84,11 @@ type Ring struct {
 	// changes state or address, or goes (see MembersChanged).
 	membersChanged chan struct{}
 
+	// stale carries a previous address of this node's name that a peer
+	// still holds, seen in a join's state exchange (capacity 1; see
+	// announce.go).
+	stale chan string
+
 	// rebuild asks the rebuild loop to recompute the placement (capacity 1,
 	// so bursts of membership events coalesce into one rebuild).
 	rebuild  chan struct{}
@@ -135,6 +140,7 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 		members:  make(map[string]Member),
 		changed:  make(chan struct{}),
 		rebuild:  make(chan struct{}, 1),
+		stale:    make(chan string, 1),
 		loopDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -178,6 +184,7 @@ func New(cfg Config, role Role, grpcAddress string, logger *slog.Logger, reg pro
 	mc.Transport = transport
 	mc.Delegate = delegate{r: r}
 	mc.Events = delegate{r: r}
+	mc.Merge = delegate{r: r}
 	mc.Logger = mlLogger
 	mc.Label = cfg.ClusterLabel
 	mc.GossipInterval = cfg.GossipInterval
@@ -341,38 +348,57 @@ func (r *Ring) Run(ctx context.Context) error {
 func (r *Ring) Close(ctx context.Context) error { return r.stop(ctx) }
 
 // join contacts the join addresses until one answers, then again every
-// rejoin_interval, until ctx ends.
+// rejoin_interval, and sooner while a member still holds this node's name
+// at a previous address (announce.go), until ctx ends.
 func (r *Ring) join(ctx context.Context) {
 	if len(r.cfg.Join) == 0 {
 		r.logger.Info("no join addresses configured; this node is a seed and waits for others to join it")
 		return
 	}
-	if !r.joinWithRetry(ctx) || r.cfg.RejoinInterval <= 0 {
+	if !r.joinWithRetry(ctx) {
 		return
 	}
-	t := time.NewTicker(r.cfg.RejoinInterval)
-	defer t.Stop()
+	var rejoin <-chan time.Time
+	if r.cfg.RejoinInterval > 0 {
+		t := time.NewTicker(r.cfg.RejoinInterval)
+		defer t.Stop()
+		rejoin = t.C
+	}
+	a := announcer{r: r, delay: r.cfg.JoinRetryInterval}
+	defer a.stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		// Join re-resolves the addresses and exchanges full state with each
-		// one it reaches: members it did not know merge into this group.
-		before := r.ml.NumMembers()
-		n, err := r.ml.Join(r.cfg.Join)
-		if n == 0 {
-			r.metrics.joins.WithLabelValues("failure").Inc()
-			r.logger.Warn("rejoining cluster failed; will try again", "join", strings.Join(r.cfg.Join, ","),
-				"retry_in", r.cfg.RejoinInterval, "err", err)
-			continue
-		}
-		r.metrics.joins.WithLabelValues("success").Inc()
-		if after := r.ml.NumMembers(); after > before {
-			r.logger.Info("rejoin found members this node did not know", "members_before", before, "members", after)
+		case <-rejoin:
+			before := r.ml.NumMembers()
+			if r.rejoin(r.cfg.RejoinInterval) {
+				if after := r.ml.NumMembers(); after > before {
+					r.logger.Info("rejoin found members this node did not know", "members_before", before, "members", after)
+				}
+			}
+		case prev := <-r.stale:
+			a.stale(prev)
+		case <-a.due():
+			a.announce()
 		}
 	}
+}
+
+// rejoin contacts the join addresses once, reporting whether one answered.
+// Join re-resolves the addresses and exchanges full state with each one it
+// reaches: members it did not know merge into this group, and they take
+// this node's current state.
+func (r *Ring) rejoin(retryIn time.Duration) bool {
+	n, err := r.ml.Join(r.cfg.Join)
+	if n == 0 {
+		r.metrics.joins.WithLabelValues("failure").Inc()
+		r.logger.Warn("rejoining cluster failed; will try again", "join", strings.Join(r.cfg.Join, ","),
+			"retry_in", retryIn, "err", err)
+		return false
+	}
+	r.metrics.joins.WithLabelValues("success").Inc()
+	return true
 }
 
 // joinWithRetry contacts the join addresses until one answers (true) or ctx

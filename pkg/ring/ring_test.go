@@ -331,19 +331,63 @@ func TestCrashedMemberIsRemoved(t *testing.T) {
 	require.NoError(t, crash.SetState(StateActive))
 	require.Eventually(t, func() bool { return dist.Placement().NumIngesters() == 2 }, converge, tick)
 
-	// Simulate a crash: gossip stops without LEAVING or a leave message.
-	crash.stopOnce.Do(func() {
-		require.NoError(t, crash.ml.Shutdown())
-		crash.stateMu.Lock()
-		crash.stopped = true
-		crash.stateMu.Unlock()
-		crash.stopLoop()
-	})
+	crashNode(t, crash)
 	require.Eventually(t, func() bool {
 		_, present := memberStates(dist.Ring)["ingester-1"]
 		return !present && dist.Placement().NumIngesters() == 1
 	}, converge, tick)
 	require.Equal(t, 1.0, dist.Placement().Share("ingester-0"))
+}
+
+// crashNode simulates a crash: gossip stops without LEAVING or a leave
+// message.
+func crashNode(t *testing.T, n *node) {
+	t.Helper()
+	n.stopOnce.Do(func() {
+		require.NoError(t, n.ml.Shutdown())
+		n.stateMu.Lock()
+		n.stopped = true
+		n.stateMu.Unlock()
+		n.stopLoop()
+	})
+}
+
+// TestRestartAtNewAddressIsTakenUp: a member that crashed comes back under
+// its name at a new address (a pod with a new IP) while the others still
+// hold its previous run. They take the new address soon after they may (once
+// they have seen the previous run fail and dead_node_reclaim_time passed),
+// not at their next full-state exchange, a minute away here.
+func TestRestartAtNewAddressIsTakenUp(t *testing.T) {
+	cfg := func(name string, join ...string) Config {
+		c := testConfig(name, join...)
+		c.PushPullInterval = time.Minute
+		c.RejoinInterval = time.Minute
+		c.DeadNodeReclaimTime = 500 * time.Millisecond
+		return c
+	}
+	seed := startNode(t, cfg("ingester-0"), RoleIngester, "127.0.0.1:9301")
+	dist := startNode(t, cfg("distributor-0", seed.BindAddress()), RoleDistributor, "")
+	old := startNode(t, cfg("ingester-1", seed.BindAddress()), RoleIngester, "127.0.0.1:9302")
+	require.NoError(t, seed.SetState(StateActive))
+	require.NoError(t, old.SetState(StateActive))
+	require.Eventually(t, func() bool { return dist.Placement().NumIngesters() == 2 }, converge, tick)
+
+	crashNode(t, old)
+	restarted := startNode(t, cfg("ingester-1", seed.BindAddress(), dist.BindAddress()), RoleIngester, "127.0.0.1:9303")
+	require.NoError(t, restarted.SetState(StateActive))
+	addr := restarted.Self().Address
+	require.NotEqual(t, old.Self().Address, addr)
+	for _, n := range []*node{seed, dist} {
+		require.Eventually(t, func() bool {
+			for _, m := range n.Members() {
+				if m.Name == "ingester-1" {
+					return m.Address == addr && m.State == StateActive
+				}
+			}
+			return false
+		}, converge, tick, "%s never took up ingester-1 at its new address", n.Self().Name)
+	}
+	require.Equal(t, 2, dist.Placement().NumIngesters())
 }
 
 func TestClusterLabelKeepsClustersApart(t *testing.T) {
