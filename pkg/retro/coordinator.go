@@ -108,8 +108,8 @@ func (m *Manager) scan(ctx context.Context) error {
 // pending request and claims it if it has work. The scan's record is as
 // old as the list: with many jobs or a slow store, another node may have
 // claimed and checkpointed the job since, and a claim written from the
-// listed record would put back what that node wrote over (its owner, its
-// progress, its checkpoint). Deleted meanwhile: nothing to do.
+// listed record would overwrite what that node wrote (its owner, progress
+// and checkpoint). Deleted meanwhile: nothing to do.
 func (m *Manager) takeUp(ctx context.Context, id string) error {
 	j, err := m.d.Store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
