@@ -38,16 +38,15 @@ func (r *Ring) checkStaleSelf(peers []*memberlist.Node) {
 // announcer paces the joins that announce this node again while a member
 // holds a previous address of it. It is used by the join loop only.
 type announcer struct {
-	r       *Ring
-	delay   time.Duration
-	timer   *time.Timer
-	pending bool // timer runs
-	warned  bool // this episode was logged
+	r      *Ring
+	delay  time.Duration
+	timer  *time.Timer // the pending announcement; nil: none
+	warned bool        // this episode was logged
 }
 
 // stale schedules an announcement after a member answered with prev.
 func (a *announcer) stale(prev string) {
-	if a.pending {
+	if a.timer != nil {
 		return
 	}
 	if !a.warned {
@@ -56,13 +55,12 @@ func (a *announcer) stale(prev string) {
 		a.warned = true
 	}
 	a.timer = time.NewTimer(a.delay)
-	a.pending = true
 	a.delay = min(2*a.delay, a.r.cfg.JoinRetryMaxInterval)
 }
 
 // due is the pending announcement's timer (nil: none; never ready).
 func (a *announcer) due() <-chan time.Time {
-	if !a.pending {
+	if a.timer == nil {
 		return nil
 	}
 	return a.timer.C
@@ -71,7 +69,7 @@ func (a *announcer) due() <-chan time.Time {
 // announce contacts the join addresses; their answers signal r.stale again
 // while one still holds a previous address, else the episode ends.
 func (a *announcer) announce() {
-	a.pending = false
+	a.timer = nil
 	ok := a.r.rejoin(a.delay)
 	select {
 	case prev := <-a.r.stale:
@@ -91,7 +89,7 @@ func (a *announcer) announce() {
 
 // stop releases the pending timer.
 func (a *announcer) stop() {
-	if a.pending {
+	if a.timer != nil {
 		a.timer.Stop()
 	}
 }
