@@ -40,10 +40,14 @@
 // With Config.Preallocate (the default) the head segment's file runs ahead
 // of its records: zeros are written a few megabytes at a time before the
 // records overwrite them, so that an fsync finds the blocks and the file
-// size already durable and flushes data only. A segment is cut back to its
-// records when it is sealed and on Close, so sealed segments hold exactly
-// their records; the zeros a crash leaves at the end of the last segment
-// are trimmed by Open without being counted as damage.
+// size already durable and flushes data only. A segment is cut back to
+// its records when it is sealed and on Close, so sealed segments hold
+// exactly their records; the zeros a crash leaves at the end of the last
+// segment are trimmed by Open without being counted as damage.
+//
+// Records are made durable with File.Datasync (fdatasync on Linux), which
+// leaves out the timestamps every write changes; the checkpoint,
+// truncations and directories are fsynced.
 //
 // # Record format
 //

@@ -36,6 +36,12 @@ type File interface {
 	io.WriterAt
 	// Sync flushes the file to stable storage like (*os.File).Sync.
 	Sync() error
+	// Datasync flushes the file's data, and the metadata needed to read it
+	// back (its size, its blocks), to stable storage: fdatasync(2) on
+	// Linux, which leaves out the inode's timestamps and so, when only they
+	// changed, saves a write and a wait for it; Sync elsewhere. The WAL
+	// makes its records durable with it.
+	Datasync() error
 	// Truncate changes the file size like (*os.File).Truncate.
 	Truncate(size int64) error
 }
@@ -44,7 +50,6 @@ type File interface {
 type OSFS struct{}
 
 var _ FS = OSFS{}
-var _ File = (*os.File)(nil)
 
 // OpenFile implements FS.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -52,8 +57,13 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return osFile{f}, nil
 }
+
+// osFile is a File of the operating system.
+type osFile struct{ *os.File }
+
+var _ File = osFile{}
 
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }

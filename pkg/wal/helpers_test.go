@@ -188,6 +188,19 @@ func (f *faultFile) Sync() error {
 	return f.File.Sync()
 }
 
+// Datasync implements File, applying the sync hook.
+func (f *faultFile) Datasync() error {
+	f.fs.mu.Lock()
+	h := f.fs.onSync
+	f.fs.mu.Unlock()
+	if h != nil {
+		if err := h(f.name); err != nil {
+			return err
+		}
+	}
+	return f.File.Datasync()
+}
+
 // Truncate implements File, applying the truncate hook.
 func (f *faultFile) Truncate(size int64) error {
 	f.fs.mu.Lock()

@@ -414,10 +414,11 @@ func (w *WAL) flush(now time.Time) {
 	w.buf, w.group, w.written = w.buf[:0], w.group[:0], 0
 }
 
-// syncFile fsyncs f and records the duration.
+// syncFile makes what was written to f durable (File.Datasync) and
+// records the duration.
 func (w *WAL) syncFile(f File) error {
 	start := time.Now()
-	err := f.Sync()
+	err := f.Datasync()
 	w.m.fsyncDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		w.m.fsyncFailures.Inc()
