@@ -177,28 +177,29 @@ func (f *faultFile) Write(p []byte) (int, error) {
 
 // Sync implements File, applying the sync hook.
 func (f *faultFile) Sync() error {
-	f.fs.mu.Lock()
-	h := f.fs.onSync
-	f.fs.mu.Unlock()
-	if h != nil {
-		if err := h(f.name); err != nil {
-			return err
-		}
+	if err := f.syncFault(); err != nil {
+		return err
 	}
 	return f.File.Sync()
 }
 
 // Datasync implements File, applying the sync hook.
 func (f *faultFile) Datasync() error {
+	if err := f.syncFault(); err != nil {
+		return err
+	}
+	return f.File.Datasync()
+}
+
+// syncFault returns the error the sync hook injects, if any.
+func (f *faultFile) syncFault() error {
 	f.fs.mu.Lock()
 	h := f.fs.onSync
 	f.fs.mu.Unlock()
-	if h != nil {
-		if err := h(f.name); err != nil {
-			return err
-		}
+	if h == nil {
+		return nil
 	}
-	return f.File.Datasync()
+	return h(f.name)
 }
 
 // Truncate implements File, applying the truncate hook.
