@@ -23,7 +23,6 @@ func TestOSFileDatasync(t *testing.T) {
 
 	require.NoError(t, f.Close())
 	err = f.Datasync()
-	require.Error(t, err)
 	require.ErrorIs(t, err, os.ErrClosed)
-	require.Contains(t, err.Error(), path)
+	require.Contains(t, err.Error(), "fdatasync "+path)
 }
